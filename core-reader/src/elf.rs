@@ -1,0 +1,421 @@
+//! The ELF container of a core: header, program headers, notes, and which bytes are present.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use object::elf;
+use object::read::elf::{FileHeader, ProgramHeader};
+use object::Endianness;
+
+use crate::{Diagnostic, Error};
+
+/// The operating system that wrote the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Os {
+    /// Linux (`EI_OSABI` 0 and `CORE`/`LINUX` notes).
+    Linux,
+    /// FreeBSD (`EI_OSABI` 9, `FreeBSD` notes).
+    FreeBsd,
+}
+
+impl Os {
+    /// The name used in JSON and text output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Os::Linux => "linux",
+            Os::FreeBsd => "freebsd",
+        }
+    }
+}
+
+/// The processor architecture of the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// x86-64 (`EM_X86_64`).
+    X86_64,
+    /// 64-bit ARM (`EM_AARCH64`).
+    Aarch64,
+}
+
+impl Arch {
+    /// The name used in JSON and text output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+}
+
+/// One `PT_LOAD` segment of the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    /// First virtual address.
+    pub vaddr: u64,
+    /// Size in memory (`p_memsz`).
+    pub memsz: u64,
+    /// Offset of the segment's bytes in the core file.
+    pub offset: u64,
+    /// Bytes the kernel wrote (`p_filesz`); 0 for a segment that was not dumped.
+    pub filesz: u64,
+    /// Bytes of `filesz` actually present in the file; less than `filesz` when the core
+    /// was cut short.
+    pub present: u64,
+    /// `PF_R` / `PF_W` / `PF_X` flags.
+    pub flags: u32,
+}
+
+impl Segment {
+    /// One past the last virtual address.
+    pub fn end(&self) -> u64 {
+        self.vaddr.saturating_add(self.memsz)
+    }
+
+    /// `rwx`-style permissions, as in `/proc/pid/maps` (without the sharing letter).
+    pub fn perms(&self) -> String {
+        let mut s = String::with_capacity(3);
+        s.push(if self.flags & elf::PF_R != 0 {
+            'r'
+        } else {
+            '-'
+        });
+        s.push(if self.flags & elf::PF_W != 0 {
+            'w'
+        } else {
+            '-'
+        });
+        s.push(if self.flags & elf::PF_X != 0 {
+            'x'
+        } else {
+            '-'
+        });
+        s
+    }
+}
+
+/// A raw note: its owner name, type and descriptor bytes (borrowed from the core).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawNote<'a> {
+    pub name: &'a [u8],
+    pub kind: u32,
+    pub desc: &'a [u8],
+}
+
+enum Backing {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+/// An ELF core file, mapped into memory and parsed lazily.
+///
+/// Opening reads only the ELF header, the program headers and the notes; segment bytes are
+/// borrowed from the mapping when asked for.
+pub struct CoreFile {
+    path: PathBuf,
+    data: Backing,
+    os: Os,
+    arch: Arch,
+    segments: Vec<Segment>,
+    /// (offset, size) of each PT_NOTE segment, clipped to the file.
+    note_ranges: Vec<(usize, usize)>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// At most this many program headers are read: real cores have a few thousand at most,
+/// and a corrupt `e_phnum` must not make us allocate gigabytes.
+const MAX_PROGRAM_HEADERS: usize = 1 << 20;
+
+impl CoreFile {
+    /// Opens a core by mapping it into memory.
+    ///
+    /// # Safety
+    ///
+    /// The file is mapped, not read: if another process truncates or rewrites it while it is
+    /// mapped, reads may fault or see changing bytes. Cores are written once and then only
+    /// read, which is why heapmortem accepts this to avoid copying tens of gigabytes.
+    pub unsafe fn open(path: &Path) -> Result<CoreFile, Error> {
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        // SAFETY: forwarded to the caller, see above.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Random);
+        Self::parse(path.to_path_buf(), Backing::Mapped(map))
+    }
+
+    /// Parses a core held in memory (tests and fuzzing).
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<CoreFile, Error> {
+        Self::parse(PathBuf::from(name), Backing::Owned(bytes))
+    }
+
+    fn parse(path: PathBuf, data: Backing) -> Result<CoreFile, Error> {
+        let bytes: &[u8] = match &data {
+            Backing::Mapped(m) => m,
+            Backing::Owned(v) => v,
+        };
+        let mut diagnostics = Vec::new();
+        if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
+            return Err(Error::NotElf(format!(
+                "{} does not start with the ELF magic",
+                path.display()
+            )));
+        }
+        if bytes.len() < 64 {
+            return Err(Error::NotElf(format!(
+                "{} is {} bytes long, shorter than an ELF header (heavily truncated core?)",
+                path.display(),
+                bytes.len()
+            )));
+        }
+        if bytes[4] != elf::ELFCLASS64 {
+            return Err(Error::Unsupported(format!(
+                "{} is a 32-bit core; heapmortem reads 64-bit cores (x86_64, aarch64)",
+                path.display()
+            )));
+        }
+        let header = elf::FileHeader64::<Endianness>::parse(bytes)
+            .map_err(|e| Error::NotElf(format!("{}: {e}", path.display())))?;
+        let endian = header
+            .endian()
+            .map_err(|e| Error::NotElf(format!("{}: {e}", path.display())))?;
+        if endian != Endianness::Little {
+            return Err(Error::Unsupported(format!(
+                "{} is big-endian; heapmortem reads little-endian cores",
+                path.display()
+            )));
+        }
+        let e_type = header.e_type(endian);
+        if e_type != elf::ET_CORE {
+            return Err(Error::NotACore(path, e_type));
+        }
+        let arch = match header.e_machine(endian) {
+            elf::EM_X86_64 => Arch::X86_64,
+            elf::EM_AARCH64 => Arch::Aarch64,
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "{} is for ELF machine {other}; heapmortem reads x86_64 and aarch64 cores",
+                    path.display()
+                )))
+            }
+        };
+
+        let phoff = header.e_phoff(endian);
+        let phnum = header.e_phnum(endian) as usize;
+        let phentsize = header.e_phentsize(endian) as usize;
+        if phentsize != std::mem::size_of::<elf::ProgramHeader64<Endianness>>() && phnum != 0 {
+            return Err(Error::NotElf(format!(
+                "{}: program header entries are {phentsize} bytes, expected 56",
+                path.display()
+            )));
+        }
+        // A core whose program headers were cut off keeps the ones that fit.
+        let available = usize::try_from(phoff)
+            .ok()
+            .and_then(|off| bytes.len().checked_sub(off))
+            .unwrap_or(0)
+            / phentsize.max(1);
+        let wanted = phnum.min(MAX_PROGRAM_HEADERS);
+        if available < wanted {
+            diagnostics.push(Diagnostic::new(
+                "truncated_headers",
+                format!(
+                    "the core holds {available} of its {phnum} program headers (file cut short)"
+                ),
+            ));
+        }
+        let count = wanted.min(available);
+        let phdrs: &[elf::ProgramHeader64<Endianness>] = if count == 0 {
+            &[]
+        } else {
+            object::pod::slice_from_bytes(&bytes[phoff as usize..], count)
+                .map(|(s, _)| s)
+                .map_err(|()| Error::NotElf("misaligned program headers".into()))?
+        };
+
+        let file_len = bytes.len() as u64;
+        let mut segments = Vec::new();
+        let mut note_ranges = Vec::new();
+        for ph in phdrs {
+            let offset = ph.p_offset(endian);
+            let filesz = ph.p_filesz(endian);
+            let present = file_len.saturating_sub(offset).min(filesz);
+            match ph.p_type(endian) {
+                elf::PT_LOAD => {
+                    let seg = Segment {
+                        vaddr: ph.p_vaddr(endian),
+                        memsz: ph.p_memsz(endian),
+                        offset,
+                        filesz,
+                        present,
+                        flags: ph.p_flags(endian),
+                    };
+                    segments.push(seg);
+                }
+                elf::PT_NOTE => {
+                    if present < filesz {
+                        diagnostics.push(Diagnostic::new(
+                            "truncated_notes",
+                            format!(
+                                "the note segment at file offset {offset:#x} holds {present} of {filesz} bytes"
+                            ),
+                        ));
+                    }
+                    if present > 0 {
+                        note_ranges.push((offset as usize, present as usize));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let missing: u64 = segments.iter().map(|s| s.filesz - s.present).sum();
+        if missing > 0 {
+            let cut = segments.iter().filter(|s| s.present < s.filesz).count();
+            diagnostics.push(Diagnostic::new(
+                "truncated_segments",
+                format!(
+                    "the core file is {file_len} bytes but its segments need {}; {cut} segments lost {missing} bytes",
+                    segments
+                        .iter()
+                        .map(|s| s.offset.saturating_add(s.filesz))
+                        .max()
+                        .unwrap_or(0)
+                ),
+            ));
+        }
+        // Sorted by address so that lookups can binary-search.
+        segments.sort_by_key(|s| s.vaddr);
+
+        let os_abi = header.e_ident().os_abi;
+        let mut core = CoreFile {
+            path,
+            data,
+            os: Os::Linux,
+            arch,
+            segments,
+            note_ranges,
+            diagnostics,
+        };
+        let freebsd = os_abi == elf::ELFOSABI_FREEBSD || core.notes().any(|n| n.name == b"FreeBSD");
+        if freebsd {
+            core.os = Os::FreeBsd;
+        }
+        Ok(core)
+    }
+
+    /// The path the core was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// All the bytes of the file.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.data {
+            Backing::Mapped(m) => m,
+            Backing::Owned(v) => v,
+        }
+    }
+
+    /// The operating system that wrote the core.
+    pub fn os(&self) -> Os {
+        self.os
+    }
+
+    /// The architecture of the dumped process.
+    pub fn arch(&self) -> Arch {
+        self.arch
+    }
+
+    /// `PT_LOAD` segments, sorted by address.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// Problems found while parsing the container.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        &self.diagnostics
+    }
+
+    /// Whether bytes the headers promise are missing from the file.
+    pub fn is_truncated(&self) -> bool {
+        self.segments.iter().any(|s| s.present < s.filesz)
+            || self
+                .diagnostics
+                .iter()
+                .any(|d| d.kind.starts_with("truncated"))
+    }
+
+    /// The segment containing `addr`, if any.
+    pub fn segment_at(&self, addr: u64) -> Option<&Segment> {
+        let i = self.segments.partition_point(|s| s.vaddr <= addr);
+        let seg = self.segments.get(i.checked_sub(1)?)?;
+        (addr < seg.end()).then_some(seg)
+    }
+
+    /// Bytes of the core at `addr`, as many as are contiguous in one segment and present in
+    /// the file, borrowed from the mapping.
+    pub fn bytes_at(&self, addr: u64) -> &[u8] {
+        let Some(seg) = self.segment_at(addr) else {
+            return &[];
+        };
+        let rel = addr - seg.vaddr;
+        if rel >= seg.present {
+            return &[];
+        }
+        let start = (seg.offset + rel) as usize;
+        let end = (seg.offset + seg.present) as usize;
+        self.bytes().get(start..end).unwrap_or(&[])
+    }
+
+    /// Iterates over the notes; a malformed note ends its segment's iteration (the rest of
+    /// that segment cannot be framed) and is recorded by [`crate::ProcessNotes`].
+    pub(crate) fn notes(&self) -> impl Iterator<Item = RawNote<'_>> + '_ {
+        let bytes = self.bytes();
+        self.note_ranges
+            .iter()
+            .flat_map(move |&(off, len)| NoteIter {
+                data: &bytes[off..off + len],
+            })
+    }
+}
+
+/// Frames `Elf64_Nhdr` records; stops at the first record that does not fit.
+struct NoteIter<'a> {
+    data: &'a [u8],
+}
+
+fn align4(n: usize) -> usize {
+    n.saturating_add(3) & !3
+}
+
+impl<'a> Iterator for NoteIter<'a> {
+    type Item = RawNote<'a>;
+
+    fn next(&mut self) -> Option<RawNote<'a>> {
+        let d = self.data;
+        if d.len() < 12 {
+            return None;
+        }
+        let namesz = u32::from_le_bytes(d[0..4].try_into().ok()?) as usize;
+        let descsz = u32::from_le_bytes(d[4..8].try_into().ok()?) as usize;
+        let kind = u32::from_le_bytes(d[8..12].try_into().ok()?);
+        let name_end = 12usize.checked_add(namesz)?;
+        let desc_start = 12usize.checked_add(align4(namesz))?;
+        let desc_end = desc_start.checked_add(descsz)?;
+        if desc_end > d.len() {
+            self.data = &[];
+            return None;
+        }
+        let mut name = &d[12..name_end];
+        if let Some(stripped) = name.strip_suffix(b"\0") {
+            name = stripped;
+        }
+        let desc = &d[desc_start..desc_end];
+        self.data = d.get(align4(desc_end)..).unwrap_or(&[]);
+        Some(RawNote { name, kind, desc })
+    }
+}

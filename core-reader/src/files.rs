@@ -1,0 +1,33 @@
+//! Files opened on the side of a core: executables, libraries and debug files.
+//!
+//! Each is mapped once and kept for the life of the program: symbol tables, DWARF and CFI
+//! borrow from the mapping for as long as heapmortem runs, and a command runs over one core.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Mapped files by path, each mapped at most once.
+#[derive(Default)]
+pub(crate) struct FileCache {
+    files: Mutex<HashMap<PathBuf, Option<&'static [u8]>>>,
+}
+
+impl FileCache {
+    /// The bytes of a file, or `None` when it cannot be opened.
+    pub fn get(&self, path: &Path) -> Option<&'static [u8]> {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        *files.entry(path.to_path_buf()).or_insert_with(|| map(path))
+    }
+}
+
+fn map(path: &Path) -> Option<&'static [u8]> {
+    let file = File::open(path).ok()?;
+    // SAFETY: executables, libraries and debug files are not rewritten while heapmortem
+    // reads them; if one were, reads could see changed bytes, never unmapped memory.
+    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    // Kept for the program's life: symbolizer and unwinder tables borrow from it.
+    let map: &'static memmap2::Mmap = Box::leak(Box::new(map));
+    Some(&map[..])
+}

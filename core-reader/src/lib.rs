@@ -1,0 +1,61 @@
+//! Reading ELF core dumps of dead processes.
+//!
+//! The main type is [`Process`]: everything heapmortem knows about one core — its memory,
+//! threads with registers, mapped files and modules, and a symbolizer and unwinder over those
+//! modules. The allocator walkers and the leak finder only need the [`Memory`] trait and
+//! [`Process::find_symbol`]; the CLI uses the rest.
+//!
+//! - [`CoreFile`] is the raw ELF core, memory-mapped and never copied: program headers,
+//!   notes, and which parts of each segment the file actually holds (a core cut short by an
+//!   OOM kill or a full disk still opens; the missing bytes are reported).
+//! - [`Memory`] reads the process's address space: bytes from the core, and for read-only
+//!   file-backed text that Linux does not dump, bytes from the mapped file on disk.
+//! - [`ProcessNotes`] is what the notes say: pid, command, signal, threads and their
+//!   [`Registers`], auxv, file mappings — from Linux or FreeBSD notes alike.
+//! - [`Module`]s are the executable and shared libraries, each with its load bias, build-id
+//!   and the file (and debug file) found for it.
+//! - [`Symbolizer`] turns addresses into functions, files and lines (DWARF through addr2line,
+//!   falling back to ELF symbol tables), with inlined frames.
+//! - [`unwind`](Process::backtrace) walks each thread's stack with CFI, falling back to frame
+//!   pointers.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), core_reader::Error> {
+//! let options = core_reader::Options::default();
+//! // SAFETY: the core is not modified while it is mapped (see `CoreFile::open`).
+//! let process = unsafe { core_reader::Process::open("core.1234".as_ref(), &options)? };
+//! for thread in process.threads() {
+//!     let frames = process.backtrace(thread);
+//!     println!("thread {} has {} frames", thread.tid, frames.frames.len());
+//! }
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod diagnostics;
+mod elf;
+mod error;
+mod files;
+mod freebsd;
+mod linux;
+mod memory;
+mod modules;
+mod notes;
+mod process;
+mod registers;
+mod render;
+mod symbolize;
+mod types;
+mod unwind;
+
+pub use diagnostics::Diagnostic;
+pub use elf::{Arch, CoreFile, Os, Segment};
+pub use error::Error;
+pub use memory::Memory;
+pub use modules::{BuildId, Module, ModuleFile};
+pub use notes::{FileMapping, ProcessNotes, SignalInfo, ThreadNote};
+pub use process::{Mapping, Options, Process};
+pub use registers::Registers;
+pub use render::{Allocator, Hex, InfoReport, ThreadsReport};
+pub use symbolize::{Frame as SymbolFrame, SearchPaths, Symbolizer};
+pub use unwind::{Backtrace, Frame, FrameTrust};

@@ -1,0 +1,382 @@
+//! Modules: the executable and shared libraries mapped into the process.
+//!
+//! Found from Linux's `NT_FILE` (or FreeBSD's vmmap) and, where those are missing, from the
+//! dynamic linker's `r_debug` / `link_map` list reached through the executable's `DT_DEBUG`.
+//! Each module's ELF header, program headers and build-id note are read from the core when
+//! the kernel dumped the first page (Linux does by default: coredump_filter bit 4), else from
+//! the file on disk.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::notes::{FileMapping, ProcessNotes, AT_PHDR, AT_PHNUM};
+use crate::{Diagnostic, Memory};
+
+/// A GNU build-id (the `NT_GNU_BUILD_ID` note's bytes).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct BuildId(pub Vec<u8>);
+
+impl fmt::Display for BuildId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in &self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for BuildId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BuildId({self})")
+    }
+}
+
+/// The file found on disk for a module.
+#[derive(Debug, Clone)]
+pub struct ModuleFile {
+    /// Where it was found (after `--exe` / `--sysroot`).
+    pub path: PathBuf,
+    /// Its build-id, if it has one.
+    pub build_id: Option<BuildId>,
+    /// Whether its build-id equals the one in the core's memory; `None` when either is
+    /// unknown.
+    pub matches: Option<bool>,
+}
+
+impl ModuleFile {
+    /// Whether the file may be used in place of the module's memory: its build-id matches, or
+    /// there is nothing to compare.
+    pub fn usable(&self) -> bool {
+        self.matches != Some(false)
+    }
+}
+
+/// One ELF object loaded in the process.
+#[derive(Debug, Clone)]
+pub struct Module {
+    /// The path the process had for it.
+    pub path: String,
+    /// Lowest mapped address.
+    pub start: u64,
+    /// One past the highest mapped address.
+    pub end: u64,
+    /// Load bias: a run-time address minus the address in the ELF file.
+    pub bias: u64,
+    /// Build-id read from the core's memory (or from the file when the headers were not
+    /// dumped).
+    pub build_id: Option<BuildId>,
+    /// The file found on disk, if any.
+    pub file: Option<ModuleFile>,
+    /// A separate debug file found for it (by build-id or `.gnu_debuglink`).
+    pub debug_file: Option<PathBuf>,
+    /// Whether this is the main executable.
+    pub is_main: bool,
+}
+
+impl Module {
+    /// Whether `addr` lies in one of the module's mappings' overall range.
+    pub fn contains(&self, addr: u64) -> bool {
+        addr >= self.start && addr < self.end
+    }
+
+    /// The final path component.
+    pub fn name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+}
+
+/// What an ELF header says about a loaded object, read from memory or from a file.
+pub(crate) struct ElfImage {
+    /// (p_type, p_offset, p_vaddr, p_filesz, p_memsz) of each program header.
+    pub phdrs: Vec<[u64; 5]>,
+    pub build_id: Option<BuildId>,
+}
+
+const PT_LOAD: u64 = 1;
+const PT_DYNAMIC: u64 = 2;
+const PT_NOTE: u64 = 4;
+const PT_PHDR: u64 = 6;
+const NT_GNU_BUILD_ID: u32 = 3;
+const DT_NULL: u64 = 0;
+const DT_DEBUG: u64 = 21;
+/// Bounds for walks over memory the process may have scribbled over.
+const MAX_PHDRS: usize = 256;
+const MAX_DYNAMIC: usize = 4096;
+const MAX_LINK_MAP: usize = 65536;
+
+impl ElfImage {
+    /// The lowest `p_vaddr - p_offset` among `PT_LOAD`s with offset 0: where the ELF header
+    /// sits in the file's address space.
+    pub fn first_load_vaddr(&self) -> Option<u64> {
+        self.phdrs
+            .iter()
+            .filter(|p| p[0] == PT_LOAD)
+            .map(|p| p[2].wrapping_sub(p[1]))
+            .min()
+    }
+}
+
+/// Reads an ELF64 header and its program headers at `base` in memory, and the build-id
+/// note from the `PT_NOTE` segments (at `bias + p_vaddr`).
+pub(crate) fn read_image(mem: &dyn Memory, base: u64) -> Option<ElfImage> {
+    let mut ehdr = [0u8; 64];
+    if !mem.read_exact(base, &mut ehdr) || &ehdr[..4] != b"\x7fELF" || ehdr[4] != 2 {
+        return None;
+    }
+    let phoff = u64::from_le_bytes(ehdr[32..40].try_into().ok()?);
+    let phentsize = u16::from_le_bytes(ehdr[54..56].try_into().ok()?) as u64;
+    let phnum = (u16::from_le_bytes(ehdr[56..58].try_into().ok()?) as usize).min(MAX_PHDRS);
+    if phentsize != 56 {
+        return None;
+    }
+    let phdrs = read_phdrs(mem, base.checked_add(phoff)?, phnum)?;
+    let mut image = ElfImage {
+        phdrs,
+        build_id: None,
+    };
+    let bias = base.wrapping_sub(image.first_load_vaddr()?);
+    image.build_id = build_id_from_memory(mem, &image.phdrs, bias);
+    Some(image)
+}
+
+fn read_phdrs(mem: &dyn Memory, at: u64, count: usize) -> Option<Vec<[u64; 5]>> {
+    let mut buf = vec![0u8; count * 56];
+    if !mem.read_exact(at, &mut buf) {
+        return None;
+    }
+    Some(
+        buf.chunks_exact(56)
+            .map(|p| {
+                let u = |o: usize| u64::from_le_bytes(p[o..o + 8].try_into().unwrap_or([0; 8]));
+                let p_type = u32::from_le_bytes(p[0..4].try_into().unwrap_or([0; 4])) as u64;
+                [p_type, u(8), u(16), u(32), u(40)]
+            })
+            .collect(),
+    )
+}
+
+fn build_id_from_memory(mem: &dyn Memory, phdrs: &[[u64; 5]], bias: u64) -> Option<BuildId> {
+    for p in phdrs.iter().filter(|p| p[0] == PT_NOTE) {
+        let len = (p[3] as usize).min(1 << 16);
+        let mut buf = vec![0u8; len];
+        let n = mem.read(bias.wrapping_add(p[2]), &mut buf);
+        if let Some(id) = build_id_in_notes(&buf[..n]) {
+            return Some(id);
+        }
+    }
+    None
+}
+
+/// Finds `NT_GNU_BUILD_ID` in a run of ELF notes.
+pub(crate) fn build_id_in_notes(mut d: &[u8]) -> Option<BuildId> {
+    while d.len() >= 12 {
+        let namesz = u32::from_le_bytes(d[0..4].try_into().ok()?) as usize;
+        let descsz = u32::from_le_bytes(d[4..8].try_into().ok()?) as usize;
+        let kind = u32::from_le_bytes(d[8..12].try_into().ok()?);
+        let desc_start = 12 + ((namesz + 3) & !3);
+        let desc_end = desc_start.checked_add(descsz)?;
+        if desc_end > d.len() {
+            return None;
+        }
+        if kind == NT_GNU_BUILD_ID && d.get(12..12 + namesz)? == b"GNU\0" {
+            return Some(BuildId(d[desc_start..desc_end].to_vec()));
+        }
+        d = d.get((desc_end + 3) & !3..)?;
+    }
+    None
+}
+
+/// Reads the build-id of an ELF file on disk.
+pub(crate) fn build_id_of_file(data: &[u8]) -> Option<BuildId> {
+    use object::{Object, ObjectSection};
+    let file = object::File::parse(data).ok()?;
+    if let Ok(Some(id)) = file.build_id() {
+        return Some(BuildId(id.to_vec()));
+    }
+    // Some debug files carry the note in a section object does not look at.
+    let section = file.section_by_name(".note.gnu.build-id")?;
+    build_id_in_notes(section.data().ok()?)
+}
+
+/// A module candidate before files are looked up.
+pub(crate) struct Candidate {
+    pub path: String,
+    pub start: u64,
+    pub end: u64,
+    /// Address of the ELF header (mapping with file offset 0), when known.
+    pub base: Option<u64>,
+    /// Load bias when known without the ELF header (link_map's l_addr).
+    pub bias: Option<u64>,
+}
+
+/// Groups file mappings by path into module candidates, in address order.
+pub(crate) fn candidates_from_files(files: &[FileMapping]) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = Vec::new();
+    for f in files {
+        if f.path.is_empty() {
+            continue;
+        }
+        match out.iter_mut().find(|c| c.path == f.path) {
+            Some(c) => {
+                c.start = c.start.min(f.start);
+                c.end = c.end.max(f.end);
+                if f.offset == 0 && c.base.is_none() {
+                    c.base = Some(f.start);
+                }
+            }
+            None => out.push(Candidate {
+                path: f.path.clone(),
+                start: f.start,
+                end: f.end,
+                base: (f.offset == 0).then_some(f.start),
+                bias: None,
+            }),
+        }
+    }
+    out
+}
+
+/// Walks the dynamic linker's list of loaded objects, starting from the executable's
+/// program headers (AT_PHDR), its `PT_DYNAMIC`, `DT_DEBUG` → `struct r_debug` → `link_map`.
+///
+/// Layouts: glibc elf/link.h (`struct r_debug { int r_version; struct link_map *r_map; … }`,
+/// `struct link_map { l_addr; l_name; l_ld; l_next; l_prev; }`), the same on FreeBSD
+/// (sys/sys/link_elf.h). Returns the candidates (the executable first) or why it could not.
+pub(crate) fn candidates_from_link_map(
+    mem: &dyn Memory,
+    notes: &ProcessNotes,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    let (Some(phdr_addr), Some(phnum)) = (notes.auxv_value(AT_PHDR), notes.auxv_value(AT_PHNUM))
+    else {
+        return out;
+    };
+    let Some(phdrs) = read_phdrs(mem, phdr_addr, (phnum as usize).min(MAX_PHDRS)) else {
+        diagnostics.push(Diagnostic::new(
+            "no_link_map",
+            format!("the executable's program headers at {phdr_addr:#x} are not in the core"),
+        ));
+        return out;
+    };
+    // The executable's bias: AT_PHDR minus PT_PHDR's p_vaddr (or 0 for ET_EXEC without one).
+    let bias = phdrs
+        .iter()
+        .find(|p| p[0] == PT_PHDR)
+        .map(|p| phdr_addr.wrapping_sub(p[2]))
+        .unwrap_or(0);
+    let image = ElfImage {
+        phdrs: phdrs.clone(),
+        build_id: None,
+    };
+    if let Some(low) = image.first_load_vaddr() {
+        let (lo, hi) = load_range(&phdrs, bias);
+        out.push(Candidate {
+            path: String::new(),
+            start: lo,
+            end: hi,
+            base: Some(bias.wrapping_add(low)),
+            bias: Some(bias),
+        });
+    }
+    let Some(dynamic) = phdrs.iter().find(|p| p[0] == PT_DYNAMIC) else {
+        return out; // static executable: no dynamic linker list
+    };
+    let dyn_addr = bias.wrapping_add(dynamic[2]);
+    let mut r_debug = None;
+    for i in 0..MAX_DYNAMIC as u64 {
+        let at = dyn_addr.wrapping_add(i * 16);
+        let (Some(tag), Some(val)) = (mem.read_u64(at), mem.read_u64(at + 8)) else {
+            break;
+        };
+        if tag == DT_NULL {
+            break;
+        }
+        if tag == DT_DEBUG {
+            r_debug = Some(val);
+        }
+    }
+    let Some(r_debug) = r_debug.filter(|&a| a != 0) else {
+        diagnostics.push(Diagnostic::new(
+            "no_link_map",
+            "the executable's DT_DEBUG is empty: the dynamic linker's list cannot be read",
+        ));
+        return out;
+    };
+    let mut lm = mem.read_u64(r_debug + 8).unwrap_or(0);
+    let mut seen = std::collections::HashSet::new();
+    while lm != 0 && out.len() < MAX_LINK_MAP {
+        if !seen.insert(lm) {
+            diagnostics.push(Diagnostic::new(
+                "bad_link_map",
+                format!("the link_map list loops back to {lm:#x}"),
+            ));
+            break;
+        }
+        let (Some(l_addr), Some(l_name), Some(next)) = (
+            mem.read_u64(lm),
+            mem.read_u64(lm + 8),
+            mem.read_u64(lm + 24),
+        ) else {
+            diagnostics.push(Diagnostic::new(
+                "bad_link_map",
+                format!("link_map entry at {lm:#x} is not in the core"),
+            ));
+            break;
+        };
+        let name = mem.read_cstr(l_name, 4096).unwrap_or_default();
+        if !name.is_empty() {
+            let (start, end) = read_image(mem, l_addr.wrapping_add(0))
+                .and_then(|img| {
+                    let b = l_addr;
+                    img.first_load_vaddr().map(|_| load_range(&img.phdrs, b))
+                })
+                .unwrap_or((l_addr, l_addr));
+            out.push(Candidate {
+                path: name,
+                start,
+                end,
+                base: None,
+                bias: Some(l_addr),
+            });
+        }
+        lm = next;
+    }
+    out
+}
+
+/// The address range spanned by the `PT_LOAD`s, page-aligned, at `bias`.
+fn load_range(phdrs: &[[u64; 5]], bias: u64) -> (u64, u64) {
+    let loads = phdrs.iter().filter(|p| p[0] == PT_LOAD);
+    let lo = loads.clone().map(|p| p[2]).min().unwrap_or(0) & !0xfff;
+    let hi = loads
+        .map(|p| p[2].saturating_add(p[4]))
+        .max()
+        .unwrap_or(0)
+        .saturating_add(0xfff)
+        & !0xfff;
+    (bias.wrapping_add(lo), bias.wrapping_add(hi))
+}
+
+/// Where to look for a module's file: `--exe` for the main program, else the recorded path
+/// under `--sysroot`, else the recorded path.
+pub(crate) fn locate_file(
+    path: &str,
+    is_main: bool,
+    exe: Option<&Path>,
+    sysroot: Option<&Path>,
+) -> Option<PathBuf> {
+    if is_main {
+        if let Some(exe) = exe {
+            return Some(exe.to_path_buf());
+        }
+    }
+    if path.is_empty() {
+        return None;
+    }
+    let candidate = match sysroot {
+        Some(root) => root.join(path.trim_start_matches('/')),
+        None => PathBuf::from(path),
+    };
+    candidate.is_file().then_some(candidate)
+}

@@ -1,0 +1,395 @@
+//! [`Process`]: a core with its threads, memory, modules and symbols in one view.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::files::FileCache;
+use crate::modules::{self, build_id_of_file, read_image, Candidate};
+use crate::symbolize::{find_debug_file, SearchPaths};
+use crate::types::TypeIndex;
+use crate::{
+    Arch, BuildId, CoreFile, Diagnostic, Error, Memory, Module, ModuleFile, Os, ProcessNotes,
+    Symbolizer, ThreadNote,
+};
+
+/// Where to find the files a core refers to.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The main executable, where it is not at the recorded path.
+    pub exe: Option<PathBuf>,
+    /// A copy of the host's `/` under which recorded paths are looked up.
+    pub sysroot: Option<PathBuf>,
+    /// Extra folders searched for debug files.
+    pub debug_dirs: Vec<PathBuf>,
+}
+
+impl Options {
+    pub(crate) fn search(&self) -> SearchPaths {
+        SearchPaths {
+            sysroot: self.sysroot.clone(),
+            debug_dirs: self.debug_dirs.clone(),
+        }
+    }
+}
+
+/// One mapping of the process's address space.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Mapping {
+    /// First address.
+    pub start: u64,
+    /// One past the last address.
+    pub end: u64,
+    /// `rwx` permissions.
+    pub perms: String,
+    /// Offset in the mapped file.
+    pub offset: u64,
+    /// The mapped file, if any.
+    pub path: Option<String>,
+    /// Build-id of the module this mapping belongs to.
+    pub build_id: Option<String>,
+    /// Bytes of this mapping the core holds.
+    pub dumped: u64,
+}
+
+/// A file's bytes standing in for memory the kernel did not dump.
+struct FileRegion {
+    start: u64,
+    end: u64,
+    data: &'static [u8],
+    offset: u64,
+}
+
+/// A dead process, as its core shows it.
+pub struct Process {
+    core: CoreFile,
+    notes: ProcessNotes,
+    mappings: Vec<Mapping>,
+    file_regions: Vec<FileRegion>,
+    symbolizer: Symbolizer,
+    executable: Option<String>,
+    diagnostics: Vec<Diagnostic>,
+    types: TypeIndex,
+}
+
+impl Process {
+    /// Opens a core and finds its modules' files.
+    ///
+    /// # Safety
+    ///
+    /// The core is memory-mapped: see [`CoreFile::open`].
+    pub unsafe fn open(path: &Path, options: &Options) -> Result<Process, Error> {
+        // SAFETY: forwarded to the caller.
+        let core = unsafe { CoreFile::open(path)? };
+        Ok(Self::from_core(core, options))
+    }
+
+    /// Builds the process view of an opened core.
+    pub fn from_core(core: CoreFile, options: &Options) -> Process {
+        let notes = ProcessNotes::read(&core);
+        let mut diagnostics: Vec<Diagnostic> = core.diagnostics().to_vec();
+        diagnostics.extend(notes.diagnostics.iter().cloned());
+        if notes.threads.is_empty() {
+            diagnostics.push(Diagnostic::new(
+                "no_threads",
+                "the core holds no readable thread status (NT_PRSTATUS) notes",
+            ));
+        }
+        let files = Arc::new(FileCache::default());
+        let mut process = Process {
+            core,
+            notes,
+            mappings: Vec::new(),
+            file_regions: Vec::new(),
+            symbolizer: Symbolizer::new(Vec::new()),
+            executable: None,
+            diagnostics,
+            types: TypeIndex::default(),
+        };
+        let modules = process.find_modules(options, &files);
+        process.executable = modules
+            .iter()
+            .find(|m| m.is_main)
+            .map(|m| m.path.clone())
+            .or_else(|| process.notes.command.clone());
+        process.mappings = process.build_mappings(&modules);
+        process.symbolizer = Symbolizer::with_cache(modules, files);
+        process
+    }
+
+    fn find_modules(&mut self, options: &Options, files: &Arc<FileCache>) -> Vec<Module> {
+        let entry = self.notes.auxv_value(crate::notes::AT_ENTRY);
+        let mut candidates = modules::candidates_from_files(&self.notes.files);
+        if candidates.is_empty() {
+            let mut diags = Vec::new();
+            candidates = modules::candidates_from_link_map(self, &self.notes, &mut diags);
+            self.diagnostics.extend(diags);
+            // link_map names the executable "": take the name the kernel recorded.
+            if let Some(main) = candidates.first_mut().filter(|c| c.path.is_empty()) {
+                main.path = self
+                    .notes
+                    .auxv_value(AT_EXECFN)
+                    .and_then(|a| self.read_cstr(a, 4096))
+                    .or_else(|| self.notes.command.clone())
+                    .unwrap_or_default();
+            }
+        }
+        let search = options.search();
+        let mut out = Vec::new();
+        for (i, c) in candidates.into_iter().enumerate() {
+            let is_main = match entry {
+                Some(e) => c.start <= e && e < c.end,
+                None => i == 0,
+            };
+            if let Some(m) = self.resolve_module(c, is_main, options, &search, files) {
+                out.push(m);
+            }
+        }
+        // Sort out the file-backed regions the core lacks, for reads.
+        let mut regions = Vec::new();
+        for f in &self.notes.files {
+            let Some(module) = out.iter().find(|m| m.path == f.path) else {
+                continue;
+            };
+            let Some(file) = module.file.as_ref().filter(|f| f.usable()) else {
+                continue;
+            };
+            if let Some(data) = files.get(&file.path) {
+                regions.push(FileRegion {
+                    start: f.start,
+                    end: f.end,
+                    data,
+                    offset: f.offset,
+                });
+            }
+        }
+        regions.sort_by_key(|r| r.start);
+        self.file_regions = regions;
+        out
+    }
+
+    fn resolve_module(
+        &mut self,
+        c: Candidate,
+        is_main: bool,
+        options: &Options,
+        search: &SearchPaths,
+        files: &FileCache,
+    ) -> Option<Module> {
+        let located = modules::locate_file(
+            &c.path,
+            is_main,
+            options.exe.as_deref(),
+            options.sysroot.as_deref(),
+        );
+        let data = located.as_deref().and_then(|p| files.get(p));
+        let file_id = data.and_then(build_id_of_file);
+        let image = c.base.and_then(|b| read_image(self, b));
+        let is_elf = image.is_some() || data.is_some_and(|d| d.starts_with(b"\x7fELF"));
+        if !is_elf {
+            return None;
+        }
+        let bias = match (&image, c.base, c.bias) {
+            (_, _, Some(b)) => b,
+            (Some(img), Some(base), _) => base.wrapping_sub(img.first_load_vaddr().unwrap_or(0)),
+            (None, Some(base), _) => {
+                // Headers not dumped: take the layout from the file itself.
+                let low = data.and_then(file_first_load).unwrap_or(0);
+                base.wrapping_sub(low)
+            }
+            (_, None, None) => c.start,
+        };
+        let mem_id = image.as_ref().and_then(|i| i.build_id.clone());
+        let matches = match (&mem_id, &file_id) {
+            (Some(a), Some(b)) => Some(a == b),
+            _ => None,
+        };
+        if matches == Some(false) {
+            self.diagnostics.push(Diagnostic::new(
+                "build_id_mismatch",
+                format!(
+                    "{} on disk has build-id {} but the core's has {}: not used",
+                    located.as_deref().unwrap_or(Path::new("?")).display(),
+                    file_id
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    mem_id.as_ref().map(ToString::to_string).unwrap_or_default()
+                ),
+            ));
+        }
+        let mut module = Module {
+            path: c.path,
+            start: c.start,
+            end: c.end,
+            bias,
+            build_id: mem_id.clone().or_else(|| file_id.clone()),
+            file: located.map(|path| ModuleFile {
+                path,
+                build_id: file_id,
+                matches,
+            }),
+            debug_file: None,
+            is_main,
+        };
+        let usable = module.file.as_ref().is_some_and(ModuleFile::usable);
+        module.debug_file = find_debug_file(&module, data.filter(|_| usable), search, files);
+        Some(module)
+    }
+
+    fn build_mappings(&self, modules: &[Module]) -> Vec<Mapping> {
+        let id_of = |path: &str| {
+            modules
+                .iter()
+                .find(|m| m.path == path)
+                .and_then(|m| m.build_id.as_ref().map(BuildId::to_string))
+        };
+        let mut out: Vec<Mapping> = self
+            .core
+            .segments()
+            .iter()
+            .map(|s| {
+                let file = self
+                    .notes
+                    .files
+                    .iter()
+                    .find(|f| f.start <= s.vaddr && s.vaddr < f.end);
+                Mapping {
+                    start: s.vaddr,
+                    end: s.end(),
+                    perms: file
+                        .and_then(|f| f.perms.clone())
+                        .unwrap_or_else(|| s.perms()),
+                    offset: file.map_or(0, |f| f.offset + (s.vaddr - f.start)),
+                    path: file.map(|f| f.path.clone()),
+                    build_id: file.and_then(|f| id_of(&f.path)),
+                    dumped: s.present,
+                }
+            })
+            .collect();
+        // Mappings the notes name but the core has no segment for.
+        for f in &self.notes.files {
+            if !out.iter().any(|m| m.start < f.end && f.start < m.end) {
+                out.push(Mapping {
+                    start: f.start,
+                    end: f.end,
+                    perms: f.perms.clone().unwrap_or_else(|| "---".into()),
+                    offset: f.offset,
+                    path: Some(f.path.clone()),
+                    build_id: id_of(&f.path),
+                    dumped: 0,
+                });
+            }
+        }
+        out.sort_by_key(|m| m.start);
+        out
+    }
+
+    /// The core file.
+    pub fn core(&self) -> &CoreFile {
+        &self.core
+    }
+
+    /// The operating system.
+    pub fn os(&self) -> Os {
+        self.core.os()
+    }
+
+    /// The architecture.
+    pub fn arch(&self) -> Arch {
+        self.core.arch()
+    }
+
+    /// What the notes say.
+    pub fn notes(&self) -> &ProcessNotes {
+        &self.notes
+    }
+
+    /// Threads, the one that took the signal first.
+    pub fn threads(&self) -> &[ThreadNote] {
+        &self.notes.threads
+    }
+
+    /// Mappings of the address space, by address.
+    pub fn mappings(&self) -> &[Mapping] {
+        &self.mappings
+    }
+
+    /// The modules, by address.
+    pub fn modules(&self) -> impl Iterator<Item = &Module> {
+        self.symbolizer.modules()
+    }
+
+    /// The symbolizer over the modules.
+    pub fn symbolizer(&self) -> &Symbolizer {
+        &self.symbolizer
+    }
+
+    /// The path of the main executable.
+    pub fn executable(&self) -> Option<&str> {
+        self.executable.as_deref()
+    }
+
+    /// What could not be read.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        &self.diagnostics
+    }
+
+    /// Whether the core lacks bytes its headers promise.
+    pub fn is_truncated(&self) -> bool {
+        self.core.is_truncated()
+    }
+
+    /// The run-time address of a symbol in any module.
+    pub fn find_symbol(&self, name: &str) -> Option<u64> {
+        self.symbolizer.find_symbol(name)
+    }
+
+    /// The byte offset of `member` in the C struct `name`, from the DWARF of any module that
+    /// has it (for example `offset_of("malloc_state", "top")` with libc's debug file).
+    pub fn offset_of(&self, name: &str, member: &str) -> Option<u64> {
+        self.types.offset_of(&self.symbolizer, name, member)
+    }
+
+    /// The size of the C struct `name` from DWARF.
+    pub fn size_of(&self, name: &str) -> Option<u64> {
+        self.types.size_of(&self.symbolizer, name)
+    }
+}
+
+/// `AT_EXECFN`: the address of the executed file's name (linux include/uapi/linux/auxvec.h).
+const AT_EXECFN: u64 = 31;
+
+fn file_first_load(data: &[u8]) -> Option<u64> {
+    use object::read::elf::{FileHeader, ProgramHeader};
+    let header = object::elf::FileHeader64::<object::Endianness>::parse(data).ok()?;
+    let endian = header.endian().ok()?;
+    header
+        .program_headers(endian, data)
+        .ok()?
+        .iter()
+        .filter(|p| p.p_type(endian) == object::elf::PT_LOAD)
+        .map(|p| p.p_vaddr(endian).wrapping_sub(p.p_offset(endian)))
+        .min()
+}
+
+impl Memory for Process {
+    fn bytes_at(&self, addr: u64) -> &[u8] {
+        let b = self.core.bytes_at(addr);
+        if !b.is_empty() {
+            return b;
+        }
+        let i = self.file_regions.partition_point(|r| r.start <= addr);
+        let Some(r) = i.checked_sub(1).and_then(|i| self.file_regions.get(i)) else {
+            return &[];
+        };
+        if addr >= r.end {
+            return &[];
+        }
+        let off = r.offset.saturating_add(addr - r.start);
+        let end = r.offset.saturating_add(r.end - r.start);
+        let (Ok(off), Ok(end)) = (usize::try_from(off), usize::try_from(end)) else {
+            return &[];
+        };
+        r.data.get(off..end.min(r.data.len())).unwrap_or(&[])
+    }
+}

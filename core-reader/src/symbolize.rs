@@ -1,0 +1,445 @@
+//! Addresses to functions, source lines and inlined frames.
+//!
+//! DWARF through `addr2line` (gimli) when the module or a separate debug file has it;
+//! otherwise the nearest ELF symbol (`.symtab`, then `.dynsym`). Debug files are found by
+//! build-id (`DIR/.build-id/ab/cdef….debug`) and by `.gnu_debuglink`, in every debug folder
+//! given and in `/usr/lib/debug` (under the sysroot when one is given).
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
+
+use crate::files::FileCache;
+use crate::modules::build_id_of_file;
+use crate::{BuildId, Module};
+
+type Reader = gimli::EndianSlice<'static, gimli::RunTimeEndian>;
+
+/// One frame of a symbolized address: the function and, when DWARF says, the source line.
+/// An address inside inlined code gives several frames, innermost first.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Frame {
+    /// The demangled function name.
+    pub function: Option<String>,
+    /// Source file.
+    pub file: Option<String>,
+    /// Source line.
+    pub line: Option<u32>,
+    /// Whether this frame was inlined into the next one.
+    pub inlined: bool,
+}
+
+/// Where to look for files and debug files.
+#[derive(Debug, Clone, Default)]
+pub struct SearchPaths {
+    /// Prefix for recorded paths.
+    pub sysroot: Option<PathBuf>,
+    /// Extra debug folders, searched before the default one.
+    pub debug_dirs: Vec<PathBuf>,
+}
+
+impl SearchPaths {
+    /// The debug folders in search order: the given ones, then `/usr/lib/debug` (under the
+    /// sysroot when given), and the host's `/usr/lib/debug` last when a sysroot is given.
+    pub fn debug_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = self.debug_dirs.clone();
+        if let Some(root) = &self.sysroot {
+            dirs.push(root.join("usr/lib/debug"));
+        }
+        dirs.push(PathBuf::from("/usr/lib/debug"));
+        dirs
+    }
+}
+
+struct Symbol {
+    addr: u64,
+    size: u64,
+    name: &'static str,
+}
+
+/// Everything loaded for one module, lazily.
+pub(crate) struct Loaded {
+    /// The module's own file bytes.
+    pub file: Option<&'static [u8]>,
+    /// The separate debug file's bytes.
+    pub debug: Option<&'static [u8]>,
+    dwarf: Option<addr2line::Context<Reader>>,
+    /// The same DWARF for type queries (layouts of allocator structs).
+    pub types: Option<gimli::Dwarf<Reader>>,
+    symbols: Vec<Symbol>,
+}
+
+struct Entry {
+    module: Module,
+    loaded: OnceLock<Loaded>,
+}
+
+/// Symbolizes addresses of a set of modules.
+pub struct Symbolizer {
+    entries: Vec<Entry>,
+    files: Arc<FileCache>,
+}
+
+impl Symbolizer {
+    /// A symbolizer over modules whose files (and debug files) were already located.
+    pub fn new(modules: Vec<Module>) -> Symbolizer {
+        Self::with_cache(modules, Arc::default())
+    }
+
+    pub(crate) fn with_cache(mut modules: Vec<Module>, files: Arc<FileCache>) -> Symbolizer {
+        modules.sort_by_key(|m| m.start);
+        Symbolizer {
+            entries: modules
+                .into_iter()
+                .map(|module| Entry {
+                    module,
+                    loaded: OnceLock::new(),
+                })
+                .collect(),
+            files,
+        }
+    }
+
+    /// Builds a module from a file mapping recorded elsewhere (a heap profile's
+    /// MAPPED_LIBRARIES, a pprof mapping): the file is looked up under `search`, its load
+    /// bias computed from the `PT_LOAD` that holds `file_offset`, and a debug file found.
+    pub fn module_for_mapping(
+        path: &str,
+        start: u64,
+        end: u64,
+        file_offset: u64,
+        is_main: bool,
+        exe: Option<&Path>,
+        search: &SearchPaths,
+    ) -> Module {
+        let cache = FileCache::default();
+        let found = crate::modules::locate_file(path, is_main, exe, search.sysroot.as_deref());
+        let data = found.as_deref().and_then(|p| cache.get(p));
+        let bias = data
+            .and_then(|d| bias_for_offset(d, start, file_offset))
+            .unwrap_or(start.wrapping_sub(file_offset));
+        let build_id = data.and_then(build_id_of_file);
+        let mut module = Module {
+            path: path.to_string(),
+            start,
+            end,
+            bias,
+            build_id: build_id.clone(),
+            file: found.map(|p| crate::ModuleFile {
+                path: p,
+                build_id,
+                matches: None,
+            }),
+            debug_file: None,
+            is_main,
+        };
+        module.debug_file = find_debug_file(&module, data, search, &cache);
+        module
+    }
+
+    /// The modules, sorted by address.
+    pub fn modules(&self) -> impl Iterator<Item = &Module> {
+        self.entries.iter().map(|e| &e.module)
+    }
+
+    /// The module containing `addr`.
+    pub fn module_at(&self, addr: u64) -> Option<&Module> {
+        self.entry_at(addr).map(|e| &e.module)
+    }
+
+    fn entry_at(&self, addr: u64) -> Option<&Entry> {
+        let i = self.entries.partition_point(|e| e.module.start <= addr);
+        let e = self.entries.get(i.checked_sub(1)?)?;
+        e.module.contains(addr).then_some(e)
+    }
+
+    /// Every module with its loaded data (loading each on first use).
+    pub(crate) fn loaded(&self) -> impl Iterator<Item = (&Module, &Loaded)> {
+        self.entries.iter().map(|e| {
+            (
+                &e.module,
+                e.loaded.get_or_init(|| load(&e.module, &self.files)),
+            )
+        })
+    }
+
+    pub(crate) fn loaded_at(&self, addr: u64) -> Option<(&Module, &Loaded)> {
+        let e = self.entry_at(addr)?;
+        Some((
+            &e.module,
+            e.loaded.get_or_init(|| load(&e.module, &self.files)),
+        ))
+    }
+
+    /// The frames for `addr`, innermost (inlined) first; empty when nothing is known.
+    pub fn symbolize(&self, addr: u64) -> Vec<Frame> {
+        let Some((module, loaded)) = self.loaded_at(addr) else {
+            return Vec::new();
+        };
+        let probe = addr.wrapping_sub(module.bias);
+        let mut out = Vec::new();
+        if let Some(ctx) = &loaded.dwarf {
+            if let Ok(mut frames) = ctx.find_frames(probe).skip_all_loads() {
+                while let Ok(Some(f)) = frames.next() {
+                    let function = f
+                        .function
+                        .as_ref()
+                        .and_then(|n| n.demangle().ok())
+                        .map(Cow::into_owned);
+                    let (file, line) = match &f.location {
+                        Some(l) => (l.file.map(str::to_string), l.line),
+                        None => (None, None),
+                    };
+                    out.push(Frame {
+                        function,
+                        file,
+                        line,
+                        inlined: true,
+                    });
+                    if out.len() > 256 {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(last) = out.last_mut() {
+            last.inlined = false;
+        }
+        if out.iter().all(|f| f.function.is_none()) {
+            let name = loaded.symbol(probe).map(|s| demangle(s).into_owned());
+            match out.last_mut() {
+                Some(last) => last.function = name,
+                None if name.is_some() => out.push(Frame {
+                    function: name,
+                    file: None,
+                    line: None,
+                    inlined: false,
+                }),
+                None => {}
+            }
+        }
+        out
+    }
+
+    /// The run-time address of a symbol, searched in every module (DWARF not needed).
+    pub fn find_symbol(&self, name: &str) -> Option<u64> {
+        self.entries.iter().find_map(|e| {
+            let loaded = e.loaded.get_or_init(|| load(&e.module, &self.files));
+            loaded
+                .symbols
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| s.addr.wrapping_add(e.module.bias))
+        })
+    }
+}
+
+impl Loaded {
+    fn symbol(&self, probe: u64) -> Option<&'static str> {
+        let i = self.symbols.partition_point(|s| s.addr <= probe);
+        let s = self.symbols.get(i.checked_sub(1)?)?;
+        // Same-address symbols are sorted best first; step back to the first of them.
+        let first = self.symbols[..i]
+            .iter()
+            .rposition(|t| t.addr != s.addr)
+            .map_or(0, |p| p + 1);
+        let s = &self.symbols[first];
+        (s.size == 0 || probe < s.addr.saturating_add(s.size)).then_some(s.name)
+    }
+}
+
+fn demangle(name: &str) -> Cow<'_, str> {
+    addr2line::demangle_auto(Cow::Borrowed(name), None)
+}
+
+/// The load bias of a mapping of `data` at `start` that begins at `file_offset`.
+fn bias_for_offset(data: &[u8], start: u64, file_offset: u64) -> Option<u64> {
+    use object::read::elf::{FileHeader, ProgramHeader};
+    let header = object::elf::FileHeader64::<object::Endianness>::parse(data).ok()?;
+    let endian = header.endian().ok()?;
+    let phdrs = header.program_headers(endian, data).ok()?;
+    let seg = phdrs.iter().find(|p| {
+        p.p_type(endian) == object::elf::PT_LOAD
+            && p.p_offset(endian) <= file_offset
+            && file_offset < p.p_offset(endian) + p.p_filesz(endian).max(1)
+    })?;
+    let vaddr = seg.p_vaddr(endian) + (file_offset - seg.p_offset(endian));
+    Some(start.wrapping_sub(vaddr & !0xfff))
+}
+
+/// Finds a separate debug file: by build-id in each debug folder, then by `.gnu_debuglink`
+/// next to the file, in its `.debug/` folder, and under each debug folder.
+pub(crate) fn find_debug_file(
+    module: &Module,
+    data: Option<&'static [u8]>,
+    search: &SearchPaths,
+    cache: &FileCache,
+) -> Option<PathBuf> {
+    let dirs = search.debug_dirs();
+    let id = module
+        .build_id
+        .clone()
+        .or_else(|| data.and_then(build_id_of_file));
+    if let Some(id) = id.as_ref().filter(|id| id.0.len() >= 2) {
+        let hex = id.to_string();
+        for dir in &dirs {
+            let p = dir
+                .join(".build-id")
+                .join(&hex[..2])
+                .join(format!("{}.debug", &hex[2..]));
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    let data = data?;
+    let file = object::File::parse(data).ok()?;
+    let (name, _crc) = file.gnu_debuglink().ok()??;
+    let name = std::str::from_utf8(name).ok()?;
+    let own = module.file.as_ref()?.path.clone();
+    let dir = own.parent().unwrap_or(Path::new("/"));
+    let recorded_dir = Path::new(&module.path).parent().unwrap_or(Path::new("/"));
+    let mut tries = vec![dir.join(name), dir.join(".debug").join(name)];
+    for d in &dirs {
+        tries.push(
+            d.join(recorded_dir.strip_prefix("/").unwrap_or(recorded_dir))
+                .join(name),
+        );
+    }
+    tries.into_iter().find(|p| {
+        p.is_file()
+            && match (&id, cache.get(p).and_then(build_id_of_file)) {
+                (Some(a), Some(b)) => *a == b,
+                _ => true,
+            }
+    })
+}
+
+fn load(module: &Module, files: &FileCache) -> Loaded {
+    let file = module
+        .file
+        .as_ref()
+        .filter(|f| f.usable())
+        .and_then(|f| files.get(&f.path));
+    let debug = module.debug_file.as_deref().and_then(|p| files.get(p));
+    let parsed_file = file.and_then(|d| object::File::parse(d).ok());
+    let parsed_debug = debug.and_then(|d| object::File::parse(d).ok());
+
+    let mut symbols = Vec::new();
+    for obj in [&parsed_debug, &parsed_file].into_iter().flatten() {
+        collect_symbols(obj, &mut symbols);
+    }
+    // Sort by address, the best name for an address first: a global definition beats a
+    // local one, which beats a weak alias (elfutils' tests expect `raise`, not `gsignal`).
+    symbols.sort_by(|a, b| a.0.addr.cmp(&b.0.addr).then(a.1.cmp(&b.1)));
+    symbols.dedup_by(|a, b| a.0.addr == b.0.addr && a.0.name == b.0.name);
+    let symbols = symbols.into_iter().map(|(s, _)| s).collect();
+
+    let dwarf_obj = [&parsed_debug, &parsed_file]
+        .into_iter()
+        .flatten()
+        .find(|o| o.section_by_name(".debug_info").is_some());
+    let dir = module
+        .debug_file
+        .as_deref()
+        .or(module.file.as_ref().map(|f| f.path.as_path()))
+        .and_then(Path::parent)
+        .map(Path::to_path_buf);
+    let dwarf = dwarf_obj.and_then(|o| load_dwarf(o, dir.as_deref(), files));
+    let types = dwarf_obj.and_then(|o| load_dwarf(o, dir.as_deref(), files));
+    Loaded {
+        file,
+        debug,
+        dwarf: dwarf.and_then(|d| addr2line::Context::from_dwarf(d).ok()),
+        types,
+        symbols,
+    }
+}
+
+fn collect_symbols(obj: &object::File<'static>, out: &mut Vec<(Symbol, u8)>) {
+    for sym in obj.symbols().chain(obj.dynamic_symbols()) {
+        if sym.kind() != SymbolKind::Text || sym.is_undefined() || sym.address() == 0 {
+            continue;
+        }
+        let Ok(name) = sym.name() else { continue };
+        if name.is_empty() {
+            continue;
+        }
+        let rank = if sym.is_weak() {
+            2
+        } else if sym.is_global() {
+            0
+        } else {
+            1
+        };
+        out.push((
+            Symbol {
+                addr: sym.address(),
+                size: sym.size(),
+                name,
+            },
+            rank,
+        ));
+    }
+}
+
+fn section_data(obj: &object::File<'static>, name: &str) -> &'static [u8] {
+    match obj.section_by_name(name).map(|s| s.uncompressed_data()) {
+        Some(Ok(Cow::Borrowed(b))) => b,
+        // Compressed debug sections are inflated once and kept, like the mappings.
+        Some(Ok(Cow::Owned(v))) => Box::leak(v.into_boxed_slice()),
+        _ => &[],
+    }
+}
+
+fn load_dwarf(
+    obj: &object::File<'static>,
+    dir: Option<&Path>,
+    files: &FileCache,
+) -> Option<gimli::Dwarf<Reader>> {
+    let endian = if obj.is_little_endian() {
+        gimli::RunTimeEndian::Little
+    } else {
+        gimli::RunTimeEndian::Big
+    };
+    let load = |o: &object::File<'static>| {
+        gimli::Dwarf::load(|id| -> Result<Reader, gimli::Error> {
+            Ok(gimli::EndianSlice::new(section_data(o, id.name()), endian))
+        })
+        .ok()
+    };
+    let mut dwarf = load(obj)?;
+    // dwz-compressed debug info (Debian's -dbg packages) keeps shared DIEs in a
+    // supplementary file named by `.gnu_debugaltlink`: a path, NUL, then its build-id.
+    let alt = section_data(obj, ".gnu_debugaltlink");
+    if let Some(nul) = alt.iter().position(|&b| b == 0) {
+        let path = Path::new(std::str::from_utf8(&alt[..nul]).unwrap_or(""));
+        let id = BuildId(alt[nul + 1..].to_vec());
+        let mut tries = vec![];
+        if path.is_absolute() {
+            tries.push(path.to_path_buf());
+        } else if let Some(dir) = dir {
+            tries.push(dir.join(path));
+        }
+        if id.0.len() >= 2 {
+            let hex = id.to_string();
+            tries.push(PathBuf::from(format!(
+                "/usr/lib/debug/.build-id/{}/{}.debug",
+                &hex[..2],
+                &hex[2..]
+            )));
+        }
+        if let Some(sup) = tries
+            .iter()
+            .find_map(|p| files.get(p))
+            .and_then(|d| object::File::parse(d).ok())
+        {
+            if let Some(sup) = load(&sup) {
+                dwarf.sup = Some(Arc::new(sup));
+            }
+        }
+    }
+    Some(dwarf)
+}

@@ -1,0 +1,515 @@
+//! Stack unwinding from a thread's registers.
+//!
+//! Each step uses the module's CFI (`.eh_frame` from the file, `.debug_frame` from the file
+//! or its debug file) through gimli's unwinder; signal trampolines are recognised by their
+//! code and unwound through the kernel's signal frame; where there is no CFI the frame
+//! pointer chain is followed. Every walk is bounded: at most [`MAX_FRAMES`] frames, and the
+//! stack pointer must move up at each step.
+
+use std::collections::HashMap;
+
+use gimli::{BaseAddresses, CfaRule, RegisterRule, UnwindSection};
+use object::{Object, ObjectSection};
+
+use crate::symbolize::Loaded;
+use crate::{Arch, Memory, Module, Process, Registers, SymbolFrame, ThreadNote};
+
+/// Frames per thread at most: deeper stacks are real (runaway recursion) but a walk that
+/// long is more likely going in circles through garbage.
+pub const MAX_FRAMES: usize = 1024;
+
+/// How a frame's caller was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameTrust {
+    /// The thread's own registers (frame 0).
+    Context,
+    /// Call frame information.
+    Cfi,
+    /// The frame pointer chain.
+    FramePointer,
+    /// The kernel's signal frame.
+    Signal,
+}
+
+/// One physical stack frame with its symbolized (possibly inlined) functions.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Frame {
+    /// The program counter (a return address for callers).
+    pub pc: u64,
+    /// The stack pointer at this frame.
+    pub sp: u64,
+    /// How this frame was found.
+    pub trust: FrameTrust,
+    /// Whether `pc` is a return address (lookups then use `pc - 1`).
+    pub is_return_address: bool,
+    /// The functions at this pc, innermost inlined first; empty when unknown.
+    pub symbols: Vec<SymbolFrame>,
+    /// The module's path.
+    pub module: Option<String>,
+    /// Whether this is a signal trampoline (gdb's `<signal handler called>`).
+    pub signal_trampoline: bool,
+}
+
+/// A thread's stack, with why the walk ended when it ended early.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Backtrace {
+    /// Frames, innermost first.
+    pub frames: Vec<Frame>,
+    /// Set when the walk stopped before reaching the outermost frame.
+    pub stopped: Option<String>,
+}
+
+type Regs = HashMap<u16, u64>;
+
+/// DWARF numbers used here.
+const X86_RSP: u16 = 7;
+const X86_RBP: u16 = 6;
+const X86_RIP: u16 = 16;
+const A64_FP: u16 = 29;
+const A64_LR: u16 = 30;
+const A64_SP: u16 = 31;
+
+fn sp_reg(arch: Arch) -> u16 {
+    match arch {
+        Arch::X86_64 => X86_RSP,
+        Arch::Aarch64 => A64_SP,
+    }
+}
+
+fn fp_reg(arch: Arch) -> u16 {
+    match arch {
+        Arch::X86_64 => X86_RBP,
+        Arch::Aarch64 => A64_FP,
+    }
+}
+
+fn initial_regs(r: &Registers) -> Regs {
+    let mut regs = HashMap::new();
+    for n in 0..=31u16 {
+        if let Some(v) = Registers::dwarf_name(r.arch(), n).and_then(|name| r.get(name)) {
+            regs.insert(n, v);
+        }
+    }
+    regs
+}
+
+enum Step {
+    Next {
+        pc: u64,
+        regs: Regs,
+        trust: FrameTrust,
+        signal: bool,
+    },
+    End,
+    Fail(String),
+}
+
+impl Process {
+    /// Unwinds a thread's stack.
+    pub fn backtrace(&self, thread: &ThreadNote) -> Backtrace {
+        let arch = self.arch();
+        let mut frames = Vec::new();
+        let Some(mut pc) = thread.registers.pc() else {
+            return Backtrace {
+                frames,
+                stopped: Some("the thread has no program counter".into()),
+            };
+        };
+        let mut regs = initial_regs(&thread.registers);
+        let mut trust = FrameTrust::Context;
+        let mut is_return = false;
+        let mut stopped = None;
+        // Like gdb (backtrace past-entry off) and drgn, the walk ends at the function that
+        // holds the program's entry point (`_start`): above it there is only garbage.
+        let entry_function = self
+            .notes()
+            .auxv_value(crate::notes::AT_ENTRY)
+            .and_then(|e| self.symbolizer().symbolize(e).pop())
+            .and_then(|f| f.function);
+        loop {
+            if frames.len() >= MAX_FRAMES {
+                stopped = Some(format!("stopped after {MAX_FRAMES} frames"));
+                break;
+            }
+            let sp = regs.get(&sp_reg(arch)).copied().unwrap_or(0);
+            let signal = self.is_signal_trampoline(pc);
+            let lookup = if is_return { pc.wrapping_sub(1) } else { pc };
+            let module = self.symbolizer().module_at(lookup);
+            let symbols = if signal {
+                vec![SymbolFrame {
+                    function: Some("<signal handler called>".into()),
+                    file: None,
+                    line: None,
+                    inlined: false,
+                }]
+            } else {
+                self.symbolizer().symbolize(lookup)
+            };
+            frames.push(Frame {
+                pc,
+                sp,
+                trust,
+                is_return_address: is_return,
+                symbols,
+                module: module.map(|m| m.path.clone()),
+                signal_trampoline: signal,
+            });
+            let at_entry = entry_function.is_some()
+                && frames
+                    .last()
+                    .and_then(|f: &Frame| f.symbols.last())
+                    .and_then(|s| s.function.as_ref())
+                    == entry_function.as_ref();
+            if at_entry {
+                break;
+            }
+            let step = if signal {
+                self.step_signal(arch, &regs)
+            } else {
+                self.step(arch, pc, lookup, &regs, frames.len() == 1)
+            };
+            match step {
+                Step::Next {
+                    pc: next,
+                    regs: next_regs,
+                    trust: t,
+                    signal: from_signal,
+                } => {
+                    let next_sp = next_regs.get(&sp_reg(arch)).copied().unwrap_or(0);
+                    if next == 0 {
+                        break;
+                    }
+                    if next_sp <= sp && !signal && !(next_sp == sp && next != pc) {
+                        stopped = Some(format!(
+                            "the stack pointer did not move up at {pc:#x} (sp {sp:#x} → {next_sp:#x})"
+                        ));
+                        break;
+                    }
+                    pc = next;
+                    regs = next_regs;
+                    trust = t;
+                    // After a signal frame the pc is where the signal hit, not a return address.
+                    is_return = !from_signal;
+                }
+                Step::End => break,
+                Step::Fail(why) => {
+                    stopped = Some(why);
+                    break;
+                }
+            }
+        }
+        Backtrace { frames, stopped }
+    }
+
+    /// Recognises the kernel's signal return trampoline by its instructions: glibc's
+    /// x86-64 `__restore_rt` (`mov $15, %rax; syscall`, sysdeps/unix/sysv/linux/x86_64/
+    /// libc_sigaction.c) and the arm64 vDSO's `__kernel_rt_sigreturn` (`mov x8, #139; svc #0`,
+    /// linux arch/arm64/kernel/vdso/sigreturn.S).
+    fn is_signal_trampoline(&self, pc: u64) -> bool {
+        match self.arch() {
+            Arch::X86_64 => {
+                let mut code = [0u8; 9];
+                self.read_exact(pc, &mut code)
+                    && code == [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05]
+            }
+            Arch::Aarch64 => {
+                self.read_u32(pc) == Some(0xd280_1168) && self.read_u32(pc + 4) == Some(0xd400_0001)
+            }
+        }
+    }
+
+    /// Restores the registers the kernel saved in the signal frame at sp.
+    ///
+    /// x86-64: sp points at `struct ucontext` (the return address was popped), whose
+    /// `uc_mcontext.gregs` start at offset 40 in the order r8…r15, rdi, rsi, rbp, rbx, rdx,
+    /// rax, rcx, rsp, rip (glibc sysdeps/unix/sysv/linux/x86/sys/ucontext.h, REG_*).
+    /// arm64: sp points at `struct rt_sigframe { siginfo (128 B); ucontext }`, and the
+    /// ucontext's `uc_mcontext` (after uc_flags, uc_link, uc_stack, uc_sigmask and padding to
+    /// 1024 bits of signal mask) is at 176, holding fault_address then regs[31], sp, pc
+    /// (linux arch/arm64/kernel/signal.c, include/uapi/asm/{ucontext,sigcontext}.h).
+    fn step_signal(&self, arch: Arch, regs: &Regs) -> Step {
+        let sp = regs.get(&sp_reg(arch)).copied().unwrap_or(0);
+        let mut out = Regs::new();
+        match arch {
+            Arch::X86_64 => {
+                let base = sp + 40;
+                // DWARF numbers in the order of gregs[0..17].
+                const ORDER: [u16; 17] = [8, 9, 10, 11, 12, 13, 14, 15, 5, 4, 6, 3, 1, 0, 2, 7, 16];
+                for (i, &reg) in ORDER.iter().enumerate() {
+                    match self.read_u64(base + 8 * i as u64) {
+                        Some(v) => {
+                            out.insert(reg, v);
+                        }
+                        None => {
+                            return Step::Fail(format!(
+                                "signal frame at {sp:#x} is not in the core"
+                            ))
+                        }
+                    }
+                }
+                let pc = out.remove(&X86_RIP).unwrap_or(0);
+                Step::Next {
+                    pc,
+                    regs: out,
+                    trust: FrameTrust::Signal,
+                    signal: true,
+                }
+            }
+            Arch::Aarch64 => {
+                let base = sp + 128 + 176 + 8;
+                for i in 0..33u64 {
+                    match self.read_u64(base + 8 * i) {
+                        Some(v) => {
+                            out.insert(i as u16, v);
+                        }
+                        None => {
+                            return Step::Fail(format!(
+                                "signal frame at {sp:#x} is not in the core"
+                            ))
+                        }
+                    }
+                }
+                let pc = out.remove(&32).unwrap_or(0);
+                Step::Next {
+                    pc,
+                    regs: out,
+                    trust: FrameTrust::Signal,
+                    signal: true,
+                }
+            }
+        }
+    }
+
+    fn step(&self, arch: Arch, pc: u64, lookup: u64, regs: &Regs, first: bool) -> Step {
+        if let Some((module, loaded)) = self.symbolizer().loaded_at(lookup) {
+            match self.step_cfi(arch, module, loaded, lookup, regs) {
+                CfiResult::Step(s) => return s,
+                CfiResult::NoCfi => {}
+            }
+        }
+        // arm64 leaf functions keep the return address in lr and may not touch the stack.
+        if first && arch == Arch::Aarch64 {
+            if let Some(&lr) = regs.get(&A64_LR) {
+                if lr != pc && self.symbolizer().module_at(lr).is_some() && lr != 0 {
+                    let mut next = regs.clone();
+                    next.remove(&A64_LR);
+                    return Step::Next {
+                        pc: lr,
+                        regs: next,
+                        trust: FrameTrust::FramePointer,
+                        signal: false,
+                    };
+                }
+            }
+        }
+        self.step_frame_pointer(arch, regs)
+    }
+
+    /// Follows the frame pointer: the saved frame pointer at [fp], the return address at
+    /// [fp + 8], and the caller's sp at fp + 16 (both x86-64 and AAPCS64 frame records).
+    fn step_frame_pointer(&self, arch: Arch, regs: &Regs) -> Step {
+        let sp = regs.get(&sp_reg(arch)).copied().unwrap_or(0);
+        let Some(&fp) = regs.get(&fp_reg(arch)) else {
+            return Step::Fail("no CFI and no frame pointer".into());
+        };
+        if fp < sp || fp % 8 != 0 || fp == 0 {
+            return Step::Fail(format!(
+                "no CFI and the frame pointer {fp:#x} is not on the stack"
+            ));
+        }
+        let (Some(saved_fp), Some(ra)) = (self.read_u64(fp), self.read_u64(fp + 8)) else {
+            return Step::Fail(format!("frame record at {fp:#x} is not in the core"));
+        };
+        if ra == 0 {
+            return Step::End;
+        }
+        let mut next = regs.clone();
+        next.insert(fp_reg(arch), saved_fp);
+        next.insert(sp_reg(arch), fp + 16);
+        Step::Next {
+            pc: ra,
+            regs: next,
+            trust: FrameTrust::FramePointer,
+            signal: false,
+        }
+    }
+
+    fn step_cfi(
+        &self,
+        arch: Arch,
+        module: &Module,
+        loaded: &Loaded,
+        lookup: u64,
+        regs: &Regs,
+    ) -> CfiResult {
+        let svma = lookup.wrapping_sub(module.bias);
+        for data in [loaded.file, loaded.debug].into_iter().flatten() {
+            let Ok(obj) = object::File::parse(data) else {
+                continue;
+            };
+            if let Some(row) = cfi_row(&obj, svma) {
+                return CfiResult::Step(self.apply_row(arch, row, regs));
+            }
+        }
+        CfiResult::NoCfi
+    }
+
+    fn apply_row(&self, arch: Arch, row: Row, regs: &Regs) -> Step {
+        let cfa = match row.cfa {
+            Some((reg, off)) => match regs.get(&reg) {
+                Some(v) => v.wrapping_add(off as u64),
+                None => return Step::Fail(format!("CFA register {reg} is unknown")),
+            },
+            None => return self.step_frame_pointer(arch, regs),
+        };
+        let mut next = regs.clone();
+        for (reg, rule) in &row.rules {
+            match *rule {
+                Rule::Undefined => {
+                    next.remove(reg);
+                }
+                Rule::Offset(o) => match self.read_u64(cfa.wrapping_add(o as u64)) {
+                    Some(v) => {
+                        next.insert(*reg, v);
+                    }
+                    None => {
+                        return Step::Fail(format!(
+                            "saved register {reg} at {:#x} is not in the core",
+                            cfa.wrapping_add(o as u64)
+                        ))
+                    }
+                },
+                Rule::ValOffset(o) => {
+                    next.insert(*reg, cfa.wrapping_add(o as u64));
+                }
+                Rule::Register(r) => match regs.get(&r) {
+                    Some(&v) => {
+                        next.insert(*reg, v);
+                    }
+                    None => {
+                        next.remove(reg);
+                    }
+                },
+                Rule::Unsupported => {
+                    next.remove(reg);
+                }
+            }
+        }
+        let ra_rule = row
+            .rules
+            .iter()
+            .find(|(r, _)| *r == row.ra)
+            .map(|(_, r)| *r);
+        if matches!(ra_rule, Some(Rule::Undefined)) {
+            // The outermost frame: _start and thread entry points mark it so.
+            return Step::End;
+        }
+        let Some(&pc) = next.get(&row.ra) else {
+            return Step::Fail("the return address is unknown".into());
+        };
+        next.insert(sp_reg(arch), cfa);
+        if arch == Arch::X86_64 {
+            next.remove(&X86_RIP);
+        }
+        Step::Next {
+            pc,
+            regs: next,
+            trust: FrameTrust::Cfi,
+            signal: false,
+        }
+    }
+}
+
+enum CfiResult {
+    Step(Step),
+    NoCfi,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Rule {
+    Undefined,
+    Offset(i64),
+    ValOffset(i64),
+    Register(u16),
+    Unsupported,
+}
+
+/// One CFI row reduced to what the unwinder uses (no borrow of gimli's context).
+struct Row {
+    /// CFA = register + offset; `None` for a DWARF expression CFA.
+    cfa: Option<(u16, i64)>,
+    ra: u16,
+    rules: Vec<(u16, Rule)>,
+}
+
+fn cfi_row(obj: &object::File<'static>, svma: u64) -> Option<Row> {
+    let endian = gimli::RunTimeEndian::Little;
+    let mut bases = BaseAddresses::default();
+    if let Some(text) = obj.section_by_name(".text") {
+        bases = bases.set_text(text.address());
+    }
+    if let Some(got) = obj.section_by_name(".got") {
+        bases = bases.set_got(got.address());
+    }
+    if let Some(eh) = obj.section_by_name(".eh_frame") {
+        if let Ok(data) = eh.data() {
+            if !data.is_empty() {
+                let bases = bases.clone().set_eh_frame(eh.address());
+                let section = gimli::EhFrame::new(data, endian);
+                if let Some(row) = row_from(&section, &bases, svma) {
+                    return Some(row);
+                }
+            }
+        }
+    }
+    if let Some(df) = obj.section_by_name(".debug_frame") {
+        if let Ok(data) = df.uncompressed_data() {
+            let data: &'static [u8] = match data {
+                std::borrow::Cow::Borrowed(b) => b,
+                std::borrow::Cow::Owned(v) => Box::leak(v.into_boxed_slice()),
+            };
+            let mut section = gimli::DebugFrame::new(data, endian);
+            section.set_address_size(8);
+            return row_from(&section, &bases, svma);
+        }
+    }
+    None
+}
+
+fn row_from<S>(section: &S, bases: &BaseAddresses, svma: u64) -> Option<Row>
+where
+    S: UnwindSection<gimli::EndianSlice<'static, gimli::RunTimeEndian>>,
+{
+    let fde = section
+        .fde_for_address(bases, svma, S::cie_from_offset)
+        .ok()?;
+    let mut ctx = gimli::UnwindContext::new();
+    let row = fde
+        .unwind_info_for_address(section, bases, &mut ctx, svma)
+        .ok()?;
+    let cfa = match row.cfa() {
+        CfaRule::RegisterAndOffset { register, offset } => Some((register.0, *offset)),
+        _ => None,
+    };
+    let rules = row
+        .registers()
+        .map(|(reg, rule)| {
+            let r = match rule {
+                RegisterRule::Undefined => Rule::Undefined,
+                RegisterRule::Offset(o) => Rule::Offset(*o),
+                RegisterRule::ValOffset(o) => Rule::ValOffset(*o),
+                RegisterRule::Register(r) => Rule::Register(r.0),
+                RegisterRule::SameValue => return None,
+                _ => Rule::Unsupported,
+            };
+            Some((reg.0, r))
+        })
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default();
+    Some(Row {
+        cfa,
+        ra: fde.cie().return_address_register().0,
+        rules,
+    })
+}

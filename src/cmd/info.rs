@@ -1,0 +1,20 @@
+//! `heapmortem info`.
+
+use std::io::Write;
+
+use crate::args::{InfoArgs, TextOrJson};
+use crate::Outcome;
+
+pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
+    let process = super::open_core(&args.core, &args.common)?;
+    let report = process.info_report();
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        TextOrJson::Text => report.write_text(&mut out)?,
+        TextOrJson::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(super::outcome(&process))
+}

@@ -1,0 +1,52 @@
+//! One module per subcommand.
+
+mod heap;
+mod info;
+mod leaks;
+mod profile;
+mod report;
+mod threads;
+
+use crate::args::{Cli, Command, Common};
+use crate::Outcome;
+
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Info(a) => info::run(a),
+        Command::Threads(a) => threads::run(a),
+        Command::Heap(a) => heap::run(a),
+        Command::Leaks(a) => leaks::run(a),
+        Command::Profile(a) => profile::run(a),
+        Command::Report(a) => report::run(a),
+    }
+}
+
+/// The error of a subcommand a later release fills in: said plainly, exit 2.
+fn not_built(what: &str) -> anyhow::Result<Outcome> {
+    anyhow::bail!("`heapmortem {what}` is not built yet in this version")
+}
+
+/// Opens a core with the common flags.
+fn open_core(path: &std::path::Path, common: &Common) -> anyhow::Result<core_reader::Process> {
+    let options = core_reader::Options {
+        exe: common.exe.clone(),
+        sysroot: common.sysroot.clone(),
+        debug_dirs: common.debug_dirs.clone(),
+    };
+    // SAFETY: cores are read in place rather than copied (they can be tens of GB); the
+    // file is not expected to change while heapmortem runs (see CoreFile::open).
+    let process = unsafe { core_reader::Process::open(path, &options) }?;
+    for d in process.diagnostics() {
+        eprintln!("heapmortem: warning: {d}");
+    }
+    Ok(process)
+}
+
+/// Partial when anything of the core could not be read.
+fn outcome(process: &core_reader::Process) -> Outcome {
+    if process.diagnostics().is_empty() && !process.is_truncated() {
+        Outcome::Complete
+    } else {
+        Outcome::Partial
+    }
+}
