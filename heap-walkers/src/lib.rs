@@ -1,1 +1,14 @@
-//! placeholder
+//! Allocator state rebuilt from a dead process's memory.
+//!
+//! - [`glibc`]: ptmalloc arenas, chunks, bins, fastbins, tcaches and fragmentation, with
+//!   glibc's own `malloc_info` XML as an output.
+//! - [`jemalloc`]: arenas, extents, dirty and muzzy pages, decay, bins and tcaches, with
+//!   `malloc_stats_print`'s JSON as an output.
+//!
+//! Walkers read memory only through [`core_reader::Memory`] and find symbols and struct
+//! layouts through [`core_reader::Process`]; they never open files themselves. Every walk is
+//! bounded and returns what it found plus what it had to skip.
+#![deny(missing_docs)]
+
+pub mod glibc;
+pub mod jemalloc;

@@ -1,0 +1,1 @@
+//! glibc ptmalloc (being written).

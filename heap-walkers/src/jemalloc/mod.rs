@@ -1,0 +1,1 @@
+//! jemalloc (being written).

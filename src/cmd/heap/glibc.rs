@@ -1,0 +1,8 @@
+//! `heapmortem heap` for glibc.
+
+use crate::args::HeapArgs;
+use crate::Outcome;
+
+pub fn run(_process: &core_reader::Process, _args: &HeapArgs) -> anyhow::Result<Outcome> {
+    anyhow::bail!("`heapmortem heap` for glibc is not built yet in this version")
+}
