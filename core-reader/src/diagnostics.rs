@@ -23,6 +23,15 @@ impl Diagnostic {
     }
 }
 
+impl Diagnostic {
+    /// Whether this means part of the core itself could not be read (exit status 1), as
+    /// opposed to a remark about files beside it (a library whose build-id differs, a
+    /// missing dynamic-linker list).
+    pub fn is_partial(&self) -> bool {
+        !matches!(self.kind, "build_id_mismatch" | "no_link_map")
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.kind, self.message)

@@ -461,6 +461,16 @@ fn parse_vmmap(desc: &[u8], out: &mut ProcessNotes) {
         rest = &rest[size..];
         index += 1;
     }
+    // Records are whole multiples of 8 bytes; anything left is a record cut short.
+    if !rest.is_empty() {
+        out.diagnostics.push(Diagnostic::new(
+            "bad_note",
+            format!(
+                "FreeBSD NT_PROCSTAT_VMMAP ends with {} bytes that are not a whole entry (entry {index} cut short?)",
+                rest.len()
+            ),
+        ));
+    }
 }
 
 fn perms(prot: u32) -> String {

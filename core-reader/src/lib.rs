@@ -45,6 +45,7 @@ mod process;
 mod registers;
 mod render;
 mod symbolize;
+mod tailcall;
 mod types;
 mod unwind;
 

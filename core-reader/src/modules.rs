@@ -358,8 +358,10 @@ fn load_range(phdrs: &[[u64; 5]], bias: u64) -> (u64, u64) {
     (bias.wrapping_add(lo), bias.wrapping_add(hi))
 }
 
-/// Where to look for a module's file: `--exe` for the main program, else the recorded path
-/// under `--sysroot`, else the recorded path.
+/// Where to look for a module's file: `--exe` for the main program; else the recorded path
+/// under `--sysroot`, else the recorded path itself; else, like gdb's solib-search-path, a
+/// file of the same name beside `--exe` (artifacts copied off a production host usually sit
+/// together). Callers check the build-id before trusting what is found.
 pub(crate) fn locate_file(
     path: &str,
     is_main: bool,
@@ -378,5 +380,10 @@ pub(crate) fn locate_file(
         Some(root) => root.join(path.trim_start_matches('/')),
         None => PathBuf::from(path),
     };
-    candidate.is_file().then_some(candidate)
+    if candidate.is_file() {
+        return Some(candidate);
+    }
+    let name = Path::new(path).file_name()?;
+    let beside = exe?.parent()?.join(name);
+    beside.is_file().then_some(beside)
 }

@@ -197,6 +197,7 @@ impl crate::FrameTrust {
             crate::FrameTrust::Cfi => "cfi",
             crate::FrameTrust::FramePointer => "frame_pointer",
             crate::FrameTrust::Signal => "signal",
+            crate::FrameTrust::TailCall => "tail_call",
         }
     }
 }

@@ -59,6 +59,16 @@ struct Symbol {
     name: &'static str,
 }
 
+/// A symbol table: functions for symbolizing code, everything defined for name lookups
+/// (allocator walkers look up data objects such as `main_arena` or `je_arenas`).
+#[derive(Default)]
+struct Symbols {
+    /// Function symbols by address, the best name for an address first.
+    code: Vec<Symbol>,
+    /// Every defined symbol, by name.
+    by_name: std::collections::HashMap<&'static str, u64>,
+}
+
 /// Everything loaded for one module, lazily.
 pub(crate) struct Loaded {
     /// The module's own file bytes.
@@ -68,7 +78,8 @@ pub(crate) struct Loaded {
     dwarf: Option<addr2line::Context<Reader>>,
     /// The same DWARF for type queries (layouts of allocator structs).
     pub types: Option<gimli::Dwarf<Reader>>,
-    symbols: Vec<Symbol>,
+    symbols: Symbols,
+    tail_calls: crate::tailcall::CallSites,
 }
 
 struct Entry {
@@ -229,23 +240,42 @@ impl Symbolizer {
             let loaded = e.loaded.get_or_init(|| load(&e.module, &self.files));
             loaded
                 .symbols
-                .iter()
-                .find(|s| s.name == name)
-                .map(|s| s.addr.wrapping_add(e.module.bias))
+                .by_name
+                .get(name)
+                .map(|a| a.wrapping_add(e.module.bias))
         })
     }
 }
 
 impl Loaded {
+    /// The start and name of the function symbol containing `probe` (a file address).
+    pub(crate) fn function_at(&self, probe: u64) -> Option<(u64, &'static str)> {
+        let code = &self.symbols.code;
+        let i = code.partition_point(|s| s.addr <= probe);
+        let s = code.get(i.checked_sub(1)?)?;
+        (s.size == 0 || probe < s.addr.saturating_add(s.size)).then_some((s.addr, s.name))
+    }
+
+    /// Return addresses (file addresses) of frames that tail calls erased between a caller
+    /// returning to `ret` and the function starting at `callee`, innermost first.
+    pub(crate) fn erased_frames(&self, ret: u64, callee: &crate::tailcall::Callee<'_>) -> Vec<u64> {
+        let Some(dwarf) = &self.types else {
+            return Vec::new();
+        };
+        let resolve = |name: &str| self.symbols.by_name.get(name).copied();
+        self.tail_calls.erased_frames(dwarf, &resolve, ret, callee)
+    }
+
     fn symbol(&self, probe: u64) -> Option<&'static str> {
-        let i = self.symbols.partition_point(|s| s.addr <= probe);
-        let s = self.symbols.get(i.checked_sub(1)?)?;
+        let code = &self.symbols.code;
+        let i = code.partition_point(|s| s.addr <= probe);
+        let s = code.get(i.checked_sub(1)?)?;
         // Same-address symbols are sorted best first; step back to the first of them.
-        let first = self.symbols[..i]
+        let first = code[..i]
             .iter()
             .rposition(|t| t.addr != s.addr)
             .map_or(0, |p| p + 1);
-        let s = &self.symbols[first];
+        let s = &code[first];
         (s.size == 0 || probe < s.addr.saturating_add(s.size)).then_some(s.name)
     }
 }
@@ -327,15 +357,16 @@ fn load(module: &Module, files: &FileCache) -> Loaded {
     let parsed_file = file.and_then(|d| object::File::parse(d).ok());
     let parsed_debug = debug.and_then(|d| object::File::parse(d).ok());
 
-    let mut symbols = Vec::new();
+    let mut symbols = Symbols::default();
+    let mut code = Vec::new();
     for obj in [&parsed_debug, &parsed_file].into_iter().flatten() {
-        collect_symbols(obj, &mut symbols);
+        collect_symbols(obj, &mut code, &mut symbols.by_name);
     }
     // Sort by address, the best name for an address first: a global definition beats a
     // local one, which beats a weak alias (elfutils' tests expect `raise`, not `gsignal`).
-    symbols.sort_by(|a, b| a.0.addr.cmp(&b.0.addr).then(a.1.cmp(&b.1)));
-    symbols.dedup_by(|a, b| a.0.addr == b.0.addr && a.0.name == b.0.name);
-    let symbols = symbols.into_iter().map(|(s, _)| s).collect();
+    code.sort_by(|a, b| a.0.addr.cmp(&b.0.addr).then(a.1.cmp(&b.1)));
+    code.dedup_by(|a, b| a.0.addr == b.0.addr && a.0.name == b.0.name);
+    symbols.code = code.into_iter().map(|(s, _)| s).collect();
 
     let dwarf_obj = [&parsed_debug, &parsed_file]
         .into_iter()
@@ -355,16 +386,27 @@ fn load(module: &Module, files: &FileCache) -> Loaded {
         dwarf: dwarf.and_then(|d| addr2line::Context::from_dwarf(d).ok()),
         types,
         symbols,
+        tail_calls: crate::tailcall::CallSites::new(),
     }
 }
 
-fn collect_symbols(obj: &object::File<'static>, out: &mut Vec<(Symbol, u8)>) {
+fn collect_symbols(
+    obj: &object::File<'static>,
+    out: &mut Vec<(Symbol, u8)>,
+    by_name: &mut std::collections::HashMap<&'static str, u64>,
+) {
     for sym in obj.symbols().chain(obj.dynamic_symbols()) {
-        if sym.kind() != SymbolKind::Text || sym.is_undefined() || sym.address() == 0 {
+        if sym.is_undefined() || sym.address() == 0 || sym.kind() == SymbolKind::Tls {
             continue;
         }
         let Ok(name) = sym.name() else { continue };
         if name.is_empty() {
+            continue;
+        }
+        // A versioned dynamic name (`malloc@@GLIBC_2.2.5`) is also found by its bare name.
+        let bare = name.split('@').next().unwrap_or(name);
+        by_name.entry(bare).or_insert(sym.address());
+        if sym.kind() != SymbolKind::Text {
             continue;
         }
         let rank = if sym.is_weak() {

@@ -30,6 +30,8 @@ pub enum FrameTrust {
     FramePointer,
     /// The kernel's signal frame.
     Signal,
+    /// A function that tail-called the frame below it, known from DWARF call sites.
+    TailCall,
 }
 
 /// One physical stack frame with its symbolized (possibly inlined) functions.
@@ -61,6 +63,12 @@ pub struct Backtrace {
 }
 
 type Regs = HashMap<u16, u64>;
+
+/// Functions where new threads begin: nothing above them is a real frame. gdb stops at
+/// them too (gdb/amd64-linux-tdep.c and aarch64-linux-tdep.c treat clone/clone3 as
+/// outermost); their CFI does not always say so (glibc 2.19's aarch64 `__clone`).
+const THREAD_ENTRY_FUNCTIONS: [&str; 5] =
+    ["clone", "__clone", "clone3", "__clone3", "__clone_internal"];
 
 /// DWARF numbers used here.
 const X86_RSP: u16 = 7;
@@ -155,13 +163,14 @@ impl Process {
                 module: module.map(|m| m.path.clone()),
                 signal_trampoline: signal,
             });
-            let at_entry = entry_function.is_some()
-                && frames
-                    .last()
-                    .and_then(|f: &Frame| f.symbols.last())
-                    .and_then(|s| s.function.as_ref())
-                    == entry_function.as_ref();
-            if at_entry {
+            let function = frames
+                .last()
+                .and_then(|f: &Frame| f.symbols.last())
+                .and_then(|s| s.function.as_deref());
+            let outermost = function.is_some()
+                && (function == entry_function.as_deref()
+                    || function.is_some_and(|f| THREAD_ENTRY_FUNCTIONS.contains(&f)));
+            if outermost {
                 break;
             }
             let step = if signal {
@@ -186,6 +195,9 @@ impl Process {
                         ));
                         break;
                     }
+                    if !signal && !from_signal {
+                        self.push_erased_frames(&mut frames, lookup, next, next_sp);
+                    }
                     pc = next;
                     regs = next_regs;
                     trust = t;
@@ -200,6 +212,39 @@ impl Process {
             }
         }
         Backtrace { frames, stopped }
+    }
+
+    /// Adds the frames of functions that tail-called their way from the caller (returning
+    /// to `ret`) to the function holding `lookup`; see [`crate::tailcall`].
+    fn push_erased_frames(&self, frames: &mut Vec<Frame>, lookup: u64, ret: u64, sp: u64) {
+        let Some((callee_module, callee_loaded)) = self.symbolizer().loaded_at(lookup) else {
+            return;
+        };
+        let Some((module, loaded)) = self.symbolizer().loaded_at(ret.wrapping_sub(1)) else {
+            return;
+        };
+        let Some((entry, name)) =
+            callee_loaded.function_at(lookup.wrapping_sub(callee_module.bias))
+        else {
+            return;
+        };
+        let same_module = std::ptr::eq(module, callee_module);
+        let callee = crate::tailcall::Callee {
+            entry: same_module.then_some(entry),
+            name: Some(name),
+        };
+        for site in loaded.erased_frames(ret.wrapping_sub(module.bias), &callee) {
+            let pc = site.wrapping_add(module.bias);
+            frames.push(Frame {
+                pc,
+                sp,
+                trust: FrameTrust::TailCall,
+                is_return_address: true,
+                symbols: self.symbolizer().symbolize(pc.wrapping_sub(1)),
+                module: Some(module.path.clone()),
+                signal_trampoline: false,
+            });
+        }
     }
 
     /// Recognises the kernel's signal return trampoline by its instructions: glibc's
@@ -396,17 +441,19 @@ impl Process {
                 }
             }
         }
-        let ra_rule = row
-            .rules
-            .iter()
-            .find(|(r, _)| *r == row.ra)
-            .map(|(_, r)| *r);
-        if matches!(ra_rule, Some(Rule::Undefined)) {
-            // The outermost frame: _start and thread entry points mark it so.
+        let pc = if row.rules.iter().any(|(r, _)| *r == row.ra) {
+            next.get(&row.ra).copied()
+        } else if arch == Arch::Aarch64 {
+            // No rule for x30: a leaf that never saved it, so the caller's address is
+            // still in the register; the caller's own x30 is then unknown.
+            next.remove(&A64_LR)
+        } else {
+            // x86-64 CIEs always give the return address a rule; gimli reports an explicit
+            // `DW_CFA_undefined rip` (`_start`, `clone3`) as no rule: the outermost frame.
+            None
+        };
+        let Some(pc) = pc else {
             return Step::End;
-        }
-        let Some(&pc) = next.get(&row.ra) else {
-            return Step::Fail("the return address is unknown".into());
         };
         next.insert(sp_reg(arch), cfa);
         if arch == Arch::X86_64 {
@@ -494,22 +541,23 @@ where
     };
     let rules = row
         .registers()
-        .map(|(reg, rule)| {
+        .filter_map(|(reg, rule)| {
             let r = match rule {
                 RegisterRule::Undefined => Rule::Undefined,
                 RegisterRule::Offset(o) => Rule::Offset(*o),
                 RegisterRule::ValOffset(o) => Rule::ValOffset(*o),
                 RegisterRule::Register(r) => Rule::Register(r.0),
+                // The caller sees the value this frame has: nothing to change.
                 RegisterRule::SameValue => return None,
                 _ => Rule::Unsupported,
             };
             Some((reg.0, r))
         })
-        .collect::<Option<Vec<_>>>()
-        .unwrap_or_default();
+        .collect();
+    let ra = fde.cie().return_address_register();
     Some(Row {
         cfa,
-        ra: fde.cie().return_address_register().0,
+        ra: ra.0,
         rules,
     })
 }

@@ -36,17 +36,29 @@ fn open_core(path: &std::path::Path, common: &Common) -> anyhow::Result<core_rea
     // SAFETY: cores are read in place rather than copied (they can be tens of GB); the
     // file is not expected to change while heapmortem runs (see CoreFile::open).
     let process = unsafe { core_reader::Process::open(path, &options) }?;
-    for d in process.diagnostics() {
-        eprintln!("heapmortem: warning: {d}");
-    }
     Ok(process)
 }
 
-/// Partial when anything of the core could not be read.
+/// Partial when anything of the core could not be read; says so on stderr in one line (the
+/// details are in the output's `not read` section or `diagnostics` key).
 fn outcome(process: &core_reader::Process) -> Outcome {
-    if process.diagnostics().is_empty() && !process.is_truncated() {
-        Outcome::Complete
-    } else {
-        Outcome::Partial
+    let partial = process
+        .diagnostics()
+        .iter()
+        .filter(|d| d.is_partial())
+        .count();
+    if partial == 0 && !process.is_truncated() {
+        return Outcome::Complete;
     }
+    let first = process
+        .diagnostics()
+        .iter()
+        .find(|d| d.is_partial())
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default();
+    eprintln!(
+        "heapmortem: the core could be read only in part ({partial} problem{}){first}",
+        if partial == 1 { "" } else { "s" }
+    );
+    Outcome::Partial
 }
