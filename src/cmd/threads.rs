@@ -16,13 +16,18 @@ pub fn run(args: ThreadsArgs) -> anyhow::Result<Outcome> {
             writeln!(out)?;
         }
     }
-    let partial = report
+    // A stack that could not be unwound past its first frame is part of the core that
+    // could not be read (its stack or the libraries' CFI are missing).
+    let lost: Vec<u64> = report
         .threads
         .iter()
-        .any(|t| t.stopped.is_some() && t.frames.len() <= 1);
-    Ok(if partial {
-        Outcome::Partial
-    } else {
-        super::outcome(&process)
-    })
+        .filter(|t| t.stopped.is_some() && t.frames.len() <= 1)
+        .map(|t| t.tid)
+        .collect();
+    let outcome = super::outcome(&process);
+    if lost.is_empty() {
+        return Ok(outcome);
+    }
+    eprintln!("heapmortem: no backtrace beyond the first frame for threads {lost:?}");
+    Ok(Outcome::Partial)
 }
