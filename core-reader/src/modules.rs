@@ -326,17 +326,17 @@ pub(crate) fn candidates_from_link_map(
         };
         let name = mem.read_cstr(l_name, 4096).unwrap_or_default();
         if !name.is_empty() {
-            let (start, end) = read_image(mem, l_addr.wrapping_add(0))
-                .and_then(|img| {
-                    let b = l_addr;
-                    img.first_load_vaddr().map(|_| load_range(&img.phdrs, b))
-                })
+            // Shared objects are linked at 0, so their ELF header sits at l_addr.
+            let image = read_image(mem, l_addr);
+            let (start, end) = image
+                .as_ref()
+                .map(|img| load_range(&img.phdrs, l_addr))
                 .unwrap_or((l_addr, l_addr));
             out.push(Candidate {
                 path: name,
                 start,
                 end,
-                base: None,
+                base: image.is_some().then_some(l_addr),
                 bias: Some(l_addr),
             });
         }
