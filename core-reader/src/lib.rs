@@ -59,4 +59,4 @@ pub use process::{Mapping, Options, Process};
 pub use registers::Registers;
 pub use render::{Allocator, Hex, InfoReport, ThreadsReport};
 pub use symbolize::{Frame as SymbolFrame, SearchPaths, Symbolizer};
-pub use unwind::{Backtrace, Frame, FrameTrust};
+pub use unwind::{Backtrace, Frame, FrameTrust, MAX_FRAMES};

@@ -71,6 +71,23 @@ impl Process {
         {
             return Allocator::Glibc;
         }
+        // A libc whose file was not found is still named by the mappings; and glibc's dynamic
+        // linker (`ld-linux-x86-64.so.2`, `ld-linux-aarch64.so.1`, `ld-2.17.so`) comes only with
+        // glibc (musl's is `ld-musl-*`). Old cores without NT_FILE (chap's glibc 2.12 cores)
+        // name their modules only through the linker's link_map.
+        let mapped = self.mappings().iter().filter_map(|m| m.path.as_deref());
+        let is_glibc_file = |path: &str| {
+            let n = path.rsplit('/').next().unwrap_or(path);
+            n.starts_with("libc.so")
+                || n.starts_with("libc-2.")
+                || n.starts_with("ld-linux")
+                || n.starts_with("ld-2.")
+        };
+        if self.os() == Os::Linux
+            && (names.iter().any(|n| is_glibc_file(n)) || mapped.clone().any(is_glibc_file))
+        {
+            return Allocator::Glibc;
+        }
         Allocator::Unknown
     }
 

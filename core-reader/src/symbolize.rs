@@ -41,14 +41,16 @@ pub struct SearchPaths {
 }
 
 impl SearchPaths {
-    /// The debug folders in search order: the given ones, then `/usr/lib/debug` (under the
-    /// sysroot when given), and the host's `/usr/lib/debug` last when a sysroot is given.
+    /// The debug folders in search order: the given ones, then the default one:
+    /// `/usr/lib/debug`, or `SYSROOT/usr/lib/debug` when a sysroot is given. The host's own
+    /// folder is not searched under a sysroot: the sysroot stands for the machine the core
+    /// came from, and the host's debug files describe the host's builds (DESIGN.md, COMMON).
     pub fn debug_dirs(&self) -> Vec<PathBuf> {
         let mut dirs = self.debug_dirs.clone();
-        if let Some(root) = &self.sysroot {
-            dirs.push(root.join("usr/lib/debug"));
+        match &self.sysroot {
+            Some(root) => dirs.push(root.join("usr/lib/debug")),
+            None => dirs.push(PathBuf::from("/usr/lib/debug")),
         }
-        dirs.push(PathBuf::from("/usr/lib/debug"));
         dirs
     }
 }
