@@ -100,7 +100,7 @@ impl Process {
             notes,
             mappings: Vec::new(),
             file_regions: Vec::new(),
-            symbolizer: Symbolizer::new(Vec::new()),
+            symbolizer: Symbolizer::new(Vec::new(), &options.search()),
             executable: None,
             diagnostics,
             types: TypeIndex::default(),
@@ -112,7 +112,7 @@ impl Process {
             .map(|m| m.path.clone())
             .or_else(|| process.notes.command.clone());
         process.mappings = process.build_mappings(&modules);
-        process.symbolizer = Symbolizer::with_cache(modules, files);
+        process.symbolizer = Symbolizer::with_cache(modules, files, &options.search());
         process
     }
 

@@ -41,16 +41,15 @@ pub struct SearchPaths {
 }
 
 impl SearchPaths {
-    /// The debug folders in search order: the given ones, then the default one:
-    /// `/usr/lib/debug`, or `SYSROOT/usr/lib/debug` when a sysroot is given. The host's own
-    /// folder is not searched under a sysroot: the sysroot stands for the machine the core
-    /// came from, and the host's debug files describe the host's builds (DESIGN.md, COMMON).
+    /// The debug folders in search order: the given ones, then the default one —
+    /// `/usr/lib/debug`, or `SYSROOT/usr/lib/debug` with a sysroot (the host's own debug
+    /// files belong to the host's libraries, not to the sysroot's).
     pub fn debug_dirs(&self) -> Vec<PathBuf> {
         let mut dirs = self.debug_dirs.clone();
-        match &self.sysroot {
-            Some(root) => dirs.push(root.join("usr/lib/debug")),
-            None => dirs.push(PathBuf::from("/usr/lib/debug")),
-        }
+        dirs.push(match &self.sysroot {
+            Some(root) => root.join("usr/lib/debug"),
+            None => PathBuf::from("/usr/lib/debug"),
+        });
         dirs
     }
 }
@@ -93,15 +92,22 @@ struct Entry {
 pub struct Symbolizer {
     entries: Vec<Entry>,
     files: Arc<FileCache>,
+    debug_dirs: Vec<PathBuf>,
 }
 
 impl Symbolizer {
-    /// A symbolizer over modules whose files (and debug files) were already located.
-    pub fn new(modules: Vec<Module>) -> Symbolizer {
-        Self::with_cache(modules, Arc::default())
+    /// A symbolizer over modules whose files (and debug files) were already located (see
+    /// [`Symbolizer::module_for_mapping`]); `search` is used for supplementary (dwz) debug
+    /// files.
+    pub fn new(modules: Vec<Module>, search: &SearchPaths) -> Symbolizer {
+        Self::with_cache(modules, Arc::default(), search)
     }
 
-    pub(crate) fn with_cache(mut modules: Vec<Module>, files: Arc<FileCache>) -> Symbolizer {
+    pub(crate) fn with_cache(
+        mut modules: Vec<Module>,
+        files: Arc<FileCache>,
+        search: &SearchPaths,
+    ) -> Symbolizer {
         modules.sort_by_key(|m| m.start);
         Symbolizer {
             entries: modules
@@ -112,6 +118,7 @@ impl Symbolizer {
                 })
                 .collect(),
             files,
+            debug_dirs: search.debug_dirs(),
         }
     }
 
@@ -173,7 +180,7 @@ impl Symbolizer {
         self.entries.iter().map(|e| {
             (
                 &e.module,
-                e.loaded.get_or_init(|| load(&e.module, &self.files)),
+                e.loaded.get_or_init(|| load(&e.module, &self.files, &self.debug_dirs)),
             )
         })
     }
@@ -182,7 +189,7 @@ impl Symbolizer {
         let e = self.entry_at(addr)?;
         Some((
             &e.module,
-            e.loaded.get_or_init(|| load(&e.module, &self.files)),
+            e.loaded.get_or_init(|| load(&e.module, &self.files, &self.debug_dirs)),
         ))
     }
 
@@ -239,7 +246,7 @@ impl Symbolizer {
     /// The run-time address of a symbol, searched in every module (DWARF not needed).
     pub fn find_symbol(&self, name: &str) -> Option<u64> {
         self.entries.iter().find_map(|e| {
-            let loaded = e.loaded.get_or_init(|| load(&e.module, &self.files));
+            let loaded = e.loaded.get_or_init(|| load(&e.module, &self.files, &self.debug_dirs));
             loaded
                 .symbols
                 .by_name
@@ -349,7 +356,7 @@ pub(crate) fn find_debug_file(
     })
 }
 
-fn load(module: &Module, files: &FileCache) -> Loaded {
+fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Loaded {
     let file = module
         .file
         .as_ref()
@@ -380,8 +387,8 @@ fn load(module: &Module, files: &FileCache) -> Loaded {
         .or(module.file.as_ref().map(|f| f.path.as_path()))
         .and_then(Path::parent)
         .map(Path::to_path_buf);
-    let dwarf = dwarf_obj.and_then(|o| load_dwarf(o, dir.as_deref(), files));
-    let types = dwarf_obj.and_then(|o| load_dwarf(o, dir.as_deref(), files));
+    let dwarf = dwarf_obj.and_then(|o| load_dwarf(o, dir.as_deref(), files, debug_dirs));
+    let types = dwarf_obj.and_then(|o| load_dwarf(o, dir.as_deref(), files, debug_dirs));
     Loaded {
         file,
         debug,
@@ -442,6 +449,7 @@ fn load_dwarf(
     obj: &object::File<'static>,
     dir: Option<&Path>,
     files: &FileCache,
+    debug_dirs: &[PathBuf],
 ) -> Option<gimli::Dwarf<Reader>> {
     let endian = if obj.is_little_endian() {
         gimli::RunTimeEndian::Little
@@ -469,11 +477,9 @@ fn load_dwarf(
         }
         if id.0.len() >= 2 {
             let hex = id.to_string();
-            tries.push(PathBuf::from(format!(
-                "/usr/lib/debug/.build-id/{}/{}.debug",
-                &hex[..2],
-                &hex[2..]
-            )));
+            for d in debug_dirs {
+                tries.push(d.join(format!(".build-id/{}/{}.debug", &hex[..2], &hex[2..])));
+            }
         }
         if let Some(sup) = tries
             .iter()
