@@ -7,6 +7,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::unwind::SIGNAL_FRAME;
 use crate::{Diagnostic, Os, Process};
 
 /// The allocator a process used, judged from its modules and symbols.
@@ -494,6 +495,10 @@ impl ThreadsReport {
             writeln!(w, ":")?;
             for (n, f) in t.frames.iter().enumerate() {
                 write!(w, "#{n:<2} ")?;
+                if f.function.as_deref() == Some(SIGNAL_FRAME) {
+                    writeln!(w, "{SIGNAL_FRAME}")?;
+                    continue;
+                }
                 if f.inlined {
                     write!(w, "{:18} ", "")?;
                 } else {

@@ -180,7 +180,8 @@ impl Symbolizer {
         self.entries.iter().map(|e| {
             (
                 &e.module,
-                e.loaded.get_or_init(|| load(&e.module, &self.files, &self.debug_dirs)),
+                e.loaded
+                    .get_or_init(|| load(&e.module, &self.files, &self.debug_dirs)),
             )
         })
     }
@@ -189,7 +190,8 @@ impl Symbolizer {
         let e = self.entry_at(addr)?;
         Some((
             &e.module,
-            e.loaded.get_or_init(|| load(&e.module, &self.files, &self.debug_dirs)),
+            e.loaded
+                .get_or_init(|| load(&e.module, &self.files, &self.debug_dirs)),
         ))
     }
 
@@ -246,7 +248,9 @@ impl Symbolizer {
     /// The run-time address of a symbol, searched in every module (DWARF not needed).
     pub fn find_symbol(&self, name: &str) -> Option<u64> {
         self.entries.iter().find_map(|e| {
-            let loaded = e.loaded.get_or_init(|| load(&e.module, &self.files, &self.debug_dirs));
+            let loaded = e
+                .loaded
+                .get_or_init(|| load(&e.module, &self.files, &self.debug_dirs));
             loaded
                 .symbols
                 .by_name

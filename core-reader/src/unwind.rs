@@ -64,6 +64,9 @@ pub struct Backtrace {
 
 type Regs = HashMap<u16, u64>;
 
+/// The name gdb gives a signal trampoline's frame; ours is named the same.
+pub(crate) const SIGNAL_FRAME: &str = "<signal handler called>";
+
 /// Functions where new threads begin: nothing above them is a real frame. gdb stops at
 /// them too (gdb/amd64-linux-tdep.c and aarch64-linux-tdep.c treat clone/clone3 as
 /// outermost); their CFI does not always say so (glibc 2.19's aarch64 `__clone`).
@@ -146,7 +149,7 @@ impl Process {
             let module = self.symbolizer().module_at(lookup);
             let symbols = if signal {
                 vec![SymbolFrame {
-                    function: Some("<signal handler called>".into()),
+                    function: Some(SIGNAL_FRAME.into()),
                     file: None,
                     line: None,
                     inlined: false,
@@ -235,12 +238,19 @@ impl Process {
         };
         for site in loaded.erased_frames(ret.wrapping_sub(module.bias), &callee) {
             let pc = site.wrapping_add(module.bias);
+            // One frame per tail call, named for the innermost function at the jump (gdb's
+            // tail-call frames are not expanded into inlined frames either).
+            let mut symbols = self.symbolizer().symbolize(pc.wrapping_sub(1));
+            symbols.truncate(1);
+            if let Some(s) = symbols.first_mut() {
+                s.inlined = false;
+            }
             frames.push(Frame {
                 pc,
                 sp,
                 trust: FrameTrust::TailCall,
                 is_return_address: true,
-                symbols: self.symbolizer().symbolize(pc.wrapping_sub(1)),
+                symbols,
                 module: Some(module.path.clone()),
                 signal_trampoline: false,
             });
