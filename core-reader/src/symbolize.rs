@@ -375,11 +375,19 @@ fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Loaded {
     for obj in [&parsed_debug, &parsed_file].into_iter().flatten() {
         collect_symbols(obj, &mut code, &mut symbols.by_name);
     }
-    // Sort by address, the best name for an address first: a global definition beats a
-    // local one, which beats a weak alias (elfutils' tests expect `raise`, not `gsignal`).
-    code.sort_by(|a, b| a.0.addr.cmp(&b.0.addr).then(a.1.cmp(&b.1)));
-    code.dedup_by(|a, b| a.0.addr == b.0.addr && a.0.name == b.0.name);
-    symbols.code = code.into_iter().map(|(s, _)| s).collect();
+    // Sort by address, the best name for an address first. Several names often share an
+    // address (`read`, `__read`, `__libc_read`); we pick the one gdb picks, so that frames
+    // compare equal: a sized symbol over a zero-sized one, then the greatest name in byte
+    // order (gdb/minsyms.c sorts equal addresses by name and takes the last). That also
+    // gives `raise` rather than its alias `gsignal`, as elfutils' tests expect.
+    code.sort_by(|a, b| {
+        a.addr
+            .cmp(&b.addr)
+            .then((a.size == 0).cmp(&(b.size == 0)))
+            .then(b.name.cmp(a.name))
+    });
+    code.dedup_by(|a, b| a.addr == b.addr && a.name == b.name);
+    symbols.code = code;
 
     let dwarf_obj = [&parsed_debug, &parsed_file]
         .into_iter()
@@ -405,7 +413,7 @@ fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Loaded {
 
 fn collect_symbols(
     obj: &object::File<'static>,
-    out: &mut Vec<(Symbol, u8)>,
+    out: &mut Vec<Symbol>,
     by_name: &mut std::collections::HashMap<&'static str, u64>,
 ) {
     for sym in obj.symbols().chain(obj.dynamic_symbols()) {
@@ -422,21 +430,11 @@ fn collect_symbols(
         if sym.kind() != SymbolKind::Text {
             continue;
         }
-        let rank = if sym.is_weak() {
-            2
-        } else if sym.is_global() {
-            0
-        } else {
-            1
-        };
-        out.push((
-            Symbol {
-                addr: sym.address(),
-                size: sym.size(),
-                name,
-            },
-            rank,
-        ));
+        out.push(Symbol {
+            addr: sym.address(),
+            size: sym.size(),
+            name,
+        });
     }
 }
 
