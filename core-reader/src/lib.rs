@@ -30,6 +30,9 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! The JSON these reports serialize to is documented below.
+#![doc = include_str!("../json-schema.md")]
 #![deny(missing_docs)]
 
 mod diagnostics;
