@@ -139,6 +139,7 @@ pub enum ProfileFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = profile_import::ALLOCATOR_FRAMES_HELP)]
 pub struct ProfileArgs {
     /// Heap profiles (jeprof .heap, gperftools heap, pprof profile.proto, gzipped or not);
     /// several are merged.
