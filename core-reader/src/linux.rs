@@ -51,6 +51,7 @@ pub(crate) fn parse_notes(core: &CoreFile) -> ProcessNotes {
         Arch::Aarch64 => &AARCH64_NAMES,
     };
     let mut out = ProcessNotes::default();
+    let mut siginfo_tids: Vec<(u64, i32)> = Vec::new();
     for note in core.notes() {
         let f = Fields(note.desc);
         match (note.name, note.kind) {
@@ -104,7 +105,15 @@ pub(crate) fn parse_notes(core: &CoreFile) -> ProcessNotes {
                     } else {
                         None
                     };
-                    out.signal = Some(SignalInfo { signo, code, addr });
+                    // A siginfo belongs to the thread whose NT_PRSTATUS precedes it: the
+                    // kernel writes one, for the thread that took the signal (linux
+                    // fs/binfmt_elf.c fill_note_info); gdb's gcore writes one per thread.
+                    if let Some(t) = out.threads.last() {
+                        siginfo_tids.push((t.tid, signo));
+                    }
+                    if out.signal.is_none() {
+                        out.signal = Some(SignalInfo { signo, code, addr });
+                    }
                 }
             }
             (b"CORE", NT_AUXV) => {
@@ -120,6 +129,17 @@ pub(crate) fn parse_notes(core: &CoreFile) -> ProcessNotes {
             }
             (b"CORE", NT_FILE) => parse_nt_file(note.desc, &mut out),
             _ => {}
+        }
+    }
+    // Every thread's pr_cursig is the process's fatal signal; where siginfos say which
+    // thread took it (or, for gcore, what stopped each), they decide, and threads without
+    // one had no signal of their own (as lldb reports them).
+    if !siginfo_tids.is_empty() {
+        for t in &mut out.threads {
+            t.signal = siginfo_tids
+                .iter()
+                .find(|(tid, _)| *tid == t.tid)
+                .map_or(0, |&(_, s)| s);
         }
     }
     // Linux names no thread in its notes; gdb and lldb show the command name on the main

@@ -245,6 +245,7 @@ pub(crate) fn candidates_from_files(files: &[FileMapping]) -> Vec<Candidate> {
 pub(crate) fn candidates_from_link_map(
     mem: &dyn Memory,
     notes: &ProcessNotes,
+    exe: Option<&[u8]>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<Candidate> {
     let mut out = Vec::new();
@@ -252,10 +253,17 @@ pub(crate) fn candidates_from_link_map(
     else {
         return out;
     };
-    let Some(phdrs) = read_phdrs(mem, phdr_addr, (phnum as usize).min(MAX_PHDRS)) else {
+    // The headers are in the executable's first page, which cores made by gdb's gcore (and
+    // Linux with coredump_filter bit 4 cleared) leave out; the executable file has them.
+    let phdrs =
+        read_phdrs(mem, phdr_addr, (phnum as usize).min(MAX_PHDRS)).or_else(|| file_phdrs(exe?));
+    let Some(phdrs) = phdrs else {
         diagnostics.push(Diagnostic::new(
             "no_link_map",
-            format!("the executable's program headers at {phdr_addr:#x} are not in the core"),
+            format!(
+                "the executable's program headers at {phdr_addr:#x} are not in the core \
+                 (give the executable with --exe)"
+            ),
         ));
         return out;
     };
@@ -343,6 +351,29 @@ pub(crate) fn candidates_from_link_map(
         lm = next;
     }
     out
+}
+
+/// The program headers of an ELF file, as `read_phdrs` returns them.
+pub(crate) fn file_phdrs(data: &[u8]) -> Option<Vec<[u64; 5]>> {
+    use object::read::elf::{FileHeader, ProgramHeader};
+    let header = object::elf::FileHeader64::<object::Endianness>::parse(data).ok()?;
+    let endian = header.endian().ok()?;
+    let phdrs = header.program_headers(endian, data).ok()?;
+    Some(
+        phdrs
+            .iter()
+            .take(MAX_PHDRS)
+            .map(|p| {
+                [
+                    u64::from(p.p_type(endian)),
+                    p.p_offset(endian),
+                    p.p_vaddr(endian),
+                    p.p_filesz(endian),
+                    p.p_memsz(endian),
+                ]
+            })
+            .collect(),
+    )
 }
 
 /// The address range spanned by the `PT_LOAD`s, page-aligned, at `bias`.

@@ -121,7 +121,8 @@ impl Process {
         let mut candidates = modules::candidates_from_files(&self.notes.files);
         if candidates.is_empty() {
             let mut diags = Vec::new();
-            candidates = modules::candidates_from_link_map(self, &self.notes, &mut diags);
+            let exe = options.exe.as_deref().and_then(|p| files.get(p));
+            candidates = modules::candidates_from_link_map(self, &self.notes, exe, &mut diags);
             self.diagnostics.extend(diags);
             // link_map names the executable "": take the name the kernel recorded.
             if let Some(main) = candidates.first_mut().filter(|c| c.path.is_empty()) {
@@ -144,21 +145,27 @@ impl Process {
                 out.push(m);
             }
         }
-        // Sort out the file-backed regions the core lacks, for reads.
+        // The file-backed bytes the core may lack (read-only text is not dumped by default):
+        // each usable module file's PT_LOAD segments, at their run-time addresses.
         let mut regions = Vec::new();
-        for f in &self.notes.files {
-            let Some(module) = out.iter().find(|m| m.path == f.path) else {
-                continue;
-            };
+        for module in &out {
             let Some(file) = module.file.as_ref().filter(|f| f.usable()) else {
                 continue;
             };
-            if let Some(data) = files.get(&file.path) {
+            let Some(data) = files.get(&file.path) else {
+                continue;
+            };
+            for p in modules::file_phdrs(data).unwrap_or_default() {
+                let [p_type, offset, vaddr, filesz, _] = p;
+                if p_type != 1 || filesz == 0 {
+                    continue;
+                }
+                let start = module.bias.wrapping_add(vaddr);
                 regions.push(FileRegion {
-                    start: f.start,
-                    end: f.end,
+                    start,
+                    end: start.saturating_add(filesz),
                     data,
-                    offset: f.offset,
+                    offset,
                 });
             }
         }
