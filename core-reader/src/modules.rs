@@ -294,7 +294,7 @@ pub(crate) fn candidates_from_link_map(
     let mut r_debug = None;
     for i in 0..MAX_DYNAMIC as u64 {
         let at = dyn_addr.wrapping_add(i * 16);
-        let (Some(tag), Some(val)) = (mem.read_u64(at), mem.read_u64(at + 8)) else {
+        let (Some(tag), Some(val)) = (mem.read_u64(at), mem.read_u64(at.wrapping_add(8))) else {
             break;
         };
         if tag == DT_NULL {
@@ -311,7 +311,7 @@ pub(crate) fn candidates_from_link_map(
         ));
         return out;
     };
-    let mut lm = mem.read_u64(r_debug + 8).unwrap_or(0);
+    let mut lm = mem.read_u64(r_debug.wrapping_add(8)).unwrap_or(0);
     let mut seen = std::collections::HashSet::new();
     while lm != 0 && out.len() < MAX_LINK_MAP {
         if !seen.insert(lm) {
@@ -323,8 +323,8 @@ pub(crate) fn candidates_from_link_map(
         }
         let (Some(l_addr), Some(l_name), Some(next)) = (
             mem.read_u64(lm),
-            mem.read_u64(lm + 8),
-            mem.read_u64(lm + 24),
+            mem.read_u64(lm.wrapping_add(8)),
+            mem.read_u64(lm.wrapping_add(24)),
         ) else {
             diagnostics.push(Diagnostic::new(
                 "bad_link_map",

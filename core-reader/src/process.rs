@@ -266,7 +266,7 @@ impl Process {
                     perms: file
                         .and_then(|f| f.perms.clone())
                         .unwrap_or_else(|| s.perms()),
-                    offset: file.map_or(0, |f| f.offset + (s.vaddr - f.start)),
+                    offset: file.map_or(0, |f| f.offset.wrapping_add(s.vaddr - f.start)),
                     path: file.map(|f| f.path.clone()),
                     build_id: file.and_then(|f| id_of(&f.path)),
                     dumped: s.present,

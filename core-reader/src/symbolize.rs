@@ -306,9 +306,11 @@ fn bias_for_offset(data: &[u8], start: u64, file_offset: u64) -> Option<u64> {
     let seg = phdrs.iter().find(|p| {
         p.p_type(endian) == object::elf::PT_LOAD
             && p.p_offset(endian) <= file_offset
-            && file_offset < p.p_offset(endian) + p.p_filesz(endian).max(1)
+            && file_offset < p.p_offset(endian).saturating_add(p.p_filesz(endian).max(1))
     })?;
-    let vaddr = seg.p_vaddr(endian) + (file_offset - seg.p_offset(endian));
+    let vaddr = seg
+        .p_vaddr(endian)
+        .wrapping_add(file_offset - seg.p_offset(endian));
     Some(start.wrapping_sub(vaddr & !0xfff))
 }
 

@@ -269,7 +269,7 @@ impl Process {
                     && code == [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05]
             }
             Arch::Aarch64 => {
-                self.read_u32(pc) == Some(0xd280_1168) && self.read_u32(pc + 4) == Some(0xd400_0001)
+                self.read_u32(pc) == Some(0xd280_1168) && self.read_u32(pc.wrapping_add(4)) == Some(0xd400_0001)
             }
         }
     }
@@ -288,11 +288,11 @@ impl Process {
         let mut out = Regs::new();
         match arch {
             Arch::X86_64 => {
-                let base = sp + 40;
+                let base = sp.wrapping_add(40);
                 // DWARF numbers in the order of gregs[0..17].
                 const ORDER: [u16; 17] = [8, 9, 10, 11, 12, 13, 14, 15, 5, 4, 6, 3, 1, 0, 2, 7, 16];
                 for (i, &reg) in ORDER.iter().enumerate() {
-                    match self.read_u64(base + 8 * i as u64) {
+                    match self.read_u64(base.wrapping_add(8 * i as u64)) {
                         Some(v) => {
                             out.insert(reg, v);
                         }
@@ -312,9 +312,9 @@ impl Process {
                 }
             }
             Arch::Aarch64 => {
-                let base = sp + 128 + 176 + 8;
+                let base = sp.wrapping_add(128 + 176 + 8);
                 for i in 0..33u64 {
-                    match self.read_u64(base + 8 * i) {
+                    match self.read_u64(base.wrapping_add(8 * i)) {
                         Some(v) => {
                             out.insert(i as u16, v);
                         }
@@ -373,7 +373,7 @@ impl Process {
                 "no CFI and the frame pointer {fp:#x} is not on the stack"
             ));
         }
-        let (Some(saved_fp), Some(ra)) = (self.read_u64(fp), self.read_u64(fp + 8)) else {
+        let (Some(saved_fp), Some(ra)) = (self.read_u64(fp), self.read_u64(fp.wrapping_add(8))) else {
             return Step::Fail(format!("frame record at {fp:#x} is not in the core"));
         };
         if ra == 0 {
@@ -381,7 +381,7 @@ impl Process {
         }
         let mut next = regs.clone();
         next.insert(fp_reg(arch), saved_fp);
-        next.insert(sp_reg(arch), fp + 16);
+        next.insert(sp_reg(arch), fp.wrapping_add(16));
         Step::Next {
             pc: ra,
             regs: next,
