@@ -120,7 +120,9 @@ pub struct LeaksArgs {
     pub format: TextOrJson,
 }
 
+/// The contract spells these `inuse_space`, … (pprof's sample type names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
 pub enum SampleIndex {
     InuseSpace,
     InuseObjects,

@@ -6,15 +6,22 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
-/// Mapped files by path, each mapped at most once.
+/// Mapped files by path, each mapped at most once for the whole program.
 #[derive(Default)]
 pub(crate) struct FileCache {
     files: Mutex<HashMap<PathBuf, Option<&'static [u8]>>>,
 }
 
 impl FileCache {
+    /// The program's one cache: mappings live as long as the program, so every symbolizer
+    /// and process shares them instead of mapping a library once each.
+    pub fn global() -> &'static FileCache {
+        static CACHE: OnceLock<FileCache> = OnceLock::new();
+        CACHE.get_or_init(FileCache::default)
+    }
+
     /// The bytes of a file, or `None` when it cannot be opened.
     pub fn get(&self, path: &Path) -> Option<&'static [u8]> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());

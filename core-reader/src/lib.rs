@@ -61,5 +61,5 @@ pub use notes::{FileMapping, ProcessNotes, SignalInfo, ThreadNote};
 pub use process::{Mapping, Options, Process};
 pub use registers::Registers;
 pub use render::{Allocator, Hex, InfoReport, ThreadsReport};
-pub use symbolize::{Frame as SymbolFrame, SearchPaths, Symbolizer};
+pub use symbolize::{Frame as SymbolFrame, MappedFile, Placement, SearchPaths, Symbolizer};
 pub use unwind::{Backtrace, Frame, FrameTrust, MAX_FRAMES};

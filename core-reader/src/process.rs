@@ -1,7 +1,6 @@
 //! [`Process`]: a core with its threads, memory, modules and symbols in one view.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::files::FileCache;
 use crate::modules::{self, build_id_of_file, read_image, Candidate};
@@ -94,7 +93,7 @@ impl Process {
                 "the core holds no readable thread status (NT_PRSTATUS) notes",
             ));
         }
-        let files = Arc::new(FileCache::default());
+        let files = FileCache::global();
         let mut process = Process {
             core,
             notes,
@@ -105,18 +104,18 @@ impl Process {
             diagnostics,
             types: TypeIndex::default(),
         };
-        let modules = process.find_modules(options, &files);
+        let modules = process.find_modules(options, files);
         process.executable = modules
             .iter()
             .find(|m| m.is_main)
             .map(|m| m.path.clone())
             .or_else(|| process.notes.command.clone());
         process.mappings = process.build_mappings(&modules);
-        process.symbolizer = Symbolizer::with_cache(modules, files, &options.search());
+        process.symbolizer = Symbolizer::new(modules, &options.search());
         process
     }
 
-    fn find_modules(&mut self, options: &Options, files: &Arc<FileCache>) -> Vec<Module> {
+    fn find_modules(&mut self, options: &Options, files: &'static FileCache) -> Vec<Module> {
         let entry = self.notes.auxv_value(crate::notes::AT_ENTRY);
         let mut candidates = modules::candidates_from_files(&self.notes.files);
         if candidates.is_empty() {

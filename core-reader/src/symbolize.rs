@@ -13,7 +13,7 @@ use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
 use crate::files::FileCache;
 use crate::modules::build_id_of_file;
-use crate::{BuildId, Module};
+use crate::{BuildId, Module, ModuleFile};
 
 type Reader = gimli::EndianSlice<'static, gimli::RunTimeEndian>;
 
@@ -29,6 +29,36 @@ pub struct Frame {
     pub line: Option<u32>,
     /// Whether this frame was inlined into the next one.
     pub inlined: bool,
+}
+
+/// Where a module recorded outside a core (a profile's mapping) sits in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Mapped at `start..end` from `file_offset` in the file.
+    Mapped {
+        /// First address of the mapping.
+        start: u64,
+        /// One past its last address.
+        end: u64,
+        /// The file offset mapped at `start`.
+        file_offset: u64,
+    },
+    /// At its link-time addresses (bias 0): jeprof's reading of an address that lies in no
+    /// recorded mapping, looked up in the main program.
+    Unrelocated,
+}
+
+/// A file mapping recorded outside a core, to build a [`Module`] from.
+#[derive(Debug, Clone)]
+pub struct MappedFile<'a> {
+    /// The path the process had for it.
+    pub path: &'a str,
+    /// Where it was.
+    pub placement: Placement,
+    /// The build-id recorded with it (pprof mappings carry one), checked against the file.
+    pub build_id: Option<BuildId>,
+    /// Whether it is the main executable (`--exe` then replaces the path).
+    pub is_main: bool,
 }
 
 /// Where to look for files and debug files.
@@ -91,7 +121,7 @@ struct Entry {
 /// Symbolizes addresses of a set of modules.
 pub struct Symbolizer {
     entries: Vec<Entry>,
-    files: Arc<FileCache>,
+    files: &'static FileCache,
     debug_dirs: Vec<PathBuf>,
 }
 
@@ -99,15 +129,7 @@ impl Symbolizer {
     /// A symbolizer over modules whose files (and debug files) were already located (see
     /// [`Symbolizer::module_for_mapping`]); `search` is used for supplementary (dwz) debug
     /// files.
-    pub fn new(modules: Vec<Module>, search: &SearchPaths) -> Symbolizer {
-        Self::with_cache(modules, Arc::default(), search)
-    }
-
-    pub(crate) fn with_cache(
-        mut modules: Vec<Module>,
-        files: Arc<FileCache>,
-        search: &SearchPaths,
-    ) -> Symbolizer {
+    pub fn new(mut modules: Vec<Module>, search: &SearchPaths) -> Symbolizer {
         modules.sort_by_key(|m| m.start);
         Symbolizer {
             entries: modules
@@ -117,45 +139,62 @@ impl Symbolizer {
                     loaded: OnceLock::new(),
                 })
                 .collect(),
-            files,
+            files: FileCache::global(),
             debug_dirs: search.debug_dirs(),
         }
     }
 
     /// Builds a module from a file mapping recorded elsewhere (a heap profile's
-    /// MAPPED_LIBRARIES, a pprof mapping): the file is looked up under `search`, its load
-    /// bias computed from the `PT_LOAD` that holds `file_offset`, and a debug file found.
+    /// MAPPED_LIBRARIES, a pprof mapping): the file is looked up under `search` (or is
+    /// `exe` for the main program), its load bias computed from the `PT_LOAD` that holds
+    /// the mapping's file offset, its build-id compared with the one recorded, and a debug
+    /// file found.
     pub fn module_for_mapping(
-        path: &str,
-        start: u64,
-        end: u64,
-        file_offset: u64,
-        is_main: bool,
+        mapping: &MappedFile<'_>,
         exe: Option<&Path>,
         search: &SearchPaths,
     ) -> Module {
-        let cache = FileCache::default();
-        let found = crate::modules::locate_file(path, is_main, exe, search.sysroot.as_deref());
+        let cache = FileCache::global();
+        let found = crate::modules::locate_file(
+            mapping.path,
+            mapping.is_main,
+            exe,
+            search.sysroot.as_deref(),
+        );
         let data = found.as_deref().and_then(|p| cache.get(p));
-        let bias = data
-            .and_then(|d| bias_for_offset(d, start, file_offset))
-            .unwrap_or(start.wrapping_sub(file_offset));
-        let build_id = data.and_then(build_id_of_file);
+        let bias = match mapping.placement {
+            Placement::Unrelocated => 0,
+            Placement::Mapped {
+                start, file_offset, ..
+            } => data
+                .and_then(|d| bias_for_offset(d, start, file_offset))
+                .unwrap_or(start.wrapping_sub(file_offset)),
+        };
+        let (start, end) = match mapping.placement {
+            Placement::Unrelocated => (0, u64::MAX),
+            Placement::Mapped { start, end, .. } => (start, end),
+        };
+        let file_id = data.and_then(build_id_of_file);
+        let matches = match (&mapping.build_id, &file_id) {
+            (Some(a), Some(b)) => Some(a == b),
+            _ => None,
+        };
         let mut module = Module {
-            path: path.to_string(),
+            path: mapping.path.to_string(),
             start,
             end,
             bias,
-            build_id: build_id.clone(),
+            build_id: mapping.build_id.clone().or_else(|| file_id.clone()),
             file: found.map(|p| crate::ModuleFile {
                 path: p,
-                build_id,
-                matches: None,
+                build_id: file_id,
+                matches,
             }),
             debug_file: None,
-            is_main,
+            is_main: mapping.is_main,
         };
-        module.debug_file = find_debug_file(&module, data, search, &cache);
+        let usable = module.file.as_ref().is_some_and(ModuleFile::usable);
+        module.debug_file = find_debug_file(&module, data.filter(|_| usable), search, cache);
         module
     }
 
@@ -181,7 +220,7 @@ impl Symbolizer {
             (
                 &e.module,
                 e.loaded
-                    .get_or_init(|| load(&e.module, &self.files, &self.debug_dirs)),
+                    .get_or_init(|| load(&e.module, self.files, &self.debug_dirs)),
             )
         })
     }
@@ -191,7 +230,7 @@ impl Symbolizer {
         Some((
             &e.module,
             e.loaded
-                .get_or_init(|| load(&e.module, &self.files, &self.debug_dirs)),
+                .get_or_init(|| load(&e.module, self.files, &self.debug_dirs)),
         ))
     }
 
@@ -250,7 +289,7 @@ impl Symbolizer {
         self.entries.iter().find_map(|e| {
             let loaded = e
                 .loaded
-                .get_or_init(|| load(&e.module, &self.files, &self.debug_dirs));
+                .get_or_init(|| load(&e.module, self.files, &self.debug_dirs));
             loaded
                 .symbols
                 .by_name
@@ -282,14 +321,18 @@ impl Loaded {
     fn symbol(&self, probe: u64) -> Option<&'static str> {
         let code = &self.symbols.code;
         let i = code.partition_point(|s| s.addr <= probe);
-        let s = code.get(i.checked_sub(1)?)?;
-        // Same-address symbols are sorted best first; step back to the first of them.
-        let first = code[..i]
+        let last = code.get(i.checked_sub(1)?)?;
+        // The names at that address, best first: the first that covers `probe` (a label
+        // without a size, like ld.so's `_dl_start_user`, covers up to the next symbol).
+        code[..i]
             .iter()
-            .rposition(|t| t.addr != s.addr)
-            .map_or(0, |p| p + 1);
-        let s = &code[first];
-        (s.size == 0 || probe < s.addr.saturating_add(s.size)).then_some(s.name)
+            .rev()
+            .take_while(|s| s.addr == last.addr)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .find(|s| s.size == 0 || probe < s.addr.saturating_add(s.size))
+            .map(|s| s.name)
     }
 }
 
@@ -429,7 +472,19 @@ fn collect_symbols(
         // A versioned dynamic name (`malloc@@GLIBC_2.2.5`) is also found by its bare name.
         let bare = name.split('@').next().unwrap_or(name);
         by_name.entry(bare).or_insert(sym.address());
-        if sym.kind() != SymbolKind::Text {
+        // Functions, and labels without a type in code (ld.so's `_dl_start_user`).
+        let in_code = || match sym.section() {
+            object::SymbolSection::Section(i) => obj
+                .section_by_index(i)
+                .is_ok_and(|s| s.kind() == object::SectionKind::Text),
+            _ => false,
+        };
+        let code = match sym.kind() {
+            SymbolKind::Text => true,
+            SymbolKind::Unknown => in_code(),
+            _ => false,
+        };
+        if !code {
             continue;
         }
         out.push(Symbol {

@@ -269,7 +269,8 @@ impl Process {
                     && code == [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05]
             }
             Arch::Aarch64 => {
-                self.read_u32(pc) == Some(0xd280_1168) && self.read_u32(pc.wrapping_add(4)) == Some(0xd400_0001)
+                self.read_u32(pc) == Some(0xd280_1168)
+                    && self.read_u32(pc.wrapping_add(4)) == Some(0xd400_0001)
             }
         }
     }
@@ -373,7 +374,8 @@ impl Process {
                 "no CFI and the frame pointer {fp:#x} is not on the stack"
             ));
         }
-        let (Some(saved_fp), Some(ra)) = (self.read_u64(fp), self.read_u64(fp.wrapping_add(8))) else {
+        let (Some(saved_fp), Some(ra)) = (self.read_u64(fp), self.read_u64(fp.wrapping_add(8)))
+        else {
             return Step::Fail(format!("frame record at {fp:#x} is not in the core"));
         };
         if ra == 0 {

@@ -5,6 +5,7 @@ mod info;
 mod leaks;
 mod profile;
 mod report;
+mod symbols;
 mod threads;
 
 use crate::args::{Cli, Command, Common};

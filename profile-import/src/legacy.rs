@@ -1,0 +1,94 @@
+//! Pieces the text formats share: the `count: bytes [count: bytes]` pairs, stacks of hex
+//! addresses, and turning both into a sample.
+
+use crate::model::{caller_adjusted, LocationTable, Profile, Sample};
+
+/// Parses `N: S [N: S]` at the start of `s` (leading blanks allowed), returning the four
+/// numbers in sample order and the rest of the string after `]`. The in-use pair may be
+/// negative: pprof's `heapSampleRE` accepts that (profiles that were already differenced),
+/// jeprof's regex does not and skips such a line.
+pub(crate) fn parse_counts(s: &str) -> Option<([f64; 4], &str)> {
+    let (n1, rest) = number(s.trim_start(), true)?;
+    let rest = rest.trim_start().strip_prefix(':')?;
+    let (s1, rest) = number(rest.trim_start(), true)?;
+    let rest = rest.trim_start().strip_prefix('[')?;
+    let (n2, rest) = number(rest.trim_start(), false)?;
+    let rest = rest.trim_start().strip_prefix(':')?;
+    let (s2, rest) = number(rest.trim_start(), false)?;
+    let rest = rest.trim_start().strip_prefix(']')?;
+    Some(([n1, s1, n2, s2], rest))
+}
+
+fn number(s: &str, signed: bool) -> Option<(f64, &str)> {
+    let (negative, digits) = match s.strip_prefix('-') {
+        Some(d) if signed => (true, d),
+        _ => (false, s),
+    };
+    let end = digits
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    if end == 0 {
+        return None;
+    }
+    let v: u64 = digits[..end].parse().ok()?;
+    let v = v as f64;
+    Some((if negative { -v } else { v }, &digits[end..]))
+}
+
+/// Parses a stack: hex addresses separated by blanks, each with or without `0x` (jemalloc and
+/// gperftools write `0x`; jeprof's `HexExtend` accepts both).
+pub(crate) fn parse_stack(s: &str) -> Result<Vec<u64>, String> {
+    s.split_ascii_whitespace()
+        .map(|word| {
+            let digits = word
+                .strip_prefix("0x")
+                .or_else(|| word.strip_prefix("0X"))
+                .unwrap_or(word);
+            u64::from_str_radix(digits, 16).map_err(|_| format!("`{word}` is not a hex address"))
+        })
+        .collect()
+}
+
+/// Adds a sample whose stack is return addresses, leaf first: the leaf keeps its address,
+/// callers are moved back into their call instruction (see [`caller_adjusted`]).
+pub(crate) fn push_sample(
+    profile: &mut Profile,
+    table: &mut LocationTable,
+    stack: &[u64],
+    values: [f64; 4],
+) {
+    if values.iter().all(|&v| v == 0.0) {
+        // Nothing to show in any view; jemalloc writes such stacks for freed allocations.
+        return;
+    }
+    let locations = stack
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| table.intern(profile, caller_adjusted(i, a)))
+        .collect();
+    profile.samples.push(Sample { locations, values });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts() {
+        let (v, rest) = parse_counts("  t*: 1: 2 [3: 4]".split_once("t*:").unwrap().1).unwrap();
+        assert_eq!((v, rest), ([1.0, 2.0, 3.0, 4.0], ""));
+        let (v, rest) = parse_counts("-1: -288 [  2:  296] @ 0x1").unwrap();
+        assert_eq!((v, rest), ([-1.0, -288.0, 2.0, 296.0], " @ 0x1"));
+        assert!(parse_counts("1: 2 [3: -4]").is_none());
+        assert!(parse_counts("1: 2 [3: 4").is_none());
+        assert!(parse_counts("99999999999999999999999: 1 [0: 0]").is_none());
+    }
+
+    #[test]
+    fn stacks() {
+        assert_eq!(parse_stack(" 0x10 ff 0X0 ").unwrap(), vec![0x10, 0xff, 0]);
+        assert!(parse_stack("0x10 zz").is_err());
+        assert!(parse_stack("0x1ffffffffffffffff").is_err());
+    }
+}

@@ -1,0 +1,186 @@
+//! Bounded line reading for the text formats, and the record of what was skipped.
+
+use std::io::{self, BufRead};
+
+/// The longest line read. A jemalloc stack line holds at most 128 frames (`PROF_BT_MAX`) of
+/// at most 19 bytes each, gperftools' at most 64 frames; a line 400 times that long is not a
+/// profile line, and is skipped without being held in memory.
+pub(crate) const MAX_LINE: usize = 1 << 20;
+
+/// How many problems are kept word for word; the rest are only counted.
+const MAX_PROBLEMS: usize = 20;
+
+/// One line that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line number in the (decompressed) file; 0 for problems of a binary file.
+    pub line: u64,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// What a reader had to leave out of a file it could otherwise read. Empty means the whole
+/// file was read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Lines (or, for profile.proto, records) left out.
+    pub lines: u64,
+    /// The first few problems, in file order.
+    pub problems: Vec<Problem>,
+}
+
+impl Skipped {
+    /// Whether anything was skipped.
+    pub fn is_empty(&self) -> bool {
+        self.lines == 0
+    }
+
+    /// Records one skipped line.
+    pub(crate) fn skip(&mut self, line: u64, message: impl Into<String>) {
+        self.lines += 1;
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(Problem {
+                line,
+                message: message.into(),
+            });
+        }
+    }
+}
+
+/// One line as read.
+pub(crate) enum Line<'a> {
+    /// The text, without its line end (`\n`, `\r\n`; a stray `\r` is dropped as jeprof does).
+    Text(&'a str),
+    /// Longer than [`MAX_LINE`] or not UTF-8: unusable, but counted.
+    Bad(&'static str),
+}
+
+/// Reads lines of at most [`MAX_LINE`] bytes, numbering them.
+pub(crate) struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    number: u64,
+    error: Option<String>,
+}
+
+impl<R: BufRead> LineReader<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        LineReader {
+            inner,
+            buf: Vec::new(),
+            number: 0,
+            error: None,
+        }
+    }
+
+    /// Records in `skipped` why reading stopped early, if it did (a read error, a damaged or
+    /// truncated gzip stream): what came before is kept, so the file counts as read in part.
+    pub(crate) fn finish(&self, skipped: &mut Skipped) {
+        if let Some(e) = &self.error {
+            skipped.skip(self.number + 1, format!("reading stopped: {e}"));
+        }
+    }
+
+    /// The next line with its number, or `None` at the end (or at a read error, kept for
+    /// [`Self::finish`]).
+    pub(crate) fn next_line(&mut self) -> Option<(u64, Line<'_>)> {
+        let status = match self.read_line() {
+            Ok(Some(status)) => status,
+            Ok(None) => return None,
+            Err(e) => {
+                self.error = Some(e.to_string());
+                return None;
+            }
+        };
+        self.number += 1;
+        let line = match status {
+            Err(why) => Line::Bad(why),
+            Ok(()) => match std::str::from_utf8(&self.buf) {
+                Ok(s) => Line::Text(s),
+                Err(_) => Line::Bad("line is not text (UTF-8)"),
+            },
+        };
+        Some((self.number, line))
+    }
+
+    /// Reads the next line into `buf`: `Ok(None)` at the end, `Ok(Some(Err(why)))` for a line
+    /// too long to keep.
+    fn read_line(&mut self) -> io::Result<Option<Result<(), &'static str>>> {
+        if self.error.is_some() {
+            return Ok(None);
+        }
+        self.buf.clear();
+        let mut too_long = false;
+        let mut any = false;
+        loop {
+            let available = match self.inner.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                break;
+            }
+            any = true;
+            let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (&available[..i], i + 1),
+                None => (available, available.len()),
+            };
+            if !too_long {
+                if self.buf.len() + chunk.len() > MAX_LINE {
+                    too_long = true;
+                    self.buf.clear();
+                } else {
+                    self.buf.extend_from_slice(chunk);
+                }
+            }
+            let found_newline = done > chunk.len();
+            self.inner.consume(done);
+            if found_newline {
+                break;
+            }
+        }
+        if !any {
+            return Ok(None);
+        }
+        if too_long {
+            return Ok(Some(Err("line longer than 1 MiB")));
+        }
+        if self.buf.contains(&b'\r') {
+            self.buf.retain(|&b| b != b'\r');
+        }
+        Ok(Some(Ok(())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(input: &[u8]) -> Vec<String> {
+        let mut r = LineReader::new(input);
+        let mut out = Vec::new();
+        while let Some((_, l)) = r.next_line() {
+            out.push(match l {
+                Line::Text(t) => t.to_string(),
+                Line::Bad(why) => format!("BAD {why}"),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn splits_and_bounds_lines() {
+        assert_eq!(all(b"a\r\nb\n\nc"), ["a", "b", "", "c"]);
+        let mut long = vec![b'x'; MAX_LINE + 5];
+        long.extend_from_slice(b"\nok\n\xff\n");
+        assert_eq!(
+            all(&long),
+            [
+                "BAD line longer than 1 MiB",
+                "ok",
+                "BAD line is not text (UTF-8)"
+            ]
+        );
+    }
+}

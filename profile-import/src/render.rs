@@ -1,0 +1,364 @@
+//! Rendering a [`View`]: jeprof's text table, JSON, folded stacks and a dot graph.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::model::{Profile, Sampling, ValueKind};
+use crate::view::{InlineNames, View};
+
+/// jeprof's `Unparse` with `--show_bytes` (and for object counts): the value truncated toward
+/// zero, as Perl's `%d` truncates a floating-point number.
+fn unparse(v: f64) -> i64 {
+    v.trunc() as i64
+}
+
+/// jeprof's `Percent`.
+fn percent(v: f64, total: f64) -> String {
+    if total != 0.0 {
+        format!("{:.1}%", v * 100.0 / total)
+    } else if v == 0.0 {
+        "nan".to_string()
+    } else if v > 0.0 {
+        "+inf".to_string()
+    } else {
+        "-inf".to_string()
+    }
+}
+
+impl View<'_> {
+    /// jeprof's `--text --show_bytes` report: `Total: N B` (or `objects`), then one row per
+    /// function, `flat flat% sum% cum cum% name`, at most `nodecount` rows.
+    pub fn write_text(&self, out: &mut dyn Write, nodecount: Option<usize>) -> io::Result<()> {
+        let total = self.total();
+        let unit = if self.value.is_space() {
+            "B"
+        } else {
+            "objects"
+        };
+        if total != 0.0 {
+            writeln!(out, "Total: {} {unit}", unparse(total))?;
+        }
+        let table = self.functions(InlineNames::Jeprof);
+        let mut running = 0.0;
+        for row in table.rows.iter().take(nodecount.unwrap_or(usize::MAX)) {
+            running += row.flat;
+            if row.flat != 0.0 || row.cum != 0.0 {
+                writeln!(
+                    out,
+                    "{:>8} {:>6} {:>6} {:>8} {:>6} {}",
+                    unparse(row.flat),
+                    percent(row.flat, table.total),
+                    percent(running, table.total),
+                    unparse(row.cum),
+                    percent(row.cum, table.total),
+                    row.name
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Folded stacks for flamegraph.pl, inferno and speedscope: `root;…;leaf value`, inlined
+    /// functions as frames of their own, identical lines summed, sorted, values truncated.
+    pub fn write_folded(&self, out: &mut dyn Write) -> io::Result<()> {
+        let k = self.value.index();
+        let mut lines: BTreeMap<String, f64> = BTreeMap::new();
+        for s in &self.stacks {
+            let mut names: Vec<String> = Vec::new();
+            for &loc in s.locations.iter().rev() {
+                names.extend(self.frame_names(loc, InlineNames::Plain).into_iter().rev());
+            }
+            if names.is_empty() {
+                names.push("[unknown stack]".to_string());
+            }
+            // `;` separates frames and a blank ends the stack in this format.
+            let line = names
+                .iter()
+                .map(|n| n.replace(';', ":").replace(' ', "\u{a0}"))
+                .collect::<Vec<_>>()
+                .join(";");
+            *lines.entry(line).or_default() += s.values[k];
+        }
+        for (line, v) in lines {
+            let v = unparse(v);
+            if v != 0 {
+                writeln!(out, "{line} {v}")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A Graphviz call graph: functions as nodes (flat and cumulative values), calls as edges
+    /// weighted by the value flowing through them; the `nodecount` functions with the largest
+    /// cumulative values (80 by default, jeprof's default), edges between them.
+    pub fn write_dot(&self, out: &mut dyn Write, nodecount: Option<usize>) -> io::Result<()> {
+        let k = self.value.index();
+        let table = self.functions(InlineNames::Jeprof);
+        let mut by_cum: Vec<_> = table.rows.iter().filter(|r| r.cum != 0.0).collect();
+        by_cum.sort_by(|a, b| {
+            b.cum
+                .partial_cmp(&a.cum)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        by_cum.truncate(nodecount.unwrap_or(80));
+        let names = self.names(InlineNames::Jeprof);
+        let node_of_name: HashMap<&str, usize> = by_cum
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.as_str(), i + 1))
+            .collect();
+        let node_of_id: Vec<Option<usize>> = names
+            .names
+            .iter()
+            .map(|n| node_of_name.get(n.as_str()).copied())
+            .collect();
+        let mut edges: BTreeMap<(usize, usize), f64> = BTreeMap::new();
+        for s in &self.stacks {
+            // Leaf first: each kept function is called by the next kept one.
+            let kept: Vec<usize> = names
+                .reduced(s)
+                .iter()
+                .filter_map(|&id| node_of_id[id as usize])
+                .collect();
+            for w in kept.windows(2) {
+                *edges.entry((w[1], w[0])).or_default() += s.values[k];
+            }
+        }
+        let unit = if self.value.is_space() {
+            "B"
+        } else {
+            "objects"
+        };
+        let total = table.total;
+        writeln!(out, "digraph \"heapmortem\" {{")?;
+        writeln!(out, "node [shape=box fontname=\"Helvetica\"];")?;
+        writeln!(
+            out,
+            "legend [shape=plaintext label=\"Total: {} {unit}\\l{}: showing {} of {} functions\\l\"];",
+            unparse(self.total()),
+            self.value,
+            by_cum.len(),
+            table.rows.len()
+        )?;
+        for r in &by_cum {
+            let size = 10.0 + 40.0 * (r.flat.abs() / total.abs().max(1.0));
+            writeln!(
+                out,
+                "N{} [label=\"{}\\n{} ({})\\nof {} ({})\" fontsize={:.0}];",
+                node_of_name[r.name.as_str()],
+                escape(&r.name),
+                unparse(r.flat),
+                percent(r.flat, total),
+                unparse(r.cum),
+                percent(r.cum, total),
+                size
+            )?;
+        }
+        for ((from, to), v) in edges {
+            let width = 1.0 + 4.0 * (v.abs() / total.abs().max(1.0));
+            writeln!(
+                out,
+                "N{from} -> N{to} [label=\" {}\" penwidth={width:.2}];",
+                unparse(v)
+            )?;
+        }
+        writeln!(out, "}}")
+    }
+
+    /// The JSON document of `heapmortem profile --format json` (schema in the crate docs).
+    pub fn write_json(&self, out: &mut dyn Write, nodecount: Option<usize>) -> io::Result<()> {
+        let p = self.profile;
+        let table = self.functions(InlineNames::Plain);
+        let doc = JsonProfile {
+            format: p.format.name(),
+            sample_types: p
+                .sample_types
+                .iter()
+                .map(|k| JsonValueType {
+                    r#type: k.name(),
+                    unit: k.unit(),
+                })
+                .collect(),
+            sample_index: self.value.name(),
+            sampling: sampling_json(p.sampling),
+            totals: JsonTotals {
+                inuse_objects: unparse(self.totals[ValueKind::InuseObjects.index()]),
+                inuse_space: unparse(self.totals[ValueKind::InuseSpace.index()]),
+                alloc_objects: unparse(self.totals[ValueKind::AllocObjects.index()]),
+                alloc_space: unparse(self.totals[ValueKind::AllocSpace.index()]),
+            },
+            shown_total: unparse(table.total),
+            functions: table
+                .rows
+                .iter()
+                .filter(|r| r.flat != 0.0 || r.cum != 0.0)
+                .take(nodecount.unwrap_or(usize::MAX))
+                .map(|r| JsonFunction {
+                    name: &r.name,
+                    flat: unparse(r.flat),
+                    cum: unparse(r.cum),
+                })
+                .collect(),
+            samples: self
+                .stacks
+                .iter()
+                .map(|s| JsonSample {
+                    values: JsonValues {
+                        inuse_objects: s.values[0],
+                        inuse_space: s.values[1],
+                        alloc_objects: s.values[2],
+                        alloc_space: s.values[3],
+                    },
+                    frames: s
+                        .locations
+                        .iter()
+                        .flat_map(|&l| self.json_frames(p, l))
+                        .collect(),
+                })
+                .collect(),
+        };
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        writeln!(out)
+    }
+
+    fn json_frames<'p>(&self, p: &'p Profile, l: u32) -> Vec<JsonFrame<'p>> {
+        let loc = &p.locations[l as usize];
+        let module = loc
+            .mapping
+            .map(|m| p.mappings[m as usize].path.as_str())
+            .filter(|m| !m.is_empty());
+        let address = format!("0x{:x}", loc.address);
+        if loc.lines.is_empty() {
+            return vec![JsonFrame {
+                address,
+                function: None,
+                module,
+                file: None,
+                line: None,
+                inlined: false,
+            }];
+        }
+        let last = loc.lines.len() - 1;
+        loc.lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                let f = &p.functions[line.function as usize];
+                JsonFrame {
+                    address: address.clone(),
+                    function: Some(&f.name),
+                    module,
+                    file: (!f.filename.is_empty()).then_some(f.filename.as_str()),
+                    line: (line.line != 0).then_some(line.line),
+                    inlined: i < last,
+                }
+            })
+            .collect()
+    }
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn sampling_json(s: Sampling) -> JsonSampling {
+    match s {
+        Sampling::Unsampled => JsonSampling {
+            kind: "none",
+            period: None,
+        },
+        Sampling::Poisson { period } => JsonSampling {
+            kind: "poisson",
+            period: Some(period),
+        },
+        Sampling::Uniform { adjustment } => JsonSampling {
+            kind: "uniform",
+            period: Some(adjustment * 2.0),
+        },
+    }
+}
+
+#[derive(Serialize)]
+struct JsonProfile<'a> {
+    format: &'static str,
+    sample_types: Vec<JsonValueType>,
+    sample_index: &'static str,
+    sampling: JsonSampling,
+    totals: JsonTotals,
+    shown_total: i64,
+    functions: Vec<JsonFunction<'a>>,
+    samples: Vec<JsonSample<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonValueType {
+    r#type: &'static str,
+    unit: &'static str,
+}
+
+#[derive(Serialize)]
+struct JsonSampling {
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    period: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct JsonTotals {
+    inuse_space: i64,
+    inuse_objects: i64,
+    alloc_space: i64,
+    alloc_objects: i64,
+}
+
+#[derive(Serialize)]
+struct JsonFunction<'a> {
+    name: &'a str,
+    flat: i64,
+    cum: i64,
+}
+
+#[derive(Serialize)]
+struct JsonValues {
+    inuse_space: f64,
+    inuse_objects: f64,
+    alloc_space: f64,
+    alloc_objects: f64,
+}
+
+#[derive(Serialize)]
+struct JsonSample<'a> {
+    values: JsonValues,
+    frames: Vec<JsonFrame<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonFrame<'a> {
+    address: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    function: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    module: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u32>,
+    inlined: bool,
+}

@@ -1,0 +1,428 @@
+//! A view of a profile: one value, the allocator's own frames dropped, `--focus`/`--ignore`
+//! applied — and the per-function table jeprof prints from it.
+
+use std::collections::{HashMap, HashSet};
+
+use regex::Regex;
+
+use crate::model::{Profile, ValueKind, Values};
+
+/// The functions whose frames, with everything leafward of them, are dropped from the top of
+/// each stack: jeprof 5.3.0's list for heap profiles (`RemoveUninterestingFrames`), each also
+/// with the `_` prefix macOS adds, plus names matching [`ALLOCATOR_PATTERN`].
+pub const ALLOCATOR_FUNCTIONS: &[&str] = &[
+    "calloc",
+    "cfree",
+    "malloc",
+    "newImpl",
+    "void* newImpl",
+    "free",
+    "memalign",
+    "posix_memalign",
+    "aligned_alloc",
+    "pvalloc",
+    "valloc",
+    "realloc",
+    "mallocx",
+    "rallocx",
+    "xallocx",
+    "dallocx",
+    "sdallocx",
+    "sdallocx_noflags",
+    "tc_calloc",
+    "tc_cfree",
+    "tc_malloc",
+    "tc_free",
+    "tc_memalign",
+    "tc_posix_memalign",
+    "tc_pvalloc",
+    "tc_valloc",
+    "tc_realloc",
+    "tc_new",
+    "tc_delete",
+    "tc_newarray",
+    "tc_deletearray",
+    "tc_new_nothrow",
+    "tc_newarray_nothrow",
+    "do_malloc",
+    "::do_malloc",
+    "::do_malloc_or_cpp_alloc",
+    "DoSampledAllocation",
+    "simple_alloc::allocate",
+    "__malloc_alloc_template::allocate",
+    "__builtin_delete",
+    "__builtin_new",
+    "__builtin_vec_delete",
+    "__builtin_vec_new",
+    "operator new",
+    "operator new[]",
+    "malloc_zone_malloc",
+    "malloc_zone_calloc",
+    "malloc_zone_valloc",
+    "malloc_zone_realloc",
+    "malloc_zone_memalign",
+    "malloc_zone_free",
+    "__start_google_malloc",
+    "__stop_google_malloc",
+    "__start_malloc_hook",
+    "__stop_malloc_hook",
+];
+
+/// Names matching this are allocator frames too: jeprof's `TCMalloc|^tcmalloc::`, and (beyond
+/// jeprof, for jemalloc entry points jeprof's list lacks) jemalloc's own `prof_backtrace*` and
+/// `imalloc*`, which only ever sit leafward of an allocation call.
+pub const ALLOCATOR_PATTERN: &str = r"TCMalloc|^tcmalloc::|^prof_backtrace|^imalloc";
+
+/// Libraries that are allocators, by file name: frames in them at the top of a stack are
+/// dropped whatever their names. Beyond jeprof, which needs a name: Debian's libjemalloc.so.2 is
+/// stripped, and its `malloc` tail-calls an internal function, so no frame of a plain
+/// `malloc()` call is named `malloc` by a symbolizer that only trusts symbol sizes. (jeprof
+/// still drops those frames, by accident: it names every address below `malloc`'s end
+/// `malloc`.)
+pub const ALLOCATOR_LIBRARIES: &str = r"^lib(jemalloc|tcmalloc[a-z_]*|mimalloc)\b";
+
+/// The rule, for `--help`.
+pub const ALLOCATOR_FRAMES_HELP: &str = "Allocator frames: each stack is read from its leaf \
+(the allocation) towards main; at every frame whose function is an allocator entry point \
+(malloc, calloc, realloc, free, memalign, posix_memalign, aligned_alloc, valloc, pvalloc, \
+mallocx, rallocx, xallocx, dallocx, sdallocx, operator new, operator new[], tc_* and \
+malloc_zone_* functions, do_malloc, newImpl, …, any name matching TCMalloc or ^tcmalloc::, \
+and jemalloc's prof_backtrace* and imalloc*), that frame and all frames before it are \
+dropped — jeprof's RemoveUninterestingFrames. Frames at the top of a stack that lie in an \
+allocator library (libjemalloc*, libtcmalloc*, libmimalloc*) are dropped too, named or not.";
+
+/// What to show.
+#[derive(Debug, Clone)]
+pub struct ViewOptions {
+    /// The value shown.
+    pub value: ValueKind,
+    /// Keep only stacks with a frame matching this (function name, `file:line`, or the address
+    /// as 16 hex digits, as jeprof matches `--focus`).
+    pub focus: Option<Regex>,
+    /// Drop stacks with a frame matching this (matched like `focus`).
+    pub ignore: Option<Regex>,
+}
+
+impl ViewOptions {
+    /// Options with `focus` and `ignore` given as regular expressions (Rust `regex` syntax,
+    /// which for jeprof's usual patterns — alternations, anchors, classes — is Perl's).
+    pub fn new(
+        value: ValueKind,
+        focus: Option<&str>,
+        ignore: Option<&str>,
+    ) -> Result<ViewOptions, crate::Error> {
+        let compile = |p: Option<&str>| -> Result<Option<Regex>, crate::Error> {
+            p.map(|p| {
+                Regex::new(p).map_err(|e| crate::Error::BadPattern {
+                    pattern: p.to_string(),
+                    // The regex crate draws the error over several lines; its last says what.
+                    message: e
+                        .to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                        .trim()
+                        .to_string(),
+                })
+            })
+            .transpose()
+        };
+        Ok(ViewOptions {
+            value,
+            focus: compile(focus)?,
+            ignore: compile(ignore)?,
+        })
+    }
+}
+
+/// One stack of the view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stack {
+    /// Indices into the profile's locations, leaf first, allocator frames removed.
+    pub locations: Vec<u32>,
+    /// The four values (identical stacks summed).
+    pub values: Values,
+}
+
+/// A profile seen through [`ViewOptions`].
+#[derive(Debug, Clone)]
+pub struct View<'a> {
+    /// The profile.
+    pub profile: &'a Profile,
+    /// The value shown.
+    pub value: ValueKind,
+    /// Totals over every sample, before frames were dropped and stacks filtered: jeprof's
+    /// `Total:` line.
+    pub totals: Values,
+    /// The stacks after frames were dropped and `--focus`/`--ignore` applied, identical stacks
+    /// merged, in first-seen order.
+    pub stacks: Vec<Stack>,
+}
+
+/// How inlined frames are named in the function table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InlineNames {
+    /// As jeprof's text: an inlined function is its own row, `name (inline)`.
+    Jeprof,
+    /// As pprof: an inlined function counts as the function itself.
+    Plain,
+}
+
+/// One row of the function table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionRow {
+    /// The function (or `0x…` address where there is no symbol).
+    pub name: String,
+    /// The value of stacks whose leaf is this function.
+    pub flat: f64,
+    /// The value of stacks this function is on (once per stack, recursion or not).
+    pub cum: f64,
+}
+
+/// The function table: rows sorted as jeprof sorts them (flat descending, then name).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionTable {
+    /// The rows.
+    pub rows: Vec<FunctionRow>,
+    /// The sum of the flat column: what the percentages are of. It leaves out stacks that were
+    /// all allocator frames (or empty), and, with `--focus`/`--ignore`, the stacks filtered out.
+    pub total: f64,
+}
+
+impl<'a> View<'a> {
+    /// Builds the view.
+    pub fn new(profile: &'a Profile, options: &ViewOptions) -> View<'a> {
+        let mut totals = [0.0; 4];
+        for s in &profile.samples {
+            for (t, v) in totals.iter_mut().zip(s.values) {
+                *t += v;
+            }
+        }
+        let allocator = Allocator::new();
+        let allocator_library = Regex::new(ALLOCATOR_LIBRARIES).expect("valid regex");
+        let in_allocator: Vec<bool> = profile
+            .locations
+            .iter()
+            .map(|loc| {
+                loc.mapping.is_some_and(|m| {
+                    let path = &profile.mappings[m as usize].path;
+                    allocator_library.is_match(path.rsplit('/').next().unwrap_or(path))
+                })
+            })
+            .collect();
+        let dropped: Vec<bool> = profile
+            .locations
+            .iter()
+            .map(|loc| {
+                loc.lines.last().is_some_and(|line| {
+                    allocator.matches(&profile.functions[line.function as usize].name)
+                })
+            })
+            .collect();
+        let matches = |re: &Regex, loc: u32| -> bool {
+            let loc = &profile.locations[loc as usize];
+            re.is_match(&format!("{:016x}", loc.address))
+                || loc.lines.iter().any(|line| {
+                    let f = &profile.functions[line.function as usize];
+                    re.is_match(&f.name) || re.is_match(&format!("{}:{}", f.filename, line.line))
+                })
+        };
+        let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
+        let mut stacks: Vec<Stack> = Vec::new();
+        for s in &profile.samples {
+            let mut path = Vec::with_capacity(s.locations.len());
+            let leading = s
+                .locations
+                .iter()
+                .take_while(|&&l| in_allocator[l as usize])
+                .count();
+            for &loc in &s.locations[leading..] {
+                if dropped[loc as usize] {
+                    path.clear();
+                } else {
+                    path.push(loc);
+                }
+            }
+            if let Some(re) = &options.focus {
+                if !path.iter().any(|&l| matches(re, l)) {
+                    continue;
+                }
+            }
+            if let Some(re) = &options.ignore {
+                if path.iter().any(|&l| matches(re, l)) {
+                    continue;
+                }
+            }
+            match index.get(&path) {
+                Some(&i) => {
+                    for (t, v) in stacks[i].values.iter_mut().zip(s.values) {
+                        *t += v;
+                    }
+                }
+                None => {
+                    index.insert(path.clone(), stacks.len());
+                    stacks.push(Stack {
+                        locations: path,
+                        values: s.values,
+                    });
+                }
+            }
+        }
+        View {
+            profile,
+            value: options.value,
+            totals,
+            stacks,
+        }
+    }
+
+    /// The total of the shown value over every sample (jeprof's `Total:`).
+    pub fn total(&self) -> f64 {
+        self.totals[self.value.index()]
+    }
+
+    /// The names of the frames at a location, innermost first: one per line (inlined ones
+    /// marked ` (inline)` in [`InlineNames::Jeprof`] style), or the address as `0x` and 16 hex
+    /// digits where there is no symbol. Addresses above 0x7fffffffffffffff have no name:
+    /// jeprof's `TranslateStack` skips them as fake entries.
+    pub fn frame_names(&self, loc: u32, style: InlineNames) -> Vec<String> {
+        let loc = &self.profile.locations[loc as usize];
+        if loc.address > 0x7fff_ffff_ffff_ffff {
+            return Vec::new();
+        }
+        if loc.lines.is_empty() {
+            return vec![format!("0x{:016x}", loc.address)];
+        }
+        let last = loc.lines.len() - 1;
+        loc.lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                let name = &self.profile.functions[line.function as usize].name;
+                if i < last && style == InlineNames::Jeprof {
+                    format!("{name} (inline)")
+                } else {
+                    name.clone()
+                }
+            })
+            .collect()
+    }
+
+    /// Every location's frame names as ids into one name table, computed once per report:
+    /// a 250k-stack profile has millions of frames but only thousands of distinct names.
+    pub(crate) fn names(&self, style: InlineNames) -> Names {
+        let mut names = Names {
+            names: Vec::new(),
+            of_location: Vec::with_capacity(self.profile.locations.len()),
+        };
+        let mut ids: HashMap<String, u32> = HashMap::new();
+        for loc in 0..self.profile.locations.len() as u32 {
+            let frame_ids = self
+                .frame_names(loc, style)
+                .into_iter()
+                .map(|n| {
+                    *ids.entry(n).or_insert_with_key(|n| {
+                        names.names.push(n.clone());
+                        (names.names.len() - 1) as u32
+                    })
+                })
+                .collect();
+            names.of_location.push(frame_ids);
+        }
+        names
+    }
+
+    /// The function table for the shown value. Each stack is reduced to function names, leaf
+    /// first, each function once (the first time it appears, so recursion does not count
+    /// twice): jeprof's `ReduceProfile`. The leaf gets the flat value, every name the cum.
+    pub fn functions(&self, style: InlineNames) -> FunctionTable {
+        let k = self.value.index();
+        let names = self.names(style);
+        let mut flat = vec![0.0f64; names.names.len()];
+        let mut cum = vec![0.0f64; names.names.len()];
+        let mut seen = vec![usize::MAX; names.names.len()];
+        let mut total = 0.0;
+        for (i, s) in self.stacks.iter().enumerate() {
+            let v = s.values[k];
+            let mut leaf = true;
+            for &loc in &s.locations {
+                for &id in &names.of_location[loc as usize] {
+                    if seen[id as usize] == i {
+                        continue;
+                    }
+                    seen[id as usize] = i;
+                    if leaf {
+                        flat[id as usize] += v;
+                        total += v;
+                        leaf = false;
+                    }
+                    cum[id as usize] += v;
+                }
+            }
+        }
+        let mut rows: Vec<FunctionRow> = names
+            .names
+            .into_iter()
+            .enumerate()
+            .filter(|&(i, _)| seen[i] != usize::MAX)
+            .map(|(i, name)| FunctionRow {
+                name,
+                flat: flat[i],
+                cum: cum[i],
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.flat
+                .partial_cmp(&a.flat)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        FunctionTable { rows, total }
+    }
+}
+
+/// Frame names as ids (see [`View::names`]).
+pub(crate) struct Names {
+    /// The distinct names.
+    pub(crate) names: Vec<String>,
+    /// Per location, its frames' name ids, innermost first.
+    pub(crate) of_location: Vec<Vec<u32>>,
+}
+
+impl Names {
+    /// A stack as name ids, leaf first, each once (jeprof's `ReduceProfile`).
+    pub(crate) fn reduced(&self, stack: &Stack) -> Vec<u32> {
+        let mut out: Vec<u32> = Vec::new();
+        for &loc in &stack.locations {
+            for &id in &self.of_location[loc as usize] {
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+        }
+        out
+    }
+}
+
+struct Allocator {
+    names: HashSet<String>,
+    pattern: Regex,
+}
+
+impl Allocator {
+    fn new() -> Allocator {
+        let mut names = HashSet::new();
+        for n in ALLOCATOR_FUNCTIONS {
+            names.insert(n.to_string());
+            names.insert(format!("_{n}"));
+        }
+        Allocator {
+            names,
+            pattern: Regex::new(ALLOCATOR_PATTERN).expect("valid regex"),
+        }
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        self.names.contains(name) || self.pattern.is_match(name)
+    }
+}
