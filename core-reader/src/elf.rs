@@ -272,7 +272,9 @@ impl CoreFile {
                 _ => {}
             }
         }
-        let missing: u64 = segments.iter().map(|s| s.filesz - s.present).sum();
+        let missing = segments
+            .iter()
+            .fold(0u64, |acc, s| acc.saturating_add(s.filesz - s.present));
         if missing > 0 {
             let cut = segments.iter().filter(|s| s.present < s.filesz).count();
             diagnostics.push(Diagnostic::new(

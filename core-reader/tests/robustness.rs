@@ -108,3 +108,17 @@ fn empty_and_tiny_inputs_are_errors_not_panics() {
         assert!(CoreFile::from_bytes("tiny", bytes).is_err());
     }
 }
+
+#[test]
+fn fuzz_regressions_do_not_panic() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("tests/fuzz-regressions") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_some_and(|e| e == "bin") {
+            exercise(std::fs::read(&path).expect("regression input"));
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "expected the fuzz regression inputs in {}", dir.display());
+}
