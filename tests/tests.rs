@@ -1,1 +1,14 @@
+//! End-to-end tests, one binary with a module per topic (see STYLE.md).
 
+mod harness;
+
+mod aarch64;
+mod corpus;
+mod freebsd;
+mod heap_glibc;
+mod heap_jemalloc;
+mod info;
+mod profile;
+mod report;
+mod threads;
+mod truncated;

@@ -1,0 +1,305 @@
+//! Cores cut short, and inputs that are not cores. The contract: exit 1 when the input could
+//! be read only in part (the output says what was skipped, `truncated: true`), exit 2 when
+//! nothing can be said (one line on stderr) — never a panic.
+//!
+//! A fixture core is cut inside the ELF header, inside the program headers, inside the
+//! notes, inside the first PT_LOAD with data, half way, and near the end. What survives the
+//! cut must still be reported right: where the notes are whole, pid, signal and every
+//! thread (with its pc) as eu-readelf and gdb read them from the whole core. chap's
+//! truncated cores (cores/chap/Truncated, `run`: `core.48555.1M` "is truncated", exit 1;
+//! `core.48555` complete, exit 0) are checked the same way.
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+use crate::harness::cli::{self, Info, Threads};
+use crate::harness::corpus;
+use crate::harness::fixture::{self, known, FramePointer, Link, Variant};
+use crate::harness::gdb;
+use crate::harness::process::Output;
+use crate::harness::readelf::{self, Notes};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    /// Nothing can be said: exit 2 and one line on stderr.
+    Unreadable,
+    /// Either (the program headers are cut: a reader may give up or read the notes).
+    PartialOrUnreadable,
+    /// Exit 1, what could be read, and what was lost.
+    Partial,
+}
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+/// The lines on stderr must say what was lost.
+fn assert_says_what_was_lost(out: &Output, what: &str) {
+    let stderr = out.stderr_str().to_ascii_lowercase();
+    assert!(
+        [
+            "truncat",
+            "missing",
+            "lost",
+            "cut short",
+            "beyond the end",
+            "past the end"
+        ]
+        .iter()
+        .any(|w| stderr.contains(w)),
+        "{what}: exit 1 but stderr does not say what was lost\n{}",
+        out.describe()
+    );
+}
+
+fn check_exit(out: &Output, expect: Expect, what: &str) -> bool {
+    cli::assert_no_panic(out);
+    match (expect, out.code()) {
+        (Expect::Unreadable | Expect::PartialOrUnreadable, Some(2)) => {
+            cli::assert_one_line_error(out);
+            false
+        }
+        (Expect::Partial | Expect::PartialOrUnreadable, Some(1)) => {
+            assert_says_what_was_lost(out, what);
+            true
+        }
+        _ => panic!("{what}: expected {expect:?}\n{}", out.describe()),
+    }
+}
+
+/// Runs info and threads (JSON and text) on `cut` and checks what survives.
+fn check_cut(cut: &Path, expect: Expect, notes_whole: bool, full: &Notes, what: &str) {
+    let out = cli::json_of("info", cut, &[]);
+    if check_exit(&out, expect, &format!("{what}: info")) {
+        let info: Info = cli::parse_json(&out, what);
+        assert!(info.truncated, "{what}: `truncated` must be true");
+        if notes_whole {
+            let ps = full.prpsinfo.as_ref().expect("PRPSINFO in the whole core");
+            assert_eq!(info.pid.get(), Some(&ps.pid), "{what}: pid");
+            // NT_SIGINFO where the kernel wrote one (since Linux 3.7), else pr_cursig.
+            let signal = full.si_signo.or(full.prstatus.first().map(|p| p.cursig));
+            assert_eq!(
+                info.signal.get().map(|s| s.number),
+                signal,
+                "{what}: signal"
+            );
+            let mut tids: Vec<u64> = info.threads.iter().map(|t| t.tid).collect();
+            tids.sort_unstable();
+            let mut want: Vec<u64> = full.prstatus.iter().map(|p| p.tid).collect();
+            want.sort_unstable();
+            assert_eq!(tids, want, "{what}: threads");
+        }
+    }
+    let out = cli::json_of("threads", cut, &[]);
+    if check_exit(&out, expect, &format!("{what}: threads")) {
+        let threads: Threads = cli::parse_json(&out, what);
+        if notes_whole {
+            assert_eq!(
+                threads.threads.len(),
+                full.prstatus.len(),
+                "{what}: threads"
+            );
+            for p in &full.prstatus {
+                let t = threads
+                    .threads
+                    .iter()
+                    .find(|t| t.tid == p.tid)
+                    .unwrap_or_else(|| panic!("{what}: thread {} missing", p.tid));
+                let f0 = t
+                    .frames
+                    .first()
+                    .unwrap_or_else(|| panic!("{what}: thread {} has no frame", p.tid));
+                assert_eq!(
+                    Some(f0.pc.0),
+                    p.fields.get("rip").copied(),
+                    "{what}: thread {}'s frame 0 is its rip",
+                    p.tid
+                );
+            }
+        }
+    }
+    for sub in ["info", "threads"] {
+        let out = cli::heapmortem([os(sub), cut.as_os_str(), os("--format"), os("text")]);
+        check_exit(&out, expect, &format!("{what}: {sub} --format text"));
+    }
+}
+
+fn full_core() -> fixture::Core {
+    fixture::core(
+        known::THREADS,
+        Variant::x86_64(2, Link::Pie, FramePointer::Default),
+    )
+}
+
+#[test]
+fn cut_inside_the_elf_header() {
+    let core = full_core();
+    let full = readelf::notes(&core.core);
+    let cut = fixture::truncated_copy(&core.core, 40, "ehdr");
+    check_cut(&cut, Expect::Unreadable, false, &full, "cut at 40 bytes");
+    let empty = fixture::truncated_copy(&core.core, 0, "empty");
+    check_cut(&empty, Expect::Unreadable, false, &full, "empty file");
+}
+
+#[test]
+fn cut_inside_the_program_headers() {
+    let core = full_core();
+    let full = readelf::notes(&core.core);
+    let phdrs = readelf::program_headers(&core.core);
+    let len = 64 + 56 * (phdrs.len() as u64 / 2) + 10;
+    let cut = fixture::truncated_copy(&core.core, len, "phdrs");
+    check_cut(
+        &cut,
+        Expect::PartialOrUnreadable,
+        false,
+        &full,
+        &format!("cut at {len} (inside the program headers)"),
+    );
+}
+
+#[test]
+fn cut_inside_the_notes() {
+    let core = full_core();
+    let full = readelf::notes(&core.core);
+    let note = readelf::program_headers(&core.core)
+        .into_iter()
+        .find(|p| p.kind == "NOTE")
+        .expect("a PT_NOTE");
+    let len = note.offset + note.filesz / 2;
+    let cut = fixture::truncated_copy(&core.core, len, "notes");
+    check_cut(
+        &cut,
+        Expect::Partial,
+        false,
+        &full,
+        &format!("cut at {len:#x} (inside the notes)"),
+    );
+}
+
+#[test]
+fn cut_inside_the_first_load() {
+    let core = full_core();
+    let full = readelf::notes(&core.core);
+    let load = readelf::program_headers(&core.core)
+        .into_iter()
+        .find(|p| p.kind == "LOAD" && p.filesz > 0)
+        .expect("a PT_LOAD with data");
+    let len = load.offset + load.filesz / 2;
+    let cut = fixture::truncated_copy(&core.core, len, "load");
+    check_cut(
+        &cut,
+        Expect::Partial,
+        true,
+        &full,
+        &format!("cut at {len:#x} (inside the first PT_LOAD)"),
+    );
+}
+
+#[test]
+fn cut_half_way() {
+    let core = full_core();
+    let full = readelf::notes(&core.core);
+    let size = std::fs::metadata(&core.core).unwrap().len();
+    let cut = fixture::truncated_copy(&core.core, size / 2, "half");
+    check_cut(&cut, Expect::Partial, true, &full, "cut half way");
+}
+
+/// Cut 100 bytes before the end: only the last segment (the vsyscall page or the top of a
+/// stack) is lost, so every thread's backtrace that does not need it is still gdb's.
+#[test]
+fn cut_near_the_end() {
+    let core = full_core();
+    let full = readelf::notes(&core.core);
+    let size = std::fs::metadata(&core.core).unwrap().len();
+    let cut = fixture::truncated_copy(&core.core, size - 100, "end");
+    check_cut(
+        &cut,
+        Expect::Partial,
+        true,
+        &full,
+        "cut 100 bytes before the end",
+    );
+
+    // Which addresses the cut took away.
+    let lost: Vec<(u64, u64)> = readelf::program_headers(&core.core)
+        .into_iter()
+        .filter(|p| p.kind == "LOAD" && p.filesz > 0 && p.offset + p.filesz > size - 100)
+        .map(|p| (p.vaddr, p.vaddr + p.memsz))
+        .collect();
+    let gdb = gdb::fixture_backtrace(&core);
+    let out = cli::json_of("threads", &cut, &[]);
+    cli::assert_exit(&out, 1);
+    let threads: Threads = cli::parse_json(&out, "cut near the end");
+    for gt in &gdb.threads {
+        let touches_lost = gt.frames.iter().any(|f| {
+            f.pc.is_some_and(|pc| lost.iter().any(|(a, b)| (*a..*b).contains(&pc)))
+        });
+        if touches_lost {
+            continue;
+        }
+        let ht = threads
+            .threads
+            .iter()
+            .find(|t| t.tid == gt.tid)
+            .expect("thread");
+        let names: Vec<Option<&str>> = ht.functions();
+        let want: Vec<&str> = gt.functions();
+        let same = names.len() == want.len()
+            && want
+                .iter()
+                .zip(&names)
+                .all(|(g, h)| crate::harness::compare::same_function(g, *h));
+        assert!(
+            same,
+            "thread {}: the cut lost {lost:x?} only, yet the backtrace changed:\n{}",
+            gt.tid,
+            crate::harness::compare::side_by_side(Some(gt), Some(ht))
+        );
+    }
+}
+
+/// chap's Truncated test: `core.48555.1M` and `core.48555.512K` are cut copies of
+/// `core.48555` (chap: "is truncated", exit 1); the whole `core.48555` reads clean (exit 0).
+#[test]
+fn chap_truncated_cores() {
+    let whole = corpus::file("cores/chap/Truncated/core.48555.xz");
+    let info = cli::info(&whole, &[]);
+    assert!(
+        !info.truncated,
+        "core.48555 is complete (chap: expectPass.exit 0)"
+    );
+    let full = readelf::notes(&whole);
+    for cut in ["core.48555.1M", "core.48555.512K"] {
+        let path = corpus::path(&format!("cores/chap/Truncated/{cut}"));
+        check_cut(&path, Expect::Partial, true, &full, cut);
+    }
+}
+
+/// Inputs that are not cores at all: exit 2, one line, no panic.
+#[test]
+fn unreadable_inputs() {
+    let core = full_core();
+    let dir = crate::harness::unique_dir("not-cores");
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, "this is not an ELF file\n").unwrap();
+    let missing = dir.join("no-such-core");
+    let cases: [(&Path, &str); 3] = [
+        (&core.exe, "an executable, not a core"),
+        (&text, "a text file"),
+        (&missing, "a path that does not exist"),
+    ];
+    for (path, what) in cases {
+        for sub in ["info", "threads"] {
+            for format in ["text", "json"] {
+                let out = cli::heapmortem([os(sub), path.as_os_str(), os("--format"), os(format)]);
+                cli::assert_exit(&out, 2);
+                cli::assert_one_line_error(&out);
+                assert!(
+                    out.stdout.is_empty(),
+                    "{what}: {sub} printed on stdout\n{}",
+                    out.describe()
+                );
+            }
+        }
+    }
+}
