@@ -71,6 +71,8 @@ pub struct Module {
     pub debug_file: Option<PathBuf>,
     /// Whether this is the main executable.
     pub is_main: bool,
+    /// The module's bytes copied out of the core, for modules no file holds (the vDSO).
+    pub memory_image: Option<&'static [u8]>,
 }
 
 impl Module {

@@ -133,8 +133,19 @@ impl Process {
                     .unwrap_or_default();
             }
         }
+        // The vDSO: an ELF image the kernel maps into every process, named by no file; its
+        // headers, symbols and CFI are all in the core (AT_SYSINFO_EHDR points at it).
+        let vdso = self
+            .notes
+            .auxv_value(AT_SYSINFO_EHDR)
+            .filter(|&a| a != 0 && !candidates.iter().any(|c| c.start <= a && a < c.end));
         let search = options.search();
         let mut out = Vec::new();
+        if let Some(base) = vdso {
+            if let Some(m) = self.vdso_module(base) {
+                out.push(m);
+            }
+        }
         for (i, c) in candidates.into_iter().enumerate() {
             let is_main = match entry {
                 Some(e) => c.start <= e && e < c.end,
@@ -171,6 +182,30 @@ impl Process {
         regions.sort_by_key(|r| r.start);
         self.file_regions = regions;
         out
+    }
+
+    fn vdso_module(&self, base: u64) -> Option<Module> {
+        let image = read_image(self, base)?;
+        let low = image.first_load_vaddr()?;
+        let bias = base.wrapping_sub(low);
+        let seg = self.core.segment_at(base)?;
+        let end = seg.end();
+        // A few pages at most; copied once so symbol tables and CFI can borrow it.
+        let len = usize::try_from(end - base).ok().filter(|&l| l <= 1 << 20)?;
+        let mut bytes = vec![0u8; len];
+        let n = self.read(base, &mut bytes);
+        bytes.truncate(n);
+        Some(Module {
+            path: VDSO.to_string(),
+            start: base,
+            end,
+            bias,
+            build_id: image.build_id,
+            file: None,
+            debug_file: None,
+            is_main: false,
+            memory_image: Some(Box::leak(bytes.into_boxed_slice())),
+        })
     }
 
     fn resolve_module(
@@ -236,6 +271,7 @@ impl Process {
             }),
             debug_file: None,
             is_main,
+            memory_image: None,
         };
         let usable = module.file.as_ref().is_some_and(ModuleFile::usable);
         module.debug_file = find_debug_file(&module, data.filter(|_| usable), search, files);
@@ -259,6 +295,9 @@ impl Process {
                     .files
                     .iter()
                     .find(|f| f.start <= s.vaddr && s.vaddr < f.end);
+                let vdso = modules
+                    .iter()
+                    .find(|m| m.path == VDSO && m.contains(s.vaddr));
                 Mapping {
                     start: s.vaddr,
                     end: s.end(),
@@ -266,8 +305,12 @@ impl Process {
                         .and_then(|f| f.perms.clone())
                         .unwrap_or_else(|| s.perms()),
                     offset: file.map_or(0, |f| f.offset.wrapping_add(s.vaddr - f.start)),
-                    path: file.map(|f| f.path.clone()),
-                    build_id: file.and_then(|f| id_of(&f.path)),
+                    path: file
+                        .map(|f| f.path.clone())
+                        .or_else(|| vdso.map(|m| m.path.clone())),
+                    build_id: file
+                        .and_then(|f| id_of(&f.path))
+                        .or_else(|| vdso.and_then(|m| m.build_id.as_ref().map(BuildId::to_string))),
                     dumped: s.present,
                 }
             })
@@ -364,6 +407,10 @@ impl Process {
 
 /// `AT_EXECFN`: the address of the executed file's name (linux include/uapi/linux/auxvec.h).
 const AT_EXECFN: u64 = 31;
+/// `AT_SYSINFO_EHDR`: the address of the vDSO's ELF header (same file).
+const AT_SYSINFO_EHDR: u64 = 33;
+/// The name /proc/PID/maps gives the vDSO.
+const VDSO: &str = "[vdso]";
 
 fn file_first_load(data: &[u8]) -> Option<u64> {
     use object::read::elf::{FileHeader, ProgramHeader};

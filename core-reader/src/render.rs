@@ -433,6 +433,7 @@ impl InfoReport {
         writeln!(w, "\nmodules ({}):", self.modules.len())?;
         for m in &self.modules {
             let file = match (&m.file, m.file_matches) {
+                (None, _) if m.path.starts_with('[') => "read from the core".to_string(),
                 (None, _) => "file not found".to_string(),
                 (Some(f), Some(false)) => format!("{f} (build-id DIFFERS: not used)"),
                 (Some(f), Some(true)) => format!("{f} (build-id matches)"),

@@ -192,6 +192,7 @@ impl Symbolizer {
             }),
             debug_file: None,
             is_main: mapping.is_main,
+            memory_image: None,
         };
         let usable = module.file.as_ref().is_some_and(ModuleFile::usable);
         module.debug_file = find_debug_file(&module, data.filter(|_| usable), search, cache);
@@ -410,7 +411,8 @@ fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Loaded {
         .file
         .as_ref()
         .filter(|f| f.usable())
-        .and_then(|f| files.get(&f.path));
+        .and_then(|f| files.get(&f.path))
+        .or(module.memory_image);
     let debug = module.debug_file.as_deref().and_then(|p| files.get(p));
     let parsed_file = file.and_then(|d| object::File::parse(d).ok());
     let parsed_debug = debug.and_then(|d| object::File::parse(d).ok());
