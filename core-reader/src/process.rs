@@ -120,15 +120,21 @@ impl Process {
         let mut candidates = modules::candidates_from_files(&self.notes.files);
         if candidates.is_empty() {
             let mut diags = Vec::new();
-            let exe = options.exe.as_deref().and_then(|p| files.get(p));
+            // The path the program was started by (on the dumped stack), which link_map
+            // leaves empty for the executable.
+            let execfn = self
+                .notes
+                .auxv_value(AT_EXECFN)
+                .and_then(|a| self.read_cstr(a, 4096))
+                .filter(|p| !p.is_empty());
+            let exe_path = options.exe.clone().or_else(|| {
+                modules::locate_file(execfn.as_deref()?, false, None, options.sysroot.as_deref())
+            });
+            let exe = exe_path.as_deref().and_then(|p| files.get(p));
             candidates = modules::candidates_from_link_map(self, &self.notes, exe, &mut diags);
             self.diagnostics.extend(diags);
-            // link_map names the executable "": take the name the kernel recorded.
             if let Some(main) = candidates.first_mut().filter(|c| c.path.is_empty()) {
-                main.path = self
-                    .notes
-                    .auxv_value(AT_EXECFN)
-                    .and_then(|a| self.read_cstr(a, 4096))
+                main.path = execfn
                     .or_else(|| self.notes.command.clone())
                     .unwrap_or_default();
             }
