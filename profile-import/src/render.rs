@@ -1,7 +1,6 @@
 //! Rendering a [`View`]: jeprof's text table, JSON, folded stacks and a dot graph.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -89,84 +88,6 @@ impl View<'_> {
             }
         }
         Ok(())
-    }
-
-    /// A Graphviz call graph: functions as nodes (flat and cumulative values), calls as edges
-    /// weighted by the value flowing through them; the `nodecount` functions with the largest
-    /// cumulative values (80 by default, jeprof's default), edges between them.
-    pub fn write_dot(&self, out: &mut dyn Write, nodecount: Option<usize>) -> io::Result<()> {
-        let k = self.value.index();
-        let table = self.functions(InlineNames::Jeprof);
-        let mut by_cum: Vec<_> = table.rows.iter().filter(|r| r.cum != 0.0).collect();
-        by_cum.sort_by(|a, b| {
-            b.cum
-                .partial_cmp(&a.cum)
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then_with(|| a.name.cmp(&b.name))
-        });
-        by_cum.truncate(nodecount.unwrap_or(80));
-        let names = self.names(InlineNames::Jeprof);
-        let node_of_name: HashMap<&str, usize> = by_cum
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.name.as_str(), i + 1))
-            .collect();
-        let node_of_id: Vec<Option<usize>> = names
-            .names
-            .iter()
-            .map(|n| node_of_name.get(n.as_str()).copied())
-            .collect();
-        let mut edges: BTreeMap<(usize, usize), f64> = BTreeMap::new();
-        for s in &self.stacks {
-            // Leaf first: each kept function is called by the next kept one.
-            let kept: Vec<usize> = names
-                .reduced(s)
-                .iter()
-                .filter_map(|&id| node_of_id[id as usize])
-                .collect();
-            for w in kept.windows(2) {
-                *edges.entry((w[1], w[0])).or_default() += s.values[k];
-            }
-        }
-        let unit = if self.value.is_space() {
-            "B"
-        } else {
-            "objects"
-        };
-        let total = table.total;
-        writeln!(out, "digraph \"heapmortem\" {{")?;
-        writeln!(out, "node [shape=box fontname=\"Helvetica\"];")?;
-        writeln!(
-            out,
-            "legend [shape=plaintext label=\"Total: {} {unit}\\l{}: showing {} of {} functions\\l\"];",
-            unparse(self.total()),
-            self.value,
-            by_cum.len(),
-            table.rows.len()
-        )?;
-        for r in &by_cum {
-            let size = 10.0 + 40.0 * (r.flat.abs() / total.abs().max(1.0));
-            writeln!(
-                out,
-                "N{} [label=\"{}\\n{} ({})\\nof {} ({})\" fontsize={:.0}];",
-                node_of_name[r.name.as_str()],
-                escape(&r.name),
-                unparse(r.flat),
-                percent(r.flat, total),
-                unparse(r.cum),
-                percent(r.cum, total),
-                size
-            )?;
-        }
-        for ((from, to), v) in edges {
-            let width = 1.0 + 4.0 * (v.abs() / total.abs().max(1.0));
-            writeln!(
-                out,
-                "N{from} -> N{to} [label=\" {}\" penwidth={width:.2}];",
-                unparse(v)
-            )?;
-        }
-        writeln!(out, "}}")
     }
 
     /// The JSON document of `heapmortem profile --format json` (schema in the crate docs).
@@ -259,23 +180,6 @@ impl View<'_> {
             })
             .collect()
     }
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => {
-                let _ = write!(out, "\\\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn sampling_json(s: Sampling) -> JsonSampling {

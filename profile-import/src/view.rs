@@ -389,21 +389,6 @@ pub(crate) struct Names {
     pub(crate) of_location: Vec<Vec<u32>>,
 }
 
-impl Names {
-    /// A stack as name ids, leaf first, each once (jeprof's `ReduceProfile`).
-    pub(crate) fn reduced(&self, stack: &Stack) -> Vec<u32> {
-        let mut out: Vec<u32> = Vec::new();
-        for &loc in &stack.locations {
-            for &id in &self.of_location[loc as usize] {
-                if !out.contains(&id) {
-                    out.push(id);
-                }
-            }
-        }
-        out
-    }
-}
-
 struct Allocator {
     names: HashSet<String>,
     pattern: Regex,

@@ -1,1 +1,309 @@
-//! placeholder
+//! heapmortem's shareable report: one self-contained HTML file.
+//!
+//! A [`Report`] is plain data, one field per section, each filled by the code that owns the
+//! data and left empty when there is none (an empty section is not shown):
+//!
+//! - [`Finding`]s first: sentences with numbers from the heap walkers and profile analysis.
+//! - [`ProcessSection`]: a core's command, signal and threads with backtraces, the crashing
+//!   thread first, from core-reader's `InfoReport` and `ThreadsReport`.
+//! - [`HeapSection`]: the allocator's arenas ([`ArenaRow`]: in use, free, dirty, muzzy,
+//!   retained), drawn as a fragmentation chart, and a size-class histogram ([`SizeClassRow`]).
+//! - [`LeaksSection`]: unreachable memory, grouped ([`LeakGroup`]).
+//! - [`ProfileSection`]: jeprof's top table (sortable, searchable, at most
+//!   [`MAX_TABLE_ROWS`] rows), the pruned call graph, flame graph and icicle — built from a
+//!   profile view by [`ProfileSection::build`].
+//! - [`ModuleRow`]s: modules and whether their files and debug information were found.
+//! - [`Provenance`]: input files with sizes and SHA-256 ([`InputFile::of_path`]), tool
+//!   version, time.
+//!
+//! [`Report::render`] fills the askama template. The page needs nothing from the network:
+//! its CSS, scripts and SVG are inline, and the flame graphs (inferno's SVG with its own
+//! scripts) are put into sandboxed `srcdoc` frames when their tab is first opened. Every
+//! string from an input is escaped by the template (or by the graph crate inside its SVG).
+//!
+//! ```
+//! use report_templates::{Finding, Report, Severity};
+//!
+//! let mut report = Report::new("heapmortem report");
+//! report.findings.push(Finding {
+//!     severity: Severity::Problem,
+//!     source: "heap".into(),
+//!     text: "arena 0 holds 412 MiB of dirty pages <see dirty_decay_ms>".into(),
+//! });
+//! let html = report.render().unwrap();
+//! // Escaped: the text shows, no element is made.
+//! assert!(html.contains("see dirty_decay_ms") && !html.contains("<see"));
+//! assert!(!html.contains("http://") && !html.contains("https://"));
+//! ```
+#![deny(missing_docs)]
+
+mod model;
+mod process;
+mod profile;
+mod provenance;
+
+use askama::Template;
+
+pub use model::{
+    ArenaRow, Finding, HeapSection, InputFile, LeakGroup, LeaksSection, ModuleRow, Provenance,
+    Severity, SizeClassRow,
+};
+pub use process::{core_modules, FrameView, ProcessSection, ThreadView};
+pub use profile::{ProfileRow, ProfileSection, ProfileSource, MAX_TABLE_ROWS};
+
+/// Why a report could not be rendered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The template failed.
+    #[error("cannot render the report: {0}")]
+    Render(String),
+}
+
+/// Everything the report shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    /// The page title.
+    pub title: String,
+    /// Findings from every source (shown most severe first).
+    pub findings: Vec<Finding>,
+    /// One per core.
+    pub processes: Vec<ProcessSection>,
+    /// One per core whose heap was walked.
+    pub heaps: Vec<HeapSection>,
+    /// One per core whose leaks were searched.
+    pub leaks: Vec<LeaksSection>,
+    /// The (merged) profile.
+    pub profile: Option<ProfileSection>,
+    /// Modules of every input.
+    pub modules: Vec<ModuleRow>,
+    /// Notes about the inputs (`core.1234 could be read only in part: …`).
+    pub notes: Vec<String>,
+    /// Where it came from.
+    pub provenance: Provenance,
+}
+
+impl Report {
+    /// An empty report.
+    pub fn new(title: impl Into<String>) -> Report {
+        Report {
+            title: title.into(),
+            ..Report::default()
+        }
+    }
+
+    /// The HTML page.
+    pub fn render(&self) -> Result<String, Error> {
+        let mut findings: Vec<&Finding> = self.findings.iter().collect();
+        if let Some(p) = &self.profile {
+            findings.extend(p.findings.iter());
+        }
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        let mut modules: Vec<&ModuleRow> = self.modules.iter().collect();
+        if let Some(p) = &self.profile {
+            modules.extend(p.modules.iter());
+        }
+        let page = Page {
+            r: self,
+            findings,
+            modules,
+            css: include_str!("../templates/report.css"),
+            js: include_str!("../templates/report.js"),
+        };
+        page.render().map_err(|e| Error::Render(e.to_string()))
+    }
+}
+
+/// A segment of an arena's bar in the fragmentation chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarSegment {
+    /// CSS class: `inuse`, `free`, `dirty`, `muzzy`, `retained`.
+    pub class: &'static str,
+    /// Width in percent of the widest bar.
+    pub percent: f64,
+    /// `in use 12.0 MiB`.
+    pub label: String,
+}
+
+impl HeapSection {
+    /// The fragmentation chart: per arena, in use / free / dirty / muzzy / retained bytes as
+    /// segments scaled to the largest arena.
+    pub fn bars(&self) -> Vec<(String, Vec<BarSegment>, String)> {
+        let parts = |a: &ArenaRow| {
+            [
+                ("inuse", "in use", a.in_use_bytes),
+                ("free", "free", a.free_bytes),
+                ("dirty", "dirty", a.dirty_bytes.unwrap_or(0)),
+                ("muzzy", "muzzy", a.muzzy_bytes.unwrap_or(0)),
+                ("retained", "retained", a.retained_bytes.unwrap_or(0)),
+            ]
+        };
+        let max = self
+            .arenas
+            .iter()
+            .map(|a| {
+                parts(a)
+                    .iter()
+                    .map(|p| p.2)
+                    .sum::<u64>()
+                    .max(a.system_bytes)
+            })
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        self.arenas
+            .iter()
+            .map(|a| {
+                let segs = parts(a)
+                    .iter()
+                    .filter(|p| p.2 > 0)
+                    .map(|&(class, name, v)| BarSegment {
+                        class,
+                        percent: v as f64 * 100.0 / max as f64,
+                        label: format!("{name} {}", human(v)),
+                    })
+                    .collect();
+                let used = a.in_use_bytes as f64;
+                let held = (a.in_use_bytes + a.free_bytes) as f64;
+                let frag = if held > 0.0 {
+                    format!("{:.1}% free", (held - used) * 100.0 / held)
+                } else {
+                    String::new()
+                };
+                (a.name.clone(), segs, frag)
+            })
+            .collect()
+    }
+
+    /// The size-class histogram: per class, in-use and free bytes as percentages of the
+    /// largest class.
+    pub fn histogram(&self) -> Vec<(String, f64, f64, String)> {
+        let max = self
+            .size_classes
+            .iter()
+            .map(|c| c.in_use_bytes + c.free_bytes)
+            .max()
+            .unwrap_or(0)
+            .max(1) as f64;
+        self.size_classes
+            .iter()
+            .map(|c| {
+                (
+                    human(c.size),
+                    c.in_use_bytes as f64 * 100.0 / max,
+                    c.free_bytes as f64 * 100.0 / max,
+                    format!(
+                        "{} in use ({} B), {} free ({} B)",
+                        c.in_use_count, c.in_use_bytes, c.free_count, c.free_bytes
+                    ),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Bytes for people: B, KiB, MiB, GiB, TiB with one decimal.
+pub fn human(bytes: u64) -> String {
+    graph::format_value(bytes as f64, true)
+}
+
+/// [`human`] for templates, which pass references.
+fn h(v: &u64) -> String {
+    human(*v)
+}
+
+/// An optional address as `0x…`, or empty.
+fn hex(a: &Option<u64>) -> String {
+    a.map(|a| format!("{a:#x}")).unwrap_or_default()
+}
+
+/// An optional size for people, or `–`.
+fn opt_human(v: &Option<u64>) -> String {
+    v.map(human).unwrap_or_else(|| "–".to_string())
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct Page<'a> {
+    r: &'a Report,
+    findings: Vec<&'a Finding>,
+    modules: Vec<&'a ModuleRow>,
+    css: &'static str,
+    js: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The heap and leaks sections render from their structs alone (the walkers fill them).
+    #[test]
+    fn heap_and_leak_sections_render_with_escaping() {
+        let mut r = Report::new("t");
+        r.heaps.push(HeapSection {
+            input: "core.1".into(),
+            allocator: "jemalloc".into(),
+            version: Some("5.3.0".into()),
+            arenas: vec![
+                ArenaRow {
+                    name: "arena 0".into(),
+                    address: Some(0x7f00_0000_0000),
+                    system_bytes: 600 << 20,
+                    in_use_bytes: 100 << 20,
+                    free_bytes: 50 << 20,
+                    dirty_bytes: Some(412 << 20),
+                    muzzy_bytes: Some(0),
+                    retained_bytes: Some(38 << 20),
+                    ..ArenaRow::default()
+                },
+                ArenaRow {
+                    name: "arena <1>".into(),
+                    system_bytes: 10 << 20,
+                    in_use_bytes: 9 << 20,
+                    ..ArenaRow::default()
+                },
+            ],
+            size_classes: vec![SizeClassRow {
+                size: 48,
+                in_use_count: 1000,
+                in_use_bytes: 48000,
+                free_count: 10,
+                free_bytes: 480,
+            }],
+            notes: vec!["3 corrupt chunks skipped".into()],
+        });
+        r.leaks.push(LeaksSection {
+            input: "core.1".into(),
+            direct_count: 2,
+            direct_bytes: 96,
+            groups: vec![LeakGroup {
+                count: 2,
+                size: 48,
+                bytes: 96,
+                contents: Some("<hi>".into()),
+                ..LeakGroup::default()
+            }],
+            ..LeaksSection::default()
+        });
+        let html = r.render().unwrap();
+        for id in [
+            "id=\"heap\"",
+            "id=\"leaks\"",
+            "412.0 MiB",
+            "0x7f0000000000",
+            "3 corrupt",
+        ] {
+            assert!(html.contains(id), "{id} missing");
+        }
+        assert!(!html.contains("arena <1>") && !html.contains("<hi>"));
+        // The widest arena sets the scale: in use 100 of 600 MiB.
+        let bars = r.heaps[0].bars();
+        assert_eq!(bars[0].1[0].class, "inuse");
+        assert!((bars[0].1[0].percent - 100.0 * 100.0 / 600.0).abs() < 1e-9);
+        assert_eq!(bars[0].2, "33.3% free");
+        assert!(
+            !html.contains("id=\"profile\""),
+            "no profile, no profile section"
+        );
+    }
+}

@@ -10,12 +10,6 @@ use crate::args::{ProfileArgs, ProfileFormat, SampleIndex};
 use crate::Outcome;
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<Outcome> {
-    if args.format == ProfileFormat::Svg {
-        anyhow::bail!(
-            "`heapmortem profile --format svg` is not built yet in this version; \
-             use `--format dot` and Graphviz (`dot -Tsvg`)"
-        );
-    }
     let value = match args.sample_index {
         SampleIndex::InuseSpace => ValueKind::InuseSpace,
         SampleIndex::InuseObjects => ValueKind::InuseObjects,
@@ -50,8 +44,32 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<Outcome> {
         ProfileFormat::Json => view.write_json(&mut out, args.nodecount)?,
         ProfileFormat::Pprof => view.write_pprof(&mut out)?,
         ProfileFormat::Folded => view.write_folded(&mut out)?,
-        ProfileFormat::Dot => view.write_dot(&mut out, args.nodecount)?,
-        ProfileFormat::Svg => unreachable!("refused above"),
+        ProfileFormat::Dot | ProfileFormat::Svg => {
+            // jeprof's call graph: pruned to --nodecount functions (80 by default) by its
+            // rules, with its legend; a --base profile makes it a diff graph.
+            let program = args
+                .common
+                .exe
+                .as_ref()
+                .or(args.files.first())
+                .map(|p| p.display().to_string());
+            let mut graph = graph::CallGraph::from_view(&view)
+                .with_filters(args.focus.as_deref(), args.ignore.as_deref())
+                .with_diff(args.base.is_some());
+            if let Some(program) = program {
+                graph = graph.with_program(program);
+            }
+            let pruned = graph.prune(&graph::PruneOptions {
+                nodecount: args.nodecount.unwrap_or(80),
+                ..Default::default()
+            });
+            let text = if args.format == ProfileFormat::Dot {
+                pruned.to_dot()
+            } else {
+                pruned.to_svg()
+            };
+            out.write_all(text.as_bytes())?;
+        }
     }
     out.flush()?;
     Ok(outcome)

@@ -1,8 +1,175 @@
-//! `heapmortem report`.
+//! `heapmortem report`: cores and profiles into one self-contained HTML file.
+//!
+//! Each input is a core (an ELF file of type ET_CORE) or a heap profile; both kinds may be
+//! mixed. Cores give the process section (and, as the heap walkers land, heap and leaks);
+//! profiles are merged into one profile section, less `--base` if given. The rendering lives
+//! in report-templates; this is glue.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use anyhow::Context;
+use profile_import::{ValueKind, View, ViewOptions};
+use report_templates::{
+    core_modules, InputFile, ProcessSection, ProfileSection, ProfileSource, Provenance, Report,
+};
 
 use crate::args::ReportArgs;
 use crate::Outcome;
 
-pub fn run(_args: ReportArgs) -> anyhow::Result<Outcome> {
-    super::not_built("report")
+pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
+    let mut outcome = Outcome::Complete;
+    let mut report = Report::new(format!(
+        "heapmortem report: {}",
+        args.inputs
+            .iter()
+            .map(|p| file_name(p))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let mut inputs = Vec::new();
+    let mut profiles = Vec::new();
+    let mut profile_names = Vec::new();
+
+    for path in &args.inputs {
+        if is_core(path)? {
+            let name = path.display().to_string();
+            let process = super::open_core(path, &args.common)
+                .with_context(|| format!("cannot read the core {name}"))?;
+            if super::outcome(&process) == Outcome::Partial {
+                outcome = Outcome::Partial;
+                report.notes.push(format!(
+                    "{name} could be read only in part; see its diagnostics below."
+                ));
+            }
+            let info = process.info_report();
+            let threads = process.threads_report();
+            report
+                .processes
+                .push(ProcessSection::new(&name, &info, &threads));
+            report.modules.extend(core_modules(&name, &info));
+            inputs.push(hash(path, "core")?);
+        } else {
+            profiles.push(read_profile(path, &mut outcome, &mut report)?);
+            profile_names.push(path.display().to_string());
+            inputs.push(hash(path, "profile")?);
+        }
+    }
+
+    let base = match &args.base {
+        Some(path) => {
+            if is_core(path)? {
+                anyhow::bail!(
+                    "--base {} is a core; --base takes a heap profile",
+                    path.display()
+                );
+            }
+            inputs.push(hash(path, "base profile")?);
+            Some(read_profile(path, &mut outcome, &mut report)?)
+        }
+        None => None,
+    };
+    if base.is_some() && profiles.is_empty() {
+        anyhow::bail!("--base needs a profile among the inputs to subtract it from");
+    }
+
+    if let Some(mut current) = profile_import::merge(profiles) {
+        let mut symbolizer = super::symbols::CoreSymbolizer::new(&args.common);
+        profile_import::symbolize(&mut current, &mut symbolizer);
+        let base = base.map(|mut b| {
+            profile_import::symbolize(&mut b, &mut symbolizer);
+            b
+        });
+        let diff = base.as_ref().map(|b| {
+            let mut d = current.clone();
+            profile_import::subtract(&mut d, b.clone());
+            d
+        });
+        let options = ViewOptions::new(ValueKind::InuseSpace, None, None)?;
+        let current_view = View::new(&current, &options);
+        let base_view = base.as_ref().map(|b| View::new(b, &options));
+        let diff_view = diff.as_ref().map(|d| View::new(d, &options));
+        let program = current
+            .mappings
+            .iter()
+            .find(|m| m.is_main)
+            .map(|m| m.path.clone())
+            .filter(|p| !p.is_empty());
+        let source = ProfileSource {
+            view: diff_view.as_ref().unwrap_or(&current_view),
+            base: base_view.as_ref().map(|b| (b, &current_view)),
+            inputs: profile_names,
+            base_input: args.base.as_ref().map(|p| p.display().to_string()),
+            program,
+            focus: None,
+            ignore: None,
+            prune: graph::PruneOptions::default(),
+        };
+        report.profile = Some(ProfileSection::build(&source));
+    }
+
+    let mut provenance =
+        Provenance::now(format!("heapmortem {}", env!("CARGO_PKG_VERSION")), inputs);
+    provenance.command_line = Some(
+        std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    report.provenance = provenance;
+
+    let html = report.render()?;
+    let mut out = File::create(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    out.write_all(html.as_bytes())
+        .and_then(|()| out.flush())
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    Ok(outcome)
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+fn hash(path: &Path, role: &str) -> anyhow::Result<InputFile> {
+    InputFile::of_path(path, role).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Whether the file is an ELF core: the magic, then `e_type` (at offset 16, in the byte order
+/// `EI_DATA` names) equal to ET_CORE (4).
+fn is_core(path: &Path) -> anyhow::Result<bool> {
+    let mut head = [0u8; 18];
+    let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut n = 0;
+    while n < head.len() {
+        let k = f
+            .read(&mut head[n..])
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    if n < head.len() || &head[..4] != b"\x7fELF" {
+        return Ok(false);
+    }
+    let e_type = match head[5] {
+        2 => u16::from_be_bytes([head[16], head[17]]),
+        _ => u16::from_le_bytes([head[16], head[17]]),
+    };
+    Ok(e_type == 4)
+}
+
+/// Reads one profile; a file read only in part is noted in the report and on stderr.
+fn read_profile(
+    path: &Path,
+    outcome: &mut Outcome,
+    report: &mut Report,
+) -> anyhow::Result<profile_import::Profile> {
+    let (profile, note) = super::symbols::read_profile(path, outcome)?;
+    report.notes.extend(note);
+    Ok(profile)
 }

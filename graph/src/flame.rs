@@ -1,0 +1,106 @@
+//! Flame graphs and icicles of a profile view, drawn by inferno.
+
+use std::collections::BTreeMap;
+
+use inferno::flamegraph::{self, color, Direction, Options};
+use profile_import::View;
+
+/// How a flame graph is drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlameOptions {
+    /// The title at the top.
+    pub title: String,
+    /// An icicle (roots at the top, stacks growing down) instead of a flame graph.
+    pub icicle: bool,
+    /// Frames narrower than this many pixels are left out (inferno's `--minwidth`; 0.1 by
+    /// default). Large profiles stay small this way.
+    pub min_width: f64,
+}
+
+impl Default for FlameOptions {
+    fn default() -> Self {
+        FlameOptions {
+            title: "Flame Graph".to_string(),
+            icicle: false,
+            min_width: 0.1,
+        }
+    }
+}
+
+/// Why a flame graph could not be drawn.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlameError {
+    /// No stack has a positive value.
+    #[error("no stack has a positive value to draw")]
+    Empty,
+    /// inferno failed.
+    #[error("inferno could not draw the flame graph: {0}")]
+    Inferno(String),
+}
+
+/// A view's stacks as folded lines (`root;…;leaf value`), through the profile crate's own
+/// folded export; stacks whose value is not positive are left out.
+pub fn folded_lines(view: &View<'_>) -> Vec<String> {
+    parse_folded(view)
+        .into_iter()
+        .filter(|(_, v)| *v > 0)
+        .map(|(s, v)| format!("{s} {v}"))
+        .collect()
+}
+
+/// Differential folded lines (`stack before after`, inferno's `difffolded` form) of two
+/// views of the same kind: a stack's width is its value in `current`, its colour says how it
+/// changed since `base` (red grew, blue shrank).
+pub fn diff_folded_lines(base: &View<'_>, current: &View<'_>) -> Vec<String> {
+    let mut both: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (s, v) in parse_folded(base) {
+        both.entry(s).or_default().0 = v.max(0);
+    }
+    for (s, v) in parse_folded(current) {
+        both.entry(s).or_default().1 = v.max(0);
+    }
+    both.into_iter()
+        .filter(|(_, (a, b))| *a > 0 || *b > 0)
+        .map(|(s, (a, b))| format!("{s} {a} {b}"))
+        .collect()
+}
+
+fn parse_folded(view: &View<'_>) -> Vec<(String, i64)> {
+    let mut buf = Vec::new();
+    // Writing to memory cannot fail.
+    let _ = view.write_folded(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    text.lines()
+        .filter_map(|l| {
+            let (stack, v) = l.rsplit_once(' ')?;
+            Some((stack.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Draws folded lines (plain or differential) as an SVG flame graph with inferno's search,
+/// zoom and tooltips (its scripts are inside the SVG). Function names are escaped by inferno.
+pub fn flame_graph(
+    lines: &[String],
+    bytes: bool,
+    options: &FlameOptions,
+) -> Result<String, FlameError> {
+    if lines.is_empty() {
+        return Err(FlameError::Empty);
+    }
+    let mut opt = Options::default();
+    opt.title = options.title.clone();
+    opt.count_name = if bytes { "bytes" } else { "objects" }.to_string();
+    opt.colors = color::Palette::Basic(color::BasicPalette::Mem);
+    opt.hash = true;
+    opt.deterministic = true;
+    opt.min_width = options.min_width;
+    if options.icicle {
+        opt.direction = Direction::Inverted;
+    }
+    let mut out = Vec::new();
+    flamegraph::from_lines(&mut opt, lines.iter().map(String::as_str), &mut out)
+        .map_err(|e| FlameError::Inferno(e.to_string()))?;
+    String::from_utf8(out).map_err(|e| FlameError::Inferno(e.to_string()))
+}

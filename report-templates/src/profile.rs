@@ -1,0 +1,273 @@
+//! The profile section: jeprof's top table, the pruned call graph, flame graph and icicle.
+
+use graph::{
+    diff_folded_lines, flame_graph, folded_lines, format_value, percent, CallGraph, FlameOptions,
+    PruneOptions,
+};
+use profile_import::{InlineNames, Profile, View};
+
+use crate::model::{Finding, ModuleRow, Severity};
+
+/// The most rows the top table holds; the rest are summed up in a note. A 250k-stack profile
+/// can have tens of thousands of functions, and a table that long makes the page slow.
+pub const MAX_TABLE_ROWS: usize = 1000;
+
+/// One row of the top table, as jeprof's `--text --show_bytes` prints it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileRow {
+    /// Function name (or `0x…` address).
+    pub name: String,
+    /// Flat value, truncated as jeprof prints it.
+    pub flat: i64,
+    /// `12.5%`.
+    pub flat_pct: String,
+    /// Running sum of the flat percentages.
+    pub sum_pct: String,
+    /// Cumulative value.
+    pub cum: i64,
+    /// `40.0%`.
+    pub cum_pct: String,
+    /// The flat value for people (`1.5 MiB`).
+    pub flat_human: String,
+    /// The cumulative value for people.
+    pub cum_human: String,
+}
+
+/// What the profile section is built from.
+#[derive(Debug, Clone)]
+pub struct ProfileSource<'a> {
+    /// The profile (merged, symbolized) as shown: with `--base`, the difference.
+    pub view: &'a View<'a>,
+    /// With `--base`: the base and the current profile, each on its own, for the differential
+    /// flame graph.
+    pub base: Option<(&'a View<'a>, &'a View<'a>)>,
+    /// The input files, as given.
+    pub inputs: Vec<String>,
+    /// The base file, as given.
+    pub base_input: Option<String>,
+    /// The program, for the call graph's legend.
+    pub program: Option<String>,
+    /// `--focus` and `--ignore`, for the legend.
+    pub focus: Option<String>,
+    /// See `focus`.
+    pub ignore: Option<String>,
+    /// How the call graph is pruned.
+    pub prune: PruneOptions,
+}
+
+/// The profile section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileSection {
+    /// The input files.
+    pub inputs: Vec<String>,
+    /// The base file, with `--base`.
+    pub base_input: Option<String>,
+    /// The file format.
+    pub format: String,
+    /// The value shown (`inuse_space`).
+    pub value: String,
+    /// `B` or `objects`.
+    pub unit: String,
+    /// jeprof's `Total:` (every sample), exact.
+    pub total: i64,
+    /// The total for people.
+    pub total_human: String,
+    /// What the percentages are of (jeprof's `Focusing on`).
+    pub shown_total: i64,
+    /// The top table, at most [`MAX_TABLE_ROWS`] rows.
+    pub rows: Vec<ProfileRow>,
+    /// Functions left out of the table.
+    pub rows_omitted: usize,
+    /// Their flat value, for people.
+    pub omitted_flat: String,
+    /// The pruned call graph, as SVG.
+    pub callgraph_svg: String,
+    /// The flame graph (differential with `--base`), an SVG document with its own scripts.
+    pub flame_svg: Option<String>,
+    /// The icicle, likewise.
+    pub icicle_svg: Option<String>,
+    /// Why there is no flame graph, when there is none.
+    pub flame_note: Option<String>,
+    /// The profile's modules and how many of their addresses got a name.
+    pub modules: Vec<ModuleRow>,
+    /// What the profile says, in sentences.
+    pub findings: Vec<Finding>,
+}
+
+impl ProfileSection {
+    /// Builds the section.
+    pub fn build(src: &ProfileSource<'_>) -> ProfileSection {
+        let view = src.view;
+        let bytes = view.value.is_space();
+        let table = view.functions(InlineNames::Jeprof);
+        let shown = table.total;
+        let nonzero: Vec<_> = table
+            .rows
+            .iter()
+            .filter(|r| r.flat != 0.0 || r.cum != 0.0)
+            .collect();
+        let mut running = 0.0;
+        let mut rows = Vec::with_capacity(nonzero.len().min(MAX_TABLE_ROWS));
+        for r in nonzero.iter().take(MAX_TABLE_ROWS) {
+            running += r.flat;
+            rows.push(ProfileRow {
+                name: r.name.clone(),
+                flat: r.flat.trunc() as i64,
+                flat_pct: percent(r.flat, shown),
+                sum_pct: percent(running, shown),
+                cum: r.cum.trunc() as i64,
+                cum_pct: percent(r.cum, shown),
+                flat_human: format_value(r.flat, bytes),
+                cum_human: format_value(r.cum, bytes),
+            });
+        }
+        let omitted: f64 = nonzero.iter().skip(MAX_TABLE_ROWS).map(|r| r.flat).sum();
+
+        let diff = src.base.is_some();
+        let graph = CallGraph::from_view(view)
+            .with_filters(src.focus.as_deref(), src.ignore.as_deref())
+            .with_diff(diff);
+        let graph = match &src.program {
+            Some(p) => graph.with_program(p.clone()),
+            None => graph,
+        };
+        let pruned = graph.prune(&src.prune);
+
+        let (lines, title) = match src.base {
+            Some((base, current)) => (
+                diff_folded_lines(base, current),
+                format!("{} since the base (red grew, blue shrank)", view.value),
+            ),
+            None => (folded_lines(view), format!("{}", view.value)),
+        };
+        let flame = |icicle: bool| {
+            flame_graph(
+                &lines,
+                bytes,
+                &FlameOptions {
+                    title: if icicle {
+                        format!("Icicle: {title}")
+                    } else {
+                        format!("Flame graph: {title}")
+                    },
+                    icicle,
+                    ..FlameOptions::default()
+                },
+            )
+        };
+        let (flame_svg, icicle_svg, flame_note) = match (flame(false), flame(true)) {
+            (Ok(f), Ok(i)) => (Some(f), Some(i), None),
+            (Err(e), _) | (_, Err(e)) => (None, None, Some(e.to_string())),
+        };
+
+        let mut findings = Vec::new();
+        if let Some(f) = path_finding(&pruned, diff) {
+            findings.push(f);
+        }
+
+        ProfileSection {
+            inputs: src.inputs.clone(),
+            base_input: src.base_input.clone(),
+            format: view.profile.format.name().to_string(),
+            value: view.value.name().to_string(),
+            unit: if bytes { "B" } else { "objects" }.to_string(),
+            total: view.total().trunc() as i64,
+            total_human: format_value(view.total(), bytes),
+            shown_total: shown.trunc() as i64,
+            rows,
+            rows_omitted: nonzero.len().saturating_sub(MAX_TABLE_ROWS),
+            omitted_flat: format_value(omitted, bytes),
+            callgraph_svg: pruned.to_svg(),
+            flame_svg,
+            icicle_svg,
+            flame_note,
+            modules: profile_modules(view.profile, &src.inputs.join(", ")),
+            findings,
+        }
+    }
+}
+
+/// "The heaviest call path carries N% …": where to look first.
+fn path_finding(graph: &CallGraph, diff: bool) -> Option<Finding> {
+    let legend = graph.legend();
+    let path = graph.heaviest_path();
+    let last = *path.last()?;
+    if legend.shown_total == 0.0 {
+        return None;
+    }
+    // The allocating end of the path is what matters: show its last few callers.
+    let start = path.len().saturating_sub(5);
+    let names: Vec<&str> = path[start..].iter().map(|n| n.name.as_str()).collect();
+    let prefix = if start > 0 { "… → " } else { "" };
+    let into = path
+        .iter()
+        .rev()
+        .find(|n| n.cum != 0.0)
+        .map(|n| n.cum)
+        .unwrap_or(0.0);
+    let what = if diff {
+        "of the change since the base"
+    } else {
+        "of the profile"
+    };
+    let text = format!(
+        "The heaviest call path, {prefix}{}, carries {} ({}) {what} ({} {}); {} allocated {} \
+         ({}) itself. Start there: look at who keeps these allocations alive.",
+        names.join(" → "),
+        format_value(into, legend.bytes),
+        percent(into, legend.shown_total),
+        format_value(legend.shown_total, legend.bytes),
+        legend.value,
+        last.name,
+        format_value(last.flat, legend.bytes),
+        percent(last.flat, legend.shown_total),
+    );
+    Some(Finding {
+        severity: if percent_of(last.flat, legend.shown_total) >= 50.0 {
+            Severity::Warning
+        } else {
+            Severity::Info
+        },
+        source: "profile".to_string(),
+        text,
+    })
+}
+
+fn percent_of(v: f64, total: f64) -> f64 {
+    if total == 0.0 {
+        0.0
+    } else {
+        (v / total * 100.0).abs()
+    }
+}
+
+/// The profile's mappings, each with how many of its addresses got a name.
+fn profile_modules(profile: &Profile, input: &str) -> Vec<ModuleRow> {
+    let mut counts = vec![(0usize, 0usize); profile.mappings.len()];
+    for loc in &profile.locations {
+        if let Some(m) = loc.mapping {
+            if let Some(c) = counts.get_mut(m as usize) {
+                c.0 += 1;
+                if !loc.lines.is_empty() {
+                    c.1 += 1;
+                }
+            }
+        }
+    }
+    profile
+        .mappings
+        .iter()
+        .zip(counts)
+        .filter(|(_, (all, _))| *all > 0)
+        .map(|(m, (all, named))| ModuleRow {
+            input: input.to_string(),
+            path: m.path.clone(),
+            build_id: m.build_id.clone(),
+            file: None,
+            file_matches: None,
+            debug_file: None,
+            status: format!("{named} of {all} addresses named"),
+            missing: named < all,
+        })
+        .collect()
+}
