@@ -133,7 +133,7 @@ impl Symbolize for CoreSymbolizer<'_> {
 /// A build-id as hex text (as profiles record it) to bytes.
 fn parse_build_id(hex: &str) -> Option<core_reader::BuildId> {
     let hex = hex.trim();
-    if hex.len() % 2 != 0 || hex.is_empty() {
+    if !hex.len().is_multiple_of(2) || hex.is_empty() {
         return None;
     }
     (0..hex.len())
