@@ -1,0 +1,92 @@
+//! Findings: fragmentation that looks like a leak, and corruption.
+
+use super::model::{Finding, GlibcHeap};
+
+/// Holes must add up to at least this much before fragmentation is worth a finding.
+const MIN_TRAPPED: u64 = 1 << 20;
+
+/// The findings the figures support, and none when the heap is healthy.
+pub(crate) fn findings(h: &GlibcHeap) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if let Some(f) = fragmentation(h) {
+        out.push(f);
+    }
+    if let Some(first) = h.problems.first() {
+        out.push(Finding {
+            kind: "corruption",
+            message: format!(
+                "the heap is damaged: {} problem{} (first: {}); {} bytes could not be walked. \
+                 Something wrote past an allocation or freed one twice: run the workload under \
+                 valgrind, or with GLIBC_TUNABLES=glibc.malloc.check=3, to catch it in the act",
+                h.problems.len(),
+                if h.problems.len() == 1 { "" } else { "s" },
+                first.message,
+                h.skipped_bytes
+            ),
+        });
+    }
+    out
+}
+
+/// "Fragmentation, not a leak": free memory trapped below chunks in use dominates the heap.
+fn fragmentation(h: &GlibcHeap) -> Option<Finding> {
+    let trapped: u64 = h.arenas.iter().map(|a| a.hole_bytes).sum();
+    let holes: u64 = h.arenas.iter().map(|a| a.holes_count).sum();
+    let below_top: u64 = h.arenas.iter().map(|a| a.in_use_bytes + a.free_bytes).sum();
+    // Dominates: at least half of everything below the tops is trapped in holes.
+    if trapped < MIN_TRAPPED || trapped.saturating_mul(2) < below_top {
+        return None;
+    }
+    let trim: u64 = h.arenas.iter().map(|a| a.trimmable_bytes).sum();
+    let worst = h.arenas.iter().max_by_key(|a| a.hole_bytes)?;
+    let largest = h
+        .arenas
+        .iter()
+        .flat_map(|a| a.holes.iter())
+        .max_by_key(|x| x.size)?;
+    let pin = match (largest.pinned_by, largest.pinned_size) {
+        (Some(p), Some(s)) => format!(
+            "the chunk at {p:#x} ({} in use) pins the largest hole ({} at {:#x})",
+            bytes(s),
+            bytes(largest.size),
+            largest.address
+        ),
+        _ => format!(
+            "the largest hole ({} at {:#x}) sits at the end of an old heap",
+            bytes(largest.size),
+            largest.address
+        ),
+    };
+    Some(Finding {
+        kind: "fragmentation",
+        message: format!(
+            "fragmentation, not a leak: {} free in {holes} holes between chunks in use ({}% of \
+             the heap below the top; arena {} at {:#x} holds {}); malloc_trim(0) could return {}; \
+             {pin}. glibc cannot give back memory below a live chunk: allocate long-lived \
+             buffers at their final size (copy instead of shrinking with realloc), call \
+             malloc_trim(0) after bursts, or lower M_MMAP_THRESHOLD so big buffers get their own \
+             mmap",
+            bytes(trapped),
+            trapped.saturating_mul(100) / below_top.max(1),
+            worst.index,
+            worst.address,
+            bytes(worst.hole_bytes),
+            bytes(trim),
+        ),
+    })
+}
+
+/// `1.5 MiB`-style sizes for sentences.
+pub(crate) fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", UNITS[u])
+}
