@@ -24,10 +24,10 @@ use crate::harness::{cli, corpus, parse_hex, repo_root, tmp_root, unique_dir, Me
 
 /// A fixture's core and what its malloc_info printed.
 #[derive(Clone)]
-struct Run {
-    exe: PathBuf,
-    core: PathBuf,
-    xml: String,
+pub(crate) struct Run {
+    pub(crate) exe: PathBuf,
+    pub(crate) core: PathBuf,
+    pub(crate) xml: String,
 }
 
 /// How a fixture is built and run.
@@ -43,7 +43,7 @@ enum Mode {
 }
 
 /// Builds and runs `tests/fixtures/glibc/NAME.c` natively, once per test process.
-fn fixture(name: &str) -> Run {
+pub(crate) fn fixture(name: &str) -> Run {
     fixture_in(name, Mode::Native)
 }
 
@@ -346,13 +346,13 @@ struct AllocationJson {
 
 /// The figures of one `<heap>` of glibc's XML, or of the totals.
 #[derive(Debug, Default)]
-struct XmlHeap {
-    fast_count: u64,
-    rest_count: u64,
-    system: u64,
+pub(crate) struct XmlHeap {
+    pub(crate) fast_count: u64,
+    pub(crate) rest_count: u64,
+    pub(crate) system: u64,
 }
 
-fn xml_heaps(xml: &str) -> Vec<XmlHeap> {
+pub(crate) fn xml_heaps(xml: &str) -> Vec<XmlHeap> {
     let attr = |line: &str, key: &str| -> u64 {
         let k = format!("{key}=\"");
         let s = &line[line.find(&k).expect("attribute") + k.len()..];

@@ -422,6 +422,8 @@ const EXTRACT: &str = r#"(() => {
       path: r.querySelector('.path').textContent, size: r.querySelector('.size').textContent,
       sha256: r.querySelector('.sha256').textContent})),
     findings: [...document.querySelectorAll('.finding .text')].map(t => t.textContent),
+    arenas: [...document.querySelectorAll('#heap table.arenas tbody tr')].map(r =>
+      [...r.cells].map(c => c.getAttribute('data-v') || c.textContent)),
     scripts: document.scripts.length,
     images: document.querySelectorAll('main img').length,
     bytes: document.documentElement.outerHTML.length,
@@ -1157,4 +1159,55 @@ fn a_250k_stack_profile_gives_a_small_fast_report() {
     );
     let n = d["nodes"].as_array().unwrap().len();
     assert!(n > 0 && n <= 80, "{n} nodes in the call graph");
+}
+
+/// Case 2 in a report: the heap section's arenas carry the figures glibc's own
+/// `malloc_info` printed at the same moment (per-heap system bytes and free chunk counts),
+/// and the finding says "fragmentation, not a leak".
+#[test]
+fn report_of_the_journald_core_shows_the_heap_and_its_finding() {
+    let run = crate::heap_glibc::fixture("journald");
+    let dir = unique_dir("report-heap");
+    let out = dir.join("heap-report.html");
+    report(
+        &[run.core.as_os_str(), "--exe".as_ref(), run.exe.as_os_str()],
+        &out,
+    );
+    let mut b = browser();
+    let page = b.load(&out, "journald-heap", EXTRACT, None);
+    assert_clean(&page, "heap report");
+    let d = &page.data;
+    let sections: Vec<&str> = d["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(sections.contains(&"heap"), "no heap section: {sections:?}");
+    let arenas = d["arenas"].as_array().unwrap();
+    let xml = crate::heap_glibc::xml_heaps(&run.xml);
+    assert_eq!(arenas.len(), xml.len(), "arenas: {arenas:?}");
+    for (row, heap) in arenas.iter().zip(&xml) {
+        let cell = |i: usize| row[i].as_str().unwrap().parse::<u64>().unwrap();
+        // Columns: arena, address, system, in use, chunks, free, free chunks, …
+        assert_eq!(cell(2), heap.system, "system bytes of {row}");
+        // malloc_info counts fastbin and bin chunks plus the top; the report's free chunks
+        // also hold the tcaches' (which malloc_info does not see) and not the top.
+        assert!(
+            cell(6) + 1 >= heap.fast_count + heap.rest_count,
+            "free chunks of {row} below malloc_info's"
+        );
+    }
+    let findings: Vec<&str> = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("fragmentation, not a leak")),
+        "findings: {findings:?}"
+    );
 }

@@ -183,6 +183,10 @@ pub fn core_modules(input: &str, info: &InfoReport) -> Vec<ModuleRow> {
         .iter()
         .map(|m| {
             let (status, missing) = match (&m.file, m.file_matches, &m.debug_file) {
+                // The vDSO: no file, its image is in the core.
+                (None, _, _) if m.path.starts_with('[') => {
+                    ("read from the core".to_string(), false)
+                }
                 (None, _, _) => ("file not found".to_string(), true),
                 (Some(_), Some(false), _) => ("wrong build-id".to_string(), true),
                 (Some(_), _, Some(_)) => ("debug info".to_string(), false),

@@ -12,7 +12,8 @@ use std::path::Path;
 use anyhow::Context;
 use profile_import::{ValueKind, View, ViewOptions};
 use report_templates::{
-    core_modules, InputFile, ProcessSection, ProfileSection, ProfileSource, Provenance, Report,
+    core_modules, ArenaRow, Finding, HeapSection, InputFile, ProcessSection, ProfileSection,
+    ProfileSource, Provenance, Report, Severity, SizeClassRow,
 };
 
 use crate::args::ReportArgs;
@@ -49,6 +50,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
                 .processes
                 .push(ProcessSection::new(&name, &info, &threads));
             report.modules.extend(core_modules(&name, &info));
+            if let Some(partial) = add_heap(&process, &name, &mut report) {
+                if partial {
+                    outcome = Outcome::Partial;
+                }
+            }
             inputs.push(hash(path, "core")?);
         } else {
             profiles.push(read_profile(path, &mut outcome, &mut report)?);
@@ -172,4 +178,97 @@ fn read_profile(
     let (profile, note) = super::symbols::read_profile(path, outcome)?;
     report.notes.extend(note);
     Ok(profile)
+}
+
+/// Walks the core's heap when its allocator is one heapmortem reads, and adds the heap
+/// section and its findings to the report. Returns whether the walk was partial, or None
+/// when there was no heap to show (a note then says why).
+fn add_heap(process: &core_reader::Process, name: &str, report: &mut Report) -> Option<bool> {
+    use heap_walkers::glibc;
+    match process.allocator() {
+        core_reader::Allocator::Glibc | core_reader::Allocator::Unknown => {}
+        other => {
+            report.notes.push(format!(
+                "{name}: the heap of a process using {} is not shown (glibc only so far)",
+                other.name()
+            ));
+            return None;
+        }
+    }
+    let options = glibc::WalkOptions {
+        list: false,
+        progress: true,
+    };
+    let heap = match glibc::walk(process, &options) {
+        Ok(heap) => heap,
+        Err(e) => {
+            report
+                .notes
+                .push(format!("{name}: the glibc heap could not be walked: {e}"));
+            return None;
+        }
+    };
+    report.heaps.push(glibc_heap_section(name, &heap));
+    report
+        .findings
+        .extend(heap.findings.iter().map(|f| Finding {
+            severity: Severity::Problem,
+            source: "heap".into(),
+            text: f.message.clone(),
+        }));
+    Some(heap.is_partial())
+}
+
+/// The report's view of a walked glibc heap.
+fn glibc_heap_section(name: &str, heap: &heap_walkers::glibc::GlibcHeap) -> HeapSection {
+    let h = &heap.histogram;
+    let size_classes = (0..h.class_max.len())
+        .filter(|&i| h.used_chunks[i] + h.free_chunks[i] > 0)
+        .map(|i| SizeClassRow {
+            // The class's low end: one past the previous class's bound.
+            size: i
+                .checked_sub(1)
+                .and_then(|p| h.class_max[p])
+                .map_or(0, |m| m + 1),
+            in_use_count: h.used_chunks[i],
+            in_use_bytes: h.used_bytes[i],
+            free_count: h.free_chunks[i],
+            free_bytes: h.free_bytes[i],
+        })
+        .collect();
+    let mut notes: Vec<String> = heap
+        .problems
+        .iter()
+        .map(|p| format!("{:#x}: {}", p.address, p.message))
+        .collect();
+    if heap.skipped_bytes > 0 {
+        notes.push(format!("{} bytes could not be walked", heap.skipped_bytes));
+    }
+    HeapSection {
+        input: name.to_string(),
+        allocator: "glibc".into(),
+        version: heap.version.as_ref().map(ToString::to_string),
+        arenas: heap
+            .arenas
+            .iter()
+            .map(|a| ArenaRow {
+                name: if a.main {
+                    "main_arena".into()
+                } else {
+                    format!("arena {}", a.index)
+                },
+                address: Some(a.address),
+                system_bytes: a.system_bytes,
+                in_use_chunks: a.in_use_chunks,
+                in_use_bytes: a.in_use_bytes,
+                free_chunks: a.free_chunks,
+                free_bytes: a.free_bytes,
+                trimmable_bytes: Some(a.trimmable_bytes),
+                largest_free: Some(a.largest_free),
+                ..Default::default()
+            })
+            .collect(),
+        size_classes,
+        notes,
+    }
 }
