@@ -40,3 +40,7 @@ fi
 set -x
 cargo run --quiet --release -- info "$core" --exe "$exe"
 cargo run --quiet --release -- threads "$core" --exe "$exe"
+cargo run --quiet --release -- heap "$core" --exe "$exe"
+cargo run --quiet --release -- report "$core" --exe "$exe" -o target/example-report.html
+{ set +x; } 2>/dev/null
+echo "The HTML report: $root/target/example-report.html (open it in a browser)"
