@@ -1,1 +1,422 @@
-//! jemalloc (being written).
+//! jemalloc: arenas, dirty and muzzy pages, decay, bins and thread caches, rebuilt from a
+//! core and shown the way jemalloc's own `malloc_stats_print()` shows them.
+//!
+//! - [`walk`] finds jemalloc in a [`Process`] (by its symbols, under any of the prefixes
+//!   builds use), picks the struct layouts (DWARF when the binary has it, a built-in table
+//!   per version otherwise, see [`layout`]), and reads every arena into a [`Heap`].
+//! - [`Heap::to_stats_json`] renders `malloc_stats_print`'s "J" document for the figures
+//!   heapmortem rebuilds (`{"jemalloc": {"version": …, "stats.arenas": {"0": {…}}}}`),
+//!   key for key; [`Heap::summary`] the allocator-neutral JSON of `heapmortem heap --format
+//!   json`; [`Heap::write_text`] the terminal view.
+//! - [`profile`] rebuilds the heap profile a jemalloc running with `prof:true` keeps in
+//!   memory ([`HeapProfile`], written out as jemalloc's `heap_v2` text by
+//!   [`HeapProfile::to_heap_v2`]): a `prof.dump` for a process that died before dumping.
+//! - [`Heap::findings`] runs the detectors: dirty pages that are never purged (the BIND 9
+//!   story), threads whose decay ticker never started (its cause on 5.1/5.2), retained
+//!   address space far above resident memory, thread caches holding a large share of the
+//!   heap.
+//!
+//! Supported without DWARF (built-in layouts, Linux x86_64): jemalloc 5.3.x (Debian's
+//! libjemalloc.a and its stripped libjemalloc.so.2, whose globals are recognized by their
+//! contents), 5.2.x and 5.1.x (`tikv-jemalloc-sys` 0.4, `jemalloc-sys` 0.3). With DWARF,
+//! any build whose structs have the members of one of those families — FreeBSD's libc
+//! (5.1 on FreeBSD 12, 5.2 on 13) needs its debug file, since its `pthread_mutex_t` is a
+//! pointer and every offset after the first mutex differs from Linux's. `--list`
+//! ([`Options::allocations`]) is built for 5.3. On 5.1/5.2, [`ThreadCache::decay_ticker`]
+//! names the threads that will never trigger decay (the BIND 9 bug).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let options = core_reader::Options::default();
+//! // SAFETY: the core is not modified while it is mapped.
+//! let process = unsafe { core_reader::Process::open("core".as_ref(), &options)? };
+//! let heap = heap_walkers::jemalloc::walk(&process)?;
+//! for arena in &heap.arenas {
+//!     println!("arena {}: {} dirty pages", arena.index, arena.pdirty);
+//! }
+//! for finding in heap.findings() {
+//!     println!("{}", finding.message);
+//! }
+//! # Ok(()) }
+//! ```
+#![doc = include_str!("json-schema.md")]
+
+mod discover;
+mod extents;
+mod findings;
+pub mod layout;
+mod legacy;
+mod model;
+mod prof;
+mod render;
+mod threads;
+mod walk53;
+
+use core_reader::{Memory, Process};
+
+pub use extents::{Allocation, State};
+pub use findings::{Finding, Severity};
+pub use model::{
+    Arena, BinClass, BinStats, ClassTotals, DecayCounters, ExtentStats, Features, Heap,
+    LextentStats, Opts,
+};
+pub use prof::{profile, HeapProfile, ProfCounts, ProfStack, PROF_5_3_0_X86_64};
+pub use render::{Summary, SummaryArena};
+pub use threads::{ThreadCache, Ticker};
+
+/// Why a jemalloc heap could not be walked at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// jemalloc's internal symbols are not available.
+    #[error("{0}")]
+    NoSymbols(String),
+    /// The version has no built-in layout and the binary has no DWARF for jemalloc.
+    #[error(
+        "jemalloc {version} has no built-in layout in this heapmortem (built in: 5.1.x, \
+         5.2.x, 5.3.x on Linux x86_64) and the binary has no DWARF for its structs \
+         ({missing} missing): give its debug file with --debug-dir (FreeBSD: libc's, \
+         /usr/lib/debug/lib/libc.so.7.debug, under --sysroot) or build jemalloc with -g"
+    )]
+    UnsupportedVersion {
+        /// The version found, or "of unknown version".
+        version: String,
+        /// The first struct member that could not be found.
+        missing: String,
+    },
+    /// The size-class tables or the arenas do not look the way the layout says.
+    #[error("{0}")]
+    LayoutMismatch(String),
+}
+
+/// What a walk does beyond the arenas' figures.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Also list every allocation (slab regions from the slab bitmaps, large extents, the
+    /// regions in thread caches) and every free region and free extent: a walk of the
+    /// whole extent map, which needs jemalloc's symbols.
+    pub allocations: bool,
+}
+
+/// Finds jemalloc in `process` and reads all of its arenas ([`walk_with`] with default
+/// [`Options`]).
+pub fn walk(process: &Process) -> Result<Heap, Error> {
+    walk_with(process, &Options::default())
+}
+
+/// Finds jemalloc in `process` and reads all of its arenas.
+///
+/// Arenas that cannot be read or that fail the layout self-checks are left out and named in
+/// [`Heap::problems`]; the walk fails only when nothing can be said (no symbols, no layout,
+/// size-class tables unreadable, or no arena passed the checks).
+pub fn walk_with(process: &Process, options: &Options) -> Result<Heap, Error> {
+    if let Some(globals) = discover::find_globals(process) {
+        let near: Vec<u64> = ["mallctl", "je_mallctl", "_rjem_mallctl", "__je_mallctl"]
+            .iter()
+            .filter_map(|s| process.find_symbol(s))
+            .chain([globals.bin_infos, globals.index2size])
+            .collect();
+        let version = discover::find_version(process, &near);
+        let arena0 = process.read_u64(globals.arenas).filter(|&a| a != 0);
+        return match choose_layout(process, version.as_deref(), arena0)? {
+            Chosen::V53(layout) => {
+                walk_globals(process, &globals, &layout, version, Vec::new(), options)
+            }
+            Chosen::V52(layout) => walk_legacy(process, &globals, &layout, version, options),
+        };
+    }
+    // No symbols: a stripped shared library. Its version string is still in its
+    // read-only data, and with a layout for that version its globals can be recognized
+    // by what they hold.
+    let explain = || Error::NoSymbols(discover::explain_missing_symbols(process));
+    let lib = process
+        .modules()
+        .find(|m| m.name().starts_with("libjemalloc"))
+        .ok_or_else(explain)?;
+    let version = discover::find_version(process, &[lib.start]);
+    // Recognizing globals by content is built for 5.3 (Debian's libjemalloc2).
+    let Ok(Chosen::V53(layout)) = choose_layout(process, version.as_deref(), None) else {
+        return Err(explain());
+    };
+    let globals = discover::scan_globals(process, &layout).ok_or_else(explain)?;
+    let note = format!(
+        "{} has no symbols: its arenas and size-class tables were recognized by their \
+         contents; opt.* and the thread caches' stashed bytes stay unknown (with the \
+         library's debug file, e.g. Debian's libjemalloc2-dbgsym or --debug-dir, they are \
+         read by name)",
+        lib.path
+    );
+    walk_globals(process, &globals, &layout, version, vec![note], options)
+}
+
+/// The layout a walk uses: 5.3's page allocator, or 5.1/5.2's arena-held extents.
+enum Chosen {
+    V53(layout::Layout53),
+    V52(legacy::Layout52),
+}
+
+/// DWARF first (it describes this very build); else the built-in table for the version
+/// (x86_64 only). When the version string is missing or says nothing (`0.0.0`: jemalloc
+/// configured outside a git checkout without its VERSION file, as the `jemalloc-sys` and
+/// `tikv-jemalloc-sys` crates build it), every built-in table is tried on the first arena
+/// (`arena0`: its slot in `arenas`, if known) and the one whose self-checks pass is used.
+fn choose_layout(
+    process: &Process,
+    version: Option<&str>,
+    arena0: Option<u64>,
+) -> Result<Chosen, Error> {
+    let dwarf = layout::Dwarf { process };
+    let from_dwarf = layout::Layout53::resolve(&dwarf);
+    if let Ok(l) = from_dwarf {
+        return Ok(Chosen::V53(l));
+    }
+    if let Ok(l) = legacy::Layout52::resolve(&dwarf) {
+        return Ok(Chosen::V52(l));
+    }
+    let unsupported = |missing: String| Error::UnsupportedVersion {
+        version: version.unwrap_or("of unknown version").to_string(),
+        missing,
+    };
+    let missing = from_dwarf.err().map(|m| m.0).unwrap_or_default();
+    // The tables are Linux x86_64's: elsewhere pthread_mutex_t (inside every
+    // malloc_mutex_t) has another size.
+    if process.arch() != core_reader::Arch::X86_64 || process.os() != core_reader::Os::Linux {
+        return Err(unsupported(missing));
+    }
+    let builtin = |t: &layout::BuiltIn| layout::Layout53::resolve(t).map(Chosen::V53);
+    let legacy = |t: &layout::BuiltIn| legacy::Layout52::resolve(t).map(Chosen::V52);
+    let chosen = match version.and_then(discover::release) {
+        Some((5, 3, _)) => builtin(&layout::JEMALLOC_5_3_0_X86_64),
+        Some((5, 2, _)) => legacy(&legacy::JEMALLOC_5_2_1_X86_64),
+        Some((5, 1, _)) => legacy(&legacy::JEMALLOC_5_1_0_X86_64),
+        Some((0, 0, 0)) | None => {
+            let candidates = [
+                builtin(&layout::JEMALLOC_5_3_0_X86_64),
+                legacy(&legacy::JEMALLOC_5_2_1_X86_64),
+                legacy(&legacy::JEMALLOC_5_1_0_X86_64),
+            ];
+            let fits = |c: &Chosen| match (c, arena0) {
+                (_, None) => false,
+                (Chosen::V53(l), Some(a)) => walk53::check_arena(process, l, 0, a).is_ok(),
+                (Chosen::V52(l), Some(a)) => legacy::check_arena(process, l, 0, a).is_ok(),
+            };
+            let mut ok = candidates.into_iter().flatten();
+            let first = ok.next();
+            match first {
+                Some(c) if fits(&c) || arena0.is_none() => Ok(c),
+                Some(_) => match ok.find(|c| fits(c)) {
+                    Some(c) => Ok(c),
+                    // None fits: 5.3's table, whose self-checks will say what is wrong.
+                    None => builtin(&layout::JEMALLOC_5_3_0_X86_64),
+                },
+                None => return Err(unsupported(missing)),
+            }
+        }
+        _ => return Err(unsupported(missing)),
+    };
+    chosen.map_err(|m| unsupported(m.0))
+}
+
+/// What to say when the version string does not name the layout used.
+fn version_note(version: Option<&str>, layout: &str) -> Option<String> {
+    match version.map(|v| (v, discover::release(v))) {
+        None => Some(format!(
+            "jemalloc's version string was not found; layout used: {layout}"
+        )),
+        Some((v, Some((0, 0, 0)))) => Some(format!(
+            "jemalloc calls itself {v} (configured without its VERSION file, as the \
+             jemalloc-sys crates build it); layout used: {layout}"
+        )),
+        _ => None,
+    }
+}
+
+/// `(tid, thread pointer)` of every thread (x86_64 `fs_base`, aarch64 `tpidr_el0`).
+fn thread_pointers(process: &Process) -> Vec<(u64, u64)> {
+    process
+        .threads()
+        .iter()
+        .filter_map(|t| {
+            let tp = t
+                .registers
+                .get("fs_base")
+                .or_else(|| t.registers.get("tpidr_el0"))?;
+            Some((t.tid, tp))
+        })
+        .collect()
+}
+
+/// The arenas of a jemalloc 5.1 / 5.2 heap.
+fn walk_legacy(
+    process: &Process,
+    globals: &discover::Globals,
+    layout: &legacy::Layout52,
+    version: Option<String>,
+    options: &Options,
+) -> Result<Heap, Error> {
+    let mem: &dyn Memory = process;
+    let mut problems = Vec::new();
+    let mut notes = Vec::new();
+    notes.extend(version_note(version.as_deref(), &layout.source));
+    let classes = legacy::read_classes(mem, globals, layout).map_err(Error::LayoutMismatch)?;
+    let opts = walk53::read_opts(mem, globals);
+    let narenas_total = globals.narenas_total.and_then(|a| mem.read_u32(a));
+    let slots = narenas_total.map_or(walk53::ARENA_LIMIT, |n| {
+        u64::from(n).min(walk53::ARENA_LIMIT)
+    });
+    let threads = thread_pointers(process);
+    let mut arenas = Vec::new();
+    let mut caches = Vec::new();
+    let mut rejected = Vec::new();
+    for i in 0..slots {
+        let Some(a) = mem.read_u64(globals.arenas + 8 * i) else {
+            problems.push(format!(
+                "the arenas array at {:#x} is not in the core past slot {i}",
+                globals.arenas
+            ));
+            break;
+        };
+        if a == 0 {
+            continue;
+        }
+        match legacy::read_arena(mem, layout, &classes, i as u32, a, &mut problems) {
+            Ok((arena, seen)) => {
+                caches.extend(seen.into_iter().map(|t| ThreadCache {
+                    tid: t.tsd.and_then(|tsd| threads::tid_for(tsd, &threads)),
+                    arena: arena.index,
+                    tsd: t.tsd,
+                    tcache_bytes: t.bytes,
+                    tcache_regions: t.regions,
+                    allocated: t.allocated,
+                    deallocated: t.deallocated,
+                    decay_ticker: t.ticker,
+                }));
+                arenas.push(arena);
+            }
+            Err(e) => rejected.push(e),
+        }
+    }
+    if arenas.is_empty() {
+        if let Some(first) = rejected.into_iter().next() {
+            return Err(Error::LayoutMismatch(first));
+        }
+    } else {
+        problems.extend(rejected);
+    }
+    caches.sort_by_key(|t| (t.tid.is_none(), t.tid, t.arena));
+    if options.allocations {
+        problems.push(
+            "allocations not listed: --list is built for jemalloc 5.3 only in this version".into(),
+        );
+    }
+    Ok(Heap {
+        version,
+        symbol_prefix: globals.prefix.clone(),
+        layout: layout.source.clone(),
+        page: classes.sizes.page,
+        lextent_sizes: classes.sizes.index2size[classes.sizes.bins.len()..].to_vec(),
+        bin_classes: classes.sizes.bins.clone(),
+        npsizes: classes.sizes.npsizes,
+        narenas: narenas_total,
+        narenas_auto: globals.narenas_auto.and_then(|a| mem.read_u32(a)),
+        opts,
+        arenas,
+        threads: caches,
+        allocations: None,
+        notes,
+        features: layout.features(),
+        problems,
+    })
+}
+
+fn walk_globals(
+    process: &Process,
+    globals: &discover::Globals,
+    layout: &layout::Layout53,
+    version: Option<String>,
+    mut notes: Vec<String>,
+    options: &Options,
+) -> Result<Heap, Error> {
+    let mem: &dyn Memory = process;
+    let mut problems = Vec::new();
+    notes.extend(version_note(version.as_deref(), &layout.source));
+    let classes =
+        walk53::read_classes(mem, globals, layout, &mut problems).map_err(Error::LayoutMismatch)?;
+    let opts = walk53::read_opts(mem, globals);
+    let narenas_total = globals.narenas_total.and_then(|a| mem.read_u32(a));
+    let slots = narenas_total.map_or(walk53::ARENA_LIMIT, |n| {
+        u64::from(n).min(walk53::ARENA_LIMIT)
+    });
+    let mut arenas = Vec::new();
+    let mut caches = Vec::new();
+    let mut rejected = Vec::new();
+    for i in 0..slots {
+        let Some(a) = mem.read_u64(globals.arenas + 8 * i) else {
+            problems.push(format!(
+                "the arenas array at {:#x} is not in the core past slot {i}",
+                globals.arenas
+            ));
+            break;
+        };
+        if a == 0 {
+            continue;
+        }
+        match walk53::read_arena(mem, layout, &classes, i as u32, a, &mut problems) {
+            Ok((arena, seen)) => {
+                caches.extend(seen.into_iter().map(|c| (arena.index, c)));
+                arenas.push(arena);
+            }
+            Err(e) => rejected.push(e),
+        }
+    }
+    if arenas.is_empty() {
+        if let Some(first) = rejected.into_iter().next() {
+            return Err(Error::LayoutMismatch(first));
+        }
+    } else {
+        problems.extend(rejected);
+    }
+    // The extent map: by symbol, or through any arena's pa_shard.emap (stripped builds).
+    let emap = globals.emap.or_else(|| {
+        arenas
+            .first()
+            .and_then(|a| mem.read_u64(a.address + layout.arena.emap_ptr))
+    });
+    let allocations = match (options.allocations, emap) {
+        (false, _) => None,
+        (true, Some(emap)) => {
+            let list: Vec<(u32, u64)> = arenas.iter().map(|a| (a.index, a.address)).collect();
+            Some(extents::allocations(
+                mem,
+                layout,
+                &classes,
+                emap,
+                &list,
+                &mut problems,
+            ))
+        }
+        (true, None) => {
+            problems.push("allocations not listed: the extent map was not found".into());
+            None
+        }
+    };
+    let threads = threads::thread_caches(mem, layout, &caches, &thread_pointers(process));
+    Ok(Heap {
+        version,
+        symbol_prefix: globals.prefix.clone(),
+        layout: layout.source.clone(),
+        page: classes.page,
+        lextent_sizes: classes.lextent_sizes().to_vec(),
+        bin_classes: classes.bins.clone(),
+        npsizes: classes.npsizes,
+        narenas: narenas_total,
+        narenas_auto: globals.narenas_auto.and_then(|a| mem.read_u32(a)),
+        opts,
+        arenas,
+        threads,
+        allocations,
+        notes,
+        features: Features::V5_3,
+        problems,
+    })
+}

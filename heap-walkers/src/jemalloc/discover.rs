@@ -1,0 +1,320 @@
+//! Finding jemalloc in a process: its symbols, their prefix, its version string.
+
+use core_reader::{Memory, Process};
+
+/// jemalloc's internal names carry a prefix set at build time: `je_` (the default private
+/// namespace: Debian, most builds), `_rjem_je_` (tikv-jemalloc-sys), `__je_` (FreeBSD's
+/// libc). A build may also have none.
+pub(crate) const PREFIXES: [&str; 4] = ["je_", "_rjem_je_", "__je_", ""];
+
+/// The globals a walk starts from, found by symbol.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Globals {
+    pub prefix: String,
+    /// `arena_t *arenas[MALLOCX_ARENA_LIMIT]` (jemalloc.c).
+    pub arenas: u64,
+    /// `static atomic_u_t narenas_total` (jemalloc.c): slots of `arenas` in use.
+    pub narenas_total: Option<u64>,
+    /// `unsigned narenas_auto` (jemalloc.c).
+    pub narenas_auto: Option<u64>,
+    /// `bin_info_t bin_infos[SC_NBINS]` (bin_info.c).
+    pub bin_infos: u64,
+    /// `size_t sz_index2size_tab[SC_NSIZES]` (sz.c).
+    pub index2size: u64,
+    /// `uint32_t arena_bin_offsets[SC_NBINS]` (arena.c, 5.3).
+    pub arena_bin_offsets: Option<u64>,
+    /// `unsigned nhbins` (tcache.c): bins a thread cache has.
+    pub nhbins: Option<u64>,
+    /// `cache_bin_info_t *tcache_bin_info` (tcache.c).
+    pub tcache_bin_info: Option<u64>,
+    /// `emap_t arena_emap_global` (arena.c): the page → extent map.
+    pub emap: Option<u64>,
+    /// `opt_*` variables (jemalloc.c, arena.c, tcache.c).
+    pub opt_dirty_decay_ms: Option<u64>,
+    pub opt_muzzy_decay_ms: Option<u64>,
+    pub opt_narenas: Option<u64>,
+    pub opt_retain: Option<u64>,
+    pub opt_background_thread: Option<u64>,
+    pub opt_tcache: Option<u64>,
+}
+
+/// Looks for jemalloc's globals under each known prefix; the first prefix under which both
+/// `arenas` and `bin_infos` exist wins.
+pub(crate) fn find_globals(process: &Process) -> Option<Globals> {
+    for prefix in PREFIXES {
+        let sym = |name: &str| process.find_symbol(&format!("{prefix}{name}"));
+        let (Some(arenas), Some(bin_infos), Some(index2size)) =
+            (sym("arenas"), sym("bin_infos"), sym("sz_index2size_tab"))
+        else {
+            continue;
+        };
+        return Some(Globals {
+            prefix: prefix.to_string(),
+            arenas,
+            // A file-local static: no prefix.
+            narenas_total: process.find_symbol("narenas_total"),
+            narenas_auto: sym("narenas_auto"),
+            bin_infos,
+            index2size,
+            arena_bin_offsets: sym("arena_bin_offsets"),
+            nhbins: sym("nhbins"),
+            tcache_bin_info: sym("tcache_bin_info"),
+            emap: sym("arena_emap_global"),
+            opt_dirty_decay_ms: sym("opt_dirty_decay_ms"),
+            opt_muzzy_decay_ms: sym("opt_muzzy_decay_ms"),
+            opt_narenas: sym("opt_narenas"),
+            opt_retain: sym("opt_retain"),
+            opt_background_thread: sym("opt_background_thread"),
+            opt_tcache: sym("opt_tcache"),
+        });
+    }
+    None
+}
+
+/// Why no globals were found, and what would help: said as one sentence.
+pub(crate) fn explain_missing_symbols(process: &Process) -> String {
+    let lib = process
+        .modules()
+        .find(|m| m.name().starts_with("libjemalloc"));
+    match lib {
+        Some(m) => {
+            let id = m
+                .build_id
+                .as_ref()
+                .map(|b| format!(" (build-id {b})"))
+                .unwrap_or_default();
+            format!(
+                "{} has no symbol table{id}: its internal symbols (je_arenas, je_bin_infos, \
+                 je_sz_index2size_tab) are stripped, and without them the arenas cannot be \
+                 found. Give heapmortem the library's debug file (Debian: the \
+                 libjemalloc2-dbgsym package, or any DIR/.build-id/xx/yyyy.debug via \
+                 --debug-dir), or link the program with the static libjemalloc.a, which \
+                 keeps its symbols",
+                m.path
+            )
+        }
+        None => "no jemalloc symbols (je_arenas, _rjem_je_arenas, __je_arenas, arenas) in any \
+                 module: the binary is stripped or jemalloc is not linked in; give the \
+                 unstripped executable with --exe or its debug file with --debug-dir"
+            .to_string(),
+    }
+}
+
+/// jemalloc's version string, as `JEMALLOC_VERSION` puts it in the binary:
+/// `MAJOR.MINOR.BUGFIX-NREV-gGID` with a 40-digit git id (jemalloc's configure.ac). It is
+/// searched in the read-only data of the module that holds `near` (an address of one of
+/// jemalloc's functions or variables).
+pub(crate) fn find_version(process: &Process, near: &[u64]) -> Option<String> {
+    let paths: Vec<&str> = near
+        .iter()
+        .filter_map(|&a| {
+            process
+                .mappings()
+                .iter()
+                .find(|m| m.start <= a && a < m.end)
+                .and_then(|m| m.path.as_deref())
+        })
+        .collect();
+    let mappings = process
+        .mappings()
+        .iter()
+        .filter(|m| m.perms.starts_with('r'))
+        .filter(|m| m.path.as_deref().is_some_and(|p| paths.contains(&p)));
+    for m in mappings {
+        let mut addr = m.start;
+        while addr < m.end {
+            let bytes = process.bytes_at(addr);
+            if bytes.is_empty() {
+                break;
+            }
+            let len = bytes.len().min((m.end - addr) as usize);
+            if let Some(v) = scan_version(&bytes[..len]) {
+                return Some(v);
+            }
+            addr += len as u64;
+        }
+    }
+    None
+}
+
+/// Finds `N.N.N-N-g<40 hex>` followed by NUL in `data`.
+pub(crate) fn scan_version(data: &[u8]) -> Option<String> {
+    let finder = memchr::memmem::Finder::new(b"-g");
+    for at in finder.find_iter(data) {
+        let id = data.get(at + 2..at + 42)?;
+        if !id.iter().all(u8::is_ascii_hexdigit) || data.get(at + 42) != Some(&0) {
+            continue;
+        }
+        // Walk back over "5.3.0-0".
+        let mut start = at;
+        while start > 0
+            && (data[start - 1].is_ascii_digit()
+                || data[start - 1] == b'.'
+                || data[start - 1] == b'-')
+        {
+            start -= 1;
+            if at - start > 32 {
+                break;
+            }
+        }
+        while start < at && matches!(data[start], b'-' | b'.') {
+            start += 1;
+        }
+        let head = std::str::from_utf8(&data[start..at]).ok()?;
+        let (release, nrev) = head.rsplit_once('-')?;
+        let parts: Vec<&str> = release.split('.').collect();
+        if parts.len() != 3
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+            || nrev.is_empty()
+            || !nrev.bytes().all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        let text = std::str::from_utf8(&data[start..at + 42]).ok()?;
+        return Some(text.to_string());
+    }
+    None
+}
+
+/// `(major, minor, bugfix)` of a version string.
+pub(crate) fn release(version: &str) -> Option<(u32, u32, u32)> {
+    let release = version.split('-').next()?;
+    let mut it = release.split('.').map(|p| p.parse::<u32>().ok());
+    Some((it.next()??, it.next()??, it.next()??))
+}
+
+/// `sz_index2size_tab`'s first entries on x86_64 builds (LG_QUANTUM 4, tiny class 8; sc.c).
+const SIZE_CLASSES_START: [u64; 13] = [8, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256];
+
+/// For a library without symbols (Debian's stripped `libjemalloc.so.2`): finds the globals
+/// a walk needs by what they hold, in the library's writable memory (`.data`, `.bss`):
+///
+/// - `sz_index2size_tab`: the size classes 8, 16, 32, 48, … one after another;
+/// - `bin_infos`: the same sizes every `sizeof(bin_info_t)` bytes, the first with a slab
+///   of one page;
+/// - `arenas`: a slot pointing at an `arena_t` that passes the layout's self-checks as
+///   arena 0 (its index in three places, its extent caches' states, `pac.stats` pointing
+///   into itself), and whose other slots are null or arenas of their own index. (jemalloc
+///   also keeps arena 0 in `a0`; of the two, the array is the one with more arenas.)
+///
+/// The thread-cache bin table and the `opt_*` values cannot be told apart by content, so
+/// they stay unknown.
+pub(crate) fn scan_globals(process: &Process, l: &super::layout::Layout53) -> Option<Globals> {
+    let lib = process
+        .modules()
+        .find(|m| m.name().starts_with("libjemalloc"))?;
+    let maps = process.mappings();
+    let mut ranges = Vec::new();
+    for (i, m) in maps.iter().enumerate() {
+        if m.path.as_deref() == Some(lib.path.as_str()) && m.perms.contains('w') {
+            ranges.push((m.start, m.end));
+            // The rest of .bss is an anonymous mapping right after the file's.
+            if let Some(next) = maps
+                .get(i + 1)
+                .filter(|n| n.path.is_none() && n.start == m.end && n.perms.contains('w'))
+            {
+                ranges.push((next.start, next.end));
+            }
+        }
+    }
+    let mut index2size = None;
+    let mut bin_infos = None;
+    let mut arena_slots: Vec<(u64, usize)> = Vec::new();
+    for &(start, end) in &ranges {
+        let mut addr = start;
+        while addr < end {
+            let bytes = process.bytes_at(addr);
+            if bytes.is_empty() {
+                addr = (addr + 4096) & !4095;
+                continue;
+            }
+            let len = bytes.len().min((end - addr) as usize) & !7;
+            for (k, w) in bytes[..len].chunks_exact(8).enumerate() {
+                let at = addr + 8 * k as u64;
+                let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
+                if w == 8 {
+                    if index2size.is_none() && words_are(process, at, 8, &SIZE_CLASSES_START) {
+                        index2size = Some(at);
+                    }
+                    if bin_infos.is_none()
+                        && words_are(process, at, l.bin_info.size, &SIZE_CLASSES_START)
+                        && process.read_u64(at + l.bin_info.slab_size) == Some(4096)
+                    {
+                        bin_infos = Some(at);
+                    }
+                } else if w != 0
+                    && w % 64 == 0
+                    && super::walk53::check_arena(process, l, 0, w).is_ok()
+                {
+                    if let Some(n) = arena_array(process, l, at) {
+                        arena_slots.push((at, n));
+                    }
+                }
+            }
+            addr += len.max(8) as u64;
+        }
+    }
+    let (arenas, _) = arena_slots
+        .into_iter()
+        .max_by_key(|&(at, n)| (n, std::cmp::Reverse(at)))?;
+    Some(Globals {
+        prefix: String::new(),
+        arenas,
+        bin_infos: bin_infos?,
+        index2size: index2size?,
+        ..Globals::default()
+    })
+}
+
+/// Whether the u64 words at `at`, `at + stride`, … are `expected`.
+fn words_are(mem: &dyn Memory, at: u64, stride: u64, expected: &[u64]) -> bool {
+    expected
+        .iter()
+        .enumerate()
+        .all(|(i, &e)| mem.read_u64(at + i as u64 * stride) == Some(e))
+}
+
+/// If `at` starts an `arenas` array (every non-null slot an arena of that index), how many
+/// arenas it holds.
+fn arena_array(mem: &dyn Memory, l: &super::layout::Layout53, at: u64) -> Option<usize> {
+    let mut n = 1;
+    for slot in 1..super::walk53::ARENA_LIMIT {
+        let p = mem.read_u64(at + 8 * slot)?;
+        if p == 0 {
+            continue;
+        }
+        super::walk53::check_arena(mem, l, slot as u32, p).ok()?;
+        n += 1;
+    }
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_version_among_other_strings() {
+        let mut data = b"\0garbage-g\0<jemalloc>: -gx\0".to_vec();
+        data.extend_from_slice(b"5.3.0-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c\0tail");
+        assert_eq!(
+            scan_version(&data).as_deref(),
+            Some("5.3.0-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c")
+        );
+        assert_eq!(release("5.3.0-0-g54ea"), Some((5, 3, 0)));
+    }
+
+    #[test]
+    fn rejects_lookalikes() {
+        assert_eq!(
+            scan_version(b"x-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c\0"),
+            None
+        );
+        assert_eq!(
+            scan_version(b"1.2-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c\0"),
+            None
+        );
+    }
+}

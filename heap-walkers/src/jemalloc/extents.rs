@@ -1,0 +1,334 @@
+//! Every allocation of a jemalloc 5.3 heap: slab regions and large extents, found through
+//! the global extent map, and the regions parked in thread caches.
+//!
+//! jemalloc keeps no list of full slabs or of large extents for its automatic arenas (5.3
+//! `bin_s.slabs_full` and `arena_s.large` are kept for manual arenas only), so the walk goes
+//! through the radix tree that maps every page to its extent (`arena_emap_global`, emap.h /
+//! rtree.h): each active extent is a slab, whose bitmap says which regions are in use, or a
+//! large allocation. Regions whose pointers sit in a thread cache's stack are in use for
+//! jemalloc but free for the program: they are listed as `tcache`.
+
+use std::collections::{HashMap, HashSet};
+
+use core_reader::Memory;
+use serde::Serialize;
+
+use super::layout::Layout53;
+use super::walk53::Classes;
+
+/// What an allocation is, for the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum State {
+    /// Handed to the program and not freed.
+    Used,
+    /// Free: a slab region no one holds, or a dirty or muzzy extent.
+    Free,
+    /// Freed by the program into a thread cache; jemalloc still counts it as allocated.
+    Tcache,
+}
+
+/// One allocation (or free region).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Allocation {
+    /// The pointer the program got (for a free extent: its first byte).
+    #[serde(serialize_with = "super::render::hex")]
+    pub address: u64,
+    /// Usable bytes (the size class).
+    pub size: u64,
+    /// Used, free or in a thread cache.
+    pub state: State,
+    /// The arena it belongs to.
+    pub arena: u32,
+}
+
+/// `extent_state_t` (edata.h).
+const STATE_ACTIVE: u64 = 0;
+const STATE_DIRTY: u64 = 1;
+const STATE_MUZZY: u64 = 2;
+
+/// Bit positions in `edata_t.e_bits` for jemalloc 5.3 (edata.h `EDATA_BITS_*`): arena (12
+/// bits, `MALLOCX_ARENA_BITS`), slab, committed, pai, zeroed, guarded, state (3 bits),
+/// szind (`LG_CEIL(SC_NSIZES)` bits), nfree (`SC_LG_SLAB_MAXREGS + 1` bits).
+struct EdataBits {
+    szind_shift: u32,
+    szind_width: u32,
+    nfree_shift: u32,
+    nfree_width: u32,
+}
+
+const ARENA_BITS: u32 = 12;
+const SLAB_SHIFT: u32 = 12;
+const STATE_SHIFT: u32 = 17;
+
+impl EdataBits {
+    fn new(nsizes: usize, lg_page: u32) -> EdataBits {
+        let szind_width = usize::BITS - (nsizes - 1).leading_zeros();
+        let szind_shift = STATE_SHIFT + 3;
+        // SC_LG_SLAB_MAXREGS = LG_PAGE - SC_LG_TINY_MIN (3).
+        EdataBits {
+            szind_shift,
+            szind_width,
+            nfree_shift: szind_shift + szind_width,
+            nfree_width: lg_page - 3 + 1,
+        }
+    }
+}
+
+fn field(bits: u64, shift: u32, width: u32) -> u64 {
+    (bits >> shift) & ((1u64 << width) - 1)
+}
+
+/// The extent map's shape on x86_64 builds (LG_VADDR 48, 4 KiB pages; rtree.h): two levels
+/// of 2^18 entries, the root inline in `rtree_t`, leaves of packed 64-bit elements
+/// (`RTREE_LEAF_COMPACT`: the edata pointer in bits 0..48 less its alignment, state in bits
+/// 2..5, szind above bit 48).
+const LG_VADDR: u32 = 48;
+const LEVEL_BITS: u32 = 18;
+/// `EDATA_ALIGNMENT` (edata.h).
+const EDATA_ALIGN: u64 = 128;
+/// Bound on the extents examined.
+const MAX_EXTENTS: usize = 1 << 24;
+/// Bound on the leaves walked: each maps 1 GiB of address space, so this covers 16 TiB; a
+/// corrupt root whose every slot points at readable memory stops here.
+const MAX_LEAVES: usize = 1 << 14;
+
+/// Offsets the allocation walk needs beyond [`Layout53`] (jemalloc 5.3.0 x86_64: edata.h
+/// `edata_s`, rtree.h `rtree_s`).
+struct EdataOffsets {
+    e_bits: u64,
+    e_addr: u64,
+    e_size_esn: u64,
+    slab_bitmap: u64,
+    rtree_root: u64,
+}
+
+const EDATA_5_3: EdataOffsets = EdataOffsets {
+    e_bits: 0,
+    e_addr: 8,
+    e_size_esn: 16,
+    slab_bitmap: 64,
+    rtree_root: 120,
+};
+
+/// Lists every allocation (and free slab region and free extent) of every arena.
+pub(crate) fn allocations(
+    mem: &dyn Memory,
+    l: &Layout53,
+    c: &Classes,
+    emap: u64,
+    arenas: &[(u32, u64)],
+    problems: &mut Vec<String>,
+) -> Vec<Allocation> {
+    let o = &EDATA_5_3;
+    let lg_page = c.page.trailing_zeros();
+    let bits = EdataBits::new(c.index2size.len(), lg_page);
+    let cached = tcached_pointers(mem, l, c, arenas, problems);
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut out = Vec::new();
+    let mut bad = 0usize;
+    let root = emap + o.rtree_root;
+    let leaf_span = 1u64 << (LEVEL_BITS + lg_page);
+    let mut leaves = 0usize;
+    for i in 0..(1u64 << LEVEL_BITS) {
+        let Some(leaf) = mem.read_u64(root + 8 * i) else {
+            problems.push(format!(
+                "the extent map's root at {root:#x} is not in the core"
+            ));
+            break;
+        };
+        if leaf == 0 {
+            continue;
+        }
+        leaves += 1;
+        if leaves > MAX_LEAVES {
+            problems.push(format!(
+                "the extent map has more than {MAX_LEAVES} leaves (corrupt?): stopped"
+            ));
+            break;
+        }
+        let mut j = 0u64;
+        while j < (1 << LEVEL_BITS) {
+            let bytes = mem.bytes_at(leaf + 8 * j);
+            if bytes.is_empty() {
+                problems.push(format!("extent map leaf at {:#x} unreadable", leaf + 8 * j));
+                break;
+            }
+            let n = (bytes.len() / 8).min(((1 << LEVEL_BITS) - j) as usize);
+            for (k, w) in bytes[..n * 8].chunks_exact(8).enumerate() {
+                let e = u64::from_le_bytes(w.try_into().unwrap_or_default());
+                if e == 0 {
+                    continue;
+                }
+                let page = i * leaf_span + (j + k as u64) * c.page;
+                // Sign-extend from LG_VADDR bits, drop the metadata bits.
+                let edata = (((e << (64 - LG_VADDR)) as i64 >> (64 - LG_VADDR)) as u64)
+                    & !(EDATA_ALIGN - 1);
+                if edata == 0 || !seen.insert(edata) {
+                    continue;
+                }
+                if seen.len() > MAX_EXTENTS {
+                    problems.push(format!("more than {MAX_EXTENTS} extents: stopped"));
+                    return out;
+                }
+                match extent(mem, o, &bits, c, edata, page, &cached) {
+                    Some(mut list) => out.append(&mut list),
+                    None => bad += 1,
+                }
+            }
+            j += n as u64;
+        }
+    }
+    // Only the first page of an extent is looked at; an edata first met through an interior
+    // or last page (or stale) does not match its own address and is skipped, so `bad`
+    // counts those too. It matters only if nothing was found.
+    if out.is_empty() && bad > 0 {
+        problems.push(format!(
+            "the extent map held {bad} entries that are not extents: this build's rtree or \
+             edata_t differs from jemalloc 5.3.0 x86_64's"
+        ));
+    }
+    out.sort_by_key(|a| a.address);
+    out
+}
+
+/// The allocations of one extent, if `page` is its first page and it is active (or free).
+fn extent(
+    mem: &dyn Memory,
+    o: &EdataOffsets,
+    bits: &EdataBits,
+    c: &Classes,
+    edata: u64,
+    page: u64,
+    cached: &HashSet<u64>,
+) -> Option<Vec<Allocation>> {
+    let e_bits = mem.read_u64(edata + o.e_bits)?;
+    let addr = mem.read_u64(edata + o.e_addr)?;
+    let size = mem.read_u64(edata + o.e_size_esn)? & !(c.page - 1);
+    if addr & !(c.page - 1) != page {
+        return None;
+    }
+    let arena = field(e_bits, 0, ARENA_BITS) as u32;
+    let state = field(e_bits, STATE_SHIFT, 3);
+    let slab = field(e_bits, SLAB_SHIFT, 1) == 1;
+    let szind = field(e_bits, bits.szind_shift, bits.szind_width) as usize;
+    match state {
+        STATE_DIRTY | STATE_MUZZY => Some(vec![Allocation {
+            address: addr,
+            size,
+            state: State::Free,
+            arena,
+        }]),
+        STATE_ACTIVE if slab => {
+            let class = c.bins.get(szind)?;
+            let nfree = field(e_bits, bits.nfree_shift, bits.nfree_width);
+            let nregs = u64::from(class.nregs);
+            let groups = nregs.div_ceil(64);
+            let mut out = Vec::with_capacity(nregs as usize);
+            let mut free = 0;
+            for g in 0..groups {
+                let word = mem.read_u64(edata + o.slab_bitmap + 8 * g)?;
+                for b in 0..64.min(nregs - g * 64) {
+                    let region = g * 64 + b;
+                    let address = addr + region * class.size;
+                    // bitmap.h (flat bitmap): a set bit is a free region.
+                    let state = if word >> b & 1 == 1 {
+                        free += 1;
+                        State::Free
+                    } else if cached.contains(&address) {
+                        State::Tcache
+                    } else {
+                        State::Used
+                    };
+                    out.push(Allocation {
+                        address,
+                        size: class.size,
+                        state,
+                        arena,
+                    });
+                }
+            }
+            // The slab's own free count must agree with its bitmap.
+            (free == nfree).then_some(out)
+        }
+        STATE_ACTIVE => {
+            let size = *c.index2size.get(szind)?;
+            let state = if cached.contains(&addr) {
+                State::Tcache
+            } else {
+                State::Used
+            };
+            Some(vec![Allocation {
+                address: addr,
+                size,
+                state,
+                arena,
+            }])
+        }
+        // Retained extents hold no memory.
+        _ => Some(Vec::new()),
+    }
+}
+
+/// The pointers sitting in every thread cache's bins (`cache_bin_t.stack_head[0..ncached]`,
+/// cache_bin.h), of the caches bound to `arenas`.
+fn tcached_pointers(
+    mem: &dyn Memory,
+    l: &Layout53,
+    c: &Classes,
+    arenas: &[(u32, u64)],
+    problems: &mut Vec<String>,
+) -> HashSet<u64> {
+    let cb = &l.cache_bin;
+    let nbins = match &c.tcache_ncached_max {
+        Some(v) => v.len(),
+        None => (cb.nbins_max as usize).min(c.index2size.len()),
+    };
+    let mut out = HashSet::new();
+    let mut per_arena: HashMap<u32, usize> = HashMap::new();
+    for &(index, a) in arenas {
+        let Some(first) = mem.read_u64(a + l.arena.cache_bin_array_descriptor_ql) else {
+            continue;
+        };
+        let mut d = first;
+        let mut n = 0;
+        while d != 0 && n < 1 << 16 {
+            n += 1;
+            let Some(bins) = mem.read_u64(d + cb.descriptor_bins) else {
+                break;
+            };
+            for i in 0..nbins as u64 {
+                let b = bins + i * cb.size;
+                let (Some(head), Some(empty)) = (
+                    mem.read_u64(b + cb.stack_head),
+                    super::walk53::read_u16(mem, b + cb.low_bits_empty),
+                ) else {
+                    continue;
+                };
+                let count = u64::from(empty.wrapping_sub(head as u16)) / 8;
+                for k in 0..count {
+                    match mem.read_u64(head + 8 * k) {
+                        Some(p) => {
+                            out.insert(p);
+                        }
+                        None => {
+                            *per_arena.entry(index).or_default() += 1;
+                            break;
+                        }
+                    }
+                }
+            }
+            match mem.read_u64(d + cb.descriptor_next) {
+                Some(next) if next != first => d = next,
+                _ => break,
+            }
+        }
+    }
+    for (arena, n) in per_arena {
+        problems.push(format!(
+            "arena {arena}: {n} thread-cache stacks unreadable; their regions show as used"
+        ));
+    }
+    out
+}

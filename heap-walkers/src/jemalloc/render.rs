@@ -1,0 +1,841 @@
+//! The heap as `malloc_stats_print` JSON, as heapmortem's allocator-neutral JSON, and as
+//! terminal text.
+
+use std::io::{self, Write};
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+
+use super::extents::Allocation;
+use super::findings::{human, Finding};
+use super::model::{
+    Arena, BinStats, ClassTotals, DecayCounters, ExtentStats, Features, Heap, LextentStats,
+};
+use super::threads::{ThreadCache, Ticker};
+
+/// Serializes an address as a `"0x…"` string (DESIGN.md).
+pub(crate) fn hex<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:#x}"))
+}
+
+// ---- malloc_stats_print("J") -----------------------------------------------------------
+
+#[derive(Serialize)]
+struct StatsDoc<'a> {
+    jemalloc: StatsBody<'a>,
+}
+
+#[derive(Serialize)]
+struct StatsBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    opt: OptJson,
+    arenas: ArenasJson,
+    stats: GlobalJson,
+    #[serde(rename = "stats.arenas")]
+    stats_arenas: ArenaMap,
+}
+
+#[derive(Serialize)]
+struct OptJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retain: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    narenas: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    background_thread: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dirty_decay_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    muzzy_decay_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcache: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct BinJson {
+    size: u64,
+    nregs: u32,
+    slab_size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nshards: Option<u32>,
+}
+
+/// `small` / `large` as "J" prints them: fills and flushes from 5.2 on.
+#[derive(Serialize)]
+struct ClassJson {
+    allocated: u64,
+    nmalloc: u64,
+    ndalloc: u64,
+    nrequests: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nfills: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nflushes: Option<u64>,
+}
+
+impl ClassJson {
+    fn of(c: &ClassTotals, f: Features) -> ClassJson {
+        ClassJson {
+            allocated: c.allocated,
+            nmalloc: c.nmalloc,
+            ndalloc: c.ndalloc,
+            nrequests: c.nrequests,
+            nfills: f.fills_flushes.then_some(c.nfills),
+            nflushes: f.fills_flushes.then_some(c.nflushes),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SizeJson {
+    size: u64,
+}
+
+#[derive(Serialize)]
+struct ArenasJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    narenas: Option<u32>,
+    page: u64,
+    nbins: usize,
+    bin: Vec<BinJson>,
+    nlextents: usize,
+    lextent: Vec<SizeJson>,
+}
+
+#[derive(Serialize)]
+struct GlobalJson {
+    allocated: u64,
+    active: u64,
+    metadata: u64,
+    metadata_thp: u64,
+    resident: u64,
+    mapped: u64,
+    retained: u64,
+}
+
+#[derive(Serialize)]
+struct ArenaJson<'a> {
+    nthreads: u32,
+    dss: &'a str,
+    dirty_decay_ms: i64,
+    muzzy_decay_ms: i64,
+    pactive: u64,
+    pdirty: u64,
+    pmuzzy: u64,
+    dirty_npurge: u64,
+    dirty_nmadvise: u64,
+    dirty_purged: u64,
+    muzzy_npurge: u64,
+    muzzy_nmadvise: u64,
+    muzzy_purged: u64,
+    small: ClassJson,
+    large: ClassJson,
+    mapped: u64,
+    retained: u64,
+    base: u64,
+    internal: u64,
+    metadata_thp: u64,
+    tcache_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcache_stashed_bytes: Option<u64>,
+    resident: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    abandoned_vm: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extent_avail: Option<u64>,
+    bins: Vec<BinJson2>,
+    lextents: Vec<LextentJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extents: Option<&'a [ExtentStats]>,
+}
+
+/// A bin as "J" prints it (`nreslabs`, no `nslabs`).
+#[derive(Serialize)]
+struct BinJson2 {
+    nmalloc: u64,
+    ndalloc: u64,
+    curregs: u64,
+    nrequests: u64,
+    nfills: u64,
+    nflushes: u64,
+    nreslabs: u64,
+    curslabs: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonfull_slabs: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct LextentJson {
+    curlextents: u64,
+}
+
+/// Owned figures of one arena or of the merged arenas.
+struct ArenaFigures {
+    nthreads: u32,
+    dss: String,
+    dirty_decay_ms: i64,
+    muzzy_decay_ms: i64,
+    pactive: u64,
+    pdirty: u64,
+    pmuzzy: u64,
+    dirty: DecayCounters,
+    muzzy: DecayCounters,
+    small: ClassTotals,
+    large: ClassTotals,
+    mapped: u64,
+    retained: u64,
+    base: u64,
+    internal: u64,
+    metadata_thp: u64,
+    tcache_bytes: u64,
+    tcache_stashed_bytes: Option<u64>,
+    resident: u64,
+    abandoned_vm: u64,
+    extent_avail: u64,
+    bins: Vec<BinStats>,
+    lextents: Vec<LextentStats>,
+    extents: Vec<ExtentStats>,
+}
+
+impl ArenaFigures {
+    fn of(a: &Arena) -> ArenaFigures {
+        ArenaFigures {
+            nthreads: a.nthreads,
+            dss: a.dss.clone(),
+            dirty_decay_ms: a.dirty_decay_ms,
+            muzzy_decay_ms: a.muzzy_decay_ms,
+            pactive: a.pactive,
+            pdirty: a.pdirty,
+            pmuzzy: a.pmuzzy,
+            dirty: a.dirty,
+            muzzy: a.muzzy,
+            small: a.small,
+            large: a.large,
+            mapped: a.mapped,
+            retained: a.retained,
+            base: a.base,
+            internal: a.internal,
+            metadata_thp: a.metadata_thp,
+            tcache_bytes: a.tcache_bytes,
+            tcache_stashed_bytes: a.tcache_stashed_bytes,
+            resident: a.resident,
+            abandoned_vm: a.abandoned_vm,
+            extent_avail: a.extent_avail,
+            bins: a.bins.clone(),
+            lextents: a.lextents.clone(),
+            extents: a.extents.clone(),
+        }
+    }
+
+    /// The "merged" pseudo-arena, summed the way jemalloc 5.3.0's
+    /// `ctl_arena_stats_sdmerge` (src/ctl.c) sums it: dss "N/A" and decay times -1
+    /// (`ctl_arena_clear`), everything else added up.
+    fn merged(arenas: &[Arena]) -> ArenaFigures {
+        let first = &arenas[0];
+        let mut m = ArenaFigures {
+            nthreads: 0,
+            dss: "N/A".into(),
+            dirty_decay_ms: -1,
+            muzzy_decay_ms: -1,
+            pactive: 0,
+            pdirty: 0,
+            pmuzzy: 0,
+            dirty: DecayCounters::default(),
+            muzzy: DecayCounters::default(),
+            small: ClassTotals::default(),
+            large: ClassTotals::default(),
+            mapped: 0,
+            retained: 0,
+            base: 0,
+            internal: 0,
+            metadata_thp: 0,
+            tcache_bytes: 0,
+            tcache_stashed_bytes: Some(0),
+            resident: 0,
+            abandoned_vm: 0,
+            extent_avail: 0,
+            bins: vec![BinStats::default(); first.bins.len()],
+            lextents: vec![LextentStats::default(); first.lextents.len()],
+            extents: vec![ExtentStats::default(); first.extents.len()],
+        };
+        fn add_decay(d: &mut DecayCounters, s: &DecayCounters) {
+            d.npurge += s.npurge;
+            d.nmadvise += s.nmadvise;
+            d.purged += s.purged;
+        }
+        fn add_class(d: &mut ClassTotals, s: &ClassTotals) {
+            d.allocated += s.allocated;
+            d.nmalloc += s.nmalloc;
+            d.ndalloc += s.ndalloc;
+            d.nrequests += s.nrequests;
+            d.nfills += s.nfills;
+            d.nflushes += s.nflushes;
+        }
+        for a in arenas {
+            m.nthreads += a.nthreads;
+            m.pactive += a.pactive;
+            m.pdirty += a.pdirty;
+            m.pmuzzy += a.pmuzzy;
+            add_decay(&mut m.dirty, &a.dirty);
+            add_decay(&mut m.muzzy, &a.muzzy);
+            add_class(&mut m.small, &a.small);
+            add_class(&mut m.large, &a.large);
+            m.mapped += a.mapped;
+            m.retained += a.retained;
+            m.base += a.base;
+            m.internal += a.internal;
+            m.metadata_thp += a.metadata_thp;
+            m.tcache_bytes += a.tcache_bytes;
+            m.tcache_stashed_bytes = m
+                .tcache_stashed_bytes
+                .zip(a.tcache_stashed_bytes)
+                .map(|(x, y)| x + y);
+            m.resident += a.resident;
+            m.abandoned_vm += a.abandoned_vm;
+            m.extent_avail += a.extent_avail;
+            for (d, s) in m.bins.iter_mut().zip(&a.bins) {
+                d.nmalloc += s.nmalloc;
+                d.ndalloc += s.ndalloc;
+                d.curregs += s.curregs;
+                d.nrequests += s.nrequests;
+                d.nfills += s.nfills;
+                d.nflushes += s.nflushes;
+                d.nslabs += s.nslabs;
+                d.nreslabs += s.nreslabs;
+                d.curslabs += s.curslabs;
+                d.nonfull_slabs += s.nonfull_slabs;
+            }
+            for (d, s) in m.lextents.iter_mut().zip(&a.lextents) {
+                d.nmalloc += s.nmalloc;
+                d.ndalloc += s.ndalloc;
+                d.nrequests += s.nrequests;
+                d.curlextents += s.curlextents;
+            }
+            for (d, s) in m.extents.iter_mut().zip(&a.extents) {
+                d.ndirty += s.ndirty;
+                d.nmuzzy += s.nmuzzy;
+                d.nretained += s.nretained;
+                d.dirty_bytes += s.dirty_bytes;
+                d.muzzy_bytes += s.muzzy_bytes;
+                d.retained_bytes += s.retained_bytes;
+            }
+        }
+        m
+    }
+
+    fn json(&self, f: Features) -> ArenaJson<'_> {
+        ArenaJson {
+            nthreads: self.nthreads,
+            dss: &self.dss,
+            dirty_decay_ms: self.dirty_decay_ms,
+            muzzy_decay_ms: self.muzzy_decay_ms,
+            pactive: self.pactive,
+            pdirty: self.pdirty,
+            pmuzzy: self.pmuzzy,
+            dirty_npurge: self.dirty.npurge,
+            dirty_nmadvise: self.dirty.nmadvise,
+            dirty_purged: self.dirty.purged,
+            muzzy_npurge: self.muzzy.npurge,
+            muzzy_nmadvise: self.muzzy.nmadvise,
+            muzzy_purged: self.muzzy.purged,
+            small: ClassJson::of(&self.small, f),
+            large: ClassJson::of(&self.large, f),
+            mapped: self.mapped,
+            retained: self.retained,
+            base: self.base,
+            internal: self.internal,
+            metadata_thp: self.metadata_thp,
+            tcache_bytes: self.tcache_bytes,
+            tcache_stashed_bytes: self.tcache_stashed_bytes.filter(|_| f.tcache_stashed),
+            resident: self.resident,
+            abandoned_vm: f.extents.then_some(self.abandoned_vm),
+            extent_avail: f.extents.then_some(self.extent_avail),
+            bins: self
+                .bins
+                .iter()
+                .map(|b| BinJson2 {
+                    nmalloc: b.nmalloc,
+                    ndalloc: b.ndalloc,
+                    curregs: b.curregs,
+                    nrequests: b.nrequests,
+                    nfills: b.nfills,
+                    nflushes: b.nflushes,
+                    nreslabs: b.nreslabs,
+                    curslabs: b.curslabs,
+                    nonfull_slabs: f.nonfull_and_shards.then_some(b.nonfull_slabs),
+                })
+                .collect(),
+            lextents: self
+                .lextents
+                .iter()
+                .map(|l| LextentJson {
+                    curlextents: l.curlextents,
+                })
+                .collect(),
+            extents: f.extents.then_some(&self.extents[..]),
+        }
+    }
+}
+
+/// `stats.arenas`: "merged" when more than one arena is initialized (as stats.c prints
+/// it), then each arena by index.
+struct ArenaMap {
+    merged: Option<ArenaFigures>,
+    arenas: Vec<(u32, ArenaFigures)>,
+    features: Features,
+}
+
+impl Serialize for ArenaMap {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.arenas.len() + 1))?;
+        if let Some(m) = &self.merged {
+            map.serialize_entry("merged", &m.json(self.features))?;
+        }
+        for (i, a) in &self.arenas {
+            map.serialize_entry(&i.to_string(), &a.json(self.features))?;
+        }
+        map.end()
+    }
+}
+
+impl Heap {
+    /// `malloc_stats_print(…, "J")`'s document, limited to what heapmortem rebuilds:
+    /// `version`, some `opt`, `arenas` (size classes), `stats` (totals) and
+    /// `stats.arenas` ("merged" and each initialized arena) with the same key names.
+    /// Mutex statistics, uptime and the HPA are left out.
+    pub fn to_stats_json(&self) -> serde_json::Value {
+        let merged = (self.arenas.len() > 1).then(|| {
+            let mut m = ArenaFigures::merged(&self.arenas);
+            if !self.features.merged_large_nflushes {
+                m.large.nflushes = 0;
+            }
+            m
+        });
+        let sum = |f: fn(&Arena) -> u64| self.arenas.iter().map(f).sum::<u64>();
+        let doc = StatsDoc {
+            jemalloc: StatsBody {
+                version: self.version.as_deref(),
+                opt: OptJson {
+                    retain: self.opts.retain,
+                    narenas: self.opts.narenas,
+                    background_thread: self.opts.background_thread,
+                    dirty_decay_ms: self.opts.dirty_decay_ms,
+                    muzzy_decay_ms: self.opts.muzzy_decay_ms,
+                    tcache: self.opts.tcache,
+                },
+                arenas: ArenasJson {
+                    narenas: self.narenas,
+                    page: self.page,
+                    nbins: self.bin_classes.len(),
+                    bin: self
+                        .bin_classes
+                        .iter()
+                        .map(|b| BinJson {
+                            size: b.size,
+                            nregs: b.nregs,
+                            slab_size: b.slab_size,
+                            nshards: self.features.nonfull_and_shards.then_some(b.nshards),
+                        })
+                        .collect(),
+                    nlextents: self.lextent_sizes.len(),
+                    lextent: self
+                        .lextent_sizes
+                        .iter()
+                        .map(|&size| SizeJson { size })
+                        .collect(),
+                },
+                stats: GlobalJson {
+                    allocated: sum(|a| a.small.allocated + a.large.allocated),
+                    active: sum(|a| a.pactive) * self.page,
+                    metadata: sum(|a| a.base + a.internal),
+                    metadata_thp: sum(|a| a.metadata_thp),
+                    resident: sum(|a| a.resident),
+                    mapped: sum(|a| a.mapped),
+                    retained: sum(|a| a.retained),
+                },
+                stats_arenas: ArenaMap {
+                    merged,
+                    arenas: self
+                        .arenas
+                        .iter()
+                        .map(|a| (a.index, ArenaFigures::of(a)))
+                        .collect(),
+                    features: self.features,
+                },
+            },
+        };
+        serde_json::to_value(&doc).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The page-size classes (`extents` is indexed by them): every size class that is a
+    /// whole number of pages.
+    fn page_classes(&self) -> Vec<u64> {
+        self.bin_classes
+            .iter()
+            .map(|b| b.size)
+            .chain(self.lextent_sizes.iter().copied())
+            .filter(|s| s % self.page == 0)
+            .collect()
+    }
+
+    /// The allocator-neutral summary of `heapmortem heap --format json`.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            allocator: "jemalloc",
+            version: self.version.clone(),
+            layout: self.layout.clone(),
+            page: self.page,
+            arenas: self.arenas.iter().map(|a| self.summary_arena(a)).collect(),
+            findings: self.findings(),
+            threads: self.threads.clone(),
+            allocations: self.allocations.clone(),
+            notes: self.notes.clone(),
+            problems: self.problems.clone(),
+        }
+    }
+
+    fn summary_arena(&self, a: &Arena) -> SummaryArena {
+        let page = self.page;
+        let (mut free_regions, mut free_region_bytes) = (0u64, 0u64);
+        for (b, class) in a.bins.iter().zip(&self.bin_classes) {
+            let n = (b.curslabs * u64::from(class.nregs)).saturating_sub(b.curregs);
+            free_regions += n;
+            free_region_bytes += n * class.size;
+        }
+        let free_extents: u64 = a.extents.iter().map(|e| e.ndirty + e.nmuzzy).sum();
+        SummaryArena {
+            index: a.index,
+            address: format!("{:#x}", a.address),
+            system_bytes: a.mapped,
+            in_use_chunks: a.in_use_count(),
+            in_use_bytes: a.small.allocated + a.large.allocated,
+            free_chunks: free_regions + free_extents,
+            free_bytes: free_region_bytes + (a.pdirty + a.pmuzzy) * page,
+            trimmable_bytes: (a.pdirty + a.pmuzzy) * page,
+            largest_free: largest_free(a, &self.page_classes()),
+            nthreads: a.nthreads,
+            resident: a.resident,
+            retained: a.retained,
+            dirty_bytes: a.pdirty * page,
+            muzzy_bytes: a.pmuzzy * page,
+            dirty_decay_ms: a.dirty_decay_ms,
+            muzzy_decay_ms: a.muzzy_decay_ms,
+            dirty_npurge: a.dirty.npurge,
+            dirty_purged: a.dirty.purged,
+            muzzy_npurge: a.muzzy.npurge,
+            muzzy_purged: a.muzzy.purged,
+            small_allocated: a.small.allocated,
+            large_allocated: a.large.allocated,
+            tcache_bytes: a.tcache_bytes,
+            metadata_bytes: a.base + a.internal,
+        }
+    }
+
+    /// The terminal view: one line per arena, the findings, and the problems.
+    pub fn write_text(&self, w: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            w,
+            "jemalloc {} — {} arenas in use of {} slots{}, page {} B, layout: {}",
+            self.version.as_deref().unwrap_or("(version not found)"),
+            self.arenas.len(),
+            self.narenas
+                .map_or_else(|| "?".to_string(), |n| n.to_string()),
+            self.narenas_auto
+                .map(|n| format!(" ({n} automatic)"))
+                .unwrap_or_default(),
+            self.page,
+            self.layout
+        )?;
+        let o = &self.opts;
+        let opt = |v: Option<String>| v.unwrap_or_else(|| "?".into());
+        writeln!(
+            w,
+            "options: dirty_decay_ms {}, muzzy_decay_ms {}, narenas {}, retain {}, \
+             background_thread {}, tcache {}",
+            opt(o.dirty_decay_ms.map(|v| v.to_string())),
+            opt(o.muzzy_decay_ms.map(|v| v.to_string())),
+            opt(o.narenas.map(|v| v.to_string())),
+            opt(o.retain.map(|v| v.to_string())),
+            opt(o.background_thread.map(|v| v.to_string())),
+            opt(o.tcache.map(|v| v.to_string())),
+        )?;
+        writeln!(w)?;
+        writeln!(
+            w,
+            "{:>5} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8} {:>7} {:>9}",
+            "arena",
+            "threads",
+            "allocated",
+            "active",
+            "dirty",
+            "muzzy",
+            "retained",
+            "resident",
+            "mapped",
+            "tcache",
+            "decay_ms",
+            "npurge",
+            "purged"
+        )?;
+        for a in &self.arenas {
+            let p = self.page;
+            writeln!(
+                w,
+                "{:>5} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8} {:>7} {:>9}",
+                a.index,
+                a.nthreads,
+                human(a.small.allocated + a.large.allocated),
+                human(a.pactive * p),
+                human(a.pdirty * p),
+                human(a.pmuzzy * p),
+                human(a.retained),
+                human(a.resident),
+                human(a.mapped),
+                human(a.tcache_bytes),
+                a.dirty_decay_ms,
+                a.dirty.npurge,
+                a.dirty.purged,
+            )?;
+        }
+        for a in &self.arenas {
+            let mut rows: Vec<(u64, String)> = a
+                .bins
+                .iter()
+                .zip(&self.bin_classes)
+                .filter(|(b, _)| b.curregs > 0)
+                .map(|(b, c)| {
+                    (
+                        b.curregs * c.size,
+                        format!(
+                            "{:>10} {:>9} {:>10} {:>6} {:>8}",
+                            c.size,
+                            b.curregs,
+                            human(b.curregs * c.size),
+                            b.curslabs,
+                            b.nonfull_slabs
+                        ),
+                    )
+                })
+                .chain(
+                    a.lextents
+                        .iter()
+                        .zip(&self.lextent_sizes)
+                        .filter(|(l, _)| l.curlextents > 0)
+                        .map(|(l, &s)| {
+                            (
+                                l.curlextents * s,
+                                format!(
+                                    "{:>10} {:>9} {:>10} {:>6} {:>8}",
+                                    s,
+                                    l.curlextents,
+                                    human(l.curlextents * s),
+                                    "-",
+                                    "-"
+                                ),
+                            )
+                        }),
+                )
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+            writeln!(w)?;
+            writeln!(w, "arena {}: largest size classes in use", a.index)?;
+            writeln!(
+                w,
+                "{:>10} {:>9} {:>10} {:>6} {:>8}",
+                "size", "in use", "bytes", "slabs", "nonfull"
+            )?;
+            for (_, row) in rows.iter().take(8) {
+                writeln!(w, "{row}")?;
+            }
+            if rows.len() > 8 {
+                writeln!(w, "{:>10} (and {} more classes)", "…", rows.len() - 8)?;
+            }
+        }
+        if self
+            .threads
+            .iter()
+            .any(|t| t.tcache_bytes > 0 || t.decay_ticker.is_some())
+        {
+            let mut rows: Vec<&ThreadCache> = self.threads.iter().collect();
+            rows.sort_by_key(|t| {
+                (
+                    t.decay_ticker != Some(Ticker::Never),
+                    std::cmp::Reverse(t.tcache_bytes),
+                )
+            });
+            writeln!(w)?;
+            let show_ticker = rows.iter().any(|t| t.decay_ticker.is_some());
+            writeln!(
+                w,
+                "thread caches ({}), largest first (threads that never tick first):",
+                rows.len()
+            )?;
+            writeln!(
+                w,
+                "{:>8} {:>5} {:>10} {:>8} {:>12} {:>12}{}",
+                "tid",
+                "arena",
+                "cached",
+                "regions",
+                "allocated",
+                "freed",
+                if show_ticker { "  decay ticker" } else { "" }
+            )?;
+            let opt = |v: Option<u64>| v.map_or_else(|| "-".to_string(), human);
+            for t in rows.iter().take(10) {
+                writeln!(
+                    w,
+                    "{:>8} {:>5} {:>10} {:>8} {:>12} {:>12}{}",
+                    t.tid.map_or_else(|| "-".to_string(), |t| t.to_string()),
+                    t.arena,
+                    human(t.tcache_bytes),
+                    t.tcache_regions,
+                    opt(t.allocated),
+                    opt(t.deallocated),
+                    match t.decay_ticker {
+                        None => "",
+                        Some(Ticker::Started) => "  started",
+                        Some(Ticker::NotYet) => "  not yet",
+                        Some(Ticker::Never) => "  NEVER (first call was free())",
+                    }
+                )?;
+            }
+            if rows.len() > 10 {
+                writeln!(w, "{:>8} (and {} more)", "…", rows.len() - 10)?;
+            }
+        }
+        let findings = self.findings();
+        writeln!(w)?;
+        if findings.is_empty() {
+            writeln!(w, "findings: none")?;
+        } else {
+            writeln!(w, "findings:")?;
+            for f in &findings {
+                write_finding(w, f)?;
+            }
+        }
+        if !self.notes.is_empty() {
+            writeln!(w)?;
+            for n in &self.notes {
+                writeln!(w, "note: {n}")?;
+            }
+        }
+        if !self.problems.is_empty() {
+            writeln!(w)?;
+            writeln!(w, "not read:")?;
+            for p in &self.problems {
+                writeln!(w, "- {p}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_finding(w: &mut dyn Write, f: &Finding) -> io::Result<()> {
+    let tag = match f.severity {
+        super::findings::Severity::Warning => "warning",
+        super::findings::Severity::Info => "note",
+    };
+    writeln!(w, "- {tag}: {}", f.message)
+}
+
+/// The largest free (dirty or muzzy) extent, from the per-page-size-class counts: exact
+/// when the largest occupied class holds one extent; otherwise an upper bound (the class's
+/// bytes less all but one extent at the class's lower bound).
+fn largest_free(a: &Arena, psz: &[u64]) -> u64 {
+    for (i, e) in a.extents.iter().enumerate().rev() {
+        let n = e.ndirty + e.nmuzzy;
+        if n == 0 {
+            continue;
+        }
+        let bytes = e.dirty_bytes + e.muzzy_bytes;
+        let lower = psz.get(i).copied().unwrap_or(0);
+        return bytes.saturating_sub((n - 1) * lower).max(lower);
+    }
+    0
+}
+
+/// `heapmortem heap --format json` for a jemalloc heap.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Always `jemalloc`.
+    pub allocator: &'static str,
+    /// jemalloc's version string.
+    pub version: Option<String>,
+    /// Where the struct layouts came from.
+    pub layout: String,
+    /// Page size.
+    pub page: u64,
+    /// One entry per initialized arena.
+    pub arenas: Vec<SummaryArena>,
+    /// What the detectors found.
+    pub findings: Vec<Finding>,
+    /// Thread caches, with their threads.
+    pub threads: Vec<ThreadCache>,
+    /// Every allocation, when the walk listed them (`--list`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocations: Option<Vec<Allocation>>,
+    /// How the heap was found, where worth saying.
+    pub notes: Vec<String>,
+    /// What could not be read.
+    pub problems: Vec<String>,
+}
+
+/// One arena in [`Summary`]: DESIGN.md's common keys, then jemalloc's own figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct SummaryArena {
+    /// Arena index.
+    pub index: u32,
+    /// Address of its `arena_t`.
+    pub address: String,
+    /// Bytes mapped from the system (extents and metadata).
+    pub system_bytes: u64,
+    /// Regions and large extents in use (thread-cached regions count as in use, as
+    /// jemalloc counts them).
+    pub in_use_chunks: u64,
+    /// Bytes in them.
+    pub in_use_bytes: u64,
+    /// Free regions in slabs plus free (dirty and muzzy) extents.
+    pub free_chunks: u64,
+    /// Bytes in them.
+    pub free_bytes: u64,
+    /// Bytes purging would return to the system (dirty and muzzy pages).
+    pub trimmable_bytes: u64,
+    /// The largest free extent: exact when it is alone in its page-size class, an upper
+    /// bound otherwise.
+    pub largest_free: u64,
+    /// Threads bound to the arena.
+    pub nthreads: u32,
+    /// Resident bytes.
+    pub resident: u64,
+    /// Retained (virtual, unbacked) bytes.
+    pub retained: u64,
+    /// Dirty bytes.
+    pub dirty_bytes: u64,
+    /// Muzzy bytes.
+    pub muzzy_bytes: u64,
+    /// Dirty decay time.
+    pub dirty_decay_ms: i64,
+    /// Muzzy decay time.
+    pub muzzy_decay_ms: i64,
+    /// Dirty purge sweeps.
+    pub dirty_npurge: u64,
+    /// Dirty pages purged.
+    pub dirty_purged: u64,
+    /// Muzzy purge sweeps.
+    pub muzzy_npurge: u64,
+    /// Muzzy pages purged.
+    pub muzzy_purged: u64,
+    /// Bytes in small regions.
+    pub small_allocated: u64,
+    /// Bytes in large extents.
+    pub large_allocated: u64,
+    /// Bytes in thread caches.
+    pub tcache_bytes: u64,
+    /// Metadata bytes (base and internal).
+    pub metadata_bytes: u64,
+}

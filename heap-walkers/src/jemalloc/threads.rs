@@ -1,0 +1,108 @@
+//! Thread caches, each tied to the thread that owns it.
+//!
+//! A thread's cache lives in its thread state (`tsd_t`, tsd.h), which lives in the thread's
+//! static TLS block, just below the thread pointer (x86_64: `fs_base`, TLS variant II). So
+//! the thread whose `fs_base` is the nearest one above a `tsd_t` owns it. Caches made with
+//! `tcaches.create` are not in any `tsd_t` (their `tcache_slow_t` does not point back into
+//! one) and are listed without a thread.
+
+use core_reader::Memory;
+use serde::Serialize;
+
+use super::layout::Layout53;
+use super::walk53::CacheSeen;
+
+/// Static TLS blocks are small; a `tsd_t` farther than this below a thread pointer is not
+/// that thread's.
+const MAX_TLS_DISTANCE: u64 = 1 << 20;
+
+/// One thread cache.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadCache {
+    /// The owning thread's id, when the cache is a thread's own and the thread is in the
+    /// core.
+    pub tid: Option<u64>,
+    /// The arena the cache is bound to.
+    pub arena: u32,
+    /// The owning thread's `tsd_t`, when the cache is a thread's own.
+    #[serde(serialize_with = "hex_opt")]
+    pub tsd: Option<u64>,
+    /// Bytes of regions cached.
+    pub tcache_bytes: u64,
+    /// Regions cached.
+    pub tcache_regions: u64,
+    /// Bytes the thread ever allocated (`thread.allocated`).
+    pub allocated: Option<u64>,
+    /// Bytes the thread ever freed (`thread.deallocated`).
+    pub deallocated: Option<u64>,
+    /// Its decay ticker (jemalloc 5.1 and 5.2 keep one per thread and arena, created
+    /// lazily); absent on 5.3, where it always exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decay_ticker: Option<Ticker>,
+}
+
+/// The state of a thread's decay ticker on jemalloc 5.1 / 5.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Ticker {
+    /// Created: the thread's (de)allocations advance decay.
+    Started,
+    /// Not created yet; it will be on the thread's next tick.
+    NotYet,
+    /// Never will be: the thread's first allocator call was `free()`, which left
+    /// `arenas_tdata_bypass` set for good (the BIND 9 bug).
+    Never,
+}
+
+/// The thread whose thread pointer is the nearest one above `tsd` (its static TLS block).
+pub(crate) fn tid_for(tsd: u64, threads: &[(u64, u64)]) -> Option<u64> {
+    threads
+        .iter()
+        .filter(|(_, tp)| *tp > tsd && tp - tsd <= MAX_TLS_DISTANCE)
+        .min_by_key(|(_, tp)| tp - tsd)
+        .map(|(tid, _)| *tid)
+}
+
+fn hex_opt<S: serde::Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_str(&format!("{v:#x}")),
+        None => s.serialize_none(),
+    }
+}
+
+/// Ties each cache to its thread. `threads` are `(tid, thread pointer)` pairs.
+pub(crate) fn thread_caches(
+    mem: &dyn Memory,
+    l: &Layout53,
+    caches: &[(u32, CacheSeen)],
+    threads: &[(u64, u64)],
+) -> Vec<ThreadCache> {
+    let mut out = Vec::with_capacity(caches.len());
+    for &(arena, c) in caches {
+        let mut t = ThreadCache {
+            tid: None,
+            arena,
+            tsd: None,
+            tcache_bytes: c.bytes,
+            tcache_regions: c.regions,
+            allocated: None,
+            deallocated: None,
+            decay_ticker: None,
+        };
+        if let Some(o) = &l.tsd {
+            let slow = c.descriptor.wrapping_sub(o.slow_descriptor);
+            let tsd = slow.wrapping_sub(o.tcache_slow);
+            // A thread's own cache: tcache_slow.tcache points at tsd.tcache.
+            if mem.read_u64(slow + o.slow_tcache) == Some(tsd.wrapping_add(o.tcache)) {
+                t.tsd = Some(tsd);
+                t.allocated = mem.read_u64(tsd + o.thread_allocated);
+                t.deallocated = mem.read_u64(tsd + o.thread_deallocated);
+                t.tid = tid_for(tsd, threads);
+            }
+        }
+        out.push(t);
+    }
+    out.sort_by_key(|t| (t.tid.is_none(), t.tid, t.arena));
+    out
+}
