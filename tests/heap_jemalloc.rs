@@ -26,7 +26,7 @@ use crate::harness::{publish_dir, repo_root, stable_hash, tmp_root, unique_dir, 
 /// Debian's static jemalloc (package libjemalloc-dev).
 const LIBJEMALLOC_A: &str = "/usr/lib/x86_64-linux-gnu/libjemalloc.a";
 
-fn have_static_jemalloc() -> bool {
+pub(crate) fn have_static_jemalloc() -> bool {
     if Path::new(LIBJEMALLOC_A).is_file() {
         return true;
     }
@@ -197,16 +197,18 @@ fn workload(linking: Linking) -> PathBuf {
 
 /// One run of the workload: its core and what malloc_stats_print said at that instant.
 #[derive(Clone, Debug)]
-struct Run {
-    core: PathBuf,
-    truth: Value,
+pub(crate) struct Run {
+    /// The workload that ran.
+    pub(crate) exe: PathBuf,
+    pub(crate) core: PathBuf,
+    pub(crate) truth: Value,
     /// Each worker's `(tid, thread.allocated, thread.deallocated)`, read by the worker
     /// itself before it blocked.
     workers: Vec<(u64, u64, u64)>,
 }
 
 /// Runs `workload MODE` with `MALLOC_CONF` (once per test process) until it aborts.
-fn run_workload(mode: &'static str, malloc_conf: &'static str) -> Run {
+pub(crate) fn run_workload(mode: &'static str, malloc_conf: &'static str) -> Run {
     run_linked(Linking::Static, mode, malloc_conf)
 }
 
@@ -301,6 +303,7 @@ fn make_run(linking: Linking, mode: &str, malloc_conf: &str) -> Run {
         })
         .collect();
     Run {
+        exe,
         core,
         truth,
         workers,

@@ -788,3 +788,56 @@ fn help_lists_the_allocator_frame_rule() {
     assert!(help.contains("RemoveUninterestingFrames"), "{help}");
     assert!(help.contains("operator new"));
 }
+
+/// `heapmortem profile CORE`: the heap profile a jemalloc running with `prof:true` kept in
+/// memory, read from the core of a process that aborted right after `prof.dump`, gives
+/// what `jeprof --text --show_bytes` reads from that dump, for every sample index: the same
+/// Total, and the same cumulative figure for each of the workload's own functions.
+///
+/// The workload links jemalloc statically, so its internals carry the `je_` prefix; jeprof
+/// keeps those frames (its list knows no `je_*` names) and puts every flat byte on
+/// jemalloc's `prof_backtrace_impl`; heapmortem drops them (the allocator-frame rule) and
+/// puts the flat bytes on the workload's functions that called malloc. So for flat, the
+/// truth is jeprof's own cumulative figure of those callers, whose only callee that
+/// allocates is malloc.
+#[test]
+fn a_core_with_prof_true_gives_the_profile_jeprof_reads_from_its_dump() {
+    if !crate::heap_jemalloc::have_static_jemalloc() || !tools(&[("jeprof", "libjemalloc-dev")]) {
+        return;
+    }
+    let run = crate::heap_jemalloc::run_workload("prof", "prof:true,lg_prof_sample:0");
+    let dump = run.core.with_file_name("stats.json.heap");
+    let core = run.core.to_str().unwrap();
+    for index in INDEXES {
+        let truth = jeprof(&[&format!("--{index}")], &[&run.exe, &dump]);
+        let ours = parse_text(&heapmortem_ok(&[core, "--sample-index", index]));
+        assert_eq!(truth.total, ours.total, "{index}: Total");
+        let row = |t: &Table, name: &str| t.rows.iter().find(|r| r.2 == name).map(|r| (r.0, r.1));
+        for name in ["main", "handle_request", "render_node", "inflate_window"] {
+            let Some((_, cum)) = row(&truth, name) else {
+                continue;
+            };
+            assert_eq!(
+                row(&ours, name).map(|r| r.1),
+                Some(cum),
+                "{index}: cum of {name}"
+            );
+        }
+        // The allocating leaves of the workload.
+        for name in ["inflate_window", "render_node"] {
+            if let Some((_, cum)) = row(&truth, name) {
+                assert_eq!(
+                    row(&ours, name).map(|r| r.0),
+                    Some(cum),
+                    "{index}: flat of {name}"
+                );
+            }
+        }
+        assert!(
+            ours.rows
+                .iter()
+                .all(|r| !r.2.starts_with("je_") && !r.2.starts_with("prof_")),
+            "{index}: jemalloc's own frames are dropped: {ours:#?}"
+        );
+    }
+}

@@ -1211,3 +1211,49 @@ fn report_of_the_journald_core_shows_the_heap_and_its_finding() {
         "findings: {findings:?}"
     );
 }
+
+/// Case 1 in a report: the jemalloc arena's dirty and muzzy bytes equal what the workload's
+/// own `malloc_stats_print` said at the same moment (`pdirty`, `pmuzzy` × page), and the
+/// finding names the arena's dirty pages.
+#[test]
+fn report_of_the_bind_core_shows_dirty_pages_and_the_finding() {
+    if !crate::heap_jemalloc::have_static_jemalloc() {
+        return;
+    }
+    let run = crate::heap_jemalloc::run_workload("bind", "narenas:1");
+    let dir = unique_dir("report-jemalloc");
+    let out = dir.join("jemalloc-report.html");
+    report(&[run.core.as_os_str()], &out);
+    let mut b = browser();
+    let page = b.load(&out, "bind-heap", EXTRACT, None);
+    assert_clean(&page, "jemalloc report");
+    let d = &page.data;
+    let truth = &run.truth["jemalloc"];
+    let page_size = truth["arenas"]["page"].as_u64().expect("arenas.page");
+    let arena = &truth["stats.arenas"]["0"];
+    let row = &d["arenas"][0];
+    let cell = |i: usize| row[i].as_str().unwrap().parse::<u64>().unwrap();
+    // Columns: arena, address, system, in use, chunks, free, free chunks, dirty, muzzy, …
+    assert_eq!(
+        cell(7),
+        arena["pdirty"].as_u64().unwrap() * page_size,
+        "dirty: {row}"
+    );
+    assert_eq!(
+        cell(8),
+        arena["pmuzzy"].as_u64().unwrap() * page_size,
+        "muzzy: {row}"
+    );
+    let findings: Vec<&str> = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("arena 0") && f.contains("dirty pages")),
+        "findings: {findings:?}"
+    );
+}

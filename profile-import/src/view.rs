@@ -70,8 +70,13 @@ pub const ALLOCATOR_FUNCTIONS: &[&str] = &[
 
 /// Names matching this are allocator frames too: jeprof's `TCMalloc|^tcmalloc::`, and (beyond
 /// jeprof, for jemalloc entry points jeprof's list lacks) jemalloc's own `prof_backtrace*` and
-/// `imalloc*`, which only ever sit leafward of an allocation call.
-pub const ALLOCATOR_PATTERN: &str = r"TCMalloc|^tcmalloc::|^prof_backtrace|^imalloc";
+/// `imalloc*`, which only ever sit leafward of an allocation call, and every function of a
+/// jemalloc linked in statically, whose internal names carry the build's prefix (`je_` in
+/// Debian's libjemalloc.a, `_rjem_je_` in tikv-jemalloc-sys, `__je_` in FreeBSD's libc:
+/// `je_prof_backtrace`, `je_malloc_default`, `je_prof_tctx_create`). jeprof keeps those, so
+/// for a program with jemalloc linked in it blames jemalloc for every allocation.
+pub const ALLOCATOR_PATTERN: &str =
+    r"TCMalloc|^tcmalloc::|^prof_backtrace|^imalloc|^(_rjem_je_|__je_|je_)[a-z_]";
 
 /// Libraries that are allocators, by file name: frames in them at the top of a stack are
 /// dropped whatever their names. Beyond jeprof, which needs a name: Debian's libjemalloc.so.2 is
@@ -87,7 +92,8 @@ pub const ALLOCATOR_FRAMES_HELP: &str = "Allocator frames: each stack is read fr
 (malloc, calloc, realloc, free, memalign, posix_memalign, aligned_alloc, valloc, pvalloc, \
 mallocx, rallocx, xallocx, dallocx, sdallocx, operator new, operator new[], tc_* and \
 malloc_zone_* functions, do_malloc, newImpl, …, any name matching TCMalloc or ^tcmalloc::, \
-and jemalloc's prof_backtrace* and imalloc*), that frame and all frames before it are \
+and jemalloc's prof_backtrace*, imalloc* and, for a jemalloc linked in statically, its \
+je_*/_rjem_je_*/__je_* internals), that frame and all frames before it are \
 dropped — jeprof's RemoveUninterestingFrames. Frames at the top of a stack that lie in an \
 allocator library (libjemalloc*, libtcmalloc*, libmimalloc*) are dropped too, named or not.";
 

@@ -21,11 +21,11 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome::Complete;
     let mut profiles = Vec::with_capacity(args.files.len());
     for path in &args.files {
-        profiles.push(super::symbols::read_profile(path, &mut outcome)?.0);
+        profiles.push(super::symbols::read_profile(path, &args.common, &mut outcome)?.0);
     }
     let mut profile = profile_import::merge(profiles).context("no profile given")?;
     if let Some(base) = &args.base {
-        let (base, _) = super::symbols::read_profile(base, &mut outcome)?;
+        let (base, _) = super::symbols::read_profile(base, &args.common, &mut outcome)?;
         profile_import::subtract(&mut profile, base);
     }
 

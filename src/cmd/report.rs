@@ -6,7 +6,7 @@
 //! in report-templates; this is glue.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -16,7 +16,7 @@ use report_templates::{
     ProfileSource, Provenance, Report, Severity, SizeClassRow,
 };
 
-use crate::args::ReportArgs;
+use crate::args::{Common, ReportArgs};
 use crate::Outcome;
 
 pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
@@ -34,7 +34,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     let mut profile_names = Vec::new();
 
     for path in &args.inputs {
-        if is_core(path)? {
+        if super::symbols::is_core(path)? {
             let name = path.display().to_string();
             let process = super::open_core(path, &args.common)
                 .with_context(|| format!("cannot read the core {name}"))?;
@@ -55,9 +55,15 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
                     outcome = Outcome::Partial;
                 }
             }
+            // A jemalloc that ran with prof:true kept a heap profile in memory.
+            if let Ok(heap_v2) = super::symbols::core_profile(&process) {
+                let parsed = profile_import::read_bytes(heap_v2.as_bytes())?;
+                profiles.push(parsed.profile);
+                profile_names.push(format!("{name} (jemalloc's in-memory profile)"));
+            }
             inputs.push(hash(path, "core")?);
         } else {
-            profiles.push(read_profile(path, &mut outcome, &mut report)?);
+            profiles.push(read_profile(path, &args.common, &mut outcome, &mut report)?);
             profile_names.push(path.display().to_string());
             inputs.push(hash(path, "profile")?);
         }
@@ -65,14 +71,14 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
 
     let base = match &args.base {
         Some(path) => {
-            if is_core(path)? {
+            if super::symbols::is_core(path)? {
                 anyhow::bail!(
                     "--base {} is a core; --base takes a heap profile",
                     path.display()
                 );
             }
             inputs.push(hash(path, "base profile")?);
-            Some(read_profile(path, &mut outcome, &mut report)?)
+            Some(read_profile(path, &args.common, &mut outcome, &mut report)?)
         }
         None => None,
     };
@@ -144,38 +150,14 @@ fn hash(path: &Path, role: &str) -> anyhow::Result<InputFile> {
     InputFile::of_path(path, role).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Whether the file is an ELF core: the magic, then `e_type` (at offset 16, in the byte order
-/// `EI_DATA` names) equal to ET_CORE (4).
-fn is_core(path: &Path) -> anyhow::Result<bool> {
-    let mut head = [0u8; 18];
-    let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut n = 0;
-    while n < head.len() {
-        let k = f
-            .read(&mut head[n..])
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if k == 0 {
-            break;
-        }
-        n += k;
-    }
-    if n < head.len() || &head[..4] != b"\x7fELF" {
-        return Ok(false);
-    }
-    let e_type = match head[5] {
-        2 => u16::from_be_bytes([head[16], head[17]]),
-        _ => u16::from_le_bytes([head[16], head[17]]),
-    };
-    Ok(e_type == 4)
-}
-
 /// Reads one profile; a file read only in part is noted in the report and on stderr.
 fn read_profile(
     path: &Path,
+    common: &Common,
     outcome: &mut Outcome,
     report: &mut Report,
 ) -> anyhow::Result<profile_import::Profile> {
-    let (profile, note) = super::symbols::read_profile(path, outcome)?;
+    let (profile, note) = super::symbols::read_profile(path, common, outcome)?;
     report.notes.extend(note);
     Ok(profile)
 }
@@ -184,39 +166,111 @@ fn read_profile(
 /// section and its findings to the report. Returns whether the walk was partial, or None
 /// when there was no heap to show (a note then says why).
 fn add_heap(process: &core_reader::Process, name: &str, report: &mut Report) -> Option<bool> {
-    use heap_walkers::glibc;
+    use heap_walkers::{glibc, jemalloc};
     match process.allocator() {
-        core_reader::Allocator::Glibc | core_reader::Allocator::Unknown => {}
+        core_reader::Allocator::Glibc | core_reader::Allocator::Unknown => {
+            let options = glibc::WalkOptions {
+                list: false,
+                progress: true,
+            };
+            match glibc::walk(process, &options) {
+                Ok(heap) => {
+                    report.heaps.push(glibc_heap_section(name, &heap));
+                    report
+                        .findings
+                        .extend(heap.findings.iter().map(|f| Finding {
+                            severity: Severity::Problem,
+                            source: "heap".into(),
+                            text: f.message.clone(),
+                        }));
+                    Some(heap.is_partial())
+                }
+                Err(e) => {
+                    report
+                        .notes
+                        .push(format!("{name}: the glibc heap could not be walked: {e}"));
+                    None
+                }
+            }
+        }
+        core_reader::Allocator::Jemalloc => match jemalloc::walk(process) {
+            Ok(heap) => {
+                report.heaps.push(jemalloc_heap_section(name, &heap));
+                report
+                    .findings
+                    .extend(heap.findings().into_iter().map(|f| Finding {
+                        severity: match f.severity {
+                            jemalloc::Severity::Warning => Severity::Problem,
+                            _ => Severity::Info,
+                        },
+                        source: "heap".into(),
+                        text: f.message,
+                    }));
+                Some(!heap.problems.is_empty())
+            }
+            Err(e) => {
+                report.notes.push(format!(
+                    "{name}: the jemalloc heap could not be walked: {e}"
+                ));
+                None
+            }
+        },
         other => {
             report.notes.push(format!(
-                "{name}: the heap of a process using {} is not shown (glibc only so far)",
+                "{name}: the heap of a process using {} is not shown (glibc and jemalloc only)",
                 other.name()
             ));
-            return None;
+            None
         }
     }
-    let options = glibc::WalkOptions {
-        list: false,
-        progress: true,
-    };
-    let heap = match glibc::walk(process, &options) {
-        Ok(heap) => heap,
-        Err(e) => {
-            report
-                .notes
-                .push(format!("{name}: the glibc heap could not be walked: {e}"));
-            return None;
+}
+
+/// The report's view of a walked jemalloc heap: per arena the allocator-neutral figures
+/// plus dirty, muzzy and retained; size classes are the small bins, summed over arenas.
+fn jemalloc_heap_section(name: &str, heap: &heap_walkers::jemalloc::Heap) -> HeapSection {
+    let summary = heap.summary();
+    let mut size_classes: Vec<SizeClassRow> = heap
+        .bin_classes
+        .iter()
+        .map(|c| SizeClassRow {
+            size: c.size,
+            ..Default::default()
+        })
+        .collect();
+    for arena in &heap.arenas {
+        for (row, bin) in size_classes.iter_mut().zip(&arena.bins) {
+            row.in_use_count += bin.curregs;
+            row.in_use_bytes += bin.curregs * row.size;
         }
-    };
-    report.heaps.push(glibc_heap_section(name, &heap));
-    report
-        .findings
-        .extend(heap.findings.iter().map(|f| Finding {
-            severity: Severity::Problem,
-            source: "heap".into(),
-            text: f.message.clone(),
-        }));
-    Some(heap.is_partial())
+    }
+    size_classes.retain(|r| r.in_use_count > 0);
+    let mut notes = heap.notes.clone();
+    notes.extend(heap.problems.iter().cloned());
+    HeapSection {
+        input: name.to_string(),
+        allocator: "jemalloc".into(),
+        version: heap.version.clone(),
+        arenas: summary
+            .arenas
+            .iter()
+            .map(|a| ArenaRow {
+                name: format!("arena {}", a.index),
+                address: u64::from_str_radix(a.address.trim_start_matches("0x"), 16).ok(),
+                system_bytes: a.system_bytes,
+                in_use_chunks: a.in_use_chunks,
+                in_use_bytes: a.in_use_bytes,
+                free_chunks: a.free_chunks,
+                free_bytes: a.free_bytes,
+                dirty_bytes: Some(a.dirty_bytes),
+                muzzy_bytes: Some(a.muzzy_bytes),
+                retained_bytes: Some(a.retained),
+                largest_free: Some(a.largest_free),
+                ..Default::default()
+            })
+            .collect(),
+        size_classes,
+        notes,
+    }
 }
 
 /// The report's view of a walked glibc heap.

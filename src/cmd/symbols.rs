@@ -1,21 +1,38 @@
 //! Reading and symbolizing profiles, shared by `profile` and `report`.
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
 use core_reader::{MappedFile, SearchPaths, Symbolizer};
 use profile_import::{ModuleRef, Placement, SymbolFrame, Symbolize};
 
+use anyhow::Context;
+
 use crate::args::Common;
 use crate::Outcome;
 
-/// Reads one profile file. A file read only in part is said on stderr in one line, makes
-/// the outcome partial, and the sentence is returned for reports to show.
+/// Reads one profile file, or the heap profile a core's jemalloc kept in memory when it ran
+/// with `prof:true` (rebuilt by the jemalloc walker as the `heap_v2` text a `prof.dump` at
+/// that moment would have written). A file read only in part is said on stderr in one line,
+/// makes the outcome partial, and the sentence is returned for reports to show.
 pub(super) fn read_profile(
     path: &Path,
+    common: &Common,
     outcome: &mut Outcome,
 ) -> anyhow::Result<(profile_import::Profile, Option<String>)> {
-    let parsed = profile_import::read_path(path)?;
+    let parsed = if is_core(path)? {
+        let process = super::open_core(path, common)?;
+        let heap_v2 = core_profile(&process)
+            .with_context(|| format!("{} holds no heap profile", path.display()))?;
+        if super::outcome(&process) == Outcome::Partial {
+            *outcome = Outcome::Partial;
+        }
+        profile_import::read_bytes(heap_v2.as_bytes())?
+    } else {
+        profile_import::read_path(path)?
+    };
     if parsed.skipped.is_empty() {
         return Ok((parsed.profile, None));
     }
@@ -141,4 +158,44 @@ fn parse_build_id(hex: &str) -> Option<core_reader::BuildId> {
         .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
         .collect::<Option<Vec<u8>>>()
         .map(core_reader::BuildId)
+}
+
+/// The in-memory heap profile of a process whose jemalloc ran with `prof:true`, as
+/// `heap_v2` text with the process's mappings.
+pub(super) fn core_profile(process: &core_reader::Process) -> anyhow::Result<String> {
+    use heap_walkers::jemalloc;
+    if process.allocator() != core_reader::Allocator::Jemalloc {
+        anyhow::bail!(
+            "the process used {} malloc; only jemalloc (with prof:true) keeps a heap profile \
+             in memory",
+            process.allocator().name()
+        );
+    }
+    let profile = jemalloc::profile(process)?;
+    Ok(profile.to_heap_v2(&jemalloc::HeapProfile::maps_of(process)))
+}
+
+/// Whether the file is an ELF core: the magic, then `e_type` (at offset 16, in the byte order
+/// `EI_DATA` names) equal to ET_CORE (4).
+pub(super) fn is_core(path: &Path) -> anyhow::Result<bool> {
+    let mut head = [0u8; 18];
+    let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut n = 0;
+    while n < head.len() {
+        let k = f
+            .read(&mut head[n..])
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    if n < head.len() || &head[..4] != b"\x7fELF" {
+        return Ok(false);
+    }
+    let e_type = match head[5] {
+        2 => u16::from_be_bytes([head[16], head[17]]),
+        _ => u16::from_le_bytes([head[16], head[17]]),
+    };
+    Ok(e_type == 4)
 }
