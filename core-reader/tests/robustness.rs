@@ -65,7 +65,7 @@ fn mutate_many(original: &[u8], seed: u64, rounds: usize) {
     for _ in 0..rounds {
         let mut bytes = original.to_vec();
         for _ in 0..(1 + rng.next() % 8) {
-            let span = if rng.next() % 4 == 0 {
+            let span = if rng.next().is_multiple_of(4) {
                 bytes.len()
             } else {
                 bytes.len().min(8 << 10)
@@ -120,5 +120,9 @@ fn fuzz_regressions_do_not_panic() {
             n += 1;
         }
     }
-    assert!(n >= 2, "expected the fuzz regression inputs in {}", dir.display());
+    assert!(
+        n >= 2,
+        "expected the fuzz regression inputs in {}",
+        dir.display()
+    );
 }
