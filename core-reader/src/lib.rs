@@ -60,6 +60,6 @@ pub use modules::{BuildId, Module, ModuleFile};
 pub use notes::{FileMapping, ProcessNotes, SignalInfo, ThreadNote};
 pub use process::{Mapping, Options, Process};
 pub use registers::Registers;
-pub use render::{Allocator, Hex, InfoReport, ThreadsReport};
+pub use render::{human_bytes, signal_name, Allocator, Hex, InfoReport, ThreadsReport};
 pub use symbolize::{Frame as SymbolFrame, MappedFile, Placement, SearchPaths, Symbolizer};
 pub use unwind::{Backtrace, Frame, FrameTrust, MAX_FRAMES};

@@ -220,8 +220,9 @@ impl crate::FrameTrust {
     }
 }
 
-/// Signal names; the numbers below 16 are the same on Linux and FreeBSD except 7 and 10.
-fn signal_name(os: Os, signo: i32) -> Option<String> {
+/// A signal's name (`SIGSEGV`) for the OS that numbered it; the numbers below 16 are the
+/// same on Linux and FreeBSD except 7 and 10.
+pub fn signal_name(os: Os, signo: i32) -> Option<String> {
     let common = match signo {
         1 => "SIGHUP",
         2 => "SIGINT",
@@ -363,7 +364,9 @@ pub struct ThreadFrame {
     pub trust: &'static str,
 }
 
-fn human(bytes: u64) -> String {
+/// Bytes for people: `512 B`, `1.5 MiB` (binary units, one decimal). The one formatter of
+/// byte counts for sentences and tables across heapmortem's crates.
+pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;
     let mut u = 0;
@@ -463,13 +466,13 @@ impl InfoReport {
                 m.start.0,
                 m.end.0,
                 m.perms,
-                human(size),
+                human_bytes(size),
                 if m.dumped == size {
                     "in core".to_string()
                 } else if m.dumped == 0 {
                     "not dumped".to_string()
                 } else {
-                    format!("{} dumped", human(m.dumped))
+                    format!("{} dumped", human_bytes(m.dumped))
                 },
                 m.path.as_deref().unwrap_or("")
             )?;

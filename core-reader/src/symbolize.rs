@@ -347,15 +347,26 @@ fn bias_for_offset(data: &[u8], start: u64, file_offset: u64) -> Option<u64> {
     let header = object::elf::FileHeader64::<object::Endianness>::parse(data).ok()?;
     let endian = header.endian().ok()?;
     let phdrs = header.program_headers(endian, data).ok()?;
-    let seg = phdrs.iter().find(|p| {
-        p.p_type(endian) == object::elf::PT_LOAD
-            && p.p_offset(endian) <= file_offset
-            && file_offset < p.p_offset(endian).saturating_add(p.p_filesz(endian).max(1))
-    })?;
+    // The segment the mapping shows: a kernel mapping starts at the page holding p_offset
+    // (lld puts segments mid-page: p_offset 0x1c2bc0 at p_vaddr 0x1c3bc0), a recorded one
+    // may start at p_offset itself. The file byte at `file_offset` then sits at
+    // `p_vaddr - p_offset + file_offset` (p_vaddr ≡ p_offset modulo the page, which the ELF
+    // format requires), as google/pprof's GetBase computes it.
+    let seg = phdrs
+        .iter()
+        .filter(|p| {
+            let off = p.p_offset(endian);
+            p.p_type(endian) == object::elf::PT_LOAD
+                && off & !0xfff <= file_offset
+                && file_offset < off.saturating_add(p.p_filesz(endian).max(1))
+        })
+        // Several when segments share a page: the one that starts in the mapping's page.
+        .max_by_key(|p| p.p_offset(endian))?;
     let vaddr = seg
         .p_vaddr(endian)
-        .wrapping_add(file_offset - seg.p_offset(endian));
-    Some(start.wrapping_sub(vaddr & !0xfff))
+        .wrapping_sub(seg.p_offset(endian))
+        .wrapping_add(file_offset);
+    Some(start.wrapping_sub(vaddr))
 }
 
 /// Finds a separate debug file: by build-id in each debug folder, then by `.gnu_debuglink`

@@ -439,18 +439,8 @@ impl CallGraph {
     }
 }
 
-/// jeprof's `Percent`: one decimal, or `nan`/`+inf`/`-inf` when the total is zero.
-pub fn percent(v: f64, total: f64) -> String {
-    if total != 0.0 {
-        format!("{:.1}%", v * 100.0 / total)
-    } else if v == 0.0 {
-        "nan".to_string()
-    } else if v > 0.0 {
-        "+inf".to_string()
-    } else {
-        "-inf".to_string()
-    }
-}
+/// jeprof's `Percent` (one implementation, profile-import's).
+pub use profile_import::percent;
 
 /// A value for people: bytes in B/KiB/MiB/GiB/TiB with one decimal (binary units, as
 /// jeprof's `MB` are), objects as a whole number. Truncated toward zero first, as jeprof's

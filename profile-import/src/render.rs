@@ -14,8 +14,8 @@ fn unparse(v: f64) -> i64 {
     v.trunc() as i64
 }
 
-/// jeprof's `Percent`.
-fn percent(v: f64, total: f64) -> String {
+/// jeprof's `Percent`: one decimal, or `nan`/`+inf`/`-inf` when the total is zero.
+pub fn percent(v: f64, total: f64) -> String {
     if total != 0.0 {
         format!("{:.1}%", v * 100.0 / total)
     } else if v == 0.0 {

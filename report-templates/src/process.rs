@@ -70,24 +70,6 @@ fn signal_text(name: Option<&str>, number: i32) -> String {
     }
 }
 
-fn linux_signal_name(n: i32) -> Option<&'static str> {
-    Some(match n {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        5 => "SIGTRAP",
-        6 => "SIGABRT",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        _ => return None,
-    })
-}
-
 impl ProcessSection {
     /// The section for one core, from core-reader's `info` and `threads` reports.
     pub fn new(input: &str, info: &InfoReport, threads: &ThreadsReport) -> ProcessSection {
@@ -131,13 +113,12 @@ impl ProcessSection {
                     })
                     .collect();
                 let sig = (t.signal != 0).then(|| {
-                    let name = if info.signal == Some(t.signal) {
-                        info.signal_name.clone()
-                    } else if info.os == "linux" {
-                        linux_signal_name(t.signal).map(str::to_string)
+                    let os = if info.os == "freebsd" {
+                        core_reader::Os::FreeBsd
                     } else {
-                        None
+                        core_reader::Os::Linux
                     };
+                    let name = core_reader::signal_name(os, t.signal);
                     signal_text(name.as_deref(), t.signal)
                 });
                 ThreadView {

@@ -1,6 +1,7 @@
 //! Findings: fragmentation that looks like a leak, and corruption.
 
 use super::model::{Finding, GlibcHeap};
+use core_reader::human_bytes as bytes;
 
 /// Holes must add up to at least this much before fragmentation is worth a finding.
 const MIN_TRAPPED: u64 = 1 << 20;
@@ -74,19 +75,4 @@ fn fragmentation(h: &GlibcHeap) -> Option<Finding> {
             bytes(trim),
         ),
     })
-}
-
-/// `1.5 MiB`-style sizes for sentences.
-pub(crate) fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    format!("{v:.1} {}", UNITS[u])
 }

@@ -4,9 +4,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::findings::bytes;
 use super::layout::ALIGNMENT;
 use super::model::{Allocation, ChunkState, GlibcHeap};
+use core_reader::human_bytes as bytes;
 
 /// Which allocations a listing shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! Detectors: sentences with numbers that name a likely cause and a next step.
 
+use core_reader::human_bytes;
 use serde::Serialize;
 
 use super::discover::release;
@@ -44,22 +45,6 @@ const RETAINED_RATIO: u64 = 4;
 const TCACHE_MIN: u64 = 4 << 20;
 const TCACHE_SHARE: f64 = 0.2;
 
-/// Bytes in the unit that reads best (`412.0 MiB`).
-pub(crate) fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 impl Heap {
     /// Runs every detector.
     pub fn findings(&self) -> Vec<Finding> {
@@ -88,7 +73,7 @@ impl Heap {
             format!(
                 "arena {i} holds {} of dirty pages and has purged nothing since it was \
                  created (dirty_npurge = 0, dirty_decay_ms = {})",
-                human(dirty),
+                human_bytes(dirty),
                 a.dirty_decay_ms
             )
         } else {
@@ -98,7 +83,7 @@ impl Heap {
                 "arena {i} holds {} of dirty pages and its decay has never purged \
                  (dirty_npurge = 0, dirty_decay_ms = {}; the {} pages of dirty_purged are \
                  oversize extents returned directly when freed)",
-                human(dirty),
+                human_bytes(dirty),
                 a.dirty_decay_ms,
                 a.dirty.purged
             )
@@ -185,7 +170,7 @@ impl Heap {
                  faster than decay returns pages. A shorter dirty_decay_ms or \
                  background_thread:true returns them sooner",
                 a.index,
-                human(dirty),
+                human_bytes(dirty),
                 share * 100.0,
                 a.dirty.npurge,
                 a.dirty.purged,
@@ -239,7 +224,7 @@ impl Heap {
                         .as_deref()
                         .and_then(|v| v.split('-').next())
                         .unwrap_or("5.1/5.2"),
-                    human(a.dirty_bytes(self.page)),
+                    human_bytes(a.dirty_bytes(self.page)),
                 ),
             });
         }
@@ -263,10 +248,10 @@ impl Heap {
                  ranges for reuse), so it inflates VSZ, not RSS. It matters only under an \
                  address-space limit (ulimit -v, vm.overcommit_memory=2); \
                  MALLOC_CONF=retain:false gives it back with munmap",
-                human(retained),
-                human(resident),
+                human_bytes(retained),
+                human_bytes(resident),
                 top.index,
-                human(top.retained)
+                human_bytes(top.retained)
             ),
         })
     }
@@ -302,9 +287,9 @@ impl Heap {
                  many threads, lower the cache (MALLOC_CONF=tcache_max:4096 or \
                  lg_tcache_nslots_mul:-1) or flush idle threads' caches with \
                  mallctl(\"thread.tcache.flush\")",
-                human(cached),
+                human_bytes(cached),
                 share * 100.0,
-                human(allocated),
+                human_bytes(allocated),
                 caches
             ),
         })

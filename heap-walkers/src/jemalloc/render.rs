@@ -7,7 +7,9 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
 use super::extents::Allocation;
-use super::findings::{human, Finding};
+use core_reader::human_bytes as human;
+
+use super::findings::Finding;
 use super::model::{
     Arena, BinStats, ClassTotals, DecayCounters, ExtentStats, Features, Heap, LextentStats,
 };
