@@ -17,7 +17,7 @@
 //!   does the rest.
 //! - [`View`] applies the allocator-frame rule ([`ALLOCATOR_FRAMES_HELP`]), `--focus` and
 //!   `--ignore`, and renders: [`View::write_text`] (jeprof's `--text --show_bytes`),
-//!   [`View::write_json`], [`View::write_pprof`], [`View::write_folded`], [`View::write_dot`].
+//!   [`View::write_json`], [`View::write_pprof`], [`View::write_folded`]; call graphs are the `graph` crate's.
 //!
 //! ```
 //! use profile_import::{read_bytes, View, ViewOptions, ValueKind};
@@ -78,6 +78,7 @@ mod model;
 mod pprof;
 mod proto;
 mod render;
+pub use render::percent;
 mod sampling;
 mod symbolize;
 mod view;
