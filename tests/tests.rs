@@ -8,6 +8,7 @@ mod freebsd;
 mod heap_glibc;
 mod heap_jemalloc;
 mod info;
+mod leaks;
 mod profile;
 mod report;
 mod threads;

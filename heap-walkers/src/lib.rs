@@ -4,6 +4,8 @@
 //!   glibc's own `malloc_info` XML as an output.
 //! - [`jemalloc`]: arenas, extents, dirty and muzzy pages, decay, bins and tcaches, with
 //!   `malloc_stats_print`'s JSON as an output.
+//! - [`leaks`]: which allocations the program can no longer reach (valgrind memcheck's
+//!   definitely, indirectly and possibly lost), from the roots of a core.
 //!
 //! Walkers read memory only through [`core_reader::Memory`] and find symbols and struct
 //! layouts through [`core_reader::Process`]; they never open files themselves. Every walk is
@@ -12,3 +14,4 @@
 
 pub mod glibc;
 pub mod jemalloc;
+pub mod leaks;

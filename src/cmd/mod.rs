@@ -22,9 +22,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-/// The error of a subcommand a later release fills in: said plainly, exit 2.
+/// The error for what a later release fills in: said plainly, exit 2.
 fn not_built(what: &str) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`heapmortem {what}` is not built yet in this version")
+    anyhow::bail!("{what} is not built yet in this version")
 }
 
 /// Opens a core with the common flags.

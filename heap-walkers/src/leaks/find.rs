@@ -1,0 +1,382 @@
+//! The reachability pass: mark from the roots, then split what is left into direct and
+//! indirect leaks the way valgrind memcheck does (its "cliques").
+
+use std::collections::BTreeMap;
+
+use core_reader::Memory;
+
+use super::model::{Block, Leak, LeakGroup, LeakKind, LeakReport, Roots};
+
+/// How many sample addresses a group keeps.
+const SAMPLES: usize = 5;
+
+/// Block states, ordered: a block only ever moves up (bounded work: each block is scanned
+/// at most once per state it reaches).
+const UNREACHED: u8 = 0;
+const POSSIBLE: u8 = 1;
+const REACHABLE: u8 = 2;
+/// After marking: unreachable and pointed to by another unreachable block.
+const INDIRECT: u8 = 3;
+
+/// The blocks, sorted, with a fast "which block holds this address" lookup.
+struct Index {
+    blocks: Vec<Block>,
+    lo: u64,
+    hi: u64,
+}
+
+impl Index {
+    fn new(mut blocks: Vec<Block>) -> Index {
+        blocks.sort_unstable();
+        blocks.dedup_by_key(|b| b.address);
+        let lo = blocks.first().map_or(0, |b| b.address);
+        let hi = blocks
+            .iter()
+            .map(|b| b.address.saturating_add(b.size.max(1)))
+            .max()
+            .unwrap_or(0);
+        Index { blocks, lo, hi }
+    }
+
+    /// The block `w` points into, and whether it points at its start.
+    #[inline]
+    fn find(&self, w: u64) -> Option<(usize, bool)> {
+        if w < self.lo || w >= self.hi {
+            return None;
+        }
+        let i = self
+            .blocks
+            .partition_point(|b| b.address <= w)
+            .checked_sub(1)?;
+        let b = self.blocks[i];
+        (w - b.address < b.size.max(1)).then_some((i, w == b.address))
+    }
+}
+
+/// Calls `f` with every aligned 8-byte word of `[start, end)`; returns (bytes scanned,
+/// bytes unreadable). Reads straight from the core's mapped slices.
+fn scan(memory: &dyn Memory, start: u64, end: u64, mut f: impl FnMut(u64)) -> (u64, u64) {
+    const PAGE: u64 = 4096;
+    let mut a = start.saturating_add(7) & !7;
+    let (mut scanned, mut unreadable) = (0u64, 0u64);
+    while a < end && end - a >= 8 {
+        let s = memory.bytes_at(a);
+        let n = (s.len() as u64).min(end - a) & !7;
+        if n > 0 {
+            for w in s[..n as usize].chunks_exact(8) {
+                f(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+            }
+            scanned += n;
+            a += n;
+        } else if let Some(w) = memory.read_u64(a) {
+            // A word straddling two readable pieces.
+            f(w);
+            scanned += 8;
+            a += 8;
+        } else {
+            // Not in the core: skip to the next page.
+            let next = ((a / PAGE) + 1).saturating_mul(PAGE).min(end);
+            unreadable += next - a;
+            a = next;
+        }
+    }
+    (scanned, unreadable)
+}
+
+/// `ranges` less `excluded` (both `[start, end)`).
+fn subtract(start: u64, end: u64, excluded: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut a = start;
+    let first = excluded.partition_point(|&(_, e)| e <= start);
+    for &(s, e) in &excluded[first..] {
+        if s >= end {
+            break;
+        }
+        if s > a {
+            out.push((a, s));
+        }
+        a = a.max(e);
+    }
+    if a < end {
+        out.push((a, end));
+    }
+    out
+}
+
+/// Finds the blocks no root reaches.
+///
+/// `blocks` are the allocations the program holds; `roots` the registers and memory it could
+/// still read them through. A word equal to a block's address marks it reachable; a word
+/// pointing into its middle marks it possibly lost, like valgrind memcheck. Reachable blocks
+/// are scanned in turn (a worklist; each block at most twice). The rest are split as
+/// valgrind splits them: walking from each unreached block in address order, every other
+/// unreached block it leads to is indirect; those left are direct.
+pub fn find_leaks(memory: &dyn Memory, blocks: Vec<Block>, roots: &Roots) -> LeakReport {
+    let index = Index::new(blocks);
+    let n = index.blocks.len();
+    let mut state = vec![UNREACHED; n];
+    let mut work: Vec<usize> = Vec::new();
+    let mut report = LeakReport::default();
+
+    let mark = |state: &mut [u8], work: &mut Vec<usize>, w: u64, definite: bool| {
+        if let Some((i, exact)) = index.find(w) {
+            let new = if definite && exact {
+                REACHABLE
+            } else {
+                POSSIBLE
+            };
+            if new > state[i] {
+                state[i] = new;
+                work.push(i);
+            }
+        }
+    };
+
+    report.notes = roots.notes.clone();
+    for &r in &roots.registers {
+        mark(&mut state, &mut work, r, true);
+    }
+    for &o in &roots.owned {
+        if let Some((i, _)) = index.find(o) {
+            if state[i] < REACHABLE {
+                state[i] = REACHABLE;
+                work.push(i);
+            }
+        }
+    }
+    let mut excluded = roots.excluded.clone();
+    excluded.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(excluded.len());
+    for (s, e) in excluded {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    for range in &roots.ranges {
+        for (s, e) in subtract(range.start, range.end, &merged) {
+            let (scanned, unreadable) =
+                scan(memory, s, e, |w| mark(&mut state, &mut work, w, true));
+            report.root_bytes_scanned += scanned;
+            report.root_bytes_unreadable += unreadable;
+        }
+    }
+    while let Some(i) = work.pop() {
+        let b = index.blocks[i];
+        let definite = state[i] == REACHABLE;
+        scan(memory, b.address, b.address.saturating_add(b.size), |w| {
+            mark(&mut state, &mut work, w, definite)
+        });
+    }
+
+    // Cliques: from each still-unreached block in address order, everything unreached it
+    // leads to (through start or interior pointers) is indirect. An earlier leader reached
+    // from a later one becomes indirect too, so a cycle with no way in keeps one direct.
+    for leader in 0..n {
+        if state[leader] != UNREACHED {
+            continue;
+        }
+        work.push(leader);
+        while let Some(i) = work.pop() {
+            let b = index.blocks[i];
+            scan(memory, b.address, b.address.saturating_add(b.size), |w| {
+                if let Some((j, _)) = index.find(w) {
+                    if j != leader && state[j] == UNREACHED {
+                        state[j] = INDIRECT;
+                        work.push(j);
+                    }
+                }
+            });
+        }
+    }
+
+    let mut groups: BTreeMap<(u64, String), LeakGroup> = BTreeMap::new();
+    for (i, b) in index.blocks.iter().enumerate() {
+        let kind = match state[i] {
+            REACHABLE => {
+                report.reachable_count += 1;
+                report.reachable_bytes += b.size;
+                continue;
+            }
+            POSSIBLE => {
+                report.possible_count += 1;
+                report.possible_bytes += b.size;
+                report.possibly_lost.push(Leak {
+                    address: b.address,
+                    size: b.size,
+                    kind: LeakKind::Possible,
+                });
+                continue;
+            }
+            INDIRECT => {
+                report.indirect_count += 1;
+                report.indirect_bytes += b.size;
+                LeakKind::Indirect
+            }
+            _ => {
+                report.direct_count += 1;
+                report.direct_bytes += b.size;
+                LeakKind::Direct
+            }
+        };
+        report.leaks.push(Leak {
+            address: b.address,
+            size: b.size,
+            kind,
+        });
+        let mut head = [0u8; 16];
+        let got = memory.read(b.address, &mut head[..b.size.min(16) as usize]);
+        let shape: String = (0..2)
+            .map(|k| {
+                let word = &head[k * 8..k * 8 + 8];
+                if got < k * 8 + 8 {
+                    '-'
+                } else {
+                    let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+                    if w == 0 {
+                        '0'
+                    } else if index.find(w).is_some() {
+                        'p'
+                    } else if word
+                        .iter()
+                        .all(|&c| c == 0 || c.is_ascii_graphic() || c == b' ')
+                    {
+                        't'
+                    } else {
+                        'x'
+                    }
+                }
+            })
+            .collect();
+        let g = groups
+            .entry((b.size, shape.clone()))
+            .or_insert_with(|| LeakGroup {
+                count: 0,
+                size: b.size,
+                bytes: 0,
+                direct: 0,
+                indirect: 0,
+                shape,
+                samples: Vec::new(),
+                preview_hex: head[..got].iter().map(|c| format!("{c:02x}")).collect(),
+                preview_ascii: head[..got]
+                    .iter()
+                    .map(|&c| {
+                        if c.is_ascii_graphic() || c == b' ' {
+                            c as char
+                        } else {
+                            '.'
+                        }
+                    })
+                    .collect(),
+            });
+        g.count += 1;
+        g.bytes += b.size;
+        match kind {
+            LeakKind::Direct => g.direct += 1,
+            _ => g.indirect += 1,
+        }
+        if g.samples.len() < SAMPLES {
+            g.samples.push(b.address);
+        }
+    }
+    report.groups = groups.into_values().collect();
+    report
+        .groups
+        .sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.size.cmp(&b.size)));
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::leaks::model::{RootKind, RootRange};
+
+    /// Memory made of `(address, words)` pieces.
+    struct Words(Vec<(u64, Vec<u8>)>);
+
+    impl Memory for Words {
+        fn bytes_at(&self, addr: u64) -> &[u8] {
+            for (start, bytes) in &self.0 {
+                if addr >= *start && addr - start < bytes.len() as u64 {
+                    return &bytes[(addr - start) as usize..];
+                }
+            }
+            &[]
+        }
+    }
+
+    fn words(ws: &[u64]) -> Vec<u8> {
+        ws.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn direct_indirect_possible_and_reachable() {
+        // Heap at 0x1000: A (reachable from a root), B (pointed to by A), C (interior
+        // pointer from the root), D -> E (lost list), F <-> G (lost cycle), H -> D.
+        let heap: Vec<u64> = vec![
+            0, 0, 0x1020, 0, // A at 0x1000: points to B
+            0, 0, 0, 0, // B at 0x1020
+            0, 0, 0, 0, // C at 0x1040
+            0x1080, 0, 0, 0, // D at 0x1060 -> E
+            0, 0, 0, 0, // E at 0x1080
+            0x10c0, 0, 0, 0, // F at 0x10a0 -> G
+            0x10a8, 0, 0, 0, // G at 0x10c0 -> F (interior)
+            0x1060, 0, 0, 0, // H at 0x10e0 -> D
+        ];
+        let memory = Words(vec![
+            (0x1000, words(&heap)),
+            (0x9000, words(&[0x1000, 0x1048, 7])),
+        ]);
+        let blocks = (0..8)
+            .map(|i| Block {
+                address: 0x1000 + 0x20 * i,
+                size: 0x20,
+            })
+            .collect();
+        let roots = Roots {
+            registers: vec![],
+            ranges: vec![RootRange {
+                start: 0x9000,
+                end: 0x9018,
+                kind: RootKind::Static,
+            }],
+            excluded: vec![],
+            ..Roots::default()
+        };
+        let r = find_leaks(&memory, blocks, &roots);
+        assert_eq!((r.reachable_count, r.possible_count), (2, 1));
+        assert_eq!((r.direct_count, r.indirect_count), (2, 3), "{:?}", r.leaks);
+        let kind = |a: u64| r.leaks.iter().find(|l| l.address == a).map(|l| l.kind);
+        // D led its own clique first, then H (a later leader) reached it.
+        assert_eq!(kind(0x1060), Some(LeakKind::Indirect));
+        assert_eq!(kind(0x1080), Some(LeakKind::Indirect));
+        assert_eq!(kind(0x10e0), Some(LeakKind::Direct));
+        // A cycle with no way in keeps its lowest block direct.
+        assert_eq!(kind(0x10a0), Some(LeakKind::Direct));
+        assert_eq!(kind(0x10c0), Some(LeakKind::Indirect));
+        assert_eq!(r.root_bytes_scanned, 24);
+    }
+
+    #[test]
+    fn excluded_ranges_are_not_roots() {
+        let memory = Words(vec![(0x1000, words(&[0, 0])), (0x9000, words(&[0x1000]))]);
+        let blocks = vec![Block {
+            address: 0x1000,
+            size: 16,
+        }];
+        let roots = Roots {
+            registers: vec![],
+            ranges: vec![RootRange {
+                start: 0x9000,
+                end: 0x9008,
+                kind: RootKind::Static,
+            }],
+            excluded: vec![(0x8ff0, 0x9008)],
+            ..Roots::default()
+        };
+        let r = find_leaks(&memory, blocks, &roots);
+        assert_eq!(r.direct_count, 1);
+        assert_eq!(r.root_bytes_scanned, 0);
+    }
+}

@@ -1,0 +1,203 @@
+//! The blocks and roots of a glibc process, from its core and its walked heap.
+
+use core_reader::{Arch, Memory, Process};
+
+use super::model::{Block, RootKind, RootRange, Roots};
+use crate::glibc::{ChunkState, GlibcHeap};
+
+/// `sizeof (struct malloc_state)` on x86_64 and AArch64, glibc 2.26 and later (2200), used
+/// when libc's DWARF is not there; a little extra only excludes a few more bytes of libc's
+/// data from the roots, which hold no program pointers.
+const MALLOC_STATE_SIZE: u64 = 2200;
+/// `sizeof (struct malloc_par)`, rounded up (glibc 2.26–2.40: 80–104 bytes).
+const MALLOC_PAR_SIZE: u64 = 128;
+
+/// Threads followed in glibc's stack cache at most (it holds 40 MiB of stacks by default).
+const MAX_CACHED_STACKS: usize = 4096;
+
+/// The allocations a glibc program holds: chunks in state `used`. Chunks in a tcache or a
+/// fastbin are free to the program (glibc still counts them in use) and are left out, like
+/// the top chunk. Needs a walk made with `WalkOptions { list: true, .. }`.
+pub fn glibc_blocks(heap: &GlibcHeap) -> Vec<Block> {
+    heap.allocations
+        .iter()
+        .flatten()
+        .filter(|a| a.state == ChunkState::Used && !a.top)
+        .map(|a| Block {
+            address: a.address,
+            size: a.size,
+        })
+        .collect()
+}
+
+/// The roots of a glibc process, the way valgrind memcheck chooses them:
+///
+/// - every thread's registers;
+/// - every thread's stack, from its stack pointer to the end of the mapping holding it
+///   (below the stack pointer is dead);
+/// - every other writable mapping (data and bss of the executable and libraries, TLS,
+///   anonymous memory), less the heap: every chunk of the walk (used or free), each thread
+///   arena's heap, the main arena from `sbrk_base` to the end of its top chunk, and the
+///   allocator's own `main_arena` and `mp_` (their lists point at chunks but keep nothing
+///   alive for the program);
+/// - less the stacks of exited threads that glibc keeps in its stack cache for reuse (their
+///   frames and TLS are dead; valgrind never sees them, its exit-time `__libc_freeres`
+///   unmaps the cache), whose dtv blocks, still owned by glibc, count as reachable. This
+///   needs ld.so's and libc's DWARF (libc6-dbg); without it the cached stacks are scanned
+///   like any writable mapping, which can hide leaks, and a note says so.
+pub fn glibc_roots(process: &Process, heap: &GlibcHeap) -> Roots {
+    let mut roots = Roots::default();
+    let mut sps = Vec::new();
+    for t in process.threads() {
+        roots.registers.extend(t.registers.iter().map(|(_, v)| v));
+        if let Some(sp) = t.registers.sp() {
+            sps.push(sp);
+        }
+    }
+    for m in process.mappings() {
+        if !m.perms.contains('w') {
+            continue;
+        }
+        let sp = sps
+            .iter()
+            .copied()
+            .filter(|&sp| sp >= m.start && sp < m.end)
+            .min();
+        roots.ranges.push(match sp {
+            Some(sp) => RootRange {
+                start: sp,
+                end: m.end,
+                kind: RootKind::Stack,
+            },
+            None => RootRange {
+                start: m.start,
+                end: m.end,
+                kind: RootKind::Static,
+            },
+        });
+    }
+    // The heap: every chunk (header to the next chunk's header) …
+    for a in heap.allocations.iter().flatten() {
+        roots.excluded.push((
+            a.address.saturating_sub(16),
+            a.address.saturating_add(a.size).saturating_add(8),
+        ));
+    }
+    // … thread arenas' heaps (heap_info and the arena's own malloc_state live there) …
+    for arena in &heap.arenas {
+        for h in &arena.heaps {
+            roots
+                .excluded
+                .push((h.address, h.address.saturating_add(h.size)));
+        }
+        if arena.main {
+            if let Some(p) = &heap.params {
+                if p.sbrk_base != 0 && p.sbrk_base <= arena.top {
+                    roots
+                        .excluded
+                        .push((p.sbrk_base, arena.top.saturating_add(arena.top_size)));
+                }
+            }
+        }
+    }
+    stack_cache(process, &mut roots);
+    // … and the allocator's own state in libc's data.
+    let state = process.size_of("malloc_state").unwrap_or(MALLOC_STATE_SIZE);
+    roots
+        .excluded
+        .push((heap.main_arena, heap.main_arena.saturating_add(state)));
+    if let Some(p) = &heap.params {
+        let size = process.size_of("malloc_par").unwrap_or(MALLOC_PAR_SIZE);
+        roots
+            .excluded
+            .push((p.address, p.address.saturating_add(size)));
+    }
+    roots
+}
+
+/// Cuts the stacks of glibc's stack cache (exited threads) out of the roots, keeping each
+/// one's dtv reachable. glibc 2.34 and later: `_rtld_global._dl_stack_cache`, a `list_t`
+/// ring of `struct pthread`s linked through their `list` member.
+fn stack_cache(process: &Process, roots: &mut Roots) {
+    let layout = (|| {
+        let head = process.find_symbol("_rtld_global")?
+            + process.offset_of("rtld_global", "_dl_stack_cache")?;
+        Some((
+            head,
+            process.offset_of("pthread", "list")?,
+            process.offset_of("pthread", "stackblock")?,
+            process.offset_of("pthread", "stackblock_size")?,
+            process.size_of("pthread")?,
+            process.offset_of("tcbhead_t", "dtv")?,
+        ))
+    })();
+    let Some((head, list, block, block_size, pthread_size, dtv)) = layout else {
+        roots.notes.push(
+            "glibc's stack cache could not be found (it needs the DWARF of ld.so and libc, \
+             libc6-dbg): stacks of exited threads, if any, were scanned as roots, which can \
+             hide leaks"
+                .into(),
+        );
+        return;
+    };
+    // Where the thread pointer's `tcbhead_t` sits: at the start of `struct pthread` on
+    // x86_64 (TLS below it), right after it on AArch64 (TLS above it).
+    let tcb = match process.arch() {
+        Arch::X86_64 => 0,
+        Arch::Aarch64 => pthread_size,
+    };
+    // Followed to the end before anything is cut: a ring that does not close back at its
+    // head means the layout is not this glibc's (another build's DWARF), and nothing is cut.
+    let mut found: Vec<(u64, u64, Option<u64>)> = Vec::new();
+    let mut at = process.read_u64(head);
+    let closed = loop {
+        let Some(e) = at else { break false };
+        if e == head {
+            break true;
+        }
+        if e == 0 || found.len() >= MAX_CACHED_STACKS {
+            break false;
+        }
+        let pd = e.wrapping_sub(list);
+        let (Some(start), Some(size)) = (
+            process.read_u64(pd.wrapping_add(block)),
+            process.read_u64(pd.wrapping_add(block_size)),
+        ) else {
+            break false;
+        };
+        // The descriptor lies inside its own stack block.
+        if size == 0 || pd < start || pd >= start.saturating_add(size) {
+            break false;
+        }
+        let d = process
+            .read_u64(pd.wrapping_add(tcb).wrapping_add(dtv))
+            .filter(|&d| d != 0);
+        found.push((start, size, d));
+        at = process.read_u64(e);
+    };
+    if !closed {
+        roots.notes.push(format!(
+            "glibc's stack cache at {head:#x} could not be followed (libc's debug info from \
+             another build?): stacks of exited threads, if any, were scanned as roots, which \
+             can hide leaks"
+        ));
+        return;
+    }
+    let stacks = found.len() as u64;
+    let mut bytes = 0u64;
+    for (start, size, d) in found {
+        roots.excluded.push((start, start.saturating_add(size)));
+        roots.owned.extend(d);
+        bytes += size;
+    }
+    if stacks > 0 {
+        let what = if stacks == 1 {
+            "1 exited thread's stack".to_string()
+        } else {
+            format!("{stacks} exited threads' stacks")
+        };
+        roots.notes.push(format!(
+            "{what} in glibc's stack cache ({bytes} bytes) not scanned: dead frames and TLS"
+        ));
+    }
+}
