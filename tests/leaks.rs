@@ -75,17 +75,17 @@ struct Allocation {
 
 /// valgrind's LEAK SUMMARY: (bytes, blocks) per line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Summary {
-    definitely: (u64, u64),
-    indirectly: (u64, u64),
+pub(crate) struct Summary {
+    pub(crate) definitely: (u64, u64),
+    pub(crate) indirectly: (u64, u64),
     possibly: (u64, u64),
     reachable: (u64, u64),
 }
 
 #[derive(Clone)]
-struct Run {
-    core: PathBuf,
-    valgrind: Summary,
+pub(crate) struct Run {
+    pub(crate) core: PathBuf,
+    pub(crate) valgrind: Summary,
 }
 
 /// Parses "definitely lost: 456 bytes in 11 blocks" (thousands separated by commas).
@@ -107,7 +107,7 @@ fn summary_line(log: &str, label: &str) -> (u64, u64) {
 }
 
 /// Builds leaky.c with `gcc -O0 -g`, runs it under valgrind and natively (core), once.
-fn leaky() -> Option<Run> {
+pub(crate) fn leaky() -> Option<Run> {
     static RUN: OnceLock<Option<Run>> = OnceLock::new();
     RUN.get_or_init(|| {
         if !require("gcc", "gcc") || !require("valgrind", "valgrind") {

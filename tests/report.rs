@@ -422,6 +422,9 @@ const EXTRACT: &str = r#"(() => {
       path: r.querySelector('.path').textContent, size: r.querySelector('.size').textContent,
       sha256: r.querySelector('.sha256').textContent})),
     findings: [...document.querySelectorAll('.finding .text')].map(t => t.textContent),
+    leaks: [...document.querySelectorAll('#leaks div.leaks')].map(d => ({
+      direct_count: d.dataset.directCount, direct_bytes: d.dataset.directBytes,
+      indirect_count: d.dataset.indirectCount, indirect_bytes: d.dataset.indirectBytes})),
     arenas: [...document.querySelectorAll('#heap table.arenas tbody tr')].map(r =>
       [...r.cells].map(c => c.getAttribute('data-v') || c.textContent)),
     scripts: document.scripts.length,
@@ -1255,5 +1258,34 @@ fn report_of_the_bind_core_shows_dirty_pages_and_the_finding() {
             .iter()
             .any(|f| f.contains("arena 0") && f.contains("dirty pages")),
         "findings: {findings:?}"
+    );
+}
+
+/// Case 4 in a report: the leaks section carries valgrind memcheck's "definitely lost" and
+/// "indirectly lost" (blocks and bytes) for the same workload.
+#[test]
+fn report_of_a_leaky_core_shows_valgrinds_definitely_lost() {
+    let Some(run) = crate::leaks::leaky() else {
+        return;
+    };
+    let dir = unique_dir("report-leaks");
+    let out = dir.join("leaks-report.html");
+    report(&[run.core.as_os_str()], &out);
+    let mut b = browser();
+    let page = b.load(&out, "leaky", EXTRACT, None);
+    assert_clean(&page, "leaks report");
+    let l = &page.data["leaks"][0];
+    let n = |k: &str| l[k].as_str().unwrap().parse::<u64>().unwrap();
+    let (bytes, blocks) = run.valgrind.definitely;
+    assert_eq!(
+        (n("direct_bytes"), n("direct_count")),
+        (bytes, blocks),
+        "{l}"
+    );
+    let (bytes, blocks) = run.valgrind.indirectly;
+    assert_eq!(
+        (n("indirect_bytes"), n("indirect_count")),
+        (bytes, blocks),
+        "{l}"
     );
 }

@@ -170,12 +170,14 @@ fn add_heap(process: &core_reader::Process, name: &str, report: &mut Report) -> 
     match process.allocator() {
         core_reader::Allocator::Glibc | core_reader::Allocator::Unknown => {
             let options = glibc::WalkOptions {
-                list: false,
+                // The allocations too, for the leak check.
+                list: true,
                 progress: true,
             };
             match glibc::walk(process, &options) {
                 Ok(heap) => {
                     report.heaps.push(glibc_heap_section(name, &heap));
+                    report.leaks.push(glibc_leaks_section(process, name, &heap));
                     report
                         .findings
                         .extend(heap.findings.iter().map(|f| Finding {
@@ -324,5 +326,35 @@ fn glibc_heap_section(name: &str, heap: &heap_walkers::glibc::GlibcHeap) -> Heap
             .collect(),
         size_classes,
         notes,
+    }
+}
+
+/// The report's view of the leak check of a walked glibc heap.
+fn glibc_leaks_section(
+    process: &core_reader::Process,
+    name: &str,
+    heap: &heap_walkers::glibc::GlibcHeap,
+) -> report_templates::LeaksSection {
+    use heap_walkers::leaks;
+    let roots = leaks::glibc_roots(process, heap);
+    let found = leaks::find_leaks(process, leaks::glibc_blocks(heap), &roots);
+    report_templates::LeaksSection {
+        input: name.to_string(),
+        direct_count: found.direct_count,
+        direct_bytes: found.direct_bytes,
+        indirect_count: found.indirect_count,
+        indirect_bytes: found.indirect_bytes,
+        groups: found
+            .groups
+            .iter()
+            .map(|g| report_templates::LeakGroup {
+                count: g.count,
+                size: g.size,
+                bytes: g.bytes,
+                example: g.samples.first().copied(),
+                type_name: None,
+                contents: Some(format!("{}  {}", g.preview_hex, g.preview_ascii)),
+            })
+            .collect(),
     }
 }
