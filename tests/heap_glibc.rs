@@ -40,6 +40,8 @@ enum Mode {
     /// aarch64, static, run under qemu-user (which writes the guest's core as
     /// `qemu_PROG_DATE_PID.core`).
     Aarch64,
+    /// x86_64, linked statically (no libc file, no banner: the layout comes from the data).
+    Static,
 }
 
 /// Builds and runs `tests/fixtures/glibc/NAME.c` natively, once per test process.
@@ -70,13 +72,14 @@ fn make_run(name: &str, mode: Mode) -> Run {
         Mode::Native => "",
         Mode::Traced => "-traced",
         Mode::Aarch64 => "-aarch64",
+        Mode::Static => "-static",
     };
     let dir = unique_dir(&format!("glibc-{name}{suffix}"));
     let src = repo_root().join(format!("tests/fixtures/glibc/{name}.c"));
     let exe = dir.join(name);
     let mut cc = Command::new(cc_name);
     cc.args(["-O1", "-g", "-pthread"]);
-    if aarch64 {
+    if aarch64 || mode == Mode::Static {
         cc.arg("-static");
     }
     cc.arg(&src).arg("-o").arg(&exe);
@@ -95,7 +98,7 @@ fn make_run(name: &str, mode: Mode) -> Run {
             r#"ulimit -c unlimited 2>/dev/null || ulimit -c "$(ulimit -H -c)"
                exec strace -f -e trace=madvise,brk -o strace.txt "$0" "$1""#
         }
-        Mode::Native => {
+        Mode::Native | Mode::Static => {
             r#"ulimit -c unlimited 2>/dev/null || ulimit -c "$(ulimit -H -c)"; exec "$0" "$1""#
         }
     };
@@ -740,6 +743,30 @@ fn aarch64_static_threads_malloc_info() {
         out.stdout_str(),
         run.xml,
         "aarch64: --format malloc-info differs from glibc's\n{}",
+        out.describe()
+    );
+}
+
+/// A statically linked x86_64 program: no libc file and no version banner (static glibc
+/// does not carry it), so the layouts come from the data; glibc 2.36's `malloc_par` must
+/// still be recognised even though no thread arena tells its heap_info shape.
+#[test]
+fn x86_64_static_one_thread_malloc_info() {
+    let run = fixture_in("one_thread", Mode::Static);
+    let out = cli::heapmortem([
+        OsStr::new("heap"),
+        run.core.as_os_str(),
+        OsStr::new("--exe"),
+        run.exe.as_os_str(),
+        OsStr::new("--format"),
+        OsStr::new("malloc-info"),
+    ]);
+    cli::assert_no_panic(&out);
+    cli::assert_exit(&out, 0);
+    assert_eq!(
+        out.stdout_str(),
+        run.xml,
+        "static: --format malloc-info differs from glibc's\n{}",
         out.describe()
     );
 }

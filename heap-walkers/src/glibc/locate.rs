@@ -62,8 +62,12 @@ pub(crate) fn locate(process: &Process) -> Result<Located, String> {
                     _ => scan_mp(process, addr, &layout),
                 };
                 let mut layout = layout;
-                if mp_found_by == Some("scan") {
-                    // The scan may have settled which malloc_par layout this build has.
+                // The scan may have settled which malloc_par layout this build has; an
+                // inferred layout only guessed it (from thread arenas' offsets, which a
+                // program whose threads never called malloc does not have: a static 2.36
+                // binary then got 2.34's malloc_par and an sbrk_base of 0), so let the
+                // data at `mp_` decide as well.
+                if mp_found_by == Some("scan") || layout.source == LayoutSource::Inferred {
                     if let Some(p) = mp.and_then(|mp| best_par(process, mp, addr, &layout)) {
                         layout.par = Some(p);
                     }
