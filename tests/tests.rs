@@ -3,6 +3,7 @@
 mod harness;
 
 mod aarch64;
+mod capture;
 mod corpus;
 mod freebsd;
 mod heap_glibc;

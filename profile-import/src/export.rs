@@ -146,8 +146,11 @@ impl View<'_> {
                 .enumerate()
                 .map(|(i, k)| {
                     running[i] += s.values[k.index()];
+                    // `as` saturates at i64's bounds; a running sum that swings from one
+                    // bound towards the other (only hostile input: a sample of ±1.8e19 bytes)
+                    // saturates the difference too rather than overflowing.
                     let now = running[i].trunc() as i64;
-                    let v = now - written[i];
+                    let v = now.saturating_sub(written[i]);
                     written[i] = now;
                     v
                 })

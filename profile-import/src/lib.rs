@@ -33,6 +33,12 @@
 //! assert!(String::from_utf8(text).unwrap().starts_with("Total: 524320 B\n"));
 //! ```
 //!
+//! # Cargo features
+//!
+//! - `capture` (off by default): the `capture` module, with which a Rust program that
+//!   allocates through tikv-jemallocator writes its own heap profile as a pprof file that
+//!   records its modules and build-ids. It builds jemalloc from C with profiling compiled in.
+//!
 //! Every reader is bounded: lines longer than 1 MiB are skipped, a profile.proto may not
 //! decompress to more than 1 GiB, and no input makes a reader panic.
 //!
@@ -65,6 +71,8 @@
 #![doc = include_str!("../json-schema.md")]
 #![deny(missing_docs)]
 
+#[cfg(feature = "capture")]
+pub mod capture;
 mod error;
 mod export;
 mod gperftools;

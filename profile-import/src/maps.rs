@@ -27,7 +27,12 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
+use crate::lines::MAX_LINE;
 use crate::model::Mapping;
+
+/// The most `name=value` variables a memory map may define (Google's servers write two or
+/// three).
+const MAX_VARIABLES: usize = 256;
 
 fn linux_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
@@ -65,8 +70,14 @@ impl MapsReader {
         let line = if self.vars.is_empty() || !raw.contains('$') {
             raw
         } else {
-            expanded = self.expand(raw);
-            expanded.as_str()
+            match self.expand(raw) {
+                Some(e) => {
+                    expanded = e;
+                    expanded.as_str()
+                }
+                // Longer than any line could be once expanded: nothing to read there.
+                None => return,
+            }
         };
         let Some((start, end, perms, offset, path, build_id)) = parse_line(line) else {
             self.maybe_variable(line);
@@ -98,24 +109,54 @@ impl MapsReader {
         self.mappings
     }
 
+    /// A `name=value` line (already expanded, as pprof expands it) defines `$name`. As in
+    /// pprof (`strings.NewReplacer`, first pair wins), a name defined again keeps its first
+    /// value; beyond [`MAX_VARIABLES`] names, new ones are ignored.
     fn maybe_variable(&mut self, line: &str) {
         if let Some((name, value)) = line.split_once('=') {
             let name = name.trim();
             if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                self.vars
-                    .push((format!("${name}"), value.trim().to_string()));
+                let name = format!("${name}");
+                if self.vars.len() >= MAX_VARIABLES || self.vars.iter().any(|v| v.0 == name) {
+                    return;
+                }
+                self.vars.push((name, value.trim().to_string()));
                 // Longest names first, so `$build` does not eat the start of `$buildroot`.
                 self.vars.sort_by_key(|v| std::cmp::Reverse(v.0.len()));
             }
         }
     }
 
-    fn expand(&self, line: &str) -> String {
-        let mut out = line.to_string();
-        for (name, value) in &self.vars {
-            out = out.replace(name.as_str(), value);
+    /// Replaces each `$name` in one pass, as pprof's replacer does: a value is not scanned
+    /// again, so values that name each other cannot grow a line without bound (expanding
+    /// `$a` with `a=$b$b`, `b=$c$c`, … again and again would double it per variable). `None`
+    /// when the result would be longer than [`MAX_LINE`].
+    fn expand(&self, line: &str) -> Option<String> {
+        let mut out = String::with_capacity(line.len());
+        let mut rest = line;
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..at]);
+            rest = &rest[at..];
+            match self
+                .vars
+                .iter()
+                .find(|(name, _)| rest.starts_with(name.as_str()))
+            {
+                Some((name, value)) => {
+                    out.push_str(value);
+                    rest = &rest[name.len()..];
+                }
+                None => {
+                    out.push('$');
+                    rest = &rest[1..];
+                }
+            }
+            if out.len() > MAX_LINE {
+                return None;
+            }
         }
-        out
+        out.push_str(rest);
+        (out.len() <= MAX_LINE).then_some(out)
     }
 }
 
@@ -240,6 +281,27 @@ mod tests {
             (m[2].offset, m[2].build_id.as_deref()),
             (0x200, Some("abcdef12"))
         );
+    }
+
+    #[test]
+    fn variables_expand_once_and_stay_bounded() {
+        // Each value names the next variable twice: expanded again and again, `$v00` would
+        // grow to 2^40 copies. pprof expands a definition when it is read and never rescans.
+        let mut text = String::new();
+        for i in (0..40).rev() {
+            text.push_str(&format!("v{i:02}=$v{:02}$v{:02}\n", i + 1, i + 1));
+        }
+        text.push_str("00001000-00002000 r-xp 00000000 00:00 1 /x/$v00\n");
+        text.push_str("root=/a\nroot=/b\n00003000-00004000: $root/lib.so\n");
+        let m = read(&text);
+        assert_eq!(m.len(), 2);
+        // Defined last to first, each definition is expanded when read: v39 is `$v40$v40`
+        // (8 bytes, no v40), each next one twice as long. v22's line would be over 1 MiB and
+        // is skipped, so v21 is the literal `$v22$v22` and the doubling starts again, until
+        // v04's line is skipped too: v03 is `$v04$v04`, and v00 eight times that.
+        assert_eq!(m[0].path, format!("/x/{}", "$v04".repeat(16)));
+        // The first definition wins, as in pprof.
+        assert_eq!(m[1].path, "/a/lib.so");
     }
 
     #[test]

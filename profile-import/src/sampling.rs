@@ -7,7 +7,8 @@ use crate::model::{Sampling, Values};
 /// as jeprof's `AdjustSamples` does:
 /// - Poisson (version 2): a pair with a non-zero count is multiplied by
 ///   `1 / (1 - exp(-(bytes/count)/period))`, the inverse of the chance that an allocation of
-///   the pair's mean size was sampled.
+///   the pair's mean size was sampled. A pair whose scale would be infinite (no bytes, or a
+///   mean size so small next to the period that the chance rounds to 0) is left as it is.
 /// - Uniform (version 1): a pair whose mean size is below the adjustment is divided by
 ///   `(bytes/count)/adjustment`. jeprof divides by a zero count here and dies ("Illegal
 ///   division by zero"); this crate leaves such a pair as it is.
@@ -21,8 +22,14 @@ pub fn unsample(sampling: Sampling, raw: [f64; 4]) -> Values {
                     if pair[0] != 0.0 {
                         let ratio = (pair[1] / pair[0]) / period;
                         let scale = 1.0 / (1.0 - (-ratio).exp());
-                        pair[0] *= scale;
-                        pair[1] *= scale;
+                        // A pair with objects but no bytes (ratio 0; jeprof dies dividing by
+                        // zero, pprof drops the pair) or so small a mean size that the chance
+                        // rounds to 0 would get an infinite scale, and 0 bytes × ∞ = NaN:
+                        // such a pair is left as it is.
+                        if scale.is_finite() {
+                            pair[0] *= scale;
+                            pair[1] *= scale;
+                        }
                     }
                 }
             }
@@ -33,8 +40,13 @@ pub fn unsample(sampling: Sampling, raw: [f64; 4]) -> Values {
                     if pair[0] != 0.0 {
                         let ratio = (pair[1] / pair[0]) / adjustment;
                         if ratio < 1.0 {
-                            pair[0] /= ratio;
-                            pair[1] /= ratio;
+                            // Objects without bytes (ratio 0; jeprof dies dividing by zero)
+                            // would become ∞ objects and NaN bytes: left as they are.
+                            let (n, s) = (pair[0] / ratio, pair[1] / ratio);
+                            if n.is_finite() && s.is_finite() {
+                                pair[0] = n;
+                                pair[1] = s;
+                            }
                         }
                     }
                 }
@@ -64,6 +76,10 @@ mod tests {
             [2.0, 2048.0, 2.0, 2048.0],
         );
         assert_eq!(v, [2.0, 2048.0, 2.0, 2048.0]);
+        // Objects without bytes (hostile or damaged input): left as they are, not NaN.
+        let v = unsample(Sampling::Poisson { period: 524288.0 }, [3.0, 0.0, 1.0, 1.0]);
+        assert_eq!(v[..2], [3.0, 0.0]);
+        assert!(v.iter().all(|x| x.is_finite()), "{v:?}");
     }
 
     #[test]
@@ -78,5 +94,10 @@ mod tests {
             [1.0, 4096.0, 0.0, 7.0],
         );
         assert_eq!(v, [1.0, 4096.0, 0.0, 7.0]);
+        let v = unsample(
+            Sampling::Uniform { adjustment: 1024.0 },
+            [4.0, 0.0, 0.0, 0.0],
+        );
+        assert_eq!(v, [4.0, 0.0, 0.0, 0.0]);
     }
 }

@@ -377,13 +377,24 @@ impl<'a> View<'a> {
                 cum: cum[i],
             })
             .collect();
-        rows.sort_by(|a, b| {
-            b.flat
-                .partial_cmp(&a.flat)
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then_with(|| a.name.cmp(&b.name))
-        });
+        rows.sort_by(|a, b| descending(a.flat, b.flat).then_with(|| a.name.cmp(&b.name)));
         FunctionTable { rows, total }
+    }
+}
+
+/// Larger values first, NaN after every number: a total order, which `sort_by` requires (it
+/// panics on an inconsistent one; cargo fuzz found a Java profile whose NaN flat did that).
+/// Un-sampling no longer makes NaN (sampling.rs), but hostile values still can: `inf - inf`
+/// once huge values are merged and subtracted. Unlike `f64::total_cmp`, -0.0 and
+/// 0.0 stay equal (a `--base` subtraction makes -0.0), so such rows are ordered by name as
+/// jeprof orders them.
+fn descending(a: f64, b: f64) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.is_nan(), b.is_nan()) {
+        (false, false) => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
     }
 }
 
