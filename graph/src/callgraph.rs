@@ -260,8 +260,7 @@ impl CallGraph {
             let (a, b) = (&self.graph[a], &self.graph[b]);
             b.cum
                 .abs()
-                .partial_cmp(&a.cum.abs())
-                .unwrap_or(std::cmp::Ordering::Equal)
+                .total_cmp(&a.cum.abs())
                 .then_with(|| a.name.cmp(&b.name))
         });
         order.truncate(options.nodecount);
@@ -290,8 +289,7 @@ impl CallGraph {
             .collect();
         candidates.sort_by(|&x, &y| {
             let (wx, wy) = (self.graph[x].weight, self.graph[y].weight);
-            wy.partial_cmp(&wx)
-                .unwrap_or(std::cmp::Ordering::Equal)
+            wy.total_cmp(&wx)
                 .then_with(|| self.edge_names(x).cmp(&self.edge_names(y)))
         });
         let mut indegree: HashMap<NodeIndex, usize> = HashMap::new();
@@ -374,8 +372,7 @@ impl CallGraph {
             let (x, y) = (&self.graph[*a], &self.graph[*b]);
             x.cum
                 .abs()
-                .partial_cmp(&y.cum.abs())
-                .unwrap_or(std::cmp::Ordering::Equal)
+                .total_cmp(&y.cum.abs())
                 .then_with(|| y.name.cmp(&x.name))
         };
         let roots = self.graph.node_indices().filter(|&n| {
@@ -402,8 +399,7 @@ impl CallGraph {
                     a.weight()
                         .weight
                         .abs()
-                        .partial_cmp(&b.weight().weight.abs())
-                        .unwrap_or(std::cmp::Ordering::Equal)
+                        .total_cmp(&b.weight().weight.abs())
                         .then_with(|| {
                             self.graph[b.target()]
                                 .name

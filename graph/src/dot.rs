@@ -68,8 +68,7 @@ impl CallGraph {
         edges.sort_by(|a, b| {
             b.weight()
                 .weight
-                .partial_cmp(&a.weight().weight)
-                .unwrap_or(std::cmp::Ordering::Equal)
+                .total_cmp(&a.weight().weight)
                 .then_with(|| (a.source(), a.target()).cmp(&(b.source(), b.target())))
         });
         for e in edges {
