@@ -153,7 +153,7 @@ pub fn short_function_name(full: &str) -> String {
     let args = ARGS.get_or_init(|| Regex::new(r"\([^()]*\)(\s*const)?").expect("valid regex"));
     let template = TEMPLATE.get_or_init(|| Regex::new(r"<[^<>]*>").expect("valid regex"));
     let leading = LEADING.get_or_init(|| Regex::new(r"^.*\s+(\w+::)").expect("valid regex"));
-    let mut name = full.to_string();
+    let mut name = rust_impl_path(full);
     // Each pass removes the innermost level; names nest only as deep as they are long.
     while args.is_match(&name) {
         name = args.replace_all(&name, "").into_owned();
@@ -164,10 +164,56 @@ pub fn short_function_name(full: &str) -> String {
     leading.replace(&name, "$1").into_owned()
 }
 
+/// Rust names a trait method `<Type as Trait>::method` (and an inherent one on a generic
+/// type `<Type>::method`); removing every `<…>` as jeprof does would leave `::method`.
+/// Keep the type: `<tikv_jemallocator::Jemalloc as core::alloc::global::GlobalAlloc>::alloc`
+/// becomes `tikv_jemallocator::Jemalloc::alloc`, as pprof shows it.
+fn rust_impl_path(full: &str) -> String {
+    let Some(rest) = full.strip_prefix('<') else {
+        return full.to_string();
+    };
+    let mut depth = 0usize;
+    let mut as_at = None;
+    for (i, c) in rest.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' if depth == 0 => {
+                let inner = &rest[..as_at.unwrap_or(i)];
+                return format!("{inner}{}", &rest[i + 1..]);
+            }
+            '>' => depth -= 1,
+            ' ' if depth == 0 && as_at.is_none() && rest[i..].starts_with(" as ") => {
+                as_at = Some(i);
+            }
+            _ => {}
+        }
+    }
+    full.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::read_bytes;
+
+    #[test]
+    fn rust_trait_methods_keep_their_type() {
+        assert_eq!(
+            short_function_name(
+                "<tikv_jemallocator::Jemalloc as core::alloc::global::GlobalAlloc>::alloc"
+            ),
+            "tikv_jemallocator::Jemalloc::alloc"
+        );
+        assert_eq!(
+            short_function_name("<alloc::vec::Vec<T,A> as core::ops::drop::Drop>::drop"),
+            "alloc::vec::Vec::drop"
+        );
+        assert_eq!(short_function_name("<[T]>::to_vec"), "[T]::to_vec");
+        assert_eq!(
+            short_function_name("alloc::raw_vec::finish_grow"),
+            "alloc::raw_vec::finish_grow"
+        );
+    }
 
     #[test]
     fn short_names_like_jeprof() {

@@ -75,8 +75,11 @@ pub const ALLOCATOR_FUNCTIONS: &[&str] = &[
 /// Debian's libjemalloc.a, `_rjem_je_` in tikv-jemalloc-sys, `__je_` in FreeBSD's libc:
 /// `je_prof_backtrace`, `je_malloc_default`, `je_prof_tctx_create`). jeprof keeps those, so
 /// for a program with jemalloc linked in it blames jemalloc for every allocation.
-pub const ALLOCATOR_PATTERN: &str =
-    r"TCMalloc|^tcmalloc::|^prof_backtrace|^imalloc|^(_rjem_je_|__je_|je_)[a-z_]";
+///
+/// Rust programs allocate through the global allocator's shims and the allocator crate:
+/// `__rust_alloc`, `__rdl_alloc`/`__rg_alloc`, `alloc::alloc::*` (`Global::allocate`), and
+/// tikv-jemallocator's `Jemalloc::alloc` over `_rjem_malloc`; those are allocator frames too.
+pub const ALLOCATOR_PATTERN: &str = r"TCMalloc|^tcmalloc::|^prof_backtrace|^imalloc|^(_rjem_je_|__je_|je_)[a-z_]|^_rjem_|^(__rustc::)?__rust_(alloc|alloc_zeroed|realloc)$|^(__rustc::)?__r[dg]_(alloc|alloc_zeroed|realloc)$|^alloc::alloc::|^(tikv_)?jemallocator::Jemalloc::";
 
 /// Libraries that are allocators, by file name: frames in them at the top of a stack are
 /// dropped whatever their names. Beyond jeprof, which needs a name: Debian's libjemalloc.so.2 is
@@ -220,6 +223,8 @@ impl<'a> View<'a> {
             .locations
             .iter()
             .map(|loc| {
+                // The function the address is in (not what was inlined into it: a Rust
+                // function that inlined `Box::new` is still the caller, not the allocator).
                 loc.lines.last().is_some_and(|line| {
                     allocator.matches(&profile.functions[line.function as usize].name)
                 })
