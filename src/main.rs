@@ -38,7 +38,11 @@ fn main() -> ExitCode {
             // One line: the error and its causes.
             let mut msg = format!("heapmortem: {e}");
             for cause in e.chain().skip(1) {
-                msg.push_str(&format!(": {cause}"));
+                // Library errors often say their cause already (`cannot read X: reason`).
+                let cause = cause.to_string();
+                if !msg.contains(&cause) {
+                    msg.push_str(&format!(": {cause}"));
+                }
             }
             eprintln!("{msg}");
             ExitCode::from(2)
