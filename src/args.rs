@@ -182,6 +182,9 @@ pub struct ReportArgs {
     /// An earlier profile to subtract.
     #[arg(long, value_name = "FILE")]
     pub base: Option<PathBuf>,
+    /// Which value the profile section shows.
+    #[arg(long, value_enum, default_value_t = SampleIndex::InuseSpace)]
+    pub sample_index: SampleIndex,
     /// The HTML file to write.
     #[arg(
         short = 'o',
@@ -190,4 +193,17 @@ pub struct ReportArgs {
         required = true
     )]
     pub output: PathBuf,
+}
+
+impl SampleIndex {
+    /// The profile value this index selects.
+    pub fn value_kind(self) -> profile_import::ValueKind {
+        use profile_import::ValueKind;
+        match self {
+            SampleIndex::InuseSpace => ValueKind::InuseSpace,
+            SampleIndex::InuseObjects => ValueKind::InuseObjects,
+            SampleIndex::AllocSpace => ValueKind::AllocSpace,
+            SampleIndex::AllocObjects => ValueKind::AllocObjects,
+        }
+    }
 }

@@ -460,11 +460,21 @@ struct JeprofRow {
 
 /// `jeprof --text --show_bytes [--base=BASE] EXE FILE`: the total and the rows.
 fn jeprof_text(exe: &Path, file: &Path, base: Option<&Path>) -> (i64, Vec<JeprofRow>) {
+    jeprof_text_of(exe, file, base, "--inuse_space")
+}
+
+/// [`jeprof_text`] for another sample index (`--inuse_objects`, …).
+fn jeprof_text_of(
+    exe: &Path,
+    file: &Path,
+    base: Option<&Path>,
+    index: &str,
+) -> (i64, Vec<JeprofRow>) {
     if !process::require("jeprof", "libjemalloc-dev") {
         panic!("jeprof is needed: apt-get install libjemalloc-dev");
     }
     let mut cmd = Command::new("jeprof");
-    cmd.args(["--text", "--show_bytes"]);
+    cmd.args(["--text", "--show_bytes", index]);
     if let Some(b) = base {
         cmd.arg(format!("--base={}", b.display()));
     }
@@ -1287,5 +1297,31 @@ fn report_of_a_leaky_core_shows_valgrinds_definitely_lost() {
         (n("indirect_bytes"), n("indirect_count")),
         (bytes, blocks),
         "{l}"
+    );
+}
+
+/// `report --sample-index inuse_objects`: the profile section counts objects, with
+/// jeprof's `--inuse_objects` Total.
+#[test]
+fn report_sample_index_counts_objects_as_jeprof_does() {
+    let heap = corpus::path("profiles/google-pprof/jemalloc.heap");
+    let (total, _) = jeprof_text_of(Path::new("/bin/true"), &heap, None, "--inuse_objects");
+    let dir = unique_dir("report-objects");
+    let out = dir.join("objects.html");
+    report(
+        &[
+            heap.as_os_str(),
+            "--sample-index".as_ref(),
+            "inuse_objects".as_ref(),
+        ],
+        &out,
+    );
+    let mut b = browser();
+    let page = b.load(&out, "corpus-objects", EXTRACT, None);
+    assert_clean(&page, "inuse_objects report");
+    let shown = page.data["total"].as_str().unwrap().to_string();
+    assert!(
+        shown.starts_with(&format!("Total: {total}")),
+        "jeprof's inuse_objects total is {total}; the report shows {shown:?}"
     );
 }

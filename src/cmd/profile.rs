@@ -4,18 +4,13 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 
 use anyhow::Context;
-use profile_import::{ValueKind, View, ViewOptions};
+use profile_import::{View, ViewOptions};
 
-use crate::args::{ProfileArgs, ProfileFormat, SampleIndex};
+use crate::args::{ProfileArgs, ProfileFormat};
 use crate::Outcome;
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<Outcome> {
-    let value = match args.sample_index {
-        SampleIndex::InuseSpace => ValueKind::InuseSpace,
-        SampleIndex::InuseObjects => ValueKind::InuseObjects,
-        SampleIndex::AllocSpace => ValueKind::AllocSpace,
-        SampleIndex::AllocObjects => ValueKind::AllocObjects,
-    };
+    let value = args.sample_index.value_kind();
     let options = ViewOptions::new(value, args.focus.as_deref(), args.ignore.as_deref())?;
 
     let mut outcome = Outcome::Complete;

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use profile_import::{ValueKind, View, ViewOptions};
+use profile_import::{View, ViewOptions};
 use report_templates::{
     core_modules, ArenaRow, Finding, HeapSection, InputFile, ProcessSection, ProfileSection,
     ProfileSource, Provenance, Report, Severity, SizeClassRow,
@@ -98,7 +98,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
             profile_import::subtract(&mut d, b.clone());
             d
         });
-        let options = ViewOptions::new(ValueKind::InuseSpace, None, None)?;
+        let options = ViewOptions::new(args.sample_index.value_kind(), None, None)?;
         let current_view = View::new(&current, &options);
         let base_view = base.as_ref().map(|b| View::new(b, &options));
         let diff_view = diff.as_ref().map(|d| View::new(d, &options));
