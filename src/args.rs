@@ -26,8 +26,30 @@ pub enum Command {
     /// Every thread's backtrace, the crashing thread first (like gdb's `thread apply all bt`).
     Threads(ThreadsArgs),
     /// The allocator's state rebuilt from a core: arenas, bins, free and dirty memory.
+    #[command(
+        after_help = "glibc malloc: every arena, heap and chunk; bins, fastbins, each \
+thread's tcache, mmapped chunks; free memory trapped below chunks in use and what \
+malloc_trim(0) could return. Found with libc's debug info, with built-in layouts for \
+glibc 2.26-2.40 from the libc file alone, or from the core alone. --format malloc-info \
+prints what malloc_info() would have printed.
+
+jemalloc (5.1, 5.2, 5.3; static, shared, stripped): per arena active, dirty, muzzy and \
+retained pages, decay settings and counters, bins, large extents, thread caches. \
+--format jemalloc-json prints what malloc_stats_print(\"J\") would have printed.
+
+Findings name the likely cause and the next step: fragmentation that is not a leak, dirty \
+pages an arena never purges, threads whose decay never starts (jemalloc < 5.3), retained \
+address space, oversized thread caches, a damaged heap."
+    )]
     Heap(HeapArgs),
     /// Allocations no pointer reaches any more (valgrind's "definitely lost"), from a core.
+    #[command(
+        after_help = "Roots are the threads' registers and stacks and every writable \
+mapping outside the heap. A block no root reaches is definitely lost when no other lost \
+block points at it, indirectly lost when one does; a block reached only through a pointer \
+into its middle is possibly lost: valgrind memcheck's categories. Sizes are usable sizes \
+(glibc does not record the size asked for). glibc heaps only so far."
+    )]
     Leaks(LeaksArgs),
     /// Read heap profiles (jeprof .heap, gperftools, pprof) and show where memory was allocated.
     Profile(ProfileArgs),
@@ -46,7 +68,8 @@ pub struct Common {
     #[arg(long, value_name = "DIR", global = true)]
     pub sysroot: Option<PathBuf>,
     /// A folder searched for debug files by build-id (DIR/.build-id/ab/cdef….debug) and by
-    /// .gnu_debuglink name. Repeatable; /usr/lib/debug is always searched.
+    /// .gnu_debuglink name. Repeatable; the default folder (/usr/lib/debug, or
+    /// SYSROOT/usr/lib/debug with --sysroot) is always searched too.
     #[arg(long = "debug-dir", value_name = "DIR", global = true)]
     pub debug_dirs: Vec<PathBuf>,
 }
