@@ -8,6 +8,7 @@ mod corpus;
 mod freebsd;
 mod heap_glibc;
 mod heap_jemalloc;
+mod help;
 mod info;
 mod leaks;
 mod profile;
