@@ -8,10 +8,13 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-/// Mapped files by path, each mapped at most once for the whole program.
+/// Mapped files by path, each mapped at most once for the whole program, and compressed
+/// sections of them, each inflated at most once.
 #[derive(Default)]
 pub(crate) struct FileCache {
     files: Mutex<HashMap<PathBuf, Option<&'static [u8]>>>,
+    /// Inflated sections by the address and length of their compressed bytes.
+    inflated: Mutex<HashMap<(usize, usize), &'static [u8]>>,
 }
 
 impl FileCache {
@@ -20,6 +23,30 @@ impl FileCache {
     pub fn global() -> &'static FileCache {
         static CACHE: OnceLock<FileCache> = OnceLock::new();
         CACHE.get_or_init(FileCache::default)
+    }
+
+    /// A section's bytes, inflated once per program if the file stores it compressed
+    /// (`SHF_COMPRESSED`, `.zdebug`): DWARF readers and the unwinder borrow them for the
+    /// program's life, and a symbolizer built twice must not inflate (and keep) them twice.
+    pub fn section(&self, section: &object::Section<'static, '_>) -> &'static [u8] {
+        use object::ObjectSection;
+        let Ok(raw) = section.data() else {
+            return &[];
+        };
+        match section.compressed_data() {
+            Ok(c) if c.format == object::CompressionFormat::None => return raw,
+            Err(_) => return &[],
+            Ok(_) => {}
+        }
+        let key = (raw.as_ptr() as usize, raw.len());
+        let mut inflated = self.inflated.lock().unwrap_or_else(|e| e.into_inner());
+        *inflated
+            .entry(key)
+            .or_insert_with(|| match section.uncompressed_data() {
+                Ok(std::borrow::Cow::Borrowed(b)) => b,
+                Ok(std::borrow::Cow::Owned(v)) => Box::leak(v.into_boxed_slice()),
+                Err(_) => &[],
+            })
     }
 
     /// The bytes of a file, or `None` when it cannot be opened.

@@ -509,12 +509,8 @@ fn collect_symbols(
 }
 
 fn section_data(obj: &object::File<'static>, name: &str) -> &'static [u8] {
-    match obj.section_by_name(name).map(|s| s.uncompressed_data()) {
-        Some(Ok(Cow::Borrowed(b))) => b,
-        // Compressed debug sections are inflated once and kept, like the mappings.
-        Some(Ok(Cow::Owned(v))) => Box::leak(v.into_boxed_slice()),
-        _ => &[],
-    }
+    obj.section_by_name(name)
+        .map_or(&[][..], |s| FileCache::global().section(&s))
 }
 
 fn load_dwarf(

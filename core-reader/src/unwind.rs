@@ -523,11 +523,8 @@ fn cfi_row(obj: &object::File<'static>, svma: u64) -> Option<Row> {
         }
     }
     if let Some(df) = obj.section_by_name(".debug_frame") {
-        if let Ok(data) = df.uncompressed_data() {
-            let data: &'static [u8] = match data {
-                std::borrow::Cow::Borrowed(b) => b,
-                std::borrow::Cow::Owned(v) => Box::leak(v.into_boxed_slice()),
-            };
+        let data = crate::files::FileCache::global().section(&df);
+        if !data.is_empty() {
             let mut section = gimli::DebugFrame::new(data, endian);
             section.set_address_size(8);
             return row_from(&section, &bases, svma);
