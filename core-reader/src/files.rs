@@ -40,13 +40,16 @@ impl FileCache {
         }
         let key = (raw.as_ptr() as usize, raw.len());
         let mut inflated = self.inflated.lock().unwrap_or_else(|e| e.into_inner());
-        *inflated
-            .entry(key)
-            .or_insert_with(|| match section.uncompressed_data() {
-                Ok(std::borrow::Cow::Borrowed(b)) => b,
-                Ok(std::borrow::Cow::Owned(v)) => Box::leak(v.into_boxed_slice()),
-                Err(_) => &[],
-            })
+        if let Some(&bytes) = inflated.get(&key) {
+            return bytes;
+        }
+        let bytes: &'static [u8] = match section.uncompressed_data() {
+            Ok(std::borrow::Cow::Borrowed(b)) => b,
+            Ok(std::borrow::Cow::Owned(v)) => Box::leak(v.into_boxed_slice()),
+            Err(_) => &[],
+        };
+        inflated.insert(key, bytes);
+        bytes
     }
 
     /// The bytes of a file, or `None` when it cannot be opened.

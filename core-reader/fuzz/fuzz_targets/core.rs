@@ -1,6 +1,6 @@
 //! Any bytes given as a core: opening, notes, modules, memory reads and unwinding must not
-//! panic. Run with `cargo fuzz run core -- -detect_leaks=0` in core-reader/ (seed it with
-//! corpus cores). Leak detection is off because the reader keeps file mappings, inflated
+//! panic. Run with `ASAN_OPTIONS=detect_leaks=0 cargo fuzz run core -- -detect_leaks=0` in
+//! core-reader/ (seed it with corpus cores). Leak detection is off because the reader keeps file mappings, inflated
 //! debug sections and the vDSO's image for the life of the program on purpose
 //! (core-reader/src/files.rs): LeakSanitizer reports those, not bugs.
 #![no_main]
