@@ -728,7 +728,11 @@ mod chap {
 /// the struct layouts come from the data (libc.a's malloc has no DWARF).
 #[test]
 fn aarch64_static_threads_malloc_info() {
-    let run = fixture_in("threads", Mode::Aarch64);
+    assert_static_malloc_info(&fixture_in("threads", Mode::Aarch64), "aarch64");
+}
+
+/// `heap --exe EXE --format malloc-info` on a static build's core equals its malloc_info.
+fn assert_static_malloc_info(run: &Run, what: &str) {
     let out = cli::heapmortem([
         OsStr::new("heap"),
         run.core.as_os_str(),
@@ -742,7 +746,7 @@ fn aarch64_static_threads_malloc_info() {
     assert_eq!(
         out.stdout_str(),
         run.xml,
-        "aarch64: --format malloc-info differs from glibc's\n{}",
+        "{what}: --format malloc-info differs from glibc's\n{}",
         out.describe()
     );
 }
@@ -752,23 +756,7 @@ fn aarch64_static_threads_malloc_info() {
 /// still be recognised even though no thread arena tells its heap_info shape.
 #[test]
 fn x86_64_static_one_thread_malloc_info() {
-    let run = fixture_in("one_thread", Mode::Static);
-    let out = cli::heapmortem([
-        OsStr::new("heap"),
-        run.core.as_os_str(),
-        OsStr::new("--exe"),
-        run.exe.as_os_str(),
-        OsStr::new("--format"),
-        OsStr::new("malloc-info"),
-    ]);
-    cli::assert_no_panic(&out);
-    cli::assert_exit(&out, 0);
-    assert_eq!(
-        out.stdout_str(),
-        run.xml,
-        "static: --format malloc-info differs from glibc's\n{}",
-        out.describe()
-    );
+    assert_static_malloc_info(&fixture_in("one_thread", Mode::Static), "static x86_64");
 }
 
 #[test]
