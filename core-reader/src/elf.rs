@@ -95,6 +95,25 @@ impl Segment {
     }
 }
 
+/// Whether the file at `path` is an ELF core: the ELF magic, then `e_type` (at offset 16,
+/// in the byte order `EI_DATA` names) equal to `ET_CORE`. Reads 18 bytes; a shorter file is
+/// not a core.
+pub fn is_core_file(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(18);
+    File::open(path)?.take(18).read_to_end(&mut head)?;
+    let Some(head) = head.get(..18).filter(|h| h.starts_with(b"\x7fELF")) else {
+        return Ok(false);
+    };
+    // e_ident[EI_DATA] (offset 5) names the byte order.
+    let e_type = if head[5] == elf::ELFDATA2MSB {
+        u16::from_be_bytes([head[16], head[17]])
+    } else {
+        u16::from_le_bytes([head[16], head[17]])
+    };
+    Ok(e_type == elf::ET_CORE)
+}
+
 /// A raw note: its owner name, type and descriptor bytes (borrowed from the core).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RawNote<'a> {

@@ -53,7 +53,7 @@ mod types;
 mod unwind;
 
 pub use diagnostics::Diagnostic;
-pub use elf::{Arch, CoreFile, Os, Segment};
+pub use elf::{is_core_file, Arch, CoreFile, Os, Segment};
 pub use error::Error;
 pub use memory::Memory;
 pub use modules::{BuildId, Module, ModuleFile};

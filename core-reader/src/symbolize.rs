@@ -102,10 +102,8 @@ struct Symbols {
 
 /// Everything loaded for one module, lazily.
 pub(crate) struct Loaded {
-    /// The module's own file bytes.
-    pub file: Option<&'static [u8]>,
-    /// The separate debug file's bytes.
-    pub debug: Option<&'static [u8]>,
+    /// Call frame information of the file and its debug file, found once.
+    pub cfi: crate::unwind::CfiTables,
     dwarf: Option<addr2line::Context<Reader>>,
     /// The same DWARF for type queries (layouts of allocator structs).
     pub types: Option<gimli::Dwarf<Reader>>,
@@ -460,8 +458,7 @@ fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Loaded {
     let dwarf = dwarf_obj.and_then(|o| load_dwarf(o, dir.as_deref(), files, debug_dirs));
     let types = dwarf_obj.and_then(|o| load_dwarf(o, dir.as_deref(), files, debug_dirs));
     Loaded {
-        file,
-        debug,
+        cfi: crate::unwind::CfiTables::of([&parsed_file, &parsed_debug].into_iter().flatten()),
         dwarf: dwarf.and_then(|d| addr2line::Context::from_dwarf(d).ok()),
         types,
         symbols,

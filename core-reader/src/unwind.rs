@@ -400,16 +400,10 @@ impl Process {
         lookup: u64,
         regs: &Regs,
     ) -> CfiResult {
-        let svma = lookup.wrapping_sub(module.bias);
-        for data in [loaded.file, loaded.debug].into_iter().flatten() {
-            let Ok(obj) = object::File::parse(data) else {
-                continue;
-            };
-            if let Some(row) = cfi_row(&obj, svma) {
-                return CfiResult::Step(self.apply_row(arch, row, regs));
-            }
+        match loaded.cfi.row(lookup.wrapping_sub(module.bias)) {
+            Some(row) => CfiResult::Step(self.apply_row(arch, row, regs)),
+            None => CfiResult::NoCfi,
         }
-        CfiResult::NoCfi
     }
 
     fn apply_row(&self, arch: Arch, row: Row, regs: &Regs) -> Step {
@@ -502,35 +496,63 @@ struct Row {
     rules: Vec<(u16, Rule)>,
 }
 
-fn cfi_row(obj: &object::File<'static>, svma: u64) -> Option<Row> {
-    let endian = gimli::RunTimeEndian::Little;
-    let mut bases = BaseAddresses::default();
-    if let Some(text) = obj.section_by_name(".text") {
-        bases = bases.set_text(text.address());
-    }
-    if let Some(got) = obj.section_by_name(".got") {
-        bases = bases.set_got(got.address());
-    }
-    if let Some(eh) = obj.section_by_name(".eh_frame") {
-        if let Ok(data) = eh.data() {
-            if !data.is_empty() {
-                let bases = bases.clone().set_eh_frame(eh.address());
-                let section = gimli::EhFrame::new(data, endian);
-                if let Some(row) = row_from(&section, &bases, svma) {
-                    return Some(row);
+/// One CFI section of a module's file or debug file, with the base addresses its pointer
+/// encodings are relative to.
+enum CfiTable {
+    Eh(gimli::EhFrame<Slice>, BaseAddresses),
+    Debug(gimli::DebugFrame<Slice>, BaseAddresses),
+}
+
+type Slice = gimli::EndianSlice<'static, gimli::RunTimeEndian>;
+
+/// A module's call frame information: `.eh_frame` and `.debug_frame` of its file, then of
+/// its debug file, located once when the module is loaded rather than at every step.
+pub(crate) struct CfiTables {
+    tables: Vec<CfiTable>,
+}
+
+impl CfiTables {
+    /// The CFI sections of these objects, in search order.
+    pub(crate) fn of<'a>(objects: impl Iterator<Item = &'a object::File<'static>>) -> CfiTables {
+        let endian = gimli::RunTimeEndian::Little;
+        let mut tables = Vec::new();
+        for obj in objects {
+            let mut bases = BaseAddresses::default();
+            if let Some(text) = obj.section_by_name(".text") {
+                bases = bases.set_text(text.address());
+            }
+            if let Some(got) = obj.section_by_name(".got") {
+                bases = bases.set_got(got.address());
+            }
+            if let Some(eh) = obj.section_by_name(".eh_frame") {
+                // A debug file's .eh_frame is NOBITS: no bytes.
+                let data = eh.data().unwrap_or(&[]);
+                if !data.is_empty() {
+                    tables.push(CfiTable::Eh(
+                        gimli::EhFrame::new(data, endian),
+                        bases.clone().set_eh_frame(eh.address()),
+                    ));
+                }
+            }
+            if let Some(df) = obj.section_by_name(".debug_frame") {
+                let data = crate::files::FileCache::global().section(&df);
+                if !data.is_empty() {
+                    let mut section = gimli::DebugFrame::new(data, endian);
+                    section.set_address_size(8);
+                    tables.push(CfiTable::Debug(section, bases));
                 }
             }
         }
+        CfiTables { tables }
     }
-    if let Some(df) = obj.section_by_name(".debug_frame") {
-        let data = crate::files::FileCache::global().section(&df);
-        if !data.is_empty() {
-            let mut section = gimli::DebugFrame::new(data, endian);
-            section.set_address_size(8);
-            return row_from(&section, &bases, svma);
-        }
+
+    /// The unwind row for a file address, from the first table that covers it.
+    fn row(&self, svma: u64) -> Option<Row> {
+        self.tables.iter().find_map(|t| match t {
+            CfiTable::Eh(section, bases) => row_from(section, bases, svma),
+            CfiTable::Debug(section, bases) => row_from(section, bases, svma),
+        })
     }
-    None
 }
 
 fn row_from<S>(section: &S, bases: &BaseAddresses, svma: u64) -> Option<Row>

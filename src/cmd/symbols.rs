@@ -1,8 +1,6 @@
 //! Reading and symbolizing profiles, shared by `profile` and `report`.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 use core_reader::{MappedFile, SearchPaths, Symbolizer};
@@ -175,27 +173,7 @@ pub(super) fn core_profile(process: &core_reader::Process) -> anyhow::Result<Str
     Ok(profile.to_heap_v2(&jemalloc::HeapProfile::maps_of(process)))
 }
 
-/// Whether the file is an ELF core: the magic, then `e_type` (at offset 16, in the byte order
-/// `EI_DATA` names) equal to ET_CORE (4).
+/// Whether the file is an ELF core (as opposed to a profile), with the path in the error.
 pub(super) fn is_core(path: &Path) -> anyhow::Result<bool> {
-    let mut head = [0u8; 18];
-    let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut n = 0;
-    while n < head.len() {
-        let k = f
-            .read(&mut head[n..])
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if k == 0 {
-            break;
-        }
-        n += k;
-    }
-    if n < head.len() || &head[..4] != b"\x7fELF" {
-        return Ok(false);
-    }
-    let e_type = match head[5] {
-        2 => u16::from_be_bytes([head[16], head[17]]),
-        _ => u16::from_le_bytes([head[16], head[17]]),
-    };
-    Ok(e_type == 4)
+    core_reader::is_core_file(path).with_context(|| format!("cannot read {}", path.display()))
 }

@@ -64,7 +64,7 @@ fn scan(memory: &dyn Memory, start: u64, end: u64, mut f: impl FnMut(u64)) -> (u
         let n = (s.len() as u64).min(end - a) & !7;
         if n > 0 {
             for w in s[..n as usize].chunks_exact(8) {
-                f(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+                f(u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));
             }
             scanned += n;
             a += n;
@@ -232,7 +232,7 @@ pub fn find_leaks(memory: &dyn Memory, blocks: Vec<Block>, roots: &Roots) -> Lea
                 if got < k * 8 + 8 {
                     '-'
                 } else {
-                    let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+                    let w = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
                     if w == 0 {
                         '0'
                     } else if index.find(w).is_some() {
