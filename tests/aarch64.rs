@@ -21,13 +21,9 @@ fn have_toolchain() -> bool {
         && process::require("qemu-aarch64", "qemu-user")
 }
 
-/// gdb-multiarch is optional: without it the known call chains are checked instead.
+/// gdb-multiarch, the ground truth for aarch64 backtraces (scripts/test.sh installs it).
 fn have_gdb_multiarch() -> bool {
-    let have = process::have("gdb-multiarch");
-    if !have {
-        eprintln!("note: gdb-multiarch not installed; checking known call chains only");
-    }
-    have
+    process::require("gdb-multiarch", "gdb-multiarch")
 }
 
 fn check_fixture(name: &str, variant: Variant) {
