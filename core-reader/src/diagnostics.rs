@@ -10,14 +10,31 @@ use std::fmt;
 pub struct Diagnostic {
     /// A short machine-readable kind, such as `truncated_segment` or `bad_note`.
     pub kind: &'static str,
+    /// Where in the process it is, when it is about one place (a chunk, a list link).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::hex::serialize_opt"
+    )]
+    pub address: Option<u64>,
     /// A sentence for a person, naming addresses and offsets.
     pub message: String,
 }
 
 impl Diagnostic {
-    pub(crate) fn new(kind: &'static str, message: impl Into<String>) -> Self {
+    /// A diagnostic about no one place.
+    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
         Diagnostic {
             kind,
+            address: None,
+            message: message.into(),
+        }
+    }
+
+    /// A diagnostic about the thing at `address`.
+    pub fn at(kind: &'static str, address: u64, message: impl Into<String>) -> Self {
+        Diagnostic {
+            kind,
+            address: Some(address),
             message: message.into(),
         }
     }

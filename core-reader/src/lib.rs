@@ -2,12 +2,15 @@
 //!
 //! The main type is [`Process`]: everything heapmortem knows about one core — its memory,
 //! threads with registers, mapped files and modules, and a symbolizer and unwinder over those
-//! modules. The allocator walkers and the leak finder only need the [`Memory`] trait and
-//! [`Process::find_symbol`]; the CLI uses the rest.
+//! modules. The allocator walkers and the leak finder only need the [`Target`] trait; the CLI uses
+//! the rest.
 //!
 //! - [`CoreFile`] is the raw ELF core, memory-mapped and never copied: program headers,
 //!   notes, and which parts of each segment the file actually holds (a core cut short by an
 //!   OOM kill or a full disk still opens; the missing bytes are reported).
+//! - [`Target`] is what analyses read a process through (memory, threads, mappings, modules,
+//!   symbols, struct layouts): [`Process`] implements it, and so does [`MemoryImage`], a
+//!   process built by hand for unit tests and fuzzers.
 //! - [`Memory`] reads the process's address space: bytes from the core, and for read-only
 //!   file-backed text that Linux does not dump, bytes from the mapped file on disk.
 //! - [`ProcessNotes`] is what the notes say: pid, command, signal, threads and their
@@ -40,6 +43,7 @@ mod elf;
 mod error;
 mod files;
 mod freebsd;
+pub mod hex;
 mod linux;
 mod memory;
 mod modules;
@@ -49,17 +53,20 @@ mod registers;
 mod render;
 mod symbolize;
 mod tailcall;
+mod target;
 mod types;
 mod unwind;
 
 pub use diagnostics::Diagnostic;
 pub use elf::{is_core_file, Arch, CoreFile, Os, Segment};
 pub use error::Error;
+pub use hex::Hex;
 pub use memory::Memory;
 pub use modules::{BuildId, Module, ModuleFile};
 pub use notes::{FileMapping, ProcessNotes, SignalInfo, ThreadNote};
-pub use process::{Mapping, Options, Process};
+pub use process::{Options, Process};
 pub use registers::Registers;
-pub use render::{human_bytes, signal_name, Allocator, Hex, InfoReport, ThreadsReport};
+pub use render::{human_bytes, signal_name, InfoReport, ThreadsReport};
 pub use symbolize::{Frame as SymbolFrame, MappedFile, Placement, SearchPaths, Symbolizer};
+pub use target::{Mapping, MemoryImage, Target};
 pub use unwind::{Backtrace, Frame, FrameTrust, MAX_FRAMES};

@@ -7,8 +7,8 @@ use crate::modules::{self, build_id_of_file, read_image, Candidate};
 use crate::symbolize::{find_debug_file, SearchPaths};
 use crate::types::TypeIndex;
 use crate::{
-    Arch, BuildId, CoreFile, Diagnostic, Error, Memory, Module, ModuleFile, Os, ProcessNotes,
-    Symbolizer, ThreadNote,
+    Arch, BuildId, CoreFile, Diagnostic, Error, Mapping, Memory, Module, ModuleFile, Os,
+    ProcessNotes, Symbolizer, Target, ThreadNote,
 };
 
 /// Where to find the files a core refers to.
@@ -29,25 +29,6 @@ impl Options {
             debug_dirs: self.debug_dirs.clone(),
         }
     }
-}
-
-/// One mapping of the process's address space.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Mapping {
-    /// First address.
-    pub start: u64,
-    /// One past the last address.
-    pub end: u64,
-    /// `rwx` permissions.
-    pub perms: String,
-    /// Offset in the mapped file.
-    pub offset: u64,
-    /// The mapped file, if any.
-    pub path: Option<String>,
-    /// Build-id of the module this mapping belongs to.
-    pub build_id: Option<String>,
-    /// Bytes of this mapping the core holds.
-    pub dumped: u64,
 }
 
 /// A file's bytes standing in for memory the kernel did not dump.
@@ -450,5 +431,38 @@ impl Memory for Process {
             return &[];
         };
         r.data.get(off..end.min(r.data.len())).unwrap_or(&[])
+    }
+}
+
+impl Target for Process {
+    fn os(&self) -> Os {
+        Process::os(self)
+    }
+    fn arch(&self) -> Arch {
+        Process::arch(self)
+    }
+    fn threads(&self) -> &[ThreadNote] {
+        Process::threads(self)
+    }
+    fn mappings(&self) -> &[Mapping] {
+        Process::mappings(self)
+    }
+    fn modules(&self) -> Vec<&Module> {
+        Process::modules(self).collect()
+    }
+    fn find_symbol(&self, name: &str) -> Option<u64> {
+        Process::find_symbol(self, name)
+    }
+    fn offset_of(&self, name: &str, member: &str) -> Option<u64> {
+        Process::offset_of(self, name, member)
+    }
+    fn size_of(&self, name: &str) -> Option<u64> {
+        Process::size_of(self, name)
+    }
+    fn auxv_value(&self, key: u64) -> Option<u64> {
+        self.notes.auxv_value(key)
+    }
+    fn is_truncated(&self) -> bool {
+        Process::is_truncated(self)
     }
 }

@@ -8,92 +8,11 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::unwind::SIGNAL_FRAME;
-use crate::{Diagnostic, Os, Process};
-
-/// The allocator a process used, judged from its modules and symbols.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Allocator {
-    /// glibc's ptmalloc.
-    Glibc,
-    /// jemalloc (a library, linked in statically, or FreeBSD's libc).
-    Jemalloc,
-    /// gperftools' tcmalloc.
-    Tcmalloc,
-    /// None recognised.
-    Unknown,
-}
-
-impl Allocator {
-    /// The name used in output.
-    pub fn name(self) -> &'static str {
-        match self {
-            Allocator::Glibc => "glibc",
-            Allocator::Jemalloc => "jemalloc",
-            Allocator::Tcmalloc => "tcmalloc",
-            Allocator::Unknown => "unknown",
-        }
-    }
-}
+use crate::{Diagnostic, Hex, Os, Process};
 
 impl Process {
-    /// Which allocator served `malloc`: a jemalloc or tcmalloc library or statically linked
-    /// copy wins over libc's, since either replaces glibc's malloc when present.
-    pub fn allocator(&self) -> Allocator {
-        let names: Vec<&str> = self.modules().map(|m| m.name()).collect();
-        if names.iter().any(|n| n.starts_with("libjemalloc")) {
-            return Allocator::Jemalloc;
-        }
-        if names.iter().any(|n| n.starts_with("libtcmalloc")) {
-            return Allocator::Tcmalloc;
-        }
-        // Statically linked jemalloc: its public entry points, with any of the usual prefixes.
-        if [
-            "je_mallctl",
-            "mallctl",
-            "_rjem_mallctl",
-            "__je_mallctl",
-            "je_malloc_stats_print",
-        ]
-        .iter()
-        .any(|s| self.find_symbol(s).is_some())
-        {
-            return Allocator::Jemalloc;
-        }
-        if self.os() == Os::FreeBsd && names.iter().any(|n| n.starts_with("libc.so")) {
-            // FreeBSD's libc malloc is jemalloc (lib/libc/stdlib/malloc/jemalloc).
-            return Allocator::Jemalloc;
-        }
-        if names
-            .iter()
-            .any(|n| n.starts_with("libc.so") || n.starts_with("libc-2."))
-            || self.find_symbol("__libc_malloc").is_some()
-            || self.find_symbol("malloc_info").is_some()
-        {
-            return Allocator::Glibc;
-        }
-        // A libc whose file was not found is still named by the mappings; and glibc's dynamic
-        // linker (`ld-linux-x86-64.so.2`, `ld-linux-aarch64.so.1`, `ld-2.17.so`) comes only with
-        // glibc (musl's is `ld-musl-*`). Old cores without NT_FILE (chap's glibc 2.12 cores)
-        // name their modules only through the linker's link_map.
-        let mapped = self.mappings().iter().filter_map(|m| m.path.as_deref());
-        let is_glibc_file = |path: &str| {
-            let n = path.rsplit('/').next().unwrap_or(path);
-            n.starts_with("libc.so")
-                || n.starts_with("libc-2.")
-                || n.starts_with("ld-linux")
-                || n.starts_with("ld-2.")
-        };
-        if self.os() == Os::Linux
-            && (names.iter().any(|n| is_glibc_file(n)) || mapped.clone().any(is_glibc_file))
-        {
-            return Allocator::Glibc;
-        }
-        Allocator::Unknown
-    }
-
     /// The `info` report.
-    pub fn info_report(&self) -> InfoReport {
+    pub fn info_report(&self, allocator: &'static str) -> InfoReport {
         let notes = self.notes();
         InfoReport {
             os: self.os().name(),
@@ -153,7 +72,7 @@ impl Process {
                     main: m.is_main,
                 })
                 .collect(),
-            allocator: self.allocator().name(),
+            allocator,
             truncated: self.is_truncated(),
             diagnostics: self.diagnostics().to_vec(),
         }
@@ -252,16 +171,6 @@ pub fn signal_name(os: Os, signo: i32) -> Option<String> {
         _ => return None,
     };
     Some(name.into())
-}
-
-/// An address, serialized as a `"0x…"` string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Hex(pub u64);
-
-impl Serialize for Hex {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{:#x}", self.0))
-    }
 }
 
 /// `heapmortem info`.

@@ -38,7 +38,7 @@ fn exercise(bytes: Vec<u8>) {
         return;
     };
     let process = Process::from_core(core, &Options::default());
-    let _ = process.info_report();
+    let _ = process.info_report("unknown");
     let report = process.threads_report();
     assert!(report
         .threads

@@ -12,6 +12,14 @@
 //! bounded and returns what it found plus what it had to skip.
 #![deny(missing_docs)]
 
+mod allocator;
 pub mod glibc;
 pub mod jemalloc;
 pub mod leaks;
+mod model;
+
+pub use allocator::Allocator;
+pub use model::{
+    Allocation, AllocationState, Allocations, Arena, ArenaFigures, Finding, Heap, ListFilter,
+    Severity,
+};

@@ -1,6 +1,6 @@
 //! `heapmortem heap`: dispatches on the allocator the process used.
 
-use core_reader::Allocator;
+use heap_walkers::Allocator;
 
 use crate::args::HeapArgs;
 use crate::Outcome;
@@ -10,7 +10,7 @@ mod jemalloc;
 
 pub fn run(args: HeapArgs) -> anyhow::Result<Outcome> {
     let process = super::open_core(&args.core, &args.common)?;
-    match process.allocator() {
+    match heap_walkers::Allocator::detect(&process) {
         Allocator::Glibc => glibc::run(&process, &args),
         Allocator::Jemalloc => jemalloc::run(&process, &args),
         // A stripped static executable names no allocator; glibc's arenas can still be

@@ -7,7 +7,7 @@ use crate::Outcome;
 
 pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
     let process = super::open_core(&args.core, &args.common)?;
-    let report = process.info_report();
+    let report = process.info_report(heap_walkers::Allocator::detect(&process).name());
     let mut out = std::io::stdout().lock();
     match args.format {
         TextOrJson::Text => report.write_text(&mut out)?,

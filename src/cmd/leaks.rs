@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use core_reader::Allocator;
+use heap_walkers::Allocator;
 use heap_walkers::{glibc, leaks};
 
 use crate::args::{LeaksArgs, TextOrJson};
@@ -13,7 +13,7 @@ const TOP_GROUPS: usize = 10;
 
 pub fn run(args: LeaksArgs) -> anyhow::Result<Outcome> {
     let process = super::open_core(&args.core, &args.common)?;
-    match process.allocator() {
+    match heap_walkers::Allocator::detect(&process) {
         Allocator::Glibc => {}
         // A stripped static executable names no allocator: try glibc's arenas anyway.
         Allocator::Unknown => {}

@@ -44,7 +44,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
                     "{name} could be read only in part; see its diagnostics below."
                 ));
             }
-            let info = process.info_report();
+            let info = process.info_report(heap_walkers::Allocator::detect(&process).name());
             let threads = process.threads_report();
             report
                 .processes
@@ -167,8 +167,8 @@ fn read_profile(
 /// when there was no heap to show (a note then says why).
 fn add_heap(process: &core_reader::Process, name: &str, report: &mut Report) -> Option<bool> {
     use heap_walkers::{glibc, jemalloc};
-    match process.allocator() {
-        core_reader::Allocator::Glibc | core_reader::Allocator::Unknown => {
+    match heap_walkers::Allocator::detect(process) {
+        heap_walkers::Allocator::Glibc | heap_walkers::Allocator::Unknown => {
             let options = glibc::WalkOptions {
                 // The allocations too, for the leak check.
                 list: true,
@@ -195,7 +195,7 @@ fn add_heap(process: &core_reader::Process, name: &str, report: &mut Report) -> 
                 }
             }
         }
-        core_reader::Allocator::Jemalloc => match jemalloc::walk(process) {
+        heap_walkers::Allocator::Jemalloc => match jemalloc::walk(process) {
             Ok(heap) => {
                 report.heaps.push(jemalloc_heap_section(name, &heap));
                 report

@@ -162,11 +162,11 @@ fn parse_build_id(hex: &str) -> Option<core_reader::BuildId> {
 /// `heap_v2` text with the process's mappings.
 pub(super) fn core_profile(process: &core_reader::Process) -> anyhow::Result<String> {
     use heap_walkers::jemalloc;
-    if process.allocator() != core_reader::Allocator::Jemalloc {
+    if heap_walkers::Allocator::detect(process) != heap_walkers::Allocator::Jemalloc {
         anyhow::bail!(
             "the process used {} malloc; only jemalloc (with prof:true) keeps a heap profile \
              in memory",
-            process.allocator().name()
+            heap_walkers::Allocator::detect(process).name()
         );
     }
     let profile = jemalloc::profile(process)?;

@@ -11,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(core) = CoreFile::from_bytes("fuzz.core", data.to_vec()) {
         let process = Process::from_core(core, &Options::default());
-        let _ = process.info_report();
+        let _ = process.info_report("unknown");
         let _ = process.threads_report();
     }
 });
