@@ -21,5 +21,5 @@ mod model;
 pub use allocator::Allocator;
 pub use model::{
     Allocation, AllocationState, Allocations, Arena, ArenaFigures, Finding, Heap, ListFilter,
-    Severity,
+    Severity, SizeClass,
 };

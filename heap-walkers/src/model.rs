@@ -232,6 +232,21 @@ pub struct Finding {
     pub message: String,
 }
 
+/// Allocations of one size class (or size range), in use and free.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SizeClass {
+    /// The class's usable size, or the low end of a range of sizes.
+    pub size: u64,
+    /// Allocations of the class in use.
+    pub in_use_count: u64,
+    /// Their bytes.
+    pub in_use_bytes: u64,
+    /// Free chunks (regions) of the class the allocator holds.
+    pub free_count: u64,
+    /// Their bytes.
+    pub free_bytes: u64,
+}
+
 /// The allocator-neutral heap of one process: what every walker produces. `D` and `A` are
 /// the allocator's own figures for the heap and for each arena.
 #[derive(Debug, Clone, Serialize)]
@@ -245,6 +260,10 @@ pub struct Heap<D, A> {
     pub detail: D,
     /// Every arena.
     pub arenas: Vec<Arena<A>>,
+    /// In-use and free counts by size class, all arenas (glibc: power-of-two ranges;
+    /// jemalloc: its small size classes), smallest first, empty classes left out.
+    #[serde(skip)]
+    pub size_classes: Vec<SizeClass>,
     /// What the detectors concluded.
     pub findings: Vec<Finding>,
     /// What could not be read or trusted, with where it was.
