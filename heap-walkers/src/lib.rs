@@ -17,9 +17,10 @@ pub mod glibc;
 pub mod jemalloc;
 pub mod leaks;
 mod model;
+mod render;
 
 pub use allocator::Allocator;
 pub use model::{
-    Allocation, AllocationState, Allocations, Arena, ArenaFigures, Finding, Heap, ListFilter,
-    Severity, SizeClass,
+    Allocation, AllocationState, Allocations, Arena, ArenaDetail, ArenaFigures, Finding, Heap,
+    ListFilter, Severity, SizeClass,
 };

@@ -58,6 +58,27 @@ impl<D> Arena<D> {
     }
 }
 
+/// What the allocator-neutral readers (the report, the listings) ask of an allocator's own
+/// arena figures, beyond [`ArenaFigures`]. Figures an allocator does not have are None.
+pub trait ArenaDetail: Serialize {
+    /// How the allocator names the arena at `index` (`main_arena`, `arena 3`).
+    fn name(&self, index: u32) -> String {
+        format!("arena {index}")
+    }
+    /// Freed pages still resident, waiting to be purged (jemalloc's dirty pages), in bytes.
+    fn dirty_bytes(&self) -> Option<u64> {
+        None
+    }
+    /// Pages purged lazily (jemalloc's muzzy pages, `MADV_FREE`), in bytes.
+    fn muzzy_bytes(&self) -> Option<u64> {
+        None
+    }
+    /// Address space kept for reuse but not backed (jemalloc's retained), in bytes.
+    fn retained_bytes(&self) -> Option<u64> {
+        None
+    }
+}
+
 /// What an allocation is to the program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
