@@ -18,6 +18,7 @@ pub mod jemalloc;
 pub mod leaks;
 mod model;
 mod render;
+mod scan;
 
 pub use allocator::Allocator;
 pub use model::{

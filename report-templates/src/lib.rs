@@ -6,9 +6,10 @@
 //! - [`Finding`]s first: sentences with numbers from the heap walkers and profile analysis.
 //! - [`ProcessSection`]: a core's command, signal and threads with backtraces, the crashing
 //!   thread first, from core-reader's `InfoReport` and `ThreadsReport`.
-//! - [`HeapSection`]: the allocator's arenas ([`ArenaRow`]: in use, free, dirty, muzzy,
+//! - [`HeapSection`] ([`HeapSection::of`] a walked heap of any allocator): the allocator's arenas ([`ArenaRow`]: in use, free, dirty, muzzy,
 //!   retained), drawn as a fragmentation chart, and a size-class histogram ([`SizeClassRow`]).
-//! - [`LeaksSection`]: unreachable memory, grouped ([`LeakGroup`]).
+//! - [`LeaksSection`] ([`LeaksSection::of`] a leak check): unreachable memory, grouped
+//!   ([`LeakGroup`]).
 //! - [`ProfileSection`]: jeprof's top table (sortable, searchable, at most
 //!   [`MAX_TABLE_ROWS`] rows), the pruned call graph, flame graph and icicle — built from a
 //!   profile view by [`ProfileSection::build`].
@@ -37,6 +38,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod heap;
 mod model;
 mod process;
 mod profile;

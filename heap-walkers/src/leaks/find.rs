@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use core_reader::Memory;
 
-use super::model::{Block, Leak, LeakGroup, LeakKind, LeakReport, Roots};
+use super::model::{Leak, LeakGroup, LeakKind, LeakReport, Roots};
+use crate::scan::{merge_ranges, scan, subtract, Block, BlockIndex};
 
 /// How many sample addresses a group keeps.
 const SAMPLES: usize = 5;
@@ -18,91 +19,6 @@ const REACHABLE: u8 = 2;
 /// After marking: unreachable and pointed to by another unreachable block.
 const INDIRECT: u8 = 3;
 
-/// The blocks, sorted, with a fast "which block holds this address" lookup.
-struct Index {
-    blocks: Vec<Block>,
-    lo: u64,
-    hi: u64,
-}
-
-impl Index {
-    fn new(mut blocks: Vec<Block>) -> Index {
-        blocks.sort_unstable();
-        blocks.dedup_by_key(|b| b.address);
-        let lo = blocks.first().map_or(0, |b| b.address);
-        let hi = blocks
-            .iter()
-            .map(|b| b.address.saturating_add(b.size.max(1)))
-            .max()
-            .unwrap_or(0);
-        Index { blocks, lo, hi }
-    }
-
-    /// The block `w` points into, and whether it points at its start.
-    #[inline]
-    fn find(&self, w: u64) -> Option<(usize, bool)> {
-        if w < self.lo || w >= self.hi {
-            return None;
-        }
-        let i = self
-            .blocks
-            .partition_point(|b| b.address <= w)
-            .checked_sub(1)?;
-        let b = self.blocks[i];
-        (w - b.address < b.size.max(1)).then_some((i, w == b.address))
-    }
-}
-
-/// Calls `f` with every aligned 8-byte word of `[start, end)`; returns (bytes scanned,
-/// bytes unreadable). Reads straight from the core's mapped slices.
-fn scan(memory: &dyn Memory, start: u64, end: u64, mut f: impl FnMut(u64)) -> (u64, u64) {
-    const PAGE: u64 = 4096;
-    let mut a = start.saturating_add(7) & !7;
-    let (mut scanned, mut unreadable) = (0u64, 0u64);
-    while a < end && end - a >= 8 {
-        let s = memory.bytes_at(a);
-        let n = (s.len() as u64).min(end - a) & !7;
-        if n > 0 {
-            for w in s[..n as usize].chunks_exact(8) {
-                f(u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));
-            }
-            scanned += n;
-            a += n;
-        } else if let Some(w) = memory.read_u64(a) {
-            // A word straddling two readable pieces.
-            f(w);
-            scanned += 8;
-            a += 8;
-        } else {
-            // Not in the core: skip to the next page.
-            let next = ((a / PAGE) + 1).saturating_mul(PAGE).min(end);
-            unreadable += next - a;
-            a = next;
-        }
-    }
-    (scanned, unreadable)
-}
-
-/// `ranges` less `excluded` (both `[start, end)`).
-fn subtract(start: u64, end: u64, excluded: &[(u64, u64)]) -> Vec<(u64, u64)> {
-    let mut out = Vec::new();
-    let mut a = start;
-    let first = excluded.partition_point(|&(_, e)| e <= start);
-    for &(s, e) in &excluded[first..] {
-        if s >= end {
-            break;
-        }
-        if s > a {
-            out.push((a, s));
-        }
-        a = a.max(e);
-    }
-    if a < end {
-        out.push((a, end));
-    }
-    out
-}
-
 /// Finds the blocks no root reaches.
 ///
 /// `blocks` are the allocations the program holds; `roots` the registers and memory it could
@@ -112,7 +28,7 @@ fn subtract(start: u64, end: u64, excluded: &[(u64, u64)]) -> Vec<(u64, u64)> {
 /// valgrind splits them: walking from each unreached block in address order, every other
 /// unreached block it leads to is indirect; those left are direct.
 pub fn find_leaks(memory: &dyn Memory, blocks: Vec<Block>, roots: &Roots) -> LeakReport {
-    let index = Index::new(blocks);
+    let index = BlockIndex::new(blocks);
     let n = index.blocks.len();
     let mut state = vec![UNREACHED; n];
     let mut work: Vec<usize> = Vec::new();
@@ -144,19 +60,11 @@ pub fn find_leaks(memory: &dyn Memory, blocks: Vec<Block>, roots: &Roots) -> Lea
             }
         }
     }
-    let mut excluded = roots.excluded.clone();
-    excluded.sort_unstable();
-    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(excluded.len());
-    for (s, e) in excluded {
-        match merged.last_mut() {
-            Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => merged.push((s, e)),
-        }
-    }
+    let merged = merge_ranges(roots.excluded.clone());
     for range in &roots.ranges {
         for (s, e) in subtract(range.start, range.end, &merged) {
             let (scanned, unreadable) =
-                scan(memory, s, e, |w| mark(&mut state, &mut work, w, true));
+                scan(memory, s, e, |_, w| mark(&mut state, &mut work, w, true));
             report.root_bytes_scanned += scanned;
             report.root_bytes_unreadable += unreadable;
         }
@@ -164,9 +72,12 @@ pub fn find_leaks(memory: &dyn Memory, blocks: Vec<Block>, roots: &Roots) -> Lea
     while let Some(i) = work.pop() {
         let b = index.blocks[i];
         let definite = state[i] == REACHABLE;
-        scan(memory, b.address, b.address.saturating_add(b.size), |w| {
-            mark(&mut state, &mut work, w, definite)
-        });
+        scan(
+            memory,
+            b.address,
+            b.address.saturating_add(b.size),
+            |_, w| mark(&mut state, &mut work, w, definite),
+        );
     }
 
     // Cliques: from each still-unreached block in address order, everything unreached it
@@ -179,14 +90,19 @@ pub fn find_leaks(memory: &dyn Memory, blocks: Vec<Block>, roots: &Roots) -> Lea
         work.push(leader);
         while let Some(i) = work.pop() {
             let b = index.blocks[i];
-            scan(memory, b.address, b.address.saturating_add(b.size), |w| {
-                if let Some((j, _)) = index.find(w) {
-                    if j != leader && state[j] == UNREACHED {
-                        state[j] = INDIRECT;
-                        work.push(j);
+            scan(
+                memory,
+                b.address,
+                b.address.saturating_add(b.size),
+                |_, w| {
+                    if let Some((j, _)) = index.find(w) {
+                        if j != leader && state[j] == UNREACHED {
+                            state[j] = INDIRECT;
+                            work.push(j);
+                        }
                     }
-                }
-            });
+                },
+            );
         }
     }
 
@@ -291,6 +207,7 @@ pub fn find_leaks(memory: &dyn Memory, blocks: Vec<Block>, roots: &Roots) -> Lea
 mod tests {
     use super::*;
     use crate::leaks::model::{RootKind, RootRange};
+    use crate::scan::Block;
 
     /// Memory made of `(address, words)` pieces.
     struct Words(Vec<(u64, Vec<u8>)>);

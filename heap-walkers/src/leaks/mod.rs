@@ -50,6 +50,7 @@ mod model;
 mod render;
 mod roots;
 
+pub use crate::scan::Block;
 pub use find::find_leaks;
-pub use model::{Block, Leak, LeakGroup, LeakKind, LeakReport, RootKind, RootRange, Roots};
+pub use model::{Leak, LeakGroup, LeakKind, LeakReport, RootKind, RootRange, Roots};
 pub use roots::{glibc_blocks, glibc_roots};

@@ -11,15 +11,6 @@ fn hex_vec<S: serde::Serializer>(v: &[u64], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(v.iter().map(|a| format!("{a:#x}")))
 }
 
-/// One allocation the program holds (not freed, not in a tcache or fastbin).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Block {
-    /// The pointer the allocator returned.
-    pub address: u64,
-    /// Its size in bytes (for glibc, the usable size: the only size a core records).
-    pub size: u64,
-}
-
 /// Where a root range comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -2,7 +2,8 @@
 
 use core_reader::{Arch, Memory, Process};
 
-use super::model::{Block, RootKind, RootRange, Roots};
+use super::model::{RootKind, RootRange, Roots};
+use crate::scan::Block;
 use crate::glibc::{ChunkState, GlibcHeap};
 
 /// `sizeof (struct malloc_state)` on x86_64 and AArch64, glibc 2.26 and later (2200), used
