@@ -17,6 +17,7 @@ pub mod glibc;
 pub mod jemalloc;
 pub mod leaks;
 mod model;
+pub mod refs;
 mod render;
 mod scan;
 

@@ -3,8 +3,8 @@
 use core_reader::{Arch, Memory, Process};
 
 use super::model::{RootKind, RootRange, Roots};
-use crate::scan::Block;
 use crate::glibc::{ChunkState, GlibcHeap};
+use crate::scan::Block;
 
 /// `sizeof (struct malloc_state)` on x86_64 and AArch64, glibc 2.26 and later (2200), used
 /// when libc's DWARF is not there; a little extra only excludes a few more bytes of libc's
