@@ -20,6 +20,7 @@ mod model;
 pub mod refs;
 mod render;
 mod scan;
+pub mod types;
 
 pub use allocator::Allocator;
 pub use model::{

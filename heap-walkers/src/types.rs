@@ -1,0 +1,214 @@
+//! What each allocation is: C++ objects named by their vtable.
+//!
+//! On the Itanium C++ ABI (every Linux and FreeBSD compiler), an object of a class with
+//! virtual functions starts with a pointer into its class's vtable, 16 bytes past the
+//! vtable's start; the two words before that address are the offset to the top of the
+//! object (0 for the complete object's primary vtable) and a pointer to the class's
+//! `std::type_info`, whose second word points to the mangled type name (Itanium C++ ABI
+//! §2.5.2 "Virtual Table Layout" and §2.9.5 "RTTI Layout"). So an allocation is an instance
+//! of class `T` when its first word `v` is such that `[v-16]` is 0, `[v-8]` points to a
+//! type_info, and that type_info's name is a mangled type — all read from the process, no
+//! symbols needed. Programs built with `-fno-rtti` have no type_info: their objects stay
+//! unknown.
+
+use std::collections::HashMap;
+
+use core_reader::Target;
+use serde::Serialize;
+
+use crate::scan::Block;
+
+/// How a type was recognized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TypeKind {
+    /// A C++ class with virtual functions, from its vtable.
+    Vtable,
+    /// A container's part, from how it is linked (chap's "patterns").
+    Pattern,
+    /// Not recognized.
+    Unknown,
+}
+
+/// A type's name and how it was found.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct TypeName {
+    /// The demangled C++ name, or a pattern's name.
+    pub name: String,
+    /// How it was recognized.
+    pub kind: TypeKind,
+}
+
+/// The type of every block, where one was recognized.
+#[derive(Debug, Clone, Default)]
+pub struct Types {
+    names: Vec<TypeName>,
+    /// Per block: an index into `names`, or [`Types::UNKNOWN`].
+    of_block: Vec<u32>,
+}
+
+/// Longest mangled type name read.
+const MAX_NAME: usize = 1024;
+
+impl Types {
+    const UNKNOWN: u32 = u32::MAX;
+
+    /// Recognizes the type of each of `blocks` (sorted by address, as
+    /// [`crate::refs::References::blocks`] keeps them).
+    pub fn infer(target: &dyn Target, blocks: &[Block]) -> Types {
+        let mut names: Vec<TypeName> = Vec::new();
+        let mut by_vtable: HashMap<u64, u32> = HashMap::new();
+        let mut by_name: HashMap<String, u32> = HashMap::new();
+        let heap = |w: u64| {
+            let i = blocks.partition_point(|b| b.address <= w);
+            i.checked_sub(1)
+                .is_some_and(|i| w - blocks[i].address < blocks[i].size.max(1))
+        };
+        let of_block = blocks
+            .iter()
+            .map(|b| {
+                if b.size < 8 {
+                    return Types::UNKNOWN;
+                }
+                let Some(v) = target.read_u64(b.address) else {
+                    return Types::UNKNOWN;
+                };
+                if v % 8 != 0 || v < 16 || heap(v) {
+                    return Types::UNKNOWN;
+                }
+                if let Some(&t) = by_vtable.get(&v) {
+                    return t;
+                }
+                let t = match class_of_vtable(target, v) {
+                    Some(name) => *by_name.entry(name.clone()).or_insert_with(|| {
+                        names.push(TypeName {
+                            name,
+                            kind: TypeKind::Vtable,
+                        });
+                        (names.len() - 1) as u32
+                    }),
+                    None => Types::UNKNOWN,
+                };
+                by_vtable.insert(v, t);
+                t
+            })
+            .collect();
+        Types { names, of_block }
+    }
+
+    /// The type of block `i`, if recognized.
+    pub fn of(&self, i: usize) -> Option<&TypeName> {
+        let t = *self.of_block.get(i)?;
+        self.names.get(t as usize)
+    }
+
+    /// How many blocks have a recognized type.
+    pub fn recognized(&self) -> usize {
+        self.of_block
+            .iter()
+            .filter(|&&t| t != Types::UNKNOWN)
+            .count()
+    }
+}
+
+/// The demangled class name for a vtable address point `v`, read through RTTI.
+fn class_of_vtable(target: &dyn Target, v: u64) -> Option<String> {
+    // Only file-backed, non-writable memory holds vtables (.data.rel.ro after RELRO, or
+    // .rodata); anonymous or writable memory that happens to look right is data.
+    let mapping = target
+        .mappings()
+        .iter()
+        .find(|m| m.start <= v - 16 && v < m.end)?;
+    if mapping.perms.contains('w') || mapping.path.is_none() {
+        return None;
+    }
+    let offset_to_top = target.read_u64(v - 16)?;
+    if offset_to_top != 0 {
+        return None;
+    }
+    let type_info = target.read_u64(v - 8)?;
+    if type_info == 0 || type_info % 8 != 0 {
+        return None;
+    }
+    // The type_info object's own vtable pointer must be set, then the name.
+    target.read_u64(type_info).filter(|&w| w != 0)?;
+    let name_ptr = target.read_u64(type_info + 8)?;
+    let mangled = target.read_cstr(name_ptr, MAX_NAME)?;
+    demangle_type(&mangled)
+}
+
+/// A mangled type name as C++ prints it (`N3app7SessionE` → `app::Session`).
+fn demangle_type(mangled: &str) -> Option<String> {
+    let first = mangled.chars().next()?;
+    // A class type's mangling starts with its <source-name> length or a nested-name `N`
+    // (or `St`/`S` substitutions for std:: names); anything else is not a class name.
+    if !(first.is_ascii_digit() || first == 'N' || first == 'S')
+        || !mangled.bytes().all(|c| c.is_ascii_graphic())
+    {
+        return None;
+    }
+    // `_ZTS<type>` is the symbol of a type_info's name: demangled, "typeinfo name for T".
+    let symbol = cpp_demangle::Symbol::new(format!("_ZTS{mangled}")).ok()?;
+    let text = symbol.to_string();
+    text.strip_prefix("typeinfo name for ").map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core_reader::MemoryImage;
+
+    #[test]
+    fn mangled_names_demangle_as_cpp_prints_them() {
+        assert_eq!(demangle_type("7Session").as_deref(), Some("Session"));
+        assert_eq!(
+            demangle_type("N3app6server7SessionE").as_deref(),
+            Some("app::server::Session")
+        );
+        assert_eq!(demangle_type("hello world"), None);
+        assert_eq!(demangle_type(""), None);
+    }
+
+    /// A vtable in a read-only file mapping, a type_info and its name, and three heap
+    /// blocks: an object of the class, one whose first word points into writable memory, and
+    /// one holding a heap pointer.
+    #[test]
+    fn objects_are_named_by_their_vtable() {
+        let mut m = MemoryImage::new();
+        // "Read-only data" at 0x400000: offset-to-top, type_info pointer, then the address
+        // point (0x400010) with a virtual function pointer; type_info at 0x400100 with its
+        // name pointer; the name at 0x400200.
+        let mut ro = vec![0u8; 0x300];
+        ro[8..16].copy_from_slice(&0x400100u64.to_le_bytes());
+        ro[16..24].copy_from_slice(&0x401000u64.to_le_bytes());
+        ro[0x100..0x108].copy_from_slice(&0x7777u64.to_le_bytes());
+        ro[0x108..0x110].copy_from_slice(&0x400200u64.to_le_bytes());
+        ro[0x200..0x20b].copy_from_slice(b"7Session\0\0\0");
+        m.add(0x400000, ro);
+        m.mappings[0].perms = "r--".into();
+        m.mappings[0].path = Some("/usr/bin/app".into());
+        let heap: Vec<u8> = [0x400010u64, 0, 0x600010, 0, 0x1000, 0]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        m.add(0x1000, heap);
+        m.add(0x600000, vec![0; 0x100]);
+        let blocks: Vec<Block> = (0..3)
+            .map(|i| Block {
+                address: 0x1000 + 16 * i,
+                size: 16,
+            })
+            .collect();
+        let types = Types::infer(&m, &blocks);
+        assert_eq!(
+            types.of(0),
+            Some(&TypeName {
+                name: "Session".into(),
+                kind: TypeKind::Vtable
+            })
+        );
+        assert_eq!(types.of(1), None, "writable memory holds no vtable");
+        assert_eq!(types.of(2), None, "a heap pointer is no vtable");
+        assert_eq!(types.recognized(), 1);
+    }
+}
