@@ -465,4 +465,22 @@ impl Target for Process {
     fn is_truncated(&self) -> bool {
         Process::is_truncated(self)
     }
+    fn stack_frame(&self, address: u64) -> Option<(u64, Option<String>)> {
+        let mapping = self
+            .mappings
+            .iter()
+            .find(|m| m.start <= address && address < m.end)?;
+        let thread = self.threads().iter().find(|t| {
+            t.registers
+                .sp()
+                .is_some_and(|sp| mapping.start <= sp && sp <= address)
+        })?;
+        // Frame k's locals lie from its stack pointer up to its caller's.
+        let frames = self.backtrace(thread).frames;
+        let k = frames.partition_point(|f| f.sp <= address).checked_sub(1);
+        let function = k
+            .filter(|&k| k + 1 < frames.len())
+            .and_then(|k| frames[k].symbols.last()?.function.clone());
+        Some((thread.tid, function))
+    }
 }

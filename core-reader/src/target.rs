@@ -51,6 +51,35 @@ pub trait Target: Memory {
     fn auxv_value(&self, key: u64) -> Option<u64>;
     /// Whether part of the process's memory is known to be missing (a truncated core).
     fn is_truncated(&self) -> bool;
+    /// The thread whose stack holds `address`, and the function whose frame it is in (as
+    /// the unwinder finds the frames; None past the frames it found).
+    fn stack_frame(&self, address: u64) -> Option<(u64, Option<String>)> {
+        let _ = address;
+        None
+    }
+    /// `module!symbol+offset` for an address in a module's data (a global, a static).
+    fn data_symbol(&self, address: u64) -> Option<String> {
+        let _ = address;
+        None
+    }
+    /// Whether `address` is in memory that holds threads' thread-local storage: a mapping
+    /// that holds a thread pointer (x86_64 `fs_base`, aarch64 `tpidr_el0`), where the libc
+    /// puts the static TLS blocks next to each thread's control block.
+    fn is_thread_local(&self, address: u64) -> bool {
+        let Some(m) = self
+            .mappings()
+            .iter()
+            .find(|m| m.start <= address && address < m.end)
+        else {
+            return false;
+        };
+        self.threads().iter().any(|t| {
+            t.registers
+                .get("fs_base")
+                .or_else(|| t.registers.get("tpidr_el0"))
+                .is_some_and(|tp| m.start <= tp && tp < m.end)
+        })
+    }
 }
 
 /// A process image put together by hand: memory regions, symbols and struct layouts. For

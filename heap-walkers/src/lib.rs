@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 mod allocator;
+pub mod explain;
 pub mod glibc;
 pub mod jemalloc;
 pub mod leaks;

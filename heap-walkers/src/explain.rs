@@ -1,0 +1,414 @@
+//! `heapmortem explain`: what the allocation at an address is, who points into it, and one
+//! shortest chain of pointers from a root that keeps it alive.
+
+use std::io::{self, Write};
+
+use core_reader::{hex, Target};
+use serde::Serialize;
+
+use crate::leaks::RootKind;
+use crate::model::{Allocation, AllocationState, Allocations};
+use crate::refs::{Anchors, References, Via};
+use crate::types::{TypeKind, Types};
+
+/// Referrers listed at most (the count is always given).
+const MAX_INCOMING: usize = 64;
+
+/// Why an address has no explanation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unexplained {
+    /// The core holds no byte at the address.
+    #[error("{address:#x} is not in the core: no mapping of the process holds it")]
+    NotInCore {
+        /// The address asked about.
+        address: u64,
+    },
+    /// Memory, but not part of any allocation.
+    #[error("{address:#x} is not in any allocation ({what})")]
+    NotAllocated {
+        /// The address asked about.
+        address: u64,
+        /// What holds it instead (`the mapping of /usr/lib/libc.so.6`, …).
+        what: String,
+    },
+    /// Inside a chunk (region) the allocator holds as free.
+    #[error(
+        "{address:#x} is in a {state} block of {size} bytes at {start:#x}: the program freed it"
+    )]
+    Free {
+        /// The address asked about.
+        address: u64,
+        /// The free block's start.
+        start: u64,
+        /// Its usable size.
+        size: u64,
+        /// `free`, `tcache`, `fastbin`.
+        state: &'static str,
+    },
+}
+
+/// One allocation as `explain` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Block {
+    /// Its start: the pointer the program got.
+    #[serde(serialize_with = "hex::serialize")]
+    pub address: u64,
+    /// Usable bytes.
+    pub size: u64,
+    /// `used`, …
+    pub state: AllocationState,
+    /// Its type, when recognized.
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    /// `vtable`, `pattern` or `unknown`.
+    pub type_kind: TypeKind,
+}
+
+/// A pointer into the allocation, from another one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Incoming {
+    /// Where the pointer is.
+    #[serde(serialize_with = "hex::serialize")]
+    pub address: u64,
+    /// Its offset inside the allocation holding it.
+    pub offset: u64,
+    /// The holder's start.
+    #[serde(serialize_with = "hex::serialize")]
+    pub holder: u64,
+    /// The holder's type, when recognized.
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    /// Whether it points at the allocation's start (rather than into its middle).
+    pub exact: bool,
+}
+
+/// One link of an anchor chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Link {
+    /// `register`, `stack`, `static`, `tls`, `other` for the root; `allocation` after it.
+    pub kind: &'static str,
+    /// The root word's address, or the allocation's start.
+    #[serde(serialize_with = "hex::serialize_opt")]
+    pub address: Option<u64>,
+    /// For an allocation: the offset of the pointer it holds to the next link (`null` for
+    /// the last, the allocation explained).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// For an allocation: its size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// For an allocation: its type, when recognized.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_name: Option<String>,
+    /// For a stack or register root: the thread.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread: Option<u64>,
+    /// For a stack root: the function whose frame holds the pointer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame: Option<String>,
+    /// For a static root: `module!symbol+offset`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+}
+
+/// The answer of `heapmortem explain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Explanation {
+    /// The address asked about.
+    #[serde(serialize_with = "hex::serialize")]
+    pub address: u64,
+    /// The allocation holding it.
+    pub allocation: Block,
+    /// How many pointers into it other allocations hold.
+    pub incoming_count: usize,
+    /// Those pointers (the first [`MAX_INCOMING`]).
+    pub incoming: Vec<Incoming>,
+    /// Whether a root reaches it through pointers to starts (false: leaked, in valgrind's
+    /// sense).
+    pub anchored: bool,
+    /// With `anchored` false: whether a chain exists when pointers into the middle of
+    /// allocations count (valgrind's "possibly lost").
+    pub possibly_anchored: bool,
+    /// One shortest chain from a root: the root first, then each allocation on the way.
+    pub anchor_chain: Vec<Link>,
+}
+
+/// What `explain` reads: the process, its allocations and the graph over the held ones.
+pub struct Inputs<'a> {
+    /// The process.
+    pub target: &'a dyn Target,
+    /// Every allocation the walker listed (free ones too).
+    pub allocations: &'a Allocations,
+    /// References between held allocations.
+    pub refs: &'a References,
+    /// Their types.
+    pub types: &'a Types,
+    /// Anchors through pointers to starts.
+    pub anchors: &'a Anchors,
+    /// Anchors through any pointer, for what `anchors` does not reach.
+    pub loose_anchors: &'a Anchors,
+}
+
+impl Inputs<'_> {
+    /// Explains `address`.
+    pub fn explain(&self, address: u64) -> Result<Explanation, Unexplained> {
+        let Some(i) = self.refs.block_at(address) else {
+            return Err(self.unexplained(address));
+        };
+        let block = self.refs.blocks()[i];
+        let state = self
+            .allocations
+            .containing(block.address)
+            .map_or(AllocationState::Used, |a| a.state);
+        let type_of = |j: usize| self.types.of(j).map(|t| t.name.clone());
+        let incoming: Vec<Incoming> = self
+            .refs
+            .incoming(i)
+            .iter()
+            .map(|e| {
+                let holder = self.refs.blocks()[e.other as usize].address;
+                Incoming {
+                    address: holder + u64::from(e.offset),
+                    offset: u64::from(e.offset),
+                    holder,
+                    type_name: type_of(e.other as usize),
+                    exact: e.exact,
+                }
+            })
+            .collect();
+        let mut chain = self.anchors.chain(i);
+        let anchored = !chain.is_empty();
+        if chain.is_empty() {
+            chain = self.loose_anchors.chain(i);
+        }
+        let possibly_anchored = !anchored && !chain.is_empty();
+        let mut links = Vec::with_capacity(chain.len() + 1);
+        for (k, &(j, via)) in chain.iter().enumerate() {
+            if k == 0 {
+                links.push(self.root_link(via));
+            }
+            // The pointer this allocation holds to the next one.
+            let offset = chain.get(k + 1).and_then(|&(_, next)| match next {
+                Via::Block { offset, .. } => Some(u64::from(offset)),
+                _ => None,
+            });
+            let b = self.refs.blocks()[j];
+            links.push(Link {
+                kind: "allocation",
+                address: Some(b.address),
+                offset,
+                size: Some(b.size),
+                type_name: type_of(j),
+                thread: None,
+                frame: None,
+                symbol: None,
+            });
+        }
+        Ok(Explanation {
+            address,
+            allocation: Block {
+                address: block.address,
+                size: block.size,
+                state,
+                type_name: type_of(i),
+                type_kind: self.types.of(i).map_or(TypeKind::Unknown, |t| t.kind),
+            },
+            incoming_count: incoming.len(),
+            incoming: incoming.into_iter().take(MAX_INCOMING).collect(),
+            anchored,
+            possibly_anchored,
+            anchor_chain: links,
+        })
+    }
+
+    fn unexplained(&self, address: u64) -> Unexplained {
+        if let Some(a) = self.allocations.containing(address) {
+            if a.state != AllocationState::Used || a.is_top() {
+                return free(address, a);
+            }
+        }
+        if self.target.bytes_at(address).is_empty() {
+            return Unexplained::NotInCore { address };
+        }
+        let what = self
+            .target
+            .mappings()
+            .iter()
+            .find(|m| m.start <= address && address < m.end)
+            .map_or_else(
+                || "memory of no mapping".to_string(),
+                |m| match &m.path {
+                    Some(p) => format!("the mapping of {p}"),
+                    None => format!("an anonymous mapping {:#x}-{:#x}", m.start, m.end),
+                },
+            );
+        Unexplained::NotAllocated { address, what }
+    }
+
+    fn root_link(&self, via: Via) -> Link {
+        let mut link = Link {
+            kind: "other",
+            address: None,
+            offset: None,
+            size: None,
+            type_name: None,
+            thread: None,
+            frame: None,
+            symbol: None,
+        };
+        match via {
+            Via::Register { value } => {
+                link.kind = "register";
+                link.thread = self
+                    .target
+                    .threads()
+                    .iter()
+                    .find(|t| t.registers.iter().any(|(_, v)| v == value))
+                    .map(|t| t.tid);
+            }
+            Via::Root { address, kind } => {
+                link.address = Some(address);
+                match kind {
+                    RootKind::Stack => {
+                        link.kind = "stack";
+                        if let Some((tid, frame)) = self.target.stack_frame(address) {
+                            link.thread = Some(tid);
+                            link.frame = frame;
+                        }
+                    }
+                    RootKind::Static => {
+                        link.symbol = self.target.data_symbol(address);
+                        link.kind = if link.symbol.is_some() {
+                            "static"
+                        } else if self.target.is_thread_local(address) {
+                            "tls"
+                        } else {
+                            "other"
+                        };
+                    }
+                }
+            }
+            Via::Block { .. } | Via::Unreached => {}
+        }
+        link
+    }
+}
+
+fn free(address: u64, a: &Allocation) -> Unexplained {
+    Unexplained::Free {
+        address,
+        start: a.address,
+        size: a.size,
+        state: a.state.name(),
+    }
+}
+
+impl Explanation {
+    /// The JSON document (keys in DESIGN.md).
+    pub fn write_json(&self, w: &mut dyn Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *w, self).map_err(io::Error::other)?;
+        writeln!(w)
+    }
+
+    /// The terminal view.
+    pub fn write_text(&self, w: &mut dyn Write) -> io::Result<()> {
+        let a = &self.allocation;
+        writeln!(
+            w,
+            "{:#x} is {} byte{} into a {} allocation of {} bytes at {:#x}{}",
+            self.address,
+            self.address - a.address,
+            if self.address - a.address == 1 {
+                ""
+            } else {
+                "s"
+            },
+            a.state.name(),
+            a.size,
+            a.address,
+            a.type_name
+                .as_ref()
+                .map(|t| format!(": {t}"))
+                .unwrap_or_default()
+        )?;
+        writeln!(
+            w,
+            "\npointed to by {} allocation word{}:",
+            self.incoming_count,
+            if self.incoming_count == 1 { "" } else { "s" }
+        )?;
+        for r in &self.incoming {
+            writeln!(
+                w,
+                "  {:#x}  (+{} in {:#x}{}){}",
+                r.address,
+                r.offset,
+                r.holder,
+                r.type_name
+                    .as_ref()
+                    .map(|t| format!(", {t}"))
+                    .unwrap_or_default(),
+                if r.exact { "" } else { "  into its middle" }
+            )?;
+        }
+        if self.incoming_count > self.incoming.len() {
+            writeln!(
+                w,
+                "  … {} more (--format json lists {})",
+                self.incoming_count - self.incoming.len(),
+                MAX_INCOMING
+            )?;
+        }
+        if self.anchor_chain.is_empty() {
+            writeln!(
+                w,
+                "\nnot anchored: no root reaches it, even through interior pointers (leaked)"
+            )?;
+            return Ok(());
+        }
+        writeln!(
+            w,
+            "\n{}",
+            if self.anchored {
+                "anchored by:"
+            } else {
+                "not anchored through pointers to starts (possibly lost); through interior pointers:"
+            }
+        )?;
+        for (k, l) in self.anchor_chain.iter().enumerate() {
+            let text = match l.kind {
+                "allocation" => format!(
+                    "{:#x} ({} bytes{}){}",
+                    l.address.unwrap_or(0),
+                    l.size.unwrap_or(0),
+                    l.type_name
+                        .as_ref()
+                        .map(|t| format!(", {t}"))
+                        .unwrap_or_default(),
+                    l.offset
+                        .map(|o| format!(" holds it at +{o}"))
+                        .unwrap_or_default()
+                ),
+                kind => {
+                    let mut s = kind.to_string();
+                    if let Some(sym) = &l.symbol {
+                        s.push_str(&format!(" {sym}"));
+                    }
+                    if let Some(t) = l.thread {
+                        s.push_str(&format!(" of thread {t}"));
+                    }
+                    if let Some(f) = &l.frame {
+                        s.push_str(&format!(" in {f}"));
+                    }
+                    if let Some(a) = l.address {
+                        s.push_str(&format!(" at {a:#x}"));
+                    }
+                    s
+                }
+            };
+            writeln!(w, "  {}{text}", if k == 0 { "" } else { "→ " })?;
+        }
+        Ok(())
+    }
+}
