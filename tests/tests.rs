@@ -15,3 +15,4 @@ mod profile;
 mod report;
 mod threads;
 mod truncated;
+mod types;

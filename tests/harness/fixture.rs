@@ -486,3 +486,49 @@ pub fn truncated_copy(core: &Path, len: u64, label: &str) -> PathBuf {
     );
     dest
 }
+
+/// Runs `exe ARGS…` in `dir` (with `env` set) until it aborts, and returns its core: the one
+/// the kernel writes into `dir` where `core_pattern` allows, else gdb's `gcore` of the
+/// process stopped at the signal. For workloads that write their own account of the moment
+/// into `dir` before aborting.
+pub fn abort_core(exe: &Path, args: &[&str], env: &[(&str, &str)], dir: &Path) -> PathBuf {
+    let forced_gcore = std::env::var("HEAPMORTEM_TEST_CORES").as_deref() == Ok("gcore");
+    if !forced_gcore && kernel_dumps_to_cwd() {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(r#"ulimit -c unlimited 2>/dev/null || ulimit -c "$(ulimit -H -c)"; exec "$0" "$@""#)
+            .arg(exe)
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(dir);
+        let out = run(&mut cmd, Duration::from_secs(120));
+        assert_eq!(out.signal(), Some(6), "the workload should abort\n{}", out.describe());
+        if let Some(core) = files_in(dir).into_iter().find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("core"))
+        }) {
+            return core;
+        }
+        eprintln!("note: the kernel wrote no core in {}; using gdb's gcore", dir.display());
+    }
+    process::require("gdb", "gdb");
+    let core = dir.join("core");
+    let mut cmd = Command::new("gdb");
+    cmd.args(["-batch", "-nx"])
+        .args(["-iex", "set debuginfod enabled off"])
+        .args(["-ex", "set pagination off"]);
+    for (k, v) in env {
+        cmd.arg("-ex").arg(format!("set environment {k} {v}"));
+    }
+    cmd.args(["-ex", "run"])
+        .arg("-ex")
+        .arg(format!("gcore {}", core.display()))
+        .args(["-ex", "kill"])
+        .arg("--args")
+        .arg(exe)
+        .args(args)
+        .current_dir(dir);
+    let out = run(&mut cmd, Duration::from_secs(180));
+    assert!(core.is_file(), "gcore wrote no core\n{}", out.describe());
+    core
+}

@@ -1,0 +1,326 @@
+//! What the memory is and what keeps it alive: `heap --by type`, `explain`, and the types of
+//! `leaks`, on glibc and on jemalloc.
+//!
+//! Ground truth is the workload's own account: `tests/fixtures/types/objects.cpp` writes how
+//! many objects of each class it holds and where (the address of `g_sessions[2]`, of the
+//! vector's buffer, of the first object it leaked) into `objects.truth` through a static
+//! buffer, then aborts. The core is read against that file: class names come from the
+//! vtables through RTTI, the chain that anchors `g_sessions[2]` must run from the global
+//! `g_sessions` through the vector's buffer at offset 16 (index 2 of 8-byte pointers), and
+//! the leaked `Connection` must be anchored by nothing. The same program is built against
+//! glibc malloc and against Debian's libjemalloc (5.3), so both walkers feed the same
+//! allocator-neutral passes.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::harness::fixture::abort_core;
+use crate::harness::process::{require, run};
+use crate::harness::{cli, parse_hex, repo_root, unique_dir};
+
+/// Which malloc the workload runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Malloc {
+    Glibc,
+    Jemalloc,
+}
+
+#[derive(Debug, Clone)]
+struct Run {
+    core: PathBuf,
+    truth: HashMap<String, String>,
+}
+
+impl Run {
+    fn count(&self, key: &str) -> u64 {
+        self.truth[key].parse().expect("a count")
+    }
+    fn address(&self, key: &str) -> u64 {
+        parse_hex(&self.truth[key])
+    }
+}
+
+/// Builds objects.cpp (`g++ -O0 -g`, with `-ljemalloc` for jemalloc) and runs it to its core,
+/// once per allocator.
+fn objects(malloc: Malloc) -> Option<Run> {
+    static RUNS: OnceLock<std::sync::Mutex<HashMap<Malloc, Option<Run>>>> = OnceLock::new();
+    let runs = RUNS.get_or_init(Default::default);
+    let mut runs = runs.lock().unwrap_or_else(|e| e.into_inner());
+    runs.entry(malloc)
+        .or_insert_with(|| {
+            if !require("g++", "g++") {
+                return None;
+            }
+            if malloc == Malloc::Jemalloc
+                && !std::path::Path::new("/usr/include/jemalloc/jemalloc.h").exists()
+                && !require("jemalloc-config", "libjemalloc-dev")
+            {
+                return None;
+            }
+            let dir = unique_dir(&format!("types-{malloc:?}"));
+            let exe = dir.join("objects");
+            let mut cc = Command::new("g++");
+            cc.args(["-O0", "-g"])
+                .arg(repo_root().join("tests/fixtures/types/objects.cpp"))
+                .arg("-o")
+                .arg(&exe);
+            if malloc == Malloc::Jemalloc {
+                cc.arg("-ljemalloc");
+            }
+            run(&mut cc, Duration::from_secs(180)).expect_success("compiling objects.cpp");
+            let core = abort_core(&exe, &[], &[], &dir);
+            let text = std::fs::read_to_string(dir.join("objects.truth"))
+                .expect("the workload wrote objects.truth");
+            let truth = text
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Some(Run { core, truth })
+        })
+        .clone()
+}
+
+/// `heap --by type --format json`, the keys DESIGN.md gives `types[]`.
+#[derive(Debug, Deserialize)]
+struct ByType {
+    allocator: String,
+    types: Vec<TypeRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TypeRow {
+    name: String,
+    kind: String,
+    count: u64,
+    bytes: u64,
+    example: String,
+}
+
+/// `explain --format json` (DESIGN.md).
+#[derive(Debug, Deserialize)]
+struct Explain {
+    allocation: ExplainedBlock,
+    incoming: Vec<Incoming>,
+    anchored: bool,
+    anchor_chain: Vec<Link>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ExplainedBlock {
+    address: String,
+    size: u64,
+    state: String,
+    #[serde(rename = "type")]
+    type_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Incoming {
+    holder: String,
+    offset: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Link {
+    kind: String,
+    address: Option<String>,
+    offset: Option<u64>,
+    symbol: Option<String>,
+    #[serde(rename = "type")]
+    type_name: Option<String>,
+}
+
+fn by_type(malloc: Malloc) {
+    let Some(run) = objects(malloc) else { return };
+    let out = cli::json_of("heap", &run.core, &[OsStr::new("--by"), OsStr::new("type")]);
+    cli::assert_exit(&out, 0);
+    let json: ByType = cli::parse_json(&out, "heap --by type");
+    assert_eq!(json.allocator, format!("{malloc:?}").to_lowercase());
+    let row = |name: &str| {
+        json.types
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no type {name} in {:#?}", json.types))
+    };
+    for (name, count, size) in [
+        ("app::Session", "sessions", "sizeof_session"),
+        ("app::Timer", "timers", "sizeof_timer"),
+        ("Connection", "leaked", "sizeof_connection"),
+        ("Request", "requests", "sizeof_request"),
+    ] {
+        let r = row(name);
+        assert_eq!(r.kind, "vtable", "{name}");
+        assert_eq!(r.count, run.count(count), "{name}: objects the program made");
+        // Usable sizes: at least what the program asked for, at most one size class more.
+        let asked = run.count(size);
+        assert!(
+            r.bytes >= r.count * asked && r.bytes <= r.count * (asked * 2 + 16),
+            "{name}: {} bytes for {} objects of {asked}",
+            r.bytes,
+            r.count
+        );
+        assert!(r.example.starts_with("0x"));
+    }
+    // Largest first.
+    assert!(json.types.windows(2).all(|w| w[0].bytes >= w[1].bytes));
+}
+
+#[test]
+fn classes_counted_by_vtable_on_glibc() {
+    by_type(Malloc::Glibc);
+}
+
+#[test]
+fn classes_counted_by_vtable_on_jemalloc() {
+    by_type(Malloc::Jemalloc);
+}
+
+fn explain_anchored(malloc: Malloc) {
+    let Some(run) = objects(malloc) else { return };
+    let session = run.address("session2");
+    let buffer = run.address("sessions_data");
+    // An address inside the object (its `n` member) explains the whole object.
+    let out = cli::heapmortem([
+        OsStr::new("explain"),
+        run.core.as_os_str(),
+        OsStr::new(&format!("{:#x}", session + 8)),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+    ]);
+    cli::assert_exit(&out, 0);
+    let json: Explain = cli::parse_json(&out, "explain");
+    assert_eq!(parse_hex(&json.allocation.address), session);
+    assert_eq!(json.allocation.state, "used");
+    assert_eq!(json.allocation.type_name.as_deref(), Some("app::Session"));
+    assert!(json.allocation.size >= run.count("sizeof_session"));
+    assert!(
+        json.incoming
+            .iter()
+            .any(|i| parse_hex(&i.holder) == buffer && i.offset == 16),
+        "the vector's buffer holds g_sessions[2] at offset 16: {:#?}",
+        json.incoming
+    );
+    assert!(json.anchored);
+    let chain = &json.anchor_chain;
+    assert_eq!(chain.len(), 3, "{chain:#?}");
+    assert_eq!(chain[0].kind, "static", "{chain:#?}");
+    assert!(
+        chain[0]
+            .symbol
+            .as_deref()
+            .is_some_and(|s| s.contains("!g_sessions")),
+        "{chain:#?}"
+    );
+    assert_eq!(chain[1].kind, "allocation");
+    assert_eq!(chain[1].address.as_deref().map(parse_hex), Some(buffer));
+    assert_eq!(chain[1].offset, Some(16));
+    assert_eq!(chain[2].address.as_deref().map(parse_hex), Some(session));
+    assert_eq!(chain[2].type_name.as_deref(), Some("app::Session"));
+
+    let text = cli::heapmortem([
+        OsStr::new("explain"),
+        run.core.as_os_str(),
+        OsStr::new(&format!("{session:#x}")),
+    ]);
+    cli::assert_exit(&text, 0);
+    assert!(text.stdout_str().contains("app::Session"), "{}", text.describe());
+    assert!(text.stdout_str().contains("g_sessions"), "{}", text.describe());
+}
+
+#[test]
+fn explain_anchors_a_session_through_the_global_vector_on_glibc() {
+    explain_anchored(Malloc::Glibc);
+}
+
+#[test]
+fn explain_anchors_a_session_through_the_global_vector_on_jemalloc() {
+    explain_anchored(Malloc::Jemalloc);
+}
+
+fn explain_leaked_and_bad_addresses(malloc: Malloc) {
+    let Some(run) = objects(malloc) else { return };
+    let leaked = run.address("leaked0");
+    let out = cli::heapmortem([
+        OsStr::new("explain"),
+        run.core.as_os_str(),
+        OsStr::new(&format!("{leaked:#x}")),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+    ]);
+    cli::assert_exit(&out, 0);
+    let json: Explain = cli::parse_json(&out, "explain");
+    assert_eq!(json.allocation.type_name.as_deref(), Some("Connection"));
+    assert!(!json.anchored, "a dropped pointer anchors nothing");
+    assert!(json.anchor_chain.is_empty());
+
+    for (address, says) in [("0x10", "not in the core"), ("zzz", "")] {
+        let out = cli::heapmortem([OsStr::new("explain"), run.core.as_os_str(), OsStr::new(address)]);
+        cli::assert_no_panic(&out);
+        assert_ne!(out.code(), Some(0), "{}", out.describe());
+        cli::assert_one_line_error(&out);
+        assert!(out.stderr_str().contains(says), "{}", out.describe());
+    }
+}
+
+#[test]
+fn explain_says_a_leaked_object_is_anchored_by_nothing_on_glibc() {
+    explain_leaked_and_bad_addresses(Malloc::Glibc);
+}
+
+#[test]
+fn explain_says_a_leaked_object_is_anchored_by_nothing_on_jemalloc() {
+    explain_leaked_and_bad_addresses(Malloc::Jemalloc);
+}
+
+/// `leaks --format json`: groups carry the type of their blocks.
+#[derive(Debug, Deserialize)]
+struct Leaks {
+    direct_count: u64,
+    groups: Vec<LeakGroup>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LeakGroup {
+    count: u64,
+    direct: u64,
+    #[serde(rename = "type")]
+    type_name: Option<String>,
+}
+
+fn leaks_by_type(malloc: Malloc) {
+    let Some(run) = objects(malloc) else { return };
+    let out = cli::json_of("leaks", &run.core, &[]);
+    cli::assert_no_panic(&out);
+    assert!(matches!(out.code(), Some(0 | 1)), "{}", out.describe());
+    let json: Leaks = cli::parse_json(&out, "leaks");
+    let group = json
+        .groups
+        .iter()
+        .find(|g| g.type_name.as_deref() == Some("Connection"))
+        .unwrap_or_else(|| panic!("no Connection group: {:#?}", json.groups));
+    assert_eq!(group.count, run.count("leaked"));
+    assert_eq!(group.direct, run.count("leaked"));
+    assert!(json.direct_count >= run.count("leaked"));
+    // Held objects are not leaks.
+    assert!(!json
+        .groups
+        .iter()
+        .any(|g| matches!(g.type_name.as_deref(), Some("app::Session" | "app::Timer" | "Request"))));
+}
+
+#[test]
+fn leaks_are_grouped_by_type_on_glibc() {
+    leaks_by_type(Malloc::Glibc);
+}
+
+#[test]
+fn leaks_are_grouped_by_type_on_jemalloc() {
+    leaks_by_type(Malloc::Jemalloc);
+}
