@@ -51,6 +51,16 @@ into its middle is possibly lost: valgrind memcheck's categories. Sizes are usab
 (glibc does not record the size asked for). glibc heaps only so far."
     )]
     Leaks(LeaksArgs),
+    /// What the allocation at an address is, who points into it, and what keeps it alive.
+    #[command(
+        after_help = "ADDRESS may point anywhere inside the allocation (hex, with or without \
+0x). The answer gives the allocation's start, size, state and type (a C++ class named by its \
+vtable), every allocation holding a pointer into it, and one shortest chain of pointers from a \
+root: a register, a thread's stack frame, a global (module!symbol+offset), thread-local \
+storage. No chain means nothing the program can still reach holds it: leaked. An address in \
+no allocation, in a freed one, or not in the core gets a one-line answer and exit status 1."
+    )]
+    Explain(ExplainArgs),
     /// Read heap profiles (jeprof .heap, gperftools, pprof) and show where memory was allocated.
     Profile(ProfileArgs),
     /// One self-contained HTML report of cores and profiles.
@@ -126,10 +136,41 @@ pub struct HeapArgs {
     /// List allocations too: in use, free, or both.
     #[arg(long, value_enum)]
     pub list: Option<ListKind>,
+    /// Group the allocations in use: by arena (the default view), by type (C++ classes
+    /// named by their vtables, the rest by size), or by size.
+    #[arg(long, value_enum)]
+    pub by: Option<GroupBy>,
     /// Output format: text, json, malloc-info (glibc's malloc_info XML) or jemalloc-json
     /// (malloc_stats_print's "J" output).
     #[arg(long, value_enum, default_value_t = HeapFormat::Text)]
     pub format: HeapFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupBy {
+    Arena,
+    Type,
+    Size,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The core file.
+    pub core: PathBuf,
+    /// An address inside the allocation to explain (hex).
+    #[arg(value_parser = parse_address)]
+    pub address: u64,
+    #[command(flatten)]
+    pub common: Common,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+/// `0x7f00…` or `7f00…`.
+fn parse_address(s: &str) -> Result<u64, String> {
+    let digits = s.trim().trim_start_matches("0x").trim_start_matches("0X");
+    u64::from_str_radix(digits, 16).map_err(|_| format!("{s:?} is not a hex address"))
 }
 
 #[derive(Debug, Args)]

@@ -157,7 +157,11 @@ fn by_type(malloc: Malloc) {
     ] {
         let r = row(name);
         assert_eq!(r.kind, "vtable", "{name}");
-        assert_eq!(r.count, run.count(count), "{name}: objects the program made");
+        assert_eq!(
+            r.count,
+            run.count(count),
+            "{name}: objects the program made"
+        );
         // Usable sizes: at least what the program asked for, at most one size class more.
         let asked = run.count(size);
         assert!(
@@ -230,8 +234,16 @@ fn explain_anchored(malloc: Malloc) {
         OsStr::new(&format!("{session:#x}")),
     ]);
     cli::assert_exit(&text, 0);
-    assert!(text.stdout_str().contains("app::Session"), "{}", text.describe());
-    assert!(text.stdout_str().contains("g_sessions"), "{}", text.describe());
+    assert!(
+        text.stdout_str().contains("app::Session"),
+        "{}",
+        text.describe()
+    );
+    assert!(
+        text.stdout_str().contains("g_sessions"),
+        "{}",
+        text.describe()
+    );
 }
 
 #[test]
@@ -261,7 +273,11 @@ fn explain_leaked_and_bad_addresses(malloc: Malloc) {
     assert!(json.anchor_chain.is_empty());
 
     for (address, says) in [("0x10", "not in the core"), ("zzz", "")] {
-        let out = cli::heapmortem([OsStr::new("explain"), run.core.as_os_str(), OsStr::new(address)]);
+        let out = cli::heapmortem([
+            OsStr::new("explain"),
+            run.core.as_os_str(),
+            OsStr::new(address),
+        ]);
         cli::assert_no_panic(&out);
         assert_ne!(out.code(), Some(0), "{}", out.describe());
         cli::assert_one_line_error(&out);
@@ -309,10 +325,10 @@ fn leaks_by_type(malloc: Malloc) {
     assert_eq!(group.direct, run.count("leaked"));
     assert!(json.direct_count >= run.count("leaked"));
     // Held objects are not leaks.
-    assert!(!json
-        .groups
-        .iter()
-        .any(|g| matches!(g.type_name.as_deref(), Some("app::Session" | "app::Timer" | "Request"))));
+    assert!(!json.groups.iter().any(|g| matches!(
+        g.type_name.as_deref(),
+        Some("app::Session" | "app::Timer" | "Request")
+    )));
 }
 
 #[test]

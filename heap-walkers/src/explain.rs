@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use core_reader::{hex, Target};
 use serde::Serialize;
 
-use crate::leaks::RootKind;
+use crate::leaks::{RootKind, Roots};
 use crate::model::{Allocation, AllocationState, Allocations};
 use crate::refs::{Anchors, References, Via};
 use crate::types::{TypeKind, Types};
@@ -134,23 +134,42 @@ pub struct Explanation {
     pub anchor_chain: Vec<Link>,
 }
 
-/// What `explain` reads: the process, its allocations and the graph over the held ones.
-pub struct Inputs<'a> {
-    /// The process.
-    pub target: &'a dyn Target,
-    /// Every allocation the walker listed (free ones too).
-    pub allocations: &'a Allocations,
-    /// References between held allocations.
-    pub refs: &'a References,
-    /// Their types.
-    pub types: &'a Types,
-    /// Anchors through pointers to starts.
-    pub anchors: &'a Anchors,
-    /// Anchors through any pointer, for what `anchors` does not reach.
-    pub loose_anchors: &'a Anchors,
+/// Answers `explain` for any address of one process: the references between its held
+/// allocations, their types and their anchors, built once.
+pub struct Explainer<'a> {
+    target: &'a dyn Target,
+    allocations: &'a Allocations,
+    refs: References,
+    types: Types,
+    anchors: Anchors,
+    loose_anchors: Anchors,
 }
 
-impl Inputs<'_> {
+impl<'a> Explainer<'a> {
+    /// Builds the graph over the allocations the program holds (`allocations`: every one the
+    /// walker listed, free ones too) and walks it from `roots`.
+    pub fn new(target: &'a dyn Target, allocations: &'a Allocations, roots: &Roots) -> Self {
+        let blocks = allocations
+            .used()
+            .map(|a| crate::scan::Block {
+                address: a.address,
+                size: a.size,
+            })
+            .collect();
+        let refs = References::build(target, blocks);
+        let types = Types::infer(target, refs.blocks());
+        let anchors = Anchors::build(target, &refs, roots, false);
+        let loose_anchors = Anchors::build(target, &refs, roots, true);
+        Explainer {
+            target,
+            allocations,
+            refs,
+            types,
+            anchors,
+            loose_anchors,
+        }
+    }
+
     /// Explains `address`.
     pub fn explain(&self, address: u64) -> Result<Explanation, Unexplained> {
         let Some(i) = self.refs.block_at(address) else {

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod explain;
 mod heap;
 mod info;
 mod leaks;
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Threads(a) => threads::run(a),
         Command::Heap(a) => heap::run(a),
         Command::Leaks(a) => leaks::run(a),
+        Command::Explain(a) => explain::run(a),
         Command::Profile(a) => profile::run(a),
         Command::Report(a) => report::run(a),
     }
@@ -62,4 +64,46 @@ fn outcome(process: &core_reader::Process) -> Outcome {
         if partial == 1 { "" } else { "s" }
     );
     Outcome::Partial
+}
+
+/// The allocations a process holds and the roots that can reach them, from whichever
+/// allocator it used.
+pub(crate) struct HeldHeap {
+    pub allocations: heap_walkers::Allocations,
+    pub roots: heap_walkers::leaks::Roots,
+}
+
+/// Walks the heap of `process` with its allocations listed (TEMPORARY: glibc only until the
+/// reshaped walkers land).
+pub(crate) fn held_heap(process: &core_reader::Process) -> anyhow::Result<HeldHeap> {
+    use heap_walkers::{glibc, Allocation, AllocationState};
+    let heap = glibc::walk(
+        process,
+        &glibc::WalkOptions {
+            list: true,
+            progress: true,
+        },
+    )?;
+    let roots = heap_walkers::leaks::glibc_roots(process, &heap);
+    let list = heap
+        .allocations
+        .iter()
+        .flatten()
+        .map(|a| Allocation {
+            address: a.address,
+            size: a.size,
+            arena: 0,
+            state: match a.state {
+                glibc::ChunkState::Used => AllocationState::Used,
+                glibc::ChunkState::Free => AllocationState::Free,
+                glibc::ChunkState::Tcache => AllocationState::Tcache,
+                glibc::ChunkState::Fastbin => AllocationState::Fastbin,
+            },
+            flags: if a.top { Allocation::TOP } else { 0 },
+        })
+        .collect();
+    Ok(HeldHeap {
+        allocations: heap_walkers::Allocations::new(list),
+        roots,
+    })
 }

@@ -496,20 +496,30 @@ pub fn abort_core(exe: &Path, args: &[&str], env: &[(&str, &str)], dir: &Path) -
     if !forced_gcore && kernel_dumps_to_cwd() {
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
-            .arg(r#"ulimit -c unlimited 2>/dev/null || ulimit -c "$(ulimit -H -c)"; exec "$0" "$@""#)
+            .arg(
+                r#"ulimit -c unlimited 2>/dev/null || ulimit -c "$(ulimit -H -c)"; exec "$0" "$@""#,
+            )
             .arg(exe)
             .args(args)
             .envs(env.iter().copied())
             .current_dir(dir);
         let out = run(&mut cmd, Duration::from_secs(120));
-        assert_eq!(out.signal(), Some(6), "the workload should abort\n{}", out.describe());
+        assert_eq!(
+            out.signal(),
+            Some(6),
+            "the workload should abort\n{}",
+            out.describe()
+        );
         if let Some(core) = files_in(dir).into_iter().find(|p| {
             p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with("core"))
         }) {
             return core;
         }
-        eprintln!("note: the kernel wrote no core in {}; using gdb's gcore", dir.display());
+        eprintln!(
+            "note: the kernel wrote no core in {}; using gdb's gcore",
+            dir.display()
+        );
     }
     process::require("gdb", "gdb");
     let core = dir.join("core");
