@@ -42,7 +42,7 @@ impl Run {
         self.truth[key].parse().expect("a count")
     }
     fn address(&self, key: &str) -> u64 {
-        parse_hex(&self.truth[key])
+        parse_hex(&self.truth[key]).expect("a hex address")
     }
 }
 
@@ -200,14 +200,14 @@ fn explain_anchored(malloc: Malloc) {
     ]);
     cli::assert_exit(&out, 0);
     let json: Explain = cli::parse_json(&out, "explain");
-    assert_eq!(parse_hex(&json.allocation.address), session);
+    assert_eq!(parse_hex(&json.allocation.address).unwrap(), session);
     assert_eq!(json.allocation.state, "used");
     assert_eq!(json.allocation.type_name.as_deref(), Some("app::Session"));
     assert!(json.allocation.size >= run.count("sizeof_session"));
     assert!(
         json.incoming
             .iter()
-            .any(|i| parse_hex(&i.holder) == buffer && i.offset == 16),
+            .any(|i| parse_hex(&i.holder) == Some(buffer) && i.offset == 16),
         "the vector's buffer holds g_sessions[2] at offset 16: {:#?}",
         json.incoming
     );
@@ -223,9 +223,15 @@ fn explain_anchored(malloc: Malloc) {
         "{chain:#?}"
     );
     assert_eq!(chain[1].kind, "allocation");
-    assert_eq!(chain[1].address.as_deref().map(parse_hex), Some(buffer));
+    assert_eq!(
+        chain[1].address.as_deref().and_then(parse_hex),
+        Some(buffer)
+    );
     assert_eq!(chain[1].offset, Some(16));
-    assert_eq!(chain[2].address.as_deref().map(parse_hex), Some(session));
+    assert_eq!(
+        chain[2].address.as_deref().and_then(parse_hex),
+        Some(session)
+    );
     assert_eq!(chain[2].type_name.as_deref(), Some("app::Session"));
 
     let text = cli::heapmortem([
