@@ -86,7 +86,7 @@ impl LeaksSection {
                     size: g.size,
                     bytes: g.bytes,
                     example: g.samples.first().copied(),
-                    type_name: None,
+                    type_name: g.type_name.clone(),
                     contents: Some(format!("{}  {}", g.preview_hex, g.preview_ascii)),
                 })
                 .collect(),

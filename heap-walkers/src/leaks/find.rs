@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use core_reader::Memory;
+use core_reader::{Memory, Target};
 
 use super::model::{Leak, LeakGroup, LeakKind, LeakReport, Roots};
 use crate::scan::{merge_ranges, scan, subtract, Block, BlockIndex};
+use crate::types::Types;
 
 /// How many sample addresses a group keeps.
 const SAMPLES: usize = 5;
@@ -27,7 +28,8 @@ const INDIRECT: u8 = 3;
 /// are scanned in turn (a worklist; each block at most twice). The rest are split as
 /// valgrind splits them: walking from each unreached block in address order, every other
 /// unreached block it leads to is indirect; those left are direct.
-pub fn find_leaks(memory: &dyn Memory, blocks: Vec<Block>, roots: &Roots) -> LeakReport {
+pub fn find_leaks(target: &dyn Target, blocks: Vec<Block>, roots: &Roots) -> LeakReport {
+    let memory: &dyn Memory = target;
     let index = BlockIndex::new(blocks);
     let n = index.blocks.len();
     let mut state = vec![UNREACHED; n];
@@ -106,7 +108,8 @@ pub fn find_leaks(memory: &dyn Memory, blocks: Vec<Block>, roots: &Roots) -> Lea
         }
     }
 
-    let mut groups: BTreeMap<(u64, String), LeakGroup> = BTreeMap::new();
+    let types = Types::infer(target, &index.blocks);
+    let mut groups: BTreeMap<(u64, String, Option<String>), LeakGroup> = BTreeMap::new();
     for (i, b) in index.blocks.iter().enumerate() {
         let kind = match state[i] {
             REACHABLE => {
@@ -164,11 +167,19 @@ pub fn find_leaks(memory: &dyn Memory, blocks: Vec<Block>, roots: &Roots) -> Lea
                 }
             })
             .collect();
+        let type_name = types.of(i).map(|t| t.name.clone());
+        // Objects of one class group together whatever their fields hold.
+        let shape_key = if type_name.is_some() {
+            String::new()
+        } else {
+            shape.clone()
+        };
         let g = groups
-            .entry((b.size, shape.clone()))
+            .entry((b.size, shape_key, type_name.clone()))
             .or_insert_with(|| LeakGroup {
                 count: 0,
                 size: b.size,
+                type_name,
                 bytes: 0,
                 direct: 0,
                 indirect: 0,
@@ -208,20 +219,7 @@ mod tests {
     use super::*;
     use crate::leaks::model::{RootKind, RootRange};
     use crate::scan::Block;
-
-    /// Memory made of `(address, words)` pieces.
-    struct Words(Vec<(u64, Vec<u8>)>);
-
-    impl Memory for Words {
-        fn bytes_at(&self, addr: u64) -> &[u8] {
-            for (start, bytes) in &self.0 {
-                if addr >= *start && addr - start < bytes.len() as u64 {
-                    return &bytes[(addr - start) as usize..];
-                }
-            }
-            &[]
-        }
-    }
+    use core_reader::MemoryImage;
 
     fn words(ws: &[u64]) -> Vec<u8> {
         ws.iter().flat_map(|w| w.to_le_bytes()).collect()
@@ -241,10 +239,9 @@ mod tests {
             0x10a8, 0, 0, 0, // G at 0x10c0 -> F (interior)
             0x1060, 0, 0, 0, // H at 0x10e0 -> D
         ];
-        let memory = Words(vec![
-            (0x1000, words(&heap)),
-            (0x9000, words(&[0x1000, 0x1048, 7])),
-        ]);
+        let mut memory = MemoryImage::new();
+        memory.add(0x1000, words(&heap));
+        memory.add(0x9000, words(&[0x1000, 0x1048, 7]));
         let blocks = (0..8)
             .map(|i| Block {
                 address: 0x1000 + 0x20 * i,
@@ -277,7 +274,9 @@ mod tests {
 
     #[test]
     fn excluded_ranges_are_not_roots() {
-        let memory = Words(vec![(0x1000, words(&[0, 0])), (0x9000, words(&[0x1000]))]);
+        let mut memory = MemoryImage::new();
+        memory.add(0x1000, words(&[0, 0]));
+        memory.add(0x9000, words(&[0x1000]));
         let blocks = vec![Block {
             address: 0x1000,
             size: 16,

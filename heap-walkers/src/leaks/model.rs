@@ -88,13 +88,16 @@ pub struct Leak {
     pub kind: LeakKind,
 }
 
-/// Lost blocks of one size whose first 16 bytes have the same shape.
+/// Lost blocks of one size and type; untyped ones also of one shape (their first 16 bytes).
 #[derive(Debug, Clone, Serialize)]
 pub struct LeakGroup {
     /// Blocks in the group.
     pub count: u64,
     /// The size of each.
     pub size: u64,
+    /// Their type (a C++ class named by its vtable), when recognized.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_name: Option<String>,
     /// `count * size`.
     pub bytes: u64,
     /// How many are direct.

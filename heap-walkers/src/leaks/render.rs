@@ -73,9 +73,14 @@ impl LeakReport {
             "count", "size", "bytes", "direct", "indirect", "shape", "sample"
         )?;
         for g in self.groups.iter().take(top) {
+            // A recognized type says more than the bytes do.
+            let preview = match &g.type_name {
+                Some(t) => t.clone(),
+                None => format!("{} |{}|", g.preview_hex, g.preview_ascii),
+            };
             writeln!(
                 w,
-                "{:>8} {:>10} {:>12} {:>7} {:>8}  {:<5} {:<18}  {} |{}|",
+                "{:>8} {:>10} {:>12} {:>7} {:>8}  {:<5} {:<18}  {preview}",
                 g.count,
                 g.size,
                 g.bytes,
@@ -86,8 +91,6 @@ impl LeakReport {
                     .first()
                     .map(|a| format!("{a:#x}"))
                     .unwrap_or_default(),
-                g.preview_hex,
-                g.preview_ascii
             )?;
         }
         if self.groups.len() > top {
