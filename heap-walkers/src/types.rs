@@ -12,10 +12,12 @@
 //! unknown.
 
 use std::collections::HashMap;
+use std::io::{self, Write};
 
 use core_reader::Target;
 use serde::Serialize;
 
+use crate::model::Allocations;
 use crate::scan::Block;
 
 /// How a type was recognized.
@@ -45,6 +47,101 @@ pub struct Types {
     names: Vec<TypeName>,
     /// Per block: an index into `names`, or [`Types::UNKNOWN`].
     of_block: Vec<u32>,
+}
+
+/// The allocations of one type (or, unrecognized, of one size): `heap --by type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TypeRow {
+    /// The type's name; `unknown (N bytes)` for unrecognized allocations of usable size N.
+    pub name: String,
+    /// How it was recognized.
+    pub kind: TypeKind,
+    /// Allocations.
+    pub count: u64,
+    /// Their usable bytes.
+    pub bytes: u64,
+    /// The lowest one's address.
+    #[serde(serialize_with = "core_reader::hex::serialize")]
+    pub example: u64,
+}
+
+/// The allocations the program holds, counted by type, most bytes first.
+pub fn by_type(target: &dyn Target, allocations: &Allocations) -> Vec<TypeRow> {
+    let blocks: Vec<Block> = allocations
+        .used()
+        .map(|a| Block {
+            address: a.address,
+            size: a.size,
+        })
+        .collect();
+    let types = Types::infer(target, &blocks);
+    let mut rows: HashMap<(TypeKind, String), TypeRow> = HashMap::new();
+    for (i, b) in blocks.iter().enumerate() {
+        let (kind, name) = match types.of(i) {
+            Some(t) => (t.kind, t.name.clone()),
+            None => (TypeKind::Unknown, format!("unknown ({} bytes)", b.size)),
+        };
+        let row = rows.entry((kind, name.clone())).or_insert(TypeRow {
+            name,
+            kind,
+            count: 0,
+            bytes: 0,
+            example: b.address,
+        });
+        row.count += 1;
+        row.bytes += b.size;
+    }
+    let mut rows: Vec<TypeRow> = rows.into_values().collect();
+    rows.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then(b.count.cmp(&a.count))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    rows
+}
+
+/// `heap --by type` as text: the `top` largest rows, then what the rest add up to.
+pub fn write_types_text(w: &mut dyn Write, rows: &[TypeRow], top: usize) -> io::Result<()> {
+    let total: u64 = rows.iter().map(|r| r.bytes).sum();
+    let typed = rows.iter().filter(|r| r.kind != TypeKind::Unknown).count();
+    writeln!(
+        w,
+        "\nin use by type ({typed} type{} recognized; {} in all):",
+        if typed == 1 { "" } else { "s" },
+        core_reader::human_bytes(total)
+    )?;
+    writeln!(
+        w,
+        "{:>10} {:>12} {:>6}  {:<18} type",
+        "count", "bytes", "%", "example"
+    )?;
+    for r in rows.iter().take(top) {
+        writeln!(
+            w,
+            "{:>10} {:>12} {:>5.1}%  {:<18} {}",
+            r.count,
+            r.bytes,
+            if total == 0 {
+                0.0
+            } else {
+                r.bytes as f64 * 100.0 / total as f64
+            },
+            format!("{:#x}", r.example),
+            r.name
+        )?;
+    }
+    if rows.len() > top {
+        let rest = &rows[top..];
+        writeln!(
+            w,
+            "{:>10} {:>12}          … {} more rows (--format json lists them all)",
+            rest.iter().map(|r| r.count).sum::<u64>(),
+            rest.iter().map(|r| r.bytes).sum::<u64>(),
+            rest.len()
+        )?;
+    }
+    Ok(())
 }
 
 /// Longest mangled type name read.
