@@ -38,22 +38,28 @@
 #![doc = include_str!("../json-schema.md")]
 #![deny(missing_docs)]
 
+mod cfi;
 mod diagnostics;
 mod elf;
 mod error;
 mod files;
 mod freebsd;
 pub mod hex;
+mod human;
+mod info_report;
 mod linux;
 mod memory;
 mod modules;
+mod note_fields;
 mod notes;
 mod process;
+mod process_notes;
 mod registers;
-mod render;
+mod signals;
 mod symbolize;
 mod tailcall;
 mod target;
+mod threads_report;
 mod types;
 mod unwind;
 
@@ -61,12 +67,15 @@ pub use diagnostics::Diagnostic;
 pub use elf::{is_core_file, Arch, CoreFile, Os, Segment};
 pub use error::Error;
 pub use hex::Hex;
+pub use human::{human_bytes, human_bytes_f64};
+pub use info_report::{InfoMapping, InfoModule, InfoReport, InfoThread};
 pub use memory::Memory;
 pub use modules::{BuildId, Module, ModuleFile};
-pub use notes::{FileMapping, ProcessNotes, SignalInfo, ThreadNote};
 pub use process::{Options, Process};
+pub use process_notes::{FileMapping, ProcessNotes, SignalInfo, ThreadNote};
 pub use registers::Registers;
-pub use render::{human_bytes, signal_name, InfoReport, ThreadsReport};
+pub use signals::signal_name;
 pub use symbolize::{Frame as SymbolFrame, MappedFile, Placement, SearchPaths, Symbolizer};
 pub use target::{Mapping, MemoryImage, Target};
+pub use threads_report::{ReportThread, ThreadFrame, ThreadsReport};
 pub use unwind::{Backtrace, Frame, FrameTrust, MAX_FRAMES};

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::notes::{FileMapping, ProcessNotes, AT_PHDR, AT_PHNUM};
+use crate::process_notes::{FileMapping, ProcessNotes, AT_PHDR, AT_PHNUM};
 use crate::{Diagnostic, Memory};
 
 /// A GNU build-id (the `NT_GNU_BUILD_ID` note's bytes).

@@ -97,7 +97,7 @@ impl Process {
     }
 
     fn find_modules(&mut self, options: &Options, files: &'static FileCache) -> Vec<Module> {
-        let entry = self.notes.auxv_value(crate::notes::AT_ENTRY);
+        let entry = self.notes.auxv_value(crate::process_notes::AT_ENTRY);
         let mut candidates = modules::candidates_from_files(&self.notes.files);
         if candidates.is_empty() {
             let mut diags = Vec::new();

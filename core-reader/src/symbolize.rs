@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
+use crate::cfi::CfiTables;
 use crate::files::FileCache;
 use crate::modules::build_id_of_file;
 use crate::{BuildId, Module, ModuleFile};
@@ -103,7 +104,7 @@ struct Symbols {
 /// Everything loaded for one module, lazily.
 pub(crate) struct Loaded {
     /// Call frame information of the file and its debug file, found once.
-    pub cfi: crate::unwind::CfiTables,
+    pub cfi: CfiTables,
     dwarf: Option<addr2line::Context<Reader>>,
     /// The same DWARF for type queries (layouts of allocator structs).
     pub types: Option<gimli::Dwarf<Reader>>,
@@ -458,7 +459,7 @@ fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Loaded {
     let dwarf = dwarf_obj.and_then(|o| load_dwarf(o, dir.as_deref(), files, debug_dirs));
     let types = dwarf_obj.and_then(|o| load_dwarf(o, dir.as_deref(), files, debug_dirs));
     Loaded {
-        cfi: crate::unwind::CfiTables::of([&parsed_file, &parsed_debug].into_iter().flatten()),
+        cfi: CfiTables::of([&parsed_file, &parsed_debug].into_iter().flatten()),
         dwarf: dwarf.and_then(|d| addr2line::Context::from_dwarf(d).ok()),
         types,
         symbols,
