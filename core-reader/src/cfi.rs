@@ -4,6 +4,8 @@
 use gimli::{BaseAddresses, CfaRule, RegisterRule, UnwindSection};
 use object::{Object, ObjectSection};
 
+use crate::ModuleAddr;
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Rule {
     Undefined,
@@ -73,8 +75,9 @@ impl CfiTables {
         CfiTables { tables }
     }
 
-    /// The unwind row for a file address, from the first table that covers it.
-    pub(crate) fn row(&self, svma: u64) -> Option<Row> {
+    /// The unwind row for a module address, from the first table that covers it.
+    pub(crate) fn row(&self, addr: ModuleAddr) -> Option<Row> {
+        let svma = addr.0;
         self.tables.iter().find_map(|t| match t {
             CfiTable::Eh(section, bases) => row_from(section, bases, svma),
             CfiTable::Debug(section, bases) => row_from(section, bases, svma),

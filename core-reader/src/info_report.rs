@@ -60,7 +60,7 @@ impl Process {
                     path: m.path.clone(),
                     start: Hex(m.start),
                     end: Hex(m.end),
-                    load_bias: Hex(m.bias),
+                    load_bias: Hex(m.bias.0),
                     build_id: m.build_id.as_ref().map(ToString::to_string),
                     file: m.file.as_ref().map(|f| f.path.display().to_string()),
                     file_build_id: m

@@ -38,6 +38,7 @@
 #![doc = include_str!("../json-schema.md")]
 #![deny(missing_docs)]
 
+mod address;
 mod cfi;
 mod diagnostics;
 mod elf;
@@ -63,6 +64,7 @@ mod threads_report;
 mod types;
 mod unwind;
 
+pub use address::{FileOffset, LoadBias, ModuleAddr, ProcessAddr};
 pub use diagnostics::Diagnostic;
 pub use elf::{is_core_file, Arch, CoreFile, Os, Segment};
 pub use error::Error;

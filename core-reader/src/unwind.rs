@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use crate::cfi::{Row, Rule};
 use crate::symbolize::Loaded;
-use crate::{Arch, Memory, Module, Process, Registers, SymbolFrame, ThreadNote};
+use crate::{Arch, Memory, Module, Process, ProcessAddr, Registers, SymbolFrame, ThreadNote};
 
 /// Frames per thread at most: deeper stacks are real (runaway recursion) but a walk that
 /// long is more likely going in circles through garbage.
@@ -238,17 +238,17 @@ impl Process {
             return;
         };
         let Some((entry, name)) =
-            callee_loaded.function_at(lookup.wrapping_sub(callee_module.bias))
+            callee_loaded.function_at(callee_module.bias.to_module(ProcessAddr(lookup)))
         else {
             return;
         };
         let same_module = std::ptr::eq(module, callee_module);
         let callee = crate::tailcall::Callee {
-            entry: same_module.then_some(entry),
+            entry: same_module.then_some(entry.0),
             name: Some(name),
         };
-        for site in loaded.erased_frames(ret.wrapping_sub(module.bias), &callee) {
-            let pc = site.wrapping_add(module.bias);
+        for site in loaded.erased_frames(module.bias.to_module(ProcessAddr(ret)), &callee) {
+            let pc = module.bias.to_process(site).0;
             // One frame per tail call, named for the innermost function at the jump (gdb's
             // tail-call frames are not expanded into inlined frames either).
             let mut symbols = self.symbolizer().symbolize(pc.wrapping_sub(1));
@@ -411,7 +411,7 @@ impl Process {
         lookup: u64,
         regs: &Regs,
     ) -> CfiResult {
-        match loaded.cfi.row(lookup.wrapping_sub(module.bias)) {
+        match loaded.cfi.row(module.bias.to_module(ProcessAddr(lookup))) {
             Some(row) => CfiResult::Step(self.apply_row(arch, row, regs)),
             None => CfiResult::NoCfi,
         }
