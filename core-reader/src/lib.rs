@@ -21,6 +21,11 @@
 //!   falling back to ELF symbol tables), with inlined frames.
 //! - [`unwind`](Process::backtrace) walks each thread's stack with CFI, falling back to frame
 //!   pointers.
+//! - [`ProcessAddr`], [`ModuleAddr`] and [`FileOffset`] keep the three kinds of address apart
+//!   where they meet (symbol and CFI lookups, load biases, segments, [`Placement`]);
+//!   [`LoadBias`] converts between process and module addresses.
+//! - [`InfoReport`] and [`ThreadsReport`] are the `info` and `threads` views, serializable
+//!   and written as text; [`human_bytes`] is the one way sizes are written for people.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), core_reader::Error> {
