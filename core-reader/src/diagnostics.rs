@@ -1,6 +1,7 @@
 //! What the reader skipped, and why.
 
 use std::fmt;
+use std::io::{self, Write};
 
 /// One thing the reader could not read or trust, with where it was.
 ///
@@ -53,4 +54,16 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.kind, self.message)
     }
+}
+
+/// The closing list of the `info` and `threads` texts: what could not be read.
+pub(crate) fn write_diagnostics(w: &mut dyn Write, diags: &[Diagnostic]) -> io::Result<()> {
+    if diags.is_empty() {
+        return Ok(());
+    }
+    writeln!(w, "\nnot read ({}):", diags.len())?;
+    for d in diags {
+        writeln!(w, "  {d}")?;
+    }
+    Ok(())
 }

@@ -7,7 +7,7 @@ use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::Endianness;
 
-use crate::{Diagnostic, Error};
+use crate::{Diagnostic, Error, FileOffset};
 
 /// The operating system that wrote the core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -57,7 +57,7 @@ pub struct Segment {
     /// Size in memory (`p_memsz`).
     pub memsz: u64,
     /// Offset of the segment's bytes in the core file.
-    pub offset: u64,
+    pub offset: FileOffset,
     /// Bytes the kernel wrote (`p_filesz`); 0 for a segment that was not dumped.
     pub filesz: u64,
     /// Bytes of `filesz` actually present in the file; less than `filesz` when the core
@@ -268,7 +268,7 @@ impl CoreFile {
                     let seg = Segment {
                         vaddr: ph.p_vaddr(endian),
                         memsz: ph.p_memsz(endian),
-                        offset,
+                        offset: FileOffset(offset),
                         filesz,
                         present,
                         flags: ph.p_flags(endian),
@@ -302,7 +302,7 @@ impl CoreFile {
                     "the core file is {file_len} bytes but its segments need {}; {cut} segments lost {missing} bytes",
                     segments
                         .iter()
-                        .map(|s| s.offset.saturating_add(s.filesz))
+                        .map(|s| s.offset.0.saturating_add(s.filesz))
                         .max()
                         .unwrap_or(0)
                 ),
@@ -387,8 +387,8 @@ impl CoreFile {
         if rel >= seg.present {
             return &[];
         }
-        let start = (seg.offset + rel) as usize;
-        let end = (seg.offset + seg.present) as usize;
+        let start = (seg.offset.0 + rel) as usize;
+        let end = (seg.offset.0 + seg.present) as usize;
         self.bytes().get(start..end).unwrap_or(&[])
     }
 

@@ -21,7 +21,8 @@
 //! `kinfo_proc_layout_64`; bfd/elf.c `elfcore_grok_freebsd_prstatus`) and lldb
 //! (lldb/source/Plugins/Process/elf-core/ProcessElfCore.cpp, `parseFreeBSDNotes`).
 
-use crate::notes::{Fields, FileMapping, ProcessNotes, SignalInfo, ThreadNote};
+use crate::note_fields::Fields;
+use crate::process_notes::{FileMapping, ProcessNotes, SignalInfo, ThreadNote};
 use crate::{Arch, CoreFile, Diagnostic, Registers};
 
 /// The owner name of every FreeBSD core note (the iterator strips the trailing NUL).

@@ -21,6 +21,11 @@
 //!   falling back to ELF symbol tables), with inlined frames.
 //! - [`unwind`](Process::backtrace) walks each thread's stack with CFI, falling back to frame
 //!   pointers.
+//! - [`ProcessAddr`], [`ModuleAddr`] and [`FileOffset`] keep the three kinds of address apart
+//!   where they meet (symbol and CFI lookups, load biases, segments, [`Placement`]);
+//!   [`LoadBias`] converts between process and module addresses.
+//! - [`InfoReport`] and [`ThreadsReport`] are the `info` and `threads` views, serializable
+//!   and written as text; [`human_bytes`] is the one way sizes are written for people.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), core_reader::Error> {
@@ -38,35 +43,46 @@
 #![doc = include_str!("../json-schema.md")]
 #![deny(missing_docs)]
 
+mod address;
+mod cfi;
 mod diagnostics;
 mod elf;
 mod error;
 mod files;
 mod freebsd;
 pub mod hex;
+mod human;
+mod info_report;
 mod linux;
 mod memory;
 mod modules;
+mod note_fields;
 mod notes;
 mod process;
+mod process_notes;
 mod registers;
-mod render;
+mod signals;
 mod symbolize;
 mod tailcall;
 mod target;
+mod threads_report;
 mod types;
 mod unwind;
 
+pub use address::{FileOffset, LoadBias, ModuleAddr, ProcessAddr};
 pub use diagnostics::Diagnostic;
 pub use elf::{is_core_file, Arch, CoreFile, Os, Segment};
 pub use error::Error;
 pub use hex::Hex;
+pub use human::{human_bytes, human_bytes_f64};
+pub use info_report::{InfoMapping, InfoModule, InfoReport, InfoThread};
 pub use memory::Memory;
 pub use modules::{BuildId, Module, ModuleFile};
-pub use notes::{FileMapping, ProcessNotes, SignalInfo, ThreadNote};
 pub use process::{Options, Process};
+pub use process_notes::{FileMapping, ProcessNotes, SignalInfo, ThreadNote};
 pub use registers::Registers;
-pub use render::{human_bytes, signal_name, InfoReport, ThreadsReport};
+pub use signals::signal_name;
 pub use symbolize::{Frame as SymbolFrame, MappedFile, Placement, SearchPaths, Symbolizer};
 pub use target::{Mapping, MemoryImage, Target};
+pub use threads_report::{ReportThread, ThreadFrame, ThreadsReport};
 pub use unwind::{Backtrace, Frame, FrameTrust, MAX_FRAMES};

@@ -5,7 +5,8 @@
 //! for user space), and fs/binfmt_elf.c (`fill_files_note` for NT_FILE). Offsets are for
 //! LP64 (x86_64 and aarch64 share them; only the register block differs).
 
-use crate::notes::{Fields, FileMapping, ProcessNotes, SignalInfo, ThreadNote};
+use crate::note_fields::Fields;
+use crate::process_notes::{FileMapping, ProcessNotes, SignalInfo, ThreadNote};
 use crate::registers::{AARCH64_NAMES, X86_64_NAMES};
 use crate::{Arch, CoreFile, Diagnostic};
 

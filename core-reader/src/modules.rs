@@ -9,8 +9,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::notes::{FileMapping, ProcessNotes, AT_PHDR, AT_PHNUM};
-use crate::{Diagnostic, Memory};
+use crate::process_notes::{FileMapping, ProcessNotes, AT_PHDR, AT_PHNUM};
+use crate::{Diagnostic, FileOffset, LoadBias, Memory, ModuleAddr, ProcessAddr};
 
 /// A GNU build-id (the `NT_GNU_BUILD_ID` note's bytes).
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -61,7 +61,7 @@ pub struct Module {
     /// One past the highest mapped address.
     pub end: u64,
     /// Load bias: a run-time address minus the address in the ELF file.
-    pub bias: u64,
+    pub bias: LoadBias,
     /// Build-id read from the core's memory (or from the file when the headers were not
     /// dumped).
     pub build_id: Option<BuildId>,
@@ -89,15 +89,32 @@ impl Module {
 
 /// What an ELF header says about a loaded object, read from memory or from a file.
 pub(crate) struct ElfImage {
-    /// (p_type, p_offset, p_vaddr, p_filesz, p_memsz) of each program header.
-    pub phdrs: Vec<[u64; 5]>,
+    pub phdrs: Vec<Phdr>,
     pub build_id: Option<BuildId>,
 }
 
-const PT_LOAD: u64 = 1;
-const PT_DYNAMIC: u64 = 2;
-const PT_NOTE: u64 = 4;
-const PT_PHDR: u64 = 6;
+/// A program header, as far as modules need it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Phdr {
+    pub p_type: u32,
+    pub offset: FileOffset,
+    pub vaddr: ModuleAddr,
+    pub filesz: u64,
+    pub memsz: u64,
+}
+
+impl Phdr {
+    /// The module address of file offset 0 in this segment's numbering (`p_vaddr -
+    /// p_offset`): where the ELF header sits for a segment that maps the file's start.
+    fn file_start(&self) -> ModuleAddr {
+        ModuleAddr(self.vaddr.0.wrapping_sub(self.offset.0))
+    }
+}
+
+pub(crate) const PT_LOAD: u32 = 1;
+const PT_DYNAMIC: u32 = 2;
+const PT_NOTE: u32 = 4;
+const PT_PHDR: u32 = 6;
 const NT_GNU_BUILD_ID: u32 = 3;
 const DT_NULL: u64 = 0;
 const DT_DEBUG: u64 = 21;
@@ -109,13 +126,18 @@ const MAX_LINK_MAP: usize = 65536;
 impl ElfImage {
     /// The lowest `p_vaddr - p_offset` among `PT_LOAD`s with offset 0: where the ELF header
     /// sits in the file's address space.
-    pub fn first_load_vaddr(&self) -> Option<u64> {
-        self.phdrs
-            .iter()
-            .filter(|p| p[0] == PT_LOAD)
-            .map(|p| p[2].wrapping_sub(p[1]))
-            .min()
+    pub fn first_load_vaddr(&self) -> Option<ModuleAddr> {
+        first_load(&self.phdrs)
     }
+}
+
+/// The lowest [`Phdr::file_start`] among `PT_LOAD`s.
+pub(crate) fn first_load(phdrs: &[Phdr]) -> Option<ModuleAddr> {
+    phdrs
+        .iter()
+        .filter(|p| p.p_type == PT_LOAD)
+        .map(Phdr::file_start)
+        .min()
 }
 
 /// Reads an ELF64 header and its program headers at `base` in memory, and the build-id
@@ -136,12 +158,12 @@ pub(crate) fn read_image(mem: &dyn Memory, base: u64) -> Option<ElfImage> {
         phdrs,
         build_id: None,
     };
-    let bias = base.wrapping_sub(image.first_load_vaddr()?);
+    let bias = LoadBias::between(ProcessAddr(base), image.first_load_vaddr()?);
     image.build_id = build_id_from_memory(mem, &image.phdrs, bias);
     Some(image)
 }
 
-fn read_phdrs(mem: &dyn Memory, at: u64, count: usize) -> Option<Vec<[u64; 5]>> {
+fn read_phdrs(mem: &dyn Memory, at: u64, count: usize) -> Option<Vec<Phdr>> {
     let mut buf = vec![0u8; count * 56];
     if !mem.read_exact(at, &mut buf) {
         return None;
@@ -150,18 +172,23 @@ fn read_phdrs(mem: &dyn Memory, at: u64, count: usize) -> Option<Vec<[u64; 5]>> 
         buf.chunks_exact(56)
             .map(|p| {
                 let u = |o: usize| u64::from_le_bytes(p[o..o + 8].try_into().unwrap_or([0; 8]));
-                let p_type = u32::from_le_bytes(p[0..4].try_into().unwrap_or([0; 4])) as u64;
-                [p_type, u(8), u(16), u(32), u(40)]
+                Phdr {
+                    p_type: u32::from_le_bytes(p[0..4].try_into().unwrap_or([0; 4])),
+                    offset: FileOffset(u(8)),
+                    vaddr: ModuleAddr(u(16)),
+                    filesz: u(32),
+                    memsz: u(40),
+                }
             })
             .collect(),
     )
 }
 
-fn build_id_from_memory(mem: &dyn Memory, phdrs: &[[u64; 5]], bias: u64) -> Option<BuildId> {
-    for p in phdrs.iter().filter(|p| p[0] == PT_NOTE) {
-        let len = (p[3] as usize).min(1 << 16);
+fn build_id_from_memory(mem: &dyn Memory, phdrs: &[Phdr], bias: LoadBias) -> Option<BuildId> {
+    for p in phdrs.iter().filter(|p| p.p_type == PT_NOTE) {
+        let len = (p.filesz as usize).min(1 << 16);
         let mut buf = vec![0u8; len];
-        let n = mem.read(bias.wrapping_add(p[2]), &mut buf);
+        let n = mem.read(bias.to_process(p.vaddr).0, &mut buf);
         if let Some(id) = build_id_in_notes(&buf[..n]) {
             return Some(id);
         }
@@ -208,7 +235,7 @@ pub(crate) struct Candidate {
     /// Address of the ELF header (mapping with file offset 0), when known.
     pub base: Option<u64>,
     /// Load bias when known without the ELF header (link_map's l_addr).
-    pub bias: Option<u64>,
+    pub bias: Option<LoadBias>,
 }
 
 /// Groups file mappings by path into module candidates, in address order.
@@ -272,27 +299,24 @@ pub(crate) fn candidates_from_link_map(
     // The executable's bias: AT_PHDR minus PT_PHDR's p_vaddr (or 0 for ET_EXEC without one).
     let bias = phdrs
         .iter()
-        .find(|p| p[0] == PT_PHDR)
-        .map(|p| phdr_addr.wrapping_sub(p[2]))
-        .unwrap_or(0);
-    let image = ElfImage {
-        phdrs: phdrs.clone(),
-        build_id: None,
-    };
-    if let Some(low) = image.first_load_vaddr() {
+        .find(|p| p.p_type == PT_PHDR)
+        .map_or(LoadBias(0), |p| {
+            LoadBias::between(ProcessAddr(phdr_addr), p.vaddr)
+        });
+    if let Some(low) = first_load(&phdrs) {
         let (lo, hi) = load_range(&phdrs, bias);
         out.push(Candidate {
             path: String::new(),
             start: lo,
             end: hi,
-            base: Some(bias.wrapping_add(low)),
+            base: Some(bias.to_process(low).0),
             bias: Some(bias),
         });
     }
-    let Some(dynamic) = phdrs.iter().find(|p| p[0] == PT_DYNAMIC) else {
+    let Some(dynamic) = phdrs.iter().find(|p| p.p_type == PT_DYNAMIC) else {
         return out; // static executable: no dynamic linker list
     };
-    let dyn_addr = bias.wrapping_add(dynamic[2]);
+    let dyn_addr = bias.to_process(dynamic.vaddr).0;
     let mut r_debug = None;
     for i in 0..MAX_DYNAMIC as u64 {
         let at = dyn_addr.wrapping_add(i * 16);
@@ -340,14 +364,14 @@ pub(crate) fn candidates_from_link_map(
             let image = read_image(mem, l_addr);
             let (start, end) = image
                 .as_ref()
-                .map(|img| load_range(&img.phdrs, l_addr))
+                .map(|img| load_range(&img.phdrs, LoadBias(l_addr)))
                 .unwrap_or((l_addr, l_addr));
             out.push(Candidate {
                 path: name,
                 start,
                 end,
                 base: image.is_some().then_some(l_addr),
-                bias: Some(l_addr),
+                bias: Some(LoadBias(l_addr)),
             });
         }
         lm = next;
@@ -356,7 +380,7 @@ pub(crate) fn candidates_from_link_map(
 }
 
 /// The program headers of an ELF file, as `read_phdrs` returns them.
-pub(crate) fn file_phdrs(data: &[u8]) -> Option<Vec<[u64; 5]>> {
+pub(crate) fn file_phdrs(data: &[u8]) -> Option<Vec<Phdr>> {
     use object::read::elf::{FileHeader, ProgramHeader};
     let header = object::elf::FileHeader64::<object::Endianness>::parse(data).ok()?;
     let endian = header.endian().ok()?;
@@ -365,30 +389,31 @@ pub(crate) fn file_phdrs(data: &[u8]) -> Option<Vec<[u64; 5]>> {
         phdrs
             .iter()
             .take(MAX_PHDRS)
-            .map(|p| {
-                [
-                    u64::from(p.p_type(endian)),
-                    p.p_offset(endian),
-                    p.p_vaddr(endian),
-                    p.p_filesz(endian),
-                    p.p_memsz(endian),
-                ]
+            .map(|p| Phdr {
+                p_type: p.p_type(endian),
+                offset: FileOffset(p.p_offset(endian)),
+                vaddr: ModuleAddr(p.p_vaddr(endian)),
+                filesz: p.p_filesz(endian),
+                memsz: p.p_memsz(endian),
             })
             .collect(),
     )
 }
 
 /// The address range spanned by the `PT_LOAD`s, page-aligned, at `bias`.
-fn load_range(phdrs: &[[u64; 5]], bias: u64) -> (u64, u64) {
-    let loads = phdrs.iter().filter(|p| p[0] == PT_LOAD);
-    let lo = loads.clone().map(|p| p[2]).min().unwrap_or(0) & !0xfff;
+fn load_range(phdrs: &[Phdr], bias: LoadBias) -> (u64, u64) {
+    let loads = phdrs.iter().filter(|p| p.p_type == PT_LOAD);
+    let lo = loads.clone().map(|p| p.vaddr.0).min().unwrap_or(0) & !0xfff;
     let hi = loads
-        .map(|p| p[2].saturating_add(p[4]))
+        .map(|p| p.vaddr.0.saturating_add(p.memsz))
         .max()
         .unwrap_or(0)
         .saturating_add(0xfff)
         & !0xfff;
-    (bias.wrapping_add(lo), bias.wrapping_add(hi))
+    (
+        bias.to_process(ModuleAddr(lo)).0,
+        bias.to_process(ModuleAddr(hi)).0,
+    )
 }
 
 /// Where to look for a module's file: `--exe` for the main program; else the recorded path

@@ -3,12 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use crate::files::FileCache;
-use crate::modules::{self, build_id_of_file, read_image, Candidate};
+use crate::modules::{self, build_id_of_file, read_image, Candidate, PT_LOAD};
 use crate::symbolize::{find_debug_file, SearchPaths};
 use crate::types::TypeIndex;
 use crate::{
-    Arch, BuildId, CoreFile, Diagnostic, Error, Mapping, Memory, Module, ModuleFile, Os,
-    ProcessNotes, Symbolizer, Target, ThreadNote,
+    Arch, BuildId, CoreFile, Diagnostic, Error, FileOffset, LoadBias, Mapping, Memory, Module,
+    ModuleAddr, ModuleFile, Os, ProcessAddr, ProcessNotes, Symbolizer, Target, ThreadNote,
 };
 
 /// Where to find the files a core refers to.
@@ -31,12 +31,13 @@ impl Options {
     }
 }
 
-/// A file's bytes standing in for memory the kernel did not dump.
+/// A file's bytes standing in for memory the kernel did not dump: process addresses
+/// `start..end` hold the file's bytes from `offset`.
 struct FileRegion {
     start: u64,
     end: u64,
     data: &'static [u8],
-    offset: u64,
+    offset: FileOffset,
 }
 
 /// A dead process, as its core shows it.
@@ -97,7 +98,7 @@ impl Process {
     }
 
     fn find_modules(&mut self, options: &Options, files: &'static FileCache) -> Vec<Module> {
-        let entry = self.notes.auxv_value(crate::notes::AT_ENTRY);
+        let entry = self.notes.auxv_value(crate::process_notes::AT_ENTRY);
         let mut candidates = modules::candidates_from_files(&self.notes.files);
         if candidates.is_empty() {
             let mut diags = Vec::new();
@@ -153,16 +154,15 @@ impl Process {
                 continue;
             };
             for p in modules::file_phdrs(data).unwrap_or_default() {
-                let [p_type, offset, vaddr, filesz, _] = p;
-                if p_type != 1 || filesz == 0 {
+                if p.p_type != PT_LOAD || p.filesz == 0 {
                     continue;
                 }
-                let start = module.bias.wrapping_add(vaddr);
+                let start = module.bias.to_process(p.vaddr).0;
                 regions.push(FileRegion {
                     start,
-                    end: start.saturating_add(filesz),
+                    end: start.saturating_add(p.filesz),
                     data,
-                    offset,
+                    offset: p.offset,
                 });
             }
         }
@@ -174,7 +174,7 @@ impl Process {
     fn vdso_module(&self, base: u64) -> Option<Module> {
         let image = read_image(self, base)?;
         let low = image.first_load_vaddr()?;
-        let bias = base.wrapping_sub(low);
+        let bias = LoadBias::between(ProcessAddr(base), low);
         let seg = self.core.segment_at(base)?;
         let end = seg.end();
         // A few pages at most; copied once so symbol tables and CFI can borrow it.
@@ -218,13 +218,19 @@ impl Process {
         }
         let bias = match (&image, c.base, c.bias) {
             (_, _, Some(b)) => b,
-            (Some(img), Some(base), _) => base.wrapping_sub(img.first_load_vaddr().unwrap_or(0)),
+            (Some(img), Some(base), _) => LoadBias::between(
+                ProcessAddr(base),
+                img.first_load_vaddr().unwrap_or(ModuleAddr(0)),
+            ),
             (None, Some(base), _) => {
                 // Headers not dumped: take the layout from the file itself.
-                let low = data.and_then(file_first_load).unwrap_or(0);
-                base.wrapping_sub(low)
+                let low = data
+                    .and_then(modules::file_phdrs)
+                    .and_then(|p| modules::first_load(&p))
+                    .unwrap_or(ModuleAddr(0));
+                LoadBias::between(ProcessAddr(base), low)
             }
-            (_, None, None) => c.start,
+            (_, None, None) => LoadBias(c.start),
         };
         let mem_id = image.as_ref().and_then(|i| i.build_id.clone());
         let matches = match (&mem_id, &file_id) {
@@ -399,19 +405,6 @@ const AT_SYSINFO_EHDR: u64 = 33;
 /// The name /proc/PID/maps gives the vDSO.
 const VDSO: &str = "[vdso]";
 
-fn file_first_load(data: &[u8]) -> Option<u64> {
-    use object::read::elf::{FileHeader, ProgramHeader};
-    let header = object::elf::FileHeader64::<object::Endianness>::parse(data).ok()?;
-    let endian = header.endian().ok()?;
-    header
-        .program_headers(endian, data)
-        .ok()?
-        .iter()
-        .filter(|p| p.p_type(endian) == object::elf::PT_LOAD)
-        .map(|p| p.p_vaddr(endian).wrapping_sub(p.p_offset(endian)))
-        .min()
-}
-
 impl Memory for Process {
     fn bytes_at(&self, addr: u64) -> &[u8] {
         let b = self.core.bytes_at(addr);
@@ -425,8 +418,8 @@ impl Memory for Process {
         if addr >= r.end {
             return &[];
         }
-        let off = r.offset.saturating_add(addr - r.start);
-        let end = r.offset.saturating_add(r.end - r.start);
+        let off = r.offset.0.saturating_add(addr - r.start);
+        let end = r.offset.0.saturating_add(r.end - r.start);
         let (Ok(off), Ok(end)) = (usize::try_from(off), usize::try_from(end)) else {
             return &[];
         };

@@ -11,9 +11,10 @@ use std::sync::{Arc, OnceLock};
 
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
+use crate::cfi::CfiTables;
 use crate::files::FileCache;
 use crate::modules::build_id_of_file;
-use crate::{BuildId, Module, ModuleFile};
+use crate::{BuildId, FileOffset, LoadBias, Module, ModuleAddr, ModuleFile, ProcessAddr};
 
 type Reader = gimli::EndianSlice<'static, gimli::RunTimeEndian>;
 
@@ -37,11 +38,11 @@ pub enum Placement {
     /// Mapped at `start..end` from `file_offset` in the file.
     Mapped {
         /// First address of the mapping.
-        start: u64,
+        start: ProcessAddr,
         /// One past its last address.
-        end: u64,
+        end: ProcessAddr,
         /// The file offset mapped at `start`.
-        file_offset: u64,
+        file_offset: FileOffset,
     },
     /// At its link-time addresses (bias 0): jeprof's reading of an address that lies in no
     /// recorded mapping, looked up in the main program.
@@ -85,9 +86,16 @@ impl SearchPaths {
 }
 
 struct Symbol {
-    addr: u64,
+    addr: ModuleAddr,
     size: u64,
     name: &'static str,
+}
+
+impl Symbol {
+    /// Whether `probe` lies in the symbol (a label without a size covers up to the next one).
+    fn covers(&self, probe: ModuleAddr) -> bool {
+        self.size == 0 || probe.0 < self.addr.0.saturating_add(self.size)
+    }
 }
 
 /// A symbol table: functions for symbolizing code, everything defined for name lookups
@@ -97,13 +105,13 @@ struct Symbols {
     /// Function symbols by address, the best name for an address first.
     code: Vec<Symbol>,
     /// Every defined symbol, by name.
-    by_name: std::collections::HashMap<&'static str, u64>,
+    by_name: std::collections::HashMap<&'static str, ModuleAddr>,
 }
 
 /// Everything loaded for one module, lazily.
 pub(crate) struct Loaded {
     /// Call frame information of the file and its debug file, found once.
-    pub cfi: crate::unwind::CfiTables,
+    pub cfi: CfiTables,
     dwarf: Option<addr2line::Context<Reader>>,
     /// The same DWARF for type queries (layouts of allocator structs).
     pub types: Option<gimli::Dwarf<Reader>>,
@@ -161,16 +169,18 @@ impl Symbolizer {
         );
         let data = found.as_deref().and_then(|p| cache.get(p));
         let bias = match mapping.placement {
-            Placement::Unrelocated => 0,
+            Placement::Unrelocated => LoadBias(0),
+            // Without the file's program headers: as if module addresses equalled file
+            // offsets, which they do in the first segment of a library linked at 0.
             Placement::Mapped {
                 start, file_offset, ..
             } => data
                 .and_then(|d| bias_for_offset(d, start, file_offset))
-                .unwrap_or(start.wrapping_sub(file_offset)),
+                .unwrap_or(LoadBias::between(start, ModuleAddr(file_offset.0))),
         };
         let (start, end) = match mapping.placement {
             Placement::Unrelocated => (0, u64::MAX),
-            Placement::Mapped { start, end, .. } => (start, end),
+            Placement::Mapped { start, end, .. } => (start.0, end.0),
         };
         let file_id = data.and_then(build_id_of_file);
         let matches = match (&mapping.build_id, &file_id) {
@@ -238,10 +248,10 @@ impl Symbolizer {
         let Some((module, loaded)) = self.loaded_at(addr) else {
             return Vec::new();
         };
-        let probe = addr.wrapping_sub(module.bias);
+        let probe = module.bias.to_module(ProcessAddr(addr));
         let mut out = Vec::new();
         if let Some(ctx) = &loaded.dwarf {
-            if let Ok(mut frames) = ctx.find_frames(probe).skip_all_loads() {
+            if let Ok(mut frames) = ctx.find_frames(probe.0).skip_all_loads() {
                 while let Ok(Some(f)) = frames.next() {
                     let function = f
                         .function
@@ -293,31 +303,40 @@ impl Symbolizer {
                 .symbols
                 .by_name
                 .get(name)
-                .map(|a| a.wrapping_add(e.module.bias))
+                .map(|&a| e.module.bias.to_process(a).0)
         })
     }
 }
 
 impl Loaded {
-    /// The start and name of the function symbol containing `probe` (a file address).
-    pub(crate) fn function_at(&self, probe: u64) -> Option<(u64, &'static str)> {
+    /// The start and name of the function symbol containing `probe`.
+    pub(crate) fn function_at(&self, probe: ModuleAddr) -> Option<(ModuleAddr, &'static str)> {
         let code = &self.symbols.code;
         let i = code.partition_point(|s| s.addr <= probe);
         let s = code.get(i.checked_sub(1)?)?;
-        (s.size == 0 || probe < s.addr.saturating_add(s.size)).then_some((s.addr, s.name))
+        s.covers(probe).then_some((s.addr, s.name))
     }
 
-    /// Return addresses (file addresses) of frames that tail calls erased between a caller
-    /// returning to `ret` and the function starting at `callee`, innermost first.
-    pub(crate) fn erased_frames(&self, ret: u64, callee: &crate::tailcall::Callee<'_>) -> Vec<u64> {
+    /// Return addresses of frames that tail calls erased between a caller returning to
+    /// `ret` and the function starting at `callee`, innermost first.
+    pub(crate) fn erased_frames(
+        &self,
+        ret: ModuleAddr,
+        callee: &crate::tailcall::Callee<'_>,
+    ) -> Vec<ModuleAddr> {
         let Some(dwarf) = &self.types else {
             return Vec::new();
         };
-        let resolve = |name: &str| self.symbols.by_name.get(name).copied();
-        self.tail_calls.erased_frames(dwarf, &resolve, ret, callee)
+        // Call sites are DWARF's, in module addresses throughout.
+        let resolve = |name: &str| self.symbols.by_name.get(name).map(|a| a.0);
+        self.tail_calls
+            .erased_frames(dwarf, &resolve, ret.0, callee)
+            .into_iter()
+            .map(ModuleAddr)
+            .collect()
     }
 
-    fn symbol(&self, probe: u64) -> Option<&'static str> {
+    fn symbol(&self, probe: ModuleAddr) -> Option<&'static str> {
         let code = &self.symbols.code;
         let i = code.partition_point(|s| s.addr <= probe);
         let last = code.get(i.checked_sub(1)?)?;
@@ -330,7 +349,7 @@ impl Loaded {
             .collect::<Vec<_>>()
             .into_iter()
             .rev()
-            .find(|s| s.size == 0 || probe < s.addr.saturating_add(s.size))
+            .find(|s| s.covers(probe))
             .map(|s| s.name)
     }
 }
@@ -340,7 +359,7 @@ fn demangle(name: &str) -> Cow<'_, str> {
 }
 
 /// The load bias of a mapping of `data` at `start` that begins at `file_offset`.
-fn bias_for_offset(data: &[u8], start: u64, file_offset: u64) -> Option<u64> {
+fn bias_for_offset(data: &[u8], start: ProcessAddr, file_offset: FileOffset) -> Option<LoadBias> {
     use object::read::elf::{FileHeader, ProgramHeader};
     let header = object::elf::FileHeader64::<object::Endianness>::parse(data).ok()?;
     let endian = header.endian().ok()?;
@@ -355,16 +374,16 @@ fn bias_for_offset(data: &[u8], start: u64, file_offset: u64) -> Option<u64> {
         .filter(|p| {
             let off = p.p_offset(endian);
             p.p_type(endian) == object::elf::PT_LOAD
-                && off & !0xfff <= file_offset
-                && file_offset < off.saturating_add(p.p_filesz(endian).max(1))
+                && off & !0xfff <= file_offset.0
+                && file_offset.0 < off.saturating_add(p.p_filesz(endian).max(1))
         })
         // Several when segments share a page: the one that starts in the mapping's page.
         .max_by_key(|p| p.p_offset(endian))?;
     let vaddr = seg
         .p_vaddr(endian)
         .wrapping_sub(seg.p_offset(endian))
-        .wrapping_add(file_offset);
-    Some(start.wrapping_sub(vaddr))
+        .wrapping_add(file_offset.0);
+    Some(LoadBias::between(start, ModuleAddr(vaddr)))
 }
 
 /// Finds a separate debug file: by build-id in each debug folder, then by `.gnu_debuglink`
@@ -458,7 +477,7 @@ fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Loaded {
     let dwarf = dwarf_obj.and_then(|o| load_dwarf(o, dir.as_deref(), files, debug_dirs));
     let types = dwarf_obj.and_then(|o| load_dwarf(o, dir.as_deref(), files, debug_dirs));
     Loaded {
-        cfi: crate::unwind::CfiTables::of([&parsed_file, &parsed_debug].into_iter().flatten()),
+        cfi: CfiTables::of([&parsed_file, &parsed_debug].into_iter().flatten()),
         dwarf: dwarf.and_then(|d| addr2line::Context::from_dwarf(d).ok()),
         types,
         symbols,
@@ -469,7 +488,7 @@ fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Loaded {
 fn collect_symbols(
     obj: &object::File<'static>,
     out: &mut Vec<Symbol>,
-    by_name: &mut std::collections::HashMap<&'static str, u64>,
+    by_name: &mut std::collections::HashMap<&'static str, ModuleAddr>,
 ) {
     for sym in obj.symbols().chain(obj.dynamic_symbols()) {
         if sym.is_undefined() || sym.address() == 0 || sym.kind() == SymbolKind::Tls {
@@ -481,7 +500,7 @@ fn collect_symbols(
         }
         // A versioned dynamic name (`malloc@@GLIBC_2.2.5`) is also found by its bare name.
         let bare = name.split('@').next().unwrap_or(name);
-        by_name.entry(bare).or_insert(sym.address());
+        by_name.entry(bare).or_insert(ModuleAddr(sym.address()));
         // Functions, and labels without a type in code (ld.so's `_dl_start_user`).
         let in_code = || match sym.section() {
             object::SymbolSection::Section(i) => obj
@@ -498,7 +517,7 @@ fn collect_symbols(
             continue;
         }
         out.push(Symbol {
-            addr: sym.address(),
+            addr: ModuleAddr(sym.address()),
             size: sym.size(),
             name,
         });

@@ -8,11 +8,9 @@
 
 use std::collections::HashMap;
 
-use gimli::{BaseAddresses, CfaRule, RegisterRule, UnwindSection};
-use object::{Object, ObjectSection};
-
+use crate::cfi::{Row, Rule};
 use crate::symbolize::Loaded;
-use crate::{Arch, Memory, Module, Process, Registers, SymbolFrame, ThreadNote};
+use crate::{Arch, Memory, Module, Process, ProcessAddr, Registers, SymbolFrame, ThreadNote};
 
 /// Frames per thread at most: deeper stacks are real (runaway recursion) but a walk that
 /// long is more likely going in circles through garbage.
@@ -32,6 +30,19 @@ pub enum FrameTrust {
     Signal,
     /// A function that tail-called the frame below it, known from DWARF call sites.
     TailCall,
+}
+
+impl FrameTrust {
+    /// The name JSON gives it (the serde name, as a `&'static str` for report fields).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            FrameTrust::Context => "context",
+            FrameTrust::Cfi => "cfi",
+            FrameTrust::FramePointer => "frame_pointer",
+            FrameTrust::Signal => "signal",
+            FrameTrust::TailCall => "tail_call",
+        }
+    }
 }
 
 /// One physical stack frame with its symbolized (possibly inlined) functions.
@@ -135,7 +146,7 @@ impl Process {
         // holds the program's entry point (`_start`): above it there is only garbage.
         let entry_function = self
             .notes()
-            .auxv_value(crate::notes::AT_ENTRY)
+            .auxv_value(crate::process_notes::AT_ENTRY)
             .and_then(|e| self.symbolizer().symbolize(e).pop())
             .and_then(|f| f.function);
         loop {
@@ -227,17 +238,17 @@ impl Process {
             return;
         };
         let Some((entry, name)) =
-            callee_loaded.function_at(lookup.wrapping_sub(callee_module.bias))
+            callee_loaded.function_at(callee_module.bias.to_module(ProcessAddr(lookup)))
         else {
             return;
         };
         let same_module = std::ptr::eq(module, callee_module);
         let callee = crate::tailcall::Callee {
-            entry: same_module.then_some(entry),
+            entry: same_module.then_some(entry.0),
             name: Some(name),
         };
-        for site in loaded.erased_frames(ret.wrapping_sub(module.bias), &callee) {
-            let pc = site.wrapping_add(module.bias);
+        for site in loaded.erased_frames(module.bias.to_module(ProcessAddr(ret)), &callee) {
+            let pc = module.bias.to_process(site).0;
             // One frame per tail call, named for the innermost function at the jump (gdb's
             // tail-call frames are not expanded into inlined frames either).
             let mut symbols = self.symbolizer().symbolize(pc.wrapping_sub(1));
@@ -400,7 +411,7 @@ impl Process {
         lookup: u64,
         regs: &Regs,
     ) -> CfiResult {
-        match loaded.cfi.row(lookup.wrapping_sub(module.bias)) {
+        match loaded.cfi.row(module.bias.to_module(ProcessAddr(lookup))) {
             Some(row) => CfiResult::Step(self.apply_row(arch, row, regs)),
             None => CfiResult::NoCfi,
         }
@@ -477,118 +488,4 @@ impl Process {
 enum CfiResult {
     Step(Step),
     NoCfi,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Rule {
-    Undefined,
-    Offset(i64),
-    ValOffset(i64),
-    Register(u16),
-    Unsupported,
-}
-
-/// One CFI row reduced to what the unwinder uses (no borrow of gimli's context).
-struct Row {
-    /// CFA = register + offset; `None` for a DWARF expression CFA.
-    cfa: Option<(u16, i64)>,
-    ra: u16,
-    rules: Vec<(u16, Rule)>,
-}
-
-/// One CFI section of a module's file or debug file, with the base addresses its pointer
-/// encodings are relative to.
-enum CfiTable {
-    Eh(gimli::EhFrame<Slice>, BaseAddresses),
-    Debug(gimli::DebugFrame<Slice>, BaseAddresses),
-}
-
-type Slice = gimli::EndianSlice<'static, gimli::RunTimeEndian>;
-
-/// A module's call frame information: `.eh_frame` and `.debug_frame` of its file, then of
-/// its debug file, located once when the module is loaded rather than at every step.
-pub(crate) struct CfiTables {
-    tables: Vec<CfiTable>,
-}
-
-impl CfiTables {
-    /// The CFI sections of these objects, in search order.
-    pub(crate) fn of<'a>(objects: impl Iterator<Item = &'a object::File<'static>>) -> CfiTables {
-        let endian = gimli::RunTimeEndian::Little;
-        let mut tables = Vec::new();
-        for obj in objects {
-            let mut bases = BaseAddresses::default();
-            if let Some(text) = obj.section_by_name(".text") {
-                bases = bases.set_text(text.address());
-            }
-            if let Some(got) = obj.section_by_name(".got") {
-                bases = bases.set_got(got.address());
-            }
-            if let Some(eh) = obj.section_by_name(".eh_frame") {
-                // A debug file's .eh_frame is NOBITS: no bytes.
-                let data = eh.data().unwrap_or(&[]);
-                if !data.is_empty() {
-                    tables.push(CfiTable::Eh(
-                        gimli::EhFrame::new(data, endian),
-                        bases.clone().set_eh_frame(eh.address()),
-                    ));
-                }
-            }
-            if let Some(df) = obj.section_by_name(".debug_frame") {
-                let data = crate::files::FileCache::global().section(&df);
-                if !data.is_empty() {
-                    let mut section = gimli::DebugFrame::new(data, endian);
-                    section.set_address_size(8);
-                    tables.push(CfiTable::Debug(section, bases));
-                }
-            }
-        }
-        CfiTables { tables }
-    }
-
-    /// The unwind row for a file address, from the first table that covers it.
-    fn row(&self, svma: u64) -> Option<Row> {
-        self.tables.iter().find_map(|t| match t {
-            CfiTable::Eh(section, bases) => row_from(section, bases, svma),
-            CfiTable::Debug(section, bases) => row_from(section, bases, svma),
-        })
-    }
-}
-
-fn row_from<S>(section: &S, bases: &BaseAddresses, svma: u64) -> Option<Row>
-where
-    S: UnwindSection<gimli::EndianSlice<'static, gimli::RunTimeEndian>>,
-{
-    let fde = section
-        .fde_for_address(bases, svma, S::cie_from_offset)
-        .ok()?;
-    let mut ctx = gimli::UnwindContext::new();
-    let row = fde
-        .unwind_info_for_address(section, bases, &mut ctx, svma)
-        .ok()?;
-    let cfa = match row.cfa() {
-        CfaRule::RegisterAndOffset { register, offset } => Some((register.0, *offset)),
-        _ => None,
-    };
-    let rules = row
-        .registers()
-        .filter_map(|(reg, rule)| {
-            let r = match rule {
-                RegisterRule::Undefined => Rule::Undefined,
-                RegisterRule::Offset(o) => Rule::Offset(*o),
-                RegisterRule::ValOffset(o) => Rule::ValOffset(*o),
-                RegisterRule::Register(r) => Rule::Register(r.0),
-                // The caller sees the value this frame has: nothing to change.
-                RegisterRule::SameValue => return None,
-                _ => Rule::Unsupported,
-            };
-            Some((reg.0, r))
-        })
-        .collect();
-    let ra = fde.cie().return_address_register();
-    Some(Row {
-        cfa,
-        ra: ra.0,
-        rules,
-    })
 }

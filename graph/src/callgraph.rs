@@ -438,26 +438,15 @@ impl CallGraph {
 /// jeprof's `Percent` (one implementation, profile-import's).
 pub use profile_import::percent;
 
-/// A value for people: bytes in B/KiB/MiB/GiB/TiB with one decimal (binary units, as
-/// jeprof's `MB` are), objects as a whole number. Truncated toward zero first, as jeprof's
-/// `Unparse` truncates.
+/// A value for people: bytes as core-reader's [`human_bytes_f64`](core_reader::human_bytes_f64)
+/// writes them (binary units, as jeprof's `MB` are), objects as a whole number. Truncated
+/// toward zero first, as jeprof's `Unparse` truncates.
 pub fn format_value(v: f64, bytes: bool) -> String {
     let v = v.trunc();
-    if !bytes {
-        return format!("{v:.0}");
-    }
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut x = v.abs();
-    let mut u = 0;
-    while x >= 1024.0 && u + 1 < UNITS.len() {
-        x /= 1024.0;
-        u += 1;
-    }
-    let sign = if v < 0.0 { "-" } else { "" };
-    if u == 0 {
-        format!("{sign}{x:.0} B")
+    if bytes {
+        core_reader::human_bytes_f64(v)
     } else {
-        format!("{sign}{x:.1} {}", UNITS[u])
+        format!("{v:.0}")
     }
 }
 

@@ -45,6 +45,8 @@ mod profile;
 mod provenance;
 
 use askama::Template;
+// Bytes for people: core-reader's one formatter.
+use core_reader::human_bytes as human;
 
 pub use model::{
     ArenaRow, Finding, HeapSection, InputFile, LeakGroup, LeaksSection, ModuleRow, Provenance,
@@ -202,11 +204,6 @@ impl HeapSection {
             })
             .collect()
     }
-}
-
-/// Bytes for people: B, KiB, MiB, GiB, TiB with one decimal.
-pub fn human(bytes: u64) -> String {
-    graph::format_value(bytes as f64, true)
 }
 
 /// [`human`] for templates, which pass references.

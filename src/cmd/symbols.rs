@@ -89,9 +89,9 @@ impl<'a> CoreSymbolizer<'a> {
                     end,
                     file_offset,
                 } => core_reader::Placement::Mapped {
-                    start,
-                    end,
-                    file_offset,
+                    start: core_reader::ProcessAddr(start),
+                    end: core_reader::ProcessAddr(end),
+                    file_offset: core_reader::FileOffset(file_offset),
                 },
                 // jeprof's rule: an address in no recorded mapping belongs to the main
                 // program at its link-time addresses. Only with --exe is there one to ask.

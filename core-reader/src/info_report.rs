@@ -1,4 +1,5 @@
-//! The `info` and `threads` views of a process, as serializable reports and as text.
+//! `heapmortem info`: what the core is, its threads, modules and mappings, as a
+//! serializable report and as text.
 //!
 //! JSON keys are part of heapmortem's contract (DESIGN.md): snake_case, addresses as
 //! `"0x…"` strings, sizes in bytes. Fields may be absent when unknown.
@@ -7,8 +8,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::unwind::SIGNAL_FRAME;
-use crate::{Diagnostic, Hex, Os, Process};
+use crate::diagnostics::write_diagnostics;
+use crate::{human_bytes, signal_name, Diagnostic, Hex, Process};
 
 impl Process {
     /// The `info` report.
@@ -59,7 +60,7 @@ impl Process {
                     path: m.path.clone(),
                     start: Hex(m.start),
                     end: Hex(m.end),
-                    load_bias: Hex(m.bias),
+                    load_bias: Hex(m.bias.0),
                     build_id: m.build_id.as_ref().map(ToString::to_string),
                     file: m.file.as_ref().map(|f| f.path.display().to_string()),
                     file_build_id: m
@@ -77,100 +78,6 @@ impl Process {
             diagnostics: self.diagnostics().to_vec(),
         }
     }
-
-    /// The `threads` report: every thread unwound and symbolized.
-    pub fn threads_report(&self) -> ThreadsReport {
-        let threads = self
-            .threads()
-            .iter()
-            .map(|t| {
-                let bt = self.backtrace(t);
-                let mut frames = Vec::new();
-                for f in &bt.frames {
-                    let module = f.module.clone();
-                    if f.symbols.is_empty() {
-                        frames.push(ThreadFrame {
-                            pc: Hex(f.pc),
-                            function: None,
-                            module: module.clone(),
-                            file: None,
-                            line: None,
-                            inlined: false,
-                            trust: f.trust.name(),
-                        });
-                    }
-                    for s in &f.symbols {
-                        frames.push(ThreadFrame {
-                            pc: Hex(f.pc),
-                            function: s.function.clone(),
-                            module: module.clone(),
-                            file: s.file.clone(),
-                            line: s.line,
-                            inlined: s.inlined,
-                            trust: f.trust.name(),
-                        });
-                    }
-                }
-                ReportThread {
-                    tid: t.tid,
-                    name: t.name.clone(),
-                    signal: t.signal,
-                    frames,
-                    stopped: bt.stopped,
-                }
-            })
-            .collect();
-        ThreadsReport {
-            threads,
-            diagnostics: self.diagnostics().to_vec(),
-        }
-    }
-}
-
-impl crate::FrameTrust {
-    fn name(self) -> &'static str {
-        match self {
-            crate::FrameTrust::Context => "context",
-            crate::FrameTrust::Cfi => "cfi",
-            crate::FrameTrust::FramePointer => "frame_pointer",
-            crate::FrameTrust::Signal => "signal",
-            crate::FrameTrust::TailCall => "tail_call",
-        }
-    }
-}
-
-/// A signal's name (`SIGSEGV`) for the OS that numbered it; the numbers below 16 are the
-/// same on Linux and FreeBSD except 7 and 10.
-pub fn signal_name(os: Os, signo: i32) -> Option<String> {
-    let common = match signo {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        5 => "SIGTRAP",
-        6 => "SIGABRT",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        _ => "",
-    };
-    if !common.is_empty() {
-        return Some(common.into());
-    }
-    // linux arch/x86/include/uapi/asm/signal.h; FreeBSD sys/sys/signal.h.
-    let name = match (os, signo) {
-        (Os::Linux, 7) | (Os::FreeBsd, 10) => "SIGBUS",
-        (Os::Linux, 10) | (Os::FreeBsd, 30) => "SIGUSR1",
-        (Os::Linux, 12) | (Os::FreeBsd, 31) => "SIGUSR2",
-        (Os::Linux, 19) | (Os::FreeBsd, 17) => "SIGSTOP",
-        (Os::FreeBsd, 12) => "SIGSYS",
-        (Os::Linux, 31) => "SIGSYS",
-        _ => return None,
-    };
-    Some(name.into())
 }
 
 /// `heapmortem info`.
@@ -237,57 +144,6 @@ pub struct InfoModule {
     pub file_matches: Option<bool>,
     pub debug_file: Option<String>,
     pub main: bool,
-}
-
-/// `heapmortem threads`.
-#[derive(Debug, Serialize)]
-#[allow(missing_docs)]
-pub struct ThreadsReport {
-    pub threads: Vec<ReportThread>,
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-/// A thread in `threads`.
-#[derive(Debug, Serialize)]
-#[allow(missing_docs)]
-pub struct ReportThread {
-    pub tid: u64,
-    pub name: Option<String>,
-    pub signal: i32,
-    pub frames: Vec<ThreadFrame>,
-    /// Why the walk ended early, when it did.
-    pub stopped: Option<String>,
-}
-
-/// A frame in `threads` (inlined functions get a frame each, as gdb lists them).
-#[derive(Debug, Serialize)]
-#[allow(missing_docs)]
-pub struct ThreadFrame {
-    pub pc: Hex,
-    pub function: Option<String>,
-    pub module: Option<String>,
-    pub file: Option<String>,
-    pub line: Option<u32>,
-    pub inlined: bool,
-    /// How the frame was found: context, cfi, frame_pointer or signal.
-    pub trust: &'static str,
-}
-
-/// Bytes for people: `512 B`, `1.5 MiB` (binary units, one decimal). The one formatter of
-/// byte counts for sentences and tables across heapmortem's crates.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 impl InfoReport {
@@ -388,61 +244,4 @@ impl InfoReport {
         }
         write_diagnostics(w, &self.diagnostics)
     }
-}
-
-impl ThreadsReport {
-    /// Writes the report in the shape of gdb's `thread apply all bt`.
-    pub fn write_text(&self, w: &mut dyn Write) -> io::Result<()> {
-        for (i, t) in self.threads.iter().enumerate() {
-            if i > 0 {
-                writeln!(w)?;
-            }
-            write!(w, "Thread {} (LWP {}", i + 1, t.tid)?;
-            if let Some(n) = &t.name {
-                write!(w, " \"{n}\"")?;
-            }
-            write!(w, ")")?;
-            if t.signal != 0 {
-                write!(w, " signal {}", t.signal)?;
-            }
-            writeln!(w, ":")?;
-            for (n, f) in t.frames.iter().enumerate() {
-                write!(w, "#{n:<2} ")?;
-                if f.function.as_deref() == Some(SIGNAL_FRAME) {
-                    writeln!(w, "{SIGNAL_FRAME}")?;
-                    continue;
-                }
-                if f.inlined {
-                    write!(w, "{:18} ", "")?;
-                } else {
-                    write!(w, "{:#018x} in ", f.pc.0)?;
-                }
-                write!(w, "{} ()", f.function.as_deref().unwrap_or("??"))?;
-                match (&f.file, f.line) {
-                    (Some(file), Some(line)) => write!(w, " at {file}:{line}")?,
-                    _ => {
-                        if let Some(m) = &f.module {
-                            write!(w, " from {m}")?;
-                        }
-                    }
-                }
-                writeln!(w)?;
-            }
-            if let Some(why) = &t.stopped {
-                writeln!(w, "(backtrace stopped: {why})")?;
-            }
-        }
-        write_diagnostics(w, &self.diagnostics)
-    }
-}
-
-fn write_diagnostics(w: &mut dyn Write, diags: &[Diagnostic]) -> io::Result<()> {
-    if diags.is_empty() {
-        return Ok(());
-    }
-    writeln!(w, "\nnot read ({}):", diags.len())?;
-    for d in diags {
-        writeln!(w, "  {d}")?;
-    }
-    Ok(())
 }
