@@ -458,6 +458,9 @@ impl Target for Process {
     fn is_truncated(&self) -> bool {
         Process::is_truncated(self)
     }
+    fn data_symbol(&self, address: u64) -> Option<String> {
+        self.symbolizer.data_symbol(address)
+    }
     fn stack_frame(&self, address: u64) -> Option<(u64, Option<String>)> {
         let mapping = self
             .mappings

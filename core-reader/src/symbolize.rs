@@ -104,6 +104,8 @@ impl Symbol {
 struct Symbols {
     /// Function symbols by address, the best name for an address first.
     code: Vec<Symbol>,
+    /// Data objects with a size (globals, statics, vtables), by address.
+    data: Vec<Symbol>,
     /// Every defined symbol, by name.
     by_name: std::collections::HashMap<&'static str, ModuleAddr>,
 }
@@ -240,6 +242,29 @@ impl Symbolizer {
             &e.module,
             e.loaded
                 .get_or_init(|| load(&e.module, self.files, &self.debug_dirs)),
+        ))
+    }
+
+    /// `module!symbol+offset` for an address inside a data object (a global, a static), with
+    /// the symbol demangled; None outside every sized data symbol.
+    pub fn data_symbol(&self, addr: u64) -> Option<String> {
+        let (module, loaded) = self.loaded_at(addr)?;
+        let probe = module.bias.to_module(ProcessAddr(addr));
+        let data = &loaded.symbols.data;
+        let s = data.get(data.partition_point(|s| s.addr <= probe).checked_sub(1)?)?;
+        if s.size == 0 || !s.covers(probe) {
+            return None;
+        }
+        let offset = probe.0 - s.addr.0;
+        Some(format!(
+            "{}!{}{}",
+            module.name(),
+            demangle(s.name),
+            if offset == 0 {
+                String::new()
+            } else {
+                format!("+{offset:#x}")
+            }
         ))
     }
 
@@ -448,8 +473,12 @@ fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Loaded {
     let mut symbols = Symbols::default();
     let mut code = Vec::new();
     for obj in [&parsed_debug, &parsed_file].into_iter().flatten() {
-        collect_symbols(obj, &mut code, &mut symbols.by_name);
+        collect_symbols(obj, &mut code, &mut symbols.data, &mut symbols.by_name);
     }
+    symbols
+        .data
+        .sort_by(|a, b| a.addr.cmp(&b.addr).then(a.name.cmp(b.name)));
+    symbols.data.dedup_by(|a, b| a.addr == b.addr);
     // Sort by address, the best name for an address first. Several names often share an
     // address (`read`, `__read`, `__libc_read`); we pick the one gdb picks, so that frames
     // compare equal: a sized symbol over a zero-sized one, then the greatest name in byte
@@ -488,6 +517,7 @@ fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Loaded {
 fn collect_symbols(
     obj: &object::File<'static>,
     out: &mut Vec<Symbol>,
+    data: &mut Vec<Symbol>,
     by_name: &mut std::collections::HashMap<&'static str, ModuleAddr>,
 ) {
     for sym in obj.symbols().chain(obj.dynamic_symbols()) {
@@ -514,6 +544,13 @@ fn collect_symbols(
             _ => false,
         };
         if !code {
+            if sym.kind() == SymbolKind::Data && sym.size() > 0 {
+                data.push(Symbol {
+                    addr: ModuleAddr(sym.address()),
+                    size: sym.size(),
+                    name,
+                });
+            }
             continue;
         }
         out.push(Symbol {

@@ -333,16 +333,15 @@ impl Explanation {
     /// The terminal view.
     pub fn write_text(&self, w: &mut dyn Write) -> io::Result<()> {
         let a = &self.allocation;
+        let at = match self.address - a.address {
+            0 => "the start of".to_string(),
+            1 => "1 byte into".to_string(),
+            n => format!("{n} bytes into"),
+        };
         writeln!(
             w,
-            "{:#x} is {} byte{} into a {} allocation of {} bytes at {:#x}{}",
+            "{:#x} is {at} a {} allocation of {} bytes at {:#x}{}",
             self.address,
-            self.address - a.address,
-            if self.address - a.address == 1 {
-                ""
-            } else {
-                "s"
-            },
             a.state.name(),
             a.size,
             a.address,
