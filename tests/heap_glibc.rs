@@ -323,7 +323,7 @@ struct HoleJson {
 
 #[derive(Debug, Deserialize)]
 struct FindingJson {
-    kind: String,
+    code: String,
     message: String,
 }
 
@@ -475,7 +475,7 @@ fn journald_pattern_is_fragmentation_not_a_leak() {
     let f = json
         .findings
         .iter()
-        .find(|f| f.kind == "fragmentation")
+        .find(|f| f.code == "fragmentation")
         .unwrap_or_else(|| panic!("no fragmentation finding: {:?}", json.findings));
     assert!(
         f.message.contains("fragmentation, not a leak"),
@@ -562,7 +562,7 @@ fn corruption_is_reported_and_the_walk_goes_on() {
         .unwrap_or_else(|| panic!("no bad_size problem: {:?}", json.problems));
     // The overwritten size field is p[100]'s next chunk's; the walk resumes after it.
     assert!(parse_hex(&p.address).is_some());
-    assert!(json.findings.iter().any(|f| f.kind == "corruption"));
+    assert!(json.findings.iter().any(|f| f.code == "corruption"));
     let main = &json.arenas[0];
     assert!(
         main.in_use_chunks > 150,

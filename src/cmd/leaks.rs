@@ -46,7 +46,7 @@ pub fn run(args: LeaksArgs) -> anyhow::Result<Outcome> {
              were missed",
             heap.problems.len(),
             if heap.problems.len() == 1 { "" } else { "s" },
-            heap.skipped_bytes
+            heap.detail.skipped_bytes
         );
         return Ok(Outcome::Partial);
     }

@@ -74,36 +74,13 @@ pub(crate) struct HeldHeap {
 }
 
 /// Walks the heap of `process` with its allocations listed (TEMPORARY: glibc only until the
-/// reshaped walkers land).
+/// reshaped jemalloc walker lands).
 pub(crate) fn held_heap(process: &core_reader::Process) -> anyhow::Result<HeldHeap> {
-    use heap_walkers::{glibc, Allocation, AllocationState};
-    let heap = glibc::walk(
-        process,
-        &glibc::WalkOptions {
-            list: true,
-            progress: true,
-        },
-    )?;
+    use heap_walkers::glibc;
+    let heap = glibc::walk(process, &glibc::WalkOptions { list: true, progress: true })?;
     let roots = heap_walkers::leaks::glibc_roots(process, &heap);
-    let list = heap
-        .allocations
-        .iter()
-        .flatten()
-        .map(|a| Allocation {
-            address: a.address,
-            size: a.size,
-            arena: 0,
-            state: match a.state {
-                glibc::ChunkState::Used => AllocationState::Used,
-                glibc::ChunkState::Free => AllocationState::Free,
-                glibc::ChunkState::Tcache => AllocationState::Tcache,
-                glibc::ChunkState::Fastbin => AllocationState::Fastbin,
-            },
-            flags: if a.top { Allocation::TOP } else { 0 },
-        })
-        .collect();
     Ok(HeldHeap {
-        allocations: heap_walkers::Allocations::new(list),
+        allocations: heap.allocations.unwrap_or_default(),
         roots,
     })
 }

@@ -277,50 +277,52 @@ fn jemalloc_heap_section(name: &str, heap: &heap_walkers::jemalloc::Heap) -> Hea
 
 /// The report's view of a walked glibc heap.
 fn glibc_heap_section(name: &str, heap: &heap_walkers::glibc::GlibcHeap) -> HeapSection {
-    let h = &heap.histogram;
-    let size_classes = (0..h.class_max.len())
-        .filter(|&i| h.used_chunks[i] + h.free_chunks[i] > 0)
-        .map(|i| SizeClassRow {
-            // The class's low end: one past the previous class's bound.
-            size: i
-                .checked_sub(1)
-                .and_then(|p| h.class_max[p])
-                .map_or(0, |m| m + 1),
-            in_use_count: h.used_chunks[i],
-            in_use_bytes: h.used_bytes[i],
-            free_count: h.free_chunks[i],
-            free_bytes: h.free_bytes[i],
+    let size_classes = heap
+        .size_classes
+        .iter()
+        .map(|c| SizeClassRow {
+            size: c.size,
+            in_use_count: c.in_use_count,
+            in_use_bytes: c.in_use_bytes,
+            free_count: c.free_count,
+            free_bytes: c.free_bytes,
         })
         .collect();
     let mut notes: Vec<String> = heap
         .problems
         .iter()
-        .map(|p| format!("{:#x}: {}", p.address, p.message))
+        .map(|p| match p.address {
+            Some(a) => format!("{a:#x}: {}", p.message),
+            None => p.message.clone(),
+        })
         .collect();
-    if heap.skipped_bytes > 0 {
-        notes.push(format!("{} bytes could not be walked", heap.skipped_bytes));
+    if heap.detail.skipped_bytes > 0 {
+        notes.push(format!(
+            "{} bytes could not be walked",
+            heap.detail.skipped_bytes
+        ));
     }
     HeapSection {
         input: name.to_string(),
         allocator: "glibc".into(),
-        version: heap.version.as_ref().map(ToString::to_string),
+        version: heap.version.clone(),
         arenas: heap
             .arenas
             .iter()
             .map(|a| ArenaRow {
-                name: if a.main {
+                name: if a.detail.main {
                     "main_arena".into()
                 } else {
                     format!("arena {}", a.index)
                 },
                 address: Some(a.address),
-                system_bytes: a.system_bytes,
-                in_use_chunks: a.in_use_chunks,
-                in_use_bytes: a.in_use_bytes,
-                free_chunks: a.free_chunks,
-                free_bytes: a.free_bytes,
-                trimmable_bytes: Some(a.trimmable_bytes),
-                largest_free: Some(a.largest_free),
+                system_bytes: a.figures.system_bytes,
+                in_use_chunks: a.figures.in_use_chunks,
+                in_use_bytes: a.figures.in_use_bytes,
+                free_chunks: a.figures.free_chunks,
+                free_bytes: a.figures.free_bytes,
+                trimmable_bytes: Some(a.figures.trimmable_bytes),
+                largest_free: Some(a.figures.largest_free),
                 ..Default::default()
             })
             .collect(),

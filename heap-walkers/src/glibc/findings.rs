@@ -1,6 +1,7 @@
 //! Findings: fragmentation that looks like a leak, and corruption.
 
-use super::model::{Finding, GlibcHeap};
+use super::model::GlibcHeap;
+use crate::{Finding, Severity};
 use core_reader::human_bytes as bytes;
 
 /// Holes must add up to at least this much before fragmentation is worth a finding.
@@ -14,7 +15,9 @@ pub(crate) fn findings(h: &GlibcHeap) -> Vec<Finding> {
     }
     if let Some(first) = h.problems.first() {
         out.push(Finding {
-            kind: "corruption",
+            severity: Severity::Warning,
+            code: "corruption",
+            arena: None,
             message: format!(
                 "the heap is damaged: {} problem{} (first: {}); {} bytes could not be walked. \
                  Something wrote past an allocation or freed one twice: run the workload under \
@@ -22,7 +25,7 @@ pub(crate) fn findings(h: &GlibcHeap) -> Vec<Finding> {
                 h.problems.len(),
                 if h.problems.len() == 1 { "" } else { "s" },
                 first.message,
-                h.skipped_bytes
+                h.detail.skipped_bytes
             ),
         });
     }
@@ -31,19 +34,23 @@ pub(crate) fn findings(h: &GlibcHeap) -> Vec<Finding> {
 
 /// "Fragmentation, not a leak": free memory trapped below chunks in use dominates the heap.
 fn fragmentation(h: &GlibcHeap) -> Option<Finding> {
-    let trapped: u64 = h.arenas.iter().map(|a| a.hole_bytes).sum();
-    let holes: u64 = h.arenas.iter().map(|a| a.holes_count).sum();
-    let below_top: u64 = h.arenas.iter().map(|a| a.in_use_bytes + a.free_bytes).sum();
+    let trapped: u64 = h.arenas.iter().map(|a| a.detail.hole_bytes).sum();
+    let holes: u64 = h.arenas.iter().map(|a| a.detail.holes_count).sum();
+    let below_top: u64 = h
+        .arenas
+        .iter()
+        .map(|a| a.figures.in_use_bytes + a.figures.free_bytes)
+        .sum();
     // Dominates: at least half of everything below the tops is trapped in holes.
     if trapped < MIN_TRAPPED || trapped.saturating_mul(2) < below_top {
         return None;
     }
-    let trim: u64 = h.arenas.iter().map(|a| a.trimmable_bytes).sum();
-    let worst = h.arenas.iter().max_by_key(|a| a.hole_bytes)?;
+    let trim: u64 = h.arenas.iter().map(|a| a.figures.trimmable_bytes).sum();
+    let worst = h.arenas.iter().max_by_key(|a| a.detail.hole_bytes)?;
     let largest = h
         .arenas
         .iter()
-        .flat_map(|a| a.holes.iter())
+        .flat_map(|a| a.detail.holes.iter())
         .max_by_key(|x| x.size)?;
     let pin = match (largest.pinned_by, largest.pinned_size) {
         (Some(p), Some(s)) => format!(
@@ -58,8 +65,11 @@ fn fragmentation(h: &GlibcHeap) -> Option<Finding> {
             largest.address
         ),
     };
+    // About the whole heap (the worst arena is named in the sentence), so no `arena`.
     Some(Finding {
-        kind: "fragmentation",
+        severity: Severity::Warning,
+        code: "fragmentation",
+        arena: None,
         message: format!(
             "fragmentation, not a leak: {} free in {holes} holes between chunks in use ({}% of \
              the heap below the top; arena {} at {:#x} holds {}); malloc_trim(0) could return {}; \
@@ -71,7 +81,7 @@ fn fragmentation(h: &GlibcHeap) -> Option<Finding> {
             trapped.saturating_mul(100) / below_top.max(1),
             worst.index,
             worst.address,
-            bytes(worst.hole_bytes),
+            bytes(worst.detail.hole_bytes),
             bytes(trim),
         ),
     })

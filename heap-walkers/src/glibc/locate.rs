@@ -10,7 +10,9 @@
 //! not. `mp_` is found near `main_arena` (both are in libc's `.data`) by its `sbrk_base`,
 //! which points at the start of the brk heap, and its counters' invariants.
 
-use core_reader::{Memory, Process};
+use std::collections::HashSet;
+
+use core_reader::{Memory, Target};
 
 use super::layout::{
     HeapInfoLayout, Layout, LayoutSource, ParLayout, StateLayout, TcacheLayout, HEAP_MAX_SIZE,
@@ -41,25 +43,25 @@ pub(crate) const MAX_ARENAS: usize = 4096;
 const MAX_SCAN_MAPPING: u64 = 4 << 20;
 
 /// Finds the allocator's state, or says why it cannot.
-pub(crate) fn locate(process: &Process) -> Result<Located, String> {
-    let version = version::detect(process);
+pub(crate) fn locate(target: &dyn Target) -> Result<Located, String> {
+    let version = version::detect(target);
     let builtin = version.and_then(|(v, _)| Layout::builtin(v));
-    let dwarf = dwarf_layout(process, version.map(|v| v.0));
+    let dwarf = dwarf_layout(target, version.map(|v| v.0));
 
-    if let Some(addr) = process.find_symbol("main_arena") {
+    if let Some(addr) = target.find_symbol("main_arena") {
         // The symbol is trusted for the address; the layout must still fit the memory.
         let candidates: Vec<Layout> = dwarf
             .iter()
             .chain(builtin.iter())
             .cloned()
-            .chain(inferred_layouts(process, addr))
+            .chain(inferred_layouts(target, addr))
             .collect();
         for layout in candidates {
-            if score_arena(process, addr, &layout.state).is_some() {
+            if score_arena(target, addr, &layout.state).is_some() {
                 let tcache_unknown = layout.tcache.is_none() && layout.state.fastbins == 16;
-                let (mp, mp_found_by) = match process.find_symbol("mp_") {
+                let (mp, mp_found_by) = match target.find_symbol("mp_") {
                     Some(mp) if layout.par.is_some() => (Some(mp), Some("symbol")),
-                    _ => scan_mp(process, addr, &layout),
+                    _ => scan_mp(target, addr, &layout),
                 };
                 let mut layout = layout;
                 // The scan may have settled which malloc_par layout this build has; an
@@ -68,7 +70,7 @@ pub(crate) fn locate(process: &Process) -> Result<Located, String> {
                 // binary then got 2.34's malloc_par and an sbrk_base of 0), so let the
                 // data at `mp_` decide as well.
                 if mp_found_by == Some("scan") || layout.source == LayoutSource::Inferred {
-                    if let Some(p) = mp.and_then(|mp| best_par(process, mp, addr, &layout)) {
+                    if let Some(p) = mp.and_then(|mp| best_par(target, mp, addr, &layout)) {
                         layout.par = Some(p);
                     }
                 }
@@ -85,18 +87,18 @@ pub(crate) fn locate(process: &Process) -> Result<Located, String> {
         }
     }
 
-    let (addr, state) = scan_for_main_arena(process).ok_or_else(|| {
+    let (addr, state) = scan_for_main_arena(target).ok_or_else(|| {
         "no glibc main_arena found: no symbol for it (install libc6-dbg or pass --debug-dir) \
          and no arena-shaped data in the writable mappings (was malloc ever called?)"
             .to_string()
     })?;
     let mut layout = match builtin.filter(|b| b.state == state) {
         Some(b) => b,
-        None => inferred_layout(process, addr, state),
+        None => inferred_layout(target, addr, state),
     };
     let tcache_unknown = layout.tcache.is_none() && layout.state.fastbins == 16;
-    let (mp, mp_found_by) = scan_mp(process, addr, &layout);
-    if let Some(p) = mp.and_then(|mp| best_par(process, mp, addr, &layout)) {
+    let (mp, mp_found_by) = scan_mp(target, addr, &layout);
+    if let Some(p) = mp.and_then(|mp| best_par(target, mp, addr, &layout)) {
         layout.par = Some(p);
     }
     Ok(Located {
@@ -112,8 +114,8 @@ pub(crate) fn locate(process: &Process) -> Result<Located, String> {
 
 /// The layout from libc's DWARF (`struct malloc_state`, `struct malloc_par`, `heap_info`,
 /// `tcache_perthread_struct`), when its debug file was found.
-fn dwarf_layout(process: &Process, version: Option<GlibcVersion>) -> Option<Layout> {
-    let ms = |m: &str| process.offset_of("malloc_state", m);
+fn dwarf_layout(target: &dyn Target, version: Option<GlibcVersion>) -> Option<Layout> {
+    let ms = |m: &str| target.offset_of("malloc_state", m);
     let state = StateLayout {
         flags: ms("flags")?,
         fastbins: ms("fastbinsY")?,
@@ -124,9 +126,9 @@ fn dwarf_layout(process: &Process, version: Option<GlibcVersion>) -> Option<Layo
         attached_threads: ms("attached_threads"),
         system_mem: ms("system_mem")?,
         max_system_mem: ms("max_system_mem")?,
-        size: process.size_of("malloc_state")?,
+        size: target.size_of("malloc_state")?,
     };
-    let mp = |m: &str| process.offset_of("malloc_par", m);
+    let mp = |m: &str| target.offset_of("malloc_par", m);
     let par = (|| {
         Some(ParLayout {
             trim_threshold: mp("trim_threshold")?,
@@ -143,10 +145,10 @@ fn dwarf_layout(process: &Process, version: Option<GlibcVersion>) -> Option<Layo
             tcache_bins: mp("tcache_bins"),
             tcache_max_bytes: mp("tcache_max_bytes"),
             tcache_count: mp("tcache_count"),
-            size: process.size_of("malloc_par")?,
+            size: target.size_of("malloc_par")?,
         })
     })();
-    let hi = |m: &str| process.offset_of("_heap_info", m);
+    let hi = |m: &str| target.offset_of("_heap_info", m);
     let heap_info = match (hi("prev"), hi("size"), hi("mprotect_size")) {
         (Some(prev), Some(size), Some(mprotect_size)) => HeapInfoLayout {
             ar_ptr: hi("ar_ptr").unwrap_or(0),
@@ -154,11 +156,11 @@ fn dwarf_layout(process: &Process, version: Option<GlibcVersion>) -> Option<Layo
             size,
             mprotect_size,
             pagesize: hi("pagesize"),
-            size_of: process.size_of("_heap_info")?,
+            size_of: target.size_of("_heap_info")?,
         },
         _ => HeapInfoLayout::new(version.is_some_and(|v| v >= GlibcVersion::new(2, 35))),
     };
-    let tcache = process
+    let tcache = target
         .offset_of("tcache_perthread_struct", "entries")
         .map(|entries| TcacheLayout::new(entries / super::layout::TCACHE_MAX_BINS as u64));
     Some(Layout {
@@ -173,19 +175,19 @@ fn dwarf_layout(process: &Process, version: Option<GlibcVersion>) -> Option<Layo
 
 /// The layouts to try at a known `main_arena` address when neither DWARF nor the table
 /// applies: the three shapes of `malloc_state` that 2.12 … 2.40 have had.
-fn inferred_layouts(process: &Process, addr: u64) -> Vec<Layout> {
+fn inferred_layouts(target: &dyn Target, addr: u64) -> Vec<Layout> {
     [(true, true), (false, true), (false, false)]
         .into_iter()
-        .map(|(f, a)| inferred_layout(process, addr, StateLayout::new(f, a)))
+        .map(|(f, a)| inferred_layout(target, addr, StateLayout::new(f, a)))
         .collect()
 }
 
 /// A layout for an arena found by its shape: the rest is worked out from the data.
-fn inferred_layout(process: &Process, main_arena: u64, state: StateLayout) -> Layout {
+fn inferred_layout(target: &dyn Target, main_arena: u64, state: StateLayout) -> Layout {
     let modern = state.fastbins == 16; // have_fastchunks: 2.27 and later
                                        // heap_info grew a pagesize in 2.35: a thread arena then sits 48 bytes into its heap.
     let mut heap_info = HeapInfoLayout::new(false);
-    for a in arena_ring(process, main_arena, &state) {
+    for a in arena_ring(target, main_arena, &state) {
         if a != main_arena && a & (HEAP_MAX_SIZE - 1) == 48 {
             heap_info = HeapInfoLayout::new(true);
         }
@@ -263,12 +265,12 @@ fn score_arena(mem: &dyn Memory, a: u64, st: &StateLayout) -> Option<u32> {
 }
 
 /// Scans writable memory for the arena ring and returns `main_arena` with its shape.
-fn scan_for_main_arena(process: &Process) -> Option<(u64, StateLayout)> {
+fn scan_for_main_arena(target: &dyn Target) -> Option<(u64, StateLayout)> {
     let is_libc = |p: &str| {
         let n = p.rsplit('/').next().unwrap_or(p);
         n.starts_with("libc.so") || n.starts_with("libc-2.")
     };
-    let maps = process.mappings();
+    let maps = target.mappings();
     let mut regions: Vec<(u64, u64, u8)> = Vec::new();
     for (i, m) in maps.iter().enumerate() {
         if !m.perms.contains('w') || m.dumped == 0 {
@@ -292,18 +294,21 @@ fn scan_for_main_arena(process: &Process) -> Option<(u64, StateLayout)> {
     ];
     for (start, end, _) in regions {
         let mut best: Option<(u32, u64, StateLayout)> = None;
-        for p in self_links(process, start, end) {
+        // An arena's 126 empty bins name the same candidates over and over: score each
+        // (address, shape) once (a score never changes, and only a higher one wins).
+        let mut tried = HashSet::new();
+        for p in self_links(target, start, end) {
             // p is an empty bin's fd: bins + 16 * (i - 1) for some bin i.
-            for st in &shapes {
+            for (k, st) in shapes.iter().enumerate() {
                 for i in 1..NBINS as u64 {
                     let Some(a) = p.checked_sub(st.bins + 16 * (i - 1)) else {
                         break;
                     };
-                    if best.as_ref().is_some_and(|b| b.1 == a) {
+                    if best.as_ref().is_some_and(|b| b.1 == a) || !tried.insert((a, k)) {
                         continue;
                     }
-                    if let Some(s) = score_arena(process, a, st) {
-                        let s = s + attached_bonus(process, a, st);
+                    if let Some(s) = score_arena(target, a, st) {
+                        let s = s + attached_bonus(target, a, st);
                         if best.as_ref().is_none_or(|b| s > b.0) {
                             best = Some((s, a, st.clone()));
                         }
@@ -316,11 +321,11 @@ fn scan_for_main_arena(process: &Process) -> Option<(u64, StateLayout)> {
         }
         if let Some((_, a, st)) = best {
             // Any arena of the ring leads to main_arena: the one not inside a heap.
-            let ring = arena_ring(process, a, &st);
+            let ring = arena_ring(target, a, &st);
             let main = ring
                 .iter()
                 .copied()
-                .find(|&x| !is_heap_arena(process, x))
+                .find(|&x| !is_heap_arena(target, x))
                 .unwrap_or(a);
             return Some((main, st));
         }
@@ -382,14 +387,14 @@ fn self_links(mem: &dyn Memory, start: u64, end: u64) -> Vec<u64> {
 
 /// Finds `mp_` near `main_arena` with the layout's (or either) `malloc_par` shape.
 fn scan_mp(
-    process: &Process,
+    target: &dyn Target,
     main_arena: u64,
     layout: &Layout,
 ) -> (Option<u64>, Option<&'static str>) {
     if layout.par.is_none() {
         return (None, None);
     }
-    let heap = main_heap_bounds(process, main_arena, &layout.state);
+    let heap = main_heap_bounds(target, main_arena, &layout.state);
     let lo = main_arena.saturating_sub(0x4000) & !7;
     let hi = main_arena + layout.state.size + 0x4000;
     let mut best: Option<(u32, u64)> = None;
@@ -400,7 +405,7 @@ fn scan_mp(
                 p = main_arena + layout.state.size;
                 continue;
             }
-            if let Some(s) = score_par(process, p, &pl, heap) {
+            if let Some(s) = score_par(target, p, &pl, heap) {
                 if best.is_none_or(|b| s > b.0) {
                     best = Some((s, p));
                 }
@@ -427,22 +432,22 @@ fn par_candidates(layout: &Layout) -> Vec<ParLayout> {
 }
 
 /// The `malloc_par` layout that fits `mp` best.
-fn best_par(process: &Process, mp: u64, main_arena: u64, layout: &Layout) -> Option<ParLayout> {
-    let heap = main_heap_bounds(process, main_arena, &layout.state);
+fn best_par(target: &dyn Target, mp: u64, main_arena: u64, layout: &Layout) -> Option<ParLayout> {
+    let heap = main_heap_bounds(target, main_arena, &layout.state);
     par_candidates(layout)
         .into_iter()
-        .filter_map(|pl| score_par(process, mp, &pl, heap).map(|s| (s, pl)))
+        .filter_map(|pl| score_par(target, mp, &pl, heap).map(|s| (s, pl)))
         .max_by_key(|(s, _)| *s)
         .map(|(_, pl)| pl)
 }
 
 /// The mapping holding the main arena's top chunk: `[start, top]`, where `sbrk_base` lies.
-fn main_heap_bounds(process: &Process, main_arena: u64, st: &StateLayout) -> Option<(u64, u64)> {
-    let top = process.read_u64(main_arena + st.top)?;
+fn main_heap_bounds(target: &dyn Target, main_arena: u64, st: &StateLayout) -> Option<(u64, u64)> {
+    let top = target.read_u64(main_arena + st.top)?;
     if top == st.bin_at(main_arena, 1) {
         return None; // malloc never ran in the main arena
     }
-    let m = process
+    let m = target
         .mappings()
         .iter()
         .find(|m| m.start <= top && top < m.end)?;

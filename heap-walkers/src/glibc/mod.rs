@@ -5,16 +5,18 @@
 //!   there; else from the shape of the data, with built-in layouts for glibc 2.26–2.40 and
 //!   the older shapes chap's cores show), reads every arena of the ring, walks every free
 //!   list with bounds, finds each thread's tcache, then walks every chunk in address order.
-//! - [`GlibcHeap`] is the result: per [`Arena`] glibc's own figures (what `malloc_info`
-//!   prints) and the walk's (chunks in use and freed, holes and what pins them, what
-//!   `malloc_trim (0)` could return), [`Tcache`]s, [`Problem`]s and [`Finding`]s.
-//! - [`GlibcHeap::write_malloc_info`], [`GlibcHeap::write_json`] and
-//!   [`GlibcHeap::write_text`] render it.
+//! - [`GlibcHeap`] is the result, the allocator-neutral [`crate::Heap`]: per arena the
+//!   common [`crate::ArenaFigures`] plus glibc's own ([`GlibcArena`]: what `malloc_info`
+//!   prints, holes and what pins them), for the heap [`GlibcDetail`] (`mp_`, [`Tcache`]s,
+//!   mmapped chunks, the size histogram); every chunk as a [`crate::Allocation`] when asked
+//!   for; damage as [`core_reader::Diagnostic`]s and conclusions as [`crate::Finding`]s.
+//! - [`GlibcHeap::write_malloc_info`] and [`GlibcHeap::write_text`] render it.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let process: core_reader::Process = unimplemented!();
 //! use heap_walkers::glibc;
+//! // Any `core_reader::Target`: a core's `Process`, or a hand-built `MemoryImage`.
 //! let heap = glibc::walk(&process, &glibc::WalkOptions::default())?;
 //! heap.write_malloc_info(&mut std::io::stdout())?;
 //! # Ok(()) }
@@ -35,10 +37,9 @@ mod walk;
 
 pub use layout::{Layout, LayoutSource};
 pub use model::{
-    Allocation, Arena, BinFigures, ChunkState, FastbinFigures, Finding, GlibcHeap, Histogram, Hole,
-    Params, Problem, SubHeap, Tcache,
+    BinFigures, FastbinFigures, GlibcArena, GlibcDetail, GlibcHeap, Histogram, Hole, Params,
+    SubHeap, Tcache,
 };
-pub use render::ListFilter;
 pub use version::{GlibcVersion, VersionSource};
 pub use walk::{walk, WalkOptions};
 

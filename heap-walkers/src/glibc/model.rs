@@ -1,70 +1,16 @@
-//! What a walk found: arenas with glibc's own figures and the walk's, tcaches, mmapped
-//! chunks, fragmentation, problems and findings.
+//! What a walk found, in the allocator-neutral [`crate::Heap`]: glibc's own figures beside
+//! the common ones — per arena ([`GlibcArena`]: bins, fastbins, tcached chunks, the top,
+//! holes, heaps) and for the whole heap ([`GlibcDetail`]: how the state was found, `mp_`,
+//! tcaches, mmapped chunks, the size histogram).
 
+use core_reader::hex;
 use serde::Serialize;
 
 use super::layout::LayoutSource;
-use super::version::{GlibcVersion, VersionSource};
+use super::version::VersionSource;
 
-/// Serializes an address as `"0x…"`.
-pub(crate) fn hex<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&format_args!("{v:#x}"))
-}
-
-fn hex_opt<S: serde::Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) => hex(v, s),
-        None => s.serialize_none(),
-    }
-}
-
-/// What a chunk is to the program.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChunkState {
-    /// Allocated and not freed.
-    Used,
-    /// Freed into a regular bin (unsorted, small or large), or the top chunk.
-    Free,
-    /// Freed into a thread's tcache: the arena still counts it as in use.
-    Tcache,
-    /// Freed into a fastbin: the arena's neighbours still see it as in use.
-    Fastbin,
-}
-
-impl ChunkState {
-    /// The name used in output.
-    pub fn name(self) -> &'static str {
-        match self {
-            ChunkState::Used => "used",
-            ChunkState::Free => "free",
-            ChunkState::Tcache => "tcache",
-            ChunkState::Fastbin => "fastbin",
-        }
-    }
-}
-
-/// One allocation as the program sees it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Allocation {
-    /// The pointer `malloc` returned (the chunk address plus 16).
-    #[serde(serialize_with = "hex")]
-    pub address: u64,
-    /// Usable bytes (`malloc_usable_size`): the chunk size less 8, less 16 for the top chunk
-    /// and mmapped chunks, which have no next chunk to lend its `prev_size`.
-    pub size: u64,
-    /// Its state.
-    pub state: ChunkState,
-    /// The arena's address; `null` for mmapped chunks.
-    #[serde(serialize_with = "hex_opt")]
-    pub arena: Option<u64>,
-    /// Present and true for the top chunk.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub top: bool,
-    /// Present and true for a chunk of its own mmap.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub mmapped: bool,
-}
+/// glibc malloc's state rebuilt from a core: the neutral heap with glibc's own figures.
+pub type GlibcHeap = crate::Heap<GlibcDetail, GlibcArena>;
 
 /// A fastbin as `malloc_info` counts it.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -97,7 +43,7 @@ pub struct BinFigures {
 #[derive(Debug, Clone, Serialize)]
 pub struct SubHeap {
     /// Where the heap (its `heap_info`) starts.
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "hex::serialize")]
     pub address: u64,
     /// `heap_info.size`: bytes in use by the arena.
     pub size: u64,
@@ -109,7 +55,7 @@ pub struct SubHeap {
 #[derive(Debug, Clone, Serialize)]
 pub struct Hole {
     /// First chunk of the run.
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "hex::serialize")]
     pub address: u64,
     /// Bytes in the run (chunk sizes).
     pub size: u64,
@@ -117,7 +63,7 @@ pub struct Hole {
     pub chunks: u64,
     /// The chunk in use right above the hole (its user address): while it lives, the hole
     /// cannot join the top and be trimmed. `None` at the end of an old heap.
-    #[serde(serialize_with = "hex_opt")]
+    #[serde(serialize_with = "hex::serialize_opt")]
     pub pinned_by: Option<u64>,
     /// Usable size of the pinning chunk.
     pub pinned_size: Option<u64>,
@@ -172,38 +118,40 @@ impl Histogram {
             self.free_bytes[i] += other.free_bytes[i];
         }
     }
+
+    /// The neutral size classes: each non-empty class under its low end (one past the
+    /// previous class's bound, 0 for the first).
+    pub(crate) fn size_classes(&self) -> Vec<crate::SizeClass> {
+        (0..self.class_max.len())
+            .filter(|&i| self.used_chunks[i] + self.free_chunks[i] > 0)
+            .map(|i| crate::SizeClass {
+                size: i
+                    .checked_sub(1)
+                    .and_then(|p| self.class_max[p])
+                    .map_or(0, |m| m + 1),
+                in_use_count: self.used_chunks[i],
+                in_use_bytes: self.used_bytes[i],
+                free_count: self.free_chunks[i],
+                free_bytes: self.free_bytes[i],
+            })
+            .collect()
+    }
 }
 
-/// One arena: glibc's own figures (from `malloc_state` and its lists, as `malloc_info`
-/// reads them) and the walk's (from every chunk in order).
+/// glibc's own figures of one arena, beside the common [`crate::ArenaFigures`] (there, in
+/// chunk bytes with headers: `in_use_*` are chunks allocated and not in a tcache or
+/// fastbin; `free_*` chunks freed into a bin, fastbin or tcache, not the top;
+/// `trimmable_bytes` what `malloc_trim (0)` could give back: whole pages inside free chunks
+/// after fastbins are consolidated, and for the main arena the top above `MINSIZE`;
+/// `largest_free` the largest freed chunk, not the top).
 #[derive(Debug, Clone, Serialize)]
-pub struct Arena {
-    /// Position in the `next` ring, 0 for `main_arena` (`malloc_info`'s `heap nr`).
-    pub index: usize,
-    /// The `malloc_state`'s address.
-    #[serde(serialize_with = "hex")]
-    pub address: u64,
+pub struct GlibcArena {
     /// Whether this is `main_arena` (the brk heap).
     pub main: bool,
-    /// `system_mem`.
-    pub system_bytes: u64,
-    /// `max_system_mem`.
+    /// `max_system_mem` (`system_mem` is the common `system_bytes`).
     pub max_system_bytes: u64,
     /// `attached_threads` (2.23 and later).
     pub attached_threads: Option<u64>,
-    /// Chunks in use (allocated, not in a tcache or fastbin).
-    pub in_use_chunks: u64,
-    /// Their bytes (chunk sizes, headers included).
-    pub in_use_bytes: u64,
-    /// Freed chunks inside the heap: in regular bins, fastbins and tcaches (not the top).
-    pub free_chunks: u64,
-    /// Their bytes.
-    pub free_bytes: u64,
-    /// What `malloc_trim (0)` could give back: whole pages inside free chunks (after
-    /// fastbins are consolidated), and for the main arena the top above `MINSIZE`.
-    pub trimmable_bytes: u64,
-    /// The largest freed chunk inside the heap (not the top).
-    pub largest_free: u64,
     /// Chunks in regular bins.
     pub bin_chunks: u64,
     /// Their bytes.
@@ -217,7 +165,7 @@ pub struct Arena {
     /// Their bytes.
     pub tcache_bytes: u64,
     /// The top chunk.
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "hex::serialize")]
     pub top: u64,
     /// Its size.
     pub top_size: u64,
@@ -245,7 +193,7 @@ pub struct Arena {
 #[derive(Debug, Clone, Serialize)]
 pub struct Tcache {
     /// The struct's address (its chunk's user address).
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "hex::serialize")]
     pub address: u64,
     /// The thread whose TLS points at it, when found.
     pub thread: Option<u64>,
@@ -264,7 +212,7 @@ pub struct Tcache {
 #[derive(Debug, Clone, Serialize)]
 pub struct Params {
     /// Where `mp_` is.
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "hex::serialize")]
     pub address: u64,
     /// `trim_threshold`.
     pub trim_threshold: u64,
@@ -283,7 +231,7 @@ pub struct Params {
     /// `max_mmapped_mem`.
     pub max_mmapped_mem: u64,
     /// `sbrk_base`.
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "hex::serialize")]
     pub sbrk_base: u64,
     /// `tcache_count`.
     pub tcache_count: Option<u64>,
@@ -291,38 +239,15 @@ pub struct Params {
     pub hp_pagesize: Option<u64>,
 }
 
-/// Something in the heap that cannot be right, with where it is.
+/// glibc's own figures of the whole heap, beside the neutral ones.
 #[derive(Debug, Clone, Serialize)]
-pub struct Problem {
-    /// A short kind: `bad_size`, `bad_link`, `loop`, `not_in_bin`, `bad_footer`, …
-    pub kind: &'static str,
-    /// The chunk or link concerned.
-    #[serde(serialize_with = "hex")]
-    pub address: u64,
-    /// A sentence naming what is wrong and what was skipped.
-    pub message: String,
-}
-
-/// A conclusion with numbers and a next step.
-#[derive(Debug, Clone, Serialize)]
-pub struct Finding {
-    /// `fragmentation`, `corruption`, …
-    pub kind: &'static str,
-    /// The sentence.
-    pub message: String,
-}
-
-/// glibc malloc's state rebuilt from a core.
-#[derive(Debug, Clone, Serialize)]
-pub struct GlibcHeap {
-    /// The glibc release, when known.
-    pub version: Option<GlibcVersion>,
+pub struct GlibcDetail {
     /// How the version was learned.
     pub version_source: Option<VersionSource>,
     /// Where the struct layouts came from.
     pub layout_source: LayoutSource,
     /// `main_arena`'s address.
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "hex::serialize")]
     pub main_arena: u64,
     /// How it was found: `symbol` or `scan`.
     pub main_arena_found_by: &'static str,
@@ -332,8 +257,6 @@ pub struct GlibcHeap {
     pub safe_linking: bool,
     /// The page size (auxv `AT_PAGESZ`).
     pub page_size: u64,
-    /// Every arena, `main_arena` first.
-    pub arenas: Vec<Arena>,
     /// Tcaches found.
     pub tcaches: Vec<Tcache>,
     /// mmapped chunks found.
@@ -344,20 +267,4 @@ pub struct GlibcHeap {
     pub histogram: Histogram,
     /// Bytes the walk had to skip (corruption) or could not read.
     pub skipped_bytes: u64,
-    /// What is wrong in the heap.
-    pub problems: Vec<Problem>,
-    /// Conclusions.
-    pub findings: Vec<Finding>,
-    /// Remarks on how things were found.
-    pub notes: Vec<String>,
-    /// Every allocation, when asked for.
-    #[serde(skip)]
-    pub allocations: Option<Vec<Allocation>>,
-}
-
-impl GlibcHeap {
-    /// Whether the walk could read only part of the heap (exit status 1).
-    pub fn is_partial(&self) -> bool {
-        !self.problems.is_empty() || self.skipped_bytes > 0
-    }
 }

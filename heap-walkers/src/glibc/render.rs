@@ -1,64 +1,14 @@
-//! Rendering a [`GlibcHeap`]: terminal text, JSON, and glibc's own `malloc_info` XML.
+//! Rendering a [`GlibcHeap`]: terminal text and glibc's own `malloc_info` XML. (JSON and
+//! the allocation listing are the allocator-neutral writers'.)
 
 use std::io::{self, Write};
 
-use serde::Serialize;
-
 use super::layout::ALIGNMENT;
-use super::model::{Allocation, ChunkState, GlibcHeap};
+use super::model::{GlibcArena, GlibcHeap};
+use crate::Arena;
 use core_reader::human_bytes as bytes;
 
-/// Which allocations a listing shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListFilter {
-    /// `used` only.
-    Used,
-    /// Freed ones: `free`, `fastbin`, `tcache` (and the top chunks).
-    Free,
-    /// Everything.
-    All,
-}
-
-impl ListFilter {
-    fn keeps(self, a: &Allocation) -> bool {
-        match self {
-            ListFilter::All => true,
-            ListFilter::Used => a.state == ChunkState::Used,
-            ListFilter::Free => a.state != ChunkState::Used,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct JsonOut<'a> {
-    allocator: &'static str,
-    #[serde(flatten)]
-    heap: &'a GlibcHeap,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    allocations: Option<Vec<&'a Allocation>>,
-}
-
 impl GlibcHeap {
-    /// Writes the JSON document of `heapmortem heap --format json` (keys in DESIGN.md and
-    /// json-schema.md); `list` adds `allocations`. Streamed: a six-million-chunk listing is
-    /// never built as a tree in memory.
-    pub fn write_json(&self, w: &mut dyn Write, list: Option<ListFilter>) -> io::Result<()> {
-        let allocations = list.map(|f| {
-            self.allocations
-                .iter()
-                .flatten()
-                .filter(|a| f.keeps(a))
-                .collect()
-        });
-        let doc = JsonOut {
-            allocator: "glibc",
-            heap: self,
-            allocations,
-        };
-        serde_json::to_writer_pretty(&mut *w, &doc).map_err(io::Error::other)?;
-        writeln!(w)
-    }
-
     /// The XML glibc's `malloc_info (0, f)` prints, computed the way glibc 2.36 computes
     /// it (malloc/malloc.c `__malloc_info`): per arena the non-empty fastbins (`from` is
     /// the chunk size less `MALLOC_ALIGNMENT - 1`), the non-empty bins with sizes as stored
@@ -72,7 +22,7 @@ impl GlibcHeap {
         for a in &self.arenas {
             writeln!(w, "<heap nr=\"{}\">\n<sizes>", a.index)?;
             let (mut nfast, mut fast) = (0u64, 0u64);
-            for f in a.fastbins.iter().filter(|f| f.count > 0) {
+            for f in a.detail.fastbins.iter().filter(|f| f.count > 0) {
                 let size = f.chunk_size;
                 writeln!(
                     w,
@@ -85,22 +35,22 @@ impl GlibcHeap {
                 nfast += f.count;
                 fast = fast.wrapping_add(f.count.wrapping_mul(size));
             }
-            let (mut nrest, mut rest) = (1u64, a.top_size);
-            for b in a.bins.iter().filter(|b| b.count > 0 && b.index != 1) {
+            let (mut nrest, mut rest) = (1u64, a.detail.top_size);
+            for b in a.detail.bins.iter().filter(|b| b.count > 0 && b.index != 1) {
                 writeln!(
                     w,
                     "  <size from=\"{}\" to=\"{}\" total=\"{}\" count=\"{}\"/>",
                     b.from, b.to, b.total, b.count
                 )?;
             }
-            for b in a.bins.iter().filter(|b| b.count > 0 && b.index == 1) {
+            for b in a.detail.bins.iter().filter(|b| b.count > 0 && b.index == 1) {
                 writeln!(
                     w,
                     "  <unsorted from=\"{}\" to=\"{}\" total=\"{}\" count=\"{}\"/>",
                     b.from, b.to, b.total, b.count
                 )?;
             }
-            for b in &a.bins {
+            for b in &a.detail.bins {
                 nrest += b.count;
                 rest = rest.wrapping_add(b.total);
             }
@@ -109,24 +59,24 @@ impl GlibcHeap {
                 "</sizes>\n<total type=\"fast\" count=\"{nfast}\" size=\"{fast}\"/>\n\
                  <total type=\"rest\" count=\"{nrest}\" size=\"{rest}\"/>\n\
                  <system type=\"current\" size=\"{}\"/>\n<system type=\"max\" size=\"{}\"/>",
-                a.system_bytes, a.max_system_bytes
+                a.figures.system_bytes, a.detail.max_system_bytes
             )?;
-            if a.main {
+            if a.detail.main {
                 writeln!(
                     w,
                     "<aspace type=\"total\" size=\"{0}\"/>\n<aspace type=\"mprotect\" size=\"{0}\"/>",
-                    a.system_bytes
+                    a.figures.system_bytes
                 )?;
-                t_aspace = t_aspace.wrapping_add(a.system_bytes);
-                t_mprot = t_mprot.wrapping_add(a.system_bytes);
+                t_aspace = t_aspace.wrapping_add(a.figures.system_bytes);
+                t_mprot = t_mprot.wrapping_add(a.figures.system_bytes);
             } else {
-                let size: u64 = a.heaps.iter().map(|h| h.size).sum();
-                let mprot: u64 = a.heaps.iter().map(|h| h.mprotect_size).sum();
+                let size: u64 = a.detail.heaps.iter().map(|h| h.size).sum();
+                let mprot: u64 = a.detail.heaps.iter().map(|h| h.mprotect_size).sum();
                 writeln!(
                     w,
                     "<aspace type=\"total\" size=\"{size}\"/>\n<aspace type=\"mprotect\" size=\"{mprot}\"/>\n\
                      <aspace type=\"subheaps\" size=\"{}\"/>",
-                    a.heaps.len()
+                    a.detail.heaps.len()
                 )?;
                 t_aspace = t_aspace.wrapping_add(size);
                 t_mprot = t_mprot.wrapping_add(mprot);
@@ -136,12 +86,12 @@ impl GlibcHeap {
             t_fast += fast;
             t_nrest += nrest;
             t_rest = t_rest.wrapping_add(rest);
-            t_sys = t_sys.wrapping_add(a.system_bytes);
-            t_max = t_max.wrapping_add(a.max_system_bytes);
+            t_sys = t_sys.wrapping_add(a.figures.system_bytes);
+            t_max = t_max.wrapping_add(a.detail.max_system_bytes);
         }
-        let (n_mmaps, mmapped) = match &self.params {
+        let (n_mmaps, mmapped) = match &self.detail.params {
             Some(p) => (p.n_mmaps as i64, p.mmapped_mem),
-            None => (self.mmapped_chunks as i64, self.mmapped_bytes),
+            None => (self.detail.mmapped_chunks as i64, self.detail.mmapped_bytes),
         };
         // The last line has no newline: glibc's format ends with "</malloc>\n" too.
         writeln!(
@@ -155,41 +105,41 @@ impl GlibcHeap {
         )
     }
 
-    /// A summary that fits a terminal, then the listing when asked for.
-    pub fn write_text(&self, w: &mut dyn Write, list: Option<ListFilter>) -> io::Result<()> {
-        let version = self.version.map_or_else(
+    /// A summary that fits a terminal.
+    pub fn write_text(&self, w: &mut dyn Write) -> io::Result<()> {
+        let version = self.version.as_ref().map_or_else(
             || "glibc (version unknown)".to_string(),
             |v| format!("glibc {v}"),
         );
         writeln!(
             w,
             "{version} malloc: main_arena {:#x} (by {}), layout from {}{}",
-            self.main_arena,
-            self.main_arena_found_by,
-            match self.layout_source {
+            self.detail.main_arena,
+            self.detail.main_arena_found_by,
+            match self.detail.layout_source {
                 super::LayoutSource::Dwarf => "DWARF",
                 super::LayoutSource::BuiltIn => "the built-in table",
                 super::LayoutSource::Inferred => "the data",
             },
-            if self.safe_linking {
+            if self.detail.safe_linking {
                 ", safe-linking"
             } else {
                 ""
             }
         )?;
-        let sum = |f: fn(&super::Arena) -> u64| self.arenas.iter().map(f).sum::<u64>();
+        let sum = |f: fn(&Arena<GlibcArena>) -> u64| self.arenas.iter().map(f).sum::<u64>();
         writeln!(w, "{}", wrap(&format!(
             "{} arena{}: {} from the system; {} in use in {} chunks; {} freed in {} chunks; {} in tops; {} mmapped chunks ({})",
             self.arenas.len(),
             if self.arenas.len() == 1 { "" } else { "s" },
-            bytes(sum(|a| a.system_bytes)),
-            bytes(sum(|a| a.in_use_bytes)),
-            sum(|a| a.in_use_chunks),
-            bytes(sum(|a| a.free_bytes)),
-            sum(|a| a.free_chunks),
-            bytes(sum(|a| a.top_size)),
-            self.mmapped_chunks,
-            bytes(self.mmapped_bytes),
+            bytes(sum(|a| a.figures.system_bytes)),
+            bytes(sum(|a| a.figures.in_use_bytes)),
+            sum(|a| a.figures.in_use_chunks),
+            bytes(sum(|a| a.figures.free_bytes)),
+            sum(|a| a.figures.free_chunks),
+            bytes(sum(|a| a.detail.top_size)),
+            self.detail.mmapped_chunks,
+            bytes(self.detail.mmapped_bytes),
         ), 96, "  "))?;
         writeln!(w)?;
         writeln!(
@@ -203,18 +153,18 @@ impl GlibcHeap {
                 w,
                 "{:>3} {:<14} {:>9} {:>9} {:>8} {:>9} {:>8} {:>9} {:>9}",
                 a.index,
-                if a.main {
+                if a.detail.main {
                     "main".to_string()
                 } else {
                     format!("{:#x}", a.address)
                 },
-                bytes(a.system_bytes),
-                bytes(a.in_use_bytes),
-                a.in_use_chunks,
-                bytes(a.free_bytes),
-                a.free_chunks,
-                bytes(a.top_size),
-                bytes(a.trimmable_bytes),
+                bytes(a.figures.system_bytes),
+                bytes(a.figures.in_use_bytes),
+                a.figures.in_use_chunks,
+                bytes(a.figures.free_bytes),
+                a.figures.free_chunks,
+                bytes(a.detail.top_size),
+                bytes(a.figures.trimmable_bytes),
             )?;
         }
         if self.arenas.len() > MAX_ROWS {
@@ -227,36 +177,36 @@ impl GlibcHeap {
         writeln!(
             w,
             "freed chunks: {} in bins, {} in fastbins, {} in tcaches",
-            sum(|a| a.bin_chunks),
-            sum(|a| a.fastbin_chunks),
-            sum(|a| a.tcache_chunks)
+            sum(|a| a.detail.bin_chunks),
+            sum(|a| a.detail.fastbin_chunks),
+            sum(|a| a.detail.tcache_chunks)
         )?;
-        if !self.tcaches.is_empty() {
-            let chunks: u64 = self.tcaches.iter().map(|t| t.chunks).sum();
-            let tbytes: u64 = self.tcaches.iter().map(|t| t.bytes).sum();
-            let full: u64 = self.tcaches.iter().map(|t| t.full_bins).sum();
+        if !self.detail.tcaches.is_empty() {
+            let chunks: u64 = self.detail.tcaches.iter().map(|t| t.chunks).sum();
+            let tbytes: u64 = self.detail.tcaches.iter().map(|t| t.bytes).sum();
+            let full: u64 = self.detail.tcaches.iter().map(|t| t.full_bins).sum();
             writeln!(
                 w,
                 "tcaches: {} holding {} chunks ({}); {} full bins",
-                self.tcaches.len(),
+                self.detail.tcaches.len(),
                 chunks,
                 bytes(tbytes),
                 full
             )?;
         }
-        let holes: u64 = sum(|a| a.hole_bytes);
-        let nholes: u64 = sum(|a| a.holes_count);
+        let holes: u64 = sum(|a| a.detail.hole_bytes);
+        let nholes: u64 = sum(|a| a.detail.holes_count);
         writeln!(w, "{}", wrap(&format!(
             "fragmentation: {} freed in {} holes below chunks in use, {} freed just below the tops; malloc_trim(0) could return {}",
             bytes(holes),
             nholes,
-            bytes(sum(|a| a.free_at_top)),
-            bytes(sum(|a| a.trimmable_bytes)),
+            bytes(sum(|a| a.detail.free_at_top)),
+            bytes(sum(|a| a.figures.trimmable_bytes)),
         ), 96, "  "))?;
-        let mut all_holes: Vec<(usize, &super::Hole)> = self
+        let mut all_holes: Vec<(u32, &super::Hole)> = self
             .arenas
             .iter()
-            .flat_map(|a| a.holes.iter().map(move |h| (a.index, h)))
+            .flat_map(|a| a.detail.holes.iter().map(move |h| (a.index, h)))
             .collect();
         all_holes.sort_by_key(|h| std::cmp::Reverse(h.1.size));
         for (ai, h) in all_holes.iter().take(5) {
@@ -272,7 +222,7 @@ impl GlibcHeap {
                 h.chunks
             )?;
         }
-        let hist = &self.histogram;
+        let hist = &self.detail.histogram;
         let classes: Vec<String> = (0..hist.class_max.len())
             .filter(|&i| hist.used_chunks[i] + hist.free_chunks[i] > 0)
             .map(|i| {
@@ -310,27 +260,6 @@ impl GlibcHeap {
         }
         for n in &self.notes {
             writeln!(w, "{}", wrap(&format!("note: {n}"), 96, "  "))?;
-        }
-        if let Some(filter) = list {
-            writeln!(w, "\n{:>18} {:>12} {:<8} arena", "address", "size", "state")?;
-            for a in self
-                .allocations
-                .iter()
-                .flatten()
-                .filter(|a| filter.keeps(a))
-            {
-                writeln!(
-                    w,
-                    "{:>#18x} {:>12} {:<8} {}",
-                    a.address,
-                    a.size,
-                    a.state.name(),
-                    match a.arena {
-                        Some(x) => format!("{x:#x}{}", if a.top { " (top)" } else { "" }),
-                        None => "mmapped".to_string(),
-                    }
-                )?;
-            }
         }
         Ok(())
     }

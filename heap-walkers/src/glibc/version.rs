@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use core_reader::{Memory, Process};
+use core_reader::{Memory, Target};
 use serde::Serialize;
 
 /// A glibc release, `2.36` for example.
@@ -61,25 +61,26 @@ const MAX_BANNER_SCAN: u64 = 64 << 20;
 const BANNER: &[u8] = b"release version ";
 
 /// Finds the glibc version of the process.
-pub fn detect(process: &Process) -> Option<(GlibcVersion, VersionSource)> {
+pub fn detect(target: &dyn Target) -> Option<(GlibcVersion, VersionSource)> {
     let is_libc = |path: &str| {
         let name = path.rsplit('/').next().unwrap_or(path);
         name.starts_with("libc.so") || name.starts_with("libc-2.")
     };
-    let libc_paths: Vec<&str> = process
+    let modules = target.modules();
+    let libc_paths: Vec<&str> = target
         .mappings()
         .iter()
         .filter_map(|m| m.path.as_deref())
-        .chain(process.modules().map(|m| m.path.as_str()))
+        .chain(modules.iter().map(|m| m.path.as_str()))
         .filter(|p| is_libc(p))
         .collect();
     // The banner first: the file name of a Debian or Ubuntu libc says nothing (libc.so.6).
-    let libc_maps = process
+    let libc_maps = target
         .mappings()
         .iter()
         .filter(|m| m.path.as_deref().is_some_and(is_libc) && !m.perms.contains('w'));
     for m in libc_maps {
-        if let Some(v) = banner_in(process, m.start, m.end) {
+        if let Some(v) = banner_in(target, m.start, m.end) {
             return Some((v, VersionSource::Banner));
         }
     }
@@ -93,13 +94,13 @@ pub fn detect(process: &Process) -> Option<(GlibcVersion, VersionSource)> {
     }
     // A statically linked program, or a core without file names: search what is there.
     let mut budget = MAX_BANNER_SCAN;
-    for m in process.mappings().iter().filter(|m| !m.perms.contains('w')) {
+    for m in target.mappings().iter().filter(|m| !m.perms.contains('w')) {
         if budget == 0 {
             break;
         }
         let end = m.end.min(m.start.saturating_add(budget));
         budget -= end - m.start;
-        if let Some(v) = banner_in(process, m.start, end) {
+        if let Some(v) = banner_in(target, m.start, end) {
             return Some((v, VersionSource::Banner));
         }
     }

@@ -4,8 +4,9 @@
 //! - [`Block`]s are the allocations the program holds; [`glibc_blocks`] takes them from a
 //!   glibc walk (chunks in state `used`; tcache and fastbin chunks are free to the program).
 //! - [`Roots`] are what the program could still read them through: registers, stacks from
-//!   the stack pointer up, writable non-heap mappings; [`glibc_roots`] builds them from a
-//!   [`core_reader::Process`] and cuts out the heap and glibc's own `main_arena` and `mp_`.
+//!   the stack pointer up, writable non-heap mappings; [`glibc_roots`] builds them from any
+//!   [`core_reader::Target`] (a core's `Process`) and cuts out the heap and glibc's own
+//!   `main_arena` and `mp_`.
 //! - [`find_leaks`] marks from the roots through every reachable block (a pointer to a
 //!   block's start makes it reachable, one into its middle only "possibly" so) and splits the
 //!   rest into direct and indirect leaks, with valgrind's rules.

@@ -1,9 +1,9 @@
 //! The blocks and roots of a glibc process, from its core and its walked heap.
 
-use core_reader::{Arch, Memory, Process};
+use core_reader::{Arch, Target};
 
 use super::model::{RootKind, RootRange, Roots};
-use crate::glibc::{ChunkState, GlibcHeap};
+use crate::glibc::GlibcHeap;
 use crate::scan::Block;
 
 /// `sizeof (struct malloc_state)` on x86_64 and AArch64, glibc 2.26 and later (2200), used
@@ -16,14 +16,13 @@ const MALLOC_PAR_SIZE: u64 = 128;
 /// Threads followed in glibc's stack cache at most (it holds 40 MiB of stacks by default).
 const MAX_CACHED_STACKS: usize = 4096;
 
-/// The allocations a glibc program holds: chunks in state `used`. Chunks in a tcache or a
-/// fastbin are free to the program (glibc still counts them in use) and are left out, like
-/// the top chunk. Needs a walk made with `WalkOptions { list: true, .. }`.
+/// The allocations a glibc program holds: chunks in state `used` ([`crate::Allocations::used`]).
+/// Chunks in a tcache or a fastbin are free to the program (glibc still counts them in use)
+/// and are left out, like the top chunk. Needs a walk made with `WalkOptions { list: true, .. }`.
 pub fn glibc_blocks(heap: &GlibcHeap) -> Vec<Block> {
     heap.allocations
         .iter()
-        .flatten()
-        .filter(|a| a.state == ChunkState::Used && !a.top)
+        .flat_map(|list| list.used())
         .map(|a| Block {
             address: a.address,
             size: a.size,
@@ -46,7 +45,7 @@ pub fn glibc_blocks(heap: &GlibcHeap) -> Vec<Block> {
 ///   unmaps the cache), whose dtv blocks, still owned by glibc, count as reachable. This
 ///   needs ld.so's and libc's DWARF (libc6-dbg); without it the cached stacks are scanned
 ///   like any writable mapping, which can hide leaks, and a note says so.
-pub fn glibc_roots(process: &Process, heap: &GlibcHeap) -> Roots {
+pub fn glibc_roots(process: &dyn Target, heap: &GlibcHeap) -> Roots {
     let mut roots = Roots::default();
     let mut sps = Vec::new();
     for t in process.threads() {
@@ -86,17 +85,18 @@ pub fn glibc_roots(process: &Process, heap: &GlibcHeap) -> Roots {
     }
     // … thread arenas' heaps (heap_info and the arena's own malloc_state live there) …
     for arena in &heap.arenas {
-        for h in &arena.heaps {
+        for h in &arena.detail.heaps {
             roots
                 .excluded
                 .push((h.address, h.address.saturating_add(h.size)));
         }
-        if arena.main {
-            if let Some(p) = &heap.params {
-                if p.sbrk_base != 0 && p.sbrk_base <= arena.top {
+        if arena.detail.main {
+            if let Some(p) = &heap.detail.params {
+                let (top, top_size) = (arena.detail.top, arena.detail.top_size);
+                if p.sbrk_base != 0 && p.sbrk_base <= top {
                     roots
                         .excluded
-                        .push((p.sbrk_base, arena.top.saturating_add(arena.top_size)));
+                        .push((p.sbrk_base, top.saturating_add(top_size)));
                 }
             }
         }
@@ -104,10 +104,11 @@ pub fn glibc_roots(process: &Process, heap: &GlibcHeap) -> Roots {
     stack_cache(process, &mut roots);
     // … and the allocator's own state in libc's data.
     let state = process.size_of("malloc_state").unwrap_or(MALLOC_STATE_SIZE);
+    let main_arena = heap.detail.main_arena;
     roots
         .excluded
-        .push((heap.main_arena, heap.main_arena.saturating_add(state)));
-    if let Some(p) = &heap.params {
+        .push((main_arena, main_arena.saturating_add(state)));
+    if let Some(p) = &heap.detail.params {
         let size = process.size_of("malloc_par").unwrap_or(MALLOC_PAR_SIZE);
         roots
             .excluded
@@ -119,7 +120,7 @@ pub fn glibc_roots(process: &Process, heap: &GlibcHeap) -> Roots {
 /// Cuts the stacks of glibc's stack cache (exited threads) out of the roots, keeping each
 /// one's dtv reachable. glibc 2.34 and later: `_rtld_global._dl_stack_cache`, a `list_t`
 /// ring of `struct pthread`s linked through their `list` member.
-fn stack_cache(process: &Process, roots: &mut Roots) {
+fn stack_cache(process: &dyn Target, roots: &mut Roots) {
     let layout = (|| {
         let head = process.find_symbol("_rtld_global")?
             + process.offset_of("rtld_global", "_dl_stack_cache")?;

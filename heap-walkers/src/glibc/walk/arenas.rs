@@ -1,0 +1,255 @@
+//! `mp_`, the ring of arenas, and the heaps each arena owns (as [`Segment`]s of
+//! consecutive chunks).
+
+use super::super::layout::{NBINS, NFASTBINS, SIZE_BITS};
+use super::super::locate::MAX_ARENAS;
+use super::super::mem::{block, word, word32};
+use super::super::model::{GlibcArena, Histogram, Params, SubHeap};
+use super::{align16, RawArena, Segment, Walker};
+use crate::{Arena, ArenaFigures};
+
+/// Heaps of one thread arena followed at most.
+const MAX_HEAPS: usize = 1 << 16;
+
+impl Walker<'_> {
+    /// Reads `mp_`, when it was found and its layout is known.
+    pub(super) fn read_params(&mut self) {
+        let (Some(mp), Some(pl)) = (self.loc.mp, self.loc.layout.par.as_ref()) else {
+            return;
+        };
+        let Some(b) = block(self.target, mp, pl.size as usize) else {
+            self.notes
+                .push(format!("mp_ at {mp:#x} is not in the core"));
+            return;
+        };
+        let i32_at = |off: u64| word32(&b, off) as i32 as i64 as u64;
+        self.params = Some(Params {
+            address: mp,
+            trim_threshold: word(&b, pl.trim_threshold),
+            top_pad: word(&b, pl.top_pad),
+            mmap_threshold: word(&b, pl.mmap_threshold),
+            arena_max: word(&b, pl.arena_max),
+            n_mmaps: i32_at(pl.n_mmaps),
+            max_n_mmaps: i32_at(pl.max_n_mmaps),
+            mmapped_mem: word(&b, pl.mmapped_mem),
+            max_mmapped_mem: word(&b, pl.max_mmapped_mem),
+            sbrk_base: word(&b, pl.sbrk_base),
+            tcache_count: pl.tcache_count.map(|o| word(&b, o)),
+            hp_pagesize: pl.hp_pagesize.map(|o| word(&b, o)),
+        });
+    }
+
+    /// Reads every arena of the `next` ring, `main_arena` first.
+    pub(super) fn read_arenas(&mut self) {
+        let st = self.loc.layout.state.clone();
+        let main = self.loc.main_arena;
+        let mut a = main;
+        let mut seen = Vec::new();
+        loop {
+            if seen.contains(&a) {
+                self.problem(
+                    "loop",
+                    a,
+                    format!("the arena ring loops back to {a:#x} without reaching main_arena"),
+                );
+                break;
+            }
+            if seen.len() >= MAX_ARENAS {
+                self.problem("loop", a, format!("more than {MAX_ARENAS} arenas: stopped"));
+                break;
+            }
+            seen.push(a);
+            let Some(b) = block(self.target, a, st.size as usize) else {
+                self.problem(
+                    "unreadable",
+                    a,
+                    format!("arena at {a:#x} is not in the core: it and the arenas after it are skipped"),
+                );
+                break;
+            };
+            let mut fastbins = [0u64; NFASTBINS];
+            for (i, f) in fastbins.iter_mut().enumerate() {
+                *f = word(&b, st.fastbins + 8 * i as u64);
+            }
+            let bins = (1..NBINS)
+                .map(|i| {
+                    let off = st.bins + (i as u64 - 1) * 16;
+                    (word(&b, off), word(&b, off + 8))
+                })
+                .collect();
+            let top = word(&b, st.top);
+            let next = word(&b, st.next);
+            self.arenas.push(Arena {
+                index: self.raw.len() as u32,
+                address: a,
+                figures: ArenaFigures {
+                    system_bytes: word(&b, st.system_mem),
+                    ..ArenaFigures::default()
+                },
+                detail: GlibcArena {
+                    main: a == main,
+                    max_system_bytes: word(&b, st.max_system_mem),
+                    attached_threads: st.attached_threads.map(|o| word(&b, o)),
+                    bin_chunks: 0,
+                    bin_bytes: 0,
+                    fastbin_chunks: 0,
+                    fastbin_bytes: 0,
+                    tcache_chunks: 0,
+                    tcache_bytes: 0,
+                    top,
+                    top_size: self.target.read_u64(top.wrapping_add(8)).unwrap_or(0) & !SIZE_BITS,
+                    free_at_top: 0,
+                    hole_bytes: 0,
+                    holes_count: 0,
+                    holes: Vec::new(),
+                    fastbins: Vec::new(),
+                    bins: Vec::new(),
+                    heaps: Vec::new(),
+                    walked_bytes: 0,
+                    histogram: Histogram::new(),
+                },
+            });
+            self.raw.push(RawArena {
+                addr: a,
+                fastbins,
+                top,
+                bins,
+            });
+            if next == main {
+                break;
+            }
+            a = next;
+        }
+    }
+
+    /// The heaps of every arena, as segments of consecutive chunks.
+    pub(super) fn find_segments(&mut self) {
+        let st = self.loc.layout.state.clone();
+        let hi = self.loc.layout.heap_info.clone();
+        let heap_max = self.heap_max();
+        for idx in 0..self.raw.len() {
+            let (addr, top) = (self.raw[idx].addr, self.raw[idx].top);
+            if top == st.bin_at(addr, 1) {
+                continue; // initial_top: this arena never allocated
+            }
+            let top_size = self.arenas[idx].detail.top_size;
+            if idx == 0 {
+                self.main_segments(top, top_size);
+                continue;
+            }
+            // Thread arena: heap_info chain from the top's heap (malloc/arena.c).
+            let mut heaps = Vec::new();
+            let mut h = top & !(heap_max - 1);
+            while h != 0 && heaps.len() < MAX_HEAPS {
+                let Some(b) = block(self.target, h, hi.size_of as usize) else {
+                    self.problem(
+                        "unreadable",
+                        h,
+                        format!("heap_info at {h:#x} of arena {addr:#x} is not in the core"),
+                    );
+                    break;
+                };
+                let ar = word(&b, hi.ar_ptr);
+                if ar != addr {
+                    self.problem(
+                        "bad_link",
+                        h,
+                        format!(
+                            "heap_info at {h:#x} names arena {ar:#x}, not {addr:#x}: its older heaps are skipped"
+                        ),
+                    );
+                    break;
+                }
+                if heaps.iter().any(|x: &(u64, u64, u64)| x.0 == h) {
+                    self.problem(
+                        "loop",
+                        h,
+                        format!("heap_info chain of arena {addr:#x} loops at {h:#x}"),
+                    );
+                    break;
+                }
+                heaps.push((h, word(&b, hi.size), word(&b, hi.mprotect_size)));
+                h = word(&b, hi.prev);
+            }
+            heaps.reverse();
+            let top_heap = top & !(heap_max - 1);
+            for &(h, size, mprotect) in &heaps {
+                self.arenas[idx].detail.heaps.push(SubHeap {
+                    address: h,
+                    size,
+                    mprotect_size: mprotect,
+                });
+                let first = if addr >= h && addr < h.saturating_add(heap_max) {
+                    align16(addr.saturating_add(st.size))
+                } else {
+                    align16(h.saturating_add(hi.size_of))
+                };
+                let is_top = h == top_heap;
+                self.segments.push(Segment {
+                    arena: idx,
+                    start: first,
+                    end: if is_top {
+                        top.saturating_add(top_size)
+                    } else {
+                        h.saturating_add(size)
+                    },
+                    top: is_top.then_some(top),
+                });
+            }
+        }
+    }
+
+    /// The brk heap: from `mp_.sbrk_base` (or the start of the top's mapping) to the top.
+    fn main_segments(&mut self, top: u64, top_size: u64) {
+        let mappings = self.target.mappings();
+        let mapping_of = |a: u64| {
+            mappings
+                .iter()
+                .find(|m| m.start <= a && a < m.end)
+                .map(|m| (m.start, m.end))
+        };
+        let top_map = mapping_of(top);
+        let sbrk = self
+            .params
+            .as_ref()
+            .map(|p| p.sbrk_base)
+            .filter(|&s| s != 0 && s <= top);
+        let start = match (sbrk, top_map) {
+            (Some(s), _) => s,
+            (None, Some((s, _))) => s,
+            (None, None) => top,
+        };
+        let start = align16(start);
+        let contiguous =
+            top_map.is_some_and(|(s, e)| s <= start && start < e) || mapping_of(start) == top_map;
+        if contiguous || top_map.is_none() {
+            self.segments.push(Segment {
+                arena: 0,
+                start,
+                end: top.saturating_add(top_size),
+                top: Some(top),
+            });
+        } else {
+            // Non-contiguous main arena (brk failed and mmap stood in, or a foreign sbrk):
+            // the first region up to its fencepost, then the top's region.
+            let first_end = mapping_of(start).map_or(start, |m| m.1);
+            self.segments.push(Segment {
+                arena: 0,
+                start,
+                end: first_end,
+                top: None,
+            });
+            if let Some((s, _)) = top_map {
+                self.notes.push(format!(
+                    "main arena is not contiguous: walked {start:#x}..{first_end:#x} and {s:#x}..top"
+                ));
+                self.segments.push(Segment {
+                    arena: 0,
+                    start: align16(s),
+                    end: top.saturating_add(top_size),
+                    top: Some(top),
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The walk: arenas, their free lists, tcaches, then every chunk in address order.
+//!
+//! Order of work, one module per phase: (1) find `main_arena`/`mp_` ([`super::locate`]);
+//! (2) read `mp_` and each arena of the ring and the heaps it owns ([`arenas`]); (3) walk
+//! every free list — bins, fastbins — with bounds and link checks, noting each listed chunk
+//! ([`free_lists`]); (4) a quick pass over the chunks to find the tcaches
+//! (`tcache_perthread_struct` chunks whose lists check out, [`tcaches`]); (5) the full pass,
+//! where each chunk's state comes from its neighbour's `PREV_INUSE` bit and the lists that
+//! name it ([`chunks`]), streamed into per-arena figures, holes and the trim estimate
+//! without storing chunks unless a list was asked for ([`holes`]); (6) mmapped chunks from
+//! the anonymous mappings ([`mmapped`]); (7) findings.
+
+mod arenas;
+mod chunks;
+mod free_lists;
+mod holes;
+mod mmapped;
+mod tcaches;
+
+use core_reader::{Diagnostic, Target};
+
+use super::layout::NFASTBINS;
+use super::locate::{locate, Located};
+use super::model::{GlibcArena, GlibcDetail, GlibcHeap, Histogram, Params, Tcache};
+use super::Error;
+use crate::{Allocation, Allocations, Allocator, Arena, Heap};
+
+/// What to do besides the figures.
+#[derive(Debug, Clone, Default)]
+pub struct WalkOptions {
+    /// Keep every allocation (for `--list` and the leak check).
+    pub list: bool,
+    /// Show a progress bar on a terminal when the walk takes more than a second.
+    pub progress: bool,
+}
+
+/// A stretch of memory holding consecutive chunks of one arena.
+#[derive(Debug, Clone)]
+struct Segment {
+    arena: usize,
+    start: u64,
+    end: u64,
+    /// The top chunk, when this segment ends with it.
+    top: Option<u64>,
+}
+
+/// Which free list names a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Bin,
+    Fast,
+    Tcache,
+}
+
+/// Chunks named by a free list, sorted by address once the lists are walked.
+#[derive(Default)]
+struct Marks {
+    v: Vec<(u64, Mark)>,
+}
+
+/// The raw `malloc_state` of one arena.
+struct RawArena {
+    addr: u64,
+    fastbins: [u64; NFASTBINS],
+    top: u64,
+    bins: Vec<(u64, u64)>,
+}
+
+/// `[start, end)` of a segment's chunks (its top's header included) and its arena.
+type Range = (u64, u64, usize);
+
+/// Problems kept at most: a badly broken heap must not drown the output.
+const MAX_PROBLEMS: usize = 1000;
+
+/// Walks glibc malloc's heap in a process.
+pub fn walk(target: &dyn Target, options: &WalkOptions) -> Result<GlibcHeap, Error> {
+    let loc = locate(target).map_err(Error::NotFound)?;
+    let mut w = Walker::new(target, loc, options);
+    w.run();
+    Ok(w.finish())
+}
+
+struct Walker<'a> {
+    target: &'a dyn Target,
+    loc: Located,
+    page: u64,
+    params: Option<Params>,
+    raw: Vec<RawArena>,
+    arenas: Vec<Arena<GlibcArena>>,
+    segments: Vec<Segment>,
+    marks: Marks,
+    safe_linking: Option<bool>,
+    tcaches: Vec<Tcache>,
+    problems: Vec<Diagnostic>,
+    notes: Vec<String>,
+    skipped: u64,
+    allocations: Option<Vec<Allocation>>,
+    mmapped: (u64, u64),
+    progress: super::progress::Progress,
+}
+
+impl<'a> Walker<'a> {
+    fn new(target: &'a dyn Target, loc: Located, options: &WalkOptions) -> Walker<'a> {
+        let page = target
+            .auxv_value(6) // AT_PAGESZ (linux include/uapi/linux/auxvec.h)
+            .filter(|p| p.is_power_of_two() && *p >= 4096)
+            .unwrap_or(4096);
+        Walker {
+            target,
+            safe_linking: loc.layout.safe_linking,
+            loc,
+            page,
+            params: None,
+            raw: Vec::new(),
+            arenas: Vec::new(),
+            segments: Vec::new(),
+            marks: Marks::default(),
+            tcaches: Vec::new(),
+            problems: Vec::new(),
+            notes: Vec::new(),
+            skipped: 0,
+            allocations: options.list.then(Vec::new),
+            mmapped: (0, 0),
+            progress: super::progress::Progress::new(options.progress),
+        }
+    }
+
+    fn problem(&mut self, kind: &'static str, address: u64, message: String) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(Diagnostic::at(kind, address, message));
+        }
+    }
+
+    fn run(&mut self) {
+        self.read_params();
+        self.read_arenas();
+        self.find_segments();
+        let ranges: Vec<Range> = self
+            .segments
+            .iter()
+            .map(|s| (s.start, s.top.map_or(s.end, |t| t + 16), s.arena))
+            .collect();
+        if self.safe_linking.is_none() {
+            self.safe_linking = self.detect_safe_linking(&ranges);
+        }
+        for i in 0..self.raw.len() {
+            self.walk_bins(i, &ranges);
+            self.walk_fastbins(i, &ranges);
+            self.fastbins_in_flight(i, &ranges);
+        }
+        self.marks.v.sort_unstable_by_key(|m| m.0);
+        self.find_tcaches(&ranges);
+        self.marks.v.sort_unstable_by_key(|m| m.0);
+        self.report_duplicates();
+        let total: u64 = self
+            .segments
+            .iter()
+            .map(|s| s.top.map_or(s.end, |t| t).saturating_sub(s.start))
+            .sum();
+        self.progress.start(total);
+        for i in 0..self.segments.len() {
+            let seg = self.segments[i].clone();
+            self.walk_segment(&seg);
+        }
+        self.progress.finish();
+        self.scan_mmapped();
+    }
+
+    /// `heap_max_size ()` for this process.
+    fn heap_max(&self) -> u64 {
+        let hp = self
+            .params
+            .as_ref()
+            .and_then(|p| p.hp_pagesize)
+            .unwrap_or(0);
+        self.loc.layout.heap_max_size(hp)
+    }
+
+    /// Whether chunk `c` lies in a segment (of `arena`, when given).
+    fn in_ranges(ranges: &[Range], arena: Option<usize>, c: u64) -> bool {
+        ranges
+            .iter()
+            .any(|&(s, e, a)| c >= s && c < e && arena.is_none_or(|x| x == a))
+    }
+
+    /// Decodes a fastbin or tcache link stored at `at` (`REVEAL_PTR`, malloc/malloc.c 2.32+:
+    /// the pointer XORed with the link's own address shifted right by 12).
+    #[inline]
+    fn reveal(&self, at: u64, raw: u64) -> u64 {
+        if self.safe_linking == Some(true) {
+            raw ^ (at >> 12)
+        } else {
+            raw
+        }
+    }
+
+    fn finish(mut self) -> GlibcHeap {
+        let mut histogram = Histogram::new();
+        for a in &self.arenas {
+            histogram.add(&a.detail.histogram);
+        }
+        let loc = &self.loc;
+        if loc.arena_found_by == "scan" {
+            self.notes.insert(
+                0,
+                format!(
+                    "main_arena found by its shape at {:#x} (no symbol){}",
+                    loc.main_arena,
+                    match loc.mp_found_by {
+                        Some(_) => format!("; mp_ at {:#x}", loc.mp.unwrap_or(0)),
+                        None => "; mp_ not found: mmapped totals come from the mappings".into(),
+                    }
+                ),
+            );
+        }
+        let mut heap = Heap {
+            allocator: Allocator::Glibc,
+            version: loc.version.map(|v| v.0.to_string()),
+            detail: GlibcDetail {
+                version_source: loc.version.map(|v| v.1),
+                layout_source: loc.layout.source.clone(),
+                main_arena: loc.main_arena,
+                main_arena_found_by: loc.arena_found_by,
+                params: self.params,
+                safe_linking: self.safe_linking.unwrap_or(false),
+                page_size: self.page,
+                tcaches: self.tcaches,
+                mmapped_chunks: self.mmapped.0,
+                mmapped_bytes: self.mmapped.1,
+                histogram,
+                skipped_bytes: self.skipped,
+            },
+            arenas: self.arenas,
+            size_classes: Vec::new(),
+            findings: Vec::new(),
+            problems: self.problems,
+            notes: self.notes,
+            allocations: self.allocations.map(Allocations::new),
+        };
+        heap.size_classes = heap.detail.histogram.size_classes();
+        heap.findings = super::findings::findings(&heap);
+        heap
+    }
+}
+
+#[inline]
+fn align16(a: u64) -> u64 {
+    (a + 15) & !15
+}
