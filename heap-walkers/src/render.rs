@@ -7,6 +7,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use crate::model::{Allocation, ArenaDetail, Heap, ListFilter};
+use crate::types::TypeRow;
 
 /// One listed allocation as JSON: the arena is written as its address.
 struct Listed<'a, D, A> {
@@ -62,15 +63,24 @@ struct JsonOut<'a, H, L> {
     heap: &'a H,
     #[serde(skip_serializing_if = "Option::is_none")]
     allocations: Option<L>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    types: Option<&'a [TypeRow]>,
 }
 
 impl<D: Serialize, A: ArenaDetail> Heap<D, A> {
     /// Writes the JSON document of `heapmortem heap --format json` (keys in DESIGN.md and
-    /// json-schema.md); `list` adds `allocations`.
-    pub fn write_json(&self, w: &mut dyn Write, list: Option<ListFilter>) -> io::Result<()> {
+    /// json-schema.md); `list` adds `allocations`, `types` (from [`crate::types::by_type`])
+    /// adds `types`.
+    pub fn write_json(
+        &self,
+        w: &mut dyn Write,
+        list: Option<ListFilter>,
+        types: Option<&[TypeRow]>,
+    ) -> io::Result<()> {
         let doc = JsonOut {
             heap: self,
             allocations: list.map(|filter| Listing { heap: self, filter }),
+            types,
         };
         serde_json::to_writer_pretty(&mut *w, &doc).map_err(io::Error::other)?;
         writeln!(w)
@@ -165,7 +175,9 @@ mod tests {
     #[test]
     fn json_listing_filters_and_writes_hex() {
         let mut out = Vec::new();
-        heap().write_json(&mut out, Some(ListFilter::Used)).unwrap();
+        heap()
+            .write_json(&mut out, Some(ListFilter::Used), None)
+            .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["allocator"], "glibc");
         let list = v["allocations"].as_array().unwrap();

@@ -77,7 +77,13 @@ pub(crate) struct HeldHeap {
 /// reshaped jemalloc walker lands).
 pub(crate) fn held_heap(process: &core_reader::Process) -> anyhow::Result<HeldHeap> {
     use heap_walkers::glibc;
-    let heap = glibc::walk(process, &glibc::WalkOptions { list: true, progress: true })?;
+    let heap = glibc::walk(
+        process,
+        &glibc::WalkOptions {
+            list: true,
+            progress: true,
+        },
+    )?;
     let roots = heap_walkers::leaks::glibc_roots(process, &heap);
     Ok(HeldHeap {
         allocations: heap.allocations.unwrap_or_default(),

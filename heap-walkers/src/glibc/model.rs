@@ -189,6 +189,16 @@ pub struct GlibcArena {
     pub histogram: Histogram,
 }
 
+impl crate::ArenaDetail for GlibcArena {
+    fn name(&self, index: u32) -> String {
+        if self.main {
+            "main_arena".into()
+        } else {
+            format!("arena {index}")
+        }
+    }
+}
+
 /// A thread's cache (`tcache_perthread_struct`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Tcache {
