@@ -19,8 +19,8 @@ pub enum Input {
     /// An ELF core: the process (its diagnostics say what of the core could not be read) and
     /// the heap profile its jemalloc kept in memory, or why there is none.
     Core {
-        /// The process the core holds.
-        process: Process,
+        /// The process the core holds (boxed: it is large next to a [`Parsed`]).
+        process: Box<Process>,
         /// Its in-memory heap profile ([`core_profile`]).
         profile: Result<Profile, Error>,
     },
@@ -45,7 +45,10 @@ pub unsafe fn read_path_or_core(path: &Path, options: &Options) -> Result<Input,
         message: e.to_string(),
     })?;
     let profile = core_profile(&process);
-    Ok(Input::Core { process, profile })
+    Ok(Input::Core {
+        process: Box::new(process),
+        profile,
+    })
 }
 
 /// The heap profile a process's jemalloc kept in memory when it ran with `prof:true`, with
