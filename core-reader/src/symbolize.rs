@@ -33,7 +33,7 @@ pub struct Frame {
 }
 
 /// Where a module recorded outside a core (a profile's mapping) sits in memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Placement {
     /// Mapped at `start..end` from `file_offset` in the file.
     Mapped {

@@ -60,4 +60,30 @@ pub enum Error {
         /// The limit, for the message.
         limit: String,
     },
+    /// The file could not be opened to tell a core from a profile.
+    #[cfg(feature = "core")]
+    #[error("cannot read {path}: {message}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's message.
+        message: String,
+    },
+    /// An ELF core that core-reader could not open.
+    #[cfg(feature = "core")]
+    #[error("{message}")]
+    Core {
+        /// core-reader's message.
+        message: String,
+    },
+    /// A core without an in-memory heap profile: another allocator, or a jemalloc that did
+    /// not run with `prof:true`.
+    #[cfg(feature = "core")]
+    #[error("{path} holds no heap profile: {reason}")]
+    NoHeapProfile {
+        /// The core.
+        path: PathBuf,
+        /// Why there is none.
+        reason: String,
+    },
 }

@@ -34,11 +34,10 @@
 
 use std::io::BufRead;
 
-use crate::legacy::{parse_counts, parse_stack, push_sample};
+use crate::builder::ProfileBuilder;
+use crate::legacy::{parse_counts, parse_stack};
 use crate::lines::{Line, LineReader, Skipped};
-use crate::maps::MapsReader;
-use crate::model::{assign_mappings, Format, LocationTable, Profile, ProfileKind, Sampling};
-use crate::sampling::unsample;
+use crate::model::{Format, ProfileKind, Sampling};
 use crate::{Error, Parsed};
 
 /// jeprof's default period when a sampled profile names none.
@@ -115,10 +114,9 @@ pub(crate) fn read<R: BufRead>(
     header_line: u64,
 ) -> Result<Parsed, Error> {
     let (kind, sampling) = header_sampling(header, header_line)?;
-    let mut profile = Profile::new(Format::Gperftools, kind, sampling);
-    let mut table = LocationTable::default();
+    let mut profile = ProfileBuilder::new(Format::Gperftools, kind, sampling);
     let mut skipped = Skipped::default();
-    let mut maps: Option<MapsReader> = None;
+    let mut in_maps = false;
     while let Some((n, line)) = lines.next_line() {
         let text = match line {
             Line::Text(t) => t,
@@ -127,12 +125,12 @@ pub(crate) fn read<R: BufRead>(
                 continue;
             }
         };
-        if let Some(m) = maps.as_mut() {
-            m.line(text);
+        if in_maps {
+            profile.maps_line(text);
             continue;
         }
         if text.contains("MAPPED_LIBRARIES:") || text.contains("--- Memory map:") {
-            maps = Some(MapsReader::default());
+            in_maps = true;
             continue;
         }
         let t = text.trim();
@@ -148,16 +146,15 @@ pub(crate) fn read<R: BufRead>(
             continue;
         };
         match parse_stack(stack) {
-            Ok(stack) => push_sample(&mut profile, &mut table, &stack, unsample(sampling, raw)),
+            Ok(stack) => profile.stack(&stack, raw),
             Err(e) => skipped.skip(n, format!("bad stack: {e}")),
         }
     }
-    if let Some(m) = maps {
-        profile.mappings = m.finish();
-        assign_mappings(&mut profile);
-    }
     lines.finish(&mut skipped);
-    Ok(Parsed { profile, skipped })
+    Ok(Parsed {
+        profile: profile.build(),
+        skipped,
+    })
 }
 
 #[cfg(test)]

@@ -31,11 +31,10 @@
 
 use std::io::BufRead;
 
-use crate::legacy::{parse_counts, parse_stack, push_sample};
+use crate::builder::ProfileBuilder;
+use crate::legacy::{parse_counts, parse_stack};
 use crate::lines::{Line, LineReader, Skipped};
-use crate::maps::MapsReader;
-use crate::model::{assign_mappings, Format, LocationTable, Profile, ProfileKind, Sampling};
-use crate::sampling::unsample;
+use crate::model::{Format, ProfileKind, Sampling};
 use crate::{Error, Parsed};
 
 /// The stack being read: its addresses (None: a bad `@` line whose values are skipped) and
@@ -64,11 +63,10 @@ pub(crate) fn read<R: BufRead>(
     let sampling = Sampling::Poisson {
         period: period as f64,
     };
-    let mut profile = Profile::new(Format::JemallocHeapV2, ProfileKind::Heap, sampling);
-    let mut table = LocationTable::default();
+    let mut profile = ProfileBuilder::new(Format::JemallocHeapV2, ProfileKind::Heap, sampling);
     let mut skipped = Skipped::default();
     let mut pending: Option<Pending> = None;
-    let mut maps: Option<MapsReader> = None;
+    let mut in_maps = false;
 
     while let Some((n, line)) = lines.next_line() {
         let text = match line {
@@ -78,8 +76,8 @@ pub(crate) fn read<R: BufRead>(
                 continue;
             }
         };
-        if let Some(m) = maps.as_mut() {
-            m.line(text);
+        if in_maps {
+            profile.maps_line(text);
             continue;
         }
         let t = text.trim();
@@ -88,7 +86,7 @@ pub(crate) fn read<R: BufRead>(
         }
         if t.starts_with("MAPPED_LIBRARIES:") || t.starts_with("--- Memory map:") {
             finish_stack(pending.take(), &mut skipped);
-            maps = Some(MapsReader::default());
+            in_maps = true;
         } else if let Some(rest) = t.strip_prefix('@') {
             finish_stack(pending.take(), &mut skipped);
             let stack = match parse_stack(rest) {
@@ -117,7 +115,7 @@ pub(crate) fn read<R: BufRead>(
                 (None, id) => match id.parse::<u64>() {
                     Ok(id) => {
                         let name = tail.trim();
-                        profile.threads.push(crate::ThreadTotal {
+                        profile.thread(crate::ThreadTotal {
                             id,
                             name: (!name.is_empty()).then(|| name.to_string()),
                             values: raw,
@@ -132,7 +130,7 @@ pub(crate) fn read<R: BufRead>(
                     }
                     p.has_total = true;
                     if let Some(stack) = &p.stack {
-                        push_sample(&mut profile, &mut table, stack, unsample(sampling, raw));
+                        profile.stack(stack, raw);
                     } else {
                         skipped.lines += 1;
                     }
@@ -150,12 +148,11 @@ pub(crate) fn read<R: BufRead>(
         }
     }
     finish_stack(pending.take(), &mut skipped);
-    if let Some(m) = maps {
-        profile.mappings = m.finish();
-        assign_mappings(&mut profile);
-    }
     lines.finish(&mut skipped);
-    Ok(Parsed { profile, skipped })
+    Ok(Parsed {
+        profile: profile.build(),
+        skipped,
+    })
 }
 
 fn finish_stack(pending: Option<Pending>, skipped: &mut Skipped) {
@@ -213,8 +210,13 @@ MAPPED_LIBRARIES:
             .replace("@ 0x10 0x20 0x30", "@ 0x10 0xZZ")
             .replace("  t1: 1: 32 [0: 0]\n\n", "  t1: 1: 32 [0:\ngarbage\n");
         let p = read_bytes(text.as_bytes()).unwrap();
-        let lines: Vec<u64> = p.skipped.problems.iter().map(|p| p.line).collect();
-        assert_eq!(lines, [5, 10, 11]);
+        let lines: Vec<&str> = p
+            .skipped
+            .problems
+            .iter()
+            .map(|p| p.message.split(':').next().unwrap())
+            .collect();
+        assert_eq!(lines, ["line 5", "line 10", "line 11"]);
         assert_eq!(p.skipped.lines, 5, "{:?}", p.skipped);
         assert_eq!(p.profile.samples.len(), 1);
     }

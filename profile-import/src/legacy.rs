@@ -1,7 +1,5 @@
-//! Pieces the text formats share: the `count: bytes [count: bytes]` pairs, stacks of hex
-//! addresses, and turning both into a sample.
-
-use crate::model::{caller_adjusted, LocationTable, Profile, Sample};
+//! Pieces the text formats share: the `count: bytes [count: bytes]` pairs and stacks of hex
+//! addresses.
 
 /// Parses `N: S [N: S]` at the start of `s` (leading blanks allowed), returning the four
 /// numbers in sample order and the rest of the string after `]`. The in-use pair may be
@@ -48,26 +46,6 @@ pub(crate) fn parse_stack(s: &str) -> Result<Vec<u64>, String> {
             u64::from_str_radix(digits, 16).map_err(|_| format!("`{word}` is not a hex address"))
         })
         .collect()
-}
-
-/// Adds a sample whose stack is return addresses, leaf first: the leaf keeps its address,
-/// callers are moved back into their call instruction (see [`caller_adjusted`]).
-pub(crate) fn push_sample(
-    profile: &mut Profile,
-    table: &mut LocationTable,
-    stack: &[u64],
-    values: [f64; 4],
-) {
-    if values.iter().all(|&v| v == 0.0) {
-        // Nothing to show in any view; jemalloc writes such stacks for freed allocations.
-        return;
-    }
-    let locations = stack
-        .iter()
-        .enumerate()
-        .map(|(i, &a)| table.intern(profile, caller_adjusted(i, a)))
-        .collect();
-    profile.samples.push(Sample { locations, values });
 }
 
 #[cfg(test)]

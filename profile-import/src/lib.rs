@@ -6,15 +6,18 @@
 //! un-samples them, and shows it the way jeprof and pprof do.
 //!
 //! - [`read_path`] / [`read_bytes`] detect the format and return a [`Parsed`]: the
-//!   [`Profile`] and what had to be [`Skipped`] (line numbers and reasons; a damaged file
-//!   yields what could be read).
+//!   [`Profile`] and what had to be [`Skipped`] (core-reader's [`Diagnostic`]s with line
+//!   numbers and reasons; a damaged file yields what could be read).
+//! - [`ProfileBuilder`] builds a [`Profile`] from recorded stacks and a memory map, un-sampled
+//!   as the readers un-sample (the text readers build through it).
 //! - [`Profile`] holds [`Sample`]s (stacks of [`Location`] indices, leaf first, with four
 //!   [`Values`]: in-use objects and bytes, allocated objects and bytes), the executable
 //!   [`Mapping`]s, and once symbolized the [`Function`]s and [`Line`]s behind each address.
 //! - [`merge`] and [`subtract`] combine files (`--base`).
 //! - [`symbolize`] resolves addresses through any [`Symbolize`] implementation: this crate
-//!   finds the mapping and module ([`ModuleRef`]); the project's one symbolizer (core-reader's)
-//!   does the rest.
+//!   finds the mapping and module ([`ModuleRef`], placed by core-reader's [`Placement`]); the
+//!   project's one symbolizer, core-reader's, does the rest through [`CoreSymbolizer`]
+//!   (files and debug files found where a [`core_reader::Options`] says).
 //! - [`View`] applies the allocator-frame rule ([`ALLOCATOR_FRAMES_HELP`]), `--focus` and
 //!   `--ignore`, and renders: [`View::write_text`] (jeprof's `--text --show_bytes`),
 //!   [`View::write_json`], [`View::write_pprof`], [`View::write_folded`]; call graphs are the `graph` crate's.
@@ -35,6 +38,10 @@
 //!
 //! # Cargo features
 //!
+//! - `core` (off by default): profiles out of cores. [`read_path_or_core`] takes a path that
+//!   names a profile file or an ELF core ([`Input`]); [`core_profile`] turns the heap profile
+//!   a jemalloc with `prof:true` kept in memory (read by heap-walkers) into a [`Profile`]
+//!   directly, the one its `heap_v2` dump would read as. Adds the heap-walkers dependency.
 //! - `capture` (off by default): the `capture` module, with which a Rust program that
 //!   allocates through tikv-jemallocator writes its own heap profile as a pprof file that
 //!   records its modules and build-ids. It builds jemalloc from C with profiling compiled in.
@@ -71,8 +78,12 @@
 #![doc = include_str!("../json-schema.md")]
 #![deny(missing_docs)]
 
+mod builder;
 #[cfg(feature = "capture")]
 pub mod capture;
+mod core_symbolizer;
+#[cfg(feature = "core")]
+mod cores;
 mod error;
 mod export;
 mod gperftools;
@@ -97,8 +108,13 @@ use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
 
+pub use builder::ProfileBuilder;
+pub use core_reader::{Diagnostic, Placement};
+pub use core_symbolizer::CoreSymbolizer;
+#[cfg(feature = "core")]
+pub use cores::{core_profile, read_path_or_core, Input};
 pub use error::Error;
-pub use lines::{Problem, Skipped};
+pub use lines::Skipped;
 pub use merge::{merge, subtract};
 pub use model::{
     Format, Function, Line, Location, Mapping, Profile, ProfileKind, Sample, Sampling, ThreadTotal,
@@ -106,7 +122,7 @@ pub use model::{
 };
 pub use sampling::unsample;
 pub use symbolize::{
-    short_function_name, symbolize, ModuleRef, Placement, SymbolFrame, Symbolize, SymbolizeStats,
+    short_function_name, symbolize, ModuleRef, SymbolFrame, Symbolize, SymbolizeStats,
 };
 pub use view::{
     FunctionRow, FunctionTable, InlineNames, Stack, View, ViewOptions, ALLOCATOR_FRAMES_HELP,
@@ -212,11 +228,9 @@ fn read_text<R: BufRead>(mut lines: lines::LineReader<R>) -> Result<Parsed, Erro
     let mut page_header = false;
     loop {
         let Some((n, line)) = lines.next_line() else {
-            let mut skipped = Skipped::default();
-            lines.finish(&mut skipped);
             return Err(Error::UnknownFormat {
-                detail: match skipped.problems.first() {
-                    Some(p) => p.message.clone(),
+                detail: match lines.stopped() {
+                    Some(e) => format!("reading stopped: {e}"),
                     None => "no header line before the end of the file".to_string(),
                 },
             });

@@ -1,6 +1,9 @@
 //! Bounded line reading for the text formats, and the record of what was skipped.
 
+use std::fmt;
 use std::io::{self, BufRead};
+
+use core_reader::Diagnostic;
 
 /// The longest line read. A jemalloc stack line holds at most 128 frames (`PROF_BT_MAX`) of
 /// at most 19 bytes each, gperftools' at most 64 frames; a line 400 times that long is not a
@@ -10,23 +13,18 @@ pub(crate) const MAX_LINE: usize = 1 << 20;
 /// How many problems are kept word for word; the rest are only counted.
 const MAX_PROBLEMS: usize = 20;
 
-/// One line that could not be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// 1-based line number in the (decompressed) file; 0 for problems of a binary file.
-    pub line: u64,
-    /// What is wrong with it.
-    pub message: String,
-}
-
 /// What a reader had to leave out of a file it could otherwise read. Empty means the whole
 /// file was read.
+///
+/// Each problem is a [`Diagnostic`] of kind `bad_line` (a text line, its number in the
+/// message: `line 601: bad stack: …`), `bad_record` (a profile.proto record) or
+/// `read_stopped` (a read error or a damaged gzip stream ended the file early).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Skipped {
     /// Lines (or, for profile.proto, records) left out.
     pub lines: u64,
     /// The first few problems, in file order.
-    pub problems: Vec<Problem>,
+    pub problems: Vec<Diagnostic>,
 }
 
 impl Skipped {
@@ -35,15 +33,34 @@ impl Skipped {
         self.lines == 0
     }
 
-    /// Records one skipped line.
-    pub(crate) fn skip(&mut self, line: u64, message: impl Into<String>) {
+    /// Records one skipped text line (1-based number).
+    pub(crate) fn skip(&mut self, line: u64, message: impl fmt::Display) {
+        self.push("bad_line", format!("line {line}: {message}"));
+    }
+
+    /// Records one skipped record of a binary file.
+    pub(crate) fn skip_record(&mut self, message: impl Into<String>) {
+        self.push("bad_record", message);
+    }
+
+    fn push(&mut self, kind: &'static str, message: impl Into<String>) {
         self.lines += 1;
         if self.problems.len() < MAX_PROBLEMS {
-            self.problems.push(Problem {
-                line,
-                message: message.into(),
-            });
+            self.problems.push(Diagnostic::new(kind, message));
         }
+    }
+}
+
+/// `3 lines skipped (first: line 601: bad stack: …)`, the sentence the command line prints
+/// after "FILE could be read only in part: ".
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = if self.lines == 1 { "" } else { "s" };
+        write!(f, "{} line{s} skipped", self.lines)?;
+        if let Some(first) = self.problems.first() {
+            write!(f, " (first: {})", first.message)?;
+        }
+        Ok(())
     }
 }
 
@@ -77,8 +94,16 @@ impl<R: BufRead> LineReader<R> {
     /// truncated gzip stream): what came before is kept, so the file counts as read in part.
     pub(crate) fn finish(&self, skipped: &mut Skipped) {
         if let Some(e) = &self.error {
-            skipped.skip(self.number + 1, format!("reading stopped: {e}"));
+            skipped.push(
+                "read_stopped",
+                format!("line {}: reading stopped: {e}", self.number + 1),
+            );
         }
+    }
+
+    /// Why reading stopped early, if it did.
+    pub(crate) fn stopped(&self) -> Option<&str> {
+        self.error.as_deref()
     }
 
     /// The next line with its number, or `None` at the end (or at a read error, kept for

@@ -83,10 +83,25 @@ impl MapsReader {
             self.maybe_variable(line);
             return;
         };
+        let executable = perms.is_none_or(|p| p.contains('x'));
+        self.mapping(start, end, executable, offset, path, build_id);
+    }
+
+    /// One mapping, read from a line or given by a process: the first absolute path names
+    /// the program; only executable mappings are kept.
+    pub(crate) fn mapping(
+        &mut self,
+        start: u64,
+        end: u64,
+        executable: bool,
+        offset: u64,
+        path: &str,
+        build_id: Option<&str>,
+    ) {
         if self.main_path.is_none() && path.starts_with('/') {
             self.main_path = Some(path.to_string());
         }
-        if end <= start || perms.is_some_and(|p| !p.contains('x')) {
+        if end <= start || !executable {
             return;
         }
         self.mappings.push(Mapping {
@@ -166,10 +181,17 @@ fn hex(s: &str) -> Option<u64> {
     u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()
 }
 
+/// The file of a Linux mapping as the process named it: blanks around it dropped, and the
+/// ` (deleted)` the kernel appends to a file deleted since it was mapped (`d_path`, in
+/// /proc/PID/maps and in a core's NT_FILE note alike).
+pub(crate) fn file_path(raw: &str) -> &str {
+    let path = raw.trim();
+    path.strip_suffix(" (deleted)").unwrap_or(path)
+}
+
 fn parse_line(line: &str) -> Option<Parsed<'_>> {
     if let Some(c) = linux_re().captures(line) {
-        let path = c.get(5).map_or("", |m| m.as_str().trim());
-        let path = path.strip_suffix(" (deleted)").unwrap_or(path);
+        let path = file_path(c.get(5).map_or("", |m| m.as_str()));
         return Some((
             hex(&c[1])?,
             hex(&c[2])?,

@@ -98,7 +98,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Parsed, Error> {
                     function,
                     line: u32::try_from(line.line).unwrap_or(0),
                 }),
-                None => skipped.skip(0, format!("location {} names no known function", l.id)),
+                None => skipped.skip_record(format!("location {} names no known function", l.id)),
             }
         }
         location_ids.insert(l.id, profile.locations.len() as u32);
@@ -111,7 +111,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Parsed, Error> {
 
     'samples: for s in &p.sample {
         if s.location_id.len() > MAX_DEPTH {
-            skipped.skip(0, format!("a stack of {} frames", s.location_id.len()));
+            skipped.skip_record(format!("a stack of {} frames", s.location_id.len()));
             continue;
         }
         let mut locations = Vec::with_capacity(s.location_id.len());
@@ -119,10 +119,8 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Parsed, Error> {
             match location_ids.get(id) {
                 Some(&l) => locations.push(l),
                 None => {
-                    skipped.skip(
-                        0,
-                        format!("a sample names location {id}, which is not there"),
-                    );
+                    skipped
+                        .skip_record(format!("a sample names location {id}, which is not there"));
                     continue 'samples;
                 }
             }

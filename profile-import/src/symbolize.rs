@@ -9,28 +9,10 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use core_reader::Placement;
 use regex::Regex;
 
 use crate::model::{Function, FunctionTable, Line, Profile};
-
-/// Where a module was in the process, as the profile's memory map recorded it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Placement {
-    /// Mapped at `start..end` from file offset `file_offset`: the load bias follows from the
-    /// file's program headers (the segment holding `file_offset`).
-    Mapped {
-        /// First address of the mapping.
-        start: u64,
-        /// One past its last address.
-        end: u64,
-        /// File offset of `start`.
-        file_offset: u64,
-    },
-    /// The address lies in no mapping the profile recorded (or it recorded none). jeprof then
-    /// looks it up in the main program at its link-time addresses (no bias); a symbolizer may
-    /// do the same with the executable it was given (`--exe`).
-    Unmapped,
-}
 
 /// A module to look addresses up in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +24,11 @@ pub struct ModuleRef<'a> {
     pub is_main: bool,
     /// The GNU build-id in hex, when the profile recorded it.
     pub build_id: Option<&'a str>,
-    /// Where it was loaded.
+    /// Where it was loaded: [`Placement::Mapped`] as the profile's memory map recorded it
+    /// (the load bias follows from the file's program headers: the segment that holds the
+    /// file offset), or [`Placement::Unrelocated`] for an address in no recorded mapping —
+    /// jeprof then looks it up in the main program at its link-time addresses, and a
+    /// symbolizer may do the same with the executable it was given (`--exe`).
     pub placement: Placement,
 }
 
@@ -59,7 +45,7 @@ pub struct SymbolFrame {
 }
 
 /// Resolves addresses in one module to frames. Implemented over core-reader's symbolizer by
-/// the command line; tests may implement it over a table.
+/// [`crate::CoreSymbolizer`]; tests may implement it over a table.
 pub trait Symbolize {
     /// For each address (a lookup address: already inside the call instruction for callers),
     /// its frames innermost (most deeply inlined) first and the function that holds the code
@@ -100,16 +86,16 @@ pub fn symbolize(profile: &mut Profile, symbolizer: &mut dyn Symbolize) -> Symbo
                     is_main: m.is_main,
                     build_id: m.build_id.as_deref(),
                     placement: Placement::Mapped {
-                        start: m.start,
-                        end: m.end,
-                        file_offset: m.offset,
+                        start: core_reader::ProcessAddr(m.start),
+                        end: core_reader::ProcessAddr(m.end),
+                        file_offset: core_reader::FileOffset(m.offset),
                     },
                 },
                 None => ModuleRef {
                     path: "",
                     is_main: true,
                     build_id: None,
-                    placement: Placement::Unmapped,
+                    placement: Placement::Unrelocated,
                 },
             };
             symbolizer.symbolize(&module, &addresses)

@@ -6,7 +6,6 @@ mod info;
 mod leaks;
 mod profile;
 mod report;
-mod symbols;
 mod threads;
 
 use crate::args::{Cli, Command, Common};
@@ -29,16 +28,20 @@ fn not_built(what: &str) -> anyhow::Result<Outcome> {
     anyhow::bail!("{what} is not built yet in this version")
 }
 
-/// Opens a core with the common flags.
-fn open_core(path: &std::path::Path, common: &Common) -> anyhow::Result<core_reader::Process> {
-    let options = core_reader::Options {
+/// Where the common flags say files are: `--exe`, `--sysroot`, `--debug-dir`.
+fn core_options(common: &Common) -> core_reader::Options {
+    core_reader::Options {
         exe: common.exe.clone(),
         sysroot: common.sysroot.clone(),
         debug_dirs: common.debug_dirs.clone(),
-    };
+    }
+}
+
+/// Opens a core with the common flags.
+fn open_core(path: &std::path::Path, common: &Common) -> anyhow::Result<core_reader::Process> {
     // SAFETY: cores are read in place rather than copied (they can be tens of GB); the
     // file is not expected to change while heapmortem runs (see CoreFile::open).
-    let process = unsafe { core_reader::Process::open(path, &options) }?;
+    let process = unsafe { core_reader::Process::open(path, &core_options(common)) }?;
     Ok(process)
 }
 

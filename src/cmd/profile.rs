@@ -2,11 +2,12 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::path::Path;
 
 use anyhow::Context;
-use profile_import::{View, ViewOptions};
+use profile_import::{CoreSymbolizer, Input, Profile, View, ViewOptions};
 
-use crate::args::{ProfileArgs, ProfileFormat};
+use crate::args::{Common, ProfileArgs, ProfileFormat};
 use crate::Outcome;
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<Outcome> {
@@ -16,15 +17,15 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome::Complete;
     let mut profiles = Vec::with_capacity(args.files.len());
     for path in &args.files {
-        profiles.push(super::symbols::read_profile(path, &args.common, &mut outcome)?.0);
+        profiles.push(read_profile(path, &args.common, &mut outcome)?.0);
     }
     let mut profile = profile_import::merge(profiles).context("no profile given")?;
     if let Some(base) = &args.base {
-        let (base, _) = super::symbols::read_profile(base, &args.common, &mut outcome)?;
+        let (base, _) = read_profile(base, &args.common, &mut outcome)?;
         profile_import::subtract(&mut profile, base);
     }
 
-    let mut symbolizer = super::symbols::CoreSymbolizer::new(&args.common);
+    let mut symbolizer = CoreSymbolizer::new(&super::core_options(&args.common));
     profile_import::symbolize(&mut profile, &mut symbolizer);
 
     let view = View::new(&profile, &options);
@@ -68,4 +69,37 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<Outcome> {
     }
     out.flush()?;
     Ok(outcome)
+}
+
+/// Reads one profile file, or the heap profile a core's jemalloc kept in memory when it ran
+/// with `prof:true`. A core read only in part makes the outcome partial (said on stderr by
+/// [`super::outcome`]); so does a file read only in part, said on stderr in one line and
+/// returned for reports to show.
+pub(super) fn read_profile(
+    path: &Path,
+    common: &Common,
+    outcome: &mut Outcome,
+) -> anyhow::Result<(Profile, Option<String>)> {
+    // SAFETY: a core is read in place, as `super::open_core` reads it.
+    let parsed =
+        match unsafe { profile_import::read_path_or_core(path, &super::core_options(common)) }? {
+            Input::Profile(parsed) => parsed,
+            Input::Core { process, profile } => {
+                if super::outcome(&process) == Outcome::Partial {
+                    *outcome = Outcome::Partial;
+                }
+                return Ok((profile?, None));
+            }
+        };
+    if parsed.skipped.is_empty() {
+        return Ok((parsed.profile, None));
+    }
+    let note = format!(
+        "{} could be read only in part: {}",
+        path.display(),
+        parsed.skipped
+    );
+    eprintln!("heapmortem: {note}");
+    *outcome = Outcome::Partial;
+    Ok((parsed.profile, Some(note)))
 }

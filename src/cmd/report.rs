@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use profile_import::{View, ViewOptions};
+use profile_import::{CoreSymbolizer, View, ViewOptions};
 use report_templates::{
     core_modules, ArenaRow, Finding, HeapSection, InputFile, ProcessSection, ProfileSection,
     ProfileSource, Provenance, Report, Severity, SizeClassRow,
@@ -34,7 +34,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     let mut profile_names = Vec::new();
 
     for path in &args.inputs {
-        if super::symbols::is_core(path)? {
+        if is_core(path)? {
             let name = path.display().to_string();
             let process = super::open_core(path, &args.common)
                 .with_context(|| format!("cannot read the core {name}"))?;
@@ -56,9 +56,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
                 }
             }
             // A jemalloc that ran with prof:true kept a heap profile in memory.
-            if let Ok(heap_v2) = super::symbols::core_profile(&process) {
-                let parsed = profile_import::read_bytes(heap_v2.as_bytes())?;
-                profiles.push(parsed.profile);
+            if let Ok(profile) = profile_import::core_profile(&process) {
+                profiles.push(profile);
                 profile_names.push(format!("{name} (jemalloc's in-memory profile)"));
             }
             inputs.push(hash(path, "core")?);
@@ -71,7 +70,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
 
     let base = match &args.base {
         Some(path) => {
-            if super::symbols::is_core(path)? {
+            if is_core(path)? {
                 anyhow::bail!(
                     "--base {} is a core; --base takes a heap profile",
                     path.display()
@@ -87,7 +86,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     }
 
     if let Some(mut current) = profile_import::merge(profiles) {
-        let mut symbolizer = super::symbols::CoreSymbolizer::new(&args.common);
+        let mut symbolizer = CoreSymbolizer::new(&super::core_options(&args.common));
         profile_import::symbolize(&mut current, &mut symbolizer);
         let base = base.map(|mut b| {
             profile_import::symbolize(&mut b, &mut symbolizer);
@@ -146,6 +145,11 @@ fn file_name(p: &Path) -> String {
         .unwrap_or_else(|| p.display().to_string())
 }
 
+/// Whether the file is an ELF core (as opposed to a profile), with the path in the error.
+fn is_core(path: &Path) -> anyhow::Result<bool> {
+    core_reader::is_core_file(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
 fn hash(path: &Path, role: &str) -> anyhow::Result<InputFile> {
     InputFile::of_path(path, role).with_context(|| format!("cannot read {}", path.display()))
 }
@@ -157,7 +161,7 @@ fn read_profile(
     outcome: &mut Outcome,
     report: &mut Report,
 ) -> anyhow::Result<profile_import::Profile> {
-    let (profile, note) = super::symbols::read_profile(path, common, outcome)?;
+    let (profile, note) = super::profile::read_profile(path, common, outcome)?;
     report.notes.extend(note);
     Ok(profile)
 }

@@ -1,0 +1,89 @@
+//! Heap profiles out of cores (the `core` feature): a jemalloc that ran with `prof:true` keeps
+//! its sampled backtraces in memory, and heap-walkers reads them back from the core
+//! ([`heap_walkers::jemalloc::profile`]); they become a [`Profile`] here, through the same
+//! [`ProfileBuilder`] the `heap_v2` reader uses, so the profile is the one a `prof.dump` taken
+//! at that moment would read as.
+
+use std::path::Path;
+
+use core_reader::{Options, Process};
+use heap_walkers::{jemalloc, Allocator};
+
+use crate::maps::file_path;
+use crate::{Error, Format, Parsed, Profile, ProfileBuilder, ProfileKind, Sampling};
+
+/// What a path given as a heap profile held.
+pub enum Input {
+    /// A profile file.
+    Profile(Parsed),
+    /// An ELF core: the process (its diagnostics say what of the core could not be read) and
+    /// the heap profile its jemalloc kept in memory, or why there is none.
+    Core {
+        /// The process the core holds (boxed: it is large next to a [`Parsed`]).
+        process: Box<Process>,
+        /// Its in-memory heap profile ([`core_profile`]).
+        profile: Result<Profile, Error>,
+    },
+}
+
+/// Reads a heap profile from `path`: a profile file of any format [`crate::read_path`] reads,
+/// or an ELF core (opened with `options`) whose jemalloc ran with `prof:true`.
+///
+/// # Safety
+///
+/// A core is memory-mapped, not copied: see [`core_reader::Process::open`].
+pub unsafe fn read_path_or_core(path: &Path, options: &Options) -> Result<Input, Error> {
+    let is_core = core_reader::is_core_file(path).map_err(|e| Error::Open {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if !is_core {
+        return Ok(Input::Profile(crate::read_path(path)?));
+    }
+    // SAFETY: forwarded to the caller.
+    let process = unsafe { Process::open(path, options) }.map_err(|e| Error::Core {
+        message: e.to_string(),
+    })?;
+    let profile = core_profile(&process);
+    Ok(Input::Core {
+        process: Box::new(process),
+        profile,
+    })
+}
+
+/// The heap profile a process's jemalloc kept in memory when it ran with `prof:true`, with
+/// the process's executable mappings. Problems met in jemalloc's tables are not reported
+/// here (the counts read are kept, as a dump would print them).
+pub fn core_profile(process: &Process) -> Result<Profile, Error> {
+    let none = |reason: String| Error::NoHeapProfile {
+        path: process.core().path().to_path_buf(),
+        reason,
+    };
+    let allocator = Allocator::detect(process);
+    if allocator != Allocator::Jemalloc {
+        return Err(none(format!(
+            "the process used {} malloc; only jemalloc (with prof:true) keeps a heap profile \
+             in memory",
+            allocator.name()
+        )));
+    }
+    let recorded = jemalloc::profile(process).map_err(|e| none(e.to_string()))?;
+    // jemalloc 5.3.0 src/prof_data.c `prof_dump_header`: `heap_v2/<2^lg_prof_sample>`, a
+    // Poisson process with that mean, as the heap_v2 reader takes it.
+    let sampling = Sampling::Poisson {
+        period: recorded.sample_period as f64,
+    };
+    let mut profile = ProfileBuilder::new(Format::JemallocHeapV2, ProfileKind::Heap, sampling);
+    for m in process.mappings() {
+        if let Some(path) = &m.path {
+            let executable = m.perms.contains('x');
+            profile.mapping(m.start, m.end, m.offset, executable, file_path(path));
+        }
+    }
+    for stack in &recorded.stacks {
+        let c = &stack.counts;
+        let recorded = [c.curobjs, c.curbytes, c.accumobjs, c.accumbytes].map(|v| v as f64);
+        profile.stack(&stack.frames, recorded);
+    }
+    Ok(profile.build())
+}
