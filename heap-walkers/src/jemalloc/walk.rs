@@ -513,7 +513,7 @@ pub(crate) fn check_arena(
         Diagnostic::at(
             "arena_unreadable",
             a,
-            format!("arena {index}: arena_t at {a:#x} unreadable (not in the core?)"),
+            format!("arena {index}: arena_t (not in the core?) at {a:#x} unreadable"),
         )
     })?;
     let mut inds: Vec<Option<u32>> = o.ind.iter().map(|off| mem.read_u32(a + off)).collect();
