@@ -8,7 +8,7 @@
 //! large allocation. Regions whose pointers sit in a thread cache's stack are in use for
 //! jemalloc but free for the program: they are listed as `tcache`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use core_reader::{Diagnostic, Memory};
 
@@ -274,7 +274,8 @@ fn tcached_pointers(
     problems: &mut Vec<Diagnostic>,
 ) -> HashSet<u64> {
     let mut out = HashSet::new();
-    let mut per_arena: HashMap<u32, usize> = HashMap::new();
+    // By arena, so the diagnostics come in one order from run to run.
+    let mut per_arena: BTreeMap<u32, usize> = BTreeMap::new();
     for &(index, a) in arenas {
         let Some(first) = mem.read_u64(a + l.arena.cache_bin_array_descriptor_ql) else {
             continue;
