@@ -206,7 +206,7 @@ fn add_heap(process: &core_reader::Process, name: &str, report: &mut Report) -> 
                     .findings
                     .extend(heap.findings().into_iter().map(|f| Finding {
                         severity: match f.severity {
-                            jemalloc::Severity::Warning => Severity::Problem,
+                            heap_walkers::Severity::Warning => Severity::Problem,
                             _ => Severity::Info,
                         },
                         source: "heap".into(),
@@ -235,23 +235,20 @@ fn add_heap(process: &core_reader::Process, name: &str, report: &mut Report) -> 
 /// plus dirty, muzzy and retained; size classes are the small bins, summed over arenas.
 fn jemalloc_heap_section(name: &str, heap: &heap_walkers::jemalloc::Heap) -> HeapSection {
     let summary = heap.summary();
-    let mut size_classes: Vec<SizeClassRow> = heap
-        .bin_classes
+    // The report shows the in-use side of the small classes only.
+    let size_classes = summary
+        .size_classes
         .iter()
+        .filter(|c| c.in_use_count > 0)
         .map(|c| SizeClassRow {
             size: c.size,
+            in_use_count: c.in_use_count,
+            in_use_bytes: c.in_use_bytes,
             ..Default::default()
         })
         .collect();
-    for arena in &heap.arenas {
-        for (row, bin) in size_classes.iter_mut().zip(&arena.bins) {
-            row.in_use_count += bin.curregs;
-            row.in_use_bytes += bin.curregs * row.size;
-        }
-    }
-    size_classes.retain(|r| r.in_use_count > 0);
     let mut notes = heap.notes.clone();
-    notes.extend(heap.problems.iter().cloned());
+    notes.extend(heap.problems.iter().map(|p| p.message.clone()));
     HeapSection {
         input: name.to_string(),
         allocator: "jemalloc".into(),
@@ -261,16 +258,16 @@ fn jemalloc_heap_section(name: &str, heap: &heap_walkers::jemalloc::Heap) -> Hea
             .iter()
             .map(|a| ArenaRow {
                 name: format!("arena {}", a.index),
-                address: u64::from_str_radix(a.address.trim_start_matches("0x"), 16).ok(),
-                system_bytes: a.system_bytes,
-                in_use_chunks: a.in_use_chunks,
-                in_use_bytes: a.in_use_bytes,
-                free_chunks: a.free_chunks,
-                free_bytes: a.free_bytes,
-                dirty_bytes: Some(a.dirty_bytes),
-                muzzy_bytes: Some(a.muzzy_bytes),
-                retained_bytes: Some(a.retained),
-                largest_free: Some(a.largest_free),
+                address: Some(a.address),
+                system_bytes: a.figures.system_bytes,
+                in_use_chunks: a.figures.in_use_chunks,
+                in_use_bytes: a.figures.in_use_bytes,
+                free_chunks: a.figures.free_chunks,
+                free_bytes: a.figures.free_bytes,
+                dirty_bytes: Some(a.detail.dirty_bytes),
+                muzzy_bytes: Some(a.detail.muzzy_bytes),
+                retained_bytes: Some(a.detail.retained),
+                largest_free: Some(a.figures.largest_free),
                 ..Default::default()
             })
             .collect(),

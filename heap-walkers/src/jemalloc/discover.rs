@@ -1,48 +1,20 @@
 //! Finding jemalloc in a process: its symbols, their prefix, its version string.
 
-use core_reader::{Memory, Process};
+use core_reader::{Memory, Target};
+
+use super::globals::{Globals, ARENA_LIMIT};
+use super::layout::Layout;
 
 /// jemalloc's internal names carry a prefix set at build time: `je_` (the default private
 /// namespace: Debian, most builds), `_rjem_je_` (tikv-jemalloc-sys), `__je_` (FreeBSD's
 /// libc). A build may also have none.
 pub(crate) const PREFIXES: [&str; 4] = ["je_", "_rjem_je_", "__je_", ""];
 
-/// The globals a walk starts from, found by symbol.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Globals {
-    pub prefix: String,
-    /// `arena_t *arenas[MALLOCX_ARENA_LIMIT]` (jemalloc.c).
-    pub arenas: u64,
-    /// `static atomic_u_t narenas_total` (jemalloc.c): slots of `arenas` in use.
-    pub narenas_total: Option<u64>,
-    /// `unsigned narenas_auto` (jemalloc.c).
-    pub narenas_auto: Option<u64>,
-    /// `bin_info_t bin_infos[SC_NBINS]` (bin_info.c).
-    pub bin_infos: u64,
-    /// `size_t sz_index2size_tab[SC_NSIZES]` (sz.c).
-    pub index2size: u64,
-    /// `uint32_t arena_bin_offsets[SC_NBINS]` (arena.c, 5.3).
-    pub arena_bin_offsets: Option<u64>,
-    /// `unsigned nhbins` (tcache.c): bins a thread cache has.
-    pub nhbins: Option<u64>,
-    /// `cache_bin_info_t *tcache_bin_info` (tcache.c).
-    pub tcache_bin_info: Option<u64>,
-    /// `emap_t arena_emap_global` (arena.c): the page → extent map.
-    pub emap: Option<u64>,
-    /// `opt_*` variables (jemalloc.c, arena.c, tcache.c).
-    pub opt_dirty_decay_ms: Option<u64>,
-    pub opt_muzzy_decay_ms: Option<u64>,
-    pub opt_narenas: Option<u64>,
-    pub opt_retain: Option<u64>,
-    pub opt_background_thread: Option<u64>,
-    pub opt_tcache: Option<u64>,
-}
-
 /// Looks for jemalloc's globals under each known prefix; the first prefix under which both
 /// `arenas` and `bin_infos` exist wins.
-pub(crate) fn find_globals(process: &Process) -> Option<Globals> {
+pub(crate) fn find_globals(target: &dyn Target) -> Option<Globals> {
     for prefix in PREFIXES {
-        let sym = |name: &str| process.find_symbol(&format!("{prefix}{name}"));
+        let sym = |name: &str| target.find_symbol(&format!("{prefix}{name}"));
         let (Some(arenas), Some(bin_infos), Some(index2size)) =
             (sym("arenas"), sym("bin_infos"), sym("sz_index2size_tab"))
         else {
@@ -52,7 +24,7 @@ pub(crate) fn find_globals(process: &Process) -> Option<Globals> {
             prefix: prefix.to_string(),
             arenas,
             // A file-local static: no prefix.
-            narenas_total: process.find_symbol("narenas_total"),
+            narenas_total: target.find_symbol("narenas_total"),
             narenas_auto: sym("narenas_auto"),
             bin_infos,
             index2size,
@@ -72,9 +44,10 @@ pub(crate) fn find_globals(process: &Process) -> Option<Globals> {
 }
 
 /// Why no globals were found, and what would help: said as one sentence.
-pub(crate) fn explain_missing_symbols(process: &Process) -> String {
-    let lib = process
+pub(crate) fn explain_missing_symbols(target: &dyn Target) -> String {
+    let lib = target
         .modules()
+        .into_iter()
         .find(|m| m.name().starts_with("libjemalloc"));
     match lib {
         Some(m) => {
@@ -104,18 +77,18 @@ pub(crate) fn explain_missing_symbols(process: &Process) -> String {
 /// `MAJOR.MINOR.BUGFIX-NREV-gGID` with a 40-digit git id (jemalloc's configure.ac). It is
 /// searched in the read-only data of the module that holds `near` (an address of one of
 /// jemalloc's functions or variables).
-pub(crate) fn find_version(process: &Process, near: &[u64]) -> Option<String> {
+pub(crate) fn find_version(target: &dyn Target, near: &[u64]) -> Option<String> {
     let paths: Vec<&str> = near
         .iter()
         .filter_map(|&a| {
-            process
+            target
                 .mappings()
                 .iter()
                 .find(|m| m.start <= a && a < m.end)
                 .and_then(|m| m.path.as_deref())
         })
         .collect();
-    let mappings = process
+    let mappings = target
         .mappings()
         .iter()
         .filter(|m| m.perms.starts_with('r'))
@@ -123,7 +96,7 @@ pub(crate) fn find_version(process: &Process, near: &[u64]) -> Option<String> {
     for m in mappings {
         let mut addr = m.start;
         while addr < m.end {
-            let bytes = process.bytes_at(addr);
+            let bytes = target.bytes_at(addr);
             if bytes.is_empty() {
                 break;
             }
@@ -201,11 +174,12 @@ const SIZE_CLASSES_START: [u64; 13] = [8, 16, 32, 48, 64, 80, 96, 112, 128, 160,
 ///
 /// The thread-cache bin table and the `opt_*` values cannot be told apart by content, so
 /// they stay unknown.
-pub(crate) fn scan_globals(process: &Process, l: &super::layout::Layout53) -> Option<Globals> {
-    let lib = process
+pub(crate) fn scan_globals(target: &dyn Target, l: &Layout) -> Option<Globals> {
+    let lib = target
         .modules()
+        .into_iter()
         .find(|m| m.name().starts_with("libjemalloc"))?;
-    let maps = process.mappings();
+    let maps = target.mappings();
     let mut ranges = Vec::new();
     for (i, m) in maps.iter().enumerate() {
         if m.path.as_deref() == Some(lib.path.as_str()) && m.perms.contains('w') {
@@ -225,7 +199,7 @@ pub(crate) fn scan_globals(process: &Process, l: &super::layout::Layout53) -> Op
     for &(start, end) in &ranges {
         let mut addr = start;
         while addr < end {
-            let bytes = process.bytes_at(addr);
+            let bytes = target.bytes_at(addr);
             if bytes.is_empty() {
                 addr = (addr + 4096) & !4095;
                 continue;
@@ -235,20 +209,18 @@ pub(crate) fn scan_globals(process: &Process, l: &super::layout::Layout53) -> Op
                 let at = addr + 8 * k as u64;
                 let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
                 if w == 8 {
-                    if index2size.is_none() && words_are(process, at, 8, &SIZE_CLASSES_START) {
+                    if index2size.is_none() && words_are(target, at, 8, &SIZE_CLASSES_START) {
                         index2size = Some(at);
                     }
                     if bin_infos.is_none()
-                        && words_are(process, at, l.bin_info.size, &SIZE_CLASSES_START)
-                        && process.read_u64(at + l.bin_info.slab_size) == Some(4096)
+                        && words_are(target, at, l.bin_info.size, &SIZE_CLASSES_START)
+                        && target.read_u64(at + l.bin_info.slab_size) == Some(4096)
                     {
                         bin_infos = Some(at);
                     }
-                } else if w != 0
-                    && w % 64 == 0
-                    && super::walk53::check_arena(process, l, 0, w).is_ok()
+                } else if w != 0 && w % 64 == 0 && super::walk::check_arena(target, l, 0, w).is_ok()
                 {
-                    if let Some(n) = arena_array(process, l, at) {
+                    if let Some(n) = arena_array(target, l, at) {
                         arena_slots.push((at, n));
                     }
                 }
@@ -278,14 +250,14 @@ fn words_are(mem: &dyn Memory, at: u64, stride: u64, expected: &[u64]) -> bool {
 
 /// If `at` starts an `arenas` array (every non-null slot an arena of that index), how many
 /// arenas it holds.
-fn arena_array(mem: &dyn Memory, l: &super::layout::Layout53, at: u64) -> Option<usize> {
+fn arena_array(mem: &dyn Memory, l: &Layout, at: u64) -> Option<usize> {
     let mut n = 1;
-    for slot in 1..super::walk53::ARENA_LIMIT {
+    for slot in 1..ARENA_LIMIT {
         let p = mem.read_u64(at + 8 * slot)?;
         if p == 0 {
             continue;
         }
-        super::walk53::check_arena(mem, l, slot as u32, p).ok()?;
+        super::walk::check_arena(mem, l, slot as u32, p).ok()?;
         n += 1;
     }
     Some(n)

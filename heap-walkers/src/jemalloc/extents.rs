@@ -8,40 +8,13 @@
 //! large allocation. Regions whose pointers sit in a thread cache's stack are in use for
 //! jemalloc but free for the program: they are listed as `tcache`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
-use core_reader::Memory;
-use serde::Serialize;
+use core_reader::{Diagnostic, Memory};
 
-use super::layout::Layout53;
-use super::walk53::Classes;
-
-/// What an allocation is, for the program.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum State {
-    /// Handed to the program and not freed.
-    Used,
-    /// Free: a slab region no one holds, or a dirty or muzzy extent.
-    Free,
-    /// Freed by the program into a thread cache; jemalloc still counts it as allocated.
-    Tcache,
-}
-
-/// One allocation (or free region).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Allocation {
-    /// The pointer the program got (for a free extent: its first byte).
-    #[serde(serialize_with = "super::render::hex")]
-    pub address: u64,
-    /// Usable bytes (the size class).
-    pub size: u64,
-    /// Used, free or in a thread cache.
-    pub state: State,
-    /// The arena it belongs to.
-    pub arena: u32,
-}
+use super::layout::{Layout, StackBins};
+use super::walk::{read_u16, Classes, MAX_TCACHES};
+use crate::{Allocation, AllocationState as State};
 
 /// `extent_state_t` (edata.h).
 const STATE_ACTIVE: u64 = 0;
@@ -94,7 +67,7 @@ const MAX_EXTENTS: usize = 1 << 24;
 /// corrupt root whose every slot points at readable memory stops here.
 const MAX_LEAVES: usize = 1 << 14;
 
-/// Offsets the allocation walk needs beyond [`Layout53`] (jemalloc 5.3.0 x86_64: edata.h
+/// Offsets the allocation walk needs beyond [`Layout`] (jemalloc 5.3.0 x86_64: edata.h
 /// `edata_s`, rtree.h `rtree_s`).
 struct EdataOffsets {
     e_bits: u64,
@@ -115,16 +88,17 @@ const EDATA_5_3: EdataOffsets = EdataOffsets {
 /// Lists every allocation (and free slab region and free extent) of every arena.
 pub(crate) fn allocations(
     mem: &dyn Memory,
-    l: &Layout53,
+    l: &Layout,
+    cb: &StackBins,
     c: &Classes,
     emap: u64,
     arenas: &[(u32, u64)],
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Diagnostic>,
 ) -> Vec<Allocation> {
     let o = &EDATA_5_3;
     let lg_page = c.page.trailing_zeros();
     let bits = EdataBits::new(c.index2size.len(), lg_page);
-    let cached = tcached_pointers(mem, l, c, arenas, problems);
+    let cached = tcached_pointers(mem, l, cb, c, arenas, problems);
     let mut seen: HashSet<u64> = HashSet::new();
     let mut out = Vec::new();
     let mut bad = 0usize;
@@ -133,8 +107,10 @@ pub(crate) fn allocations(
     let mut leaves = 0usize;
     for i in 0..(1u64 << LEVEL_BITS) {
         let Some(leaf) = mem.read_u64(root + 8 * i) else {
-            problems.push(format!(
-                "the extent map's root at {root:#x} is not in the core"
+            problems.push(Diagnostic::at(
+                "truncated",
+                root,
+                format!("the extent map's root at {root:#x} is not in the core"),
             ));
             break;
         };
@@ -143,8 +119,10 @@ pub(crate) fn allocations(
         }
         leaves += 1;
         if leaves > MAX_LEAVES {
-            problems.push(format!(
-                "the extent map has more than {MAX_LEAVES} leaves (corrupt?): stopped"
+            problems.push(Diagnostic::at(
+                "extent_map_too_large",
+                root,
+                format!("the extent map has more than {MAX_LEAVES} leaves (corrupt?): stopped"),
             ));
             break;
         }
@@ -152,7 +130,11 @@ pub(crate) fn allocations(
         while j < (1 << LEVEL_BITS) {
             let bytes = mem.bytes_at(leaf + 8 * j);
             if bytes.is_empty() {
-                problems.push(format!("extent map leaf at {:#x} unreadable", leaf + 8 * j));
+                problems.push(Diagnostic::at(
+                    "truncated",
+                    leaf + 8 * j,
+                    format!("extent map leaf at {:#x} unreadable", leaf + 8 * j),
+                ));
                 break;
             }
             let n = (bytes.len() / 8).min(((1 << LEVEL_BITS) - j) as usize);
@@ -169,7 +151,10 @@ pub(crate) fn allocations(
                     continue;
                 }
                 if seen.len() > MAX_EXTENTS {
-                    problems.push(format!("more than {MAX_EXTENTS} extents: stopped"));
+                    problems.push(Diagnostic::new(
+                        "extent_map_too_large",
+                        format!("more than {MAX_EXTENTS} extents: stopped"),
+                    ));
                     return out;
                 }
                 match extent(mem, o, &bits, c, edata, page, &cached) {
@@ -184,9 +169,13 @@ pub(crate) fn allocations(
     // or last page (or stale) does not match its own address and is skipped, so `bad`
     // counts those too. It matters only if nothing was found.
     if out.is_empty() && bad > 0 {
-        problems.push(format!(
-            "the extent map held {bad} entries that are not extents: this build's rtree or \
-             edata_t differs from jemalloc 5.3.0 x86_64's"
+        problems.push(Diagnostic::at(
+            "layout_mismatch",
+            root,
+            format!(
+                "the extent map held {bad} entries that are not extents: this build's rtree \
+                 or edata_t differs from jemalloc 5.3.0 x86_64's"
+            ),
         ));
     }
     out.sort_by_key(|a| a.address);
@@ -219,6 +208,7 @@ fn extent(
             size,
             state: State::Free,
             arena,
+            flags: 0,
         }]),
         STATE_ACTIVE if slab => {
             let class = c.bins.get(szind)?;
@@ -246,6 +236,7 @@ fn extent(
                         size: class.size,
                         state,
                         arena,
+                        flags: 0,
                     });
                 }
             }
@@ -264,6 +255,7 @@ fn extent(
                 size,
                 state,
                 arena,
+                flags: 0,
             }])
         }
         // Retained extents hold no memory.
@@ -275,34 +267,31 @@ fn extent(
 /// cache_bin.h), of the caches bound to `arenas`.
 fn tcached_pointers(
     mem: &dyn Memory,
-    l: &Layout53,
+    l: &Layout,
+    cb: &StackBins,
     c: &Classes,
     arenas: &[(u32, u64)],
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Diagnostic>,
 ) -> HashSet<u64> {
-    let cb = &l.cache_bin;
-    let nbins = match &c.tcache_ncached_max {
-        Some(v) => v.len(),
-        None => (cb.nbins_max as usize).min(c.index2size.len()),
-    };
     let mut out = HashSet::new();
-    let mut per_arena: HashMap<u32, usize> = HashMap::new();
+    // By arena, so the diagnostics come in one order from run to run.
+    let mut per_arena: BTreeMap<u32, usize> = BTreeMap::new();
     for &(index, a) in arenas {
         let Some(first) = mem.read_u64(a + l.arena.cache_bin_array_descriptor_ql) else {
             continue;
         };
         let mut d = first;
         let mut n = 0;
-        while d != 0 && n < 1 << 16 {
+        while d != 0 && n < MAX_TCACHES {
             n += 1;
             let Some(bins) = mem.read_u64(d + cb.descriptor_bins) else {
                 break;
             };
-            for i in 0..nbins as u64 {
-                let b = bins + i * cb.size;
+            for i in 0..c.nhbins as u64 {
+                let b = bins + i * l.cache_bin.size;
                 let (Some(head), Some(empty)) = (
                     mem.read_u64(b + cb.stack_head),
-                    super::walk53::read_u16(mem, b + cb.low_bits_empty),
+                    read_u16(mem, b + cb.low_bits_empty),
                 ) else {
                     continue;
                 };
@@ -319,15 +308,18 @@ fn tcached_pointers(
                     }
                 }
             }
-            match mem.read_u64(d + cb.descriptor_next) {
+            match mem.read_u64(d + l.cache_bin.descriptor_next) {
                 Some(next) if next != first => d = next,
                 _ => break,
             }
         }
     }
     for (arena, n) in per_arena {
-        problems.push(format!(
-            "arena {arena}: {n} thread-cache stacks unreadable; their regions show as used"
+        problems.push(Diagnostic::new(
+            "tcache_unreadable",
+            format!(
+                "arena {arena}: {n} thread-cache stacks unreadable; their regions show as used"
+            ),
         ));
     }
     out

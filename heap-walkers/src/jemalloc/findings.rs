@@ -1,36 +1,11 @@
 //! Detectors: sentences with numbers that name a likely cause and a next step.
 
 use core_reader::human_bytes;
-use serde::Serialize;
 
 use super::discover::release;
 use super::model::{Arena, Heap};
 use super::threads::Ticker;
-
-/// How much a finding matters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Severity {
-    /// Likely the cause of memory growth.
-    Warning,
-    /// Worth knowing; not a problem by itself.
-    Info,
-}
-
-/// One finding.
-#[derive(Debug, Clone, Serialize)]
-pub struct Finding {
-    /// How much it matters.
-    pub severity: Severity,
-    /// A stable identifier of the detector (`dirty_never_purged`, …).
-    pub code: &'static str,
-    /// The arena it is about, if one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub arena: Option<u32>,
-    /// The sentence.
-    pub message: String,
-}
+use crate::{Finding, Severity};
 
 /// Dirty memory below this is what a healthy arena holds between decay epochs.
 const DIRTY_MIN: u64 = 8 << 20;
@@ -258,7 +233,7 @@ impl Heap {
 
     fn tcache_heavy(&self) -> Option<Finding> {
         // Each cache's own count: on 5.1/5.2 the arenas' tcache_bytes repeat a jemalloc
-        // miscount of large bins (see legacy.rs).
+        // miscount of large bins (see walk.rs, `read_tcaches`).
         let cached: u64 = if self.threads.is_empty() {
             self.arenas.iter().map(|a| a.tcache_bytes).sum()
         } else {

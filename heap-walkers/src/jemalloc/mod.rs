@@ -1,13 +1,14 @@
 //! jemalloc: arenas, dirty and muzzy pages, decay, bins and thread caches, rebuilt from a
 //! core and shown the way jemalloc's own `malloc_stats_print()` shows them.
 //!
-//! - [`walk`] finds jemalloc in a [`Process`] (by its symbols, under any of the prefixes
+//! - [`walk`] finds jemalloc in a [`Target`] (a core's [`core_reader::Process`], or memory
+//!   built by hand) (by its symbols, under any of the prefixes
 //!   builds use), picks the struct layouts (DWARF when the binary has it, a built-in table
 //!   per version otherwise, see [`layout`]), and reads every arena into a [`Heap`].
 //! - [`Heap::to_stats_json`] renders `malloc_stats_print`'s "J" document for the figures
 //!   heapmortem rebuilds (`{"jemalloc": {"version": …, "stats.arenas": {"0": {…}}}}`),
-//!   key for key; [`Heap::summary`] the allocator-neutral JSON of `heapmortem heap --format
-//!   json`; [`Heap::write_text`] the terminal view.
+//!   key for key; [`Heap::summary`] the allocator-neutral [`crate::Heap`] of `heapmortem heap
+//!   --format json`, `--list` and the report; [`Heap::write_text`] the terminal view.
 //! - [`profile`] rebuilds the heap profile a jemalloc running with `prof:true` keeps in
 //!   memory ([`HeapProfile`], written out as jemalloc's `heap_v2` text by
 //!   [`HeapProfile::to_heap_v2`]): a `prof.dump` for a process that died before dumping.
@@ -44,24 +45,26 @@
 mod discover;
 mod extents;
 mod findings;
+mod globals;
 pub mod layout;
-mod legacy;
 mod model;
 mod prof;
 mod render;
+mod tables;
 mod threads;
-mod walk53;
+mod walk;
 
-use core_reader::{Memory, Process};
+use core_reader::{Diagnostic, Memory, Target};
 
-pub use extents::{Allocation, State};
-pub use findings::{Finding, Severity};
+use globals::{Globals, ARENA_LIMIT};
+use layout::Layout;
+
 pub use model::{
     Arena, BinClass, BinStats, ClassTotals, DecayCounters, ExtentStats, Features, Heap,
     LextentStats, Opts,
 };
 pub use prof::{profile, HeapProfile, ProfCounts, ProfStack, PROF_5_3_0_X86_64};
-pub use render::{Summary, SummaryArena};
+pub use render::{JemallocArena, JemallocDetail};
 pub use threads::{ThreadCache, Ticker};
 
 /// Why a jemalloc heap could not be walked at all.
@@ -98,47 +101,45 @@ pub struct Options {
     pub allocations: bool,
 }
 
-/// Finds jemalloc in `process` and reads all of its arenas ([`walk_with`] with default
+/// Finds jemalloc in `target` and reads all of its arenas ([`walk_with`] with default
 /// [`Options`]).
-pub fn walk(process: &Process) -> Result<Heap, Error> {
-    walk_with(process, &Options::default())
+pub fn walk(target: &dyn Target) -> Result<Heap, Error> {
+    walk_with(target, &Options::default())
 }
 
-/// Finds jemalloc in `process` and reads all of its arenas.
+/// Finds jemalloc in `target` and reads all of its arenas.
 ///
 /// Arenas that cannot be read or that fail the layout self-checks are left out and named in
 /// [`Heap::problems`]; the walk fails only when nothing can be said (no symbols, no layout,
 /// size-class tables unreadable, or no arena passed the checks).
-pub fn walk_with(process: &Process, options: &Options) -> Result<Heap, Error> {
-    if let Some(globals) = discover::find_globals(process) {
+pub fn walk_with(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
+    if let Some(globals) = discover::find_globals(target) {
         let near: Vec<u64> = ["mallctl", "je_mallctl", "_rjem_mallctl", "__je_mallctl"]
             .iter()
-            .filter_map(|s| process.find_symbol(s))
+            .filter_map(|s| target.find_symbol(s))
             .chain([globals.bin_infos, globals.index2size])
             .collect();
-        let version = discover::find_version(process, &near);
-        let arena0 = process.read_u64(globals.arenas).filter(|&a| a != 0);
-        return match choose_layout(process, version.as_deref(), arena0)? {
-            Chosen::V53(layout) => {
-                walk_globals(process, &globals, &layout, version, Vec::new(), options)
-            }
-            Chosen::V52(layout) => walk_legacy(process, &globals, &layout, version, options),
-        };
+        let version = discover::find_version(target, &near);
+        let arena0 = target.read_u64(globals.arenas).filter(|&a| a != 0);
+        let layout = choose_layout(target, version.as_deref(), arena0)?;
+        return walk_arenas(target, &globals, &layout, version, Vec::new(), options);
     }
     // No symbols: a stripped shared library. Its version string is still in its
     // read-only data, and with a layout for that version its globals can be recognized
     // by what they hold.
-    let explain = || Error::NoSymbols(discover::explain_missing_symbols(process));
-    let lib = process
+    let explain = || Error::NoSymbols(discover::explain_missing_symbols(target));
+    let lib = target
         .modules()
+        .into_iter()
         .find(|m| m.name().starts_with("libjemalloc"))
         .ok_or_else(explain)?;
-    let version = discover::find_version(process, &[lib.start]);
+    let version = discover::find_version(target, &[lib.start]);
     // Recognizing globals by content is built for 5.3 (Debian's libjemalloc2).
-    let Ok(Chosen::V53(layout)) = choose_layout(process, version.as_deref(), None) else {
-        return Err(explain());
+    let layout = match choose_layout(target, version.as_deref(), None) {
+        Ok(l) if l.has_page_allocator() => l,
+        _ => return Err(explain()),
     };
-    let globals = discover::scan_globals(process, &layout).ok_or_else(explain)?;
+    let globals = discover::scan_globals(target, &layout).ok_or_else(explain)?;
     let note = format!(
         "{} has no symbols: its arenas and size-class tables were recognized by their \
          contents; opt.* and the thread caches' stashed bytes stay unknown (with the \
@@ -146,13 +147,7 @@ pub fn walk_with(process: &Process, options: &Options) -> Result<Heap, Error> {
          read by name)",
         lib.path
     );
-    walk_globals(process, &globals, &layout, version, vec![note], options)
-}
-
-/// The layout a walk uses: 5.3's page allocator, or 5.1/5.2's arena-held extents.
-enum Chosen {
-    V53(layout::Layout53),
-    V52(legacy::Layout52),
+    walk_arenas(target, &globals, &layout, version, vec![note], options)
 }
 
 /// DWARF first (it describes this very build); else the built-in table for the version
@@ -161,53 +156,43 @@ enum Chosen {
 /// `tikv-jemalloc-sys` crates build it), every built-in table is tried on the first arena
 /// (`arena0`: its slot in `arenas`, if known) and the one whose self-checks pass is used.
 fn choose_layout(
-    process: &Process,
+    target: &dyn Target,
     version: Option<&str>,
     arena0: Option<u64>,
-) -> Result<Chosen, Error> {
-    let dwarf = layout::Dwarf { process };
-    let from_dwarf = layout::Layout53::resolve(&dwarf);
-    if let Ok(l) = from_dwarf {
-        return Ok(Chosen::V53(l));
-    }
-    if let Ok(l) = legacy::Layout52::resolve(&dwarf) {
-        return Ok(Chosen::V52(l));
-    }
+) -> Result<Layout, Error> {
+    let missing = match Layout::resolve(&layout::Dwarf { target }) {
+        Ok(l) => return Ok(l),
+        Err(m) => m.0,
+    };
     let unsupported = |missing: String| Error::UnsupportedVersion {
         version: version.unwrap_or("of unknown version").to_string(),
         missing,
     };
-    let missing = from_dwarf.err().map(|m| m.0).unwrap_or_default();
     // The tables are Linux x86_64's: elsewhere pthread_mutex_t (inside every
     // malloc_mutex_t) has another size.
-    if process.arch() != core_reader::Arch::X86_64 || process.os() != core_reader::Os::Linux {
+    if target.arch() != core_reader::Arch::X86_64 || target.os() != core_reader::Os::Linux {
         return Err(unsupported(missing));
     }
-    let builtin = |t: &layout::BuiltIn| layout::Layout53::resolve(t).map(Chosen::V53);
-    let legacy = |t: &layout::BuiltIn| legacy::Layout52::resolve(t).map(Chosen::V52);
     let chosen = match version.and_then(discover::release) {
-        Some((5, 3, _)) => builtin(&layout::JEMALLOC_5_3_0_X86_64),
-        Some((5, 2, _)) => legacy(&legacy::JEMALLOC_5_2_1_X86_64),
-        Some((5, 1, _)) => legacy(&legacy::JEMALLOC_5_1_0_X86_64),
+        Some((5, 3, _)) => Layout::resolve(&layout::JEMALLOC_5_3_0_X86_64),
+        Some((5, 2, _)) => Layout::resolve(&layout::JEMALLOC_5_2_1_X86_64),
+        Some((5, 1, _)) => Layout::resolve(&layout::JEMALLOC_5_1_0_X86_64),
         Some((0, 0, 0)) | None => {
             let candidates = [
-                builtin(&layout::JEMALLOC_5_3_0_X86_64),
-                legacy(&legacy::JEMALLOC_5_2_1_X86_64),
-                legacy(&legacy::JEMALLOC_5_1_0_X86_64),
-            ];
-            let fits = |c: &Chosen| match (c, arena0) {
-                (_, None) => false,
-                (Chosen::V53(l), Some(a)) => walk53::check_arena(process, l, 0, a).is_ok(),
-                (Chosen::V52(l), Some(a)) => legacy::check_arena(process, l, 0, a).is_ok(),
-            };
+                &layout::JEMALLOC_5_3_0_X86_64,
+                &layout::JEMALLOC_5_2_1_X86_64,
+                &layout::JEMALLOC_5_1_0_X86_64,
+            ]
+            .map(|t| Layout::resolve(t));
+            let fits =
+                |l: &Layout| arena0.is_some_and(|a| walk::check_arena(target, l, 0, a).is_ok());
             let mut ok = candidates.into_iter().flatten();
-            let first = ok.next();
-            match first {
-                Some(c) if fits(&c) || arena0.is_none() => Ok(c),
-                Some(_) => match ok.find(|c| fits(c)) {
-                    Some(c) => Ok(c),
+            match ok.next() {
+                Some(l) if fits(&l) || arena0.is_none() => Ok(l),
+                Some(_) => match ok.find(|l| fits(l)) {
+                    Some(l) => Ok(l),
                     // None fits: 5.3's table, whose self-checks will say what is wrong.
-                    None => builtin(&layout::JEMALLOC_5_3_0_X86_64),
+                    None => Layout::resolve(&layout::JEMALLOC_5_3_0_X86_64),
                 },
                 None => return Err(unsupported(missing)),
             }
@@ -232,8 +217,8 @@ fn version_note(version: Option<&str>, layout: &str) -> Option<String> {
 }
 
 /// `(tid, thread pointer)` of every thread (x86_64 `fs_base`, aarch64 `tpidr_el0`).
-fn thread_pointers(process: &Process) -> Vec<(u64, u64)> {
-    process
+fn thread_pointers(target: &dyn Target) -> Vec<(u64, u64)> {
+    target
         .threads()
         .iter()
         .filter_map(|t| {
@@ -246,122 +231,44 @@ fn thread_pointers(process: &Process) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// The arenas of a jemalloc 5.1 / 5.2 heap.
-fn walk_legacy(
-    process: &Process,
-    globals: &discover::Globals,
-    layout: &legacy::Layout52,
-    version: Option<String>,
-    options: &Options,
-) -> Result<Heap, Error> {
-    let mem: &dyn Memory = process;
-    let mut problems = Vec::new();
-    let mut notes = Vec::new();
-    notes.extend(version_note(version.as_deref(), &layout.source));
-    let classes = legacy::read_classes(mem, globals, layout).map_err(Error::LayoutMismatch)?;
-    let opts = walk53::read_opts(mem, globals);
-    let narenas_total = globals.narenas_total.and_then(|a| mem.read_u32(a));
-    let slots = narenas_total.map_or(walk53::ARENA_LIMIT, |n| {
-        u64::from(n).min(walk53::ARENA_LIMIT)
-    });
-    let threads = thread_pointers(process);
-    let mut arenas = Vec::new();
-    let mut caches = Vec::new();
-    let mut rejected = Vec::new();
-    for i in 0..slots {
-        let Some(a) = mem.read_u64(globals.arenas + 8 * i) else {
-            problems.push(format!(
-                "the arenas array at {:#x} is not in the core past slot {i}",
-                globals.arenas
-            ));
-            break;
-        };
-        if a == 0 {
-            continue;
-        }
-        match legacy::read_arena(mem, layout, &classes, i as u32, a, &mut problems) {
-            Ok((arena, seen)) => {
-                caches.extend(seen.into_iter().map(|t| ThreadCache {
-                    tid: t.tsd.and_then(|tsd| threads::tid_for(tsd, &threads)),
-                    arena: arena.index,
-                    tsd: t.tsd,
-                    tcache_bytes: t.bytes,
-                    tcache_regions: t.regions,
-                    allocated: t.allocated,
-                    deallocated: t.deallocated,
-                    decay_ticker: t.ticker,
-                }));
-                arenas.push(arena);
-            }
-            Err(e) => rejected.push(e),
-        }
-    }
-    if arenas.is_empty() {
-        if let Some(first) = rejected.into_iter().next() {
-            return Err(Error::LayoutMismatch(first));
-        }
-    } else {
-        problems.extend(rejected);
-    }
-    caches.sort_by_key(|t| (t.tid.is_none(), t.tid, t.arena));
-    if options.allocations {
-        problems.push(
-            "allocations not listed: --list is built for jemalloc 5.3 only in this version".into(),
-        );
-    }
-    Ok(Heap {
-        version,
-        symbol_prefix: globals.prefix.clone(),
-        layout: layout.source.clone(),
-        page: classes.sizes.page,
-        lextent_sizes: classes.sizes.index2size[classes.sizes.bins.len()..].to_vec(),
-        bin_classes: classes.sizes.bins.clone(),
-        npsizes: classes.sizes.npsizes,
-        narenas: narenas_total,
-        narenas_auto: globals.narenas_auto.and_then(|a| mem.read_u32(a)),
-        opts,
-        arenas,
-        threads: caches,
-        allocations: None,
-        notes,
-        features: layout.features(),
-        problems,
-    })
-}
-
-fn walk_globals(
-    process: &Process,
-    globals: &discover::Globals,
-    layout: &layout::Layout53,
+/// Every arena of the `arenas` array, their thread caches, and (when asked and the version
+/// allows) every allocation.
+fn walk_arenas(
+    target: &dyn Target,
+    globals: &Globals,
+    layout: &Layout,
     version: Option<String>,
     mut notes: Vec<String>,
     options: &Options,
 ) -> Result<Heap, Error> {
-    let mem: &dyn Memory = process;
+    let mem: &dyn Memory = target;
     let mut problems = Vec::new();
     notes.extend(version_note(version.as_deref(), &layout.source));
     let classes =
-        walk53::read_classes(mem, globals, layout, &mut problems).map_err(Error::LayoutMismatch)?;
-    let opts = walk53::read_opts(mem, globals);
+        walk::read_classes(mem, globals, layout, &mut problems).map_err(Error::LayoutMismatch)?;
+    let opts = walk::read_opts(mem, globals);
     let narenas_total = globals.narenas_total.and_then(|a| mem.read_u32(a));
-    let slots = narenas_total.map_or(walk53::ARENA_LIMIT, |n| {
-        u64::from(n).min(walk53::ARENA_LIMIT)
-    });
+    let slots = narenas_total.map_or(ARENA_LIMIT, |n| u64::from(n).min(ARENA_LIMIT));
     let mut arenas = Vec::new();
     let mut caches = Vec::new();
-    let mut rejected = Vec::new();
+    let mut rejected: Vec<Diagnostic> = Vec::new();
     for i in 0..slots {
-        let Some(a) = mem.read_u64(globals.arenas + 8 * i) else {
-            problems.push(format!(
-                "the arenas array at {:#x} is not in the core past slot {i}",
-                globals.arenas
+        let slot = globals.arenas + 8 * i;
+        let Some(a) = mem.read_u64(slot) else {
+            problems.push(Diagnostic::at(
+                "truncated",
+                slot,
+                format!(
+                    "the arenas array at {:#x} is not in the core past slot {i}",
+                    globals.arenas
+                ),
             ));
             break;
         };
         if a == 0 {
             continue;
         }
-        match walk53::read_arena(mem, layout, &classes, i as u32, a, &mut problems) {
+        match walk::read_arena(mem, layout, &classes, i as u32, a, &mut problems) {
             Ok((arena, seen)) => {
                 caches.extend(seen.into_iter().map(|c| (arena.index, c)));
                 arenas.push(arena);
@@ -371,36 +278,51 @@ fn walk_globals(
     }
     if arenas.is_empty() {
         if let Some(first) = rejected.into_iter().next() {
-            return Err(Error::LayoutMismatch(first));
+            return Err(Error::LayoutMismatch(first.message));
         }
     } else {
         problems.extend(rejected);
     }
-    // The extent map: by symbol, or through any arena's pa_shard.emap (stripped builds).
-    let emap = globals.emap.or_else(|| {
-        arenas
-            .first()
-            .and_then(|a| mem.read_u64(a.address + layout.arena.emap_ptr))
-    });
-    let allocations = match (options.allocations, emap) {
-        (false, _) => None,
-        (true, Some(emap)) => {
-            let list: Vec<(u32, u64)> = arenas.iter().map(|a| (a.index, a.address)).collect();
-            Some(extents::allocations(
-                mem,
-                layout,
-                &classes,
-                emap,
-                &list,
-                &mut problems,
-            ))
+    let allocations = if !options.allocations {
+        None
+    } else if let (Some(emap_ptr), layout::CacheBins::Stack(cb)) =
+        (layout.arena.emap_ptr, &layout.cache_bin.bins)
+    {
+        // The extent map: by symbol, or through any arena's pa_shard.emap (stripped builds).
+        let emap = globals.emap.or_else(|| {
+            arenas
+                .first()
+                .and_then(|a| mem.read_u64(a.address + emap_ptr))
+        });
+        match emap {
+            Some(emap) => {
+                let list: Vec<(u32, u64)> = arenas.iter().map(|a| (a.index, a.address)).collect();
+                Some(crate::Allocations::new(extents::allocations(
+                    mem,
+                    layout,
+                    cb,
+                    &classes,
+                    emap,
+                    &list,
+                    &mut problems,
+                )))
+            }
+            None => {
+                problems.push(Diagnostic::new(
+                    "not_listed",
+                    "allocations not listed: the extent map was not found",
+                ));
+                None
+            }
         }
-        (true, None) => {
-            problems.push("allocations not listed: the extent map was not found".into());
-            None
-        }
+    } else {
+        problems.push(Diagnostic::new(
+            "not_listed",
+            "allocations not listed: --list is built for jemalloc 5.3 only in this version",
+        ));
+        None
     };
-    let threads = threads::thread_caches(mem, layout, &caches, &thread_pointers(process));
+    let threads = threads::thread_caches(mem, layout, &caches, &thread_pointers(target));
     Ok(Heap {
         version,
         symbol_prefix: globals.prefix.clone(),
@@ -416,7 +338,7 @@ fn walk_globals(
         threads,
         allocations,
         notes,
-        features: Features::V5_3,
+        features: layout.features,
         problems,
     })
 }

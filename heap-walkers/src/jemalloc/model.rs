@@ -3,7 +3,61 @@
 //! Field names follow `malloc_stats_print`'s JSON ("J") output wherever jemalloc has a name
 //! for the figure, so a reader can hold the two side by side.
 
+use std::ops::AddAssign;
+
 use serde::Serialize;
+
+/// `AddAssign` for a stats struct whose every field adds up (over shards, arenas, classes),
+/// modulo 2^64 as jemalloc's own `size_t` sums do (and a damaged core cannot overflow it).
+macro_rules! add_up {
+    ($ty:ident { $($field:ident),+ $(,)? }) => {
+        impl AddAssign for $ty {
+            fn add_assign(&mut self, o: $ty) {
+                $(self.$field = self.$field.wrapping_add(o.$field);)+
+            }
+        }
+    };
+}
+
+add_up!(DecayCounters {
+    npurge,
+    nmadvise,
+    purged
+});
+add_up!(ClassTotals {
+    allocated,
+    nmalloc,
+    ndalloc,
+    nrequests,
+    nfills,
+    nflushes
+});
+add_up!(BinStats {
+    nmalloc,
+    ndalloc,
+    curregs,
+    nrequests,
+    nfills,
+    nflushes,
+    nslabs,
+    nreslabs,
+    curslabs,
+    nonfull_slabs,
+});
+add_up!(LextentStats {
+    nmalloc,
+    ndalloc,
+    nrequests,
+    curlextents
+});
+add_up!(ExtentStats {
+    ndirty,
+    nmuzzy,
+    nretained,
+    dirty_bytes,
+    muzzy_bytes,
+    retained_bytes
+});
 
 /// A jemalloc heap rebuilt from a core.
 #[derive(Debug, Clone, Serialize)]
@@ -35,8 +89,9 @@ pub struct Heap {
     /// Every thread cache, with its thread where known.
     pub threads: Vec<super::ThreadCache>,
     /// Every allocation, free slab region and free extent, by address, when the walk was
-    /// asked for them ([`super::Options::allocations`]).
-    pub allocations: Option<Vec<super::Allocation>>,
+    /// asked for them ([`super::Options::allocations`]); `arena` is jemalloc's arena index.
+    #[serde(skip)]
+    pub allocations: Option<crate::Allocations>,
     /// How the heap was found and what could not be known, where that is worth saying
     /// (no symbols, no version string); not a failure.
     pub notes: Vec<String>,
@@ -44,7 +99,7 @@ pub struct Heap {
     /// holds 0 for those and the "J" rendering leaves their keys out, as jemalloc does).
     pub features: Features,
     /// What could not be read; empty when the walk was complete.
-    pub problems: Vec<String>,
+    pub problems: Vec<core_reader::Diagnostic>,
 }
 
 /// A small size class: the bin that serves it.

@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 
-use core_reader::{Memory, Process};
+use core_reader::{Memory, Target};
 
 use super::discover::PREFIXES;
 use super::layout::{BuiltIn, MissingMember, OffsetSource, Resolver};
@@ -60,7 +60,7 @@ pub struct HeapProfile {
 pub const PROF_5_3_0_X86_64: BuiltIn = BuiltIn::new(
     "5.3.0",
     "Linux x86_64, prof",
-    &[
+    &[&[
         ("ckh_t", "count", 8),
         ("ckh_t", "lg_curbuckets", 20),
         ("ckh_t", "tab", 40),
@@ -83,7 +83,7 @@ pub const PROF_5_3_0_X86_64: BuiltIn = BuiltIn::new(
         ("prof_gctx_s", "tctxs", 16),
         ("prof_gctx_s", "bt", 104),
         ("prof_tdata_s", "expired", 33),
-    ],
+    ]],
     &[("ckhc_t", 16)],
 );
 
@@ -214,11 +214,11 @@ fn cast(d: f64) -> u64 {
 }
 
 /// Rebuilds the in-memory heap profile of a jemalloc 5.3 that ran with `prof:true`.
-pub fn profile(process: &Process) -> Result<HeapProfile, super::Error> {
+pub fn profile(target: &dyn Target) -> Result<HeapProfile, super::Error> {
     let sym = |name: &str| {
         PREFIXES
             .iter()
-            .find_map(|p| process.find_symbol(&format!("{p}{name}")))
+            .find_map(|p| target.find_symbol(&format!("{p}{name}")))
     };
     let no = |what: &str| {
         super::Error::NoSymbols(format!(
@@ -226,13 +226,13 @@ pub fn profile(process: &Process) -> Result<HeapProfile, super::Error> {
              built with --enable-prof and run with MALLOC_CONF=prof:true)"
         ))
     };
-    let bt2gctx = process
+    let bt2gctx = target
         .find_symbol("bt2gctx")
         .ok_or_else(|| no("the symbol bt2gctx was not found"))?;
     let flag = |name: &str| {
         sym(name).and_then(|a| {
             let mut b = [0u8];
-            process.read_exact(a, &mut b).then_some(b[0] != 0)
+            target.read_exact(a, &mut b).then_some(b[0] != 0)
         })
     };
     if flag("opt_prof") != Some(true) {
@@ -241,14 +241,14 @@ pub fn profile(process: &Process) -> Result<HeapProfile, super::Error> {
     let unbias = flag("opt_prof_unbias").unwrap_or(true);
     let accum = flag("opt_prof_accum").unwrap_or(false);
     let lg_sample = sym("lg_prof_sample")
-        .and_then(|a| process.read_u64(a))
+        .and_then(|a| target.read_u64(a))
         .ok_or_else(|| no("lg_prof_sample unreadable"))? as u32;
-    let dwarf = super::layout::Dwarf { process };
+    let dwarf = super::layout::Dwarf { target };
     let layout = ProfLayout::resolve(&dwarf)
         .or_else(|_| ProfLayout::resolve(&PROF_5_3_0_X86_64))
         .map_err(|m| no(&m.0))?;
     Ok(read_profile(
-        process, &layout, bt2gctx, lg_sample, unbias, accum,
+        target, &layout, bt2gctx, lg_sample, unbias, accum,
     ))
 }
 
@@ -392,9 +392,9 @@ impl HeapProfile {
     }
 
     /// The process's file mappings in /proc/PID/maps form, for [`HeapProfile::to_heap_v2`].
-    pub fn maps_of(process: &Process) -> String {
+    pub fn maps_of(target: &dyn Target) -> String {
         let mut s = String::new();
-        for m in process.mappings() {
+        for m in target.mappings() {
             let Some(path) = &m.path else { continue };
             let mut perms: String = m.perms.chars().take(3).collect();
             while perms.len() < 3 {

@@ -6,19 +6,13 @@ use std::io::{self, Write};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use super::extents::Allocation;
 use core_reader::human_bytes as human;
 
-use super::findings::Finding;
 use super::model::{
     Arena, BinStats, ClassTotals, DecayCounters, ExtentStats, Features, Heap, LextentStats,
 };
 use super::threads::{ThreadCache, Ticker};
-
-/// Serializes an address as a `"0x…"` string (DESIGN.md).
-pub(crate) fn hex<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("{v:#x}"))
-}
+use crate::{Finding, Severity, SizeClass};
 
 // ---- malloc_stats_print("J") -----------------------------------------------------------
 
@@ -35,7 +29,7 @@ struct StatsBody<'a> {
     arenas: ArenasJson,
     stats: GlobalJson,
     #[serde(rename = "stats.arenas")]
-    stats_arenas: ArenaMap,
+    stats_arenas: ArenaMap<'a>,
 }
 
 #[derive(Serialize)]
@@ -172,70 +166,17 @@ struct LextentJson {
     curlextents: u64,
 }
 
-/// Owned figures of one arena or of the merged arenas.
-struct ArenaFigures {
-    nthreads: u32,
-    dss: String,
-    dirty_decay_ms: i64,
-    muzzy_decay_ms: i64,
-    pactive: u64,
-    pdirty: u64,
-    pmuzzy: u64,
-    dirty: DecayCounters,
-    muzzy: DecayCounters,
-    small: ClassTotals,
-    large: ClassTotals,
-    mapped: u64,
-    retained: u64,
-    base: u64,
-    internal: u64,
-    metadata_thp: u64,
-    tcache_bytes: u64,
-    tcache_stashed_bytes: Option<u64>,
-    resident: u64,
-    abandoned_vm: u64,
-    extent_avail: u64,
-    bins: Vec<BinStats>,
-    lextents: Vec<LextentStats>,
-    extents: Vec<ExtentStats>,
-}
-
-impl ArenaFigures {
-    fn of(a: &Arena) -> ArenaFigures {
-        ArenaFigures {
-            nthreads: a.nthreads,
-            dss: a.dss.clone(),
-            dirty_decay_ms: a.dirty_decay_ms,
-            muzzy_decay_ms: a.muzzy_decay_ms,
-            pactive: a.pactive,
-            pdirty: a.pdirty,
-            pmuzzy: a.pmuzzy,
-            dirty: a.dirty,
-            muzzy: a.muzzy,
-            small: a.small,
-            large: a.large,
-            mapped: a.mapped,
-            retained: a.retained,
-            base: a.base,
-            internal: a.internal,
-            metadata_thp: a.metadata_thp,
-            tcache_bytes: a.tcache_bytes,
-            tcache_stashed_bytes: a.tcache_stashed_bytes,
-            resident: a.resident,
-            abandoned_vm: a.abandoned_vm,
-            extent_avail: a.extent_avail,
-            bins: a.bins.clone(),
-            lextents: a.lextents.clone(),
-            extents: a.extents.clone(),
-        }
-    }
-
+impl Arena {
     /// The "merged" pseudo-arena, summed the way jemalloc 5.3.0's
     /// `ctl_arena_stats_sdmerge` (src/ctl.c) sums it: dss "N/A" and decay times -1
     /// (`ctl_arena_clear`), everything else added up.
-    fn merged(arenas: &[Arena]) -> ArenaFigures {
+    fn merged(arenas: &[Arena]) -> Arena {
         let first = &arenas[0];
-        let mut m = ArenaFigures {
+        let mut m = Arena {
+            index: 0,
+            address: 0,
+            tcaches: 0,
+            dirty_decay_epoch_age_ns: None,
             nthreads: 0,
             dss: "N/A".into(),
             dirty_decay_ms: -1,
@@ -261,28 +202,15 @@ impl ArenaFigures {
             lextents: vec![LextentStats::default(); first.lextents.len()],
             extents: vec![ExtentStats::default(); first.extents.len()],
         };
-        fn add_decay(d: &mut DecayCounters, s: &DecayCounters) {
-            d.npurge += s.npurge;
-            d.nmadvise += s.nmadvise;
-            d.purged += s.purged;
-        }
-        fn add_class(d: &mut ClassTotals, s: &ClassTotals) {
-            d.allocated += s.allocated;
-            d.nmalloc += s.nmalloc;
-            d.ndalloc += s.ndalloc;
-            d.nrequests += s.nrequests;
-            d.nfills += s.nfills;
-            d.nflushes += s.nflushes;
-        }
         for a in arenas {
             m.nthreads += a.nthreads;
             m.pactive += a.pactive;
             m.pdirty += a.pdirty;
             m.pmuzzy += a.pmuzzy;
-            add_decay(&mut m.dirty, &a.dirty);
-            add_decay(&mut m.muzzy, &a.muzzy);
-            add_class(&mut m.small, &a.small);
-            add_class(&mut m.large, &a.large);
+            m.dirty += a.dirty;
+            m.muzzy += a.muzzy;
+            m.small += a.small;
+            m.large += a.large;
             m.mapped += a.mapped;
             m.retained += a.retained;
             m.base += a.base;
@@ -296,31 +224,14 @@ impl ArenaFigures {
             m.resident += a.resident;
             m.abandoned_vm += a.abandoned_vm;
             m.extent_avail += a.extent_avail;
-            for (d, s) in m.bins.iter_mut().zip(&a.bins) {
-                d.nmalloc += s.nmalloc;
-                d.ndalloc += s.ndalloc;
-                d.curregs += s.curregs;
-                d.nrequests += s.nrequests;
-                d.nfills += s.nfills;
-                d.nflushes += s.nflushes;
-                d.nslabs += s.nslabs;
-                d.nreslabs += s.nreslabs;
-                d.curslabs += s.curslabs;
-                d.nonfull_slabs += s.nonfull_slabs;
+            for (d, &s) in m.bins.iter_mut().zip(&a.bins) {
+                *d += s;
             }
-            for (d, s) in m.lextents.iter_mut().zip(&a.lextents) {
-                d.nmalloc += s.nmalloc;
-                d.ndalloc += s.ndalloc;
-                d.nrequests += s.nrequests;
-                d.curlextents += s.curlextents;
+            for (d, &s) in m.lextents.iter_mut().zip(&a.lextents) {
+                *d += s;
             }
-            for (d, s) in m.extents.iter_mut().zip(&a.extents) {
-                d.ndirty += s.ndirty;
-                d.nmuzzy += s.nmuzzy;
-                d.nretained += s.nretained;
-                d.dirty_bytes += s.dirty_bytes;
-                d.muzzy_bytes += s.muzzy_bytes;
-                d.retained_bytes += s.retained_bytes;
+            for (d, &s) in m.extents.iter_mut().zip(&a.extents) {
+                *d += s;
             }
         }
         m
@@ -382,20 +293,20 @@ impl ArenaFigures {
 
 /// `stats.arenas`: "merged" when more than one arena is initialized (as stats.c prints
 /// it), then each arena by index.
-struct ArenaMap {
-    merged: Option<ArenaFigures>,
-    arenas: Vec<(u32, ArenaFigures)>,
+struct ArenaMap<'a> {
+    merged: Option<Arena>,
+    arenas: &'a [Arena],
     features: Features,
 }
 
-impl Serialize for ArenaMap {
+impl Serialize for ArenaMap<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.arenas.len() + 1))?;
         if let Some(m) = &self.merged {
             map.serialize_entry("merged", &m.json(self.features))?;
         }
-        for (i, a) in &self.arenas {
-            map.serialize_entry(&i.to_string(), &a.json(self.features))?;
+        for a in self.arenas {
+            map.serialize_entry(&a.index.to_string(), &a.json(self.features))?;
         }
         map.end()
     }
@@ -408,7 +319,7 @@ impl Heap {
     /// Mutex statistics, uptime and the HPA are left out.
     pub fn to_stats_json(&self) -> serde_json::Value {
         let merged = (self.arenas.len() > 1).then(|| {
-            let mut m = ArenaFigures::merged(&self.arenas);
+            let mut m = Arena::merged(&self.arenas);
             if !self.features.merged_large_nflushes {
                 m.large.nflushes = 0;
             }
@@ -458,11 +369,7 @@ impl Heap {
                 },
                 stats_arenas: ArenaMap {
                     merged,
-                    arenas: self
-                        .arenas
-                        .iter()
-                        .map(|a| (a.index, ArenaFigures::of(a)))
-                        .collect(),
+                    arenas: &self.arenas,
                     features: self.features,
                 },
             },
@@ -481,56 +388,117 @@ impl Heap {
             .collect()
     }
 
-    /// The allocator-neutral summary of `heapmortem heap --format json`.
-    pub fn summary(&self) -> Summary {
-        Summary {
-            allocator: "jemalloc",
+    /// The allocator-neutral heap of `heapmortem heap --format json`, `--list` and the
+    /// report. Its allocations' `arena` is the arena's position in `arenas`.
+    pub fn summary(&self) -> crate::Heap<JemallocDetail, JemallocArena> {
+        let allocations = self.allocations.as_ref().map(|list| {
+            let position = |index: u32| {
+                self.arenas
+                    .iter()
+                    .position(|a| a.index == index)
+                    .map_or(crate::Allocation::NO_ARENA, |p| p as u32)
+            };
+            crate::Allocations::new(
+                list.iter()
+                    .map(|a| crate::Allocation {
+                        arena: position(a.arena),
+                        ..*a
+                    })
+                    .collect(),
+            )
+        });
+        crate::Heap {
+            allocator: crate::Allocator::Jemalloc,
             version: self.version.clone(),
-            layout: self.layout.clone(),
-            page: self.page,
+            detail: JemallocDetail {
+                layout: self.layout.clone(),
+                page: self.page,
+                threads: self.threads.clone(),
+            },
             arenas: self.arenas.iter().map(|a| self.summary_arena(a)).collect(),
+            size_classes: self.size_classes(),
             findings: self.findings(),
-            threads: self.threads.clone(),
-            allocations: self.allocations.clone(),
-            notes: self.notes.clone(),
             problems: self.problems.clone(),
+            notes: self.notes.clone(),
+            allocations,
         }
     }
 
-    fn summary_arena(&self, a: &Arena) -> SummaryArena {
+    /// The small size classes, summed over arenas: regions in use (`curregs`) and free
+    /// regions in the slabs held (`curslabs * nregs - curregs`); empty classes left out.
+    fn size_classes(&self) -> Vec<SizeClass> {
+        let mut classes: Vec<SizeClass> = self
+            .bin_classes
+            .iter()
+            .map(|c| SizeClass {
+                size: c.size,
+                ..SizeClass::default()
+            })
+            .collect();
+        for arena in &self.arenas {
+            for ((row, bin), class) in classes.iter_mut().zip(&arena.bins).zip(&self.bin_classes) {
+                let free = bin
+                    .curslabs
+                    .wrapping_mul(u64::from(class.nregs))
+                    .saturating_sub(bin.curregs);
+                row.in_use_count = row.in_use_count.wrapping_add(bin.curregs);
+                row.in_use_bytes = row
+                    .in_use_bytes
+                    .wrapping_add(bin.curregs.wrapping_mul(class.size));
+                row.free_count = row.free_count.wrapping_add(free);
+                row.free_bytes = row.free_bytes.wrapping_add(free.wrapping_mul(class.size));
+            }
+        }
+        classes.retain(|c| c.in_use_count > 0 || c.free_count > 0);
+        classes
+    }
+
+    fn summary_arena(&self, a: &Arena) -> crate::Arena<JemallocArena> {
         let page = self.page;
         let (mut free_regions, mut free_region_bytes) = (0u64, 0u64);
         for (b, class) in a.bins.iter().zip(&self.bin_classes) {
-            let n = (b.curslabs * u64::from(class.nregs)).saturating_sub(b.curregs);
-            free_regions += n;
-            free_region_bytes += n * class.size;
+            let n = b
+                .curslabs
+                .wrapping_mul(u64::from(class.nregs))
+                .saturating_sub(b.curregs);
+            free_regions = free_regions.wrapping_add(n);
+            free_region_bytes = free_region_bytes.wrapping_add(n.wrapping_mul(class.size));
         }
-        let free_extents: u64 = a.extents.iter().map(|e| e.ndirty + e.nmuzzy).sum();
-        SummaryArena {
+        let free_extents = a
+            .extents
+            .iter()
+            .fold(0u64, |n, e| n.wrapping_add(e.ndirty).wrapping_add(e.nmuzzy));
+        // Figures from memory add up modulo 2^64, as jemalloc's own do.
+        let free_pages_bytes = a.pdirty.wrapping_add(a.pmuzzy).wrapping_mul(page);
+        crate::Arena {
             index: a.index,
-            address: format!("{:#x}", a.address),
-            system_bytes: a.mapped,
-            in_use_chunks: a.in_use_count(),
-            in_use_bytes: a.small.allocated + a.large.allocated,
-            free_chunks: free_regions + free_extents,
-            free_bytes: free_region_bytes + (a.pdirty + a.pmuzzy) * page,
-            trimmable_bytes: (a.pdirty + a.pmuzzy) * page,
-            largest_free: largest_free(a, &self.page_classes()),
-            nthreads: a.nthreads,
-            resident: a.resident,
-            retained: a.retained,
-            dirty_bytes: a.pdirty * page,
-            muzzy_bytes: a.pmuzzy * page,
-            dirty_decay_ms: a.dirty_decay_ms,
-            muzzy_decay_ms: a.muzzy_decay_ms,
-            dirty_npurge: a.dirty.npurge,
-            dirty_purged: a.dirty.purged,
-            muzzy_npurge: a.muzzy.npurge,
-            muzzy_purged: a.muzzy.purged,
-            small_allocated: a.small.allocated,
-            large_allocated: a.large.allocated,
-            tcache_bytes: a.tcache_bytes,
-            metadata_bytes: a.base + a.internal,
+            address: a.address,
+            figures: crate::ArenaFigures {
+                system_bytes: a.mapped,
+                in_use_chunks: a.in_use_count(),
+                in_use_bytes: a.small.allocated.wrapping_add(a.large.allocated),
+                free_chunks: free_regions.wrapping_add(free_extents),
+                free_bytes: free_region_bytes.wrapping_add(free_pages_bytes),
+                trimmable_bytes: free_pages_bytes,
+                largest_free: largest_free(a, &self.page_classes()),
+            },
+            detail: JemallocArena {
+                nthreads: a.nthreads,
+                resident: a.resident,
+                retained: a.retained,
+                dirty_bytes: a.pdirty.wrapping_mul(page),
+                muzzy_bytes: a.pmuzzy.wrapping_mul(page),
+                dirty_decay_ms: a.dirty_decay_ms,
+                muzzy_decay_ms: a.muzzy_decay_ms,
+                dirty_npurge: a.dirty.npurge,
+                dirty_purged: a.dirty.purged,
+                muzzy_npurge: a.muzzy.npurge,
+                muzzy_purged: a.muzzy.purged,
+                small_allocated: a.small.allocated,
+                large_allocated: a.large.allocated,
+                tcache_bytes: a.tcache_bytes,
+                metadata_bytes: a.base.wrapping_add(a.internal),
+            },
         }
     }
 
@@ -730,7 +698,7 @@ impl Heap {
             writeln!(w)?;
             writeln!(w, "not read:")?;
             for p in &self.problems {
-                writeln!(w, "- {p}")?;
+                writeln!(w, "- {}", p.message)?;
             }
         }
         Ok(())
@@ -739,8 +707,8 @@ impl Heap {
 
 fn write_finding(w: &mut dyn Write, f: &Finding) -> io::Result<()> {
     let tag = match f.severity {
-        super::findings::Severity::Warning => "warning",
-        super::findings::Severity::Info => "note",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
     };
     writeln!(w, "- {tag}: {}", f.message)
 }
@@ -761,55 +729,25 @@ fn largest_free(a: &Arena, psz: &[u64]) -> u64 {
     0
 }
 
-/// `heapmortem heap --format json` for a jemalloc heap.
+/// jemalloc's own figures for the whole heap in the neutral [`crate::Heap`].
 #[derive(Debug, Clone, Serialize)]
-pub struct Summary {
-    /// Always `jemalloc`.
-    pub allocator: &'static str,
-    /// jemalloc's version string.
-    pub version: Option<String>,
+pub struct JemallocDetail {
     /// Where the struct layouts came from.
     pub layout: String,
     /// Page size.
     pub page: u64,
-    /// One entry per initialized arena.
-    pub arenas: Vec<SummaryArena>,
-    /// What the detectors found.
-    pub findings: Vec<Finding>,
     /// Thread caches, with their threads.
     pub threads: Vec<ThreadCache>,
-    /// Every allocation, when the walk listed them (`--list`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub allocations: Option<Vec<Allocation>>,
-    /// How the heap was found, where worth saying.
-    pub notes: Vec<String>,
-    /// What could not be read.
-    pub problems: Vec<String>,
 }
 
-/// One arena in [`Summary`]: DESIGN.md's common keys, then jemalloc's own figures.
+/// jemalloc's own figures for one arena in the neutral [`crate::Arena`] (after the common
+/// [`crate::ArenaFigures`]: `system_bytes` is `mapped`, `in_use_*` counts regions and large
+/// extents — thread-cached regions count as in use, as jemalloc counts them — `free_*` are
+/// free regions in slabs plus dirty and muzzy extents, `trimmable_bytes` dirty and muzzy
+/// pages, and `largest_free` the largest free extent: exact when it is alone in its
+/// page-size class, an upper bound otherwise).
 #[derive(Debug, Clone, Serialize)]
-pub struct SummaryArena {
-    /// Arena index.
-    pub index: u32,
-    /// Address of its `arena_t`.
-    pub address: String,
-    /// Bytes mapped from the system (extents and metadata).
-    pub system_bytes: u64,
-    /// Regions and large extents in use (thread-cached regions count as in use, as
-    /// jemalloc counts them).
-    pub in_use_chunks: u64,
-    /// Bytes in them.
-    pub in_use_bytes: u64,
-    /// Free regions in slabs plus free (dirty and muzzy) extents.
-    pub free_chunks: u64,
-    /// Bytes in them.
-    pub free_bytes: u64,
-    /// Bytes purging would return to the system (dirty and muzzy pages).
-    pub trimmable_bytes: u64,
-    /// The largest free extent: exact when it is alone in its page-size class, an upper
-    /// bound otherwise.
-    pub largest_free: u64,
+pub struct JemallocArena {
     /// Threads bound to the arena.
     pub nthreads: u32,
     /// Resident bytes.

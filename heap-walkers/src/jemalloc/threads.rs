@@ -9,8 +9,8 @@
 use core_reader::Memory;
 use serde::Serialize;
 
-use super::layout::Layout53;
-use super::walk53::CacheSeen;
+use super::layout::{Layout, Owner};
+use super::walk::{read_u8, CacheSeen};
 
 /// Static TLS blocks are small; a `tsd_t` farther than this below a thread pointer is not
 /// that thread's.
@@ -25,7 +25,7 @@ pub struct ThreadCache {
     /// The arena the cache is bound to.
     pub arena: u32,
     /// The owning thread's `tsd_t`, when the cache is a thread's own.
-    #[serde(serialize_with = "hex_opt")]
+    #[serde(serialize_with = "core_reader::hex::serialize_opt")]
     pub tsd: Option<u64>,
     /// Bytes of regions cached.
     pub tcache_bytes: u64,
@@ -56,7 +56,7 @@ pub enum Ticker {
 }
 
 /// The thread whose thread pointer is the nearest one above `tsd` (its static TLS block).
-pub(crate) fn tid_for(tsd: u64, threads: &[(u64, u64)]) -> Option<u64> {
+fn tid_for(tsd: u64, threads: &[(u64, u64)]) -> Option<u64> {
     threads
         .iter()
         .filter(|(_, tp)| *tp > tsd && tp - tsd <= MAX_TLS_DISTANCE)
@@ -64,17 +64,10 @@ pub(crate) fn tid_for(tsd: u64, threads: &[(u64, u64)]) -> Option<u64> {
         .map(|(tid, _)| *tid)
 }
 
-fn hex_opt<S: serde::Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) => s.serialize_str(&format!("{v:#x}")),
-        None => s.serialize_none(),
-    }
-}
-
 /// Ties each cache to its thread. `threads` are `(tid, thread pointer)` pairs.
 pub(crate) fn thread_caches(
     mem: &dyn Memory,
-    l: &Layout53,
+    l: &Layout,
     caches: &[(u32, CacheSeen)],
     threads: &[(u64, u64)],
 ) -> Vec<ThreadCache> {
@@ -91,13 +84,42 @@ pub(crate) fn thread_caches(
             decay_ticker: None,
         };
         if let Some(o) = &l.tsd {
-            let slow = c.descriptor.wrapping_sub(o.slow_descriptor);
-            let tsd = slow.wrapping_sub(o.tcache_slow);
-            // A thread's own cache: tcache_slow.tcache points at tsd.tcache.
-            if mem.read_u64(slow + o.slow_tcache) == Some(tsd.wrapping_add(o.tcache)) {
+            let tsd = c.descriptor.wrapping_sub(o.descriptor);
+            let own = match o.owner {
+                // A thread's own cache: tcache_slow.tcache points at tsd.tcache.
+                Owner::SlowPointsBack {
+                    slow_tcache,
+                    tcache,
+                } => mem.read_u64(tsd.wrapping_add(slow_tcache)) == Some(tsd.wrapping_add(tcache)),
+                // A thread's own cache is the one inside its tsd_t; there the ticker fields
+                // are a flag, a small count and a pointer.
+                Owner::Ticker {
+                    bypass,
+                    narenas_tdata,
+                    arenas_tdata,
+                } => {
+                    let bypass = read_u8(mem, tsd.wrapping_add(bypass));
+                    let narenas = mem.read_u32(tsd.wrapping_add(narenas_tdata));
+                    let tdata = mem.read_u64(tsd.wrapping_add(arenas_tdata));
+                    match (bypass, narenas, tdata) {
+                        (Some(bypass @ 0..=1), Some(n), Some(tdata))
+                            if n <= 4096 && (tdata == 0) == (n == 0) =>
+                        {
+                            t.decay_ticker = Some(match (tdata != 0, bypass != 0) {
+                                (true, _) => Ticker::Started,
+                                (false, false) => Ticker::NotYet,
+                                (false, true) => Ticker::Never,
+                            });
+                            true
+                        }
+                        _ => false,
+                    }
+                }
+            };
+            if own {
                 t.tsd = Some(tsd);
-                t.allocated = mem.read_u64(tsd + o.thread_allocated);
-                t.deallocated = mem.read_u64(tsd + o.thread_deallocated);
+                t.allocated = mem.read_u64(tsd.wrapping_add(o.thread_allocated));
+                t.deallocated = mem.read_u64(tsd.wrapping_add(o.thread_deallocated));
                 t.tid = tid_for(tsd, threads);
             }
         }

@@ -1,0 +1,708 @@
+//! Reading jemalloc arenas from memory, for every family the [`Layout`] resolves.
+//!
+//! Every figure is computed the way jemalloc's own `stats.arenas.<i>` mallctls compute it
+//! (5.3.0: src/ctl.c `ctl_arena_stats_amerge`, src/arena.c `arena_stats_merge`,
+//! src/pa_extra.c `pa_shard_stats_merge`; 5.1.0 / 5.2.1: src/arena.c `arena_stats_merge`),
+//! from the same fields, so that a core and a `malloc_stats_print` taken at the same instant
+//! agree exactly. Where the versions differ, the layout's optional members say which way.
+
+use core_reader::{Diagnostic, Memory};
+
+use super::globals::Globals;
+use super::layout::{BinInfoOffsets, CacheBins, Layout};
+use super::model::{
+    Arena, BinClass, BinStats, ClassTotals, DecayCounters, ExtentStats, LextentStats, Opts,
+};
+
+/// The largest size class on 64-bit targets, `2^62 + 3 * 2^60` (sc.h: the last group
+/// has lg_base `SC_PTR_BITS - 2`), which ends `sz_index2size_tab`.
+const LARGEST_CLASS: u64 = 0x7000_0000_0000_0000;
+
+/// `SC_LG_NGROUP` (sc.h): the large classes start at `page << SC_LG_NGROUP`.
+const LG_NGROUP: u32 = 2;
+
+/// `extent_state_t` (5.3 edata.h, 5.1/5.2 extent_structs.h): the states the three extent
+/// caches hold.
+const STATE_DIRTY: u32 = 1;
+const STATE_MUZZY: u32 = 2;
+const STATE_RETAINED: u32 = 3;
+
+/// `dss_prec_names` (src/extent_dss.c).
+const DSS_NAMES: [&str; 3] = ["disabled", "primary", "secondary"];
+
+/// Bounded walks of in-memory lists.
+pub(crate) const MAX_TCACHES: usize = 1 << 16;
+
+/// Size classes and thread-cache bins, read from jemalloc's own tables.
+#[derive(Debug, Clone)]
+pub(crate) struct Classes {
+    pub page: u64,
+    /// `sz_index2size_tab`: every size class.
+    pub index2size: Vec<u64>,
+    pub bins: Vec<BinClass>,
+    pub npsizes: usize,
+    /// Offset of each bin's first shard (5.2: of its `bins_t`) from the start of `arena_t`.
+    pub bin_offsets: Vec<u64>,
+    /// `ncached_max` per thread-cache bin (5.3 `tcache_bin_info[0..nhbins]`); `None` when
+    /// those globals were not found (then every bin of a `tcache_t` is counted, and the
+    /// stashed bytes, which need `ncached_max`, are unknown), and on 5.1/5.2.
+    pub tcache_ncached_max: Option<Vec<u16>>,
+    /// Bins a thread cache uses (`nhbins`).
+    pub nhbins: usize,
+}
+
+impl Classes {
+    pub fn nbins(&self) -> usize {
+        self.bins.len()
+    }
+
+    pub fn lextent_sizes(&self) -> &[u64] {
+        &self.index2size[self.nbins()..]
+    }
+}
+
+pub(crate) fn read_u16(mem: &dyn Memory, addr: u64) -> Option<u16> {
+    let mut b = [0u8; 2];
+    mem.read_exact(addr, &mut b).then(|| u16::from_le_bytes(b))
+}
+
+pub(crate) fn read_u8(mem: &dyn Memory, addr: u64) -> Option<u8> {
+    let mut b = [0u8; 1];
+    mem.read_exact(addr, &mut b).then_some(b[0])
+}
+
+/// The size classes: `sz_index2size_tab` (every class, ending at the largest 64-bit class)
+/// and `bin_infos` (the small ones), with the page size they imply.
+fn read_size_classes(
+    mem: &dyn Memory,
+    g: &Globals,
+    info: &BinInfoOffsets,
+) -> Result<(u64, Vec<u64>, Vec<BinClass>), String> {
+    let mut index2size = Vec::new();
+    for i in 0..1024u64 {
+        let Some(s) = mem.read_u64(g.index2size + 8 * i) else {
+            return Err(format!(
+                "the size class table (sz_index2size_tab at {:#x}) is not in the core",
+                g.index2size
+            ));
+        };
+        if index2size.last().is_some_and(|&p| s <= p) {
+            return Err(format!(
+                "the size class table at {:#x} is not increasing at entry {i} \
+                 (jemalloc not initialized yet, or not the table it should be)",
+                g.index2size
+            ));
+        }
+        index2size.push(s);
+        if s == LARGEST_CLASS {
+            break;
+        }
+    }
+    if index2size.last() != Some(&LARGEST_CLASS) {
+        return Err("the size class table does not end where jemalloc's does".into());
+    }
+    // The smallest class's slab is one page (sc.c: its `pgs` is 1).
+    let page = mem
+        .read_u64(g.bin_infos + info.slab_size)
+        .filter(|p| p.is_power_of_two() && *p >= 4096)
+        .ok_or_else(|| format!("bin_infos at {:#x} unreadable or wrong", g.bin_infos))?;
+    let large_min = page << LG_NGROUP;
+    let nbins = index2size
+        .iter()
+        .position(|&s| s == large_min)
+        .ok_or_else(|| format!("no size class of {large_min} bytes: page size {page} wrong?"))?;
+    let mut bins = Vec::with_capacity(nbins);
+    for i in 0..nbins as u64 {
+        let at = g.bin_infos + i * info.size;
+        let nshards = match info.n_shards {
+            Some(o) => mem.read_u32(at + o),
+            None => Some(1),
+        };
+        let (Some(size), Some(slab), Some(nregs), Some(nshards)) = (
+            mem.read_u64(at + info.reg_size),
+            mem.read_u64(at + info.slab_size),
+            mem.read_u32(at + info.nregs),
+            nshards,
+        ) else {
+            return Err(format!("bin_infos[{i}] at {at:#x} unreadable"));
+        };
+        if size != index2size[i as usize] || nshards == 0 || nshards > 64 {
+            return Err(format!(
+                "bin_infos[{i}] says {size}-byte regions in {nshards} shards where the size \
+                 class table says {}: the layout of bin_info_t is not the built-in one",
+                index2size[i as usize]
+            ));
+        }
+        bins.push(BinClass {
+            size,
+            nregs,
+            slab_size: slab,
+            nshards,
+        });
+    }
+    Ok((page, index2size, bins))
+}
+
+/// Reads the size-class tables (`sz_index2size_tab`, `bin_infos`), where each bin sits in
+/// `arena_t`, and the thread-cache bin table.
+pub(crate) fn read_classes(
+    mem: &dyn Memory,
+    g: &Globals,
+    l: &Layout,
+    problems: &mut Vec<Diagnostic>,
+) -> Result<Classes, String> {
+    let (page, index2size, bins) = read_size_classes(mem, g, &l.bin_info)?;
+    let npsizes = index2size.iter().filter(|&&s| s % page == 0).count();
+    let nbins = bins.len();
+    let mut bin_offsets = Vec::with_capacity(nbins);
+    match g.arena_bin_offsets {
+        Some(at) => {
+            for i in 0..nbins as u64 {
+                let off = mem
+                    .read_u32(at + 4 * i)
+                    .ok_or_else(|| format!("arena_bin_offsets[{i}] unreadable"))?;
+                bin_offsets.push(u64::from(off));
+            }
+        }
+        None => {
+            let mut off = l.arena.bins;
+            for b in &bins {
+                bin_offsets.push(off);
+                off += match l.arena.bins_ptr {
+                    Some((_, bins_t_size)) => bins_t_size,
+                    None => u64::from(b.nshards) * l.bin.size,
+                };
+            }
+        }
+    }
+    if bin_offsets.first() != Some(&l.arena.bins) {
+        return Err(format!(
+            "the first bin is at offset {:?} of arena_t, the layout says {}: \
+             this jemalloc's arena_t is not the built-in one",
+            bin_offsets.first(),
+            l.arena.bins
+        ));
+    }
+    let mut tcache_ncached_max = None;
+    let nhbins = match &l.cache_bin.bins {
+        CacheBins::Stack(cb) => {
+            // Without nhbins / tcache_bin_info every bin of each tcache_t is counted
+            // (unused bins hold nothing) and only the stashed bytes, which need
+            // ncached_max, stay unknown.
+            tcache_ncached_max = match (g.nhbins.and_then(|a| mem.read_u32(a)), g.tcache_bin_info) {
+                (Some(n), Some(info)) if n as usize <= index2size.len() => mem
+                    .read_u64(info)
+                    .and_then(|table| {
+                        (0..u64::from(n))
+                            .map(|i| read_u16(mem, table + i * cb.info_size + cb.info_ncached_max))
+                            .collect::<Option<Vec<u16>>>()
+                    })
+                    .or_else(|| {
+                        problems.push(Diagnostic::at(
+                            "tcache_bin_info_unreadable",
+                            info,
+                            "tcache_bin_info unreadable: thread caches' stashed bytes \
+                                 left out",
+                        ));
+                        None
+                    }),
+                _ => None,
+            };
+            match &tcache_ncached_max {
+                Some(v) => v.len(),
+                None => (cb.nbins_max as usize).min(index2size.len()),
+            }
+        }
+        CacheBins::Ncached { .. } => g
+            .nhbins
+            .and_then(|a| mem.read_u32(a))
+            .map_or(nbins, |n| n as usize)
+            .min(index2size.len()),
+    };
+    Ok(Classes {
+        page,
+        index2size,
+        bins,
+        npsizes,
+        bin_offsets,
+        tcache_ncached_max,
+        nhbins,
+    })
+}
+
+/// `opt.*` values whose symbols exist.
+pub(crate) fn read_opts(mem: &dyn Memory, g: &Globals) -> Opts {
+    let i64_at = |a: Option<u64>| a.and_then(|a| mem.read_u64(a)).map(|v| v as i64);
+    let bool_at = |a: Option<u64>| a.and_then(|a| read_u8(mem, a)).map(|v| v != 0);
+    Opts {
+        dirty_decay_ms: i64_at(g.opt_dirty_decay_ms),
+        muzzy_decay_ms: i64_at(g.opt_muzzy_decay_ms),
+        narenas: g.opt_narenas.and_then(|a| mem.read_u32(a)),
+        retain: bool_at(g.opt_retain),
+        background_thread: bool_at(g.opt_background_thread),
+        tcache: bool_at(g.opt_tcache),
+    }
+}
+
+/// Reads `u64`s of one arena, remembering which could not be read (counted as 0).
+struct Reader<'a> {
+    mem: &'a dyn Memory,
+    missing: Vec<&'static str>,
+}
+
+impl Reader<'_> {
+    fn u64(&mut self, what: &'static str, at: u64) -> u64 {
+        self.mem.read_u64(at).unwrap_or_else(|| {
+            self.missing.push(what);
+            0
+        })
+    }
+
+    fn opt(&mut self, what: &'static str, at: Option<u64>) -> u64 {
+        at.map_or(0, |at| self.u64(what, at))
+    }
+}
+
+/// Reads one arena. `Err` when the arena's own fields contradict the layout (it does not
+/// know its index, its extent caches are not in their states): then nothing read from it
+/// could be trusted.
+pub(crate) fn read_arena(
+    mem: &dyn Memory,
+    l: &Layout,
+    c: &Classes,
+    index: u32,
+    a: u64,
+    problems: &mut Vec<Diagnostic>,
+) -> Result<(Arena, Vec<CacheSeen>), Diagnostic> {
+    check_arena(mem, l, index, a)?;
+    let o = &l.arena;
+    let mut r = Reader {
+        mem,
+        missing: Vec::new(),
+    };
+    let nthreads = mem.read_u32(a + o.nthreads).unwrap_or(0);
+    let dss = mem
+        .read_u32(a + o.dss_prec)
+        .and_then(|d| DSS_NAMES.get(d as usize).copied())
+        .unwrap_or("N/A")
+        .to_string();
+    let dirty_decay_ms = r.u64("dirty decay", a + o.decay_dirty + l.decay.time_ms) as i64;
+    let muzzy_decay_ms = r.u64("muzzy decay", a + o.decay_muzzy + l.decay.time_ms) as i64;
+    let pactive = r.u64("nactive", a + o.nactive);
+
+    // ecache_npages_get: the sum over the cache's sets (5.3: eset and guarded_eset).
+    let npages = |r: &mut Reader, ecache: u64| -> u64 {
+        l.ecache
+            .esets
+            .iter()
+            .map(|e| r.u64("eset npages", a + ecache + e + l.ecache.eset_npages))
+            .sum()
+    };
+    let pdirty = npages(&mut r, o.ecache_dirty);
+    let pmuzzy = npages(&mut r, o.ecache_muzzy);
+    let retained_pages = npages(&mut r, o.ecache_retained);
+
+    let counters = |r: &mut Reader, at: u64| DecayCounters {
+        npurge: r.u64("decay counters", at + l.decay_stats.npurge),
+        nmadvise: r.u64("decay counters", at + l.decay_stats.nmadvise),
+        purged: r.u64("decay counters", at + l.decay_stats.purged),
+    };
+    let dirty = counters(&mut r, a + o.decay_stats_dirty);
+    let muzzy = counters(&mut r, a + o.decay_stats_muzzy);
+
+    let mapped = r.u64("mapped", a + o.mapped);
+    let abandoned_vm = r.opt("abandoned_vm", o.abandoned_vm.map(|off| a + off));
+    let internal = r.u64("internal", a + o.internal);
+    let extent_avail = r.opt("extent_avail", o.extent_avail.map(|off| a + off));
+    let base_ptr = r.u64("base", a + o.base);
+    let (base_allocated, base_resident, base_mapped, base_thp) = if base_ptr == 0 {
+        (0, 0, 0, 0)
+    } else {
+        (
+            r.u64("base allocated", base_ptr + l.base.allocated),
+            r.u64("base resident", base_ptr + l.base.resident),
+            r.u64("base mapped", base_ptr + l.base.mapped),
+            r.u64("base n_thp", base_ptr + l.base.n_thp),
+        )
+    };
+
+    // Large classes: arena_stats_merge.
+    let mut lextents = Vec::with_capacity(c.lextent_sizes().len());
+    let mut large = ClassTotals::default();
+    for (j, &size) in c.lextent_sizes().iter().enumerate() {
+        let at = a + o.lstats + j as u64 * l.lstats.size;
+        let nmalloc = r.u64("lstats", at + l.lstats.nmalloc);
+        let ndalloc = r.u64("lstats", at + l.lstats.ndalloc);
+        let nrequests = nmalloc + r.u64("lstats", at + l.lstats.nrequests);
+        let nflushes = r.opt("lstats", l.lstats.nflushes.map(|off| at + off));
+        let curlextents = nmalloc.saturating_sub(ndalloc);
+        large += ClassTotals {
+            allocated: curlextents.saturating_mul(size),
+            nmalloc,
+            ndalloc,
+            nrequests,
+            // "nfill == nmalloc for large currently" (5.3 arena_stats_merge), and the
+            // ctl reads nmalloc_large for large.nfills.
+            nfills: nmalloc,
+            nflushes,
+        };
+        lextents.push(LextentStats {
+            nmalloc,
+            ndalloc,
+            nrequests,
+            curlextents,
+        });
+    }
+
+    // Bins: bin_stats_merge over every shard; small totals: ctl_arena_stats_amerge.
+    let mut bins = Vec::with_capacity(c.nbins());
+    let mut small = ClassTotals::default();
+    for (i, class) in c.bins.iter().enumerate() {
+        let first = match o.bins_ptr {
+            // 5.2: the shards are elsewhere, bins_t points at them.
+            Some((ptr, _)) => r.u64("bins", a + c.bin_offsets[i] + ptr),
+            None => a + c.bin_offsets[i],
+        };
+        let mut s = BinStats::default();
+        for shard in 0..u64::from(class.nshards) {
+            let b = first + shard * l.bin.size;
+            s += BinStats {
+                nmalloc: r.u64("bin", b + l.bin.nmalloc),
+                ndalloc: r.u64("bin", b + l.bin.ndalloc),
+                nrequests: r.u64("bin", b + l.bin.nrequests),
+                curregs: r.u64("bin", b + l.bin.curregs),
+                nfills: r.u64("bin", b + l.bin.nfills),
+                nflushes: r.u64("bin", b + l.bin.nflushes),
+                nslabs: r.u64("bin", b + l.bin.nslabs),
+                nreslabs: r.u64("bin", b + l.bin.reslabs),
+                curslabs: r.u64("bin", b + l.bin.curslabs),
+                nonfull_slabs: r.opt("bin", l.bin.nonfull_slabs.map(|off| b + off)),
+            };
+        }
+        small += ClassTotals {
+            allocated: s.curregs.saturating_mul(class.size),
+            nmalloc: s.nmalloc,
+            ndalloc: s.ndalloc,
+            nrequests: s.nrequests,
+            nfills: s.nfills,
+            nflushes: s.nflushes,
+        };
+        bins.push(s);
+    }
+
+    // Free extents per page-size class (5.3 pa_shard_stats_merge; 5.2 arena_stats_merge).
+    let mut extents = Vec::new();
+    if let Some(ps) = &l.ecache.per_size {
+        for p in 0..c.npsizes as u64 {
+            let count = |r: &mut Reader, ecache: u64| -> (u64, u64) {
+                l.ecache.esets.iter().fold((0, 0), |(n, b), e| {
+                    let set = a + ecache + e;
+                    (
+                        n + r.u64("eset bin_stats", set + ps.nextents + p * ps.stride),
+                        b + r.u64("eset bin_stats", set + ps.nbytes + p * ps.stride),
+                    )
+                })
+            };
+            let (ndirty, dirty_bytes) = count(&mut r, o.ecache_dirty);
+            let (nmuzzy, muzzy_bytes) = count(&mut r, o.ecache_muzzy);
+            let (nretained, retained_bytes) = count(&mut r, o.ecache_retained);
+            extents.push(ExtentStats {
+                ndirty,
+                nmuzzy,
+                nretained,
+                dirty_bytes,
+                muzzy_bytes,
+                retained_bytes,
+            });
+        }
+    }
+
+    let create_time = mem.read_u64(a + o.create_time);
+    let epoch = mem.read_u64(a + o.decay_dirty + l.decay.epoch);
+    let dirty_decay_epoch_age_ns = match (create_time, epoch) {
+        (Some(c), Some(e)) => Some(e.wrapping_sub(c) as i64),
+        _ => None,
+    };
+
+    let caches = read_tcaches(mem, l, c, a, index, problems);
+    let tcache_bytes = caches.iter().map(|t| t.as_jemalloc).sum();
+    let tcache_stashed_bytes = if l.features.tcache_stashed {
+        caches.iter().map(|t| t.stashed).sum::<Option<u64>>()
+    } else {
+        None
+    };
+
+    let mut missing = r.missing;
+    if !missing.is_empty() {
+        missing.sort_unstable();
+        missing.dedup();
+        problems.push(Diagnostic::at(
+            "arena_partly_unreadable",
+            a,
+            format!(
+                "arena {index} at {a:#x}: unreadable, counted as 0: {}",
+                missing.join(", ")
+            ),
+        ));
+    }
+    // Counters from memory are jemalloc's size_t: modular, like its own sums.
+    let resident_pages = if l.muzzy_resident {
+        pactive.wrapping_add(pdirty).wrapping_add(pmuzzy)
+    } else {
+        pactive.wrapping_add(pdirty)
+    };
+
+    Ok((
+        Arena {
+            index,
+            address: a,
+            nthreads,
+            dss,
+            dirty_decay_ms,
+            muzzy_decay_ms,
+            pactive,
+            pdirty,
+            pmuzzy,
+            dirty,
+            muzzy,
+            mapped: base_mapped + mapped,
+            retained: retained_pages.saturating_mul(c.page),
+            base: base_allocated,
+            internal,
+            metadata_thp: base_thp,
+            resident: base_resident + resident_pages.saturating_mul(c.page),
+            abandoned_vm,
+            extent_avail,
+            tcache_bytes,
+            tcache_stashed_bytes,
+            small,
+            large,
+            bins,
+            lextents,
+            extents,
+            tcaches: caches.len(),
+            dirty_decay_epoch_age_ns,
+        },
+        caches,
+    ))
+}
+
+/// The layout self-checks: an arena stores its own index (5.3: in `arena_t`, `pa_shard_t`
+/// and each `ecache_t`; 5.1/5.2: in its base), each extent cache and set its state, and
+/// pointers into the arena's own stats point there (5.3 `pac.stats`, 5.1/5.2 each decay's
+/// `stats`). A wrong layout (or a pointer that is not an arena) fails them.
+pub(crate) fn check_arena(
+    mem: &dyn Memory,
+    l: &Layout,
+    index: u32,
+    a: u64,
+) -> Result<(), Diagnostic> {
+    let o = &l.arena;
+    let mismatch = |what: String| {
+        Diagnostic::at(
+            "layout_mismatch",
+            a,
+            format!(
+                "arena {index} at {a:#x} {what}: the layout ({}) does not fit this jemalloc \
+                 build",
+                l.source
+            ),
+        )
+    };
+    let base = mem.read_u64(a + o.base).ok_or_else(|| {
+        Diagnostic::at(
+            "arena_unreadable",
+            a,
+            format!("arena {index}: arena_t (not in the core?) at {a:#x} unreadable"),
+        )
+    })?;
+    let mut inds: Vec<Option<u32>> = o.ind.iter().map(|off| mem.read_u32(a + off)).collect();
+    inds.extend(l.base.ind.map(|off| mem.read_u32(base + off)));
+    if inds.iter().any(|&i| i != Some(index)) {
+        return Err(mismatch(format!("calls itself {inds:?}")));
+    }
+    for (off, state, name) in [
+        (o.ecache_dirty, STATE_DIRTY, "dirty"),
+        (o.ecache_muzzy, STATE_MUZZY, "muzzy"),
+        (o.ecache_retained, STATE_RETAINED, "retained"),
+    ] {
+        let s = mem.read_u32(a + off + l.ecache.state);
+        let i = l.ecache.ind.map(|i| mem.read_u32(a + off + i));
+        let set_states_ok = l
+            .ecache
+            .esets
+            .iter()
+            .all(|e| mem.read_u32(a + off + e + l.ecache.eset_state) == Some(state));
+        if s != Some(state) || i.is_some_and(|i| i != Some(index)) || !set_states_ok {
+            return Err(mismatch(format!(
+                "has a {name} extent cache that says state {s:?}, arena {i:?}"
+            )));
+        }
+    }
+    for &(at, own) in &o.own_stats {
+        let p = mem.read_u64(a + at);
+        if p != Some(a + own) {
+            return Err(mismatch(format!(
+                "points at stats {p:x?}, not its own at {:#x}",
+                a + own
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One thread cache bound to an arena, as its descriptor shows it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CacheSeen {
+    /// The `cache_bin_array_descriptor_t` (5.3: inside `tcache_slow_t`; 5.1/5.2: inside
+    /// `tcache_t`).
+    pub descriptor: u64,
+    /// Bytes cached, counted per class correctly.
+    pub bytes: u64,
+    pub regions: u64,
+    pub stashed: Option<u64>,
+    /// The bytes jemalloc's own `tcache_bytes` counts (see [`read_tcaches`]).
+    pub as_jemalloc: u64,
+}
+
+/// The thread caches bound to the arena: its `cache_bin_array_descriptor_ql` ring, each
+/// descriptor's bins counted as jemalloc counts them. 5.3: `cache_bin_nitems_get_remote`
+/// (cache_bin.h: 16-bit differences of the stack pointer's low bits); 5.1/5.2: `ncached`.
+///
+/// Folklore: jemalloc 5.1.0 and 5.2.1 `arena_stats_merge` count the large bins of each
+/// cache as `descriptor->bins_large[i]` for `i` from `NBINS` to `nhbins`, but `bins_large`
+/// starts at class `NBINS` (tcache.c `tcache_large_bin_get` subtracts it), so the figure
+/// jemalloc prints reads the bins of classes 36 to 72 too far and misses the large classes
+/// actually cached (fixed in 5.3 with the unified `bins` array). The arena's
+/// `tcache_bytes` repeats that computation (`as_jemalloc`), to equal `malloc_stats_print`;
+/// each cache's own bytes, used by the thread view and the findings, are counted correctly.
+pub(crate) fn read_tcaches(
+    mem: &dyn Memory,
+    l: &Layout,
+    c: &Classes,
+    a: u64,
+    index: u32,
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<CacheSeen> {
+    let cb = &l.cache_bin;
+    let mut out = Vec::new();
+    let ql = a + l.arena.cache_bin_array_descriptor_ql;
+    let Some(first) = mem.read_u64(ql) else {
+        problems.push(Diagnostic::at(
+            "tcache_unreadable",
+            ql,
+            format!("arena {index}: thread-cache list unreadable"),
+        ));
+        return out;
+    };
+    let mut d = first;
+    while d != 0 {
+        if out.len() >= MAX_TCACHES {
+            problems.push(Diagnostic::at(
+                "tcache_list_too_long",
+                d,
+                format!(
+                    "arena {index}: thread-cache list longer than {MAX_TCACHES}: stopped \
+                     (a loop?)"
+                ),
+            ));
+            break;
+        }
+        let seen = match &cb.bins {
+            CacheBins::Stack(s) => mem.read_u64(d + s.descriptor_bins).map(|bins| {
+                let mut seen = CacheSeen {
+                    descriptor: d,
+                    bytes: 0,
+                    regions: 0,
+                    stashed: c.tcache_ncached_max.as_ref().map(|_| 0),
+                    as_jemalloc: 0,
+                };
+                for i in 0..c.nhbins {
+                    let b = bins + i as u64 * cb.size;
+                    let (Some(head), Some(full), Some(empty)) = (
+                        mem.read_u64(b + s.stack_head),
+                        read_u16(mem, b + s.low_bits_full),
+                        read_u16(mem, b + s.low_bits_empty),
+                    ) else {
+                        problems.push(Diagnostic::at(
+                            "tcache_unreadable",
+                            b,
+                            format!("arena {index}: thread cache bin at {b:#x} unreadable"),
+                        ));
+                        break;
+                    };
+                    let size = c.index2size.get(i).copied().unwrap_or(0);
+                    let n = u64::from(empty.wrapping_sub(head as u16)) / 8;
+                    seen.bytes += n * size;
+                    seen.regions += n;
+                    if let (Some(max), Some(st)) = (
+                        c.tcache_ncached_max.as_ref().and_then(|v| v.get(i)),
+                        seen.stashed.as_mut(),
+                    ) {
+                        let low_bound = empty.wrapping_sub(max.wrapping_mul(8));
+                        *st += u64::from(full.wrapping_sub(low_bound)) / 8 * size;
+                    }
+                }
+                seen.as_jemalloc = seen.bytes;
+                seen
+            }),
+            CacheBins::Ncached {
+                ncached,
+                bins_small,
+                bins_large,
+            } => match (mem.read_u64(d + bins_small), mem.read_u64(d + bins_large)) {
+                (Some(small), Some(large)) => {
+                    let nbins = c.nbins();
+                    let count = |bin: u64| mem.read_u32(bin + ncached).map_or(0, u64::from);
+                    let mut seen = CacheSeen {
+                        descriptor: d,
+                        bytes: 0,
+                        regions: 0,
+                        stashed: None,
+                        as_jemalloc: 0,
+                    };
+                    for i in 0..c.nhbins {
+                        let size = c.index2size[i];
+                        let (bin, buggy) = if i < nbins {
+                            let b = small + i as u64 * cb.size;
+                            (b, b)
+                        } else {
+                            (
+                                large + (i - nbins) as u64 * cb.size,
+                                large + i as u64 * cb.size,
+                            )
+                        };
+                        let n = count(bin);
+                        seen.bytes += n * size;
+                        seen.regions += n;
+                        seen.as_jemalloc += count(buggy) * size;
+                    }
+                    Some(seen)
+                }
+                _ => None,
+            },
+        };
+        let Some(seen) = seen else {
+            problems.push(Diagnostic::at(
+                "tcache_unreadable",
+                d,
+                format!("arena {index}: thread cache descriptor at {d:#x} unreadable"),
+            ));
+            break;
+        };
+        out.push(seen);
+        match mem.read_u64(d + cb.descriptor_next) {
+            Some(next) if next != first => d = next,
+            Some(_) => break,
+            None => {
+                problems.push(Diagnostic::at(
+                    "tcache_unreadable",
+                    d,
+                    format!("arena {index}: thread cache list broken at {d:#x}"),
+                ));
+                break;
+            }
+        }
+    }
+    out
+}

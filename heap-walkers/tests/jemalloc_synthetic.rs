@@ -1,0 +1,117 @@
+//! The jemalloc walker on memory built by hand (`core_reader::MemoryImage`): the figures of
+//! a known heap, and damaged heaps that must give diagnostics, not panics. The seed heap and
+//! the fuzz body are the `jemalloc` fuzz target's own (fuzz/jemalloc.rs).
+
+include!("../fuzz/jemalloc.rs");
+
+use heap_walkers::jemalloc::{walk, walk_with, Options};
+use heap_walkers::{AllocationState, SizeClass};
+
+#[test]
+fn hand_built_arena_gives_jemallocs_figures() {
+    let image = seed_image();
+    let heap = walk_with(&image, &Options { allocations: true }).expect("a heap");
+    assert_eq!(heap.layout, "DWARF");
+    assert_eq!(heap.page, 4096);
+    assert_eq!(heap.bin_classes.len(), 36);
+    let a = &heap.arenas[0];
+    assert_eq!((a.pactive, a.pdirty, a.pmuzzy), (9, 5, 0));
+    assert_eq!(a.small.allocated, 6 * 32);
+    assert_eq!(a.large.allocated, 2 * 16384);
+    assert_eq!((a.large.nmalloc, a.large.nfills), (3, 3));
+    // mapped: the base's plus the page allocator's; resident: base plus active and dirty.
+    assert_eq!(a.mapped, 65536 + (1 << 21));
+    assert_eq!(a.resident, 8192 + (9 + 5) * 4096);
+    assert_eq!(a.dirty_decay_ms, 10_000);
+
+    let s = heap.summary();
+    let f = &s.arenas[0].figures;
+    assert_eq!(f.system_bytes, 65536 + (1 << 21));
+    assert_eq!(
+        (f.in_use_chunks, f.in_use_bytes),
+        (6 + 2, 6 * 32 + 2 * 16384)
+    );
+    // 128 regions in the slab, 6 in use; one free extent of five pages.
+    assert_eq!(
+        (f.free_chunks, f.free_bytes),
+        (122 + 1, 122 * 32 + 5 * 4096)
+    );
+    assert_eq!((f.trimmable_bytes, f.largest_free), (5 * 4096, 5 * 4096));
+    assert_eq!(
+        s.size_classes,
+        vec![SizeClass {
+            size: 32,
+            in_use_count: 6,
+            in_use_bytes: 192,
+            free_count: 122,
+            free_bytes: 122 * 32
+        }]
+    );
+    let list = s.allocations.expect("listed");
+    assert_eq!(list.len(), 128);
+    assert_eq!(list.used().count(), 6);
+    let second = list.containing(SLAB + 40).expect("the second region");
+    assert_eq!((second.address, second.size), (SLAB + 32, 32));
+    assert_eq!((second.state, second.arena), (AllocationState::Used, 0));
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
+}
+
+#[test]
+fn wrong_layout_is_refused_with_a_clear_error() {
+    let mut image = seed_image();
+    // The arena says it is arena 7: the layout cannot be right.
+    let ind = image.offsets[&("arena_s".to_string(), "ind".to_string())];
+    image.region_mut(ARENA).expect("arena")[ind as usize] = 7;
+    let err = walk(&image).expect_err("refused").to_string();
+    assert!(err.contains("does not fit this jemalloc build"), "{err}");
+}
+
+#[test]
+fn arena_pointer_to_unreadable_memory_is_a_diagnostic() {
+    let mut image = seed_image();
+    image.region_mut(ARENAS).expect("arenas")[8..16].copy_from_slice(&0xdead_0000u64.to_le_bytes());
+    let heap = walk(&image).expect("arena 0 still read");
+    assert_eq!(heap.arenas.len(), 1);
+    let p = heap
+        .problems
+        .iter()
+        .find(|p| p.kind == "arena_unreadable")
+        .expect("a diagnostic");
+    assert_eq!(p.address, Some(0xdead_0000));
+}
+
+#[test]
+fn lying_extents_are_diagnostics_not_panics() {
+    let mut image = seed_image();
+    // The slab's edata says 112 free regions where its bitmap has 122, and its size says
+    // a terabyte.
+    let edata = image.region_mut(EDATA).expect("edata");
+    edata[3] = 0;
+    edata[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let heap = walk_with(&image, &Options { allocations: true }).expect("a heap");
+    let s = heap.summary();
+    assert!(
+        s.problems.iter().any(|p| p.kind == "layout_mismatch"),
+        "{:?}",
+        s.problems
+    );
+    assert!(s.allocations.expect("listed").is_empty());
+    let _ = serde_json::to_string(&heap.to_stats_json());
+    let _ = heap.write_text(&mut std::io::sink());
+}
+
+/// Inputs that stand for the fuzzer's families, run as plain tests.
+#[test]
+fn fuzz_regressions() {
+    exercise(&[]);
+    // Patches all over the seed.
+    for seed in 0..4u32 {
+        let mut data = Vec::new();
+        for k in 0..16u32 {
+            let pos = seed.wrapping_mul(2_654_435_761).wrapping_add(k * 40_503);
+            data.extend_from_slice(&pos.to_le_bytes());
+            data.extend_from_slice(&(seed ^ k).wrapping_mul(0x9e37_79b9).to_le_bytes());
+        }
+        exercise(&data);
+    }
+}
