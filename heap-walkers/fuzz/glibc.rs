@@ -374,7 +374,7 @@ fn exercise(data: &[u8]) {
         );
     }
     let roots = leaks::glibc_roots(&image, &heap);
-    let report = leaks::find_leaks(&image, leaks::glibc_blocks(&heap), &roots);
+    let report = leaks::find_leaks(&image, leaks::blocks(heap.allocations.iter().flatten()), &roots);
     report.write_text(&mut sink, 10).expect("leak text");
     report.write_json(&mut sink, "glibc").expect("leak json");
 }

@@ -149,14 +149,7 @@ impl<'a> Explainer<'a> {
     /// Builds the graph over the allocations the program holds (`allocations`: every one the
     /// walker listed, free ones too) and walks it from `roots`.
     pub fn new(target: &'a dyn Target, allocations: &'a Allocations, roots: &Roots) -> Self {
-        let blocks = allocations
-            .used()
-            .map(|a| crate::scan::Block {
-                address: a.address,
-                size: a.size,
-            })
-            .collect();
-        let refs = References::build(target, blocks);
+        let refs = References::build(target, crate::leaks::blocks(allocations));
         let types = Types::infer(target, refs.blocks());
         let anchors = Anchors::build(target, &refs, roots, false);
         let loose_anchors = Anchors::build(target, &refs, roots, true);

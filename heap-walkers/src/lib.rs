@@ -15,6 +15,7 @@
 mod allocator;
 pub mod explain;
 pub mod glibc;
+mod held;
 pub mod jemalloc;
 pub mod leaks;
 mod model;
@@ -24,6 +25,7 @@ mod scan;
 pub mod types;
 
 pub use allocator::Allocator;
+pub use held::{Error as HeldError, HeldHeap};
 pub use model::{
     Allocation, AllocationState, Allocations, Arena, ArenaDetail, ArenaFigures, Finding, Heap,
     ListFilter, Severity, SizeClass,

@@ -9,23 +9,20 @@ use serde::{Serialize, Serializer};
 use crate::model::{Allocation, ArenaDetail, Heap, ListFilter};
 use crate::types::TypeRow;
 
-/// One listed allocation as JSON: the arena is written as its address.
+/// One listed allocation as JSON: the arena is written as its index (`arenas[].index`).
 struct Listed<'a, D, A> {
     heap: &'a Heap<D, A>,
     allocation: &'a Allocation,
 }
 
-impl<D, A> Serialize for Listed<'_, D, A> {
+impl<D, A: ArenaDetail> Serialize for Listed<'_, D, A> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let a = self.allocation;
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("address", &core_reader::Hex(a.address))?;
         m.serialize_entry("size", &a.size)?;
         m.serialize_entry("state", &a.state)?;
-        m.serialize_entry(
-            "arena",
-            &self.heap.arena_of(a).map(|r| core_reader::Hex(r.address)),
-        )?;
+        m.serialize_entry("arena", &self.heap.arena_of(a).map(|r| r.index))?;
         if a.is_top() {
             m.serialize_entry("top", &true)?;
         }
@@ -42,7 +39,7 @@ struct Listing<'a, D, A> {
     filter: ListFilter,
 }
 
-impl<D, A> Serialize for Listing<'_, D, A> {
+impl<D, A: ArenaDetail> Serialize for Listing<'_, D, A> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(None)?;
         for allocation in self.heap.allocations.iter().flatten() {
@@ -87,7 +84,7 @@ impl<D: Serialize, A: ArenaDetail> Heap<D, A> {
     }
 
     /// Writes the listing of `heapmortem heap --list` as text: one allocation a line, the
-    /// arena named by its address (`mmapped` for a chunk with a mapping of its own).
+    /// arena by the allocator's name for it (`mmapped` for a chunk with a mapping of its own).
     pub fn write_list(&self, w: &mut dyn Write, filter: ListFilter) -> io::Result<()> {
         writeln!(w, "\n{:>18} {:>12} {:<8} arena", "address", "size", "state")?;
         for a in self
@@ -97,7 +94,11 @@ impl<D: Serialize, A: ArenaDetail> Heap<D, A> {
             .filter(|a| filter.keeps(a))
         {
             let arena = match self.arena_of(a) {
-                Some(r) => format!("{:#x}{}", r.address, if a.is_top() { " (top)" } else { "" }),
+                Some(r) => format!(
+                    "{}{}",
+                    r.detail.name(r.index),
+                    if a.is_top() { " (top)" } else { "" }
+                ),
                 None => "mmapped".to_string(),
             };
             writeln!(
@@ -159,16 +160,16 @@ mod tests {
     }
 
     #[test]
-    fn listing_names_arenas_by_address_and_marks_top_and_mmapped() {
+    fn listing_names_arenas_and_marks_top_and_mmapped() {
         let mut out = Vec::new();
         heap().write_list(&mut out, ListFilter::All).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().skip(2).collect();
         assert_eq!(lines.len(), 3);
         assert!(
-            lines[0].trim_start().starts_with("0x1000") && lines[0].ends_with("used     0x7f00")
+            lines[0].trim_start().starts_with("0x1000") && lines[0].ends_with("used     arena 0")
         );
-        assert!(lines[1].ends_with("free     0x7f00 (top)"));
+        assert!(lines[1].ends_with("free     arena 0 (top)"));
         assert!(lines[2].ends_with("mmapped"));
     }
 
@@ -183,7 +184,7 @@ mod tests {
         let list = v["allocations"].as_array().unwrap();
         assert_eq!(list.len(), 2);
         assert_eq!(list[0]["address"], "0x1000");
-        assert_eq!(list[0]["arena"], "0x7f00");
+        assert_eq!(list[0]["arena"], 0);
         assert_eq!(list[1]["arena"], serde_json::Value::Null);
         assert_eq!(list[1]["mmapped"], true);
         assert!(list[0].get("top").is_none());

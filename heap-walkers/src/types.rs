@@ -67,13 +67,7 @@ pub struct TypeRow {
 
 /// The allocations the program holds, counted by type, most bytes first.
 pub fn by_type(target: &dyn Target, allocations: &Allocations) -> Vec<TypeRow> {
-    let blocks: Vec<Block> = allocations
-        .used()
-        .map(|a| Block {
-            address: a.address,
-            size: a.size,
-        })
-        .collect();
+    let blocks = crate::leaks::blocks(allocations);
     let types = Types::infer(target, &blocks);
     let mut rows: HashMap<(TypeKind, String), TypeRow> = HashMap::new();
     for (i, b) in blocks.iter().enumerate() {

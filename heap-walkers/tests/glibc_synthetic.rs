@@ -206,7 +206,11 @@ fn the_leak_check_follows_the_roots_of_the_hand_built_process() {
     let image = seed_image(Variant::Banner);
     let heap = walk(&image);
     let roots = leaks::glibc_roots(&image, &heap);
-    let report = leaks::find_leaks(&image, leaks::glibc_blocks(&heap), &roots);
+    let report = leaks::find_leaks(
+        &image,
+        leaks::blocks(heap.allocations.iter().flatten()),
+        &roots,
+    );
     // The tcache (TLS), USED_1 (a global) and USED_2 (the stack) are reachable; USED_3 and
     // the mmapped chunk are lost, and USED_4, held only by USED_3, indirectly.
     assert_eq!(

@@ -3,13 +3,14 @@
 use std::io::Write;
 
 use heap_walkers::explain::Explainer;
+use heap_walkers::HeldHeap;
 
 use crate::args::{ExplainArgs, TextOrJson};
 use crate::Outcome;
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<Outcome> {
     let process = super::open_core(&args.core, &args.common)?;
-    let held = super::held_heap(&process)?;
+    let held = HeldHeap::walk(&process, true)?;
     let explainer = Explainer::new(&process, &held.allocations, &held.roots);
     let explanation = match explainer.explain(args.address) {
         Ok(e) => e,

@@ -23,11 +23,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-/// The error for what a later release fills in: said plainly, exit 2.
-fn not_built(what: &str) -> anyhow::Result<Outcome> {
-    anyhow::bail!("{what} is not built yet in this version")
-}
-
 /// Where the common flags say files are: `--exe`, `--sysroot`, `--debug-dir`.
 fn core_options(common: &Common) -> core_reader::Options {
     core_reader::Options {
@@ -67,29 +62,4 @@ fn outcome(process: &core_reader::Process) -> Outcome {
         if partial == 1 { "" } else { "s" }
     );
     Outcome::Partial
-}
-
-/// The allocations a process holds and the roots that can reach them, from whichever
-/// allocator it used.
-pub(crate) struct HeldHeap {
-    pub allocations: heap_walkers::Allocations,
-    pub roots: heap_walkers::leaks::Roots,
-}
-
-/// Walks the heap of `process` with its allocations listed (TEMPORARY: glibc only until the
-/// reshaped jemalloc walker lands).
-pub(crate) fn held_heap(process: &core_reader::Process) -> anyhow::Result<HeldHeap> {
-    use heap_walkers::glibc;
-    let heap = glibc::walk(
-        process,
-        &glibc::WalkOptions {
-            list: true,
-            progress: true,
-        },
-    )?;
-    let roots = heap_walkers::leaks::glibc_roots(process, &heap);
-    Ok(HeldHeap {
-        allocations: heap.allocations.unwrap_or_default(),
-        roots,
-    })
 }

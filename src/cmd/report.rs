@@ -12,8 +12,8 @@ use std::path::Path;
 use anyhow::Context;
 use profile_import::{CoreSymbolizer, View, ViewOptions};
 use report_templates::{
-    core_modules, ArenaRow, Finding, HeapSection, InputFile, ProcessSection, ProfileSection,
-    ProfileSource, Provenance, Report, Severity, SizeClassRow,
+    core_modules, Finding, HeapSection, InputFile, LeaksSection, ProcessSection, ProfileSection,
+    ProfileSource, Provenance, Report,
 };
 
 use crate::args::{Common, ReportArgs};
@@ -166,198 +166,65 @@ fn read_profile(
     Ok(profile)
 }
 
-/// Walks the core's heap when its allocator is one heapmortem reads, and adds the heap
-/// section and its findings to the report. Returns whether the walk was partial, or None
-/// when there was no heap to show (a note then says why).
+/// Walks the core's heap when its allocator is one heapmortem reads, and adds the heap and
+/// leaks sections and the findings to the report. Returns whether the walk was partial, or
+/// None when there was no heap to show (a note then says why).
 fn add_heap(process: &core_reader::Process, name: &str, report: &mut Report) -> Option<bool> {
-    use heap_walkers::{glibc, jemalloc};
-    match heap_walkers::Allocator::detect(process) {
-        heap_walkers::Allocator::Glibc | heap_walkers::Allocator::Unknown => {
+    use heap_walkers::{glibc, jemalloc, leaks, Allocator, HeldHeap};
+    let walked = match Allocator::detect(process) {
+        Allocator::Glibc | Allocator::Unknown => {
+            // The allocations too, for the leak check.
             let options = glibc::WalkOptions {
-                // The allocations too, for the leak check.
                 list: true,
                 progress: true,
             };
-            match glibc::walk(process, &options) {
-                Ok(heap) => {
-                    report.heaps.push(glibc_heap_section(name, &heap));
-                    report.leaks.push(glibc_leaks_section(process, name, &heap));
-                    report
-                        .findings
-                        .extend(heap.findings.iter().map(|f| Finding {
-                            severity: Severity::Problem,
-                            source: "heap".into(),
-                            text: f.message.clone(),
-                        }));
-                    Some(heap.is_partial())
-                }
-                Err(e) => {
-                    report
-                        .notes
-                        .push(format!("{name}: the glibc heap could not be walked: {e}"));
-                    None
-                }
-            }
+            glibc::walk(process, &options)
+                .map(|heap| {
+                    let roots = leaks::glibc_roots(process, &heap);
+                    let found = leaks::find_leaks(
+                        process,
+                        leaks::blocks(heap.allocations.iter().flatten()),
+                        &roots,
+                    );
+                    report.leaks.push(LeaksSection::of(name, &found));
+                    add_heap_section(report, name, &heap)
+                })
+                .map_err(|e| format!("the glibc heap could not be walked: {e}"))
         }
-        heap_walkers::Allocator::Jemalloc => match jemalloc::walk(process) {
-            Ok(heap) => {
-                report.heaps.push(jemalloc_heap_section(name, &heap));
-                report
-                    .findings
-                    .extend(heap.findings().into_iter().map(|f| Finding {
-                        severity: match f.severity {
-                            heap_walkers::Severity::Warning => Severity::Problem,
-                            _ => Severity::Info,
-                        },
-                        source: "heap".into(),
-                        text: f.message,
-                    }));
-                Some(!heap.problems.is_empty())
-            }
-            Err(e) => {
-                report.notes.push(format!(
-                    "{name}: the jemalloc heap could not be walked: {e}"
-                ));
-                None
-            }
-        },
-        other => {
-            report.notes.push(format!(
-                "{name}: the heap of a process using {} is not shown (glibc and jemalloc only)",
-                other.name()
-            ));
+        Allocator::Jemalloc => jemalloc::walk(process)
+            .map(|heap| {
+                let partial = add_heap_section(report, name, &heap.summary());
+                // Listing needs jemalloc 5.3's extent map; older heaps get no leaks section.
+                if let Ok(held) = HeldHeap::walk(process, true) {
+                    let found = leaks::find_leaks(process, held.blocks(), &held.roots);
+                    report.leaks.push(LeaksSection::of(name, &found));
+                }
+                partial
+            })
+            .map_err(|e| format!("the jemalloc heap could not be walked: {e}")),
+        other => Err(format!(
+            "the heap of a process using {} is not shown (glibc and jemalloc only)",
+            other.name()
+        )),
+    };
+    match walked {
+        Ok(partial) => Some(partial),
+        Err(e) => {
+            report.notes.push(format!("{name}: {e}"));
             None
         }
     }
 }
 
-/// The report's view of a walked jemalloc heap: per arena the allocator-neutral figures
-/// plus dirty, muzzy and retained; size classes are the small bins, summed over arenas.
-fn jemalloc_heap_section(name: &str, heap: &heap_walkers::jemalloc::Heap) -> HeapSection {
-    let summary = heap.summary();
-    // The report shows the in-use side of the small classes only.
-    let size_classes = summary
-        .size_classes
-        .iter()
-        .filter(|c| c.in_use_count > 0)
-        .map(|c| SizeClassRow {
-            size: c.size,
-            in_use_count: c.in_use_count,
-            in_use_bytes: c.in_use_bytes,
-            ..Default::default()
-        })
-        .collect();
-    let mut notes = heap.notes.clone();
-    notes.extend(heap.problems.iter().map(|p| p.message.clone()));
-    HeapSection {
-        input: name.to_string(),
-        allocator: "jemalloc".into(),
-        version: heap.version.clone(),
-        arenas: summary
-            .arenas
-            .iter()
-            .map(|a| ArenaRow {
-                name: format!("arena {}", a.index),
-                address: Some(a.address),
-                system_bytes: a.figures.system_bytes,
-                in_use_chunks: a.figures.in_use_chunks,
-                in_use_bytes: a.figures.in_use_bytes,
-                free_chunks: a.figures.free_chunks,
-                free_bytes: a.figures.free_bytes,
-                dirty_bytes: Some(a.detail.dirty_bytes),
-                muzzy_bytes: Some(a.detail.muzzy_bytes),
-                retained_bytes: Some(a.detail.retained),
-                largest_free: Some(a.figures.largest_free),
-                ..Default::default()
-            })
-            .collect(),
-        size_classes,
-        notes,
-    }
-}
-
-/// The report's view of a walked glibc heap.
-fn glibc_heap_section(name: &str, heap: &heap_walkers::glibc::GlibcHeap) -> HeapSection {
-    let size_classes = heap
-        .size_classes
-        .iter()
-        .map(|c| SizeClassRow {
-            size: c.size,
-            in_use_count: c.in_use_count,
-            in_use_bytes: c.in_use_bytes,
-            free_count: c.free_count,
-            free_bytes: c.free_bytes,
-        })
-        .collect();
-    let mut notes: Vec<String> = heap
-        .problems
-        .iter()
-        .map(|p| match p.address {
-            Some(a) => format!("{a:#x}: {}", p.message),
-            None => p.message.clone(),
-        })
-        .collect();
-    if heap.detail.skipped_bytes > 0 {
-        notes.push(format!(
-            "{} bytes could not be walked",
-            heap.detail.skipped_bytes
-        ));
-    }
-    HeapSection {
-        input: name.to_string(),
-        allocator: "glibc".into(),
-        version: heap.version.clone(),
-        arenas: heap
-            .arenas
-            .iter()
-            .map(|a| ArenaRow {
-                name: if a.detail.main {
-                    "main_arena".into()
-                } else {
-                    format!("arena {}", a.index)
-                },
-                address: Some(a.address),
-                system_bytes: a.figures.system_bytes,
-                in_use_chunks: a.figures.in_use_chunks,
-                in_use_bytes: a.figures.in_use_bytes,
-                free_chunks: a.figures.free_chunks,
-                free_bytes: a.figures.free_bytes,
-                trimmable_bytes: Some(a.figures.trimmable_bytes),
-                largest_free: Some(a.figures.largest_free),
-                ..Default::default()
-            })
-            .collect(),
-        size_classes,
-        notes,
-    }
-}
-
-/// The report's view of the leak check of a walked glibc heap.
-fn glibc_leaks_section(
-    process: &core_reader::Process,
+/// Adds a walked heap's section and findings; returns whether the walk was partial.
+fn add_heap_section<D: serde::Serialize, A: heap_walkers::ArenaDetail>(
+    report: &mut Report,
     name: &str,
-    heap: &heap_walkers::glibc::GlibcHeap,
-) -> report_templates::LeaksSection {
-    use heap_walkers::leaks;
-    let roots = leaks::glibc_roots(process, heap);
-    let found = leaks::find_leaks(process, leaks::glibc_blocks(heap), &roots);
-    report_templates::LeaksSection {
-        input: name.to_string(),
-        direct_count: found.direct_count,
-        direct_bytes: found.direct_bytes,
-        indirect_count: found.indirect_count,
-        indirect_bytes: found.indirect_bytes,
-        groups: found
-            .groups
-            .iter()
-            .map(|g| report_templates::LeakGroup {
-                count: g.count,
-                size: g.size,
-                bytes: g.bytes,
-                example: g.samples.first().copied(),
-                type_name: None,
-                contents: Some(format!("{}  {}", g.preview_hex, g.preview_ascii)),
-            })
-            .collect(),
-    }
+    heap: &heap_walkers::Heap<D, A>,
+) -> bool {
+    report.heaps.push(HeapSection::of(name, heap));
+    report
+        .findings
+        .extend(heap.findings.iter().map(Finding::from_heap));
+    heap.is_partial()
 }

@@ -85,6 +85,18 @@ const EDATA_5_3: EdataOffsets = EdataOffsets {
     rtree_root: 120,
 };
 
+/// What the walk of the extent map found: every allocation (and free slab region and free
+/// extent) of every arena, and where the extent headers (`edata_t`) that describe them are.
+pub(crate) struct Listing {
+    pub(crate) allocations: Vec<Allocation>,
+    /// Each extent header's address; a header is [`EDATA_SIZE`] bytes.
+    pub(crate) headers: Vec<u64>,
+}
+
+/// `sizeof (edata_t)` in jemalloc 5.3 on 64-bit Linux: the struct is padded to its
+/// `EDATA_ALIGNMENT` (edata.h), and its last member, the slab bitmap at offset 64, fills it.
+pub const EDATA_SIZE: u64 = 128;
+
 /// Lists every allocation (and free slab region and free extent) of every arena.
 pub(crate) fn allocations(
     mem: &dyn Memory,
@@ -94,7 +106,7 @@ pub(crate) fn allocations(
     emap: u64,
     arenas: &[(u32, u64)],
     problems: &mut Vec<Diagnostic>,
-) -> Vec<Allocation> {
+) -> Listing {
     let o = &EDATA_5_3;
     let lg_page = c.page.trailing_zeros();
     let bits = EdataBits::new(c.index2size.len(), lg_page);
@@ -155,7 +167,7 @@ pub(crate) fn allocations(
                         "extent_map_too_large",
                         format!("more than {MAX_EXTENTS} extents: stopped"),
                     ));
-                    return out;
+                    return listing(out, seen);
                 }
                 match extent(mem, o, &bits, c, edata, page, &cached) {
                     Some(mut list) => out.append(&mut list),
@@ -178,8 +190,17 @@ pub(crate) fn allocations(
             ),
         ));
     }
-    out.sort_by_key(|a| a.address);
-    out
+    listing(out, seen)
+}
+
+fn listing(mut allocations: Vec<Allocation>, seen: HashSet<u64>) -> Listing {
+    allocations.sort_by_key(|a| a.address);
+    let mut headers: Vec<u64> = seen.into_iter().collect();
+    headers.sort_unstable();
+    Listing {
+        allocations,
+        headers,
+    }
 }
 
 /// The allocations of one extent, if `page` is its first page and it is active (or free).

@@ -44,6 +44,7 @@
 
 mod discover;
 mod extents;
+pub use extents::EDATA_SIZE;
 mod findings;
 mod globals;
 pub mod layout;
@@ -283,6 +284,7 @@ fn walk_arenas(
     } else {
         problems.extend(rejected);
     }
+    let mut extent_headers = Vec::new();
     let allocations = if !options.allocations {
         None
     } else if let (Some(emap_ptr), layout::CacheBins::Stack(cb)) =
@@ -297,15 +299,10 @@ fn walk_arenas(
         match emap {
             Some(emap) => {
                 let list: Vec<(u32, u64)> = arenas.iter().map(|a| (a.index, a.address)).collect();
-                Some(crate::Allocations::new(extents::allocations(
-                    mem,
-                    layout,
-                    cb,
-                    &classes,
-                    emap,
-                    &list,
-                    &mut problems,
-                )))
+                let listing =
+                    extents::allocations(mem, layout, cb, &classes, emap, &list, &mut problems);
+                extent_headers = listing.headers;
+                Some(crate::Allocations::new(listing.allocations))
             }
             None => {
                 problems.push(Diagnostic::new(
@@ -337,6 +334,7 @@ fn walk_arenas(
         arenas,
         threads,
         allocations,
+        extent_headers,
         notes,
         features: layout.features,
         problems,

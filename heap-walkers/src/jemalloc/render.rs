@@ -779,3 +779,15 @@ pub struct JemallocArena {
     /// Metadata bytes (base and internal).
     pub metadata_bytes: u64,
 }
+
+impl crate::ArenaDetail for JemallocArena {
+    fn dirty_bytes(&self) -> Option<u64> {
+        Some(self.dirty_bytes)
+    }
+    fn muzzy_bytes(&self) -> Option<u64> {
+        Some(self.muzzy_bytes)
+    }
+    fn retained_bytes(&self) -> Option<u64> {
+        Some(self.retained)
+    }
+}

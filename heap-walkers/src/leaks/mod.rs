@@ -1,7 +1,7 @@
 //! Leak checking over a dead process's heap: which allocations can the program no longer
 //! reach, the way valgrind memcheck's leak check (and chap's anchors) decide it.
 //!
-//! - [`Block`]s are the allocations the program holds; [`glibc_blocks`] takes them from a
+//! - [`Block`]s are the allocations the program holds; [`blocks`] takes them from a
 //!   glibc walk (chunks in state `used`; tcache and fastbin chunks are free to the program).
 //! - [`Roots`] are what the program could still read them through: registers, stacks from
 //!   the stack pointer up, writable non-heap mappings; [`glibc_roots`] builds them from any
@@ -38,7 +38,7 @@
 //! let options = glibc::WalkOptions { list: true, progress: false };
 //! let heap = glibc::walk(&process, &options)?;
 //! let roots = leaks::glibc_roots(&process, &heap);
-//! let report = leaks::find_leaks(&process, leaks::glibc_blocks(&heap), &roots);
+//! let report = leaks::find_leaks(&process, leaks::blocks(heap.allocations.iter().flatten()), &roots);
 //! report.write_text(&mut std::io::stdout(), 10)?;
 //! # Ok(()) }
 //! ```
@@ -54,4 +54,4 @@ mod roots;
 pub use crate::scan::Block;
 pub use find::find_leaks;
 pub use model::{Leak, LeakGroup, LeakKind, LeakReport, RootKind, RootRange, Roots};
-pub use roots::{glibc_blocks, glibc_roots};
+pub use roots::{blocks, glibc_roots, jemalloc_roots};

@@ -5,6 +5,7 @@ use core_reader::{Arch, Target};
 use super::model::{RootKind, RootRange, Roots};
 use crate::glibc::GlibcHeap;
 use crate::scan::Block;
+use crate::{Allocation, AllocationState};
 
 /// `sizeof (struct malloc_state)` on x86_64 and AArch64, glibc 2.26 and later (2200), used
 /// when libc's DWARF is not there; a little extra only excludes a few more bytes of libc's
@@ -16,13 +17,13 @@ const MALLOC_PAR_SIZE: u64 = 128;
 /// Threads followed in glibc's stack cache at most (it holds 40 MiB of stacks by default).
 const MAX_CACHED_STACKS: usize = 4096;
 
-/// The allocations a glibc program holds: chunks in state `used` ([`crate::Allocations::used`]).
-/// Chunks in a tcache or a fastbin are free to the program (glibc still counts them in use)
-/// and are left out, like the top chunk. Needs a walk made with `WalkOptions { list: true, .. }`.
-pub fn glibc_blocks(heap: &GlibcHeap) -> Vec<Block> {
-    heap.allocations
-        .iter()
-        .flat_map(|list| list.used())
+/// The allocations a program holds, as the leak check takes them: state `used`, not glibc's
+/// top chunk. Chunks in a tcache or a fastbin are free to the program (the allocator still
+/// counts them in use) and are left out. Needs a walk that listed its allocations.
+pub fn blocks<'a>(allocations: impl IntoIterator<Item = &'a Allocation>) -> Vec<Block> {
+    allocations
+        .into_iter()
+        .filter(|a| a.state == AllocationState::Used && !a.is_top())
         .map(|a| Block {
             address: a.address,
             size: a.size,
@@ -46,6 +47,70 @@ pub fn glibc_blocks(heap: &GlibcHeap) -> Vec<Block> {
 ///   needs ld.so's and libc's DWARF (libc6-dbg); without it the cached stacks are scanned
 ///   like any writable mapping, which can hide leaks, and a note says so.
 pub fn glibc_roots(process: &dyn Target, heap: &GlibcHeap) -> Roots {
+    let mut roots = process_roots(process);
+    // The heap: every chunk (header to the next chunk's header) …
+    for a in heap.allocations.iter().flatten() {
+        roots.excluded.push((
+            a.address.saturating_sub(16),
+            a.address.saturating_add(a.size).saturating_add(8),
+        ));
+    }
+    // … thread arenas' heaps (heap_info and the arena's own malloc_state live there) …
+    for arena in &heap.arenas {
+        for h in &arena.detail.heaps {
+            roots
+                .excluded
+                .push((h.address, h.address.saturating_add(h.size)));
+        }
+        if arena.detail.main {
+            if let Some(p) = &heap.detail.params {
+                let (top, top_size) = (arena.detail.top, arena.detail.top_size);
+                if p.sbrk_base != 0 && p.sbrk_base <= top {
+                    roots
+                        .excluded
+                        .push((p.sbrk_base, top.saturating_add(top_size)));
+                }
+            }
+        }
+    }
+    // … and the allocator's own state in libc's data.
+    let state = process.size_of("malloc_state").unwrap_or(MALLOC_STATE_SIZE);
+    let main_arena = heap.detail.main_arena;
+    roots
+        .excluded
+        .push((main_arena, main_arena.saturating_add(state)));
+    if let Some(p) = &heap.detail.params {
+        let size = process.size_of("malloc_par").unwrap_or(MALLOC_PAR_SIZE);
+        roots
+            .excluded
+            .push((p.address, p.address.saturating_add(size)));
+    }
+    roots
+}
+
+/// The roots of a jemalloc process: those of any process (see [`glibc_roots`]: registers,
+/// stacks, writable mappings, less the stacks of glibc's stack cache), less jemalloc's heap —
+/// every region and extent the walk listed, used or free — and the extent headers
+/// (`edata_t`) it read, jemalloc's own metadata, each of which holds its extent's address
+/// (the first region of a slab, a large allocation's start) without keeping it alive for the
+/// program. Needs a walk made with [`crate::jemalloc::Options::allocations`].
+pub fn jemalloc_roots(process: &dyn Target, heap: &crate::jemalloc::Heap) -> Roots {
+    let mut roots = process_roots(process);
+    for a in heap.allocations.iter().flatten() {
+        roots.excluded.push((a.address, a.end()));
+    }
+    for &h in &heap.extent_headers {
+        roots
+            .excluded
+            .push((h, h.saturating_add(crate::jemalloc::EDATA_SIZE)));
+    }
+    roots
+}
+
+/// What any process can still reach its memory through: every thread's registers, every
+/// thread's stack from its stack pointer up, every other writable mapping; less the stacks
+/// of exited threads in glibc's stack cache ([`stack_cache`]).
+fn process_roots(process: &dyn Target) -> Roots {
     let mut roots = Roots::default();
     let mut sps = Vec::new();
     for t in process.threads() {
@@ -76,44 +141,7 @@ pub fn glibc_roots(process: &dyn Target, heap: &GlibcHeap) -> Roots {
             },
         });
     }
-    // The heap: every chunk (header to the next chunk's header) …
-    for a in heap.allocations.iter().flatten() {
-        roots.excluded.push((
-            a.address.saturating_sub(16),
-            a.address.saturating_add(a.size).saturating_add(8),
-        ));
-    }
-    // … thread arenas' heaps (heap_info and the arena's own malloc_state live there) …
-    for arena in &heap.arenas {
-        for h in &arena.detail.heaps {
-            roots
-                .excluded
-                .push((h.address, h.address.saturating_add(h.size)));
-        }
-        if arena.detail.main {
-            if let Some(p) = &heap.detail.params {
-                let (top, top_size) = (arena.detail.top, arena.detail.top_size);
-                if p.sbrk_base != 0 && p.sbrk_base <= top {
-                    roots
-                        .excluded
-                        .push((p.sbrk_base, top.saturating_add(top_size)));
-                }
-            }
-        }
-    }
     stack_cache(process, &mut roots);
-    // … and the allocator's own state in libc's data.
-    let state = process.size_of("malloc_state").unwrap_or(MALLOC_STATE_SIZE);
-    let main_arena = heap.detail.main_arena;
-    roots
-        .excluded
-        .push((main_arena, main_arena.saturating_add(state)));
-    if let Some(p) = &heap.detail.params {
-        let size = process.size_of("malloc_par").unwrap_or(MALLOC_PAR_SIZE);
-        roots
-            .excluded
-            .push((p.address, p.address.saturating_add(size)));
-    }
     roots
 }
 
