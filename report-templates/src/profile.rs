@@ -95,6 +95,56 @@ pub struct ProfileSection {
 }
 
 impl ProfileSection {
+    /// The section of `profiles` merged (named `inputs`), less `base` (a profile and its
+    /// name) when given: symbolized, shown by `value`, pruned by jeprof's defaults. None when
+    /// there is no profile.
+    pub fn of_profiles(
+        profiles: Vec<profile_import::Profile>,
+        inputs: Vec<String>,
+        base: Option<(profile_import::Profile, String)>,
+        symbolizer: &mut dyn profile_import::Symbolize,
+        value: profile_import::ValueKind,
+    ) -> Option<ProfileSection> {
+        let mut current = profile_import::merge(profiles)?;
+        profile_import::symbolize(&mut current, symbolizer);
+        let (base, base_input) = match base {
+            Some((mut b, name)) => {
+                profile_import::symbolize(&mut b, symbolizer);
+                (Some(b), Some(name))
+            }
+            None => (None, None),
+        };
+        let diff = base.as_ref().map(|b| {
+            let mut d = current.clone();
+            profile_import::subtract(&mut d, b.clone());
+            d
+        });
+        let options = profile_import::ViewOptions {
+            value,
+            focus: None,
+            ignore: None,
+        };
+        let current_view = View::new(&current, &options);
+        let base_view = base.as_ref().map(|b| View::new(b, &options));
+        let diff_view = diff.as_ref().map(|d| View::new(d, &options));
+        let program = current
+            .mappings
+            .iter()
+            .find(|m| m.is_main)
+            .map(|m| m.path.clone())
+            .filter(|p| !p.is_empty());
+        Some(ProfileSection::build(&ProfileSource {
+            view: diff_view.as_ref().unwrap_or(&current_view),
+            base: base_view.as_ref().map(|b| (b, &current_view)),
+            inputs,
+            base_input,
+            program,
+            focus: None,
+            ignore: None,
+            prune: PruneOptions::default(),
+        }))
+    }
+
     /// Builds the section.
     pub fn build(src: &ProfileSource<'_>) -> ProfileSection {
         let view = src.view;

@@ -10,10 +10,10 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use profile_import::{CoreSymbolizer, View, ViewOptions};
+use profile_import::CoreSymbolizer;
 use report_templates::{
     core_modules, Finding, HeapSection, InputFile, LeaksSection, ProcessSection, ProfileSection,
-    ProfileSource, Provenance, Report,
+    Provenance, Report,
 };
 
 use crate::args::{Common, ReportArgs};
@@ -85,40 +85,15 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
         anyhow::bail!("--base needs a profile among the inputs to subtract it from");
     }
 
-    if let Some(mut current) = profile_import::merge(profiles) {
-        let mut symbolizer = CoreSymbolizer::new(&super::core_options(&args.common));
-        profile_import::symbolize(&mut current, &mut symbolizer);
-        let base = base.map(|mut b| {
-            profile_import::symbolize(&mut b, &mut symbolizer);
-            b
-        });
-        let diff = base.as_ref().map(|b| {
-            let mut d = current.clone();
-            profile_import::subtract(&mut d, b.clone());
-            d
-        });
-        let options = ViewOptions::new(args.sample_index.value_kind(), None, None)?;
-        let current_view = View::new(&current, &options);
-        let base_view = base.as_ref().map(|b| View::new(b, &options));
-        let diff_view = diff.as_ref().map(|d| View::new(d, &options));
-        let program = current
-            .mappings
-            .iter()
-            .find(|m| m.is_main)
-            .map(|m| m.path.clone())
-            .filter(|p| !p.is_empty());
-        let source = ProfileSource {
-            view: diff_view.as_ref().unwrap_or(&current_view),
-            base: base_view.as_ref().map(|b| (b, &current_view)),
-            inputs: profile_names,
-            base_input: args.base.as_ref().map(|p| p.display().to_string()),
-            program,
-            focus: None,
-            ignore: None,
-            prune: graph::PruneOptions::default(),
-        };
-        report.profile = Some(ProfileSection::build(&source));
-    }
+    let mut symbolizer = CoreSymbolizer::new(&super::core_options(&args.common));
+    let base = base.zip(args.base.as_ref().map(|p| p.display().to_string()));
+    report.profile = ProfileSection::of_profiles(
+        profiles,
+        profile_names,
+        base,
+        &mut symbolizer,
+        args.sample_index.value_kind(),
+    );
 
     let mut provenance =
         Provenance::now(format!("heapmortem {}", env!("CARGO_PKG_VERSION")), inputs);
