@@ -278,17 +278,31 @@ fn explain_leaked_and_bad_addresses(malloc: Malloc) {
     assert!(!json.anchored, "a dropped pointer anchors nothing");
     assert!(json.anchor_chain.is_empty());
 
-    for (address, says) in [("0x10", "not in the core"), ("zzz", "")] {
-        let out = cli::heapmortem([
-            OsStr::new("explain"),
-            run.core.as_os_str(),
-            OsStr::new(address),
-        ]);
-        cli::assert_no_panic(&out);
-        assert_ne!(out.code(), Some(0), "{}", out.describe());
-        cli::assert_one_line_error(&out);
-        assert!(out.stderr_str().contains(says), "{}", out.describe());
-    }
+    // Not in the core: a one-line answer, exit 1.
+    let out = cli::heapmortem([
+        OsStr::new("explain"),
+        run.core.as_os_str(),
+        OsStr::new("0x10"),
+    ]);
+    cli::assert_exit(&out, 1);
+    cli::assert_one_line_error(&out);
+    assert!(
+        out.stderr_str().contains("not in the core"),
+        "{}",
+        out.describe()
+    );
+    // Not an address: bad usage, exit 2.
+    let out = cli::heapmortem([
+        OsStr::new("explain"),
+        run.core.as_os_str(),
+        OsStr::new("zzz"),
+    ]);
+    cli::assert_exit(&out, 2);
+    assert!(
+        out.stderr_str().contains("not a hex address"),
+        "{}",
+        out.describe()
+    );
 }
 
 #[test]

@@ -131,6 +131,9 @@ impl Allocation {
     pub const TOP: u8 = 1;
     /// A chunk of its own mmap.
     pub const MMAPPED: u8 = 2;
+    /// The allocator's own metadata, allocated from its heap (jemalloc's thread-cache
+    /// stacks): in use, but not by the program.
+    pub const INTERNAL: u8 = 4;
 
     /// One past its last usable byte.
     pub fn end(&self) -> u64 {
@@ -145,6 +148,17 @@ impl Allocation {
     /// Whether it has a mapping of its own.
     pub fn is_mmapped(&self) -> bool {
         self.flags & Allocation::MMAPPED != 0
+    }
+
+    /// Whether the allocator holds it for itself.
+    pub fn is_internal(&self) -> bool {
+        self.flags & Allocation::INTERNAL != 0
+    }
+
+    /// Whether the program holds it: in use, neither glibc's top chunk nor the allocator's
+    /// own.
+    pub fn is_held(&self) -> bool {
+        self.state == AllocationState::Used && !self.is_top() && !self.is_internal()
     }
 }
 
@@ -191,11 +205,9 @@ impl Allocations {
         (address < a.end() || address == a.address).then_some(a)
     }
 
-    /// Those the program holds: state `used`, not a top chunk.
+    /// Those the program holds ([`Allocation::is_held`]).
     pub fn used(&self) -> impl Iterator<Item = &Allocation> {
-        self.sorted
-            .iter()
-            .filter(|a| a.state == AllocationState::Used && !a.is_top())
+        self.sorted.iter().filter(|a| a.is_held())
     }
 }
 

@@ -29,6 +29,9 @@ impl<D, A: ArenaDetail> Serialize for Listed<'_, D, A> {
         if a.is_mmapped() {
             m.serialize_entry("mmapped", &true)?;
         }
+        if a.is_internal() {
+            m.serialize_entry("internal", &true)?;
+        }
         m.end()
     }
 }
@@ -97,7 +100,13 @@ impl<D: Serialize, A: ArenaDetail> Heap<D, A> {
                 Some(r) => format!(
                     "{}{}",
                     r.detail.name(r.index),
-                    if a.is_top() { " (top)" } else { "" }
+                    if a.is_top() {
+                        " (top)"
+                    } else if a.is_internal() {
+                        " (allocator's own)"
+                    } else {
+                        ""
+                    }
                 ),
                 None => "mmapped".to_string(),
             };

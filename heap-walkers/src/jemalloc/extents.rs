@@ -110,7 +110,7 @@ pub(crate) fn allocations(
     let o = &EDATA_5_3;
     let lg_page = c.page.trailing_zeros();
     let bits = EdataBits::new(c.index2size.len(), lg_page);
-    let cached = tcached_pointers(mem, l, cb, c, arenas, problems);
+    let (cached, stack_heads) = tcached_pointers(mem, l, cb, c, arenas, problems);
     let mut seen: HashSet<u64> = HashSet::new();
     let mut out = Vec::new();
     let mut bad = 0usize;
@@ -167,7 +167,7 @@ pub(crate) fn allocations(
                         "extent_map_too_large",
                         format!("more than {MAX_EXTENTS} extents: stopped"),
                     ));
-                    return listing(out, seen);
+                    return listing(out, seen, &stack_heads);
                 }
                 match extent(mem, o, &bits, c, edata, page, &cached) {
                     Some(mut list) => out.append(&mut list),
@@ -190,11 +190,23 @@ pub(crate) fn allocations(
             ),
         ));
     }
-    listing(out, seen)
+    listing(out, seen, &stack_heads)
 }
 
-fn listing(mut allocations: Vec<Allocation>, seen: HashSet<u64>) -> Listing {
+/// The listing, sorted, with the allocations that hold thread-cache stacks marked as
+/// jemalloc's own ([`Allocation::INTERNAL`]): 5.3 allocates each thread's cache-bin stacks
+/// from an arena like any allocation (tcache.c `tsd_tcache_data_init`), and their slots keep
+/// the addresses of regions long handed out, which would anchor them.
+fn listing(mut allocations: Vec<Allocation>, seen: HashSet<u64>, stack_heads: &[u64]) -> Listing {
     allocations.sort_by_key(|a| a.address);
+    for &head in stack_heads {
+        let i = allocations.partition_point(|a| a.address <= head);
+        if let Some(a) = i.checked_sub(1).and_then(|i| allocations.get_mut(i)) {
+            if head < a.end() && a.state == crate::AllocationState::Used {
+                a.flags |= Allocation::INTERNAL;
+            }
+        }
+    }
     let mut headers: Vec<u64> = seen.into_iter().collect();
     headers.sort_unstable();
     Listing {
@@ -293,8 +305,9 @@ fn tcached_pointers(
     c: &Classes,
     arenas: &[(u32, u64)],
     problems: &mut Vec<Diagnostic>,
-) -> HashSet<u64> {
+) -> (HashSet<u64>, Vec<u64>) {
     let mut out = HashSet::new();
+    let mut heads = Vec::new();
     // By arena, so the diagnostics come in one order from run to run.
     let mut per_arena: BTreeMap<u32, usize> = BTreeMap::new();
     for &(index, a) in arenas {
@@ -316,6 +329,7 @@ fn tcached_pointers(
                 ) else {
                     continue;
                 };
+                heads.push(head);
                 let count = u64::from(empty.wrapping_sub(head as u16)) / 8;
                 for k in 0..count {
                     match mem.read_u64(head + 8 * k) {
@@ -343,5 +357,5 @@ fn tcached_pointers(
             ),
         ));
     }
-    out
+    (out, heads)
 }

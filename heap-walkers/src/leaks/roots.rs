@@ -5,7 +5,7 @@ use core_reader::{Arch, Target};
 use super::model::{RootKind, RootRange, Roots};
 use crate::glibc::GlibcHeap;
 use crate::scan::Block;
-use crate::{Allocation, AllocationState};
+use crate::Allocation;
 
 /// `sizeof (struct malloc_state)` on x86_64 and AArch64, glibc 2.26 and later (2200), used
 /// when libc's DWARF is not there; a little extra only excludes a few more bytes of libc's
@@ -17,13 +17,14 @@ const MALLOC_PAR_SIZE: u64 = 128;
 /// Threads followed in glibc's stack cache at most (it holds 40 MiB of stacks by default).
 const MAX_CACHED_STACKS: usize = 4096;
 
-/// The allocations a program holds, as the leak check takes them: state `used`, not glibc's
-/// top chunk. Chunks in a tcache or a fastbin are free to the program (the allocator still
-/// counts them in use) and are left out. Needs a walk that listed its allocations.
+/// The allocations a program holds, as the leak check takes them ([`Allocation::is_held`]):
+/// state `used`, neither glibc's top chunk nor the allocator's own. Chunks in a tcache or a
+/// fastbin are free to the program (the allocator still counts them in use) and are left
+/// out. Needs a walk that listed its allocations.
 pub fn blocks<'a>(allocations: impl IntoIterator<Item = &'a Allocation>) -> Vec<Block> {
     allocations
         .into_iter()
-        .filter(|a| a.state == AllocationState::Used && !a.is_top())
+        .filter(|a| a.is_held())
         .map(|a| Block {
             address: a.address,
             size: a.size,
