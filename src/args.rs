@@ -48,7 +48,8 @@ address space, oversized thread caches, a damaged heap."
 mapping outside the heap. A block no root reaches is definitely lost when no other lost \
 block points at it, indirectly lost when one does; a block reached only through a pointer \
 into its middle is possibly lost: valgrind memcheck's categories. Sizes are usable sizes \
-(glibc does not record the size asked for). glibc heaps only so far."
+(the allocator does not record the size asked for). Groups name the type of their blocks \
+(C++ classes by vtable). glibc and jemalloc (5.3) heaps."
     )]
     Leaks(LeaksArgs),
     /// What the allocation at an address is, who points into it, and what keeps it alive.

@@ -23,7 +23,9 @@ fn top_level_help() {
 
 #[test]
 fn subcommand_help() {
-    for sub in ["info", "threads", "heap", "leaks", "profile", "report"] {
+    for sub in [
+        "info", "threads", "heap", "leaks", "explain", "profile", "report",
+    ] {
         insta::assert_snapshot!(format!("heapmortem-{sub}"), help(&[sub]));
     }
 }

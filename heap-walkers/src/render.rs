@@ -65,25 +65,46 @@ struct JsonOut<'a, H, L> {
     allocations: Option<L>,
     #[serde(skip_serializing_if = "Option::is_none")]
     types: Option<&'a [TypeRow]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size_classes: Option<&'a [crate::SizeClass]>,
 }
 
 impl<D: Serialize, A: ArenaDetail> Heap<D, A> {
     /// Writes the JSON document of `heapmortem heap --format json` (keys in DESIGN.md and
     /// json-schema.md); `list` adds `allocations`, `types` (from [`crate::types::by_type`])
-    /// adds `types`.
+    /// adds `types`, `by_size` adds `size_classes`.
     pub fn write_json(
         &self,
         w: &mut dyn Write,
         list: Option<ListFilter>,
         types: Option<&[TypeRow]>,
+        by_size: bool,
     ) -> io::Result<()> {
         let doc = JsonOut {
             heap: self,
             allocations: list.map(|filter| Listing { heap: self, filter }),
             types,
+            size_classes: by_size.then_some(self.size_classes.as_slice()),
         };
         serde_json::to_writer_pretty(&mut *w, &doc).map_err(io::Error::other)?;
         writeln!(w)
+    }
+
+    /// Writes `heapmortem heap --by size` as text: in use and free by size class.
+    pub fn write_size_classes(&self, w: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            w,
+            "\n{:>12} {:>10} {:>14} {:>10} {:>14}",
+            "size from", "in use", "bytes", "free", "bytes"
+        )?;
+        for c in &self.size_classes {
+            writeln!(
+                w,
+                "{:>12} {:>10} {:>14} {:>10} {:>14}",
+                c.size, c.in_use_count, c.in_use_bytes, c.free_count, c.free_bytes
+            )?;
+        }
+        Ok(())
     }
 
     /// Writes the listing of `heapmortem heap --list` as text: one allocation a line, the
@@ -186,7 +207,7 @@ mod tests {
     fn json_listing_filters_and_writes_hex() {
         let mut out = Vec::new();
         heap()
-            .write_json(&mut out, Some(ListFilter::Used), None)
+            .write_json(&mut out, Some(ListFilter::Used), None, false)
             .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["allocator"], "glibc");

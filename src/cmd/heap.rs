@@ -126,10 +126,15 @@ fn write_neutral<D: serde::Serialize, A: ArenaDetail>(
         _ => None,
     };
     match args.format {
-        HeapFormat::Json => heap.write_json(out, list, types.as_deref()),
+        HeapFormat::Json => {
+            heap.write_json(out, list, types.as_deref(), args.by == Some(GroupBy::Size))
+        }
         HeapFormat::Text => {
             if let Some(rows) = &types {
                 heap_walkers::types::write_types_text(out, rows, TYPE_ROWS)?;
+            }
+            if args.by == Some(GroupBy::Size) {
+                heap.write_size_classes(out)?;
             }
             match list {
                 Some(filter) => heap.write_list(out, filter),
