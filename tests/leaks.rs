@@ -109,80 +109,94 @@ fn summary_line(log: &str, label: &str) -> (u64, u64) {
 /// Builds leaky.c with `gcc -O0 -g`, runs it under valgrind and natively (core), once.
 pub(crate) fn leaky() -> Option<Run> {
     static RUN: OnceLock<Option<Run>> = OnceLock::new();
-    RUN.get_or_init(|| {
-        if !require("gcc", "gcc") || !require("valgrind", "valgrind") {
-            return None;
-        }
-        let dir = unique_dir("leaks-leaky");
-        let exe = dir.join("leaky");
-        let src = repo_root().join("tests/fixtures/leaks/leaky.c");
-        run(
-            Command::new("gcc")
-                .args(["-O0", "-g", "-pthread"])
-                .arg(&src)
-                .arg("-o")
-                .arg(&exe),
-            Duration::from_secs(120),
-        )
-        .expect_success("compiling leaky.c");
+    RUN.get_or_init(|| leaky_on(false)).clone()
+}
 
-        let vg = run(
-            Command::new("valgrind")
-                .args([
-                    "--leak-check=full",
-                    "--show-leak-kinds=all",
-                    "--error-exitcode=0",
-                ])
-                .arg(&exe)
-                .arg("exit")
-                .current_dir(&dir),
-            Duration::from_secs(300),
-        )
-        .expect_success("leaky exit under valgrind");
-        let log = vg.stderr_str();
-        let valgrind = Summary {
-            definitely: summary_line(&log, "definitely lost"),
-            indirectly: summary_line(&log, "indirectly lost"),
-            possibly: summary_line(&log, "possibly lost"),
-            reachable: summary_line(&log, "still reachable"),
-        };
+/// The same, linked with Debian's libjemalloc (valgrind replaces jemalloc's `malloc` with its
+/// own through `--soname-synonyms=somalloc=*jemalloc*`, as its manual says for other
+/// allocators).
+fn leaky_jemalloc() -> Option<Run> {
+    static RUN: OnceLock<Option<Run>> = OnceLock::new();
+    RUN.get_or_init(|| leaky_on(true)).clone()
+}
 
-        let work = dir.join("run");
-        std::fs::create_dir_all(&work).expect("run dir");
-        let out = run(
-            Command::new("sh")
-                .arg("-c")
-                .arg(r#"ulimit -c unlimited 2>/dev/null || ulimit -c "$(ulimit -H -c)"; exec "$0""#)
-                .arg(&exe)
-                .current_dir(&work),
-            Duration::from_secs(120),
-        );
-        assert_eq!(
-            out.signal(),
-            Some(6),
-            "leaky should abort\n{}",
-            out.describe()
-        );
-        // core_pattern is `core` here; `core.PID` when core_uses_pid is set.
-        let core = std::fs::read_dir(&work)
-            .expect("read run dir")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| {
-                p.file_name()
-                    .and_then(OsStr::to_str)
-                    .is_some_and(|n| n == "core" || n.starts_with("core."))
-            })
-            .unwrap_or_else(|| {
-                panic!(
-                    "leaky dumped no core in {} (core_pattern is {:?}; these tests need \
+fn leaky_on(jemalloc: bool) -> Option<Run> {
+    if !require("gcc", "gcc") || !require("valgrind", "valgrind") {
+        return None;
+    }
+    let dir = unique_dir(if jemalloc {
+        "leaks-leaky-jemalloc"
+    } else {
+        "leaks-leaky"
+    });
+    let exe = dir.join("leaky");
+    let src = repo_root().join("tests/fixtures/leaks/leaky.c");
+    let mut cc = Command::new("gcc");
+    cc.args(["-O0", "-g", "-pthread"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe);
+    if jemalloc {
+        cc.arg("-ljemalloc");
+    }
+    run(&mut cc, Duration::from_secs(120)).expect_success("compiling leaky.c");
+
+    let mut valgrind = Command::new("valgrind");
+    valgrind.args([
+        "--leak-check=full",
+        "--show-leak-kinds=all",
+        "--error-exitcode=0",
+    ]);
+    if jemalloc {
+        valgrind.arg("--soname-synonyms=somalloc=*jemalloc*");
+    }
+    let vg = run(
+        valgrind.arg(&exe).arg("exit").current_dir(&dir),
+        Duration::from_secs(300),
+    )
+    .expect_success("leaky exit under valgrind");
+    let log = vg.stderr_str();
+    let valgrind = Summary {
+        definitely: summary_line(&log, "definitely lost"),
+        indirectly: summary_line(&log, "indirectly lost"),
+        possibly: summary_line(&log, "possibly lost"),
+        reachable: summary_line(&log, "still reachable"),
+    };
+
+    let work = dir.join("run");
+    std::fs::create_dir_all(&work).expect("run dir");
+    let out = run(
+        Command::new("sh")
+            .arg("-c")
+            .arg(r#"ulimit -c unlimited 2>/dev/null || ulimit -c "$(ulimit -H -c)"; exec "$0""#)
+            .arg(&exe)
+            .current_dir(&work),
+        Duration::from_secs(120),
+    );
+    assert_eq!(
+        out.signal(),
+        Some(6),
+        "leaky should abort\n{}",
+        out.describe()
+    );
+    // core_pattern is `core` here; `core.PID` when core_uses_pid is set.
+    let core = std::fs::read_dir(&work)
+        .expect("read run dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(OsStr::to_str)
+                .is_some_and(|n| n == "core" || n.starts_with("core."))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "leaky dumped no core in {} (core_pattern is {:?}; these tests need \
                      cores written into the working directory)",
-                    work.display(),
-                    std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default()
-                )
-            });
-        Some(Run { core, valgrind })
-    })
-    .clone()
+                work.display(),
+                std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default()
+            )
+        });
+    Some(Run { core, valgrind })
 }
 
 fn leaks_json(core: &Path, extra: &[&OsStr]) -> (Output, LeaksJson) {
@@ -190,6 +204,25 @@ fn leaks_json(core: &Path, extra: &[&OsStr]) -> (Output, LeaksJson) {
     cli::assert_no_panic(&out);
     let json = cli::parse_json(&out, "leaks");
     (out, json)
+}
+
+/// jemalloc's size classes round the fixture's sizes up (40 to 48, 56 to 64, 104 to 112, 136
+/// to 160), so blocks are compared, not bytes.
+#[test]
+fn jemalloc_direct_and_indirect_blocks_agree_with_valgrind() {
+    let Some(run) = leaky_jemalloc() else { return };
+    let (out, json) = leaks_json(&run.core, &[]);
+    cli::assert_exit(&out, 0);
+    assert_eq!(json.allocator, "jemalloc");
+    let vg = run.valgrind;
+    assert_eq!(vg.definitely.1, 18, "valgrind: {vg:?}");
+    assert_eq!(vg.indirectly.1, 4, "valgrind: {vg:?}");
+    assert_eq!(json.direct_count, vg.definitely.1, "definitely lost blocks");
+    assert_eq!(
+        json.indirect_count, vg.indirectly.1,
+        "indirectly lost blocks"
+    );
+    assert!(json.direct_bytes >= vg.definitely.0 && json.indirect_bytes >= vg.indirectly.0);
 }
 
 #[test]

@@ -1,15 +1,46 @@
-//! Allocator state rebuilt from a dead process's memory.
+//! Allocator state rebuilt from a process's memory, in one allocator-neutral model, and what
+//! that memory is and what keeps it alive.
+//!
+//! What every walker produces is a [`Heap`]: arenas with the figures every allocator has
+//! ([`ArenaFigures`]) beside the allocator's own, findings, problems (what could not be read,
+//! as [`core_reader::Diagnostic`]s) and, when asked, every [`Allocation`] in a compact sorted
+//! table ([`Allocations`], 24 bytes an allocation). `heap --format json`, `--list`, the
+//! report, the leak check and `explain` read only that model.
 //!
 //! - [`glibc`]: ptmalloc arenas, chunks, bins, fastbins, tcaches and fragmentation, with
 //!   glibc's own `malloc_info` XML as an output.
-//! - [`jemalloc`]: arenas, extents, dirty and muzzy pages, decay, bins and tcaches, with
-//!   `malloc_stats_print`'s JSON as an output.
+//! - [`jemalloc`]: arenas, extents, dirty and muzzy pages, decay, bins and tcaches (5.1, 5.2,
+//!   5.3), with `malloc_stats_print`'s JSON as an output, and the in-memory profile of a
+//!   `prof:true` process.
+//! - [`Allocator::detect`] says which allocator served `malloc`; [`HeldHeap::walk`] walks it
+//!   with every allocation listed and builds the roots, whatever the allocator.
 //! - [`leaks`]: which allocations the program can no longer reach (valgrind memcheck's
-//!   definitely, indirectly and possibly lost), from the roots of a core.
+//!   definitely, indirectly and possibly lost), grouped by type and size.
+//! - [`refs`]: the references between held allocations (compressed rows both ways) and the
+//!   anchors (shortest chains from the roots); [`types`]: C++ objects named by their vtables;
+//!   [`explain`]: one allocation, who points into it and what keeps it alive.
 //!
-//! Walkers read memory only through [`core_reader::Memory`] and find symbols and struct
-//! layouts through [`core_reader::Process`]; they never open files themselves. Every walk is
-//! bounded and returns what it found plus what it had to skip.
+//! Everything reads the process through [`core_reader::Target`] (memory, threads, mappings,
+//! modules, symbols, struct layouts), so it runs on a core, on a
+//! [`core_reader::MemoryImage`] built by hand in a unit test or a fuzzer (`fuzz/`), and on a
+//! live process later. Walkers never open files. Every walk is bounded and returns what it
+//! found plus what it had to skip. Not here: reading cores (core-reader), profiles
+//! (profile-import), rendering the report (report-templates).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let options = core_reader::Options::default();
+//! // SAFETY: the core is not modified while it is mapped.
+//! let process = unsafe { core_reader::Process::open("core".as_ref(), &options)? };
+//! let held = heap_walkers::HeldHeap::walk(&process, false)?;
+//! let report = heap_walkers::leaks::find_leaks(&process, held.blocks(), &held.roots);
+//! println!("{} bytes definitely lost", report.direct_bytes);
+//! # Ok(()) }
+//! ```
+//!
+//! The JSON document every allocator's heap shares is described in `json-schema.md` beside
+//! this file:
+#![doc = include_str!("json-schema.md")]
 #![deny(missing_docs)]
 
 mod allocator;
