@@ -787,10 +787,16 @@ fn list_all_adds_up_to_malloc_stats_print() {
                 continue;
             }
             let arena: u32 = k.parse().unwrap();
+            // The listing names an arena by its address; `arenas[]` gives its index.
+            let address = listed
+                .arenas
+                .iter()
+                .find(|a| a.index == arena)
+                .map(|a| a.address.clone());
             let mine: Vec<&Listed1> = listed
                 .allocations
                 .iter()
-                .filter(|a| a.arena == arena)
+                .filter(|a| a.arena.is_some() && a.arena == address)
                 .collect();
             let held = |a: &&&Listed1| a.state != "free";
             let sum = |f: &dyn Fn(&Listed1) -> bool| -> u64 {
@@ -846,7 +852,14 @@ fn list_all_adds_up_to_malloc_stats_print() {
 
 #[derive(Debug, Deserialize)]
 struct Listed {
+    arenas: Vec<ListedArena>,
     allocations: Vec<Listed1>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ListedArena {
+    index: u32,
+    address: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -854,7 +867,7 @@ struct Listed1 {
     address: String,
     size: u64,
     state: String,
-    arena: u32,
+    arena: Option<String>,
 }
 
 /// Each thread cache is tied to its thread (by the thread pointer above its `tsd_t`): every

@@ -9,7 +9,7 @@ use serde::{Serialize, Serializer};
 use crate::model::{Allocation, ArenaDetail, Heap, ListFilter};
 use crate::types::TypeRow;
 
-/// One listed allocation as JSON: the arena is written as its index (`arenas[].index`).
+/// One listed allocation as JSON: the arena is written as its address.
 struct Listed<'a, D, A> {
     heap: &'a Heap<D, A>,
     allocation: &'a Allocation,
@@ -214,7 +214,7 @@ mod tests {
         let list = v["allocations"].as_array().unwrap();
         assert_eq!(list.len(), 2);
         assert_eq!(list[0]["address"], "0x1000");
-        assert_eq!(list[0]["arena"], 0);
+        assert_eq!(list[0]["arena"], "0x7f00");
         assert_eq!(list[1]["arena"], serde_json::Value::Null);
         assert_eq!(list[1]["mmapped"], true);
         assert!(list[0].get("top").is_none());

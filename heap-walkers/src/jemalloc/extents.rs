@@ -86,16 +86,74 @@ const EDATA_5_3: EdataOffsets = EdataOffsets {
 };
 
 /// What the walk of the extent map found: every allocation (and free slab region and free
-/// extent) of every arena, and where the extent headers (`edata_t`) that describe them are.
+/// extent) of every arena, and where jemalloc's own metadata is.
 pub(crate) struct Listing {
     pub(crate) allocations: Vec<Allocation>,
-    /// Each extent header's address; a header is [`EDATA_SIZE`] bytes.
-    pub(crate) headers: Vec<u64>,
+    /// `[start, end)` of jemalloc's metadata: the base blocks that hold the extent headers,
+    /// or the headers alone where their block was not recognized.
+    pub(crate) metadata: Vec<(u64, u64)>,
+}
+
+/// jemalloc 5.3's base allocator maps its blocks in multiples of `HUGEPAGE` (2 MiB on x86_64
+/// and aarch64 Linux), aligned to it (base.c `base_map`: "huge page sizes and alignment"),
+/// and each block starts with `base_block_t { size_t size; base_block_t *next; edata_t
+/// edata; }` (base.h). Every `edata_t` comes from a base block (`base_alloc_edata`).
+const BASE_BLOCK_ALIGN: u64 = 2 << 20;
+/// How far below a header its block's start is looked for (blocks of up to this size).
+const MAX_BASE_BLOCK: u64 = 1 << 30;
+/// Base blocks followed through their `next` links at most.
+const MAX_BASE_BLOCKS: usize = 1 << 16;
+
+/// The base blocks holding `headers`, and the other blocks of their lists; a header whose
+/// block is not recognized is its own range.
+fn base_blocks(mem: &dyn Memory, headers: &[u64]) -> Vec<(u64, u64)> {
+    let block_at = |start: u64| -> Option<(u64, u64)> {
+        let size = mem.read_u64(start)?;
+        let next = mem.read_u64(start + 8)?;
+        (size != 0
+            && size % BASE_BLOCK_ALIGN == 0
+            && size <= MAX_BASE_BLOCK
+            && next % BASE_BLOCK_ALIGN == 0)
+            .then_some((start, start + size))
+    };
+    let mut found: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
+    let mut loose = Vec::new();
+    for &h in headers {
+        if found
+            .range(..=h)
+            .next_back()
+            .is_some_and(|(_, &end)| h < end)
+        {
+            continue;
+        }
+        let mut start = h & !(BASE_BLOCK_ALIGN - 1);
+        let block = loop {
+            match block_at(start) {
+                Some((s, e)) if h < e => break Some((s, e)),
+                _ if h - start >= MAX_BASE_BLOCK || start < BASE_BLOCK_ALIGN => break None,
+                _ => start -= BASE_BLOCK_ALIGN,
+            }
+        };
+        match block {
+            Some((s, e)) => {
+                found.insert(s, e);
+                // The rest of its base's list.
+                let mut next = mem.read_u64(s + 8).unwrap_or(0);
+                while next != 0 && found.len() < MAX_BASE_BLOCKS && !found.contains_key(&next) {
+                    let Some((s, e)) = block_at(next) else { break };
+                    found.insert(s, e);
+                    next = mem.read_u64(s + 8).unwrap_or(0);
+                }
+            }
+            None => loose.push((h, h.saturating_add(EDATA_SIZE))),
+        }
+    }
+    found.into_iter().chain(loose).collect()
 }
 
 /// `sizeof (edata_t)` in jemalloc 5.3 on 64-bit Linux: the struct is padded to its
 /// `EDATA_ALIGNMENT` (edata.h), and its last member, the slab bitmap at offset 64, fills it.
-pub const EDATA_SIZE: u64 = 128;
+pub(crate) const EDATA_SIZE: u64 = 128;
 
 /// Lists every allocation (and free slab region and free extent) of every arena.
 pub(crate) fn allocations(
@@ -167,7 +225,7 @@ pub(crate) fn allocations(
                         "extent_map_too_large",
                         format!("more than {MAX_EXTENTS} extents: stopped"),
                     ));
-                    return listing(out, seen, &stack_heads);
+                    return listing(mem, out, seen, &stack_heads);
                 }
                 match extent(mem, o, &bits, c, edata, page, &cached) {
                     Some(mut list) => out.append(&mut list),
@@ -190,14 +248,19 @@ pub(crate) fn allocations(
             ),
         ));
     }
-    listing(out, seen, &stack_heads)
+    listing(mem, out, seen, &stack_heads)
 }
 
 /// The listing, sorted, with the allocations that hold thread-cache stacks marked as
 /// jemalloc's own ([`Allocation::INTERNAL`]): 5.3 allocates each thread's cache-bin stacks
 /// from an arena like any allocation (tcache.c `tsd_tcache_data_init`), and their slots keep
 /// the addresses of regions long handed out, which would anchor them.
-fn listing(mut allocations: Vec<Allocation>, seen: HashSet<u64>, stack_heads: &[u64]) -> Listing {
+fn listing(
+    mem: &dyn Memory,
+    mut allocations: Vec<Allocation>,
+    seen: HashSet<u64>,
+    stack_heads: &[u64],
+) -> Listing {
     allocations.sort_by_key(|a| a.address);
     for &head in stack_heads {
         let i = allocations.partition_point(|a| a.address <= head);
@@ -211,7 +274,7 @@ fn listing(mut allocations: Vec<Allocation>, seen: HashSet<u64>, stack_heads: &[
     headers.sort_unstable();
     Listing {
         allocations,
-        headers,
+        metadata: base_blocks(mem, &headers),
     }
 }
 

@@ -44,7 +44,6 @@
 
 mod discover;
 mod extents;
-pub use extents::EDATA_SIZE;
 mod findings;
 mod globals;
 pub mod layout;
@@ -284,7 +283,7 @@ fn walk_arenas(
     } else {
         problems.extend(rejected);
     }
-    let mut extent_headers = Vec::new();
+    let mut metadata = Vec::new();
     let allocations = if !options.allocations {
         None
     } else if let (Some(emap_ptr), layout::CacheBins::Stack(cb)) =
@@ -301,7 +300,7 @@ fn walk_arenas(
                 let list: Vec<(u32, u64)> = arenas.iter().map(|a| (a.index, a.address)).collect();
                 let listing =
                     extents::allocations(mem, layout, cb, &classes, emap, &list, &mut problems);
-                extent_headers = listing.headers;
+                metadata = listing.metadata;
                 Some(crate::Allocations::new(listing.allocations))
             }
             None => {
@@ -334,7 +333,7 @@ fn walk_arenas(
         arenas,
         threads,
         allocations,
-        extent_headers,
+        metadata,
         notes,
         features: layout.features,
         problems,

@@ -92,11 +92,11 @@ pub struct Heap {
     /// asked for them ([`super::Options::allocations`]); `arena` is jemalloc's arena index.
     #[serde(skip)]
     pub allocations: Option<crate::Allocations>,
-    /// With the allocations: the extent headers (`edata_t`) read, by address. jemalloc's own
-    /// metadata: each holds its extent's address, so a leak check must not take them for
-    /// the program's pointers.
+    /// With the allocations: `[start, end)` of jemalloc's own metadata (the base blocks that
+    /// hold the extent headers, `edata_t`). Its extent headers, live and recycled, hold
+    /// extents' addresses, so a leak check must not take it for the program's memory.
     #[serde(skip)]
-    pub extent_headers: Vec<u64>,
+    pub metadata: Vec<(u64, u64)>,
     /// How the heap was found and what could not be known, where that is worth saying
     /// (no symbols, no version string); not a failure.
     pub notes: Vec<String>,

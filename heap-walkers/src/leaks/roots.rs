@@ -91,20 +91,16 @@ pub fn glibc_roots(process: &dyn Target, heap: &GlibcHeap) -> Roots {
 
 /// The roots of a jemalloc process: those of any process (see [`glibc_roots`]: registers,
 /// stacks, writable mappings, less the stacks of glibc's stack cache), less jemalloc's heap —
-/// every region and extent the walk listed, used or free — and the extent headers
-/// (`edata_t`) it read, jemalloc's own metadata, each of which holds its extent's address
-/// (the first region of a slab, a large allocation's start) without keeping it alive for the
-/// program. Needs a walk made with [`crate::jemalloc::Options::allocations`].
+/// every region and extent the walk listed, used or free — and jemalloc's own metadata (the
+/// base blocks holding its extent headers, `edata_t`, live or recycled, each of which holds an
+/// extent's address — a slab's first region, a large allocation's start — without keeping it
+/// alive for the program). Needs a walk made with [`crate::jemalloc::Options::allocations`].
 pub fn jemalloc_roots(process: &dyn Target, heap: &crate::jemalloc::Heap) -> Roots {
     let mut roots = process_roots(process);
     for a in heap.allocations.iter().flatten() {
         roots.excluded.push((a.address, a.end()));
     }
-    for &h in &heap.extent_headers {
-        roots
-            .excluded
-            .push((h, h.saturating_add(crate::jemalloc::EDATA_SIZE)));
-    }
+    roots.excluded.extend(heap.metadata.iter().copied());
     roots
 }
 
