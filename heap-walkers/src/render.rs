@@ -22,7 +22,10 @@ impl<D, A: ArenaDetail> Serialize for Listed<'_, D, A> {
         m.serialize_entry("address", &core_reader::Hex(a.address))?;
         m.serialize_entry("size", &a.size)?;
         m.serialize_entry("state", &a.state)?;
-        m.serialize_entry("arena", &self.heap.arena_of(a).map(|r| r.index))?;
+        m.serialize_entry(
+            "arena",
+            &self.heap.arena_of(a).map(|r| core_reader::Hex(r.address)),
+        )?;
         if a.is_top() {
             m.serialize_entry("top", &true)?;
         }
