@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::harness::cli::{self, assert_exit, assert_one_line_error};
-use crate::harness::fixture::kernel_dumps_to_cwd;
+use crate::harness::fixture::abort_core;
 use crate::harness::process::{self, run};
 use crate::harness::{publish_dir, repo_root, stable_hash, tmp_root, unique_dir, Memo};
 
@@ -230,65 +230,12 @@ fn make_run(linking: Linking, mode: &str, malloc_conf: &str) -> Run {
     };
     let dir = unique_dir(&format!("jemalloc-{label}-{mode}"));
     let stats = dir.join("stats.json");
-    let core = if kernel_dumps_to_cwd()
-        && std::env::var("HEAPMORTEM_TEST_CORES").as_deref() != Ok("gcore")
-    {
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(
-                r#"ulimit -c unlimited 2>/dev/null || ulimit -c "$(ulimit -H -c)"; exec "$0" "$@""#,
-            )
-            .arg(&exe)
-            .arg(mode)
-            .arg(&stats)
-            .env(linking.conf_var(), malloc_conf)
-            .current_dir(&dir);
-        let out = run(&mut cmd, Duration::from_secs(120));
-        assert_eq!(
-            out.signal(),
-            Some(6),
-            "the workload should abort\n{}",
-            out.describe()
-        );
-        std::fs::read_dir(&dir)
-            .expect("run directory")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("core"))
-            })
-            .unwrap_or_else(|| {
-                panic!(
-                    "the kernel wrote no core in {}\n{}",
-                    dir.display(),
-                    out.describe()
-                )
-            })
-    } else {
-        process::require("gdb", "gdb");
-        let core = dir.join("core");
-        let mut cmd = Command::new("gdb");
-        cmd.args(["-batch", "-nx"])
-            .args(["-iex", "set debuginfod enabled off"])
-            .args(["-ex", "set pagination off"])
-            .arg("-ex")
-            .arg(format!(
-                "set environment {} {malloc_conf}",
-                linking.conf_var()
-            ))
-            .args(["-ex", "run"])
-            .arg("-ex")
-            .arg(format!("gcore {}", core.display()))
-            .args(["-ex", "kill"])
-            .arg("--args")
-            .arg(&exe)
-            .arg(mode)
-            .arg(&stats)
-            .current_dir(&dir);
-        let out = run(&mut cmd, Duration::from_secs(180));
-        assert!(core.is_file(), "gcore wrote no core\n{}", out.describe());
-        core
-    };
+    let core = abort_core(
+        &exe,
+        &[mode, &stats.to_string_lossy()],
+        &[(linking.conf_var(), malloc_conf)],
+        &dir,
+    );
     let text = std::fs::read_to_string(&stats)
         .unwrap_or_else(|e| panic!("the workload wrote no {}: {e}", stats.display()));
     let truth: Value = serde_json::from_str(&text)
