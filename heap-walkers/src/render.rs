@@ -15,7 +15,7 @@ struct Listed<'a, D, A> {
     allocation: &'a Allocation,
 }
 
-impl<D, A: ArenaDetail> Serialize for Listed<'_, D, A> {
+impl<D, A> Serialize for Listed<'_, D, A> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let a = self.allocation;
         let mut m = s.serialize_map(None)?;
@@ -45,7 +45,7 @@ struct Listing<'a, D, A> {
     filter: ListFilter,
 }
 
-impl<D, A: ArenaDetail> Serialize for Listing<'_, D, A> {
+impl<D, A> Serialize for Listing<'_, D, A> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(None)?;
         for allocation in self.heap.allocations.iter().flatten() {
@@ -111,7 +111,7 @@ impl<D: Serialize, A: ArenaDetail> Heap<D, A> {
     }
 
     /// Writes the listing of `heapmortem heap --list` as text: one allocation a line, the
-    /// arena by the allocator's name for it (`mmapped` for a chunk with a mapping of its own).
+    /// arena by its address (`mmapped` for a chunk with a mapping of its own).
     pub fn write_list(&self, w: &mut dyn Write, filter: ListFilter) -> io::Result<()> {
         writeln!(w, "\n{:>18} {:>12} {:<8} arena", "address", "size", "state")?;
         for a in self
@@ -122,8 +122,8 @@ impl<D: Serialize, A: ArenaDetail> Heap<D, A> {
         {
             let arena = match self.arena_of(a) {
                 Some(r) => format!(
-                    "{}{}",
-                    r.detail.name(r.index),
+                    "{:#x}{}",
+                    r.address,
                     if a.is_top() {
                         " (top)"
                     } else if a.is_internal() {
@@ -193,16 +193,16 @@ mod tests {
     }
 
     #[test]
-    fn listing_names_arenas_and_marks_top_and_mmapped() {
+    fn listing_names_arenas_by_address_and_marks_top_and_mmapped() {
         let mut out = Vec::new();
         heap().write_list(&mut out, ListFilter::All).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().skip(2).collect();
         assert_eq!(lines.len(), 3);
         assert!(
-            lines[0].trim_start().starts_with("0x1000") && lines[0].ends_with("used     arena 0")
+            lines[0].trim_start().starts_with("0x1000") && lines[0].ends_with("used     0x7f00")
         );
-        assert!(lines[1].ends_with("free     arena 0 (top)"));
+        assert!(lines[1].ends_with("free     0x7f00 (top)"));
         assert!(lines[2].ends_with("mmapped"));
     }
 
