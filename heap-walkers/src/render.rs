@@ -85,7 +85,10 @@ impl<D: Serialize, A: ArenaDetail> Heap<D, A> {
     ) -> io::Result<()> {
         let doc = JsonOut {
             heap: self,
-            allocations: list.map(|filter| Listing { heap: self, filter }),
+            // A walk that could not list (jemalloc 5.1, 5.2) has no `allocations` key.
+            allocations: list
+                .filter(|_| self.allocations.is_some())
+                .map(|filter| Listing { heap: self, filter }),
             types,
             size_classes: by_size.then_some(self.size_classes.as_slice()),
         };
@@ -113,13 +116,12 @@ impl<D: Serialize, A: ArenaDetail> Heap<D, A> {
     /// Writes the listing of `heapmortem heap --list` as text: one allocation a line, the
     /// arena by its address (`mmapped` for a chunk with a mapping of its own).
     pub fn write_list(&self, w: &mut dyn Write, filter: ListFilter) -> io::Result<()> {
+        // A walk that could not list (jemalloc 5.1, 5.2) has said so among its problems.
+        let Some(allocations) = &self.allocations else {
+            return Ok(());
+        };
         writeln!(w, "\n{:>18} {:>12} {:<8} arena", "address", "size", "state")?;
-        for a in self
-            .allocations
-            .iter()
-            .flatten()
-            .filter(|a| filter.keeps(a))
-        {
+        for a in allocations.iter().filter(|a| filter.keeps(a)) {
             let arena = match self.arena_of(a) {
                 Some(r) => format!(
                     "{:#x}{}",
