@@ -11,10 +11,10 @@ use crate::{glibc, jemalloc, Allocations, Allocator};
 #[non_exhaustive]
 pub enum Error {
     /// glibc's arenas could not be found.
-    #[error("no glibc heap to check: {0}")]
+    #[error(transparent)]
     Glibc(#[from] glibc::Error),
     /// jemalloc's arenas could not be read.
-    #[error("no jemalloc heap to check: {0}")]
+    #[error(transparent)]
     Jemalloc(#[from] jemalloc::Error),
     /// jemalloc was found but could not list its allocations (5.1, 5.2).
     #[error("jemalloc's allocations could not be listed: {0}")]

@@ -10,7 +10,7 @@ use crate::Outcome;
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<Outcome> {
     let process = super::open_core(&args.core, &args.common)?;
-    let held = HeldHeap::walk(&process, true)?;
+    let held = HeldHeap::walk(&process, true).map_err(|e| super::no_heap(e, "to look in"))?;
     let explainer = Explainer::new(&process, &held.allocations, &held.roots);
     let explanation = match explainer.explain(args.address) {
         Ok(e) => e,

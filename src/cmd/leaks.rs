@@ -12,7 +12,8 @@ const TOP_GROUPS: usize = 10;
 
 pub fn run(args: LeaksArgs) -> anyhow::Result<Outcome> {
     let process = super::open_core(&args.core, &args.common)?;
-    let held = HeldHeap::walk(&process, true)?;
+    let held =
+        HeldHeap::walk(&process, true).map_err(|e| super::no_heap(e, "to check for leaks"))?;
     let report = leaks::find_leaks(&process, held.blocks(), &held.roots);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

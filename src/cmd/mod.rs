@@ -32,6 +32,16 @@ fn core_options(common: &Common) -> core_reader::Options {
     }
 }
 
+/// The error of a heap that could not be walked, saying which allocator's and what for.
+fn no_heap(e: heap_walkers::HeldError, what: &str) -> anyhow::Error {
+    let allocator = match &e {
+        heap_walkers::HeldError::Glibc(_) => "glibc",
+        heap_walkers::HeldError::Jemalloc(_) => "jemalloc",
+        _ => return anyhow::Error::new(e),
+    };
+    anyhow::Error::new(e).context(format!("no {allocator} heap {what}"))
+}
+
 /// Opens a core with the common flags.
 fn open_core(path: &std::path::Path, common: &Common) -> anyhow::Result<core_reader::Process> {
     // SAFETY: cores are read in place rather than copied (they can be tens of GB); the
