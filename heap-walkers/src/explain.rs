@@ -142,24 +142,26 @@ pub struct Explainer<'a> {
     refs: References,
     types: Types,
     anchors: Anchors,
-    loose_anchors: Anchors,
+    roots: &'a Roots,
+    /// Anchors through any pointer, built only for an allocation `anchors` does not reach.
+    loose_anchors: std::cell::OnceCell<Anchors>,
 }
 
 impl<'a> Explainer<'a> {
     /// Builds the graph over the allocations the program holds (`allocations`: every one the
     /// walker listed, free ones too) and walks it from `roots`.
-    pub fn new(target: &'a dyn Target, allocations: &'a Allocations, roots: &Roots) -> Self {
+    pub fn new(target: &'a dyn Target, allocations: &'a Allocations, roots: &'a Roots) -> Self {
         let refs = References::build(target, crate::leaks::blocks(allocations));
         let types = Types::infer(target, refs.blocks());
         let anchors = Anchors::build(target, &refs, roots, false);
-        let loose_anchors = Anchors::build(target, &refs, roots, true);
         Explainer {
             target,
             allocations,
             refs,
             types,
             anchors,
-            loose_anchors,
+            roots,
+            loose_anchors: std::cell::OnceCell::new(),
         }
     }
 
@@ -192,7 +194,10 @@ impl<'a> Explainer<'a> {
         let mut chain = self.anchors.chain(i);
         let anchored = !chain.is_empty();
         if chain.is_empty() {
-            chain = self.loose_anchors.chain(i);
+            chain = self
+                .loose_anchors
+                .get_or_init(|| Anchors::build(self.target, &self.refs, self.roots, true))
+                .chain(i);
         }
         let possibly_anchored = !anchored && !chain.is_empty();
         let mut links = Vec::with_capacity(chain.len() + 1);

@@ -49,57 +49,55 @@ impl HeldHeap {
                     list: true,
                     progress,
                 };
-                let heap = glibc::walk(target, &options)?;
-                let roots = leaks::glibc_roots(target, &heap);
-                let partial = heap.is_partial().then(|| {
-                    format!(
-                        "the heap could be walked only in part ({} problem{}; {} bytes \
-                         skipped): blocks in the skipped part were not checked, and pointers \
-                         held there were missed",
-                        heap.problems.len(),
-                        if heap.problems.len() == 1 { "" } else { "s" },
-                        heap.detail.skipped_bytes
-                    )
-                });
-                Ok(HeldHeap {
-                    allocator: Allocator::Glibc,
-                    allocations: heap.allocations.unwrap_or_default(),
-                    roots,
-                    problems: heap.problems,
-                    partial,
-                })
+                Ok(HeldHeap::from_glibc(target, glibc::walk(target, &options)?))
             }
             Allocator::Jemalloc => {
                 let options = jemalloc::Options { allocations: true };
-                let mut heap = jemalloc::walk_with(target, &options)?;
-                let Some(allocations) = heap.allocations.take() else {
-                    let why = heap
-                        .problems
-                        .iter()
-                        .find(|p| p.kind == "not_listed")
-                        .map_or_else(|| "no extent map".to_string(), |p| p.message.clone());
-                    return Err(Error::NotListed(why));
-                };
-                heap.allocations = Some(allocations);
-                let roots = leaks::jemalloc_roots(target, &heap);
-                let partial = (!heap.problems.is_empty()).then(|| {
-                    format!(
-                        "the heap could be walked only in part ({} problem{}): blocks in the \
-                         skipped part were not checked, and pointers held there were missed",
-                        heap.problems.len(),
-                        if heap.problems.len() == 1 { "" } else { "s" },
-                    )
-                });
-                Ok(HeldHeap {
-                    allocator: Allocator::Jemalloc,
-                    allocations: heap.allocations.take().unwrap_or_default(),
-                    roots,
-                    problems: heap.problems,
-                    partial,
-                })
+                HeldHeap::from_jemalloc(target, jemalloc::walk_with(target, &options)?)
             }
             other => Err(Error::Unsupported(other)),
         }
+    }
+
+    /// The held heap of a glibc walk made with its allocations listed.
+    pub fn from_glibc(target: &dyn Target, heap: glibc::GlibcHeap) -> HeldHeap {
+        let roots = leaks::glibc_roots(target, &heap);
+        let partial = heap.walked_in_part().map(|s| format!("{s}: {MISSED}"));
+        HeldHeap {
+            allocator: Allocator::Glibc,
+            allocations: heap.allocations.unwrap_or_default(),
+            roots,
+            problems: heap.problems,
+            partial,
+        }
+    }
+
+    /// The held heap of a jemalloc walk made with [`jemalloc::Options::allocations`];
+    /// fails where the walk could not list them (5.1, 5.2: no extent map).
+    pub fn from_jemalloc(target: &dyn Target, heap: jemalloc::Heap) -> Result<HeldHeap, Error> {
+        if heap.allocations.is_none() {
+            let why = heap
+                .problems
+                .iter()
+                .find(|p| p.kind == "not_listed")
+                .map_or_else(|| "no extent map".to_string(), |p| p.message.clone());
+            return Err(Error::NotListed(why));
+        }
+        let roots = leaks::jemalloc_roots(target, &heap);
+        let n = heap.problems.len();
+        let partial = (n > 0).then(|| {
+            format!(
+                "the heap could be walked only in part ({n} problem{}): {MISSED}",
+                if n == 1 { "" } else { "s" },
+            )
+        });
+        Ok(HeldHeap {
+            allocator: Allocator::Jemalloc,
+            allocations: heap.allocations.unwrap_or_default(),
+            roots,
+            problems: heap.problems,
+            partial,
+        })
     }
 
     /// The allocations the program holds, as the leak check and the reference graph take
@@ -108,3 +106,7 @@ impl HeldHeap {
         leaks::blocks(&self.allocations)
     }
 }
+
+/// What a partial walk means for reachability.
+const MISSED: &str =
+    "blocks in the skipped part were not checked, and pointers held there were missed";

@@ -206,10 +206,12 @@ impl Types {
 fn class_of_vtable(target: &dyn Target, v: u64) -> Option<String> {
     // Only file-backed, non-writable memory holds vtables (.data.rel.ro after RELRO, or
     // .rodata); anonymous or writable memory that happens to look right is data.
-    let mapping = target
-        .mappings()
-        .iter()
-        .find(|m| m.start <= v - 16 && v < m.end)?;
+    // Called for every distinct first word that is not a heap pointer: a binary search.
+    let mappings = target.mappings();
+    let i = mappings
+        .partition_point(|m| m.start <= v - 16)
+        .checked_sub(1)?;
+    let mapping = mappings.get(i).filter(|m| v < m.end)?;
     if mapping.perms.contains('w') || mapping.path.is_none() {
         return None;
     }

@@ -49,14 +49,7 @@ pub fn run(args: HeapArgs) -> anyhow::Result<Outcome> {
                 _ => {}
             }
             write_neutral(&mut out, &process, &heap, &args, list)?;
-            heap.is_partial().then(|| {
-                format!(
-                    "the heap could be walked only in part ({} problem{}; {} bytes skipped)",
-                    heap.problems.len(),
-                    if heap.problems.len() == 1 { "" } else { "s" },
-                    heap.detail.skipped_bytes
-                )
-            })
+            heap.walked_in_part()
         }
         Allocator::Jemalloc => {
             if args.format == HeapFormat::MallocInfo {

@@ -146,44 +146,53 @@ fn read_profile(
 /// None when there was no heap to show (a note then says why).
 fn add_heap(process: &core_reader::Process, name: &str, report: &mut Report) -> Option<bool> {
     use heap_walkers::{glibc, jemalloc, leaks, Allocator, HeldHeap};
+    // The allocations are listed too, for the leak check.
     let walked = match Allocator::detect(process) {
         Allocator::Glibc | Allocator::Unknown => {
-            // The allocations too, for the leak check.
             let options = glibc::WalkOptions {
                 list: true,
                 progress: true,
             };
             glibc::walk(process, &options)
                 .map(|heap| {
-                    let roots = leaks::glibc_roots(process, &heap);
-                    let found = leaks::find_leaks(
-                        process,
-                        leaks::blocks(heap.allocations.iter().flatten()),
-                        &roots,
-                    );
-                    report.leaks.push(LeaksSection::of(name, &found));
-                    add_heap_section(report, name, &heap)
+                    let partial = add_heap_section(report, name, &heap);
+                    (partial, Some(HeldHeap::from_glibc(process, heap)))
                 })
                 .map_err(|e| format!("the glibc heap could not be walked: {e}"))
         }
-        Allocator::Jemalloc => jemalloc::walk(process)
-            .map(|heap| {
-                let partial = add_heap_section(report, name, &heap.summary());
-                // Listing needs jemalloc 5.3's extent map; older heaps get no leaks section.
-                if let Ok(held) = HeldHeap::walk(process, true) {
-                    let found = leaks::find_leaks(process, held.blocks(), &held.roots);
-                    report.leaks.push(LeaksSection::of(name, &found));
-                }
-                partial
-            })
-            .map_err(|e| format!("the jemalloc heap could not be walked: {e}")),
+        Allocator::Jemalloc => {
+            let options = jemalloc::Options { allocations: true };
+            jemalloc::walk_with(process, &options)
+                .map(|mut heap| {
+                    // jemalloc 5.1 and 5.2 keep no extent map to list from: that costs the
+                    // report its leaks section, and reads nothing less of the core.
+                    let (unlisted, problems) = std::mem::take(&mut heap.problems)
+                        .into_iter()
+                        .partition(|p| p.kind == "not_listed");
+                    heap.problems = problems;
+                    report.notes.extend(
+                        unlisted
+                            .iter()
+                            .map(|p: &core_reader::Diagnostic| format!("{name}: {}", p.message)),
+                    );
+                    let partial = add_heap_section(report, name, &heap.summary());
+                    (partial, HeldHeap::from_jemalloc(process, heap).ok())
+                })
+                .map_err(|e| format!("the jemalloc heap could not be walked: {e}"))
+        }
         other => Err(format!(
             "the heap of a process using {} is not shown (glibc and jemalloc only)",
             other.name()
         )),
     };
     match walked {
-        Ok(partial) => Some(partial),
+        Ok((partial, held)) => {
+            if let Some(held) = held {
+                let found = leaks::find_leaks(process, held.blocks(), &held.roots);
+                report.leaks.push(LeaksSection::of(name, &found));
+            }
+            Some(partial)
+        }
         Err(e) => {
             report.notes.push(format!("{name}: {e}"));
             None

@@ -9,6 +9,18 @@ use crate::Arena;
 use core_reader::human_bytes as bytes;
 
 impl GlibcHeap {
+    /// When the walk read only part of the heap, the sentence that says how much it missed.
+    pub fn walked_in_part(&self) -> Option<String> {
+        let n = self.problems.len();
+        (self.is_partial()).then(|| {
+            format!(
+                "the heap could be walked only in part ({n} problem{}; {} bytes skipped)",
+                if n == 1 { "" } else { "s" },
+                self.detail.skipped_bytes
+            )
+        })
+    }
+
     /// The XML glibc's `malloc_info (0, f)` prints, computed the way glibc 2.36 computes
     /// it (malloc/malloc.c `__malloc_info`): per arena the non-empty fastbins (`from` is
     /// the chunk size less `MALLOC_ALIGNMENT - 1`), the non-empty bins with sizes as stored
