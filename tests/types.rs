@@ -53,38 +53,42 @@ fn objects(malloc: Malloc) -> Option<Run> {
     let runs = RUNS.get_or_init(Default::default);
     let mut runs = runs.lock().unwrap_or_else(|e| e.into_inner());
     runs.entry(malloc)
-        .or_insert_with(|| {
-            if !require("g++", "g++") {
-                return None;
-            }
-            if malloc == Malloc::Jemalloc
-                && !std::path::Path::new("/usr/include/jemalloc/jemalloc.h").exists()
-                && !require("jemalloc-config", "libjemalloc-dev")
-            {
-                return None;
-            }
-            let dir = unique_dir(&format!("types-{malloc:?}"));
-            let exe = dir.join("objects");
-            let mut cc = Command::new("g++");
-            cc.args(["-O0", "-g"])
-                .arg(repo_root().join("tests/fixtures/types/objects.cpp"))
-                .arg("-o")
-                .arg(&exe);
-            if malloc == Malloc::Jemalloc {
-                cc.arg("-ljemalloc");
-            }
-            run(&mut cc, Duration::from_secs(180)).expect_success("compiling objects.cpp");
-            let core = abort_core(&exe, &[], &[], &dir);
-            let text = std::fs::read_to_string(dir.join("objects.truth"))
-                .expect("the workload wrote objects.truth");
-            let truth = text
-                .lines()
-                .filter_map(|l| l.split_once(' '))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            Some(Run { core, truth })
-        })
+        .or_insert_with(|| workload("objects", malloc))
         .clone()
+}
+
+/// Builds `tests/fixtures/types/NAME.cpp` (`g++ -O0 -g`, with `-ljemalloc` for jemalloc),
+/// runs it to its core and reads the `NAME.truth` it wrote (`key value` lines).
+fn workload(name: &str, malloc: Malloc) -> Option<Run> {
+    if !require("g++", "g++") {
+        return None;
+    }
+    if malloc == Malloc::Jemalloc
+        && !std::path::Path::new("/usr/include/jemalloc/jemalloc.h").exists()
+        && !require("jemalloc-config", "libjemalloc-dev")
+    {
+        return None;
+    }
+    let dir = unique_dir(&format!("{name}-{malloc:?}"));
+    let exe = dir.join(name);
+    let mut cc = Command::new("g++");
+    cc.args(["-O0", "-g"])
+        .arg(repo_root().join(format!("tests/fixtures/types/{name}.cpp")))
+        .arg("-o")
+        .arg(&exe);
+    if malloc == Malloc::Jemalloc {
+        cc.arg("-ljemalloc");
+    }
+    run(&mut cc, Duration::from_secs(180)).expect_success(&format!("compiling {name}.cpp"));
+    let core = abort_core(&exe, &[], &[], &dir);
+    let text = std::fs::read_to_string(dir.join(format!("{name}.truth")))
+        .unwrap_or_else(|e| panic!("the workload wrote no {name}.truth: {e}"));
+    let truth = text
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Some(Run { core, truth })
 }
 
 /// `heap --by type --format json`, the keys DESIGN.md gives `types[]`.
@@ -359,4 +363,168 @@ fn leaks_are_grouped_by_type_on_glibc() {
 #[test]
 fn leaks_are_grouped_by_type_on_jemalloc() {
     leaks_by_type(Malloc::Jemalloc);
+}
+
+/// `heap --by type --format json` of a core: count per type name and kind.
+fn type_counts(core: &std::path::Path) -> HashMap<String, (String, u64, u64)> {
+    let out = cli::json_of("heap", core, &[OsStr::new("--by"), OsStr::new("type")]);
+    cli::assert_no_panic(&out);
+    assert!(matches!(out.code(), Some(0 | 1)), "{}", out.describe());
+    let json: ByType = cli::parse_json(&out, "heap --by type");
+    json.types
+        .into_iter()
+        .map(|t| (t.name, (t.kind, t.count, t.bytes)))
+        .collect()
+}
+
+fn container_parts(malloc: Malloc) {
+    let Some(run) = containers(malloc) else {
+        return;
+    };
+    let types = type_counts(&run.core);
+    for (name, key) in [
+        ("std::string data", "strings"),
+        ("std::vector data", "vectors"),
+        ("std::list node", "list_nodes"),
+        ("std::map/set node", "tree_nodes"),
+        ("std::unordered_map/set node", "hash_nodes"),
+        ("std::unordered_map/set buckets", "hash_buckets"),
+        ("std::deque map", "deque_maps"),
+        ("std::deque block", "deque_blocks"),
+    ] {
+        let (kind, count, _) = types
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} in {types:#?}"));
+        assert_eq!(kind, "pattern", "{name}");
+        assert_eq!(*count, run.count(key), "{name}: what the program holds");
+    }
+}
+
+#[test]
+fn container_parts_are_named_by_how_they_are_linked_on_glibc() {
+    container_parts(Malloc::Glibc);
+}
+
+#[test]
+fn container_parts_are_named_by_how_they_are_linked_on_jemalloc() {
+    container_parts(Malloc::Jemalloc);
+}
+
+/// The allocations chap's `describe used %PATTERN` lists, by address.
+fn chap_described(rel: &str) -> Vec<u64> {
+    let text = std::fs::read_to_string(crate::harness::corpus::path(rel)).expect("chap's output");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("Anchored allocation at "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|a| u64::from_str_radix(a, 16).expect("a hex address"))
+        .collect()
+}
+
+/// `heap --list used --format json` entries of one type.
+fn listed_of_type(core: &std::path::Path, name: &str) -> Vec<u64> {
+    #[derive(Deserialize)]
+    struct Listed {
+        allocations: Vec<Entry>,
+    }
+    #[derive(Deserialize)]
+    struct Entry {
+        address: String,
+        #[serde(rename = "type")]
+        type_name: Option<String>,
+    }
+    let args = [OsStr::new("--list"), OsStr::new("used")];
+    let out = cli::json_of("heap", core, &args);
+    assert!(matches!(out.code(), Some(0 | 1)), "{}", out.describe());
+    let json: Listed = cli::parse_json(&out, "heap --list used");
+    let mut found: Vec<u64> = json
+        .allocations
+        .iter()
+        .filter(|e| e.type_name.as_deref() == Some(name))
+        .map(|e| parse_hex(&e.address).expect("a hex address"))
+        .collect();
+    found.sort_unstable();
+    found
+}
+
+#[test]
+fn chaps_long_strings_are_std_string_data() {
+    let core = crate::harness::corpus::file("cores/chap/LongStringTest/core.26368.xz");
+    let mut chap = chap_described("cores/chap/LongStringTest/core.26368.describe_used_%LongString");
+    chap.sort_unstable();
+    assert_eq!(chap.len(), 4, "chap's own file");
+    assert_eq!(listed_of_type(&core, "std::string data"), chap);
+}
+
+#[test]
+fn chaps_map_and_set_nodes_are_std_map_set_nodes() {
+    let core = crate::harness::corpus::file("cores/chap/MapOrSetPatternTest/core.59709.xz");
+    let mut chap =
+        chap_described("cores/chap/MapOrSetPatternTest/core.59709.describe_used_%MapOrSetNode");
+    chap.sort_unstable();
+    assert_eq!(chap.len(), 111, "chap's own file");
+    assert_eq!(listed_of_type(&core, "std::map/set node"), chap);
+}
+
+/// chap's `summarize used` names classes with `_` for spaces, no space after commas, before
+/// a parameter list, or between closing angle brackets.
+fn as_chap_prints(name: &str) -> String {
+    let mut name = name.replace(", ", ",").replace(" (", "(");
+    while name.contains("> >") {
+        name = name.replace("> >", ">>");
+    }
+    name.replace(' ', "_")
+}
+
+#[test]
+fn chaps_unmangling_test_classes_and_vector() {
+    let core = crate::harness::corpus::file("cores/chap/UnmanglingTest/core.26735.xz");
+    let text = std::fs::read_to_string(crate::harness::corpus::path(
+        "cores/chap/UnmanglingTest/core.26735.summarize_used",
+    ))
+    .expect("chap's output");
+    // `Signature 401350 (NAME) has 1 instances taking 0xd8(216) bytes.`
+    let mut chap: Vec<(String, u64, u64)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("Signature "))
+        .map(|l| {
+            let name = &l[l.find('(').expect("(") + 1..l.rfind(") has ").expect(") has")];
+            let count: u64 = l[l.rfind(") has ").expect("has") + 6..]
+                .split(' ')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .expect("a count");
+            let bytes: u64 = l[l.rfind('(').expect("(") + 1..l.rfind(')').expect(")")]
+                .parse()
+                .expect("bytes");
+            (name.to_string(), count, bytes)
+        })
+        .collect();
+    chap.sort();
+    assert_eq!(chap.len(), 5, "chap's own file");
+    let types = type_counts(&core);
+    let mut ours: Vec<(String, u64, u64)> = types
+        .iter()
+        .filter(|(_, (kind, _, _))| kind == "vtable")
+        .map(|(name, (_, count, bytes))| (as_chap_prints(name), *count, *bytes))
+        .collect();
+    ours.sort();
+    assert_eq!(ours, chap);
+    // `Pattern %VectorBody has 1 instances taking 0x48(72) bytes.`
+    assert!(text.contains("Pattern %VectorBody has 1 instances taking 0x48(72) bytes."));
+    let (kind, count, bytes) = &types["std::vector data"];
+    assert_eq!((kind.as_str(), *count, *bytes), ("pattern", 1, 72));
+}
+
+#[test]
+fn a_c_program_gets_no_invented_types() {
+    // leaky.c: lists and buffers of a C program, and a FILE's buffer in the C library.
+    let Some(run) = crate::leaks::leaky() else {
+        return;
+    };
+    let types = type_counts(&run.core);
+    let invented: Vec<_> = types
+        .iter()
+        .filter(|(_, (kind, _, _))| kind != "unknown")
+        .collect();
+    assert!(invented.is_empty(), "{invented:#?}");
 }

@@ -11,14 +11,24 @@ use crate::{
     ModuleAddr, ModuleFile, Os, ProcessAddr, ProcessNotes, Symbolizer, Target, ThreadNote,
 };
 
-/// Where to find the files a core refers to.
+/// Where to find the files a core refers to (the command line's common flags, as they are).
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct Options {
-    /// The main executable, where it is not at the recorded path.
+    /// The main executable, where it is not at the path the input records.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "PATH", global = true))]
     pub exe: Option<PathBuf>,
-    /// A copy of the host's `/` under which recorded paths are looked up.
+    /// Prefix for library paths recorded in the input (a copy of the host's /); with it the
+    /// default debug folder is DIR/usr/lib/debug.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "DIR", global = true))]
     pub sysroot: Option<PathBuf>,
-    /// Extra folders searched for debug files.
+    /// A folder searched for debug files by build-id (DIR/.build-id/ab/cdef….debug) and by
+    /// .gnu_debuglink name. Repeatable; the default folder (/usr/lib/debug, or
+    /// SYSROOT/usr/lib/debug with --sysroot) is always searched too.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "debug-dir", value_name = "DIR", global = true)
+    )]
     pub debug_dirs: Vec<PathBuf>,
 }
 
@@ -379,6 +389,22 @@ impl Process {
     /// Whether the core lacks bytes its headers promise.
     pub fn is_truncated(&self) -> bool {
         self.core.is_truncated()
+    }
+
+    /// One line saying that the core could be read only in part, how many problems there
+    /// were and the first of them; `None` when all of it was read.
+    pub fn read_in_part(&self) -> Option<String> {
+        let mut partial = self.diagnostics.iter().filter(|d| d.is_partial());
+        let first = partial.next();
+        if first.is_none() && !self.is_truncated() {
+            return None;
+        }
+        let n = usize::from(first.is_some()) + partial.count();
+        Some(format!(
+            "the core could be read only in part ({n} problem{}){}",
+            if n == 1 { "" } else { "s" },
+            first.map(|d| format!(": {d}")).unwrap_or_default()
+        ))
     }
 
     /// The run-time address of a symbol in any module.

@@ -97,6 +97,16 @@ pub struct ThreadFrame {
 }
 
 impl ThreadsReport {
+    /// The threads whose stack could not be unwound past its first frame: part of the core
+    /// that could not be read (their stack, or the libraries' CFI, is missing).
+    pub fn unwound_no_further(&self) -> Vec<u64> {
+        self.threads
+            .iter()
+            .filter(|t| t.stopped.is_some() && t.frames.len() <= 1)
+            .map(|t| t.tid)
+            .collect()
+    }
+
     /// Writes the report in the shape of gdb's `thread apply all bt`.
     pub fn write_text(&self, w: &mut dyn Write) -> io::Result<()> {
         for (i, t) in self.threads.iter().enumerate() {

@@ -217,9 +217,9 @@ impl CallGraph {
         g
     }
 
-    /// Names the program in the legend.
-    pub fn with_program(mut self, program: impl Into<String>) -> Self {
-        self.legend.program = Some(program.into());
+    /// Names the program in the legend, when it is known.
+    pub fn with_program(mut self, program: Option<String>) -> Self {
+        self.legend.program = program;
         self
     }
 

@@ -4,7 +4,7 @@
 use core_reader::{Diagnostic, Target};
 
 use crate::leaks::{self, Roots};
-use crate::{glibc, jemalloc, Allocations, Allocator};
+use crate::{glibc, jemalloc, Allocations, Allocator, WalkedHeap};
 
 /// Why there is no heap to check.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -13,9 +13,19 @@ pub enum Error {
     /// glibc's arenas could not be found.
     #[error(transparent)]
     Glibc(#[from] glibc::Error),
+    /// No allocator could be recognised (a stripped static executable names none), and
+    /// glibc's arenas were looked for in the core alone, in vain.
+    #[error(
+        "no allocator could be recognised from the modules (stripped static executable?), \
+         and no glibc arena was found in the core: {0}"
+    )]
+    NoAllocator(glibc::Error),
     /// jemalloc's arenas could not be read.
     #[error(transparent)]
     Jemalloc(#[from] jemalloc::Error),
+    /// jemalloc's arenas could not be read from a truncated core.
+    #[error("{0} (the core is truncated: what is missing was cut off)")]
+    JemallocTruncated(jemalloc::Error),
     /// jemalloc was found but could not list its allocations (5.1, 5.2).
     #[error("jemalloc's allocations could not be listed: {0}")]
     NotListed(String),
@@ -40,23 +50,9 @@ pub struct HeldHeap {
 }
 
 impl HeldHeap {
-    /// Walks the heap of `target` (glibc's for an unrecognized allocator: a stripped static
-    /// executable names none) with every allocation listed, and builds its roots.
+    /// Walks the heap of `target` with every allocation listed, and builds its roots.
     pub fn walk(target: &dyn Target, progress: bool) -> Result<HeldHeap, Error> {
-        match Allocator::detect(target) {
-            Allocator::Glibc | Allocator::Unknown => {
-                let options = glibc::WalkOptions {
-                    list: true,
-                    progress,
-                };
-                Ok(HeldHeap::from_glibc(target, glibc::walk(target, &options)?))
-            }
-            Allocator::Jemalloc => {
-                let options = jemalloc::Options { allocations: true };
-                HeldHeap::from_jemalloc(target, jemalloc::walk_with(target, &options)?)
-            }
-            other => Err(Error::Unsupported(other)),
-        }
+        WalkedHeap::walk(target, Allocator::detect(target), true, progress)?.into_held(target)
     }
 
     /// The held heap of a glibc walk made with its allocations listed.
@@ -104,6 +100,17 @@ impl HeldHeap {
     /// them.
     pub fn blocks(&self) -> Vec<crate::leaks::Block> {
         leaks::blocks(&self.allocations)
+    }
+}
+
+impl Error {
+    /// The allocator whose heap could not be walked, where one was found.
+    pub fn allocator(&self) -> Option<Allocator> {
+        match self {
+            Error::Glibc(_) | Error::NoAllocator(_) => Some(Allocator::Glibc),
+            Error::Jemalloc(_) | Error::JemallocTruncated(_) => Some(Allocator::Jemalloc),
+            Error::NotListed(_) | Error::Unsupported(_) => None,
+        }
     }
 }
 

@@ -12,8 +12,9 @@
 //! - [`jemalloc`]: arenas, extents, dirty and muzzy pages, decay, bins and tcaches (5.1, 5.2,
 //!   5.3), with `malloc_stats_print`'s JSON as an output, and the in-memory profile of a
 //!   `prof:true` process.
-//! - [`Allocator::detect`] says which allocator served `malloc`; [`HeldHeap::walk`] walks it
-//!   with every allocation listed and builds the roots, whatever the allocator.
+//! - [`Allocator::detect`] says which allocator served `malloc`; [`WalkedHeap::walk`] walks
+//!   it and writes the [`View`] `heap` asks for (the one dispatch on the allocator);
+//!   [`HeldHeap::walk`] walks it with every allocation listed and builds the roots.
 //! - [`leaks`]: which allocations the program can no longer reach (valgrind memcheck's
 //!   definitely, indirectly and possibly lost), grouped by type and size.
 //! - [`refs`]: the references between held allocations (compressed rows both ways) and the
@@ -47,17 +48,22 @@ mod allocator;
 pub mod explain;
 pub mod glibc;
 mod held;
+mod help;
 pub mod jemalloc;
 pub mod leaks;
 mod model;
+mod patterns;
 pub mod refs;
 mod render;
 mod scan;
 pub mod types;
+mod walked;
 
 pub use allocator::Allocator;
 pub use held::{Error as HeldError, HeldHeap};
+pub use help::{EXPLAIN_HELP, HEAP_HELP, LEAKS_HELP};
 pub use model::{
     Allocation, AllocationState, Allocations, Arena, ArenaDetail, ArenaFigures, Finding, Heap,
     ListFilter, Severity, SizeClass,
 };
+pub use walked::{Format, GroupBy, View, WalkedHeap};

@@ -221,12 +221,13 @@ impl<'a> IntoIterator for &'a Allocations {
 
 /// Which allocations a listing shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ListFilter {
-    /// `used` only.
+    /// Those in use.
     Used,
-    /// Freed ones: `free`, `fastbin`, `tcache` (and glibc's top chunks).
+    /// Freed ones: in bins, fastbins, tcaches (and glibc's top chunks).
     Free,
-    /// Everything.
+    /// Both.
     All,
 }
 

@@ -7,12 +7,13 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use crate::model::{Allocation, ArenaDetail, Heap, ListFilter};
-use crate::types::TypeRow;
+use crate::types::{TypeIndex, TypeRow};
 
 /// One listed allocation as JSON: the arena is written as its address.
 struct Listed<'a, D, A> {
     heap: &'a Heap<D, A>,
     allocation: &'a Allocation,
+    types: Option<&'a TypeIndex>,
 }
 
 impl<D, A> Serialize for Listed<'_, D, A> {
@@ -35,6 +36,9 @@ impl<D, A> Serialize for Listed<'_, D, A> {
         if a.is_internal() {
             m.serialize_entry("internal", &true)?;
         }
+        if let Some(t) = self.types.and_then(|t| t.of(a.address)) {
+            m.serialize_entry("type", &t.name)?;
+        }
         m.end()
     }
 }
@@ -43,6 +47,7 @@ impl<D, A> Serialize for Listed<'_, D, A> {
 struct Listing<'a, D, A> {
     heap: &'a Heap<D, A>,
     filter: ListFilter,
+    types: Option<&'a TypeIndex>,
 }
 
 impl<D, A> Serialize for Listing<'_, D, A> {
@@ -53,6 +58,7 @@ impl<D, A> Serialize for Listing<'_, D, A> {
                 seq.serialize_element(&Listed {
                     heap: self.heap,
                     allocation,
+                    types: self.types,
                 })?;
             }
         }
@@ -74,12 +80,12 @@ struct JsonOut<'a, H, L> {
 
 impl<D: Serialize, A: ArenaDetail> Heap<D, A> {
     /// Writes the JSON document of `heapmortem heap --format json` (keys in DESIGN.md and
-    /// json-schema.md); `list` adds `allocations`, `types` (from [`crate::types::by_type`])
-    /// adds `types`, `by_size` adds `size_classes`.
+    /// json-schema.md); `list` adds `allocations` (with their types when an index is given),
+    /// `types` (from [`crate::types::by_type`]) adds `types`, `by_size` adds `size_classes`.
     pub fn write_json(
         &self,
         w: &mut dyn Write,
-        list: Option<ListFilter>,
+        list: Option<(ListFilter, Option<&TypeIndex>)>,
         types: Option<&[TypeRow]>,
         by_size: bool,
     ) -> io::Result<()> {
@@ -88,7 +94,11 @@ impl<D: Serialize, A: ArenaDetail> Heap<D, A> {
             // A walk that could not list (jemalloc 5.1, 5.2) has no `allocations` key.
             allocations: list
                 .filter(|_| self.allocations.is_some())
-                .map(|filter| Listing { heap: self, filter }),
+                .map(|(filter, types)| Listing {
+                    heap: self,
+                    filter,
+                    types,
+                }),
             types,
             size_classes: by_size.then_some(self.size_classes.as_slice()),
         };
@@ -212,7 +222,7 @@ mod tests {
     fn json_listing_filters_and_writes_hex() {
         let mut out = Vec::new();
         heap()
-            .write_json(&mut out, Some(ListFilter::Used), None, false)
+            .write_json(&mut out, Some((ListFilter::Used, None)), None, false)
             .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["allocator"], "glibc");

@@ -1,4 +1,5 @@
-//! What each allocation is: C++ objects named by their vtable.
+//! What each allocation is: C++ objects named by their vtable, and container parts named
+//! by how they are linked ([`crate::patterns`]).
 //!
 //! On the Itanium C++ ABI (every Linux and FreeBSD compiler), an object of a class with
 //! virtual functions starts with a pointer into its class's vtable, 16 bytes past the
@@ -18,6 +19,7 @@ use core_reader::Target;
 use serde::Serialize;
 
 use crate::model::Allocations;
+use crate::patterns::{self, Pattern};
 use crate::scan::Block;
 
 /// How a type was recognized.
@@ -65,10 +67,41 @@ pub struct TypeRow {
     pub example: u64,
 }
 
+/// The types of the allocations the program holds, found by address.
+pub struct TypeIndex {
+    blocks: Vec<Block>,
+    types: Types,
+}
+
+impl TypeIndex {
+    /// Recognizes the type of every allocation in use.
+    pub fn infer(target: &dyn Target, allocations: &Allocations) -> TypeIndex {
+        let blocks = crate::leaks::blocks(allocations);
+        let types = Types::infer(target, &blocks);
+        TypeIndex { blocks, types }
+    }
+
+    /// The type of the allocation in use that starts at `address`, if recognized.
+    pub fn of(&self, address: u64) -> Option<&TypeName> {
+        let i = self
+            .blocks
+            .binary_search_by_key(&address, |b| b.address)
+            .ok()?;
+        self.types.of(i)
+    }
+
+    /// The allocations counted by type, most bytes first.
+    pub fn rows(&self) -> Vec<TypeRow> {
+        by_type_of(&self.blocks, &self.types)
+    }
+}
+
 /// The allocations the program holds, counted by type, most bytes first.
 pub fn by_type(target: &dyn Target, allocations: &Allocations) -> Vec<TypeRow> {
-    let blocks = crate::leaks::blocks(allocations);
-    let types = Types::infer(target, &blocks);
+    TypeIndex::infer(target, allocations).rows()
+}
+
+fn by_type_of(blocks: &[Block], types: &Types) -> Vec<TypeRow> {
     let mut rows: HashMap<(TypeKind, String), TypeRow> = HashMap::new();
     for (i, b) in blocks.iter().enumerate() {
         let (kind, name) = match types.of(i) {
@@ -184,7 +217,25 @@ impl Types {
                 t
             })
             .collect();
-        Types { names, of_block }
+        let mut types = Types { names, of_block };
+        types.add_patterns(target, blocks);
+        types
+    }
+
+    /// Names the container parts among the blocks no vtable named.
+    fn add_patterns(&mut self, target: &dyn Target, blocks: &[Block]) {
+        let mut typed: Vec<bool> = self.of_block.iter().map(|&t| t != Types::UNKNOWN).collect();
+        let mut ids: HashMap<Pattern, u32> = HashMap::new();
+        let Types { names, of_block } = self;
+        patterns::recognize(target, blocks, &mut typed, &mut |i, pattern| {
+            of_block[i] = *ids.entry(pattern).or_insert_with(|| {
+                names.push(TypeName {
+                    name: pattern.name().to_string(),
+                    kind: TypeKind::Pattern,
+                });
+                (names.len() - 1) as u32
+            });
+        });
     }
 
     /// The type of block `i`, if recognized.
@@ -212,7 +263,13 @@ fn class_of_vtable(target: &dyn Target, v: u64) -> Option<String> {
         .partition_point(|m| m.start <= v - 16)
         .checked_sub(1)?;
     let mapping = mappings.get(i).filter(|m| v < m.end)?;
-    if mapping.perms.contains('w') || mapping.path.is_none() {
+    // A core without NT_FILE names no mapping's file: a module's range says it too.
+    let file_backed = mapping.path.is_some()
+        || target
+            .modules()
+            .iter()
+            .any(|m| m.start <= mapping.start && mapping.start < m.end);
+    if mapping.perms.contains('w') || !file_backed {
         return None;
     }
     let offset_to_top = target.read_u64(v - 16)?;

@@ -141,6 +141,20 @@ pub struct Parsed {
     pub skipped: Skipped,
 }
 
+impl Parsed {
+    /// One line saying that the file at `path` could be read only in part, and what was
+    /// skipped; `None` when all of it was read.
+    pub fn read_in_part(&self, path: &Path) -> Option<String> {
+        (!self.skipped.is_empty()).then(|| {
+            format!(
+                "{} could be read only in part: {}",
+                path.display(),
+                self.skipped
+            )
+        })
+    }
+}
+
 /// Reads a profile file of any supported format, gzipped or not.
 pub fn read_path(path: &Path) -> Result<Parsed, Error> {
     let io = |e: std::io::Error| Error::Io {

@@ -8,6 +8,11 @@ use std::fmt;
 /// a reader whose format lacks some leaves them at zero and says so in
 /// [`Profile::sample_types`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "clap",
+    derive(clap::ValueEnum),
+    value(rename_all = "snake_case")
+)]
 pub enum ValueKind {
     /// Live objects at the time of the dump.
     InuseObjects = 0,

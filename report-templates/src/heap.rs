@@ -1,13 +1,76 @@
 //! The heap and leaks sections filled from heap-walkers' allocator-neutral results: any
 //! allocator's walked [`Heap`] and any [`LeakReport`].
 
-use heap_walkers::leaks::LeakReport;
-use heap_walkers::{ArenaDetail, Heap};
+use heap_walkers::leaks::{self, LeakReport};
+use heap_walkers::{Allocator, ArenaDetail, Heap, WalkedHeap};
 use serde::Serialize;
 
 use crate::model::{
     ArenaRow, Finding, HeapSection, LeakGroup, LeaksSection, Severity, SizeClassRow,
 };
+use crate::{core_modules, ProcessSection, Report};
+
+impl Report {
+    /// Adds one core (`name` as given on the command line): its process section and
+    /// modules, and where its allocator is one heapmortem walks, its heap section, leaks
+    /// section and findings; a note says why a heap is not shown. Returns whether the heap
+    /// could be walked only in part.
+    pub fn add_core(&mut self, name: &str, process: &core_reader::Process) -> bool {
+        let allocator = Allocator::detect(process);
+        let info = process.info_report(allocator.name());
+        self.processes
+            .push(ProcessSection::new(name, &info, &process.threads_report()));
+        self.modules.extend(core_modules(name, &info));
+        // The allocations are listed too, for the leak check.
+        let mut heap = match WalkedHeap::walk(process, allocator, true, true) {
+            Ok(heap) => heap,
+            Err(heap_walkers::HeldError::Unsupported(other)) => {
+                self.notes.push(format!(
+                    "{name}: the heap of a process using {} is not shown (glibc and jemalloc only)",
+                    other.name()
+                ));
+                return false;
+            }
+            Err(e) => {
+                let allocator = e.allocator().unwrap_or(allocator).name();
+                self.notes.push(format!(
+                    "{name}: the {allocator} heap could not be walked: {e}"
+                ));
+                return false;
+            }
+        };
+        if let WalkedHeap::Jemalloc(heap) = &mut heap {
+            // jemalloc 5.1 and 5.2 keep no extent map to list from: that costs the report
+            // its leaks section, and reads nothing less of the core.
+            let (unlisted, problems) = std::mem::take(&mut heap.problems)
+                .into_iter()
+                .partition(|p| p.kind == "not_listed");
+            heap.problems = problems;
+            self.notes.extend(
+                unlisted
+                    .iter()
+                    .map(|p: &core_reader::Diagnostic| format!("{name}: {}", p.message)),
+            );
+        }
+        let partial = heap.is_partial();
+        match &heap {
+            WalkedHeap::Glibc(heap) => self.add_heap_section(name, heap),
+            WalkedHeap::Jemalloc(heap) => self.add_heap_section(name, &heap.summary()),
+        }
+        if let Ok(held) = heap.into_held(process) {
+            let found = leaks::find_leaks(process, held.blocks(), &held.roots);
+            self.leaks.push(LeaksSection::of(name, &found));
+        }
+        partial
+    }
+
+    /// Adds a walked heap's section and findings.
+    fn add_heap_section<D: Serialize, A: ArenaDetail>(&mut self, name: &str, heap: &Heap<D, A>) {
+        self.heaps.push(HeapSection::of(name, heap));
+        self.findings
+            .extend(heap.findings.iter().map(Finding::from_heap));
+    }
+}
 
 impl HeapSection {
     /// The heap section of one core (`input` as given on the command line).

@@ -62,6 +62,9 @@ pub enum Error {
     /// The template failed.
     #[error("cannot render the report: {0}")]
     Render(String),
+    /// The page could not be written.
+    #[error("cannot write {0}: {1}")]
+    Write(String, #[source] std::io::Error),
 }
 
 /// Everything the report shows.
@@ -94,6 +97,26 @@ impl Report {
             title: title.into(),
             ..Report::default()
         }
+    }
+
+    /// An empty report titled with the inputs' file names.
+    pub fn of_inputs(inputs: &[std::path::PathBuf]) -> Report {
+        let names: Vec<String> = inputs
+            .iter()
+            .map(|p| match p.file_name() {
+                Some(n) => n.to_string_lossy().into_owned(),
+                None => p.display().to_string(),
+            })
+            .collect();
+        Report::new(format!("heapmortem report: {}", names.join(", ")))
+    }
+
+    /// Renders the page into the file at `path`.
+    pub fn write(&self, path: &std::path::Path) -> Result<(), Error> {
+        let html = self.render()?;
+        let failed = |e: std::io::Error| Error::Write(path.display().to_string(), e);
+        let mut out = std::fs::File::create(path).map_err(failed)?;
+        std::io::Write::write_all(&mut out, html.as_bytes()).map_err(failed)
     }
 
     /// The HTML page.

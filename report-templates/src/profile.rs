@@ -174,14 +174,11 @@ impl ProfileSection {
         let omitted: f64 = nonzero.iter().skip(MAX_TABLE_ROWS).map(|r| r.flat).sum();
 
         let diff = src.base.is_some();
-        let graph = CallGraph::from_view(view)
+        let pruned = CallGraph::from_view(view)
             .with_filters(src.focus.as_deref(), src.ignore.as_deref())
-            .with_diff(diff);
-        let graph = match &src.program {
-            Some(p) => graph.with_program(p.clone()),
-            None => graph,
-        };
-        let pruned = graph.prune(&src.prune);
+            .with_diff(diff)
+            .with_program(src.program.clone())
+            .prune(&src.prune);
 
         let (lines, title) = match src.base {
             Some((base, current)) => (

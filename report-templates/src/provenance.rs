@@ -46,6 +46,18 @@ impl Provenance {
             command_line: None,
         }
     }
+
+    /// Provenance stamped now, by this tool, with the command line this process was
+    /// started with.
+    pub fn of_this_run(tool: impl Into<String>, inputs: Vec<InputFile>) -> Provenance {
+        let args: Vec<String> = std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        Provenance {
+            command_line: Some(args.join(" ")),
+            ..Provenance::now(tool, inputs)
+        }
+    }
 }
 
 #[cfg(test)]

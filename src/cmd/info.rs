@@ -2,10 +2,10 @@
 
 use std::io::Write;
 
-use crate::args::{InfoArgs, TextOrJson};
+use crate::args::{CoreArgs, TextOrJson};
 use crate::Outcome;
 
-pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: CoreArgs) -> anyhow::Result<Outcome> {
     let process = super::open_core(&args.core, &args.common)?;
     let report = process.info_report(heap_walkers::Allocator::detect(&process).name());
     let mut out = std::io::stdout().lock();

@@ -4,13 +4,13 @@ use std::io::Write;
 
 use heap_walkers::{leaks, HeldHeap};
 
-use crate::args::{LeaksArgs, TextOrJson};
+use crate::args::{CoreArgs, TextOrJson};
 use crate::Outcome;
 
 /// Groups the text output shows.
 const TOP_GROUPS: usize = 10;
 
-pub fn run(args: LeaksArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: CoreArgs) -> anyhow::Result<Outcome> {
     let process = super::open_core(&args.core, &args.common)?;
     let held =
         HeldHeap::walk(&process, true).map_err(|e| super::no_heap(e, "to check for leaks"))?;

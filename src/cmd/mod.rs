@@ -23,53 +23,32 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-/// Where the common flags say files are: `--exe`, `--sysroot`, `--debug-dir`.
-fn core_options(common: &Common) -> core_reader::Options {
-    core_reader::Options {
-        exe: common.exe.clone(),
-        sysroot: common.sysroot.clone(),
-        debug_dirs: common.debug_dirs.clone(),
-    }
-}
-
 /// The error of a heap that could not be walked, saying which allocator's and what for.
 fn no_heap(e: heap_walkers::HeldError, what: &str) -> anyhow::Error {
-    let allocator = match &e {
-        heap_walkers::HeldError::Glibc(_) => "glibc",
-        heap_walkers::HeldError::Jemalloc(_) => "jemalloc",
-        _ => return anyhow::Error::new(e),
-    };
-    anyhow::Error::new(e).context(format!("no {allocator} heap {what}"))
+    match e.allocator() {
+        Some(allocator) => {
+            anyhow::Error::new(e).context(format!("no {} heap {what}", allocator.name()))
+        }
+        None => anyhow::Error::new(e),
+    }
 }
 
 /// Opens a core with the common flags.
 fn open_core(path: &std::path::Path, common: &Common) -> anyhow::Result<core_reader::Process> {
     // SAFETY: cores are read in place rather than copied (they can be tens of GB); the
     // file is not expected to change while heapmortem runs (see CoreFile::open).
-    let process = unsafe { core_reader::Process::open(path, &core_options(common)) }?;
+    let process = unsafe { core_reader::Process::open(path, common) }?;
     Ok(process)
 }
 
-/// Partial when anything of the core could not be read; says so on stderr in one line (the
+/// Partial when anything of the core could not be read, said on stderr in one line (the
 /// details are in the output's `not read` section or `diagnostics` key).
 fn outcome(process: &core_reader::Process) -> Outcome {
-    let partial = process
-        .diagnostics()
-        .iter()
-        .filter(|d| d.is_partial())
-        .count();
-    if partial == 0 && !process.is_truncated() {
-        return Outcome::Complete;
+    match process.read_in_part() {
+        Some(line) => {
+            eprintln!("heapmortem: {line}");
+            Outcome::Partial
+        }
+        None => Outcome::Complete,
     }
-    let first = process
-        .diagnostics()
-        .iter()
-        .find(|d| d.is_partial())
-        .map(|d| format!(": {d}"))
-        .unwrap_or_default();
-    eprintln!(
-        "heapmortem: the core could be read only in part ({partial} problem{}){first}",
-        if partial == 1 { "" } else { "s" }
-    );
-    Outcome::Partial
 }

@@ -11,7 +11,7 @@ use crate::args::{Common, ProfileArgs, ProfileFormat};
 use crate::Outcome;
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<Outcome> {
-    let value = args.sample_index.value_kind();
+    let value = args.sample_index;
     let options = ViewOptions::new(value, args.focus.as_deref(), args.ignore.as_deref())?;
 
     let mut outcome = Outcome::Complete;
@@ -25,7 +25,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<Outcome> {
         profile_import::subtract(&mut profile, base);
     }
 
-    let mut symbolizer = CoreSymbolizer::new(&super::core_options(&args.common));
+    let mut symbolizer = CoreSymbolizer::new(&args.common);
     profile_import::symbolize(&mut profile, &mut symbolizer);
 
     let view = View::new(&profile, &options);
@@ -43,28 +43,19 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<Outcome> {
         ProfileFormat::Dot | ProfileFormat::Svg => {
             // jeprof's call graph: pruned to --nodecount functions (80 by default) by its
             // rules, with its legend; a --base profile makes it a diff graph.
-            let program = args
-                .common
-                .exe
-                .as_ref()
-                .or(args.files.first())
-                .map(|p| p.display().to_string());
-            let mut graph = graph::CallGraph::from_view(&view)
+            let program = args.common.exe.as_ref().or(args.files.first());
+            let graph = graph::CallGraph::from_view(&view)
                 .with_filters(args.focus.as_deref(), args.ignore.as_deref())
-                .with_diff(args.base.is_some());
-            if let Some(program) = program {
-                graph = graph.with_program(program);
+                .with_diff(args.base.is_some())
+                .with_program(program.map(|p| p.display().to_string()))
+                .prune(&graph::PruneOptions {
+                    nodecount: args.nodecount.unwrap_or(80),
+                    ..Default::default()
+                });
+            match args.format {
+                ProfileFormat::Dot => out.write_all(graph.to_dot().as_bytes())?,
+                _ => out.write_all(graph.to_svg().as_bytes())?,
             }
-            let pruned = graph.prune(&graph::PruneOptions {
-                nodecount: args.nodecount.unwrap_or(80),
-                ..Default::default()
-            });
-            let text = if args.format == ProfileFormat::Dot {
-                pruned.to_dot()
-            } else {
-                pruned.to_svg()
-            };
-            out.write_all(text.as_bytes())?;
         }
     }
     out.flush()?;
@@ -81,25 +72,19 @@ pub(super) fn read_profile(
     outcome: &mut Outcome,
 ) -> anyhow::Result<(Profile, Option<String>)> {
     // SAFETY: a core is read in place, as `super::open_core` reads it.
-    let parsed =
-        match unsafe { profile_import::read_path_or_core(path, &super::core_options(common)) }? {
-            Input::Profile(parsed) => parsed,
-            Input::Core { process, profile } => {
-                if super::outcome(&process) == Outcome::Partial {
-                    *outcome = Outcome::Partial;
-                }
-                return Ok((profile?, None));
+    let parsed = match unsafe { profile_import::read_path_or_core(path, common) }? {
+        Input::Profile(parsed) => parsed,
+        Input::Core { process, profile } => {
+            if super::outcome(&process) == Outcome::Partial {
+                *outcome = Outcome::Partial;
             }
-        };
-    if parsed.skipped.is_empty() {
-        return Ok((parsed.profile, None));
+            return Ok((profile?, None));
+        }
+    };
+    let note = parsed.read_in_part(path);
+    if let Some(note) = &note {
+        eprintln!("heapmortem: {note}");
+        *outcome = Outcome::Partial;
     }
-    let note = format!(
-        "{} could be read only in part: {}",
-        path.display(),
-        parsed.skipped
-    );
-    eprintln!("heapmortem: {note}");
-    *outcome = Outcome::Partial;
-    Ok((parsed.profile, Some(note)))
+    Ok((parsed.profile, note))
 }

@@ -2,10 +2,10 @@
 
 use std::io::Write;
 
-use crate::args::{TextOrJson, ThreadsArgs};
+use crate::args::{CoreArgs, TextOrJson};
 use crate::Outcome;
 
-pub fn run(args: ThreadsArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: CoreArgs) -> anyhow::Result<Outcome> {
     let process = super::open_core(&args.core, &args.common)?;
     let report = process.threads_report();
     let mut out = std::io::stdout().lock();
@@ -16,14 +16,7 @@ pub fn run(args: ThreadsArgs) -> anyhow::Result<Outcome> {
             writeln!(out)?;
         }
     }
-    // A stack that could not be unwound past its first frame is part of the core that
-    // could not be read (its stack or the libraries' CFI are missing).
-    let lost: Vec<u64> = report
-        .threads
-        .iter()
-        .filter(|t| t.stopped.is_some() && t.frames.len() <= 1)
-        .map(|t| t.tid)
-        .collect();
+    let lost = report.unwound_no_further();
     let outcome = super::outcome(&process);
     if lost.is_empty() {
         return Ok(outcome);

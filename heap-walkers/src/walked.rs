@@ -1,0 +1,219 @@
+//! A heap walked by whichever allocator served the process, and the outputs `heap` asks of
+//! it: the allocator's own text and figures, the allocator-neutral JSON, types, size
+//! classes and the listing. One dispatch on the allocator, here, so that the command line
+//! and the report decide nothing about allocators.
+
+use std::io::{self, Write};
+
+use core_reader::Target;
+
+use crate::held::{Error, HeldHeap};
+use crate::{glibc, jemalloc, types, Allocator, ArenaDetail, Heap, ListFilter};
+
+/// Rows of the terminal's type table.
+const TYPE_ROWS: usize = 20;
+
+/// How `heap` shows a walked heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Format {
+    /// The allocator's figures as text, then the groups and the listing asked for.
+    Text,
+    /// One JSON document, the same for every allocator.
+    Json,
+    /// The XML glibc's malloc_info() prints.
+    MallocInfo,
+    /// The JSON jemalloc's malloc_stats_print("J") prints.
+    JemallocJson,
+}
+
+/// How the allocations in use are grouped beside the arenas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum GroupBy {
+    /// By arena: the allocator's own view (the default).
+    Arena,
+    /// By type: C++ classes named by their vtables, the rest by size class.
+    Type,
+    /// By size class.
+    Size,
+}
+
+/// What `heap` writes: the format, the grouping and the listing asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct View {
+    /// The output format.
+    pub format: Format,
+    /// The grouping, if one was asked for.
+    pub by: Option<GroupBy>,
+    /// The allocations to list, if any.
+    pub list: Option<ListFilter>,
+}
+
+impl View {
+    /// Whether the walk must list every allocation for this view.
+    pub fn lists(&self) -> bool {
+        self.list.is_some() || self.by == Some(GroupBy::Type)
+    }
+
+    /// Why this view cannot show a heap of `allocator`, checked before walking it.
+    pub fn refusal(&self, allocator: Allocator) -> Option<&'static str> {
+        match (self.format, allocator) {
+            (Format::JemallocJson, Allocator::Glibc | Allocator::Unknown) => Some(
+                "--format jemalloc-json is for jemalloc heaps; this process used glibc \
+                 malloc (try --format malloc-info or json)",
+            ),
+            (Format::MallocInfo, Allocator::Jemalloc) => Some(
+                "--format malloc-info is glibc's malloc_info XML; this process used \
+                 jemalloc: use --format jemalloc-json (malloc_stats_print's JSON) or json",
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// A heap walked by the allocator the process used.
+pub enum WalkedHeap {
+    /// glibc's ptmalloc (also the guess for a stripped static executable).
+    Glibc(glibc::GlibcHeap),
+    /// jemalloc.
+    Jemalloc(jemalloc::Heap),
+}
+
+impl WalkedHeap {
+    /// Walks the heap of `allocator` ([`Allocator::detect`]; glibc's for an unrecognized
+    /// one: a stripped static executable names none), with every allocation listed when
+    /// `list` is set.
+    pub fn walk(
+        target: &dyn Target,
+        allocator: Allocator,
+        list: bool,
+        progress: bool,
+    ) -> Result<WalkedHeap, Error> {
+        match allocator {
+            allocator @ (Allocator::Glibc | Allocator::Unknown) => {
+                let options = glibc::WalkOptions { list, progress };
+                glibc::walk(target, &options)
+                    .map(WalkedHeap::Glibc)
+                    .map_err(|e| match allocator {
+                        Allocator::Unknown => Error::NoAllocator(e),
+                        _ => Error::Glibc(e),
+                    })
+            }
+            Allocator::Jemalloc => {
+                let options = jemalloc::Options { allocations: list };
+                jemalloc::walk_with(target, &options)
+                    .map(WalkedHeap::Jemalloc)
+                    .map_err(|e| match target.is_truncated() {
+                        true => Error::JemallocTruncated(e),
+                        false => Error::Jemalloc(e),
+                    })
+            }
+            other => Err(Error::Unsupported(other)),
+        }
+    }
+
+    /// The allocator walked.
+    pub fn allocator(&self) -> Allocator {
+        match self {
+            WalkedHeap::Glibc(_) => Allocator::Glibc,
+            WalkedHeap::Jemalloc(_) => Allocator::Jemalloc,
+        }
+    }
+
+    /// Sentences for standard error: what the walk noticed and what it could not read.
+    pub fn remarks(&self) -> Vec<String> {
+        match self {
+            WalkedHeap::Glibc(heap) => heap.walked_in_part().into_iter().collect(),
+            WalkedHeap::Jemalloc(heap) => heap
+                .notes
+                .iter()
+                .map(|n| format!("note: {n}"))
+                .chain(
+                    heap.problems
+                        .iter()
+                        .map(|p| format!("warning: {}", p.message)),
+                )
+                .collect(),
+        }
+    }
+
+    /// Whether part of the heap could not be walked.
+    pub fn is_partial(&self) -> bool {
+        match self {
+            WalkedHeap::Glibc(heap) => heap.is_partial(),
+            WalkedHeap::Jemalloc(heap) => !heap.problems.is_empty(),
+        }
+    }
+
+    /// Writes the heap as `view` asks (see [`View::refusal`] for the formats an allocator
+    /// does not have).
+    pub fn write(&self, target: &dyn Target, w: &mut dyn Write, view: &View) -> io::Result<()> {
+        match (self, view.format) {
+            (WalkedHeap::Glibc(heap), Format::MallocInfo) => heap.write_malloc_info(w)?,
+            (WalkedHeap::Glibc(heap), Format::Text) => heap.write_text(w)?,
+            (WalkedHeap::Jemalloc(heap), Format::JemallocJson) => {
+                serde_json::to_writer_pretty(&mut *w, &heap.to_stats_json())?;
+                writeln!(w)?;
+            }
+            (WalkedHeap::Jemalloc(heap), Format::Text) => heap.write_text(w)?,
+            _ => {}
+        }
+        match self {
+            WalkedHeap::Glibc(heap) => heap.write_view(target, w, view),
+            WalkedHeap::Jemalloc(heap) => heap.summary().write_view(target, w, view),
+        }
+    }
+
+    /// The heap reduced to what reachability needs: allocations and roots. Fails where the
+    /// walk could not list the allocations (jemalloc 5.1, 5.2: no extent map).
+    pub fn into_held(self, target: &dyn Target) -> Result<HeldHeap, Error> {
+        match self {
+            WalkedHeap::Glibc(heap) => Ok(HeldHeap::from_glibc(target, heap)),
+            WalkedHeap::Jemalloc(heap) => HeldHeap::from_jemalloc(target, heap),
+        }
+    }
+}
+
+impl<D: serde::Serialize, A: ArenaDetail> Heap<D, A> {
+    /// The JSON document, the types table, the size classes and the listing `view` asks
+    /// for (nothing for the allocators' own formats, which [`WalkedHeap::write`] writes).
+    pub fn write_view(
+        &self,
+        target: &dyn Target,
+        w: &mut dyn Write,
+        view: &View,
+    ) -> io::Result<()> {
+        // Listed allocations carry their type (JSON), so a listing infers them too.
+        let by_type = view.by == Some(GroupBy::Type);
+        let index = match &self.allocations {
+            Some(allocations)
+                if by_type || (view.list.is_some() && view.format == Format::Json) =>
+            {
+                Some(types::TypeIndex::infer(target, allocations))
+            }
+            _ => None,
+        };
+        let types = index.as_ref().filter(|_| by_type).map(|i| i.rows());
+        let by_size = view.by == Some(GroupBy::Size);
+        match view.format {
+            Format::Json => {
+                let listing = view.list.map(|filter| (filter, index.as_ref()));
+                self.write_json(w, listing, types.as_deref(), by_size)
+            }
+            Format::Text => {
+                if let Some(rows) = &types {
+                    types::write_types_text(w, rows, TYPE_ROWS)?;
+                }
+                if by_size {
+                    self.write_size_classes(w)?;
+                }
+                match view.list {
+                    Some(filter) => self.write_list(w, filter),
+                    None => Ok(()),
+                }
+            }
+            Format::MallocInfo | Format::JemallocJson => Ok(()),
+        }
+    }
+}
