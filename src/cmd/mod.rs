@@ -52,6 +52,15 @@ fn open_core(path: &std::path::Path, common: &Common) -> anyhow::Result<core_rea
 
 /// Partial when anything of the core could not be read; says so on stderr in one line (the
 /// details are in the output's `not read` section or `diagnostics` key).
+/// Names the allocation sites a held heap carries (a jemalloc that ran with `prof:true`)
+/// with the files `common` points at.
+fn name_sites(process: &core_reader::Process, held: &mut heap_walkers::HeldHeap, common: &Common) {
+    if let Some(sites) = held.sites.as_mut() {
+        let mut symbolizer = profile_import::CoreSymbolizer::new(&core_options(common));
+        profile_import::name_sites(process, sites, &mut symbolizer);
+    }
+}
+
 fn outcome(process: &core_reader::Process) -> Outcome {
     let partial = process
         .diagnostics()
