@@ -23,41 +23,7 @@ use crate::harness::fixture::abort_core;
 use crate::harness::process::{require, run};
 use crate::harness::{cli, parse_hex, repo_root, unique_dir};
 use crate::heap_jemalloc::have_static_jemalloc;
-
-/// `leaks --format json`, the keys read here (DESIGN.md, leaks/json-schema.md).
-#[derive(Debug, Deserialize)]
-struct LeaksJson {
-    direct_count: u64,
-    indirect_count: u64,
-    sample_period: Option<u64>,
-    groups: Vec<Group>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Group {
-    count: u64,
-    size: u64,
-    bytes: u64,
-    direct: u64,
-    samples: Vec<String>,
-    site: Option<SiteJson>,
-    sampled: Option<u64>,
-    estimated_count: Option<u64>,
-    estimated_bytes: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct SiteJson {
-    function: Option<String>,
-    frames: Vec<FrameJson>,
-}
-
-#[derive(Debug, Deserialize)]
-struct FrameJson {
-    address: String,
-    function: Option<String>,
-    line: Option<u32>,
-}
+use crate::leaks::{Group, LeaksJson, SiteJson};
 
 /// `explain --format json`, the keys read here.
 #[derive(Debug, Deserialize)]
@@ -66,10 +32,14 @@ struct ExplainJson {
     site: Option<SiteJson>,
 }
 
-/// The fixture, built once: linked with Debian's static libjemalloc.a, whose symbols (and
-/// so the profiler's tables) are in the executable.
-fn exe() -> Option<PathBuf> {
+/// The fixture, built once (linked with Debian's static libjemalloc.a, whose symbols, and so
+/// the profiler's tables, are in the executable), if it and the ground-truth `tool` (from
+/// Debian's `package`) are there.
+fn exe(tool: &str, package: &str) -> Option<PathBuf> {
     static EXE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    if !require(tool, package) {
+        return None;
+    }
     EXE.get_or_init(|| {
         if !require("gcc", "gcc") || !have_static_jemalloc() {
             return None;
@@ -134,10 +104,9 @@ fn valgrind_records(exe: &Path, args: &[&str]) -> BTreeMap<String, (u64, u64)> {
 }
 
 fn leaks_json(core: &Path) -> LeaksJson {
-    let out = cli::json_of("leaks", core, &[]);
-    cli::assert_no_panic(&out);
+    let (out, json) = crate::leaks::leaks_json(core, &[]);
     cli::assert_exit(&out, 0);
-    cli::parse_json(&out, "leaks")
+    json
 }
 
 /// Per site function: (blocks, bytes, sampled) over its groups.
@@ -156,10 +125,9 @@ fn by_site(json: &LeaksJson) -> BTreeMap<String, (u64, u64, u64)> {
 
 #[test]
 fn every_allocation_sampled_sites_agree_with_valgrind() {
-    let Some(exe) = exe() else { return };
-    if !require("valgrind", "valgrind") {
+    let Some(exe) = exe("valgrind", "valgrind") else {
         return;
-    }
+    };
     let args = ["30", "25"];
     let truth = valgrind_records(&exe, &[args[0], args[1], "exit"]);
     // The fixture's own account (sites.c's header), so a changed fixture fails here first.
@@ -266,10 +234,9 @@ fn dump_counts(text: &str) -> Vec<(Vec<u64>, u64)> {
 
 #[test]
 fn sampled_counts_equal_the_prof_dump_and_estimates_equal_jeprof() {
-    let Some(exe) = exe() else { return };
-    if !require("jeprof", "libjemalloc-dev") {
+    let Some(exe) = exe("jeprof", "libjemalloc-dev") else {
         return;
-    }
+    };
     let dir = unique_dir("sites-sampled");
     let dump = dir.join("sites.heap");
     // 8 MiB and 6.4 MiB leaked: about 16 and 12 samples at 512 KiB.
