@@ -215,6 +215,23 @@ fn every_allocation_sampled_sites_agree_with_valgrind() {
         "{}",
         text.describe()
     );
+
+    // The HTML report's leaks table names each group's site, with its call path.
+    let html = dir.join("report.html");
+    crate::report::report(&[core.as_os_str()], &html);
+    let page = std::fs::read_to_string(&html).expect("the report");
+    let leaks = page
+        .split("<section id=\"leaks\">")
+        .nth(1)
+        .and_then(|s| s.split("</section>").next())
+        .expect("a leaks section");
+    for function in ["leak_pages", "leak_records"] {
+        assert!(
+            leaks.contains(&format!("<summary>{function} (sites.c:")),
+            "{function} in\n{leaks}"
+        );
+    }
+    assert!(leaks.contains("<li>main (sites.c:"), "{leaks}");
 }
 
 /// The `t*:` object count of each backtrace in a `heap_v2` dump, by its `@` line's addresses.

@@ -88,8 +88,25 @@ impl LeaksSection {
                     example: g.samples.first().copied(),
                     type_name: g.type_name.clone(),
                     contents: Some(format!("{}  {}", g.preview_hex, g.preview_ascii)),
+                    site: g.site.as_ref().map(|s| s.describe()),
+                    call_path: g
+                        .site
+                        .iter()
+                        .flat_map(|s| &s.frames)
+                        .map(|f| f.describe())
+                        .collect(),
+                    sampling: match (report.sample_period, g.site.is_some()) {
+                        (Some(p), true) if p > 1 => Some(format!(
+                            "{} sampled, standing for ~{} blocks, {}",
+                            g.sampled.unwrap_or(0),
+                            g.estimated_count.unwrap_or(0),
+                            core_reader::human_bytes(g.estimated_bytes.unwrap_or(0)),
+                        )),
+                        _ => None,
+                    },
                 })
                 .collect(),
+            has_sites: report.groups.iter().any(|g| g.site.is_some()),
         }
     }
 }

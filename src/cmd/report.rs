@@ -50,7 +50,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
                 .processes
                 .push(ProcessSection::new(&name, &info, &threads));
             report.modules.extend(core_modules(&name, &info));
-            if let Some(partial) = add_heap(&process, &name, &mut report) {
+            if let Some(partial) = add_heap(&process, &name, &args.common, &mut report) {
                 if partial {
                     outcome = Outcome::Partial;
                 }
@@ -144,7 +144,12 @@ fn read_profile(
 /// Walks the core's heap when its allocator is one heapmortem reads, and adds the heap and
 /// leaks sections and the findings to the report. Returns whether the walk was partial, or
 /// None when there was no heap to show (a note then says why).
-fn add_heap(process: &core_reader::Process, name: &str, report: &mut Report) -> Option<bool> {
+fn add_heap(
+    process: &core_reader::Process,
+    name: &str,
+    common: &Common,
+    report: &mut Report,
+) -> Option<bool> {
     use heap_walkers::{glibc, jemalloc, leaks, Allocator, HeldHeap};
     // The allocations are listed too, for the leak check.
     let walked = match Allocator::detect(process) {
@@ -187,8 +192,11 @@ fn add_heap(process: &core_reader::Process, name: &str, report: &mut Report) -> 
     };
     match walked {
         Ok((partial, held)) => {
-            if let Some(held) = held {
-                let found = leaks::find_leaks(process, held.blocks(), &held.roots);
+            if let Some(mut held) = held {
+                super::name_sites(process, &mut held, common);
+                let sites = held.sites.as_ref();
+                let found =
+                    leaks::find_leaks_with_sites(process, held.blocks(), &held.roots, sites);
                 report.leaks.push(LeaksSection::of(name, &found));
             }
             Some(partial)

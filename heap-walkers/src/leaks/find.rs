@@ -333,4 +333,54 @@ mod tests {
         assert_eq!(r.direct_count, 1);
         assert_eq!(r.root_bytes_scanned, 0);
     }
+
+    #[test]
+    fn sampled_blocks_group_by_site() {
+        // Four lost 32-byte blocks of one shape: two sampled from site 0, one from site 1,
+        // one not sampled.
+        let mut memory = MemoryImage::new();
+        memory.add(0x1000, words(&[7; 16]));
+        let blocks = (0..4)
+            .map(|i| Block {
+                address: 0x1000 + 0x20 * i,
+                size: 0x20,
+            })
+            .collect();
+        let sites = Sites::new(
+            1,
+            true,
+            vec![vec![0x40_0000], vec![0x40_1000]],
+            vec![(0x1000, 0), (0x1020, 0), (0x1040, 1)],
+            Vec::new(),
+        );
+        let r = find_leaks_with_sites(&memory, blocks, &Roots::default(), Some(&sites));
+        assert_eq!(r.sample_period, Some(1));
+        let mut groups: Vec<_> = r
+            .groups
+            .iter()
+            .map(|g| {
+                let site = g.site.as_ref().map(|s| s.addresses[0]);
+                (g.count, site, g.sampled, g.estimated_count)
+            })
+            .collect();
+        groups.sort();
+        assert_eq!(
+            groups,
+            vec![
+                (1, None, Some(0), None),
+                (1, Some(0x40_1000), Some(1), Some(1)),
+                (2, Some(0x40_0000), Some(2), Some(2)),
+            ]
+        );
+        // Without sites, one group, and no sampling keys.
+        let blocks = (0..4)
+            .map(|i| Block {
+                address: 0x1000 + 0x20 * i,
+                size: 0x20,
+            })
+            .collect();
+        let r = find_leaks(&memory, blocks, &Roots::default());
+        assert_eq!(r.groups.len(), 1);
+        assert!(r.groups[0].sampled.is_none() && r.sample_period.is_none());
+    }
 }
