@@ -363,7 +363,9 @@ impl Explanation {
         )?;
         if let Some(site) = &self.site {
             writeln!(w, "\nallocated in {}", site.describe())?;
-            for f in site.frames.iter().skip(1) {
+            // The frames after the one named above.
+            let named = site.frames.iter().position(|f| f.function.is_some());
+            for f in site.frames.iter().skip(named.map_or(0, |i| i + 1)) {
                 writeln!(w, "  called from {}", f.describe())?;
             }
         }
