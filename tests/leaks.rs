@@ -25,32 +25,52 @@ use crate::harness::{cli, corpus, parse_hex, repo_root, unique_dir};
 
 /// Our JSON, read with the tests' own types (keys from DESIGN.md).
 #[derive(Debug, Deserialize)]
-struct LeaksJson {
+pub(crate) struct LeaksJson {
     allocator: String,
-    direct_count: u64,
+    pub(crate) direct_count: u64,
     direct_bytes: u64,
-    indirect_count: u64,
+    pub(crate) indirect_count: u64,
     indirect_bytes: u64,
     possible_count: u64,
     possible_bytes: u64,
     reachable_count: u64,
     reachable_bytes: u64,
-    groups: Vec<Group>,
+    /// With allocation sites (jemalloc `prof:true`).
+    pub(crate) sample_period: Option<u64>,
+    pub(crate) groups: Vec<Group>,
     leaks: Vec<LeakJson>,
     possibly_lost: Vec<LeakJson>,
     notes: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Group {
-    count: u64,
-    size: u64,
-    bytes: u64,
-    direct: u64,
+pub(crate) struct Group {
+    pub(crate) count: u64,
+    pub(crate) size: u64,
+    pub(crate) bytes: u64,
+    pub(crate) direct: u64,
     indirect: u64,
     shape: String,
-    samples: Vec<String>,
+    pub(crate) samples: Vec<String>,
     preview_ascii: String,
+    pub(crate) site: Option<SiteJson>,
+    pub(crate) sampled: Option<u64>,
+    pub(crate) estimated_count: Option<u64>,
+    pub(crate) estimated_bytes: Option<u64>,
+}
+
+/// A `site` of `leaks` and `explain`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SiteJson {
+    pub(crate) function: Option<String>,
+    pub(crate) frames: Vec<FrameJson>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct FrameJson {
+    pub(crate) address: String,
+    pub(crate) function: Option<String>,
+    pub(crate) line: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,7 +219,7 @@ fn leaky_on(jemalloc: bool) -> Option<Run> {
     Some(Run { core, valgrind })
 }
 
-fn leaks_json(core: &Path, extra: &[&OsStr]) -> (Output, LeaksJson) {
+pub(crate) fn leaks_json(core: &Path, extra: &[&OsStr]) -> (Output, LeaksJson) {
     let out = cli::json_of("leaks", core, extra);
     cli::assert_no_panic(&out);
     let json = cli::parse_json(&out, "leaks");

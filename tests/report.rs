@@ -615,7 +615,8 @@ fn assert_graph_is_jeprofs(data: &Value, exe: &Path, file: &Path, base: Option<&
     );
 }
 
-fn report(args: &[&std::ffi::OsStr], out: &Path) {
+/// `heapmortem report ARGS… -o OUT`, which must succeed.
+pub(crate) fn report(args: &[&std::ffi::OsStr], out: &Path) {
     let mut all: Vec<&std::ffi::OsStr> = vec![std::ffi::OsStr::new("report")];
     all.extend_from_slice(args);
     all.extend([std::ffi::OsStr::new("-o"), out.as_os_str()]);

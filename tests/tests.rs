@@ -13,6 +13,7 @@ mod info;
 mod leaks;
 mod profile;
 mod report;
+mod sites;
 mod threads;
 mod truncated;
 mod types;

@@ -378,7 +378,7 @@ fn type_counts(core: &std::path::Path) -> HashMap<String, (String, u64, u64)> {
 }
 
 fn container_parts(malloc: Malloc) {
-    let Some(run) = containers(malloc) else {
+    let Some(run) = workload("containers", malloc) else {
         return;
     };
     let types = type_counts(&run.core);

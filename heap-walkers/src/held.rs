@@ -4,7 +4,7 @@
 use core_reader::{Diagnostic, Target};
 
 use crate::leaks::{self, Roots};
-use crate::{glibc, jemalloc, Allocations, Allocator, WalkedHeap};
+use crate::{glibc, jemalloc, Allocations, Allocator, Sites, WalkedHeap};
 
 /// Why there is no heap to check.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -47,6 +47,9 @@ pub struct HeldHeap {
     pub problems: Vec<Diagnostic>,
     /// A sentence saying what the problems mean for reachability, when there are any.
     pub partial: Option<String>,
+    /// Where the sampled allocations were made, when the allocator recorded it (jemalloc
+    /// with `prof:true`); unnamed until [`Sites::name`] is given a symbolizer's frames.
+    pub sites: Option<Sites>,
 }
 
 impl HeldHeap {
@@ -65,12 +68,13 @@ impl HeldHeap {
             roots,
             problems: heap.problems,
             partial,
+            sites: None,
         }
     }
 
     /// The held heap of a jemalloc walk made with [`jemalloc::Options::allocations`];
     /// fails where the walk could not list them (5.1, 5.2: no extent map).
-    pub fn from_jemalloc(target: &dyn Target, heap: jemalloc::Heap) -> Result<HeldHeap, Error> {
+    pub fn from_jemalloc(target: &dyn Target, mut heap: jemalloc::Heap) -> Result<HeldHeap, Error> {
         if heap.allocations.is_none() {
             let why = heap
                 .problems
@@ -80,19 +84,29 @@ impl HeldHeap {
             return Err(Error::NotListed(why));
         }
         let roots = leaks::jemalloc_roots(target, &heap);
-        let n = heap.problems.len();
+        let mut problems = std::mem::take(&mut heap.problems);
+        let n = problems.len();
         let partial = (n > 0).then(|| {
             format!(
                 "the heap could be walked only in part ({n} problem{}): {MISSED}",
                 if n == 1 { "" } else { "s" },
             )
         });
+        // Sites are an addition: the heap and its leaks stand without them.
+        let sites = match jemalloc::allocation_sites(target, &heap) {
+            Ok(sites) => sites,
+            Err(e) => {
+                problems.push(Diagnostic::new("sites_unreadable", e.to_string()));
+                None
+            }
+        };
         Ok(HeldHeap {
             allocator: Allocator::Jemalloc,
             allocations: heap.allocations.unwrap_or_default(),
             roots,
-            problems: heap.problems,
+            problems,
             partial,
+            sites,
         })
     }
 

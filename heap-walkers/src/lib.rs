@@ -20,6 +20,8 @@
 //! - [`refs`]: the references between held allocations (compressed rows both ways) and the
 //!   anchors (shortest chains from the roots); [`types`]: C++ objects named by their vtables;
 //!   [`explain`]: one allocation, who points into it and what keeps it alive.
+//! - [`Sites`]: the call path that made each sampled allocation (jemalloc `prof:true`), for
+//!   the leak groups, `explain`, and comparisons of two heaps ([`Sites::site_of`]).
 //!
 //! Everything reads the process through [`core_reader::Target`] (memory, threads, mappings,
 //! modules, symbols, struct layouts), so it runs on a core, on a
@@ -56,6 +58,7 @@ mod patterns;
 pub mod refs;
 mod render;
 mod scan;
+mod sites;
 pub mod types;
 mod walked;
 
@@ -66,4 +69,5 @@ pub use model::{
     Allocation, AllocationState, Allocations, Arena, ArenaDetail, ArenaFigures, Finding, Heap,
     ListFilter, Severity, SizeClass,
 };
+pub use sites::{Site, SiteFrame, Sites};
 pub use walked::{Format, GroupBy, View, WalkedHeap};

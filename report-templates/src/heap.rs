@@ -15,7 +15,14 @@ impl Report {
     /// modules, and where its allocator is one heapmortem walks, its heap section, leaks
     /// section and findings; a note says why a heap is not shown. Returns whether the heap
     /// could be walked only in part.
-    pub fn add_core(&mut self, name: &str, process: &core_reader::Process) -> bool {
+    /// `options` say where the modules' files are, to name a `prof:true` jemalloc's
+    /// allocation sites.
+    pub fn add_core(
+        &mut self,
+        name: &str,
+        process: &core_reader::Process,
+        options: &core_reader::Options,
+    ) -> bool {
         let allocator = Allocator::detect(process);
         let info = process.info_report(allocator.name());
         self.processes
@@ -57,8 +64,10 @@ impl Report {
             WalkedHeap::Glibc(heap) => self.add_heap_section(name, heap),
             WalkedHeap::Jemalloc(heap) => self.add_heap_section(name, &heap.summary()),
         }
-        if let Ok(held) = heap.into_held(process) {
-            let found = leaks::find_leaks(process, held.blocks(), &held.roots);
+        if let Ok(mut held) = heap.into_held(process) {
+            profile_import::name_held_sites(process, &mut held, options);
+            let sites = held.sites.as_ref();
+            let found = leaks::find_leaks_with_sites(process, held.blocks(), &held.roots, sites);
             self.leaks.push(LeaksSection::of(name, &found));
         }
         partial
@@ -151,8 +160,25 @@ impl LeaksSection {
                     example: g.samples.first().copied(),
                     type_name: g.type_name.clone(),
                     contents: Some(format!("{}  {}", g.preview_hex, g.preview_ascii)),
+                    site: g.site.as_ref().map(|s| s.describe()),
+                    call_path: g
+                        .site
+                        .iter()
+                        .flat_map(|s| &s.frames)
+                        .map(|f| f.describe())
+                        .collect(),
+                    sampling: match (report.sample_period, g.site.is_some()) {
+                        (Some(p), true) if p > 1 => Some(format!(
+                            "{} sampled, standing for ~{} blocks, {}",
+                            g.sampled.unwrap_or(0),
+                            g.estimated_count.unwrap_or(0),
+                            core_reader::human_bytes(g.estimated_bytes.unwrap_or(0)),
+                        )),
+                        _ => None,
+                    },
                 })
                 .collect(),
+            has_sites: report.groups.iter().any(|g| g.site.is_some()),
         }
     }
 }

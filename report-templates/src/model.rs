@@ -112,6 +112,13 @@ pub struct LeakGroup {
     pub type_name: Option<String>,
     /// A preview of one block's first bytes (hex and printable text).
     pub contents: Option<String>,
+    /// Where the blocks were allocated, when the allocator sampled them (jemalloc
+    /// `prof:true`): the function that called the allocator, with its file and line.
+    pub site: Option<String>,
+    /// The whole call path of the site, innermost first, one frame an entry.
+    pub call_path: Vec<String>,
+    /// How many blocks were sampled and what they stand for, when not every allocation was.
+    pub sampling: Option<String>,
 }
 
 /// Memory no pointer reaches any more, from one core.
@@ -129,6 +136,8 @@ pub struct LeaksSection {
     pub indirect_bytes: u64,
     /// The leaks grouped by size and contents, largest first.
     pub groups: Vec<LeakGroup>,
+    /// Whether any group has a site (the table then has a column for it).
+    pub has_sites: bool,
 }
 
 /// A module (executable or library) and the symbols and debug information found for it.

@@ -32,7 +32,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
                     "{name} could be read only in part; see its diagnostics below."
                 ));
             }
-            if report.add_core(&name, &process) {
+            if report.add_core(&name, &process, &args.common) {
                 outcome = Outcome::Partial;
             }
             // A jemalloc that ran with prof:true kept a heap profile in memory.

@@ -92,6 +92,9 @@ pub(crate) struct Listing {
     /// `[start, end)` of jemalloc's metadata: the base blocks that hold the extent headers,
     /// or the headers alone where their block was not recognized.
     pub(crate) metadata: Vec<(u64, u64)>,
+    /// `(address, extent header)` of every large allocation in use: where a sampled
+    /// allocation's profiling context is found.
+    pub(crate) large: Vec<(u64, u64)>,
 }
 
 /// jemalloc 5.3's base allocator maps its blocks in multiples of `HUGEPAGE` (2 MiB on x86_64
@@ -171,6 +174,7 @@ pub(crate) fn allocations(
     let (cached, stack_heads) = tcached_pointers(mem, l, cb, c, arenas, problems);
     let mut seen: HashSet<u64> = HashSet::new();
     let mut out = Vec::new();
+    let mut large = Vec::new();
     let mut bad = 0usize;
     let root = emap + o.rtree_root;
     let leaf_span = 1u64 << (LEVEL_BITS + lg_page);
@@ -225,9 +229,9 @@ pub(crate) fn allocations(
                         "extent_map_too_large",
                         format!("more than {MAX_EXTENTS} extents: stopped"),
                     ));
-                    return listing(mem, out, seen, &stack_heads);
+                    return listing(mem, out, large, seen, &stack_heads);
                 }
-                match extent(mem, o, &bits, c, edata, page, &cached) {
+                match extent(mem, o, &bits, c, edata, page, &cached, &mut large) {
                     Some(mut list) => out.append(&mut list),
                     None => bad += 1,
                 }
@@ -248,7 +252,7 @@ pub(crate) fn allocations(
             ),
         ));
     }
-    listing(mem, out, seen, &stack_heads)
+    listing(mem, out, large, seen, &stack_heads)
 }
 
 /// The listing, sorted, with the allocations that hold thread-cache stacks marked as
@@ -258,6 +262,7 @@ pub(crate) fn allocations(
 fn listing(
     mem: &dyn Memory,
     mut allocations: Vec<Allocation>,
+    mut large: Vec<(u64, u64)>,
     seen: HashSet<u64>,
     stack_heads: &[u64],
 ) -> Listing {
@@ -272,13 +277,17 @@ fn listing(
     }
     let mut headers: Vec<u64> = seen.into_iter().collect();
     headers.sort_unstable();
+    large.sort_unstable();
     Listing {
         allocations,
         metadata: base_blocks(mem, &headers),
+        large,
     }
 }
 
-/// The allocations of one extent, if `page` is its first page and it is active (or free).
+/// The allocations of one extent, if `page` is its first page and it is active (or free);
+/// a large allocation in use is added to `large` with its header.
+#[allow(clippy::too_many_arguments)]
 fn extent(
     mem: &dyn Memory,
     o: &EdataOffsets,
@@ -287,6 +296,7 @@ fn extent(
     edata: u64,
     page: u64,
     cached: &HashSet<u64>,
+    large: &mut Vec<(u64, u64)>,
 ) -> Option<Vec<Allocation>> {
     let e_bits = mem.read_u64(edata + o.e_bits)?;
     let addr = mem.read_u64(edata + o.e_addr)?;
@@ -344,6 +354,7 @@ fn extent(
             let state = if cached.contains(&addr) {
                 State::Tcache
             } else {
+                large.push((addr, edata));
                 State::Used
             };
             Some(vec![Allocation {

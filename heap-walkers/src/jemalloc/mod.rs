@@ -11,7 +11,8 @@
 //!   --format json`, `--list` and the report; [`Heap::write_text`] the terminal view.
 //! - [`profile`] rebuilds the heap profile a jemalloc running with `prof:true` keeps in
 //!   memory ([`HeapProfile`], written out as jemalloc's `heap_v2` text by
-//!   [`HeapProfile::to_heap_v2`]): a `prof.dump` for a process that died before dumping.
+//!   [`HeapProfile::to_heap_v2`]): a `prof.dump` for a process that died before dumping;
+//!   [`allocation_sites`] the call path of every sampled live allocation ([`crate::Sites`]).
 //! - [`Heap::findings`] runs the detectors: dirty pages that are never purged (the BIND 9
 //!   story), threads whose decay ticker never started (its cause on 5.1/5.2), retained
 //!   address space far above resident memory, thread caches holding a large share of the
@@ -49,6 +50,7 @@ mod globals;
 pub mod layout;
 mod model;
 mod prof;
+pub(crate) use prof::unbiased_printed;
 mod render;
 mod tables;
 mod threads;
@@ -63,7 +65,7 @@ pub use model::{
     Arena, BinClass, BinStats, ClassTotals, DecayCounters, ExtentStats, Features, Heap,
     LextentStats, Opts,
 };
-pub use prof::{profile, HeapProfile, ProfCounts, ProfStack, PROF_5_3_0_X86_64};
+pub use prof::{allocation_sites, profile, HeapProfile, ProfCounts, ProfStack, PROF_5_3_0_X86_64};
 pub use render::{JemallocArena, JemallocDetail};
 pub use threads::{ThreadCache, Ticker};
 
@@ -284,6 +286,7 @@ fn walk_arenas(
         problems.extend(rejected);
     }
     let mut metadata = Vec::new();
+    let mut large_extents = Vec::new();
     let allocations = if !options.allocations {
         None
     } else if let (Some(emap_ptr), layout::CacheBins::Stack(cb)) =
@@ -301,6 +304,7 @@ fn walk_arenas(
                 let listing =
                     extents::allocations(mem, layout, cb, &classes, emap, &list, &mut problems);
                 metadata = listing.metadata;
+                large_extents = listing.large;
                 Some(crate::Allocations::new(listing.allocations))
             }
             None => {
@@ -334,6 +338,7 @@ fn walk_arenas(
         threads,
         allocations,
         metadata,
+        large_extents,
         notes,
         features: layout.features,
         problems,
