@@ -62,6 +62,22 @@ storage. No chain means nothing the program can still reach holds it: leaked. An
 no allocation, in a freed one, or not in the core gets a one-line answer and exit status 1."
     )]
     Explain(ExplainArgs),
+    /// How the heap changed between two cores of one program, and through what it grew.
+    #[command(
+        after_help = "Allocations in use are grouped by type (C++ classes named by their \
+vtables, the rest by usable size) or by size, in both cores, largest growth first. Under each \
+changed group, its holders: following each allocation's shortest chain of pointers from a \
+root back past every link that changed too (a list's nodes, a reallocated vector buffer), \
+the first one that did not: a global (module!symbol), a thread's stack frame, or an object \
+present in both cores. The allocator's own holdings are compared arena by arena (from the \
+system, in use, free, fragmented, trimmable, dirty). Findings name the largest growth, its \
+holder and the next step.
+
+Cores of two builds of one program (other build-id) are compared with a note; cores of two \
+different programs with a warning on stderr and no finding of growth. Exit status as for any \
+core: 1 when either could be read only in part."
+    )]
+    Diff(DiffArgs),
     /// Read heap profiles (jeprof .heap, gperftools, pprof) and show where memory was allocated.
     Profile(ProfileArgs),
     /// One self-contained HTML report of cores and profiles.
@@ -166,6 +182,30 @@ pub struct ExplainArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older core.
+    pub old: PathBuf,
+    /// The newer core, of the same program.
+    pub new: PathBuf,
+    #[command(flatten)]
+    pub common: Common,
+    /// Group the allocations in use by type (C++ classes by vtable, the rest by size), by
+    /// size, or by allocation site (jemalloc prof:true cores).
+    #[arg(long, value_enum, default_value_t = DiffBy::Type)]
+    pub by: DiffBy,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffBy {
+    Type,
+    Size,
+    Site,
 }
 
 /// `0x7f00…` or `7f00…`.

@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 
 mod allocator;
+pub mod diff;
 pub mod explain;
 pub mod glibc;
 mod held;
@@ -56,7 +57,7 @@ mod scan;
 pub mod types;
 
 pub use allocator::Allocator;
-pub use held::{Error as HeldError, HeldHeap};
+pub use held::{Error as HeldError, HeldHeap, Holdings};
 pub use model::{
     Allocation, AllocationState, Allocations, Arena, ArenaDetail, ArenaFigures, Finding, Heap,
     ListFilter, Severity, SizeClass,

@@ -189,8 +189,21 @@ impl Types {
 
     /// The type of block `i`, if recognized.
     pub fn of(&self, i: usize) -> Option<&TypeName> {
-        let t = *self.of_block.get(i)?;
-        self.names.get(t as usize)
+        self.name(self.index_of(i)?)
+    }
+
+    /// The index of block `i`'s type among [`Types::name`]'s, if recognized: a cheap key
+    /// for grouping blocks by type.
+    pub fn index_of(&self, i: usize) -> Option<u32> {
+        self.of_block
+            .get(i)
+            .copied()
+            .filter(|&t| t != Types::UNKNOWN)
+    }
+
+    /// The type at `index` (from [`Types::index_of`]).
+    pub fn name(&self, index: u32) -> Option<&TypeName> {
+        self.names.get(index as usize)
     }
 
     /// How many blocks have a recognized type.
