@@ -73,9 +73,10 @@ present in both cores. The allocator's own holdings are compared arena by arena 
 system, in use, free, fragmented, trimmable, dirty). Findings name the largest growth, its \
 holder and the next step.
 
-Cores of two builds of one program (other build-id) are compared with a note; cores of two \
-different programs with a warning on stderr and no finding of growth. Exit status as for any \
-core: 1 when either could be read only in part."
+Cores of two builds of one program (other build-id) are compared with a note on stderr; cores \
+of two different programs (other executables) with a warning on stderr and no finding of \
+growth, exit status 0 all the same (the JSON's program_match says which). Exit status 1 when \
+either core could be read only in part."
     )]
     Diff(DiffArgs),
     /// Read heap profiles (jeprof .heap, gperftools, pprof) and show where memory was allocated.

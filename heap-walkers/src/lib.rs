@@ -19,6 +19,8 @@
 //! - [`refs`]: the references between held allocations (compressed rows both ways) and the
 //!   anchors (shortest chains from the roots); [`types`]: C++ objects named by their vtables;
 //!   [`explain`]: one allocation, who points into it and what keeps it alive.
+//! - [`diff`]: two cores of one program compared: growth by type or size, the holder it grew
+//!   through, the arenas' holdings.
 //!
 //! Everything reads the process through [`core_reader::Target`] (memory, threads, mappings,
 //! modules, symbols, struct layouts), so it runs on a core, on a

@@ -27,7 +27,7 @@ fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -236,12 +236,17 @@ impl Diff {
     /// the allocator's holdings, the findings.
     pub fn write_text(&self, w: &mut dyn Write) -> io::Result<()> {
         for (tag, p) in [("OLD", &self.old), ("NEW", &self.new)] {
+            // The paths as given (any length) on a line of their own; the full executable
+            // path and build-id are in the JSON.
+            let exe = p.executable.as_deref().unwrap_or("(executable unknown)");
+            let id = p.build_id.as_deref().unwrap_or("unknown");
             writeln!(
                 w,
-                "{tag} {}: {}, build-id {}, {} {}",
+                "{tag} {}\n    {}, build-id {}{}, {} {}",
                 p.label,
-                p.executable.as_deref().unwrap_or("(executable unknown)"),
-                p.build_id.as_deref().unwrap_or("unknown"),
+                exe.rsplit('/').next().unwrap_or(exe),
+                id.get(..16).unwrap_or(id),
+                if id.len() > 16 { "…" } else { "" },
                 p.allocator.name(),
                 p.version.as_deref().unwrap_or("(version unknown)")
             )?;

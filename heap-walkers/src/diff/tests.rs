@@ -2,9 +2,9 @@ use core_reader::MemoryImage;
 
 use super::*;
 use crate::leaks::{RootRange, Roots};
+use crate::types::tests::{session_vtable, SESSION_VTABLE};
 use crate::{Allocation, AllocationState, Allocations};
 
-const VTABLE: u64 = 0x400010;
 const BUFFER: u64 = 0x10000;
 const HOLDER: u64 = 0x11000;
 const SESSIONS: u64 = 0x12000;
@@ -17,15 +17,7 @@ fn words(ws: &[u64]) -> Vec<u8> {
 /// to a 64-byte object holding `in_holder` more; the allocator holds `system` bytes.
 fn process(in_buffer: u64, in_holder: u64, system: u64) -> (MemoryImage, HeldHeap) {
     let mut m = MemoryImage::new();
-    // The class's vtable in read-only file-backed memory (see types.rs's test).
-    let mut ro = vec![0u8; 0x300];
-    ro[8..16].copy_from_slice(&0x400100u64.to_le_bytes());
-    ro[0x100..0x108].copy_from_slice(&0x7777u64.to_le_bytes());
-    ro[0x108..0x110].copy_from_slice(&0x400200u64.to_le_bytes());
-    ro[0x200..0x209].copy_from_slice(b"7Session\0");
-    m.add(0x400000, ro);
-    m.mappings[0].perms = "r--".into();
-    m.mappings[0].path = Some("/usr/bin/app".into());
+    session_vtable(&mut m);
     m.add(0x9000, words(&[BUFFER, HOLDER]));
     let n = in_buffer + in_holder;
     let session = |k: u64| SESSIONS + 0x40 * k;
@@ -42,7 +34,7 @@ fn process(in_buffer: u64, in_holder: u64, system: u64) -> (MemoryImage, HeldHea
         SESSIONS,
         words(
             &(0..n)
-                .flat_map(|_| [VTABLE, 0, 0, 0, 0, 0, 0, 0])
+                .flat_map(|_| [SESSION_VTABLE, 0, 0, 0, 0, 0, 0, 0])
                 .collect::<Vec<_>>(),
         ),
     );
