@@ -82,7 +82,7 @@ fn growth(malloc: Malloc, build: Workload) -> Option<Run> {
             cc.arg("-DRING=60");
         }
         if malloc == Malloc::Jemalloc {
-            cc.arg("-ljemalloc");
+            cc.args(["-DWITH_JEMALLOC", "-ljemalloc"]);
         }
         run(&mut cc, Duration::from_secs(180)).expect_success("compiling growth.cpp");
         let cores = stop_cores(&exe, &dir, 2);
@@ -107,7 +107,37 @@ struct Diff {
     program_match: String,
     rows: Vec<Row>,
     totals: Change,
+    allocator: Option<Holdings>,
     findings: Vec<Finding>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Holdings {
+    old: Figures,
+    new: Figures,
+    delta: FiguresDelta,
+    arenas: Vec<ArenaChange>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Figures {
+    system_bytes: u64,
+    in_use_bytes: u64,
+    free_bytes: u64,
+    trimmable_bytes: u64,
+    fragmented_bytes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct FiguresDelta {
+    system_bytes: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct ArenaChange {
+    name: String,
+    old: Option<Figures>,
+    new: Option<Figures>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -246,6 +276,29 @@ fn growth_by_type(malloc: Malloc) {
         d.totals.bytes_delta,
         d.totals.new_bytes as i64 - d.totals.old_bytes as i64
     );
+
+    // The allocator's holdings: what it got from the system, by its own account at each stop.
+    let a = d.allocator.as_ref().expect("one allocator in both cores");
+    assert_eq!(
+        (a.old.system_bytes, a.new.system_bytes),
+        (run.count(0, "system_bytes"), run.count(1, "system_bytes")),
+        "{a:#?}"
+    );
+    assert_eq!(
+        a.delta.system_bytes,
+        run.count(1, "system_bytes") as i64 - run.count(0, "system_bytes") as i64
+    );
+    assert!(!a.arenas.is_empty() && a.arenas.iter().all(|r| r.old.is_some() && r.new.is_some()));
+    if malloc == Malloc::Glibc {
+        assert_eq!(a.arenas[0].name, "main_arena");
+    }
+    for f in [&a.old, &a.new] {
+        assert_eq!(
+            f.fragmented_bytes,
+            f.free_bytes - f.trimmable_bytes.min(f.free_bytes)
+        );
+        assert!(f.in_use_bytes <= f.system_bytes);
+    }
 
     // The finding names the class, the holder and the next step on a new object, which gdb
     // says is an app::Session.
