@@ -85,8 +85,8 @@ fn growth(malloc: Malloc, build: Workload) -> Option<Run> {
             cc.args(["-DWITH_JEMALLOC", "-ljemalloc"]);
         }
         run(&mut cc, Duration::from_secs(180)).expect_success("compiling growth.cpp");
-        let cores = stop_cores(&exe, &dir, 2);
-        let truth = (1..=2)
+        let cores = stop_cores(&exe, &dir, 3);
+        let truth = (1..=3)
             .map(|k| {
                 let text = std::fs::read_to_string(dir.join(format!("phase{k}.truth")))
                     .expect("the workload wrote its truth file");
@@ -481,6 +481,52 @@ fn two_programs_are_said_to_differ_and_no_growth_is_claimed() {
     let codes: Vec<&str> = d.findings.iter().map(|f| f.code.as_str()).collect();
     assert_eq!(codes, ["different_programs"], "{:#?}", d.findings);
     assert!(d.findings[0].message.contains("no growth is claimed"));
+}
+
+/// After the third phase the allocator holds megabytes more, freed between the blocks the
+/// program kept: a finding says the allocator grew without the program, and the kept blocks
+/// are the growth, held through `g_kept`.
+fn allocator_growth(malloc: Malloc) {
+    let Some(run) = growth(malloc, Workload::Growth) else {
+        return;
+    };
+    let (d, out) = diff_json(&run.cores[1], &run.cores[2], "type");
+    cli::assert_exit(&out, 0);
+    let a = d.allocator.as_ref().expect("one allocator in both cores");
+    let system = run.count(2, "system_bytes") as i64 - run.count(1, "system_bytes") as i64;
+    assert_eq!(a.delta.system_bytes, system, "{a:#?}");
+    assert!(a.new.fragmented_bytes > a.old.fragmented_bytes, "{a:#?}");
+    let finding = d
+        .findings
+        .iter()
+        .find(|f| f.code == "allocator_growth")
+        .unwrap_or_else(|| panic!("no allocator_growth finding: {:#?}", d.findings));
+    assert!(
+        finding.message.contains("more from the system")
+            && finding
+                .message
+                .contains("trapped between allocations in use"),
+        "{}",
+        finding.message
+    );
+    let kept: i64 = d
+        .rows
+        .iter()
+        .flat_map(|r| &r.holders)
+        .filter(|h| is_global(h, "g_kept"))
+        .map(|h| h.change.count_delta)
+        .sum();
+    assert_eq!(kept, run.count(2, "kept") as i64);
+}
+
+#[test]
+fn allocator_growth_without_the_program_on_glibc() {
+    allocator_growth(Malloc::Glibc);
+}
+
+#[test]
+fn allocator_growth_without_the_program_on_jemalloc() {
+    allocator_growth(Malloc::Jemalloc);
 }
 
 /// `--by site` is for jemalloc prof:true cores: a one-line error, exit 2, until sites are
