@@ -607,12 +607,16 @@ pub fn diff(old: Side, new: Side, by: Grouping) -> Diff {
 
     // Holders of the changed groups' blocks, in both cores.
     let mut holders = Interner::new();
-    let mut examples = HashMap::new();
+    let mut holder_examples = HashMap::new();
     let mut by_holder: HashMap<(u32, u32), [Tally; 2]> = HashMap::new();
     for (s, graph) in graphs.iter().enumerate() {
         // Only NEW's examples are kept: they are for `explain NEW`.
         let mut scratch = HashMap::new();
-        let ex = if s == 1 { &mut examples } else { &mut scratch };
+        let ex = if s == 1 {
+            &mut holder_examples
+        } else {
+            &mut scratch
+        };
         let of = graph.holders(&changed, &mut holders, ex);
         for (i, &h) in of.iter().enumerate() {
             if h != u32::MAX {
@@ -628,10 +632,11 @@ pub fn diff(old: Side, new: Side, by: Grouping) -> Diff {
             holder: key.name.clone(),
             kind: key.kind,
             change: Change::of(o, n),
-            example: examples.get(&h).copied(),
+            example: holder_examples.get(&h).copied(),
         });
     }
 
+    let examples = examples(&graphs, n);
     let mut rows: Vec<Row> = groups
         .keys
         .iter()
@@ -661,7 +666,7 @@ pub fn diff(old: Side, new: Side, by: Grouping) -> Diff {
                 kind,
                 size,
                 change: changes[g],
-                example: example(&graphs, g as u32),
+                example: examples[g],
                 holders: hs,
                 holders_count,
             }
@@ -697,24 +702,27 @@ pub fn diff(old: Side, new: Side, by: Grouping) -> Diff {
     diff
 }
 
-/// An allocation of group `g` in NEW at an address where OLD holds none of the group.
-fn example(graphs: &[Graph; 2], g: u32) -> Option<u64> {
+/// For every group, an allocation of it in NEW at an address where OLD holds none of the
+/// group (the lowest), else the lowest of it in NEW; in one pass over NEW.
+fn examples(graphs: &[Graph; 2], groups: usize) -> Vec<Option<u64>> {
     let [old, new] = graphs;
-    let mut first = None;
+    // (example, whether it is new since OLD)
+    let mut out: Vec<Option<(u64, bool)>> = vec![None; groups];
     for (i, b) in new.refs.blocks().iter().enumerate() {
-        if new.group[i] != g {
+        let g = new.group[i];
+        let slot = &mut out[g as usize];
+        if slot.is_some_and(|(_, fresh)| fresh) {
             continue;
         }
-        first.get_or_insert(b.address);
         let in_old = old
             .refs
             .block_at(b.address)
             .is_some_and(|j| old.group[j] == g && old.refs.blocks()[j].address == b.address);
-        if !in_old {
-            return Some(b.address);
+        if slot.is_none() || !in_old {
+            *slot = Some((b.address, !in_old));
         }
     }
-    first
+    out.into_iter().map(|e| e.map(|(a, _)| a)).collect()
 }
 
 fn allocator_change(old: &HeldHeap, new: &HeldHeap) -> AllocatorChange {
