@@ -529,6 +529,41 @@ fn allocator_growth_without_the_program_on_jemalloc() {
     allocator_growth(Malloc::Jemalloc);
 }
 
+/// `report` of the two cores has a growth section: the class's row with the program's count
+/// and the holder, and the growth finding.
+#[test]
+fn report_of_two_cores_shows_the_growth() {
+    let Some(run) = growth(Malloc::Glibc, Workload::Growth) else {
+        return;
+    };
+    let html_path = unique_dir("diff-report").join("report.html");
+    let out = cli::heapmortem([
+        OsStr::new("report"),
+        run.cores[0].as_os_str(),
+        run.cores[1].as_os_str(),
+        OsStr::new("-o"),
+        html_path.as_os_str(),
+    ]);
+    cli::assert_exit(&out, 0);
+    let html = std::fs::read_to_string(&html_path).expect("the report");
+    let section = html
+        .split("<section id=\"diff\">")
+        .nth(1)
+        .and_then(|s| s.split("</section>").next())
+        .unwrap_or_else(|| panic!("no growth section in {}", html_path.display()));
+    let added = run.count(1, "sessions") - run.count(0, "sessions");
+    let row = section
+        .lines()
+        .find(|l| l.contains("data-key=\"app::Session\""))
+        .unwrap_or_else(|| panic!("no app::Session row: {section}"));
+    assert!(
+        row.contains(&format!("data-count-delta=\"{added}\"")),
+        "{row}"
+    );
+    assert!(row.contains("held through g_sessions"), "{row}");
+    assert!(html.contains("app::Session grew by"), "the growth finding");
+}
+
 /// `--by site` is for jemalloc prof:true cores: a one-line error, exit 2, until sites are
 /// read.
 #[test]

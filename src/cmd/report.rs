@@ -10,10 +10,11 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
+use heap_walkers::HeldHeap;
 use profile_import::CoreSymbolizer;
 use report_templates::{
-    core_modules, Finding, HeapSection, InputFile, LeaksSection, ProcessSection, ProfileSection,
-    Provenance, Report,
+    core_modules, DiffSection, Finding, HeapSection, InputFile, LeaksSection, ProcessSection,
+    ProfileSection, Provenance, Report,
 };
 
 use crate::args::{Common, ReportArgs};
@@ -32,6 +33,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     let mut inputs = Vec::new();
     let mut profiles = Vec::new();
     let mut profile_names = Vec::new();
+    // Cores whose heap was walked, kept for the growth section when there are two.
+    let mut walked = Vec::new();
 
     for path in &args.inputs {
         if is_core(path)? {
@@ -50,10 +53,12 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
                 .processes
                 .push(ProcessSection::new(&name, &info, &threads));
             report.modules.extend(core_modules(&name, &info));
-            if let Some(partial) = add_heap(&process, &name, &mut report) {
+            let mut held = None;
+            if let Some((partial, h)) = add_heap(&process, &name, &mut report) {
                 if partial {
                     outcome = Outcome::Partial;
                 }
+                held = h;
             }
             // A jemalloc that ran with prof:true kept a heap profile in memory.
             if let Ok(profile) = profile_import::core_profile(&process) {
@@ -61,12 +66,17 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
                 profile_names.push(format!("{name} (jemalloc's in-memory profile)"));
             }
             inputs.push(hash(path, "core")?);
+            if let Some(held) = held {
+                walked.push((name, process, held));
+            }
         } else {
             profiles.push(read_profile(path, &args.common, &mut outcome, &mut report)?);
             profile_names.push(path.display().to_string());
             inputs.push(hash(path, "profile")?);
         }
     }
+
+    add_diff(&walked, &mut report);
 
     let base = match &args.base {
         Some(path) => {
@@ -141,11 +151,45 @@ fn read_profile(
     Ok(profile)
 }
 
+/// With two cores walked, the growth section: how the heap changed from the first to the
+/// second (`heapmortem diff`, by type).
+fn add_diff(walked: &[(String, core_reader::Process, HeldHeap)], report: &mut Report) {
+    use heap_walkers::diff::{diff, Grouping, Side};
+    match walked {
+        [(old_name, old, old_heap), (new_name, new, new_heap)] => {
+            let side = |label, target, heap| Side {
+                label,
+                target,
+                heap,
+            };
+            let d = diff(
+                side(old_name, old, old_heap),
+                side(new_name, new, new_heap),
+                Grouping::Type,
+            );
+            report
+                .findings
+                .extend(d.findings.iter().map(Finding::from_diff));
+            report.diff = Some(DiffSection::of(&d));
+        }
+        [_, _, _, ..] => report.notes.push(format!(
+            "{} cores: the growth section compares two (`heapmortem diff OLD NEW` any pair)",
+            walked.len()
+        )),
+        _ => {}
+    }
+}
+
 /// Walks the core's heap when its allocator is one heapmortem reads, and adds the heap and
-/// leaks sections and the findings to the report. Returns whether the walk was partial, or
-/// None when there was no heap to show (a note then says why).
-fn add_heap(process: &core_reader::Process, name: &str, report: &mut Report) -> Option<bool> {
-    use heap_walkers::{glibc, jemalloc, leaks, Allocator, HeldHeap};
+/// leaks sections and the findings to the report. Returns whether the walk was partial and
+/// the held heap (for the growth section), or None when there was no heap to show (a note
+/// then says why).
+fn add_heap(
+    process: &core_reader::Process,
+    name: &str,
+    report: &mut Report,
+) -> Option<(bool, Option<HeldHeap>)> {
+    use heap_walkers::{glibc, jemalloc, leaks, Allocator};
     // The allocations are listed too, for the leak check.
     let walked = match Allocator::detect(process) {
         Allocator::Glibc | Allocator::Unknown => {
@@ -187,11 +231,11 @@ fn add_heap(process: &core_reader::Process, name: &str, report: &mut Report) -> 
     };
     match walked {
         Ok((partial, held)) => {
-            if let Some(held) = held {
+            if let Some(held) = &held {
                 let found = leaks::find_leaks(process, held.blocks(), &held.roots);
                 report.leaks.push(LeaksSection::of(name, &found));
             }
-            Some(partial)
+            Some((partial, held))
         }
         Err(e) => {
             report.notes.push(format!("{name}: {e}"));

@@ -25,6 +25,8 @@
 
 mod render;
 
+pub use render::{signed_bytes, signed_count};
+
 use std::collections::HashMap;
 
 use core_reader::{hex, Diagnostic, Target};

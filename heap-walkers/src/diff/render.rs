@@ -17,7 +17,7 @@ const TEXT_ROWS: usize = 15;
 const TEXT_HOLDERS: usize = 2;
 
 /// `+1,234` / `-5`.
-pub(super) fn signed_count(n: i64) -> String {
+pub fn signed_count(n: i64) -> String {
     let sign = if n < 0 { "-" } else { "+" };
     format!("{sign}{}", grouped(n.unsigned_abs()))
 }
@@ -36,7 +36,7 @@ fn grouped(n: u64) -> String {
 }
 
 /// `+6.3 MiB` / `-512 B`.
-fn signed_bytes(n: i64) -> String {
+pub fn signed_bytes(n: i64) -> String {
     let text = human_bytes_f64(n as f64);
     if n >= 0 {
         format!("+{text}")
@@ -53,21 +53,24 @@ fn plural(n: i64, one: &str, many: &str) -> String {
     )
 }
 
-/// How a holder reads in a sentence: `held through g_sessions (objects!g_sessions)`.
-fn held(h: &HolderRow) -> String {
-    match h.kind {
-        HolderKind::Static => match h.holder.split_once('!') {
-            Some((_, symbol)) => format!("held through {symbol} ({})", h.holder),
-            None => format!("held through {}", h.holder),
-        },
-        HolderKind::Allocation => format!(
-            "held by a {}{} that is in both cores",
-            h.holder,
-            h.example.map(|a| format!(" at {a:#x}")).unwrap_or_default()
-        ),
-        HolderKind::Unreached => "reached from no root (leaked)".to_string(),
-        HolderKind::Stack | HolderKind::Register | HolderKind::Tls | HolderKind::Other => {
-            format!("held from {}", h.holder)
+impl HolderRow {
+    /// How the holder reads in a sentence: `held through g_sessions (objects!g_sessions)`.
+    pub fn phrase(&self) -> String {
+        let h = self;
+        match h.kind {
+            HolderKind::Static => match h.holder.split_once('!') {
+                Some((_, symbol)) => format!("held through {symbol} ({})", h.holder),
+                None => format!("held through {}", h.holder),
+            },
+            HolderKind::Allocation => format!(
+                "held by a {}{} that is in both cores",
+                h.holder,
+                h.example.map(|a| format!(" at {a:#x}")).unwrap_or_default()
+            ),
+            HolderKind::Unreached => "reached from no root (leaked)".to_string(),
+            HolderKind::Stack | HolderKind::Register | HolderKind::Tls | HolderKind::Other => {
+                format!("held from {}", h.holder)
+            }
         }
     }
 }
@@ -166,7 +169,7 @@ fn growth(d: &Diff, r: &Row) -> Finding {
     );
     let top = r.holders.first().filter(|h| h.change.count_delta > 0);
     if let Some(h) = top {
-        message.push_str(&format!(", {}", held(h)));
+        message.push_str(&format!(", {}", h.phrase()));
         if h.change.count_delta < c.count_delta {
             message.push_str(&format!(
                 " ({} of them; {} holders in all)",
@@ -295,7 +298,7 @@ impl Diff {
                     "{:>10} {:>11}  {}",
                     signed_count(h.change.count_delta),
                     "",
-                    held(h)
+                    h.phrase()
                 )?;
             }
             if r.holders_count > TEXT_HOLDERS {
