@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::harness::fixture::stop_cores;
+use crate::harness::fixture::{stop_cores, truncated_copy};
 use crate::harness::process::{require, run, Output};
 use crate::harness::{cli, parse_hex, repo_root, unique_dir, Memo};
 
@@ -562,6 +562,26 @@ fn report_of_two_cores_shows_the_growth() {
     );
     assert!(row.contains("held through g_sessions"), "{row}");
     assert!(html.contains("app::Session grew by"), "the growth finding");
+}
+
+/// A newer core cut short: read in part (exit 1, said on stderr) or refused in one line
+/// (exit 2), never a panic.
+#[test]
+fn a_truncated_core_is_read_in_part_or_refused() {
+    let Some(run) = growth(Malloc::Glibc, Workload::Growth) else {
+        return;
+    };
+    let len = std::fs::metadata(&run.cores[1]).expect("the core").len();
+    for keep in [len / 2, len * 9 / 10] {
+        let cut = truncated_copy(&run.cores[1], keep, "diff");
+        let out = heapmortem_diff(&run.cores[0], &cut, &[]);
+        cli::assert_no_panic(&out);
+        match out.code() {
+            Some(1) => assert!(out.stderr_str().contains("in part"), "{}", out.describe()),
+            Some(2) => cli::assert_one_line_error(&out),
+            _ => panic!("exit 1 or 2 expected\n{}", out.describe()),
+        }
+    }
 }
 
 /// `--by site` is for jemalloc prof:true cores: a one-line error, exit 2, until sites are

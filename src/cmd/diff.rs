@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use heap_walkers::diff::{self, Grouping, ProgramMatch, Side};
+use heap_walkers::diff::{self, Grouping, Side};
 use heap_walkers::HeldHeap;
 
 use crate::args::{DiffArgs, DiffBy, TextOrJson};
@@ -17,34 +17,25 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
              hold, read on both sides; this build does not read them yet (use --by type or size)"
         ),
     };
-    let old = super::open_core(&args.old, &args.common)?;
-    let new = super::open_core(&args.new, &args.common)?;
-    let walk = |p: &core_reader::Process| {
-        HeldHeap::walk(p, true).map_err(|e| super::no_heap(e, "to compare"))
+    let labels = [&args.old, &args.new].map(|p| p.display().to_string());
+    let cores = [
+        super::open_core(&args.old, &args.common)?,
+        super::open_core(&args.new, &args.common)?,
+    ];
+    let mut heaps = Vec::with_capacity(2);
+    for (core, label) in cores.iter().zip(&labels) {
+        let what = format!("to compare in {label}");
+        heaps.push(HeldHeap::walk(core, true).map_err(|e| super::no_heap(e, &what))?);
+    }
+    let side = |i: usize| Side {
+        label: &labels[i],
+        target: &cores[i],
+        heap: &heaps[i],
     };
-    let (old_heap, new_heap) = (walk(&old)?, walk(&new)?);
-    let (old_label, new_label) = (
-        args.old.display().to_string(),
-        args.new.display().to_string(),
-    );
-    let side = |label, target, heap| Side {
-        label,
-        target,
-        heap,
-    };
-    let d = diff::diff(
-        side(&old_label, &old, &old_heap),
-        side(&new_label, &new, &new_heap),
-        by,
-    );
+    let d = diff::diff(side(0), side(1), by);
     // Said before the output, so that it is seen even when the output is piped away.
-    if matches!(
-        d.program_match,
-        ProgramMatch::OtherProgram | ProgramMatch::OtherBuild
-    ) {
-        if let Some(f) = d.findings.first() {
-            eprintln!("heapmortem: {}", f.message);
-        }
+    if let Some(statement) = d.statement() {
+        eprintln!("heapmortem: {statement}");
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match args.format {
@@ -53,12 +44,12 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
     }
     out.flush()?;
     let mut outcome = Outcome::Complete;
-    for (label, heap, process) in [(&old_label, &old_heap, &old), (&new_label, &new_heap, &new)] {
+    for ((label, heap), core) in labels.iter().zip(&heaps).zip(&cores) {
         if let Some(partial) = &heap.partial {
             eprintln!("heapmortem: {label}: {partial}");
             outcome = Outcome::Partial;
         }
-        if super::outcome(process) == Outcome::Partial {
+        if super::outcome(core) == Outcome::Partial {
             outcome = Outcome::Partial;
         }
     }

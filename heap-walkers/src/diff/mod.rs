@@ -589,9 +589,28 @@ fn program_match(old: &Program, new: &Program) -> ProgramMatch {
     };
     match (&old.build_id, &new.build_id) {
         (Some(a), Some(b)) if a == b => ProgramMatch::Same,
+        // A core whose notes were cut off names no executable: nothing to tell them apart.
+        _ if name(old).is_none() || name(new).is_none() => ProgramMatch::Unverified,
         _ if name(old) != name(new) => ProgramMatch::OtherProgram,
         (Some(_), Some(_)) => ProgramMatch::OtherBuild,
         _ => ProgramMatch::Unverified,
+    }
+}
+
+impl Diff {
+    /// What must be said on stderr whatever the output: that the cores are of different
+    /// programs, or of two builds of one, or could not be told apart.
+    pub fn statement(&self) -> Option<&str> {
+        let code = match self.program_match {
+            ProgramMatch::Same => return None,
+            ProgramMatch::OtherProgram => "different_programs",
+            ProgramMatch::OtherBuild => "other_build",
+            ProgramMatch::Unverified => "unverified_program",
+        };
+        self.findings
+            .iter()
+            .find(|f| f.code == code)
+            .map(|f| f.message.as_str())
     }
 }
 

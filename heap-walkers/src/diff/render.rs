@@ -117,8 +117,8 @@ pub(super) fn findings(d: &Diff) -> Vec<Finding> {
             Severity::Info,
             "unverified_program",
             format!(
-                "{} and {} are taken as cores of one program by the executable's name \
-                 ({} and {}): a build-id is missing",
+                "{} and {} could not be shown to be cores of one program ({} and {}: a \
+                 build-id or an executable is unknown); they are compared as if they were",
                 d.old.label,
                 d.new.label,
                 exe(&d.old),

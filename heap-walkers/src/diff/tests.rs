@@ -213,6 +213,12 @@ fn programs_match_by_build_id_then_by_name() {
         m(&p("/a/app", None), &p("/a/other", None)),
         ProgramMatch::OtherProgram
     );
+    let mut unnamed = p("", None);
+    unnamed.executable = None;
+    assert_eq!(
+        m(&p("/a/app", Some("01")), &unnamed),
+        ProgramMatch::Unverified
+    );
 }
 
 #[test]
