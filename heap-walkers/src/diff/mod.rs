@@ -374,6 +374,12 @@ struct HolderKey {
     kind: HolderKind,
 }
 
+/// No holder (yet): the block's group did not change.
+const NONE: u32 = u32::MAX;
+
+/// The holder of allocations no root reaches.
+const UNREACHED: &str = "nothing (unreachable)";
+
 /// One core's graph: references, types, anchors, and each block's group.
 struct Graph<'a> {
     side: Side<'a>,
@@ -447,20 +453,51 @@ impl<'a> Graph<'a> {
     }
 
     /// The holder of every block whose group changed (`u32::MAX` for the others), and an
-    /// example address per holder.
+    /// example address per holder. A block no chain of pointers to starts reaches is held
+    /// through its chain of pointers into the middle of allocations, if it has one (an
+    /// object held through a base class at an offset, …), as `explain`'s "possibly
+    /// anchored" chains.
     fn holders(
         &self,
         changed: &[bool],
         holders: &mut Interner<HolderKey>,
         examples: &mut HashMap<u32, u64>,
     ) -> Vec<u32> {
-        const NONE: u32 = u32::MAX;
+        let mut roots = HashMap::new();
+        let all = |_: usize| true;
+        let mut memo = self.resolve(&self.anchors, changed, all, holders, examples, &mut roots);
+        let unreached = holders.id(HolderKey {
+            name: UNREACHED.into(),
+            kind: HolderKind::Unreached,
+        });
+        if memo.contains(&unreached) {
+            let loose = Anchors::build(self.side.target, &self.refs, &self.side.heap.roots, true);
+            let lost = |i: usize| memo[i] == unreached;
+            let again = self.resolve(&loose, changed, lost, holders, examples, &mut roots);
+            for (m, a) in memo.iter_mut().zip(again) {
+                if *m == unreached && a != NONE {
+                    *m = a;
+                }
+            }
+        }
+        memo
+    }
+
+    /// [`Graph::holders`] along the tree of `anchors`, for the blocks `wanted` picks.
+    fn resolve(
+        &self,
+        anchors: &Anchors,
+        changed: &[bool],
+        wanted: impl Fn(usize) -> bool,
+        holders: &mut Interner<HolderKey>,
+        examples: &mut HashMap<u32, u64>,
+        roots: &mut HashMap<u64, u32>,
+    ) -> Vec<u32> {
         let n = self.refs.blocks().len();
         let mut memo = vec![NONE; n];
-        let mut roots: HashMap<u64, u32> = HashMap::new();
         let mut path = Vec::new();
         for i in 0..n {
-            if !changed[self.group[i] as usize] || memo[i] != NONE {
+            if !changed[self.group[i] as usize] || memo[i] != NONE || !wanted(i) {
                 continue;
             }
             // Up the breadth-first tree (no cycles; bounded by its size all the same) past
@@ -473,7 +510,7 @@ impl<'a> Graph<'a> {
                     break;
                 }
                 path.push(at);
-                let (id, example) = match self.anchors.via(at) {
+                let (id, example) = match anchors.via(at) {
                     Via::Block { from, .. } if changed[self.group[from as usize] as usize] => {
                         at = from as usize;
                         continue;
@@ -505,7 +542,7 @@ impl<'a> Graph<'a> {
                     ),
                     Via::Unreached => (
                         holders.id(HolderKey {
-                            name: "nothing (unreachable)".into(),
+                            name: UNREACHED.into(),
                             kind: HolderKind::Unreached,
                         }),
                         None,
@@ -640,7 +677,7 @@ pub fn diff(old: Side, new: Side, by: Grouping) -> Diff {
         };
         let of = graph.holders(&changed, &mut holders, ex);
         for (i, &h) in of.iter().enumerate() {
-            if h != u32::MAX {
+            if h != NONE {
                 let g = graph.group[i];
                 by_holder.entry((g, h)).or_default()[s].add(graph.refs.blocks()[i].size);
             }

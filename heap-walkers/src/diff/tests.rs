@@ -16,6 +16,12 @@ fn words(ws: &[u64]) -> Vec<u8> {
 /// A process whose global at 0x9000 points to a buffer of `in_buffer` Session pointers and
 /// to a 64-byte object holding `in_holder` more; the allocator holds `system` bytes.
 fn process(in_buffer: u64, in_holder: u64, system: u64) -> (MemoryImage, HeldHeap) {
+    process_with(in_buffer, in_holder, system, 0)
+}
+
+/// [`process`] with the buffer's pointers `into` bytes past each session's start (a base
+/// class at an offset).
+fn process_with(in_buffer: u64, in_holder: u64, system: u64, into: u64) -> (MemoryImage, HeldHeap) {
     let mut m = MemoryImage::new();
     session_vtable(&mut m);
     m.add(0x9000, words(&[BUFFER, HOLDER]));
@@ -23,7 +29,11 @@ fn process(in_buffer: u64, in_holder: u64, system: u64) -> (MemoryImage, HeldHea
     let session = |k: u64| SESSIONS + 0x40 * k;
     m.add(
         BUFFER,
-        words(&(0..in_buffer).map(session).collect::<Vec<_>>()),
+        words(
+            &(0..in_buffer)
+                .map(|k| session(k) + into)
+                .collect::<Vec<_>>(),
+        ),
     );
     let mut held = vec![0u64; 8];
     for k in 0..in_holder {
@@ -155,6 +165,23 @@ fn growth_by_type_with_its_holders() {
     let a = d.allocator.as_ref().unwrap();
     assert_eq!(a.delta.system_bytes, 3 << 20);
     assert_eq!(a.arenas[0].name, "main_arena");
+}
+
+/// Sessions the buffer points into (not at): held through it all the same, not leaked.
+#[test]
+fn holders_through_pointers_into_the_middle() {
+    let old = process_with(1, 1, 1 << 20, 8);
+    let new = process_with(3, 1, 1 << 20, 8);
+    let d = diff_of(&old, &new, Grouping::Type);
+    let top = &d.rows[0];
+    assert_eq!((top.key.as_str(), top.change.count_delta), ("Session", 2));
+    assert_eq!(
+        top.holders[0].holder, "anonymous memory",
+        "{:#?}",
+        top.holders
+    );
+    assert_eq!(top.holders[0].change.count_delta, 2);
+    assert!(top.holders.iter().all(|h| h.kind != HolderKind::Unreached));
 }
 
 #[test]
