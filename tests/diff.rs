@@ -292,6 +292,12 @@ fn growth_by_type(malloc: Malloc) {
     if malloc == Malloc::Glibc {
         assert_eq!(a.arenas[0].name, "main_arena");
     }
+    // The program's growth accounts for the allocator's: no finding about the allocator.
+    assert!(
+        !d.findings.iter().any(|f| f.code == "allocator_growth"),
+        "{:#?}",
+        d.findings
+    );
     for f in [&a.old, &a.new] {
         assert_eq!(
             f.fragmented_bytes,

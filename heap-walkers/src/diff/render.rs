@@ -193,7 +193,11 @@ fn growth(d: &Diff, r: &Row) -> Finding {
 }
 
 fn allocator_growth(d: &Diff, delta: &FiguresDelta) -> Option<Finding> {
-    let unexplained = delta.system_bytes.saturating_sub(delta.in_use_bytes.max(0));
+    // The program's own account (every allocation it holds, as walked) rather than the
+    // allocator's in-use figure: jemalloc's counts regions handed to thread caches, and its
+    // statistics in memory may lag the regions themselves.
+    let held = d.totals.bytes_delta;
+    let unexplained = delta.system_bytes.saturating_sub(held.max(0));
     if delta.system_bytes <= 0
         || unexplained < ALLOCATOR_SLACK
         || unexplained.saturating_mul(2) < delta.system_bytes
@@ -214,13 +218,13 @@ fn allocator_growth(d: &Diff, delta: &FiguresDelta) -> Option<Finding> {
         Severity::Warning,
         "allocator_growth",
         format!(
-            "the allocator got {} more from the system from {} to {} while the memory in \
-             use grew by {}: {} more is free in its arenas ({}); next: `heapmortem heap {}` \
-             for the arenas' findings",
+            "the allocator got {} more from the system from {} to {} while the allocations \
+             the program holds grew by {}: {} more is free in its arenas ({}); next: \
+             `heapmortem heap {}` for the arenas' findings",
             signed_bytes(delta.system_bytes),
             d.old.label,
             d.new.label,
-            signed_bytes(delta.in_use_bytes),
+            signed_bytes(held),
             signed_bytes(delta.free_bytes),
             parts.join(", "),
             d.new.label
