@@ -1,9 +1,10 @@
 use core_reader::MemoryImage;
 
 use super::*;
-use crate::leaks::{RootRange, Roots};
+use crate::leaks::{RootKind, RootRange, Roots};
 use crate::types::tests::{session_vtable, SESSION_VTABLE};
-use crate::{Allocation, AllocationState, Allocations};
+use crate::types::TypeKind;
+use crate::{Allocation, AllocationState, Allocations, Allocator, Arena, ArenaFigures, Holdings};
 
 const BUFFER: u64 = 0x10000;
 const HOLDER: u64 = 0x11000;
