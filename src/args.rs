@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use heap_walkers::diff::Grouping;
 use heap_walkers::{Format, GroupBy, ListFilter};
 use profile_import::ValueKind;
 
@@ -36,6 +37,9 @@ pub enum Command {
     /// What the allocation at an address is, who points into it, and what keeps it alive.
     #[command(after_help = heap_walkers::EXPLAIN_HELP)]
     Explain(ExplainArgs),
+    /// How the heap changed between two cores of one program, and through what it grew.
+    #[command(after_help = heap_walkers::DIFF_HELP)]
+    Diff(DiffArgs),
     /// Read heap profiles (jeprof .heap, gperftools, pprof) and show where memory was allocated.
     Profile(ProfileArgs),
     /// One self-contained HTML report of cores and profiles.
@@ -90,6 +94,22 @@ pub struct ExplainArgs {
     pub address: u64,
     #[command(flatten)]
     pub common: Common,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older core.
+    pub old: PathBuf,
+    /// The newer core, of the same program.
+    pub new: PathBuf,
+    #[command(flatten)]
+    pub common: Common,
+    /// Group the allocations in use.
+    #[arg(long, value_enum, default_value_t = Grouping::Type)]
+    pub by: Grouping,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,

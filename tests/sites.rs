@@ -178,6 +178,33 @@ fn every_allocation_sampled_sites_agree_with_valgrind() {
         assert!(parse_hex(&site.frames[0].address).is_some_and(|a| a > 0));
     }
 
+    // diff --by site (the core against itself): each leaking function's group holds the
+    // blocks valgrind counted for it, and nothing grew.
+    let out = cli::heapmortem([
+        OsStr::new("diff"),
+        core.as_os_str(),
+        core.as_os_str(),
+        OsStr::new("--by"),
+        OsStr::new("site"),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+    ]);
+    cli::assert_exit(&out, 0);
+    let diff: serde_json::Value = cli::parse_json(&out, "diff --by site");
+    for (function, &(_, blocks)) in &truth {
+        let rows = diff["rows"].as_array().expect("rows");
+        let row = rows
+            .iter()
+            .find(|r| {
+                r["key"]
+                    .as_str()
+                    .is_some_and(|k| k.starts_with(&format!("{function} (")))
+            })
+            .unwrap_or_else(|| panic!("no row for {function} in {rows:#?}"));
+        assert_eq!(row["new_count"], blocks, "{function}: {row}");
+        assert_eq!(row["count_delta"], 0, "{function}: {row}");
+    }
+
     // explain on one leaked block of each site names its function.
     for function in ["leak_pages", "leak_records"] {
         let g = json

@@ -5,6 +5,7 @@ mod harness;
 mod aarch64;
 mod capture;
 mod corpus;
+mod diff;
 mod freebsd;
 mod heap_glibc;
 mod heap_jemalloc;

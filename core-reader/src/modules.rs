@@ -401,7 +401,7 @@ pub(crate) fn file_phdrs(data: &[u8]) -> Option<Vec<Phdr>> {
 }
 
 /// The address range spanned by the `PT_LOAD`s, page-aligned, at `bias`.
-fn load_range(phdrs: &[Phdr], bias: LoadBias) -> (u64, u64) {
+pub(crate) fn load_range(phdrs: &[Phdr], bias: LoadBias) -> (u64, u64) {
     let loads = phdrs.iter().filter(|p| p.p_type == PT_LOAD);
     let lo = loads.clone().map(|p| p.vaddr.0).min().unwrap_or(0) & !0xfff;
     let hi = loads

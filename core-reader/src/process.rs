@@ -261,10 +261,21 @@ impl Process {
                 ),
             ));
         }
+        // The file mappings end where the file does; a writable segment's zero-filled tail
+        // (the .bss past its last file page, a big static array) is an anonymous mapping
+        // right after them. The segments' memory sizes say where the module really ends, so
+        // that a global there is named too.
+        let phdrs = image.as_ref().map(|i| i.phdrs.clone()).or_else(|| {
+            data.filter(|_| matches != Some(false))
+                .and_then(modules::file_phdrs)
+        });
+        let end = phdrs
+            .filter(|p| !p.is_empty())
+            .map_or(c.end, |p| c.end.max(modules::load_range(&p, bias).1));
         let mut module = Module {
             path: c.path,
             start: c.start,
-            end: c.end,
+            end,
             bias,
             build_id: mem_id.clone().or_else(|| file_id.clone()),
             file: located.map(|path| ModuleFile {

@@ -4,7 +4,7 @@
 use core_reader::{Diagnostic, Target};
 
 use crate::leaks::{self, Roots};
-use crate::{glibc, jemalloc, Allocations, Allocator, Sites, WalkedHeap};
+use crate::{glibc, jemalloc, Allocations, Allocator, Arena, ArenaDetail, Sites, WalkedHeap};
 
 /// Why there is no heap to check.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -38,6 +38,10 @@ pub enum Error {
 pub struct HeldHeap {
     /// The allocator walked.
     pub allocator: Allocator,
+    /// Its version, when known.
+    pub version: Option<String>,
+    /// Every arena's figures, in allocator-neutral terms (what `diff` compares).
+    pub arenas: Vec<Arena<Holdings>>,
     /// Every allocation listed, free ones too.
     pub allocations: Allocations,
     /// The registers and memory the program could still reach them through, less the
@@ -64,6 +68,8 @@ impl HeldHeap {
         let partial = heap.walked_in_part().map(|s| format!("{s}: {MISSED}"));
         HeldHeap {
             allocator: Allocator::Glibc,
+            version: heap.version.clone(),
+            arenas: Holdings::of(&heap.arenas),
             allocations: heap.allocations.unwrap_or_default(),
             roots,
             problems: heap.problems,
@@ -84,6 +90,8 @@ impl HeldHeap {
             return Err(Error::NotListed(why));
         }
         let roots = leaks::jemalloc_roots(target, &heap);
+        let summaries: Vec<_> = heap.arenas.iter().map(|a| heap.summary_arena(a)).collect();
+        let arenas = Holdings::of(&summaries);
         let mut problems = std::mem::take(&mut heap.problems);
         let n = problems.len();
         let partial = (n > 0).then(|| {
@@ -102,6 +110,8 @@ impl HeldHeap {
         };
         Ok(HeldHeap {
             allocator: Allocator::Jemalloc,
+            version: heap.version.clone(),
+            arenas,
             allocations: heap.allocations.unwrap_or_default(),
             roots,
             problems,
@@ -125,6 +135,40 @@ impl Error {
             Error::Jemalloc(_) | Error::JemallocTruncated(_) => Some(Allocator::Jemalloc),
             Error::NotListed(_) | Error::Unsupported(_) => None,
         }
+    }
+}
+
+/// An arena's figures in terms every allocator shares: the common [`crate::ArenaFigures`]
+/// plus what [`ArenaDetail`] can say (None where the allocator has no such figure).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Holdings {
+    /// How the allocator names the arena (`main_arena`, `arena 3`).
+    pub name: String,
+    /// Freed pages still resident, waiting to be purged (jemalloc's dirty pages), in bytes.
+    pub dirty_bytes: Option<u64>,
+    /// Pages purged lazily (jemalloc's muzzy pages), in bytes.
+    pub muzzy_bytes: Option<u64>,
+    /// Address space kept but not backed (jemalloc's retained), in bytes.
+    pub retained_bytes: Option<u64>,
+}
+
+impl Holdings {
+    /// The neutral holdings of `arenas`.
+    pub fn of<A: ArenaDetail>(arenas: &[Arena<A>]) -> Vec<Arena<Holdings>> {
+        arenas
+            .iter()
+            .map(|a| Arena {
+                index: a.index,
+                address: a.address,
+                figures: a.figures,
+                detail: Holdings {
+                    name: a.detail.name(a.index),
+                    dirty_bytes: a.detail.dirty_bytes(),
+                    muzzy_bytes: a.detail.muzzy_bytes(),
+                    retained_bytes: a.detail.retained_bytes(),
+                },
+            })
+            .collect()
     }
 }
 

@@ -2,7 +2,7 @@
 //! allocator's walked [`Heap`] and any [`LeakReport`].
 
 use heap_walkers::leaks::{self, LeakReport};
-use heap_walkers::{Allocator, ArenaDetail, Heap, WalkedHeap};
+use heap_walkers::{Allocator, ArenaDetail, Heap, HeldHeap, WalkedHeap};
 use serde::Serialize;
 
 use crate::model::{
@@ -16,13 +16,13 @@ impl Report {
     /// section and findings; a note says why a heap is not shown. Returns whether the heap
     /// could be walked only in part.
     /// `options` say where the modules' files are, to name a `prof:true` jemalloc's
-    /// allocation sites.
+    /// allocation sites. Also returns the held heap, for [`Report::add_growth`].
     pub fn add_core(
         &mut self,
         name: &str,
         process: &core_reader::Process,
         options: &core_reader::Options,
-    ) -> bool {
+    ) -> (bool, Option<HeldHeap>) {
         let allocator = Allocator::detect(process);
         let info = process.info_report(allocator.name());
         self.processes
@@ -36,14 +36,14 @@ impl Report {
                     "{name}: the heap of a process using {} is not shown (glibc and jemalloc only)",
                     other.name()
                 ));
-                return false;
+                return (false, None);
             }
             Err(e) => {
                 let allocator = e.allocator().unwrap_or(allocator).name();
                 self.notes.push(format!(
                     "{name}: the {allocator} heap could not be walked: {e}"
                 ));
-                return false;
+                return (false, None);
             }
         };
         if let WalkedHeap::Jemalloc(heap) = &mut heap {
@@ -64,13 +64,42 @@ impl Report {
             WalkedHeap::Glibc(heap) => self.add_heap_section(name, heap),
             WalkedHeap::Jemalloc(heap) => self.add_heap_section(name, &heap.summary()),
         }
-        if let Ok(mut held) = heap.into_held(process) {
+        let held = heap.into_held(process).ok().map(|mut held| {
             profile_import::name_held_sites(process, &mut held, options);
             let sites = held.sites.as_ref();
             let found = leaks::find_leaks_with_sites(process, held.blocks(), &held.roots, sites);
             self.leaks.push(LeaksSection::of(name, &found));
+            held
+        });
+        (partial, held)
+    }
+
+    /// With two cores walked (name, process, held heap), the growth section: how the heap
+    /// changed from the first to the second (`heapmortem diff`, by type); with more, a note.
+    pub fn add_growth(&mut self, walked: &[(String, core_reader::Process, HeldHeap)]) {
+        use heap_walkers::diff::{diff, Grouping, Side};
+        match walked {
+            [(old_name, old, old_heap), (new_name, new, new_heap)] => {
+                let side = |label, target, heap| Side {
+                    label,
+                    target,
+                    heap,
+                };
+                let d = diff(
+                    side(old_name, old, old_heap),
+                    side(new_name, new, new_heap),
+                    Grouping::Type,
+                );
+                self.findings
+                    .extend(d.findings.iter().map(Finding::from_diff));
+                self.diff = Some(crate::DiffSection::of(&d));
+            }
+            [_, _, _, ..] => self.notes.push(format!(
+                "{} cores: the growth section compares two (`heapmortem diff OLD NEW` any pair)",
+                walked.len()
+            )),
+            _ => {}
         }
-        partial
     }
 
     /// Adds a walked heap's section and findings.

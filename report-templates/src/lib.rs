@@ -10,6 +10,9 @@
 //!   retained), drawn as a fragmentation chart, and a size-class histogram ([`SizeClassRow`]).
 //! - [`LeaksSection`] ([`LeaksSection::of`] a leak check): unreachable memory, grouped
 //!   ([`LeakGroup`]).
+//! - [`DiffSection`] ([`DiffSection::of`] a `heapmortem diff` of two cores): the groups that
+//!   changed ([`DiffRow`]) with their main holders, and the arenas' holdings
+//!   ([`DiffArenaRow`]).
 //! - [`ProfileSection`]: jeprof's top table (sortable, searchable, at most
 //!   [`MAX_TABLE_ROWS`] rows), the pruned call graph, flame graph and icicle — built from a
 //!   profile view by [`ProfileSection::build`].
@@ -38,6 +41,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod diff;
 mod heap;
 mod model;
 mod process;
@@ -48,9 +52,10 @@ use askama::Template;
 // Bytes for people: core-reader's one formatter.
 use core_reader::human_bytes as human;
 
+pub use diff::MAX_DIFF_ROWS;
 pub use model::{
-    ArenaRow, Finding, HeapSection, InputFile, LeakGroup, LeaksSection, ModuleRow, Provenance,
-    Severity, SizeClassRow,
+    ArenaRow, DiffArenaRow, DiffRow, DiffSection, Finding, HeapSection, InputFile, LeakGroup,
+    LeaksSection, ModuleRow, Provenance, Severity, SizeClassRow,
 };
 pub use process::{core_modules, FrameView, ProcessSection, ThreadView};
 pub use profile::{ProfileRow, ProfileSection, ProfileSource, MAX_TABLE_ROWS};
@@ -80,6 +85,8 @@ pub struct Report {
     pub heaps: Vec<HeapSection>,
     /// One per core whose leaks were searched.
     pub leaks: Vec<LeaksSection>,
+    /// With two cores: how the heap changed from the first to the second.
+    pub diff: Option<DiffSection>,
     /// The (merged) profile.
     pub profile: Option<ProfileSection>,
     /// Modules of every input.

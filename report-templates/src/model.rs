@@ -140,6 +140,62 @@ pub struct LeaksSection {
     pub has_sites: bool,
 }
 
+/// Two cores of one program compared (`heapmortem diff`), the first core given as the older.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DiffSection {
+    /// The older core.
+    pub old: String,
+    /// The newer core.
+    pub new: String,
+    /// False when the cores are of different programs (the rows then compare unrelated
+    /// heaps).
+    pub same_program: bool,
+    /// Every allocation held, as a sentence (`+1,200 allocations (+96.0 KiB): 300 → 1500`).
+    pub totals: String,
+    /// The changed groups, largest growth first.
+    pub rows: Vec<DiffRow>,
+    /// The arenas' holdings, NEW less OLD.
+    pub arenas: Vec<DiffArenaRow>,
+}
+
+/// One changed group of allocations (a type, or a size).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DiffRow {
+    /// The type's name or the size.
+    pub key: String,
+    /// Allocations added (negative: removed).
+    pub count_delta: i64,
+    /// The same, for people (`+1,200`).
+    pub count_delta_text: String,
+    /// Bytes added, for people (`+96.0 KiB`).
+    pub bytes_delta_text: String,
+    /// Allocations in the older core.
+    pub old_count: u64,
+    /// In the newer.
+    pub new_count: u64,
+    /// Its main holder, as a phrase with its count (`held through g_sessions (…) (+1,200)`).
+    pub holder: Option<String>,
+    /// An allocation of the group new in the newer core, for `heapmortem explain`.
+    pub example: Option<u64>,
+}
+
+/// One arena's holdings, NEW less OLD, for people.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DiffArenaRow {
+    /// The arena's name.
+    pub name: String,
+    /// From the system.
+    pub system: String,
+    /// In use.
+    pub in_use: String,
+    /// Free.
+    pub free: String,
+    /// Free but trapped between allocations in use.
+    pub fragmented: String,
+    /// Dirty pages (jemalloc).
+    pub dirty: Option<String>,
+}
+
 /// A module (executable or library) and the symbols and debug information found for it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ModuleRow {

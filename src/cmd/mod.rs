@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod diff;
 mod explain;
 mod heap;
 mod info;
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Heap(a) => heap::run(a),
         Command::Leaks(a) => leaks::run(a),
         Command::Explain(a) => explain::run(a),
+        Command::Diff(a) => diff::run(a),
         Command::Profile(a) => profile::run(a),
         Command::Report(a) => report::run(a),
     }

@@ -453,7 +453,7 @@ impl Heap {
         classes
     }
 
-    fn summary_arena(&self, a: &Arena) -> crate::Arena<JemallocArena> {
+    pub(crate) fn summary_arena(&self, a: &Arena) -> crate::Arena<JemallocArena> {
         let page = self.page;
         let (mut free_regions, mut free_region_bytes) = (0u64, 0u64);
         for (b, class) in a.bins.iter().zip(&self.bin_classes) {
