@@ -7,7 +7,11 @@
 //! buffer, then aborts. The core is read against that file: class names come from the
 //! vtables through RTTI, the chain that anchors `g_sessions[2]` must run from the global
 //! `g_sessions` through the vector's buffer at offset 16 (index 2 of 8-byte pointers), and
-//! the leaked `Connection` must be anchored by nothing. The same program is built against
+//! the leaked `Connection` must be anchored by nothing. Stack roots are named as gdb names
+//! them on the same core: the `Job` whose only pointer is the local `pending` of
+//! `hold_job()`, and `timers[3]` in `main`'s array `timers`, must be anchored from the word
+//! of the variable gdb places there (`info locals`, `print &NAME`, `print sizeof(NAME)` in
+//! that frame). The same program is built against
 //! glibc malloc and against Debian's libjemalloc (5.3), so both walkers feed the same
 //! allocator-neutral passes.
 
@@ -21,7 +25,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::harness::fixture::abort_core;
-use crate::harness::process::{require, run};
+use crate::harness::gdb::GdbRun;
+use crate::harness::process::{require, run, Output};
 use crate::harness::{cli, parse_hex, repo_root, unique_dir};
 
 /// Which malloc the workload runs on.
@@ -33,6 +38,7 @@ enum Malloc {
 
 #[derive(Debug, Clone)]
 struct Run {
+    exe: PathBuf,
     core: PathBuf,
     truth: HashMap<String, String>,
 }
@@ -82,7 +88,7 @@ fn objects(malloc: Malloc) -> Option<Run> {
                 .filter_map(|l| l.split_once(' '))
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            Some(Run { core, truth })
+            Some(Run { exe, core, truth })
         })
         .clone()
 }
@@ -133,8 +139,33 @@ struct Link {
     address: Option<String>,
     offset: Option<u64>,
     symbol: Option<String>,
+    thread: Option<u64>,
+    frame: Option<String>,
+    variable: Option<String>,
     #[serde(rename = "type")]
     type_name: Option<String>,
+}
+
+/// `heapmortem explain CORE ADDRESS`, as text.
+fn explain(run: &Run, address: &str) -> Output {
+    cli::heapmortem([
+        OsStr::new("explain"),
+        run.core.as_os_str(),
+        OsStr::new(address),
+    ])
+}
+
+/// `heapmortem explain CORE ADDRESS --format json`, which must succeed.
+fn explain_json(run: &Run, address: String) -> Explain {
+    let out = cli::heapmortem([
+        OsStr::new("explain"),
+        run.core.as_os_str(),
+        OsStr::new(&address),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+    ]);
+    cli::assert_exit(&out, 0);
+    cli::parse_json(&out, "explain")
 }
 
 fn by_type(malloc: Malloc) {
@@ -154,6 +185,7 @@ fn by_type(malloc: Malloc) {
         ("app::Timer", "timers", "sizeof_timer"),
         ("Connection", "leaked", "sizeof_connection"),
         ("Request", "requests", "sizeof_request"),
+        ("Job", "jobs", "sizeof_job"),
     ] {
         let r = row(name);
         assert_eq!(r.kind, "vtable", "{name}");
@@ -191,15 +223,7 @@ fn explain_anchored(malloc: Malloc) {
     let session = run.address("session2");
     let buffer = run.address("sessions_data");
     // An address inside the object (its `n` member) explains the whole object.
-    let out = cli::heapmortem([
-        OsStr::new("explain"),
-        run.core.as_os_str(),
-        OsStr::new(&format!("{:#x}", session + 8)),
-        OsStr::new("--format"),
-        OsStr::new("json"),
-    ]);
-    cli::assert_exit(&out, 0);
-    let json: Explain = cli::parse_json(&out, "explain");
+    let json = explain_json(&run, format!("{:#x}", session + 8));
     assert_eq!(parse_hex(&json.allocation.address).unwrap(), session);
     assert_eq!(json.allocation.state, "used");
     assert_eq!(json.allocation.type_name.as_deref(), Some("app::Session"));
@@ -234,11 +258,7 @@ fn explain_anchored(malloc: Malloc) {
     );
     assert_eq!(chain[2].type_name.as_deref(), Some("app::Session"));
 
-    let text = cli::heapmortem([
-        OsStr::new("explain"),
-        run.core.as_os_str(),
-        OsStr::new(&format!("{session:#x}")),
-    ]);
+    let text = explain(&run, &format!("{session:#x}"));
     cli::assert_exit(&text, 0);
     assert!(
         text.stdout_str().contains("app::Session"),
@@ -262,28 +282,89 @@ fn explain_anchors_a_session_through_the_global_vector_on_jemalloc() {
     explain_anchored(Malloc::Jemalloc);
 }
 
+fn explain_stack_roots(malloc: Malloc) {
+    let Some(run) = objects(malloc) else { return };
+    if !require("gdb", "gdb") {
+        return;
+    }
+    let gdb = GdbRun {
+        exe: Some(run.exe.clone()),
+        ..GdbRun::default()
+    };
+    let thread = gdb.on(&run.core).crashing().clone();
+    // Which object, held by which function's frame (the fixture's source says so).
+    for (key, function) in [("job", "hold_job"), ("timer3", "main")] {
+        let object = run.address(key);
+        let json = explain_json(&run, format!("{object:#x}"));
+        let chain = &json.anchor_chain;
+        assert!(json.anchored, "{key}: {chain:#?}");
+        assert_eq!(chain.len(), 2, "{key}: held by a stack word: {chain:#?}");
+        assert_eq!(
+            chain[1].address.as_deref().and_then(parse_hex),
+            Some(object)
+        );
+        let root = &chain[0];
+        assert_eq!(root.kind, "stack", "{key}: {chain:#?}");
+        let word = root
+            .address
+            .as_deref()
+            .and_then(parse_hex)
+            .expect("a root address");
+        assert_eq!(root.thread, Some(thread.tid), "{key}: {chain:#?}");
+        let frame = thread
+            .frames
+            .iter()
+            .find(|f| f.function == function)
+            .unwrap_or_else(|| panic!("gdb shows no frame of {function}: {thread:#?}"));
+        let variables = gdb.frame_variables(&run.core, frame.level);
+        let variable = variables
+            .iter()
+            .find(|v| v.address <= word && word - v.address < v.size)
+            .unwrap_or_else(|| {
+                panic!("gdb: no variable of {function} holds {word:#x}: {variables:#?}")
+            });
+        assert_eq!(
+            root.frame.as_deref(),
+            Some(frame.function.as_str()),
+            "{key}"
+        );
+        assert_eq!(
+            root.variable.as_deref(),
+            Some(variable.name.as_str()),
+            "{key}: {chain:#?}"
+        );
+    }
+
+    let job = run.address("job");
+    let text = explain(&run, &format!("{job:#x}"));
+    cli::assert_exit(&text, 0);
+    assert!(
+        text.stdout_str().contains("in hold_job (variable pending)"),
+        "{}",
+        text.describe()
+    );
+}
+
+#[test]
+fn explain_names_the_local_variable_of_a_stack_root_on_glibc() {
+    explain_stack_roots(Malloc::Glibc);
+}
+
+#[test]
+fn explain_names_the_local_variable_of_a_stack_root_on_jemalloc() {
+    explain_stack_roots(Malloc::Jemalloc);
+}
+
 fn explain_leaked_and_bad_addresses(malloc: Malloc) {
     let Some(run) = objects(malloc) else { return };
     let leaked = run.address("leaked0");
-    let out = cli::heapmortem([
-        OsStr::new("explain"),
-        run.core.as_os_str(),
-        OsStr::new(&format!("{leaked:#x}")),
-        OsStr::new("--format"),
-        OsStr::new("json"),
-    ]);
-    cli::assert_exit(&out, 0);
-    let json: Explain = cli::parse_json(&out, "explain");
+    let json = explain_json(&run, format!("{leaked:#x}"));
     assert_eq!(json.allocation.type_name.as_deref(), Some("Connection"));
     assert!(!json.anchored, "a dropped pointer anchors nothing");
     assert!(json.anchor_chain.is_empty());
 
     // Not in the core: a one-line answer, exit 1.
-    let out = cli::heapmortem([
-        OsStr::new("explain"),
-        run.core.as_os_str(),
-        OsStr::new("0x10"),
-    ]);
+    let out = explain(&run, "0x10");
     cli::assert_exit(&out, 1);
     cli::assert_one_line_error(&out);
     assert!(
@@ -292,11 +373,7 @@ fn explain_leaked_and_bad_addresses(malloc: Malloc) {
         out.describe()
     );
     // Not an address: bad usage, exit 2.
-    let out = cli::heapmortem([
-        OsStr::new("explain"),
-        run.core.as_os_str(),
-        OsStr::new("zzz"),
-    ]);
+    let out = explain(&run, "zzz");
     cli::assert_exit(&out, 2);
     assert!(
         out.stderr_str().contains("not a hex address"),
@@ -347,7 +424,7 @@ fn leaks_by_type(malloc: Malloc) {
     // Held objects are not leaks.
     assert!(!json.groups.iter().any(|g| matches!(
         g.type_name.as_deref(),
-        Some("app::Session" | "app::Timer" | "Request")
+        Some("app::Session" | "app::Timer" | "Request" | "Job")
     )));
 }
 
