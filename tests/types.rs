@@ -31,20 +31,22 @@ use crate::harness::{cli, parse_hex, repo_root, unique_dir};
 
 /// Which malloc the workload runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Malloc {
+pub(crate) enum Malloc {
     Glibc,
     Jemalloc,
 }
 
+/// One run of objects.cpp: its core and what it wrote in `objects.truth`.
 #[derive(Debug, Clone)]
-struct Run {
+pub(crate) struct Run {
     exe: PathBuf,
-    core: PathBuf,
+    pub(crate) core: PathBuf,
     truth: HashMap<String, String>,
 }
 
 impl Run {
-    fn count(&self, key: &str) -> u64 {
+    /// A number of the truth file (`sessions`, `sizeof_timer`, …).
+    pub(crate) fn count(&self, key: &str) -> u64 {
         self.truth[key].parse().expect("a count")
     }
     fn address(&self, key: &str) -> u64 {
@@ -54,7 +56,7 @@ impl Run {
 
 /// Builds objects.cpp (`g++ -O0 -g`, with `-ljemalloc` for jemalloc) and runs it to its core,
 /// once per allocator.
-fn objects(malloc: Malloc) -> Option<Run> {
+pub(crate) fn objects(malloc: Malloc) -> Option<Run> {
     static RUNS: OnceLock<std::sync::Mutex<HashMap<Malloc, Option<Run>>>> = OnceLock::new();
     let runs = RUNS.get_or_init(Default::default);
     let mut runs = runs.lock().unwrap_or_else(|e| e.into_inner());
@@ -91,6 +93,36 @@ fn objects(malloc: Malloc) -> Option<Run> {
             Some(Run { exe, core, truth })
         })
         .clone()
+}
+
+/// The fixture's classes, with the keys of their count and `sizeof` in the truth file.
+pub(crate) const CLASSES: [(&str, &str, &str); 5] = [
+    ("app::Session", "sessions", "sizeof_session"),
+    ("app::Timer", "timers", "sizeof_timer"),
+    ("Connection", "leaked", "sizeof_connection"),
+    ("Request", "requests", "sizeof_request"),
+    ("Job", "jobs", "sizeof_job"),
+];
+
+impl Run {
+    /// Checks a row of class `name` (one of [`CLASSES`]): as many objects as the program
+    /// made, and usable bytes of at least what it asked for, at most one size class more.
+    pub(crate) fn assert_class_row(&self, name: &str, count: u64, bytes: u64) {
+        let (_, count_key, size_key) = CLASSES
+            .iter()
+            .find(|c| c.0 == name)
+            .expect("a class of the fixture");
+        assert_eq!(
+            count,
+            self.count(count_key),
+            "{name}: objects the program made"
+        );
+        let asked = self.count(size_key);
+        assert!(
+            bytes >= count * asked && bytes <= count * (asked * 2 + 16),
+            "{name}: {bytes} bytes for {count} objects of {asked}"
+        );
+    }
 }
 
 /// `heap --by type --format json`, the keys DESIGN.md gives `types[]`.
@@ -180,28 +212,10 @@ fn by_type(malloc: Malloc) {
             .find(|t| t.name == name)
             .unwrap_or_else(|| panic!("no type {name} in {:#?}", json.types))
     };
-    for (name, count, size) in [
-        ("app::Session", "sessions", "sizeof_session"),
-        ("app::Timer", "timers", "sizeof_timer"),
-        ("Connection", "leaked", "sizeof_connection"),
-        ("Request", "requests", "sizeof_request"),
-        ("Job", "jobs", "sizeof_job"),
-    ] {
+    for (name, _, _) in CLASSES {
         let r = row(name);
         assert_eq!(r.kind, "vtable", "{name}");
-        assert_eq!(
-            r.count,
-            run.count(count),
-            "{name}: objects the program made"
-        );
-        // Usable sizes: at least what the program asked for, at most one size class more.
-        let asked = run.count(size);
-        assert!(
-            r.bytes >= r.count * asked && r.bytes <= r.count * (asked * 2 + 16),
-            "{name}: {} bytes for {} objects of {asked}",
-            r.bytes,
-            r.count
-        );
+        run.assert_class_row(name, r.count, r.bytes);
         assert!(r.example.starts_with("0x"));
     }
     // Largest first.

@@ -2,12 +2,41 @@
 //! allocator's walked [`Heap`] and any [`LeakReport`].
 
 use heap_walkers::leaks::LeakReport;
+use heap_walkers::types::{TypeKind, TypeRow};
 use heap_walkers::{ArenaDetail, Heap};
 use serde::Serialize;
 
 use crate::model::{
-    ArenaRow, Finding, HeapSection, LeakGroup, LeaksSection, Severity, SizeClassRow,
+    ArenaRow, Finding, HeapSection, LeakGroup, LeaksSection, Severity, SizeClassRow, TypeCount,
+    TypesSection,
 };
+use crate::MAX_TYPE_ROWS;
+
+impl TypesSection {
+    /// The types section of one core from `heap --by type`'s rows
+    /// ([`heap_walkers::types::by_type`], largest first).
+    pub fn of(input: &str, rows: &[TypeRow]) -> TypesSection {
+        let (shown, rest) = rows.split_at(rows.len().min(MAX_TYPE_ROWS));
+        TypesSection {
+            input: input.to_string(),
+            rows: shown
+                .iter()
+                .map(|r| TypeCount {
+                    name: r.name.clone(),
+                    kind: r.kind.name().to_string(),
+                    count: r.count,
+                    bytes: r.bytes,
+                    example: Some(r.example),
+                })
+                .collect(),
+            recognized: rows.iter().filter(|r| r.kind != TypeKind::Unknown).count() as u64,
+            total_bytes: rows.iter().map(|r| r.bytes).sum(),
+            omitted_rows: rest.len() as u64,
+            omitted_count: rest.iter().map(|r| r.count).sum(),
+            omitted_bytes: rest.iter().map(|r| r.bytes).sum(),
+        }
+    }
+}
 
 impl HeapSection {
     /// The heap section of one core (`input` as given on the command line).

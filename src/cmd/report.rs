@@ -13,7 +13,7 @@ use anyhow::Context;
 use profile_import::CoreSymbolizer;
 use report_templates::{
     core_modules, Finding, HeapSection, InputFile, LeaksSection, ProcessSection, ProfileSection,
-    Provenance, Report,
+    Provenance, Report, TypesSection,
 };
 
 use crate::args::{Common, ReportArgs};
@@ -188,6 +188,8 @@ fn add_heap(process: &core_reader::Process, name: &str, report: &mut Report) -> 
     match walked {
         Ok((partial, held)) => {
             if let Some(held) = held {
+                let types = heap_walkers::types::by_type(process, &held.allocations);
+                report.types.push(TypesSection::of(name, &types));
                 let found = leaks::find_leaks(process, held.blocks(), &held.roots);
                 report.leaks.push(LeaksSection::of(name, &found));
             }
