@@ -2,12 +2,13 @@
 //!
 //! A function's `DW_TAG_variable` and `DW_TAG_formal_parameter` children (and those of the
 //! lexical blocks and inlined calls whose ranges hold the pc) are read for a location that
-//! is one `DW_OP_fbreg N`, directly or in the entry of a location list that covers the pc.
-//! The frame base must be `DW_OP_call_frame_cfa`, what GCC gives every function at -O0 and
-//! -O2 on x86-64 and arm64: the slot is then the frame's call frame address plus N, and the
-//! unwinder knows every frame's CFA. Frame bases in a register (clang's `DW_OP_reg6` on
-//! x86-64) would need the frame's registers, which the unwinder does not keep: those
-//! variables, and variables that live in registers, go unnamed.
+//! is one `DW_OP_fbreg N` or `DW_OP_bregR N`, directly or in the entry of a location list that
+//! covers the pc. The frame base is `DW_OP_call_frame_cfa` for GCC (every function, -O0 and
+//! -O2, x86-64 and arm64): the frame's call frame address, which the unwinder knows for
+//! every frame. clang's is a register (`DW_OP_reg6`, rbp, at -O0 on x86-64; `DW_OP_reg7`,
+//! rsp, without a frame pointer): the frame's stack and frame pointers are known too. Other
+//! registers are not kept per frame, so variables placed relative to them, and variables
+//! that live in registers, go unnamed.
 
 use gimli::{AttributeValue, DebuggingInformationEntry, EntriesTreeNode, Operation, UnitOffset};
 
@@ -24,45 +25,50 @@ const MAX_TYPE_HOPS: usize = 32;
 /// Location list entries and address ranges read per DIE at most.
 const MAX_RANGES: usize = 10_000;
 
+/// What the unwinder knows of one frame.
+pub(crate) struct FrameState<'a> {
+    /// The module address of the pc (less one for a return address).
+    pub pc: u64,
+    /// The call frame address.
+    pub cfa: u64,
+    /// The value of a register (by DWARF number) in the frame, where known.
+    pub register: &'a dyn Fn(u16) -> Option<u64>,
+}
+
 /// The name of the variable or parameter of `function` (the `DW_TAG_subprogram` at that
-/// offset) whose slot holds `address`, in a frame running at module address `pc` whose call
-/// frame address is `cfa`; None when DWARF places no variable there (or not in a way
-/// described above).
+/// offset) whose slot holds `address` in `frame`; None when DWARF places no variable there
+/// (or not in a way described above).
 pub(crate) fn variable_at(
     unit: Unit<'_>,
     function: UnitOffset,
-    pc: u64,
-    cfa: u64,
+    frame: &FrameState<'_>,
     address: u64,
 ) -> Option<String> {
     let mut tree = unit.entries_tree(Some(function)).ok()?;
     let root = tree.root().ok()?;
     let e = root.entry();
-    if e.tag() != gimli::DW_TAG_subprogram || !frame_base_is_cfa(unit, e) {
+    if e.tag() != gimli::DW_TAG_subprogram {
         return None;
     }
-    Search {
+    let mut search = Search {
         unit,
-        pc,
-        cfa,
+        frame,
+        frame_base: None,
         address,
         budget: MAX_DIES,
-    }
-    .scope(root, 0)
-}
-
-fn frame_base_is_cfa(unit: Unit<'_>, e: &Die<'_, '_>) -> bool {
-    let Ok(Some(AttributeValue::Exprloc(expr))) = e.attr_value(gimli::DW_AT_frame_base) else {
-        return false;
     };
-    let mut ops = expr.operations(unit.encoding());
-    matches!(ops.next(), Ok(Some(Operation::CallFrameCFA))) && matches!(ops.next(), Ok(None))
+    search.frame_base = match e.attr_value(gimli::DW_AT_frame_base) {
+        Ok(Some(AttributeValue::Exprloc(expr))) => search.eval(expr, true),
+        _ => None,
+    };
+    search.scope(root, 0)
 }
 
 struct Search<'a> {
     unit: Unit<'a>,
-    pc: u64,
-    cfa: u64,
+    frame: &'a FrameState<'a>,
+    /// The function's frame base, when its expression is one this module evaluates.
+    frame_base: Option<u64>,
     address: u64,
     budget: usize,
 }
@@ -98,10 +104,11 @@ impl Search<'_> {
         let Ok(mut ranges) = self.unit.die_ranges(e) else {
             return false;
         };
+        let pc = self.frame.pc;
         let mut any = false;
         for _ in 0..MAX_RANGES {
             match ranges.next() {
-                Ok(Some(r)) if r.begin <= self.pc && self.pc < r.end => return true,
+                Ok(Some(r)) if r.begin <= pc && pc < r.end => return true,
                 Ok(Some(_)) => any = true,
                 _ => break,
             }
@@ -136,28 +143,43 @@ impl Search<'_> {
         Some(name.to_string_lossy().into_owned())
     }
 
-    /// The variable's address in this frame, from a `DW_OP_fbreg` location.
+    /// The variable's address in this frame, from its location.
     fn slot(&self, e: &Die<'_, '_>) -> Option<u64> {
         let value = e.attr_value(gimli::DW_AT_location).ok()??;
         if let AttributeValue::Exprloc(expr) = value {
-            return self.frame_offset(expr);
+            return self.eval(expr, false);
         }
+        let pc = self.frame.pc;
         let mut list = self.unit.attr_locations(value).ok()??;
         for _ in 0..MAX_RANGES {
             let entry = list.next().ok()??;
-            if entry.range.begin <= self.pc && self.pc < entry.range.end {
-                return self.frame_offset(entry.data);
+            if entry.range.begin <= pc && pc < entry.range.end {
+                return self.eval(entry.data, false);
             }
         }
         None
     }
 
-    fn frame_offset(&self, expr: gimli::Expression<Reader>) -> Option<u64> {
+    /// A one-operation expression: a frame base (`DW_OP_call_frame_cfa`, `DW_OP_regR`:
+    /// the register's value, `DW_OP_bregR N`) or a memory location (`DW_OP_fbreg N`,
+    /// `DW_OP_bregR N`).
+    fn eval(&self, expr: gimli::Expression<Reader>, frame_base: bool) -> Option<u64> {
         let mut ops = expr.operations(self.unit.encoding());
-        match (ops.next(), ops.next()) {
-            (Ok(Some(Operation::FrameOffset { offset })), Ok(None)) => {
-                Some(self.cfa.wrapping_add(offset as u64))
+        let (Ok(Some(op)), Ok(None)) = (ops.next(), ops.next()) else {
+            return None;
+        };
+        let register = |r: gimli::Register| (self.frame.register)(r.0);
+        match op {
+            Operation::CallFrameCFA if frame_base => Some(self.frame.cfa),
+            Operation::Register { register: r } if frame_base => register(r),
+            Operation::FrameOffset { offset } if !frame_base => {
+                Some(self.frame_base?.wrapping_add(offset as u64))
             }
+            Operation::RegisterOffset {
+                register: r,
+                offset,
+                base_type,
+            } if base_type.0 == 0 => Some(register(r)?.wrapping_add(offset as u64)),
             _ => None,
         }
     }

@@ -493,11 +493,16 @@ impl Target for Process {
         } else {
             frame.pc
         };
+        let arch = self.arch();
+        let register = |n| frame.register(arch, n);
         Some(StackSlot {
             tid: thread.tid,
             function: frame.symbols.last().and_then(|s| s.function.clone()),
             variable: (!frame.signal_trampoline)
-                .then(|| self.symbolizer.stack_variable(pc, caller.sp, address))
+                .then(|| {
+                    self.symbolizer
+                        .stack_variable(pc, caller.sp, &register, address)
+                })
                 .flatten(),
         })
     }

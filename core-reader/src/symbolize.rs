@@ -319,8 +319,15 @@ impl Symbolizer {
     }
 
     /// The name of the variable of the function running at `pc` whose stack slot holds
-    /// `address`, in a frame whose call frame address is `cfa` (see [`crate::locals`]).
-    pub(crate) fn stack_variable(&self, pc: u64, cfa: u64, address: u64) -> Option<String> {
+    /// `address`, in a frame whose call frame address is `cfa` and whose registers
+    /// `register` gives by DWARF number (see [`crate::locals`]).
+    pub(crate) fn stack_variable(
+        &self,
+        pc: u64,
+        cfa: u64,
+        register: &dyn Fn(u16) -> Option<u64>,
+        address: u64,
+    ) -> Option<String> {
         let (module, loaded) = self.loaded_at(pc)?;
         let ctx = loaded.dwarf.as_ref()?;
         let probe = module.bias.to_module(ProcessAddr(pc)).0;
@@ -335,7 +342,12 @@ impl Symbolizer {
                 _ => break,
             }
         }
-        crate::locals::variable_at(unit, function?, probe, cfa, address)
+        let frame = crate::locals::FrameState {
+            pc: probe,
+            cfa,
+            register,
+        };
+        crate::locals::variable_at(unit, function?, &frame, address)
     }
 
     /// The run-time address of a symbol, searched in every module (DWARF not needed).

@@ -37,7 +37,8 @@ pub struct StackSlot {
     /// frames it found, or where the function has no name).
     pub function: Option<String>,
     /// The variable or parameter whose slot holds it, where DWARF places one there at the
-    /// frame's pc (GCC's frame-base-relative locations; see `locals.rs`).
+    /// frame's pc (a slot relative to the frame base, the stack or the frame pointer; see
+    /// `locals.rs`).
     pub variable: Option<String>,
 }
 
