@@ -425,6 +425,9 @@ const EXTRACT: &str = r#"(() => {
     leaks: [...document.querySelectorAll('#leaks div.leaks')].map(d => ({
       direct_count: d.dataset.directCount, direct_bytes: d.dataset.directBytes,
       indirect_count: d.dataset.indirectCount, indirect_bytes: d.dataset.indirectBytes})),
+    types: [...document.querySelectorAll('#types table.types tbody tr')].map(r => ({
+      name: r.querySelector('.type').textContent, kind: r.querySelector('.kind').textContent,
+      count: r.querySelector('.count').textContent, bytes: r.querySelector('.bytes').dataset.v})),
     arenas: [...document.querySelectorAll('#heap table.arenas tbody tr')].map(r =>
       [...r.cells].map(c => c.getAttribute('data-v') || c.textContent)),
     scripts: document.scripts.length,
@@ -1299,6 +1302,40 @@ fn report_of_a_leaky_core_shows_valgrinds_definitely_lost() {
         (bytes, blocks),
         "{l}"
     );
+}
+
+/// The types section of the C++ fixture's cores (glibc and jemalloc): each class's row has
+/// the number of objects `tests/fixtures/types/objects.cpp` wrote in its truth file, and
+/// rows come largest first.
+#[test]
+fn report_of_a_cpp_core_counts_its_classes_by_type() {
+    use crate::types::{objects, Malloc, CLASSES};
+    for malloc in [Malloc::Glibc, Malloc::Jemalloc] {
+        let Some(run) = objects(malloc) else {
+            continue;
+        };
+        let dir = unique_dir("report-types");
+        let out = dir.join("types-report.html");
+        report(&[run.core.as_os_str()], &out);
+        let mut b = browser();
+        let page = b.load(&out, &format!("types-{malloc:?}"), EXTRACT, None);
+        assert_clean(&page, "types report");
+        let rows = page.data["types"].as_array().unwrap();
+        let number = |row: &Value, key: &str| row[key].as_str().unwrap().parse::<u64>().unwrap();
+        for (name, _, _) in CLASSES {
+            let row = rows
+                .iter()
+                .find(|r| r["name"] == name)
+                .unwrap_or_else(|| panic!("{malloc:?}: no row for {name}: {rows:#?}"));
+            assert_eq!(row["kind"], "vtable", "{name}");
+            run.assert_class_row(name, number(row, "count"), number(row, "bytes"));
+        }
+        let bytes: Vec<u64> = rows.iter().map(|r| number(r, "bytes")).collect();
+        assert!(
+            bytes.windows(2).all(|w| w[0] >= w[1]),
+            "{malloc:?}: largest first: {bytes:?}"
+        );
+    }
 }
 
 /// `report --sample-index inuse_objects`: the profile section counts objects, with

@@ -8,7 +8,8 @@ use crate::symbolize::{find_debug_file, SearchPaths};
 use crate::types::TypeIndex;
 use crate::{
     Arch, BuildId, CoreFile, Diagnostic, Error, FileOffset, LoadBias, Mapping, Memory, Module,
-    ModuleAddr, ModuleFile, Os, ProcessAddr, ProcessNotes, Symbolizer, Target, ThreadNote,
+    ModuleAddr, ModuleFile, Os, ProcessAddr, ProcessNotes, StackSlot, Symbolizer, Target,
+    ThreadNote,
 };
 
 /// Where to find the files a core refers to (the command line's common flags, as they are).
@@ -498,7 +499,7 @@ impl Target for Process {
     fn data_symbol(&self, address: u64) -> Option<String> {
         self.symbolizer.data_symbol(address)
     }
-    fn stack_frame(&self, address: u64) -> Option<(u64, Option<String>)> {
+    fn stack_frame(&self, address: u64) -> Option<StackSlot> {
         let mapping = self
             .mappings
             .iter()
@@ -508,12 +509,38 @@ impl Target for Process {
                 .sp()
                 .is_some_and(|sp| mapping.start <= sp && sp <= address)
         })?;
-        // Frame k's locals lie from its stack pointer up to its caller's.
+        // Frame k's locals lie from its stack pointer up to its caller's, which is frame
+        // k's call frame address (the unwinder sets the caller's sp to the CFA; a signal
+        // trampoline's caller gets the interrupted sp instead, but a trampoline has no
+        // variables).
         let frames = self.backtrace(thread).frames;
-        let k = frames.partition_point(|f| f.sp <= address).checked_sub(1);
-        let function = k
-            .filter(|&k| k + 1 < frames.len())
-            .and_then(|k| frames[k].symbols.last()?.function.clone());
-        Some((thread.tid, function))
+        let Some((frame, caller)) = frames
+            .partition_point(|f| f.sp <= address)
+            .checked_sub(1)
+            .and_then(|k| Some((&frames[k], frames.get(k + 1)?)))
+        else {
+            return Some(StackSlot {
+                tid: thread.tid,
+                function: None,
+                variable: None,
+            });
+        };
+        let pc = if frame.is_return_address {
+            frame.pc.wrapping_sub(1)
+        } else {
+            frame.pc
+        };
+        let arch = self.arch();
+        let register = |n| frame.register(arch, n);
+        Some(StackSlot {
+            tid: thread.tid,
+            function: frame.symbols.last().and_then(|s| s.function.clone()),
+            variable: (!frame.signal_trampoline)
+                .then(|| {
+                    self.symbolizer
+                        .stack_variable(pc, caller.sp, &register, address)
+                })
+                .flatten(),
+        })
     }
 }

@@ -108,6 +108,10 @@ pub struct Link {
     /// For a stack root: the function whose frame holds the pointer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame: Option<String>,
+    /// For a stack root: the variable (or parameter) of that function whose slot holds the
+    /// pointer, where DWARF says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variable: Option<String>,
     /// For a static root: `module!symbol+offset`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub symbol: Option<String>,
@@ -231,6 +235,7 @@ impl<'a> Explainer<'a> {
                 type_name: type_of(j),
                 thread: None,
                 frame: None,
+                variable: None,
                 symbol: None,
             });
         }
@@ -285,6 +290,7 @@ impl<'a> Explainer<'a> {
             type_name: None,
             thread: None,
             frame: None,
+            variable: None,
             symbol: None,
         };
         match via {
@@ -302,9 +308,10 @@ impl<'a> Explainer<'a> {
                 match kind {
                     RootKind::Stack => {
                         link.kind = "stack";
-                        if let Some((tid, frame)) = self.target.stack_frame(address) {
-                            link.thread = Some(tid);
-                            link.frame = frame;
+                        if let Some(slot) = self.target.stack_frame(address) {
+                            link.thread = Some(slot.tid);
+                            link.frame = slot.function;
+                            link.variable = slot.variable;
                         }
                     }
                     RootKind::Static => {
@@ -437,6 +444,9 @@ impl Explanation {
                     }
                     if let Some(f) = &l.frame {
                         s.push_str(&format!(" in {f}"));
+                    }
+                    if let Some(v) = &l.variable {
+                        s.push_str(&format!(" (variable {v})"));
                     }
                     if let Some(a) = l.address {
                         s.push_str(&format!(" at {a:#x}"));

@@ -34,6 +34,17 @@ pub enum TypeKind {
     Unknown,
 }
 
+impl TypeKind {
+    /// The name JSON gives it (`vtable`, `pattern`, `unknown`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TypeKind::Vtable => "vtable",
+            TypeKind::Pattern => "pattern",
+            TypeKind::Unknown => "unknown",
+        }
+    }
+}
+
 /// A type's name and how it was found.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct TypeName {

@@ -2,13 +2,15 @@
 //! allocator's walked [`Heap`] and any [`LeakReport`].
 
 use heap_walkers::leaks::{self, LeakReport};
+use heap_walkers::types::{TypeKind, TypeRow};
 use heap_walkers::{Allocator, ArenaDetail, Heap, HeldHeap, WalkedHeap};
 use serde::Serialize;
 
 use crate::model::{
-    ArenaRow, Finding, HeapSection, LeakGroup, LeaksSection, Severity, SizeClassRow,
+    ArenaRow, Finding, HeapSection, LeakGroup, LeaksSection, Severity, SizeClassRow, TypeCount,
+    TypesSection,
 };
-use crate::{core_modules, ProcessSection, Report};
+use crate::{core_modules, ProcessSection, Report, MAX_TYPE_ROWS};
 
 impl Report {
     /// Adds one core (`name` as given on the command line): its process section and
@@ -65,6 +67,8 @@ impl Report {
             WalkedHeap::Jemalloc(heap) => self.add_heap_section(name, &heap.summary()),
         }
         let held = heap.into_held(process).ok().map(|mut held| {
+            let types = heap_walkers::types::by_type(process, &held.allocations);
+            self.types.push(TypesSection::of(name, &types));
             profile_import::name_held_sites(process, &mut held, options);
             let sites = held.sites.as_ref();
             let found = leaks::find_leaks_with_sites(process, held.blocks(), &held.roots, sites);
@@ -107,6 +111,32 @@ impl Report {
         self.heaps.push(HeapSection::of(name, heap));
         self.findings
             .extend(heap.findings.iter().map(Finding::from_heap));
+    }
+}
+
+impl TypesSection {
+    /// The types section of one core from `heap --by type`'s rows
+    /// ([`heap_walkers::types::by_type`], largest first).
+    pub fn of(input: &str, rows: &[TypeRow]) -> TypesSection {
+        let (shown, rest) = rows.split_at(rows.len().min(MAX_TYPE_ROWS));
+        TypesSection {
+            input: input.to_string(),
+            rows: shown
+                .iter()
+                .map(|r| TypeCount {
+                    name: r.name.clone(),
+                    kind: r.kind.name().to_string(),
+                    count: r.count,
+                    bytes: r.bytes,
+                    example: Some(r.example),
+                })
+                .collect(),
+            recognized: rows.iter().filter(|r| r.kind != TypeKind::Unknown).count() as u64,
+            total_bytes: rows.iter().map(|r| r.bytes).sum(),
+            omitted_rows: rest.len() as u64,
+            omitted_count: rest.iter().map(|r| r.count).sum(),
+            omitted_bytes: rest.iter().map(|r| r.bytes).sum(),
+        }
     }
 }
 

@@ -97,6 +97,42 @@ pub struct HeapSection {
     pub notes: Vec<String>,
 }
 
+/// The allocations in use of one type, a row of the types section.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TypeCount {
+    /// The C++ class, a container pattern's name, or `unknown (N bytes)` for unrecognized
+    /// allocations of usable size N.
+    pub name: String,
+    /// How it was recognized: `vtable`, `pattern`, `unknown`.
+    pub kind: String,
+    /// Allocations.
+    pub count: u64,
+    /// Their usable bytes.
+    pub bytes: u64,
+    /// The lowest one's address.
+    pub example: Option<u64>,
+}
+
+/// The allocations in use of one core by type, as `heap --by type` counts them: largest
+/// first, unrecognized allocations grouped by usable size.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TypesSection {
+    /// The core it came from.
+    pub input: String,
+    /// The largest rows (at most [`crate::MAX_TYPE_ROWS`]).
+    pub rows: Vec<TypeCount>,
+    /// How many types were recognized (rows that are not `unknown`, listed or not).
+    pub recognized: u64,
+    /// Bytes in use in all the rows, listed or not.
+    pub total_bytes: u64,
+    /// Rows left out after the first [`crate::MAX_TYPE_ROWS`].
+    pub omitted_rows: u64,
+    /// Allocations in the rows left out.
+    pub omitted_count: u64,
+    /// Their bytes.
+    pub omitted_bytes: u64,
+}
+
 /// A group of leaked blocks of one size and kind of contents.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LeakGroup {

@@ -225,9 +225,16 @@ impl<'a> Graph<'a> {
         let target = self.side.target;
         match kind {
             RootKind::Stack => {
-                let frame = target.stack_frame(address).and_then(|(_, f)| f);
+                let slot = target.stack_frame(address);
+                let function = slot.as_ref().and_then(|s| s.function.as_deref());
+                let variable = slot.as_ref().and_then(|s| s.variable.as_deref());
+                let name = match (function, variable) {
+                    (Some(f), Some(v)) => format!("stack of {f} (variable {v})"),
+                    (Some(f), None) => format!("stack of {f}"),
+                    _ => "stack of a thread".to_string(),
+                };
                 HolderKey {
-                    name: format!("stack of {}", frame.as_deref().unwrap_or("a thread")),
+                    name,
                     kind: HolderKind::Stack,
                 }
             }
