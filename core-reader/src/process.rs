@@ -20,6 +20,9 @@ pub struct Options {
     pub sysroot: Option<PathBuf>,
     /// Extra folders searched for debug files.
     pub debug_dirs: Vec<PathBuf>,
+    /// Show a progress bar on stderr, when it is a terminal, while a compressed core is
+    /// decompressed.
+    pub progress: bool,
 }
 
 impl Options {
@@ -53,14 +56,15 @@ pub struct Process {
 }
 
 impl Process {
-    /// Opens a core and finds its modules' files.
+    /// Opens a core (possibly compressed: see [`CoreFile::open_with_progress`]) and finds
+    /// its modules' files.
     ///
     /// # Safety
     ///
     /// The core is memory-mapped: see [`CoreFile::open`].
     pub unsafe fn open(path: &Path, options: &Options) -> Result<Process, Error> {
         // SAFETY: forwarded to the caller.
-        let core = unsafe { CoreFile::open(path)? };
+        let core = unsafe { CoreFile::open_with_progress(path, options.progress)? };
         Ok(Self::from_core(core, options))
     }
 

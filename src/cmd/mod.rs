@@ -29,6 +29,7 @@ fn core_options(common: &Common) -> core_reader::Options {
         exe: common.exe.clone(),
         sysroot: common.sysroot.clone(),
         debug_dirs: common.debug_dirs.clone(),
+        progress: true,
     }
 }
 

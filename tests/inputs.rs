@@ -1,0 +1,214 @@
+//! Where cores come from besides a bare file: compressed as systemd-coredump stores them, and
+//! paths that are no core at all.
+//!
+//! - Real fixture cores compressed by the real `zstd`, `xz`, `lz4` and `gzip` tools, under
+//!   names that say nothing of the format (it is recognized by its magic): `info` (text and
+//!   JSON), `threads` and `heap --format json` print byte for byte what they print for the
+//!   uncompressed core (none of them prints the core's path), with the same exit status and
+//!   stderr; `profile` takes a compressed core as a core.
+//! - A .zst cut short: exit 1, stderr names the stream that ended early, and what was
+//!   decompressed before the cut is read (pid and threads from the notes at the front).
+//! - A directory, /dev/null, an empty file: exit 2, one line saying what the path is. A file
+//!   that is neither a core nor compressed gets the error it always got.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::harness::cli::{self, Info};
+use crate::harness::fixture::{self, known, FramePointer, Link, Variant};
+use crate::harness::process::{self, run, Output};
+use crate::harness::unique_dir;
+
+/// The compressors systemd-coredump and people use, with their Debian packages.
+const TOOLS: [(&str, &str); 4] = [
+    ("zstd", "zstd"),
+    ("xz", "xz-utils"),
+    ("lz4", "lz4"),
+    ("gzip", "gzip"),
+];
+
+/// `core` compressed by `tool` (its defaults, to stdout) into a fresh directory, under a name
+/// that does not say how.
+fn compress(core: &Path, tool: &str, package: &str) -> PathBuf {
+    process::require(tool, package);
+    let dir = unique_dir(&format!("compressed-{tool}"));
+    let out = dir.join("core-compressed");
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#""$0" -c -- "$1" > "$2""#)
+        .arg(tool)
+        .arg(core)
+        .arg(&out);
+    let result = run(&mut cmd, Duration::from_secs(120));
+    assert_eq!(
+        result.code(),
+        Some(0),
+        "{tool} failed\n{}",
+        result.describe()
+    );
+    out
+}
+
+fn heapmortem(args: &[&OsStr]) -> Output {
+    let out = cli::heapmortem(args);
+    cli::assert_no_panic(&out);
+    out
+}
+
+/// `heapmortem ARGS[0] CORE ARGS[1..]`.
+fn with_core(args: &[&str], core: &Path) -> Output {
+    let mut v: Vec<&OsStr> = vec![OsStr::new(args[0]), core.as_os_str()];
+    v.extend(args[1..].iter().map(OsStr::new));
+    heapmortem(&v)
+}
+
+/// Runs each of `commands` on `core` and on every compressed copy of it in its place, and
+/// checks they print the same bytes and exit alike.
+fn assert_same(core: &Path, commands: &[&[&str]]) {
+    let copies: Vec<(&str, PathBuf)> = TOOLS
+        .iter()
+        .map(|&(tool, package)| (tool, compress(core, tool, package)))
+        .collect();
+    for args in commands {
+        let plain = with_core(args, core);
+        assert!(
+            !plain.stdout.is_empty() || !plain.stderr.is_empty(),
+            "{args:?}: no output at all\n{}",
+            plain.describe()
+        );
+        // Paths of the core, where stderr names one, are the only difference allowed.
+        let plain_err = plain.stderr_str().replace(&*core.to_string_lossy(), "CORE");
+        for (tool, copy) in &copies {
+            let packed = with_core(args, copy);
+            let what = format!("{tool}: {args:?}");
+            assert_eq!(
+                packed.code(),
+                plain.code(),
+                "{what}: exit status\n{}\n{}",
+                plain.describe(),
+                packed.describe()
+            );
+            assert!(
+                packed.stdout == plain.stdout,
+                "{what}: stdout differs\n{}\n{}",
+                plain.describe(),
+                packed.describe()
+            );
+            let packed_err = packed
+                .stderr_str()
+                .replace(&*copy.to_string_lossy(), "CORE");
+            assert_eq!(packed_err, plain_err, "{what}: stderr differs");
+        }
+    }
+}
+
+/// A threaded fixture's `info` and `threads`, and a glibc fixture's heap, read the same
+/// from every compressed copy as from the core itself.
+#[test]
+fn compressed_cores_read_as_the_core() {
+    let variant = Variant::x86_64(2, Link::Pie, FramePointer::Default);
+    let threads = fixture::core(known::THREADS, variant);
+    assert_same(
+        &threads.core,
+        &[
+            &["info"],
+            &["info", "--format", "json"],
+            &["threads", "--format", "json"],
+        ],
+    );
+    let heap = crate::heap_glibc::fixture("threads");
+    assert_same(
+        &heap.core,
+        &[
+            &["heap", "--format", "json"],
+            // A glibc core offered as a profile: refused the same way, as a core.
+            &["profile"],
+        ],
+    );
+}
+
+/// A .zst cut at 60 %: what came before the cut is read (the notes are at the front), exit
+/// 1, and stderr and the diagnostics say the zstd stream ended early.
+#[test]
+fn truncated_zstd_gives_what_was_decompressed() {
+    let variant = Variant::x86_64(2, Link::Pie, FramePointer::Default);
+    let core = fixture::core(known::THREADS, variant);
+    let packed = compress(&core.core, "zstd", "zstd");
+    let len = std::fs::metadata(&packed).expect("compressed core").len();
+    let cut = fixture::truncated_copy(&packed, len * 6 / 10, "zstd");
+    let full = cli::info(&core.core, &[]);
+
+    let out = cli::json_of("info", &cut, &[]);
+    cli::assert_exit(&out, 1);
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains("zstd stream ended early"),
+        "stderr does not name the truncated stream\n{}",
+        out.describe()
+    );
+    let info: Info = cli::parse_json(&out, "info of a cut .zst");
+    assert!(info.truncated, "`truncated` must be true");
+    assert_eq!(info.pid.get(), full.pid.get(), "pid");
+    let tids = |i: &Info| i.threads.iter().map(|t| t.tid).collect::<Vec<_>>();
+    assert_eq!(tids(&info), tids(&full), "threads");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        json["diagnostics"][0]["kind"],
+        "truncated_compressed_stream",
+        "the first diagnostic is the stream's\n{}",
+        out.describe()
+    );
+
+    // Cut inside the first zstd block: nothing to read, one line naming the stream.
+    let cut = fixture::truncated_copy(&packed, 100, "zstd-head");
+    let out = heapmortem(&[OsStr::new("threads"), cut.as_os_str()]);
+    cli::assert_exit(&out, 2);
+    cli::assert_one_line_error(&out);
+    assert!(
+        out.stderr_str().contains("zstd stream ended early"),
+        "{}",
+        out.describe()
+    );
+}
+
+/// Paths that hold no core say what they are, in one line, exit 2; a file that is neither a
+/// core nor compressed, or compressed but no core inside, says so.
+#[test]
+fn paths_that_are_not_core_files() {
+    let dir = unique_dir("not-cores");
+    let empty = dir.join("empty");
+    std::fs::write(&empty, b"").expect("empty file");
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, b"not a core\n").expect("text file");
+    let gz = compress(&text, "gzip", "gzip");
+    let cases: [(&Path, &str); 5] = [
+        (&dir, "is a directory, not a core file"),
+        (
+            Path::new("/dev/null"),
+            "is a character device, not a core file",
+        ),
+        (&empty, "is an empty file, not a core file"),
+        // The message every non-core got before compressed cores were read.
+        (&text, "does not start with the ELF magic"),
+        (
+            &gz,
+            "is gzip-compressed, but what it holds does not start with the ELF magic",
+        ),
+    ];
+    for (path, says) in cases {
+        for sub in ["info", "threads", "heap"] {
+            let out = heapmortem(&[OsStr::new(sub), path.as_os_str()]);
+            cli::assert_exit(&out, 2);
+            cli::assert_one_line_error(&out);
+            let stderr = out.stderr_str();
+            assert!(
+                stderr.contains(&*path.to_string_lossy()) && stderr.contains(says),
+                "{sub} {}: expected `{says}`\n{}",
+                path.display(),
+                out.describe()
+            );
+        }
+    }
+}
