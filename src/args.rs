@@ -85,6 +85,18 @@ pub struct Common {
     pub debug_dirs: Vec<PathBuf>,
 }
 
+/// What a core command reads: a core file, or a live process.
+#[derive(Debug, Args)]
+pub struct CoreInput {
+    /// The core file (also compressed with zstd, xz, lz4 or gzip).
+    #[arg(required_unless_present = "pid")]
+    pub core: Option<PathBuf>,
+    /// Read the live process PID instead of a core: its threads are stopped while what a
+    /// core would hold is copied, then resumed; the pause is printed on stderr.
+    #[arg(long, value_name = "PID", conflicts_with = "core")]
+    pub pid: Option<u32>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TextOrJson {
     Text,
@@ -93,8 +105,8 @@ pub enum TextOrJson {
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// The core file.
-    pub core: PathBuf,
+    #[command(flatten)]
+    pub input: CoreInput,
     #[command(flatten)]
     pub common: Common,
     /// Output format.
@@ -104,8 +116,8 @@ pub struct InfoArgs {
 
 #[derive(Debug, Args)]
 pub struct ThreadsArgs {
-    /// The core file.
-    pub core: PathBuf,
+    #[command(flatten)]
+    pub input: CoreInput,
     #[command(flatten)]
     pub common: Common,
     /// Output format.
@@ -130,8 +142,8 @@ pub enum ListKind {
 
 #[derive(Debug, Args)]
 pub struct HeapArgs {
-    /// The core file.
-    pub core: PathBuf,
+    #[command(flatten)]
+    pub input: CoreInput,
     #[command(flatten)]
     pub common: Common,
     /// List allocations too: in use, free, or both.

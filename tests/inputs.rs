@@ -10,6 +10,11 @@
 //!   decompressed before the cut is read (pid and threads from the notes at the front).
 //! - A directory, /dev/null, an empty file: exit 2, one line saying what the path is. A file
 //!   that is neither a core nor compressed gets the error it always got.
+//! - A live process (`--pid`, `tests/fixtures/live/idle.c`) that wrote glibc's
+//!   `malloc_info` and idles: `heap --pid --format malloc-info` equals that file byte for
+//!   byte, `info` and `threads` see both threads, the pause is reported, and the process
+//!   answers on its pipe afterwards. Another user's process: one line naming the cause,
+//!   exit 2, the process untouched.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -211,4 +216,146 @@ fn paths_that_are_not_core_files() {
             );
         }
     }
+}
+
+/// The live fixture, started with stdin and stdout as pipes, once it has written its
+/// malloc_info and said "ready".
+struct Live {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    xml: String,
+}
+
+impl Live {
+    fn start() -> Live {
+        use std::io::BufRead;
+        process::require("gcc", "gcc");
+        let dir = unique_dir("live-idle");
+        let exe = dir.join("idle");
+        let mut cc = Command::new("gcc");
+        cc.args(["-O1", "-g", "-pthread"])
+            .arg(crate::harness::repo_root().join("tests/fixtures/live/idle.c"))
+            .arg("-o")
+            .arg(&exe);
+        run(&mut cc, Duration::from_secs(120)).expect_success("compiling idle.c");
+        let xml_path = dir.join("malloc_info.xml");
+        let mut child = Command::new(&exe)
+            .arg(&xml_path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start idle");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read ready");
+        assert_eq!(line, "ready\n", "the fixture did not get ready");
+        let xml = std::fs::read_to_string(&xml_path).expect("malloc_info.xml");
+        Live { child, stdout, xml }
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    /// Sends a byte and expects "pong": the process ran on after being read.
+    fn answers(&mut self) -> bool {
+        use std::io::{BufRead, Write};
+        let Some(mut stdin) = self.child.stdin.take() else {
+            return false;
+        };
+        if stdin.write_all(b"p").and_then(|()| stdin.flush()).is_err() {
+            return false;
+        }
+        let mut line = String::new();
+        let _ = self.stdout.read_line(&mut line);
+        line == "pong\n" && self.child.wait().is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `heap --pid --format malloc-info` of an idle process equals what its glibc printed;
+/// `info` and `threads` read it too, the pause is reported, and the process runs on.
+#[test]
+fn live_process_reads_as_its_own_malloc_info() {
+    let mut live = Live::start();
+    let pid = live.pid();
+    let out = heapmortem(&[
+        OsStr::new("heap"),
+        OsStr::new("--pid"),
+        OsStr::new(&pid),
+        OsStr::new("--format"),
+        OsStr::new("malloc-info"),
+    ]);
+    cli::assert_exit(&out, 0);
+    assert!(
+        out.stdout_str() == live.xml,
+        "heap --pid differs from the process's own malloc_info\n--- malloc_info ---\n{}\n{}",
+        live.xml,
+        out.describe()
+    );
+    assert!(
+        out.stderr_str().contains("paused for"),
+        "the pause is not reported\n{}",
+        out.describe()
+    );
+    let out = heapmortem(&[
+        OsStr::new("info"),
+        OsStr::new("--pid"),
+        OsStr::new(&pid),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+    ]);
+    cli::assert_exit(&out, 0);
+    let info: Info = cli::parse_json(&out, "info --pid");
+    assert_eq!(info.pid.get().map(u64::to_string), Some(pid.clone()), "pid");
+    assert_eq!(info.threads.len(), 2, "threads\n{}", out.describe());
+    let out = heapmortem(&[OsStr::new("threads"), OsStr::new("--pid"), OsStr::new(&pid)]);
+    cli::assert_exit(&out, 0);
+    let text = out.stdout_str();
+    assert!(
+        text.contains("main") && text.contains("worker"),
+        "threads --pid lacks main and worker\n{}",
+        out.describe()
+    );
+    assert!(
+        live.answers(),
+        "the process did not answer after being read"
+    );
+}
+
+/// Another user's process: one line naming the cause, exit 2, and the process untouched.
+/// As root, heapmortem runs as `nobody` (setpriv) on the fixture; as any other user it reads
+/// init (pid 1, root's) instead.
+#[test]
+fn live_process_without_permission() {
+    let mut live = Live::start();
+    let id = run(Command::new("id").arg("-u"), Duration::from_secs(10));
+    let root = id.stdout_str().trim() == "0";
+    let mut cmd = if root {
+        process::require("setpriv", "util-linux");
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(cli::exe())
+            .args(["info", "--pid", &live.pid()]);
+        cmd
+    } else {
+        let mut cmd = Command::new(cli::exe());
+        cmd.args(["info", "--pid", "1"]);
+        cmd
+    };
+    let out = run(&mut cmd, Duration::from_secs(60));
+    cli::assert_exit(&out, 2);
+    cli::assert_one_line_error(&out);
+    assert!(
+        out.stderr_str().contains("permission denied"),
+        "the error does not name the cause\n{}",
+        out.describe()
+    );
+    assert!(live.answers(), "the process did not answer");
 }

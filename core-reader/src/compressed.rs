@@ -123,7 +123,8 @@ pub(crate) fn decompress(
     let mut input = input;
     input.rewind().map_err(io)?;
     let mut decoder = compression.decoder(BufReader::new(input)).map_err(io)?;
-    let tmp_err = |source| Error::Decompress {
+    let tmp_err = |source| Error::TempFile {
+        what: "decompress",
         path: path.to_path_buf(),
         source,
     };
@@ -177,7 +178,7 @@ fn fill(decoder: &mut dyn Read, block: &mut [u8]) -> (usize, Option<io::Error>) 
 
 /// Writes `bytes` at offset `at` of `out`, except the pages that are all zeros: they are
 /// left as holes. `at` is a multiple of [`PAGE`].
-fn write_sparse(out: &File, at: u64, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_sparse(out: &File, at: u64, bytes: &[u8]) -> io::Result<()> {
     let mut run_start: Option<usize> = None;
     let mut offset = 0;
     for page in bytes.chunks(PAGE) {

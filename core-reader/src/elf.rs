@@ -156,7 +156,8 @@ pub(crate) struct RawNote<'a> {
     pub desc: &'a [u8],
 }
 
-enum Backing {
+/// Where a core's bytes are.
+pub(crate) enum Backing {
     Mapped(memmap2::Mmap),
     Owned(Vec<u8>),
 }
@@ -247,6 +248,27 @@ impl CoreFile {
         // First: it is why the core's own headers find bytes missing.
         core.diagnostics.splice(0..0, stream_problem);
         Ok(core)
+    }
+
+    /// A core put together from parts already known rather than parsed: the segments of
+    /// `data` (a live process's copy; see [`crate::Process::attach`]). It has no notes.
+    pub(crate) fn from_parts(
+        path: PathBuf,
+        data: Backing,
+        os: Os,
+        arch: Arch,
+        segments: Vec<Segment>,
+        diagnostics: Vec<Diagnostic>,
+    ) -> CoreFile {
+        CoreFile {
+            path,
+            data,
+            os,
+            arch,
+            segments,
+            note_ranges: Vec::new(),
+            diagnostics,
+        }
     }
 
     /// Parses a core held in memory (tests and fuzzing).

@@ -26,11 +26,13 @@ pub enum Error {
         /// What it is instead ("a directory", "an empty file", "a character device").
         what: &'static str,
     },
-    /// A compressed core could not be decompressed into a temporary file (`$TMPDIR` full or
-    /// not writable).
-    #[error("cannot decompress {} into a temporary file: {source}", path.display())]
-    Decompress {
-        /// The compressed core.
+    /// A compressed core could not be decompressed, or a live process's memory copied, into
+    /// a temporary file (`$TMPDIR` full or not writable).
+    #[error("cannot {what} {} into a temporary file: {source}", path.display())]
+    TempFile {
+        /// What was being done: "decompress", "copy".
+        what: &'static str,
+        /// The compressed core, or the live process's memory file.
         path: PathBuf,
         /// The operating system's reason.
         source: std::io::Error,
@@ -41,6 +43,14 @@ pub enum Error {
         /// The compressed core.
         path: PathBuf,
         /// Where the stream stopped, and why.
+        message: String,
+    },
+    /// A live process could not be read (`--pid`); its threads run on as before.
+    #[error("cannot read process {pid}: {message}")]
+    Live {
+        /// The process id given.
+        pid: u32,
+        /// Why, with the likely cause.
         message: String,
     },
     /// The bytes are not an ELF file, or the ELF header itself is unusable.

@@ -10,6 +10,9 @@
 //!   OOM kill or a full disk still opens; the missing bytes are reported). A core compressed
 //!   with zstd, xz, lz4 or gzip (recognized by its magic bytes) is decompressed once into a
 //!   sparse temporary file, which is mapped in its place.
+//! - [`Process::attach`] reads a live Linux process the same way: its threads are stopped
+//!   with ptrace, what a core would hold is copied into a sparse temporary file, the threads
+//!   are resumed, and the copy is a `Process` like any core's ([`Pause`] says what it cost).
 //! - [`Target`] is what analyses read a process through (memory, threads, mappings, modules,
 //!   symbols, struct layouts): [`Process`] implements it, and so does [`MemoryImage`], a
 //!   process built by hand for unit tests and fuzzers.
@@ -58,6 +61,8 @@ pub mod hex;
 mod human;
 mod info_report;
 mod linux;
+#[cfg(target_os = "linux")]
+mod live;
 mod memory;
 mod modules;
 mod note_fields;
@@ -81,6 +86,8 @@ pub use error::Error;
 pub use hex::Hex;
 pub use human::{human_bytes, human_bytes_f64};
 pub use info_report::{InfoMapping, InfoModule, InfoReport, InfoThread};
+#[cfg(target_os = "linux")]
+pub use live::Pause;
 pub use memory::Memory;
 pub use modules::{BuildId, Module, ModuleFile};
 pub use process::{Options, Process};

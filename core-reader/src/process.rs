@@ -71,6 +71,12 @@ impl Process {
     /// Builds the process view of an opened core.
     pub fn from_core(core: CoreFile, options: &Options) -> Process {
         let notes = ProcessNotes::read(&core);
+        Self::from_parts(core, notes, options)
+    }
+
+    /// Builds the process view of a core whose notes were read already (or, for a live
+    /// process, gathered from /proc and ptrace).
+    pub(crate) fn from_parts(core: CoreFile, notes: ProcessNotes, options: &Options) -> Process {
         let mut diagnostics: Vec<Diagnostic> = core.diagnostics().to_vec();
         diagnostics.extend(notes.diagnostics.iter().cloned());
         if notes.threads.is_empty() {

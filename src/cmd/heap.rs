@@ -11,7 +11,7 @@ use crate::Outcome;
 const TYPE_ROWS: usize = 20;
 
 pub fn run(args: HeapArgs) -> anyhow::Result<Outcome> {
-    let process = super::open_core(&args.core, &args.common)?;
+    let process = super::open_input(&args.input, &args.common)?;
     let list = args.list.map(|l| match l {
         ListKind::Used => ListFilter::Used,
         ListKind::Free => ListFilter::Free,

@@ -8,7 +8,7 @@ mod profile;
 mod report;
 mod threads;
 
-use crate::args::{Cli, Command, Common};
+use crate::args::{Cli, Command, Common, CoreInput};
 use crate::Outcome;
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
@@ -48,6 +48,26 @@ fn open_core(path: &std::path::Path, common: &Common) -> anyhow::Result<core_rea
     // SAFETY: cores are read in place rather than copied (they can be tens of GB); the
     // file is not expected to change while heapmortem runs (see CoreFile::open).
     let process = unsafe { core_reader::Process::open(path, &core_options(common)) }?;
+    Ok(process)
+}
+
+/// Opens what a core command reads: the core file, or a copy of the live process taken
+/// while its threads were stopped (the pause is said on stderr).
+fn open_input(input: &CoreInput, common: &Common) -> anyhow::Result<core_reader::Process> {
+    let Some(pid) = input.pid else {
+        let core = input
+            .core
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("give a core file or --pid"))?;
+        return open_core(core, common);
+    };
+    let (process, pause) = core_reader::Process::attach(pid, &core_options(common))?;
+    eprintln!(
+        "heapmortem: process {pid} was paused for {:.1} ms ({} threads, {} of memory copied)",
+        pause.duration.as_secs_f64() * 1000.0,
+        pause.threads,
+        core_reader::human_bytes(pause.bytes)
+    );
     Ok(process)
 }
 
