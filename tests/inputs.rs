@@ -12,8 +12,9 @@
 //!   that is neither a core nor compressed gets the error it always got.
 //! - A live process (`--pid`, `tests/fixtures/live/idle.c`) that wrote glibc's
 //!   `malloc_info` and idles: `heap --pid --format malloc-info` equals that file byte for
-//!   byte, `info` and `threads` see both threads, the pause is reported, and the process
-//!   answers on its pipe afterwards. Another user's process: one line naming the cause,
+//!   byte, `info` sees both threads, `threads` gives gdb's backtraces (gdb attached to the
+//!   same process afterwards), the pause is reported, and the process answers on its pipe
+//!   afterwards. Another user's process: one line naming the cause,
 //!   exit 2, the process untouched.
 
 use std::ffi::OsStr;
@@ -21,8 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::cli::{self, Info};
+use crate::harness::cli::{self, Info, Threads};
+use crate::harness::compare;
 use crate::harness::fixture::{self, known, FramePointer, Link, Variant};
+use crate::harness::gdb::GdbRun;
 use crate::harness::process::{self, run, Output};
 use crate::harness::unique_dir;
 
@@ -221,6 +224,7 @@ fn paths_that_are_not_core_files() {
 /// The live fixture, started with stdin and stdout as pipes, once it has written its
 /// malloc_info and said "ready".
 struct Live {
+    exe: PathBuf,
     child: std::process::Child,
     stdout: std::io::BufReader<std::process::ChildStdout>,
     xml: String,
@@ -250,7 +254,12 @@ impl Live {
         stdout.read_line(&mut line).expect("read ready");
         assert_eq!(line, "ready\n", "the fixture did not get ready");
         let xml = std::fs::read_to_string(&xml_path).expect("malloc_info.xml");
-        Live { child, stdout, xml }
+        Live {
+            exe,
+            child,
+            stdout,
+            xml,
+        }
     }
 
     fn pid(&self) -> String {
@@ -315,13 +324,27 @@ fn live_process_reads_as_its_own_malloc_info() {
     let info: Info = cli::parse_json(&out, "info --pid");
     assert_eq!(info.pid.get().map(u64::to_string), Some(pid.clone()), "pid");
     assert_eq!(info.threads.len(), 2, "threads\n{}", out.describe());
-    let out = heapmortem(&[OsStr::new("threads"), OsStr::new("--pid"), OsStr::new(&pid)]);
+    let out = heapmortem(&[
+        OsStr::new("threads"),
+        OsStr::new("--pid"),
+        OsStr::new(&pid),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+    ]);
     cli::assert_exit(&out, 0);
-    let text = out.stdout_str();
+    let threads: Threads = cli::parse_json(&out, "threads --pid");
+    // gdb attached to the same idle process afterwards (`gdb EXE PID`).
+    let gdb = GdbRun {
+        exe: Some(live.exe.clone()),
+        ..GdbRun::default()
+    }
+    .on(Path::new(&pid));
+    let problems = compare::function_differences(&gdb, &threads);
     assert!(
-        text.contains("main") && text.contains("worker"),
-        "threads --pid lacks main and worker\n{}",
-        out.describe()
+        problems.is_empty(),
+        "threads --pid differs from gdb attached to the process:\n{}\n{}",
+        problems.join("\n"),
+        gdb.raw
     );
     assert!(
         live.answers(),
