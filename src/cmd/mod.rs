@@ -61,6 +61,12 @@ fn open_input(input: &CoreInput, common: &Common) -> anyhow::Result<core_reader:
             .ok_or_else(|| anyhow::anyhow!("give a core file or --pid"))?;
         return open_core(core, common);
     };
+    attach(pid, common)
+}
+
+/// A copy of the live process `pid`, with the pause it cost said on stderr.
+#[cfg(target_os = "linux")]
+fn attach(pid: u32, common: &Common) -> anyhow::Result<core_reader::Process> {
     let (process, pause) = core_reader::Process::attach(pid, &core_options(common))?;
     eprintln!(
         "heapmortem: process {pid} was paused for {:.1} ms ({} threads, {} of memory copied)",
@@ -69,6 +75,12 @@ fn open_input(input: &CoreInput, common: &Common) -> anyhow::Result<core_reader:
         core_reader::human_bytes(pause.bytes)
     );
     Ok(process)
+}
+
+/// Live processes are read through Linux's ptrace and /proc only.
+#[cfg(not(target_os = "linux"))]
+fn attach(pid: u32, _common: &Common) -> anyhow::Result<core_reader::Process> {
+    anyhow::bail!("cannot read process {pid}: --pid reads Linux processes only")
 }
 
 /// Partial when anything of the core could not be read; says so on stderr in one line (the
