@@ -122,7 +122,11 @@ pub(crate) fn decompress(
     let total = input.metadata().map_err(io)?.len();
     let mut input = input;
     input.rewind().map_err(io)?;
-    let mut decoder = compression.decoder(BufReader::new(input)).map_err(io)?;
+    // Compressed input read a block at a time, not in BufReader's default 8 KiB: fewer
+    // system calls for the decoder, the same memory as the output block.
+    let mut decoder = compression
+        .decoder(BufReader::with_capacity(BLOCK, input))
+        .map_err(io)?;
     let tmp_err = |source| Error::TempFile {
         what: "decompress",
         path: path.to_path_buf(),
