@@ -188,8 +188,8 @@ fn parse_address(s: &str) -> Result<u64, String> {
 
 #[derive(Debug, Args)]
 pub struct LeaksArgs {
-    /// The core file.
-    pub core: PathBuf,
+    #[command(flatten)]
+    pub input: CoreInput,
     #[command(flatten)]
     pub common: Common,
     /// Output format.

@@ -13,7 +13,8 @@
 //! - A live process (`--pid`, `tests/fixtures/live/idle.c`) that wrote glibc's
 //!   `malloc_info` and idles: `heap --pid --format malloc-info` equals that file byte for
 //!   byte, `info` sees both threads, `threads` gives gdb's backtraces (gdb attached to the
-//!   same process afterwards), the pause is reported, and the process answers on its pipe
+//!   same process afterwards), `leaks` and `heap --format json` print what they print for
+//!   gdb's gcore of it, the pause is reported, and the process answers on its pipe
 //!   afterwards. Another user's process: one line naming the cause,
 //!   exit 2, the process untouched.
 
@@ -346,6 +347,52 @@ fn live_process_reads_as_its_own_malloc_info() {
         problems.join("\n"),
         gdb.raw
     );
+    assert!(
+        live.answers(),
+        "the process did not answer after being read"
+    );
+}
+
+/// `leaks --pid` and `heap --pid --format json` print what they print for gdb's `gcore` of
+/// the same idle process, taken right after.
+#[test]
+fn live_process_reads_as_gdbs_gcore() {
+    process::require("gdb", "gdb");
+    let mut live = Live::start();
+    let pid = live.pid();
+    let args = |sub: &'static str| -> Vec<&OsStr> {
+        vec![
+            OsStr::new(sub),
+            OsStr::new("--pid"),
+            OsStr::new(&pid),
+            OsStr::new("--format"),
+            OsStr::new("json"),
+        ]
+    };
+    let leaks = heapmortem(&args("leaks"));
+    cli::assert_exit(&leaks, 0);
+    let heap = heapmortem(&args("heap"));
+    cli::assert_exit(&heap, 0);
+    let dir = unique_dir("live-gcore");
+    let mut gcore = Command::new("gdb");
+    gcore
+        .args(["-batch", "-nx", "-iex", "set debuginfod enabled off"])
+        .arg("-ex")
+        .arg(format!("gcore {}", dir.join("core").display()))
+        .arg(&live.exe)
+        .arg(&pid);
+    run(&mut gcore, Duration::from_secs(120)).expect_success("gcore");
+    let core = dir.join("core");
+    for (sub, live_out) in [("leaks", &leaks), ("heap", &heap)] {
+        let out = cli::json_of(sub, &core, &[]);
+        cli::assert_exit(&out, 0);
+        assert!(
+            out.stdout == live_out.stdout,
+            "{sub} --pid differs from {sub} of gdb's gcore\n{}\n{}",
+            live_out.describe(),
+            out.describe()
+        );
+    }
     assert!(
         live.answers(),
         "the process did not answer after being read"
