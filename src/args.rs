@@ -50,6 +50,18 @@ pub enum Command {
 /// refers to are.
 pub type Common = core_reader::Options;
 
+/// What a core command reads: a core file, or a live process.
+#[derive(Debug, Args)]
+pub struct CoreInput {
+    /// The core file (also compressed with zstd, xz, lz4 or gzip).
+    #[arg(required_unless_present = "pid")]
+    pub core: Option<PathBuf>,
+    /// Read the live process PID instead of a core: its threads are stopped while what a
+    /// core would hold is copied, then resumed; the pause is printed on stderr.
+    #[arg(long, value_name = "PID", conflicts_with = "core")]
+    pub pid: Option<u32>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TextOrJson {
     Text,
@@ -59,8 +71,8 @@ pub enum TextOrJson {
 /// A core and the output format: `info`, `threads`, `leaks`.
 #[derive(Debug, Args)]
 pub struct CoreArgs {
-    /// The core file.
-    pub core: PathBuf,
+    #[command(flatten)]
+    pub input: CoreInput,
     #[command(flatten)]
     pub common: Common,
     /// Output format.
@@ -70,8 +82,8 @@ pub struct CoreArgs {
 
 #[derive(Debug, Args)]
 pub struct HeapArgs {
-    /// The core file.
-    pub core: PathBuf,
+    #[command(flatten)]
+    pub input: CoreInput,
     #[command(flatten)]
     pub common: Common,
     /// List the allocations too.

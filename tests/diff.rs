@@ -233,20 +233,18 @@ fn growth_by_type(malloc: Malloc) {
         "{holder:#?}"
     );
     assert_eq!(sessions.holders.len(), 1, "{:#?}", sessions.holders);
-    // The list's nodes: unrecognized blocks of the node's usable size (or a larger chunk
-    // the allocator handed out whole), as many as the sessions, all held through the list.
-    let nodes: i64 = d
-        .rows
+    // The list's nodes, named by how they are linked (some may be larger chunks the
+    // allocator handed out whole): as many more as the sessions, all held through the list.
+    let nodes = row("std::list node");
+    assert_eq!(nodes.kind.as_deref(), Some("pattern"));
+    assert_eq!(nodes.change.count_delta, added, "list nodes added");
+    let through_list: i64 = nodes
+        .holders
         .iter()
-        .filter(|r| r.kind.as_deref() == Some("unknown"))
-        .flat_map(|r| r.holders.iter().map(move |h| (r, h)))
-        .filter(|(_, h)| is_global(h, "g_sessions"))
-        .map(|(r, h)| {
-            assert!(r.size.unwrap() >= run.count(1, "node_usable"), "{r:#?}");
-            h.change.count_delta
-        })
+        .filter(|h| is_global(h, "g_sessions"))
+        .map(|h| h.change.count_delta)
         .sum();
-    assert_eq!(nodes, added, "list nodes added");
+    assert_eq!(through_list, added, "{:#?}", nodes.holders);
     // The largest growth is the class, first.
     assert_eq!(d.rows[0].key, "app::Session", "{:#?}", &d.rows[..3]);
 

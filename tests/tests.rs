@@ -11,6 +11,7 @@ mod heap_glibc;
 mod heap_jemalloc;
 mod help;
 mod info;
+mod inputs;
 mod leaks;
 mod profile;
 mod report;

@@ -31,6 +31,10 @@ pub struct Options {
         arg(long = "debug-dir", value_name = "DIR", global = true)
     )]
     pub debug_dirs: Vec<PathBuf>,
+    /// Show a progress bar on stderr, when it is a terminal, while a compressed core is
+    /// decompressed (always, from the command line).
+    #[cfg_attr(feature = "clap", arg(skip = true))]
+    pub progress: bool,
 }
 
 impl Options {
@@ -64,20 +68,27 @@ pub struct Process {
 }
 
 impl Process {
-    /// Opens a core and finds its modules' files.
+    /// Opens a core (possibly compressed: see [`CoreFile::open_with_progress`]) and finds
+    /// its modules' files.
     ///
     /// # Safety
     ///
     /// The core is memory-mapped: see [`CoreFile::open`].
     pub unsafe fn open(path: &Path, options: &Options) -> Result<Process, Error> {
         // SAFETY: forwarded to the caller.
-        let core = unsafe { CoreFile::open(path)? };
+        let core = unsafe { CoreFile::open_with_progress(path, options.progress)? };
         Ok(Self::from_core(core, options))
     }
 
     /// Builds the process view of an opened core.
     pub fn from_core(core: CoreFile, options: &Options) -> Process {
         let notes = ProcessNotes::read(&core);
+        Self::from_parts(core, notes, options)
+    }
+
+    /// Builds the process view of a core whose notes were read already (or, for a live
+    /// process, gathered from /proc and ptrace).
+    pub(crate) fn from_parts(core: CoreFile, notes: ProcessNotes, options: &Options) -> Process {
         let mut diagnostics: Vec<Diagnostic> = core.diagnostics().to_vec();
         diagnostics.extend(notes.diagnostics.iter().cloned());
         if notes.threads.is_empty() {

@@ -11,7 +11,7 @@ use crate::Outcome;
 const TOP_GROUPS: usize = 10;
 
 pub fn run(args: CoreArgs) -> anyhow::Result<Outcome> {
-    let process = super::open_core(&args.core, &args.common)?;
+    let process = super::open_input(&args.input, &args.common)?;
     let mut held =
         HeldHeap::walk(&process, true).map_err(|e| super::no_heap(e, "to check for leaks"))?;
     profile_import::name_held_sites(&process, &mut held, &args.common);

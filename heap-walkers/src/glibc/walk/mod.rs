@@ -96,7 +96,7 @@ struct Walker<'a> {
     skipped: u64,
     allocations: Option<Vec<Allocation>>,
     mmapped: (u64, u64),
-    progress: super::progress::Progress,
+    progress: core_reader::Progress,
 }
 
 impl<'a> Walker<'a> {
@@ -121,7 +121,7 @@ impl<'a> Walker<'a> {
             skipped: 0,
             allocations: options.list.then(Vec::new),
             mmapped: (0, 0),
-            progress: super::progress::Progress::new(options.progress),
+            progress: core_reader::Progress::new("walking the heap", options.progress),
         }
     }
 
