@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 
 mod allocator;
+mod cycle;
 pub mod explain;
 pub mod glibc;
 mod held;

@@ -125,8 +125,15 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// Notes damage once: a second report of the same kind at the same address (a chunk two
+    /// passes or two lists find broken) adds nothing.
     fn problem(&mut self, kind: &'static str, address: u64, message: String) {
-        if self.problems.len() < MAX_PROBLEMS {
+        if self.problems.len() < MAX_PROBLEMS
+            && !self
+                .problems
+                .iter()
+                .any(|p| p.kind == kind && p.address == Some(address))
+        {
             self.problems.push(Diagnostic::at(kind, address, message));
         }
     }
