@@ -293,7 +293,7 @@ fn walk_arenas(
         let emap = globals.emap.or_else(|| {
             arenas
                 .first()
-                .and_then(|a| mem.read_u64(a.address + emap_ptr))
+                .and_then(|a| mem.read_u64(a.address.wrapping_add(emap_ptr)))
         });
         match emap {
             Some(emap) => {
