@@ -187,6 +187,7 @@ impl Process {
             start: base,
             end,
             bias,
+            data_segments: modules::data_segments(&image.phdrs, bias),
             build_id: image.build_id,
             file: None,
             debug_file: None,
@@ -251,11 +252,17 @@ impl Process {
                 ),
             ));
         }
+        // The program headers the core kept, else the file's (when it is this build).
+        let phdrs = image.map(|i| i.phdrs).or_else(|| {
+            data.filter(|_| matches != Some(false))
+                .and_then(modules::file_phdrs)
+        });
         let mut module = Module {
             path: c.path,
             start: c.start,
             end: c.end,
             bias,
+            data_segments: phdrs.map_or_else(Vec::new, |p| modules::data_segments(&p, bias)),
             build_id: mem_id.clone().or_else(|| file_id.clone()),
             file: located.map(|path| ModuleFile {
                 path,
