@@ -183,6 +183,31 @@ fn hostile_counters_wrap_and_never_panic() {
     }
 }
 
+/// A core cut inside an extent-map leaf: its last entry has 4 of its 8 bytes. The walk
+/// reports the leaf and ends (it used to read that entry forever: a cut jemalloc core made
+/// `leaks` hang).
+#[test]
+fn extent_map_leaf_cut_mid_entry_ends() {
+    let mut image = seed_image();
+    let keep = ((SLAB >> 12) * 8 + 8 * 6 + 4) as usize;
+    image.region_mut(LEAF).expect("leaf").truncate(keep);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let heap = walk_with(&image, &Options { allocations: true }).expect("a heap");
+        let _ = tx.send(heap.summary());
+    });
+    let s = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the walk ends");
+    assert!(
+        s.problems.iter().any(|p| p.kind == "truncated"),
+        "{:?}",
+        s.problems
+    );
+    // The slab before the cut is still listed.
+    assert_eq!(s.allocations.expect("listed").len(), 128);
+}
+
 /// Inputs that stand for the fuzzer's families, run as plain tests.
 #[test]
 fn fuzz_regressions() {

@@ -62,7 +62,8 @@ pub fn run(args: HeapArgs) -> anyhow::Result<Outcome> {
                 allocations: listed,
             };
             let heap = jemalloc::walk_with(&process, &options).map_err(|e| {
-                if process.is_truncated() {
+                // The walker names a truncation that took jemalloc's own data.
+                if process.is_truncated() && !matches!(e, jemalloc::Error::Truncated(_)) {
                     anyhow::anyhow!("{e} (the core is truncated: what is missing was cut off)")
                 } else {
                     anyhow::Error::new(e)

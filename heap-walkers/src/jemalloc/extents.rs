@@ -199,12 +199,17 @@ pub(crate) fn allocations(
         }
         let mut j = 0u64;
         while j < (1 << LEVEL_BITS) {
-            let bytes = mem.bytes_at(leaf + 8 * j);
-            if bytes.is_empty() {
+            let bytes = mem.bytes_at(leaf.wrapping_add(8 * j));
+            // Fewer than 8 bytes: the core ends inside this entry (a cut core), which would
+            // otherwise be read again and again.
+            if bytes.len() < 8 {
                 problems.push(Diagnostic::at(
                     "truncated",
-                    leaf + 8 * j,
-                    format!("extent map leaf at {:#x} unreadable", leaf + 8 * j),
+                    leaf.wrapping_add(8 * j),
+                    format!(
+                        "extent map leaf at {:#x} unreadable",
+                        leaf.wrapping_add(8 * j)
+                    ),
                 ));
                 break;
             }

@@ -61,6 +61,7 @@ impl Walker<'_> {
         let mut skipped = 0u64;
         let mut last_progress = c;
         let mut ended_by_fencepost = false;
+        let headless_main = idx == 0 && self.loc.headless.is_some();
         loop {
             if Some(c) == seg.top {
                 break;
@@ -190,6 +191,8 @@ impl Walker<'_> {
                 }
                 (false, m) => {
                     match m {
+                        // main_arena's bins were lost with a truncated core's tail.
+                        None if headless_main => {}
                         None => problems.push((
                             "not_in_bin",
                             c,
