@@ -209,6 +209,7 @@ impl Process {
             start: base,
             end,
             bias,
+            data_segments: modules::data_segments(&image.phdrs, bias),
             build_id: image.build_id,
             file: None,
             debug_file: None,
@@ -282,13 +283,15 @@ impl Process {
                 .and_then(modules::file_phdrs)
         });
         let end = phdrs
+            .as_ref()
             .filter(|p| !p.is_empty())
-            .map_or(c.end, |p| c.end.max(modules::load_range(&p, bias).1));
+            .map_or(c.end, |p| c.end.max(modules::load_range(p, bias).1));
         let mut module = Module {
             path: c.path,
             start: c.start,
             end,
             bias,
+            data_segments: phdrs.map_or_else(Vec::new, |p| modules::data_segments(&p, bias)),
             build_id: mem_id.clone().or_else(|| file_id.clone()),
             file: located.map(|path| ModuleFile {
                 path,

@@ -203,6 +203,8 @@ impl Symbolizer {
             debug_file: None,
             is_main: mapping.is_main,
             memory_image: None,
+            // Profiles are symbolized, not scanned for data.
+            data_segments: Vec::new(),
         };
         let usable = module.file.as_ref().is_some_and(ModuleFile::usable);
         module.debug_file = find_debug_file(&module, data.filter(|_| usable), search, cache);

@@ -49,6 +49,7 @@
 #![deny(missing_docs)]
 
 mod allocator;
+mod cycle;
 pub mod diff;
 pub mod explain;
 pub mod glibc;

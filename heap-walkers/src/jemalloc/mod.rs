@@ -92,6 +92,12 @@ pub enum Error {
     /// The size-class tables or the arenas do not look the way the layout says.
     #[error("{0}")]
     LayoutMismatch(String),
+    /// A truncated core lost jemalloc's data segment (its globals) with its tail.
+    #[error(
+        "the core is truncated: the data of {0} (jemalloc's arenas array and size-class \
+         tables) was cut off with the core's tail, so its arenas cannot be found"
+    )]
+    Truncated(String),
 }
 
 /// What a walk does beyond the arenas' figures.
@@ -113,8 +119,40 @@ pub fn walk(target: &dyn Target) -> Result<Heap, Error> {
 ///
 /// Arenas that cannot be read or that fail the layout self-checks are left out and named in
 /// [`Heap::problems`]; the walk fails only when nothing can be said (no symbols, no layout,
-/// size-class tables unreadable, or no arena passed the checks).
+/// size-class tables unreadable, or no arena passed the checks — or, in a truncated core,
+/// [`Error::Truncated`] when jemalloc's data was cut off, whatever else went wrong then).
 pub fn walk_with(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
+    walk_found(target, options).map_err(|e| match lost_data(target) {
+        Some(module) => Error::Truncated(module),
+        None => e,
+    })
+}
+
+/// The module holding jemalloc (its library, else the executable), when the core is
+/// truncated and lacks part of its writable data (its own mappings or the anonymous one
+/// after them, its `.bss`): the kernel dumps writable mappings whole, so what is missing
+/// was cut off.
+fn lost_data(target: &dyn Target) -> Option<String> {
+    if !target.is_truncated() {
+        return None;
+    }
+    let modules = target.modules();
+    let module = modules
+        .iter()
+        .find(|m| m.name().starts_with("libjemalloc"))
+        .or_else(|| modules.iter().find(|m| m.is_main))?;
+    let maps = target.mappings();
+    let ours = |i: usize| maps[i].path.as_deref() == Some(module.path.as_str());
+    let lost = (0..maps.len()).any(|i| {
+        let m = &maps[i];
+        m.perms.contains('w')
+            && (ours(i) || (m.path.is_none() && i > 0 && ours(i - 1)))
+            && m.dumped < m.end - m.start
+    });
+    lost.then(|| module.path.clone())
+}
+
+fn walk_found(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
     if let Some(globals) = discover::find_globals(target) {
         let near: Vec<u64> = ["mallctl", "je_mallctl", "_rjem_mallctl", "__je_mallctl"]
             .iter()
@@ -296,7 +334,7 @@ fn walk_arenas(
         let emap = globals.emap.or_else(|| {
             arenas
                 .first()
-                .and_then(|a| mem.read_u64(a.address + emap_ptr))
+                .and_then(|a| mem.read_u64(a.address.wrapping_add(emap_ptr)))
         });
         match emap {
             Some(emap) => {

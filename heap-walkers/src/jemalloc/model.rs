@@ -325,7 +325,8 @@ impl Arena {
 
     /// Regions and large extents in use.
     pub fn in_use_count(&self) -> u64 {
-        self.bins.iter().map(|b| b.curregs).sum::<u64>()
-            + self.lextents.iter().map(|l| l.curlextents).sum::<u64>()
+        let regions = self.bins.iter().map(|b| b.curregs);
+        let large = self.lextents.iter().map(|l| l.curlextents);
+        regions.chain(large).fold(0, u64::saturating_add)
     }
 }

@@ -392,18 +392,21 @@ fn read_contexts(
         tctx: HashMap::new(),
     };
     let lg = mem
-        .read_u32(bt2gctx + l.ckh_lg_curbuckets)
+        .read_u32(bt2gctx.wrapping_add(l.ckh_lg_curbuckets))
         .unwrap_or(0)
         .min(30);
-    let tab = mem.read_u64(bt2gctx + l.ckh_tab).unwrap_or(0);
-    let count = mem.read_u64(bt2gctx + l.ckh_count).unwrap_or(0);
-    let cells = 1u64 << (lg + LG_BUCKET_CELLS);
+    let tab = mem.read_u64(bt2gctx.wrapping_add(l.ckh_tab)).unwrap_or(0);
+    let count = mem.read_u64(bt2gctx.wrapping_add(l.ckh_count)).unwrap_or(0);
+    // Bounded by the table's readable bytes too: a hostile lg_curbuckets over a run of
+    // zeroes would otherwise be 2^33 empty cells.
+    let readable = mem.bytes_at(tab).len() as u64 / l.cell_size.max(1);
+    let cells = (1u64 << (lg + LG_BUCKET_CELLS)).min(readable.max(1));
     let mut found = 0u64;
     for i in 0..cells {
-        let cell = tab + i * l.cell_size;
+        let cell = tab.wrapping_add(i * l.cell_size);
         let (Some(key), Some(gctx)) = (
-            mem.read_u64(cell + l.cell_key),
-            mem.read_u64(cell + l.cell_data),
+            mem.read_u64(cell.wrapping_add(l.cell_key)),
+            mem.read_u64(cell.wrapping_add(l.cell_data)),
         ) else {
             problems.push(format!("bt2gctx's table at {tab:#x} unreadable"));
             break;
@@ -419,34 +422,41 @@ fn read_contexts(
             ));
             continue;
         }
-        let len = mem.read_u32(key + l.bt_len).map_or(0, u64::from);
-        let vec = mem.read_u64(key + l.bt_vec).unwrap_or(0);
+        let len = mem
+            .read_u32(key.wrapping_add(l.bt_len))
+            .map_or(0, u64::from);
+        let vec = mem.read_u64(key.wrapping_add(l.bt_vec)).unwrap_or(0);
         let frames: Vec<u64> = (0..len.min(MAX_FRAMES))
-            .filter_map(|k| mem.read_u64(vec + 8 * k))
+            .filter_map(|k| mem.read_u64(vec.wrapping_add(8 * k)))
             .collect();
         if frames.len() as u64 != len {
             problems.push(format!("backtrace at {key:#x} unreadable"));
             continue;
         }
         let index = out.contexts.len() as u32;
-        let root = mem.read_u64(gctx + l.gctx_tctxs).unwrap_or(0);
+        let root = mem.read_u64(gctx.wrapping_add(l.gctx_tctxs)).unwrap_or(0);
         let mut sum = RawCounts::default();
         for tctx in rb_nodes(mem, root, l.tctx_link, problems) {
             if out.tctx.len() < MAX_NODES {
                 out.tctx.insert(tctx, index);
             }
             // Counted by a dump: contexts in use whose thread data has not expired.
-            if mem.read_u32(tctx + l.tctx_state) != Some(TCTX_NOMINAL) {
+            if mem.read_u32(tctx.wrapping_add(l.tctx_state)) != Some(TCTX_NOMINAL) {
                 continue;
             }
-            let tdata = mem.read_u64(tctx + l.tctx_tdata).unwrap_or(0);
+            let tdata = mem.read_u64(tctx.wrapping_add(l.tctx_tdata)).unwrap_or(0);
             let mut b = [0u8];
-            if tdata == 0 || !mem.read_exact(tdata + l.tdata_expired, &mut b) || b[0] != 0 {
+            if tdata == 0
+                || !mem.read_exact(tdata.wrapping_add(l.tdata_expired), &mut b)
+                || b[0] != 0
+            {
                 continue;
             }
             let mut raw = RawCounts::default();
             for (k, off) in l.cnt.iter().enumerate() {
-                raw.0[k] = mem.read_u64(tctx + l.tctx_cnts + off).unwrap_or(0);
+                raw.0[k] = mem
+                    .read_u64(tctx.wrapping_add(l.tctx_cnts + off))
+                    .unwrap_or(0);
             }
             sum.add(&raw, accum);
         }
@@ -476,8 +486,8 @@ fn rb_nodes(mem: &dyn Memory, root: u64, link: u64, problems: &mut Vec<String>) 
             break;
         }
         out.push(n);
-        let left = mem.read_u64(n + link).unwrap_or(0);
-        let right = mem.read_u64(n + link + 8).unwrap_or(0) & !1;
+        let left = mem.read_u64(n.wrapping_add(link)).unwrap_or(0);
+        let right = mem.read_u64(n.wrapping_add(link + 8)).unwrap_or(0) & !1;
         stack.push(right);
         stack.push(left);
     }
