@@ -4,21 +4,10 @@
 # %M: for heapmortem it includes the pages of the mapped core it touched), and the disk the
 # decompressed core takes in $TMPDIR (holes for the zero pages). Not a test: run it by hand,
 # `bench/compressed_core.sh [GIB]` (default 1: a 1 GiB heap); needs gcc, zstd and GNU time.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(dirname "$here")
+source "$(dirname "$0")/common.sh"
 gib=${1:-1}
-work=$(mktemp -d /tmp/heapmortem-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-hm="$root/target/release/heapmortem"
 gcc -O1 -g -o "$work/heap" "$here/compressed_core.c"
-(cd "$work" && ulimit -c unlimited && ./heap "$gib" || true) 2>/dev/null
-core=$(ls "$work"/core* 2>/dev/null | head -1)
-if [ -z "$core" ]; then
-    echo "no core written: core_pattern is $(cat /proc/sys/kernel/core_pattern)" >&2
-    exit 1
-fi
+core=$(core_of "$work/heap" "$gib")
 zstd -q -T0 "$core" -o "$work/heap.zst"
 echo "core: $(du -h --apparent-size "$core" | cut -f1), zstd: $(du -h "$work/heap.zst" | cut -f1)"
 rm -f "$core"
