@@ -1237,7 +1237,9 @@ fn report_of_the_bind_core_shows_dirty_pages_and_the_finding() {
     if !crate::heap_jemalloc::have_static_jemalloc() {
         return;
     }
-    let run = crate::heap_jemalloc::run_workload("bind", "narenas:1");
+    // A long decay time, as heap_jemalloc's BIND test has (the same run): with the default
+    // 10 s, a loaded machine may run the workload long enough for decay to purge once.
+    let run = crate::heap_jemalloc::run_workload("bind", "narenas:1,dirty_decay_ms:600000");
     let dir = unique_dir("report-jemalloc");
     let out = dir.join("jemalloc-report.html");
     report(&[run.core.as_os_str()], &out);
@@ -1267,12 +1269,13 @@ fn report_of_the_bind_core_shows_dirty_pages_and_the_finding() {
         .iter()
         .map(|f| f.as_str().unwrap())
         .collect();
-    assert!(
-        findings
-            .iter()
-            .any(|f| f.contains("arena 0") && f.contains("dirty pages")),
-        "findings: {findings:?}"
-    );
+    // The finding is about decay that never purged: whether it did is the workload's own
+    // account (on a loaded machine the workload can run long enough for decay to purge once).
+    let named = findings
+        .iter()
+        .any(|f| f.contains("arena 0") && f.contains("dirty pages"));
+    let npurge = arena["dirty_npurge"].as_u64().expect("dirty_npurge");
+    assert_eq!(named, npurge == 0, "dirty_npurge {npurge}; findings: {findings:?}");
 }
 
 /// Case 4 in a report: the leaks section carries valgrind memcheck's "definitely lost" and
