@@ -1275,7 +1275,11 @@ fn report_of_the_bind_core_shows_dirty_pages_and_the_finding() {
         .iter()
         .any(|f| f.contains("arena 0") && f.contains("dirty pages"));
     let npurge = arena["dirty_npurge"].as_u64().expect("dirty_npurge");
-    assert_eq!(named, npurge == 0, "dirty_npurge {npurge}; findings: {findings:?}");
+    assert_eq!(
+        named,
+        npurge == 0,
+        "dirty_npurge {npurge}; findings: {findings:?}"
+    );
 }
 
 /// Case 4 in a report: the leaks section carries valgrind memcheck's "definitely lost" and
