@@ -3,35 +3,13 @@
 # second (issue: "a 6-million-chunk heap is walked in under a second"), and its malloc_info
 # must equal glibc's. Prints the best of 5 wall-clock runs for each output format, with and
 # without libc's debug info. Not a test: run it by hand (`bench/glibc_walk.sh`).
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(dirname "$here")
-work=$(mktemp -d /tmp/heapmortem-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-hm="$root/target/release/heapmortem"
+source "$(dirname "$0")/common.sh"
 gcc -O1 -g -o "$work/walk6m" "$here/glibc_walk_6m.c"
-(cd "$work" && ulimit -c unlimited && ./walk6m "$work/malloc_info.xml" || true) 2>/dev/null
-core=$(ls "$work"/core* 2>/dev/null | head -1)
-if [ -z "$core" ]; then
-    echo "no core written: core_pattern is $(cat /proc/sys/kernel/core_pattern)" >&2
-    exit 1
-fi
+core=$(core_of "$work/walk6m" "$work/malloc_info.xml")
 echo "core: $(du -h --apparent-size "$core" | cut -f1)"
 mkdir -p "$work/sysroot/usr/lib/x86_64-linux-gnu" "$work/empty"
 cp /usr/lib/x86_64-linux-gnu/libc.so.6 "$work/sysroot/usr/lib/x86_64-linux-gnu/"
 
-best() { # best of 5 wall-clock runs, in seconds
-    local best=999999
-    for _ in 1 2 3 4 5; do
-        local s e
-        s=$(date +%s.%N)
-        "$@" >/dev/null 2>&1 || true
-        e=$(date +%s.%N)
-        best=$(echo "$e - $s" | bc -l | awk -v b="$best" '{ print ($1 < b) ? $1 : b }')
-    done
-    echo "$best"
-}
 "$hm" heap "$core" --format malloc-info >"$work/ours.xml"
 if ! cmp -s "$work/ours.xml" "$work/malloc_info.xml"; then
     echo "malloc_info differs:" >&2

@@ -3,13 +3,7 @@
 # with 262144 distinct stacks (~90 MB), side by side, printed as a ratio; the Total lines must
 # be equal. The issue's bar: heapmortem at least 20 times faster (aim: 50). Not a test: run it
 # by hand (`bench/profile_250k.sh`); it needs gcc, libjemalloc-dev (jeprof) and /usr/bin/time.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(dirname "$here")
-work=$(mktemp -d /tmp/heapmortem-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-hm="$root/target/release/heapmortem"
+source "$(dirname "$0")/common.sh"
 gcc -O1 -g -fno-omit-frame-pointer -fno-optimize-sibling-calls -o "$work/gen_stacks" \
     "$root/tests/fixtures/profile/gen_stacks.c" -ljemalloc
 MALLOC_CONF=prof:true,lg_prof_sample:0 "$work/gen_stacks" "$work/stacks.heap"

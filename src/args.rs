@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use heap_walkers::diff::Grouping;
 use heap_walkers::{Format, GroupBy, ListFilter};
 use profile_import::ValueKind;
 
@@ -36,6 +37,9 @@ pub enum Command {
     /// What the allocation at an address is, who points into it, and what keeps it alive.
     #[command(after_help = heap_walkers::EXPLAIN_HELP)]
     Explain(ExplainArgs),
+    /// How the heap changed between two cores of one program, and through what it grew.
+    #[command(after_help = heap_walkers::DIFF_HELP)]
+    Diff(DiffArgs),
     /// Read heap profiles (jeprof .heap, gperftools, pprof) and show where memory was allocated.
     Profile(ProfileArgs),
     /// One self-contained HTML report of cores and profiles.
@@ -46,6 +50,18 @@ pub enum Command {
 /// refers to are.
 pub type Common = core_reader::Options;
 
+/// What a core command reads: a core file, or a live process.
+#[derive(Debug, Args)]
+pub struct CoreInput {
+    /// The core file (also compressed with zstd, xz, lz4 or gzip).
+    #[arg(required_unless_present = "pid")]
+    pub core: Option<PathBuf>,
+    /// Read the live process PID instead of a core: its threads are stopped while what a
+    /// core would hold is copied, then resumed; the pause is printed on stderr.
+    #[arg(long, value_name = "PID", conflicts_with = "core")]
+    pub pid: Option<u32>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TextOrJson {
     Text,
@@ -55,8 +71,8 @@ pub enum TextOrJson {
 /// A core and the output format: `info`, `threads`, `leaks`.
 #[derive(Debug, Args)]
 pub struct CoreArgs {
-    /// The core file.
-    pub core: PathBuf,
+    #[command(flatten)]
+    pub input: CoreInput,
     #[command(flatten)]
     pub common: Common,
     /// Output format.
@@ -66,8 +82,8 @@ pub struct CoreArgs {
 
 #[derive(Debug, Args)]
 pub struct HeapArgs {
-    /// The core file.
-    pub core: PathBuf,
+    #[command(flatten)]
+    pub input: CoreInput,
     #[command(flatten)]
     pub common: Common,
     /// List the allocations too.
@@ -90,6 +106,22 @@ pub struct ExplainArgs {
     pub address: u64,
     #[command(flatten)]
     pub common: Common,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older core.
+    pub old: PathBuf,
+    /// The newer core, of the same program.
+    pub new: PathBuf,
+    #[command(flatten)]
+    pub common: Common,
+    /// Group the allocations in use.
+    #[arg(long, value_enum, default_value_t = Grouping::Type)]
+    pub by: Grouping,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,

@@ -277,6 +277,11 @@ malloc_info_tests! {
     journald_pattern: "journald", 0;
     thread_arena_with_several_heaps: "subheaps", 0;
     corrupted_heap: "corrupt", 1;
+    fastbin_cycle: "corrupt_fastbin_cycle", 1;
+    tcache_loop: "corrupt_tcache_loop", 1;
+    tcache_bad_safe_linking_pointer: "corrupt_tcache_link", 1;
+    lying_prev_size: "corrupt_prev_size", 1;
+    overwritten_bin_links: "corrupt_bin_links", 1;
 }
 
 // The JSON contract (DESIGN.md), read with the tests' own types.
@@ -555,19 +560,108 @@ fn corruption_is_reported_and_the_walk_goes_on() {
     let out = heap(&run.core, Libc::Debug, &["--format", "json"]);
     cli::assert_exit(&out, 1);
     let json: HeapJson = cli::parse_json(&out, "corrupt");
-    let p = json
-        .problems
-        .iter()
-        .find(|p| p.kind == "bad_size")
-        .unwrap_or_else(|| panic!("no bad_size problem: {:?}", json.problems));
-    // The overwritten size field is p[100]'s next chunk's; the walk resumes after it.
-    assert!(parse_hex(&p.address).is_some());
     assert!(json.findings.iter().any(|f| f.code == "corruption"));
     let main = &json.arenas[0];
     assert!(
         main.in_use_chunks > 150,
         "walk stopped at the damage: {main:?}"
     );
+}
+
+/// The broken-on-purpose workloads (`corrupt*.c`): each damages its main arena once, after
+/// writing malloc_info, and says where in `damage.txt` ("KIND 0xCHUNK"). The walk must name
+/// that damage, of that kind, at that chunk, once and nothing else; exit 1; and every
+/// arena's list counts and system bytes must still be glibc's (the `malloc_info` tests
+/// above compare the whole XML).
+mod corrupted {
+    use super::*;
+
+    fn check(name: &str) {
+        let run = fixture(name);
+        let damage = std::fs::read_to_string(run.core.with_file_name("damage.txt"))
+            .unwrap_or_else(|e| panic!("{name} wrote no damage.txt: {e}"));
+        let (kind, address) = damage
+            .trim()
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("{name}: damage.txt is {damage:?}"));
+        let address = parse_hex(address).expect("an address");
+        for libc in [Libc::Debug, Libc::Absent] {
+            let out = heap(&run.core, libc, &["--format", "json"]);
+            cli::assert_exit(&out, 1);
+            let json: HeapJson = cli::parse_json(&out, name);
+            let problems: Vec<(&str, Option<u64>)> = json
+                .problems
+                .iter()
+                .map(|p| (p.kind.as_str(), parse_hex(&p.address)))
+                .collect();
+            assert_eq!(
+                problems,
+                [(kind, Some(address))],
+                "{name} ({libc:?}): the damage, once and alone\n{}",
+                out.describe()
+            );
+            assert!(
+                json.findings.iter().any(|f| f.code == "corruption"),
+                "{name}: {:?}",
+                json.findings
+            );
+            let xml = xml_heaps(&run.xml);
+            assert_eq!(json.arenas.len(), xml.len(), "{name}: arenas");
+            assert_eq!(xml.len(), 2, "{name}: the main arena and the intact one");
+            for (a, x) in json.arenas.iter().zip(&xml) {
+                assert_eq!(a.system_bytes, x.system, "{name} {}", a.address);
+                assert_eq!(a.fastbin_chunks, x.fast_count, "{name} {}", a.address);
+                assert_eq!(a.bin_chunks + 1, x.rest_count, "{name} {}", a.address);
+            }
+            // The text says the same, and says it was partial.
+            let text = heap(&run.core, libc, &[]);
+            cli::assert_exit(&text, 1);
+            assert!(
+                text.stdout_str().contains(&format!("{address:#x}")),
+                "{name}: the text does not name the damaged chunk\n{}",
+                text.describe()
+            );
+        }
+    }
+
+    #[test]
+    fn overwritten_size() {
+        check("corrupt");
+    }
+
+    #[test]
+    fn fastbin_cycle_is_one_loop_not_999_double_frees() {
+        check("corrupt_fastbin_cycle");
+    }
+
+    #[test]
+    fn tcache_loop_is_reported_not_dropped() {
+        check("corrupt_tcache_loop");
+        // The tcache is kept with its one distinct chunk.
+        let (_, json) = json_of("corrupt_tcache_loop", &[]);
+        assert_eq!(json.tcaches.len(), 1, "{:?}", json.tcaches);
+        assert_eq!(json.tcaches[0].chunks, 1);
+        assert_eq!(json.arenas[0].tcache_chunks, 1);
+    }
+
+    #[test]
+    fn tcache_link_without_safe_linking_mangling() {
+        check("corrupt_tcache_link");
+        // p[4] -> p[2] -> (bad): the two chunks before the damage are kept.
+        let (_, json) = json_of("corrupt_tcache_link", &[]);
+        assert_eq!(json.tcaches.len(), 1, "{:?}", json.tcaches);
+        assert_eq!(json.tcaches[0].chunks, 2);
+    }
+
+    #[test]
+    fn prev_size_that_lies() {
+        check("corrupt_prev_size");
+    }
+
+    #[test]
+    fn bin_links_written_over_after_free() {
+        check("corrupt_bin_links");
+    }
 }
 
 #[test]

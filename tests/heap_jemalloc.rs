@@ -212,6 +212,12 @@ pub(crate) fn run_workload(mode: &'static str, malloc_conf: &'static str) -> Run
     run_linked(Linking::Static, mode, malloc_conf)
 }
 
+/// The workload linked with Debian's stripped libjemalloc.so.2 (jemalloc's globals in the
+/// library's data, near the end of the core).
+pub(crate) fn run_shared(mode: &'static str, malloc_conf: &'static str) -> Run {
+    run_linked(Linking::Shared, mode, malloc_conf)
+}
+
 fn run_linked(linking: Linking, mode: &'static str, malloc_conf: &'static str) -> Run {
     static RUNS: OnceLock<Memo<(Linking, &'static str, &'static str), Run>> = OnceLock::new();
     RUNS.get_or_init(Memo::new)

@@ -24,7 +24,7 @@ fn top_level_help() {
 #[test]
 fn subcommand_help() {
     for sub in [
-        "info", "threads", "heap", "leaks", "explain", "profile", "report",
+        "info", "threads", "heap", "leaks", "explain", "diff", "profile", "report",
     ] {
         insta::assert_snapshot!(format!("heapmortem-{sub}"), help(&[sub]));
     }

@@ -54,10 +54,10 @@ fn heapmortem_ok(args: &[&str]) -> String {
 
 /// A report in jeprof's `--text` layout.
 #[derive(Debug, Clone, PartialEq)]
-struct Table {
-    total: Option<String>,
+pub(crate) struct Table {
+    pub(crate) total: Option<String>,
     /// (flat, cum, name)
-    rows: Vec<(i64, i64, String)>,
+    pub(crate) rows: Vec<(i64, i64, String)>,
 }
 
 fn parse_text(text: &str) -> Table {
@@ -216,7 +216,8 @@ const INDEXES: [&str; 4] = [
     "alloc_objects",
 ];
 
-fn jeprof(args: &[&str], files: &[&Path]) -> Table {
+/// `jeprof --text --show_bytes ARGS FILES…`, parsed.
+pub(crate) fn jeprof(args: &[&str], files: &[&Path]) -> Table {
     let out = check(
         Command::new("jeprof")
             .args(["--text", "--show_bytes"])

@@ -8,9 +8,15 @@
 //! thread (with its pc) as eu-readelf and gdb read them from the whole core. chap's
 //! truncated cores (cores/chap/Truncated, `run`: `core.48555.1M` "is truncated", exit 1;
 //! `core.48555` complete, exit 0) are checked the same way.
+//!
+//! The heap fixtures' cores are cut at 1 … 99 % and every subcommand run on each cut: exit
+//! 0, 1 or 2, no panic, in bounded time. A glibc core whose tail (libc's data, so
+//! `main_arena`) was cut still gives its heaps, with the figures malloc_info printed for
+//! the arenas the cut spared; a jemalloc core that lost jemalloc's data says truncation.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::Path;
+use std::time::Duration;
 
 use crate::harness::cli::{self, Info, Threads};
 use crate::harness::corpus;
@@ -301,5 +307,170 @@ fn unreadable_inputs() {
                 );
             }
         }
+    }
+}
+
+/// Where each fixture core is cut, in percent of its length.
+const PERCENTS: [u64; 9] = [1, 5, 10, 20, 40, 60, 80, 95, 99];
+
+/// What one run may take (scaled by `HEAPMORTEM_TEST_TIMEOUT_SCALE`): a debug build needs
+/// 2–10 s alone (most of it reading libc6-dbg's DWARF), several times that beside other
+/// builds on two CPUs; a hang on what the cut left is what this catches.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// info, threads, heap, leaks, explain and report on `core` cut at each of [`PERCENTS`].
+fn sweep(core: &Path, label: &str) {
+    let len = std::fs::metadata(core).expect("core").len();
+    for p in PERCENTS {
+        let cut = fixture::truncated_copy(core, len * p / 100, &format!("{label}-{p}"));
+        let html = cut.with_extension("html");
+        let c = || OsString::from(&cut);
+        let runs: [(&str, Vec<OsString>); 6] = [
+            ("info", vec!["info".into(), c()]),
+            ("threads", vec!["threads".into(), c()]),
+            (
+                "heap",
+                vec!["heap".into(), c(), "--format".into(), "json".into()],
+            ),
+            ("leaks", vec!["leaks".into(), c()]),
+            ("explain", vec!["explain".into(), c(), "0x1000".into()]),
+            (
+                "report",
+                vec!["report".into(), c(), "-o".into(), html.into()],
+            ),
+        ];
+        for (sub, args) in runs {
+            let what = format!("{label} cut at {p}%: {sub}");
+            let out = cli::heapmortem(args);
+            let took = out.elapsed;
+            cli::assert_no_panic(&out);
+            match out.code() {
+                Some(0 | 1) => {}
+                Some(2) => cli::assert_one_line_error(&out),
+                other => panic!("{what}: exit {other:?}\n{}", out.describe()),
+            }
+            assert!(
+                took < crate::harness::process::timeout(RUN_LIMIT),
+                "{what} took {took:?}\n{}",
+                out.describe()
+            );
+        }
+    }
+}
+
+#[test]
+fn glibc_heap_core_cut_anywhere() {
+    sweep(&crate::heap_glibc::fixture("threads").core, "glibc-threads");
+}
+
+#[test]
+fn jemalloc_static_core_cut_anywhere() {
+    if crate::heap_jemalloc::have_static_jemalloc() {
+        sweep(
+            &crate::heap_jemalloc::run_workload("arenas", "").core,
+            "jemalloc-static",
+        );
+    }
+}
+
+#[test]
+fn jemalloc_shared_core_cut_anywhere() {
+    if crate::heap_jemalloc::have_static_jemalloc() {
+        sweep(
+            &crate::heap_jemalloc::run_shared("bind", "narenas:1").core,
+            "jemalloc-shared",
+        );
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct HeapJson {
+    main_arena: String,
+    main_arena_found_by: String,
+    arenas: Vec<ArenaJson>,
+    problems: Vec<ProblemJson>,
+}
+
+#[derive(serde::Deserialize)]
+struct ArenaJson {
+    system_bytes: u64,
+    fastbin_chunks: u64,
+    bin_chunks: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct ProblemJson {
+    kind: String,
+}
+
+/// The threads fixture's core cut where the segment holding `main_arena` begins: libc's
+/// data and everything after it is gone, every heap is whole. The walk goes on from the
+/// heaps themselves — the brk heap by its mapping, the thread arenas through their
+/// `heap_info` — exits 1 and names the truncation (not a missing debug package); the
+/// thread arenas' list counts and system bytes, and the brk heap's size, are malloc_info's.
+#[test]
+fn glibc_heaps_survive_a_cut_that_takes_main_arena() {
+    let run = crate::heap_glibc::fixture("threads");
+    let whole: HeapJson = cli::parse_json(&cli::json_of("heap", &run.core, &[]), "whole");
+    // Only where to cut comes from our own reading of the whole core.
+    let main_arena = crate::harness::parse_hex(&whole.main_arena).expect("an address");
+    let seg = readelf::program_headers(&run.core)
+        .into_iter()
+        .find(|p| p.kind == "LOAD" && p.vaddr <= main_arena && main_arena < p.vaddr + p.memsz)
+        .expect("main_arena's segment");
+    let cut = fixture::truncated_copy(&run.core, seg.offset, "glibc-no-main-arena");
+    let out = cli::json_of("heap", &cut, &[]);
+    cli::assert_exit(&out, 1);
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains("truncated") && !stderr.contains("libc6-dbg"),
+        "the message must name truncation\n{}",
+        out.describe()
+    );
+    let json: HeapJson = cli::parse_json(&out, "cut");
+    assert_eq!(json.main_arena_found_by, "lost");
+    assert!(json.problems.iter().any(|p| p.kind == "truncated"));
+    let xml = crate::heap_glibc::xml_heaps(&run.xml);
+    assert_eq!(json.arenas.len(), xml.len(), "every arena is still there");
+    assert_eq!(
+        json.arenas[0].system_bytes, xml[0].system,
+        "the brk heap's size"
+    );
+    // The thread arenas, in no particular order: (system, fastbins, bins).
+    let mut ours: Vec<(u64, u64, u64)> = json.arenas[1..]
+        .iter()
+        .map(|a| (a.system_bytes, a.fastbin_chunks, a.bin_chunks + 1))
+        .collect();
+    let mut glibcs: Vec<(u64, u64, u64)> = xml[1..]
+        .iter()
+        .map(|x| (x.system, x.fast_count, x.rest_count))
+        .collect();
+    ours.sort_unstable();
+    glibcs.sort_unstable();
+    assert_eq!(ours, glibcs, "thread arenas against malloc_info");
+}
+
+/// Debian's shared libjemalloc keeps its globals in its own data, near the end of the core:
+/// cut there, `heap` and `leaks` say the core is truncated, not that symbols are missing.
+#[test]
+fn jemalloc_data_cut_off_says_truncated() {
+    if !crate::heap_jemalloc::have_static_jemalloc()
+        || !Path::new("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2").is_file()
+    {
+        return;
+    }
+    let run = crate::heap_jemalloc::run_shared("bind", "narenas:1");
+    let len = std::fs::metadata(&run.core).expect("core").len();
+    let cut = fixture::truncated_copy(&run.core, len * 99 / 100, "jemalloc-shared-99");
+    for sub in ["heap", "leaks"] {
+        let out = cli::heapmortem([os(sub), cut.as_os_str()]);
+        cli::assert_exit(&out, 2);
+        cli::assert_one_line_error(&out);
+        let stderr = out.stderr_str();
+        assert!(
+            stderr.contains("truncated") && !stderr.contains("dbgsym"),
+            "{sub}: the message must name truncation\n{}",
+            out.describe()
+        );
     }
 }

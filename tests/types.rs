@@ -7,7 +7,11 @@
 //! buffer, then aborts. The core is read against that file: class names come from the
 //! vtables through RTTI, the chain that anchors `g_sessions[2]` must run from the global
 //! `g_sessions` through the vector's buffer at offset 16 (index 2 of 8-byte pointers), and
-//! the leaked `Connection` must be anchored by nothing. The same program is built against
+//! the leaked `Connection` must be anchored by nothing. Stack roots are named as gdb names
+//! them on the same core: the `Job` whose only pointer is the local `pending` of
+//! `hold_job()`, and `timers[3]` in `main`'s array `timers`, must be anchored from the word
+//! of the variable gdb places there (`info locals`, `print &NAME`, `print sizeof(NAME)` in
+//! that frame), once built with g++ and once with clang++. The same program is built against
 //! glibc malloc and against Debian's libjemalloc (5.3), so both walkers feed the same
 //! allocator-neutral passes.
 
@@ -21,24 +25,28 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::harness::fixture::abort_core;
-use crate::harness::process::{require, run};
+use crate::harness::gdb::GdbRun;
+use crate::harness::process::{require, run, Output};
 use crate::harness::{cli, parse_hex, repo_root, unique_dir};
 
 /// Which malloc the workload runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Malloc {
+pub(crate) enum Malloc {
     Glibc,
     Jemalloc,
 }
 
+/// One run of objects.cpp: its core and what it wrote in `objects.truth`.
 #[derive(Debug, Clone)]
-struct Run {
-    core: PathBuf,
+pub(crate) struct Run {
+    exe: PathBuf,
+    pub(crate) core: PathBuf,
     truth: HashMap<String, String>,
 }
 
 impl Run {
-    fn count(&self, key: &str) -> u64 {
+    /// A number of the truth file (`sessions`, `sizeof_timer`, …).
+    pub(crate) fn count(&self, key: &str) -> u64 {
         self.truth[key].parse().expect("a count")
     }
     fn address(&self, key: &str) -> u64 {
@@ -46,21 +54,40 @@ impl Run {
     }
 }
 
-/// Builds objects.cpp (`g++ -O0 -g`, with `-ljemalloc` for jemalloc) and runs it to its core,
-/// once per allocator.
-fn objects(malloc: Malloc) -> Option<Run> {
-    static RUNS: OnceLock<std::sync::Mutex<HashMap<Malloc, Option<Run>>>> = OnceLock::new();
+/// Which compiler builds the workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Compiler {
+    /// `g++` (Debian's GCC).
+    Gcc,
+    /// `clang++` (Debian's `clang`).
+    Clang,
+}
+
+/// objects.cpp built with `g++`, run to its core.
+pub(crate) fn objects(malloc: Malloc) -> Option<Run> {
+    objects_built(malloc, Compiler::Gcc)
+}
+
+/// Builds objects.cpp (`-O0 -g`, with `-ljemalloc` for jemalloc) and runs it to its core,
+/// once per allocator and compiler.
+fn objects_built(malloc: Malloc, compiler: Compiler) -> Option<Run> {
+    type Runs = HashMap<(Malloc, Compiler), Option<Run>>;
+    static RUNS: OnceLock<std::sync::Mutex<Runs>> = OnceLock::new();
     let runs = RUNS.get_or_init(Default::default);
     let mut runs = runs.lock().unwrap_or_else(|e| e.into_inner());
-    runs.entry(malloc)
-        .or_insert_with(|| workload("objects", malloc))
+    runs.entry((malloc, compiler))
+        .or_insert_with(|| workload("objects", malloc, compiler))
         .clone()
 }
 
-/// Builds `tests/fixtures/types/NAME.cpp` (`g++ -O0 -g`, with `-ljemalloc` for jemalloc),
-/// runs it to its core and reads the `NAME.truth` it wrote (`key value` lines).
-fn workload(name: &str, malloc: Malloc) -> Option<Run> {
-    if !require("g++", "g++") {
+/// Builds `tests/fixtures/types/NAME.cpp` (`-O0 -g` with `compiler`, with `-ljemalloc` for
+/// jemalloc), runs it to its core and reads the `NAME.truth` it wrote (`key value` lines).
+fn workload(name: &str, malloc: Malloc, compiler: Compiler) -> Option<Run> {
+    let (program, package) = match compiler {
+        Compiler::Gcc => ("g++", "g++"),
+        Compiler::Clang => ("clang++", "clang"),
+    };
+    if !require(program, package) {
         return None;
     }
     if malloc == Malloc::Jemalloc
@@ -69,9 +96,9 @@ fn workload(name: &str, malloc: Malloc) -> Option<Run> {
     {
         return None;
     }
-    let dir = unique_dir(&format!("{name}-{malloc:?}"));
+    let dir = unique_dir(&format!("{name}-{malloc:?}-{compiler:?}"));
     let exe = dir.join(name);
-    let mut cc = Command::new("g++");
+    let mut cc = Command::new(program);
     cc.args(["-O0", "-g"])
         .arg(repo_root().join(format!("tests/fixtures/types/{name}.cpp")))
         .arg("-o")
@@ -88,7 +115,37 @@ fn workload(name: &str, malloc: Malloc) -> Option<Run> {
         .filter_map(|l| l.split_once(' '))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    Some(Run { core, truth })
+    Some(Run { exe, core, truth })
+}
+
+/// The fixture's classes, with the keys of their count and `sizeof` in the truth file.
+pub(crate) const CLASSES: [(&str, &str, &str); 5] = [
+    ("app::Session", "sessions", "sizeof_session"),
+    ("app::Timer", "timers", "sizeof_timer"),
+    ("Connection", "leaked", "sizeof_connection"),
+    ("Request", "requests", "sizeof_request"),
+    ("Job", "jobs", "sizeof_job"),
+];
+
+impl Run {
+    /// Checks a row of class `name` (one of [`CLASSES`]): as many objects as the program
+    /// made, and usable bytes of at least what it asked for, at most one size class more.
+    pub(crate) fn assert_class_row(&self, name: &str, count: u64, bytes: u64) {
+        let (_, count_key, size_key) = CLASSES
+            .iter()
+            .find(|c| c.0 == name)
+            .expect("a class of the fixture");
+        assert_eq!(
+            count,
+            self.count(count_key),
+            "{name}: objects the program made"
+        );
+        let asked = self.count(size_key);
+        assert!(
+            bytes >= count * asked && bytes <= count * (asked * 2 + 16),
+            "{name}: {bytes} bytes for {count} objects of {asked}"
+        );
+    }
 }
 
 /// `heap --by type --format json`, the keys DESIGN.md gives `types[]`.
@@ -137,8 +194,33 @@ struct Link {
     address: Option<String>,
     offset: Option<u64>,
     symbol: Option<String>,
+    thread: Option<u64>,
+    frame: Option<String>,
+    variable: Option<String>,
     #[serde(rename = "type")]
     type_name: Option<String>,
+}
+
+/// `heapmortem explain CORE ADDRESS`, as text.
+fn explain(run: &Run, address: &str) -> Output {
+    cli::heapmortem([
+        OsStr::new("explain"),
+        run.core.as_os_str(),
+        OsStr::new(address),
+    ])
+}
+
+/// `heapmortem explain CORE ADDRESS --format json`, which must succeed.
+fn explain_json(run: &Run, address: String) -> Explain {
+    let out = cli::heapmortem([
+        OsStr::new("explain"),
+        run.core.as_os_str(),
+        OsStr::new(&address),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+    ]);
+    cli::assert_exit(&out, 0);
+    cli::parse_json(&out, "explain")
 }
 
 fn by_type(malloc: Malloc) {
@@ -153,27 +235,10 @@ fn by_type(malloc: Malloc) {
             .find(|t| t.name == name)
             .unwrap_or_else(|| panic!("no type {name} in {:#?}", json.types))
     };
-    for (name, count, size) in [
-        ("app::Session", "sessions", "sizeof_session"),
-        ("app::Timer", "timers", "sizeof_timer"),
-        ("Connection", "leaked", "sizeof_connection"),
-        ("Request", "requests", "sizeof_request"),
-    ] {
+    for (name, _, _) in CLASSES {
         let r = row(name);
         assert_eq!(r.kind, "vtable", "{name}");
-        assert_eq!(
-            r.count,
-            run.count(count),
-            "{name}: objects the program made"
-        );
-        // Usable sizes: at least what the program asked for, at most one size class more.
-        let asked = run.count(size);
-        assert!(
-            r.bytes >= r.count * asked && r.bytes <= r.count * (asked * 2 + 16),
-            "{name}: {} bytes for {} objects of {asked}",
-            r.bytes,
-            r.count
-        );
+        run.assert_class_row(name, r.count, r.bytes);
         assert!(r.example.starts_with("0x"));
     }
     // Largest first.
@@ -195,15 +260,7 @@ fn explain_anchored(malloc: Malloc) {
     let session = run.address("session2");
     let buffer = run.address("sessions_data");
     // An address inside the object (its `n` member) explains the whole object.
-    let out = cli::heapmortem([
-        OsStr::new("explain"),
-        run.core.as_os_str(),
-        OsStr::new(&format!("{:#x}", session + 8)),
-        OsStr::new("--format"),
-        OsStr::new("json"),
-    ]);
-    cli::assert_exit(&out, 0);
-    let json: Explain = cli::parse_json(&out, "explain");
+    let json = explain_json(&run, format!("{:#x}", session + 8));
     assert_eq!(parse_hex(&json.allocation.address).unwrap(), session);
     assert_eq!(json.allocation.state, "used");
     assert_eq!(json.allocation.type_name.as_deref(), Some("app::Session"));
@@ -238,11 +295,7 @@ fn explain_anchored(malloc: Malloc) {
     );
     assert_eq!(chain[2].type_name.as_deref(), Some("app::Session"));
 
-    let text = cli::heapmortem([
-        OsStr::new("explain"),
-        run.core.as_os_str(),
-        OsStr::new(&format!("{session:#x}")),
-    ]);
+    let text = explain(&run, &format!("{session:#x}"));
     cli::assert_exit(&text, 0);
     assert!(
         text.stdout_str().contains("app::Session"),
@@ -266,28 +319,99 @@ fn explain_anchors_a_session_through_the_global_vector_on_jemalloc() {
     explain_anchored(Malloc::Jemalloc);
 }
 
+fn explain_stack_roots(malloc: Malloc, compiler: Compiler) {
+    let Some(run) = objects_built(malloc, compiler) else {
+        return;
+    };
+    if !require("gdb", "gdb") {
+        return;
+    }
+    let gdb = GdbRun {
+        exe: Some(run.exe.clone()),
+        ..GdbRun::default()
+    };
+    let thread = gdb.on(&run.core).crashing().clone();
+    // Which object, held by which function's frame (the fixture's source says so).
+    for (key, function) in [("job", "hold_job"), ("timer3", "main")] {
+        let object = run.address(key);
+        let json = explain_json(&run, format!("{object:#x}"));
+        let chain = &json.anchor_chain;
+        assert!(json.anchored, "{key}: {chain:#?}");
+        assert_eq!(chain.len(), 2, "{key}: held by a stack word: {chain:#?}");
+        assert_eq!(
+            chain[1].address.as_deref().and_then(parse_hex),
+            Some(object)
+        );
+        let root = &chain[0];
+        assert_eq!(root.kind, "stack", "{key}: {chain:#?}");
+        let word = root
+            .address
+            .as_deref()
+            .and_then(parse_hex)
+            .expect("a root address");
+        assert_eq!(root.thread, Some(thread.tid), "{key}: {chain:#?}");
+        let frame = thread
+            .frames
+            .iter()
+            .find(|f| f.function == function)
+            .unwrap_or_else(|| panic!("gdb shows no frame of {function}: {thread:#?}"));
+        let variables = gdb.frame_variables(&run.core, frame.level);
+        let variable = variables
+            .iter()
+            .find(|v| v.address <= word && word - v.address < v.size)
+            .unwrap_or_else(|| {
+                panic!("gdb: no variable of {function} holds {word:#x}: {variables:#?}")
+            });
+        // gdb prints a function without its parameters; ours may carry them (clang gives
+        // a static C++ function only its linkage name, `_ZL8hold_jobv`: `hold_job()`).
+        assert_eq!(
+            root.frame.as_deref().and_then(|f| f.split('(').next()),
+            Some(frame.function.as_str()),
+            "{key}"
+        );
+        assert_eq!(
+            root.variable.as_deref(),
+            Some(variable.name.as_str()),
+            "{key}: {chain:#?}"
+        );
+    }
+
+    let job = run.address("job");
+    let text = explain(&run, &format!("{job:#x}"));
+    cli::assert_exit(&text, 0);
+    assert!(
+        text.stdout_str().contains("(variable pending)"),
+        "{}",
+        text.describe()
+    );
+}
+
+#[test]
+fn explain_names_the_local_variable_of_a_stack_root_on_glibc() {
+    explain_stack_roots(Malloc::Glibc, Compiler::Gcc);
+}
+
+#[test]
+fn explain_names_the_local_variable_of_a_stack_root_on_jemalloc() {
+    explain_stack_roots(Malloc::Jemalloc, Compiler::Gcc);
+}
+
+/// clang's frame base is the frame pointer (`DW_OP_reg6`), not GCC's call frame address.
+#[test]
+fn explain_names_the_local_variable_of_a_stack_root_built_with_clang() {
+    explain_stack_roots(Malloc::Glibc, Compiler::Clang);
+}
+
 fn explain_leaked_and_bad_addresses(malloc: Malloc) {
     let Some(run) = objects(malloc) else { return };
     let leaked = run.address("leaked0");
-    let out = cli::heapmortem([
-        OsStr::new("explain"),
-        run.core.as_os_str(),
-        OsStr::new(&format!("{leaked:#x}")),
-        OsStr::new("--format"),
-        OsStr::new("json"),
-    ]);
-    cli::assert_exit(&out, 0);
-    let json: Explain = cli::parse_json(&out, "explain");
+    let json = explain_json(&run, format!("{leaked:#x}"));
     assert_eq!(json.allocation.type_name.as_deref(), Some("Connection"));
     assert!(!json.anchored, "a dropped pointer anchors nothing");
     assert!(json.anchor_chain.is_empty());
 
     // Not in the core: a one-line answer, exit 1.
-    let out = cli::heapmortem([
-        OsStr::new("explain"),
-        run.core.as_os_str(),
-        OsStr::new("0x10"),
-    ]);
+    let out = explain(&run, "0x10");
     cli::assert_exit(&out, 1);
     cli::assert_one_line_error(&out);
     assert!(
@@ -296,11 +420,7 @@ fn explain_leaked_and_bad_addresses(malloc: Malloc) {
         out.describe()
     );
     // Not an address: bad usage, exit 2.
-    let out = cli::heapmortem([
-        OsStr::new("explain"),
-        run.core.as_os_str(),
-        OsStr::new("zzz"),
-    ]);
+    let out = explain(&run, "zzz");
     cli::assert_exit(&out, 2);
     assert!(
         out.stderr_str().contains("not a hex address"),
@@ -351,7 +471,7 @@ fn leaks_by_type(malloc: Malloc) {
     // Held objects are not leaks.
     assert!(!json.groups.iter().any(|g| matches!(
         g.type_name.as_deref(),
-        Some("app::Session" | "app::Timer" | "Request")
+        Some("app::Session" | "app::Timer" | "Request" | "Job")
     )));
 }
 
@@ -378,7 +498,7 @@ fn type_counts(core: &std::path::Path) -> HashMap<String, (String, u64, u64)> {
 }
 
 fn container_parts(malloc: Malloc) {
-    let Some(run) = workload("containers", malloc) else {
+    let Some(run) = workload("containers", malloc, Compiler::Gcc) else {
         return;
     };
     let types = type_counts(&run.core);

@@ -7,6 +7,7 @@ use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::Endianness;
 
+use crate::compressed::{self, Compression};
 use crate::{Diagnostic, Error, FileOffset};
 
 /// The operating system that wrote the core.
@@ -98,10 +99,20 @@ impl Segment {
 /// Whether the file at `path` is an ELF core: the ELF magic, then `e_type` (at offset 16,
 /// in the byte order `EI_DATA` names) equal to `ET_CORE`. Reads 18 bytes; a shorter file is
 /// not a core.
+///
+/// A compressed file (zstd, xz, lz4, gzip) is a core when its first 18 decompressed bytes
+/// are: only they are decompressed.
 pub fn is_core_file(path: &Path) -> std::io::Result<bool> {
     use std::io::Read;
-    let mut head = Vec::with_capacity(18);
-    File::open(path)?.take(18).read_to_end(&mut head)?;
+    let file = File::open(path)?;
+    let head = match Compression::of_file(&file)? {
+        Some(compression) => compressed::head(&file, compression, 18)?,
+        None => {
+            let mut head = Vec::with_capacity(18);
+            file.take(18).read_to_end(&mut head)?;
+            head
+        }
+    };
     let Some(head) = head.get(..18).filter(|h| h.starts_with(b"\x7fELF")) else {
         return Ok(false);
     };
@@ -114,6 +125,29 @@ pub fn is_core_file(path: &Path) -> std::io::Result<bool> {
     Ok(e_type == elf::ET_CORE)
 }
 
+/// What the file is when it cannot be a core (a directory, a device, an empty file), or
+/// `None` for a regular file with bytes. Mapping any of these fails with `ENODEV` or
+/// `EINVAL`, which names nothing a user would recognize.
+fn file_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_file() {
+        (meta.len() == 0).then_some("an empty file")
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_fifo() {
+        Some("a named pipe")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        Some("not a regular file")
+    }
+}
+
 /// A raw note: its owner name, type and descriptor bytes (borrowed from the core).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RawNote<'a> {
@@ -122,7 +156,8 @@ pub(crate) struct RawNote<'a> {
     pub desc: &'a [u8],
 }
 
-enum Backing {
+/// Where a core's bytes are.
+pub(crate) enum Backing {
     Mapped(memmap2::Mmap),
     Owned(Vec<u8>),
 }
@@ -154,17 +189,86 @@ impl CoreFile {
     /// The file is mapped, not read: if another process truncates or rewrites it while it is
     /// mapped, reads may fault or see changing bytes. Cores are written once and then only
     /// read, which is why heapmortem accepts this to avoid copying tens of gigabytes.
+    ///
+    /// A core compressed with zstd, xz, lz4 or gzip (recognized by its magic bytes, not its
+    /// name) is first decompressed into a sparse temporary file, which is mapped instead: see
+    /// [`CoreFile::open_with_progress`].
     pub unsafe fn open(path: &Path) -> Result<CoreFile, Error> {
+        // SAFETY: forwarded to the caller.
+        unsafe { Self::open_with_progress(path, false) }
+    }
+
+    /// Opens a core like [`CoreFile::open`], showing a progress bar on stderr while a
+    /// compressed core is decompressed, if `progress` is set and stderr is a terminal.
+    ///
+    /// If the compressed stream ends early or is damaged, what was decompressed before is
+    /// read as a truncated core and a diagnostic (`truncated_compressed_stream` or
+    /// `corrupt_compressed_stream`) says where the stream stopped.
+    ///
+    /// # Safety
+    ///
+    /// As for [`CoreFile::open`]. A decompressed core is in a temporary file that nothing
+    /// else knows about.
+    pub unsafe fn open_with_progress(path: &Path, progress: bool) -> Result<CoreFile, Error> {
         let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
         };
         let file = File::open(path).map_err(io)?;
-        // SAFETY: forwarded to the caller, see above.
+        let what = file_kind(&file.metadata().map_err(io)?);
+        if let Some(what) = what {
+            return Err(Error::NotAFile {
+                path: path.to_path_buf(),
+                what,
+            });
+        }
+        let (file, stream_problem) = match Compression::of_file(&file).map_err(io)? {
+            Some(compression) => {
+                let d = compressed::decompress(path, &file, compression, progress)?;
+                (d.file, d.diagnostic)
+            }
+            None => (file, None),
+        };
+        // SAFETY: forwarded to the caller, see above. A decompressed core's temporary file
+        // is already unlinked: the mapping keeps it alive, and it vanishes with the mapping.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
         #[cfg(unix)]
         let _ = map.advise(memmap2::Advice::Random);
-        Self::parse(path.to_path_buf(), Backing::Mapped(map))
+        let parsed = Self::parse(path.to_path_buf(), Backing::Mapped(map));
+        let mut core = match (parsed, &stream_problem) {
+            // Too little was decompressed to hold even an ELF header: the stream is why.
+            (Err(Error::NotElf(_)), Some(problem)) => {
+                return Err(Error::BrokenStream {
+                    path: path.to_path_buf(),
+                    message: problem.message.clone(),
+                })
+            }
+            (parsed, _) => parsed?,
+        };
+        // First: it is why the core's own headers find bytes missing.
+        core.diagnostics.splice(0..0, stream_problem);
+        Ok(core)
+    }
+
+    /// A core put together from parts already known rather than parsed: the segments of
+    /// `data` (a live process's copy; see [`crate::Process::attach`]). It has no notes.
+    pub(crate) fn from_parts(
+        path: PathBuf,
+        data: Backing,
+        os: Os,
+        arch: Arch,
+        segments: Vec<Segment>,
+        diagnostics: Vec<Diagnostic>,
+    ) -> CoreFile {
+        CoreFile {
+            path,
+            data,
+            os,
+            arch,
+            segments,
+            note_ranges: Vec::new(),
+            diagnostics,
+        }
     }
 
     /// Parses a core held in memory (tests and fuzzing).

@@ -17,6 +17,42 @@ pub enum Error {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// The path names something that cannot hold a core: a directory, an empty file, a
+    /// device.
+    #[error("{} is {what}, not a core file", path.display())]
+    NotAFile {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead ("a directory", "an empty file", "a character device").
+        what: &'static str,
+    },
+    /// A compressed core could not be decompressed, or a live process's memory copied, into
+    /// a temporary file (`$TMPDIR` full or not writable).
+    #[error("cannot {what} {} into a temporary file: {source}", path.display())]
+    TempFile {
+        /// What was being done: "decompress", "copy".
+        what: &'static str,
+        /// The compressed core, or the live process's memory file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// A compressed core whose stream broke off before the ELF header was whole.
+    #[error("{}: {message}; too little to read as a core", path.display())]
+    BrokenStream {
+        /// The compressed core.
+        path: PathBuf,
+        /// Where the stream stopped, and why.
+        message: String,
+    },
+    /// A live process could not be read (`--pid`); its threads run on as before.
+    #[error("cannot read process {pid}: {message}")]
+    Live {
+        /// The process id given.
+        pid: u32,
+        /// Why, with the likely cause.
+        message: String,
+    },
     /// The bytes are not an ELF file, or the ELF header itself is unusable.
     #[error("not an ELF file: {0}")]
     NotElf(String),

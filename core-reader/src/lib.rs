@@ -7,7 +7,12 @@
 //!
 //! - [`CoreFile`] is the raw ELF core, memory-mapped and never copied: program headers,
 //!   notes, and which parts of each segment the file actually holds (a core cut short by an
-//!   OOM kill or a full disk still opens; the missing bytes are reported).
+//!   OOM kill or a full disk still opens; the missing bytes are reported). A core compressed
+//!   with zstd, xz, lz4 or gzip (recognized by its magic bytes) is decompressed once into a
+//!   sparse temporary file, which is mapped in its place.
+//! - [`Process::attach`] reads a live Linux process the same way: its threads are stopped
+//!   with ptrace, what a core would hold is copied into a sparse temporary file, the threads
+//!   are resumed, and the copy is a `Process` like any core's ([`Pause`] says what it cost).
 //! - [`Target`] is what analyses read a process through (memory, threads, mappings, modules,
 //!   symbols, struct layouts): [`Process`] implements it, and so does [`MemoryImage`], a
 //!   process built by hand for unit tests and fuzzers.
@@ -25,7 +30,8 @@
 //!   where they meet (symbol and CFI lookups, load biases, segments, [`Placement`]);
 //!   [`LoadBias`] converts between process and module addresses.
 //! - [`InfoReport`] and [`ThreadsReport`] are the `info` and `threads` views, serializable
-//!   and written as text; [`human_bytes`] is the one way sizes are written for people.
+//!   and written as text; [`human_bytes`] is the one way sizes are written for people;
+//!   [`Progress`] is the one progress bar of long work (decompressing, walking a heap).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), core_reader::Error> {
@@ -45,6 +51,7 @@
 
 mod address;
 mod cfi;
+mod compressed;
 mod diagnostics;
 mod elf;
 mod error;
@@ -54,12 +61,16 @@ pub mod hex;
 mod human;
 mod info_report;
 mod linux;
+#[cfg(target_os = "linux")]
+mod live;
+mod locals;
 mod memory;
 mod modules;
 mod note_fields;
 mod notes;
 mod process;
 mod process_notes;
+mod progress;
 mod registers;
 mod signals;
 mod symbolize;
@@ -76,13 +87,16 @@ pub use error::Error;
 pub use hex::Hex;
 pub use human::{human_bytes, human_bytes_f64};
 pub use info_report::{InfoMapping, InfoModule, InfoReport, InfoThread};
+#[cfg(target_os = "linux")]
+pub use live::Pause;
 pub use memory::Memory;
 pub use modules::{BuildId, Module, ModuleFile};
 pub use process::{Options, Process};
 pub use process_notes::{FileMapping, ProcessNotes, SignalInfo, ThreadNote};
+pub use progress::Progress;
 pub use registers::Registers;
 pub use signals::signal_name;
 pub use symbolize::{Frame as SymbolFrame, MappedFile, Placement, SearchPaths, Symbolizer};
-pub use target::{Mapping, MemoryImage, Target};
+pub use target::{Mapping, MemoryImage, StackSlot, Target};
 pub use threads_report::{ReportThread, ThreadFrame, ThreadsReport};
 pub use unwind::{Backtrace, Frame, FrameTrust, MAX_FRAMES};

@@ -73,6 +73,12 @@ pub struct Module {
     pub is_main: bool,
     /// The module's bytes copied out of the core, for modules no file holds (the vDSO).
     pub memory_image: Option<&'static [u8]>,
+    /// `[start, end)` in the process of each segment its program headers say is written at
+    /// run time: every writable `PT_LOAD` and the `PT_GNU_RELRO` range, which the dynamic
+    /// linker (or a static program's start-up code) makes read-only once relocated, so the
+    /// mapping's protection no longer says it holds data. Empty when neither the core nor
+    /// the file gave the program headers.
+    pub data_segments: Vec<(u64, u64)>,
 }
 
 impl Module {
@@ -97,6 +103,7 @@ pub(crate) struct ElfImage {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Phdr {
     pub p_type: u32,
+    pub flags: u32,
     pub offset: FileOffset,
     pub vaddr: ModuleAddr,
     pub filesz: u64,
@@ -112,6 +119,8 @@ impl Phdr {
 }
 
 pub(crate) const PT_LOAD: u32 = 1;
+const PT_GNU_RELRO: u32 = 0x6474_e552;
+const PF_W: u32 = 2;
 const PT_DYNAMIC: u32 = 2;
 const PT_NOTE: u32 = 4;
 const PT_PHDR: u32 = 6;
@@ -174,6 +183,7 @@ fn read_phdrs(mem: &dyn Memory, at: u64, count: usize) -> Option<Vec<Phdr>> {
                 let u = |o: usize| u64::from_le_bytes(p[o..o + 8].try_into().unwrap_or([0; 8]));
                 Phdr {
                     p_type: u32::from_le_bytes(p[0..4].try_into().unwrap_or([0; 4])),
+                    flags: u32::from_le_bytes(p[4..8].try_into().unwrap_or([0; 4])),
                     offset: FileOffset(u(8)),
                     vaddr: ModuleAddr(u(16)),
                     filesz: u(32),
@@ -391,6 +401,7 @@ pub(crate) fn file_phdrs(data: &[u8]) -> Option<Vec<Phdr>> {
             .take(MAX_PHDRS)
             .map(|p| Phdr {
                 p_type: p.p_type(endian),
+                flags: p.p_flags(endian),
                 offset: FileOffset(p.p_offset(endian)),
                 vaddr: ModuleAddr(p.p_vaddr(endian)),
                 filesz: p.p_filesz(endian),
@@ -400,8 +411,20 @@ pub(crate) fn file_phdrs(data: &[u8]) -> Option<Vec<Phdr>> {
     )
 }
 
+/// [`Module::data_segments`]: the writable `PT_LOAD`s and `PT_GNU_RELRO`, at `bias`.
+pub(crate) fn data_segments(phdrs: &[Phdr], bias: LoadBias) -> Vec<(u64, u64)> {
+    phdrs
+        .iter()
+        .filter(|p| (p.p_type == PT_LOAD && p.flags & PF_W != 0) || p.p_type == PT_GNU_RELRO)
+        .map(|p| {
+            let start = bias.to_process(p.vaddr).0;
+            (start, start.saturating_add(p.memsz))
+        })
+        .collect()
+}
+
 /// The address range spanned by the `PT_LOAD`s, page-aligned, at `bias`.
-fn load_range(phdrs: &[Phdr], bias: LoadBias) -> (u64, u64) {
+pub(crate) fn load_range(phdrs: &[Phdr], bias: LoadBias) -> (u64, u64) {
     let loads = phdrs.iter().filter(|p| p.p_type == PT_LOAD);
     let lo = loads.clone().map(|p| p.vaddr.0).min().unwrap_or(0) & !0xfff;
     let hi = loads

@@ -8,7 +8,8 @@ use crate::symbolize::{find_debug_file, SearchPaths};
 use crate::types::TypeIndex;
 use crate::{
     Arch, BuildId, CoreFile, Diagnostic, Error, FileOffset, LoadBias, Mapping, Memory, Module,
-    ModuleAddr, ModuleFile, Os, ProcessAddr, ProcessNotes, Symbolizer, Target, ThreadNote,
+    ModuleAddr, ModuleFile, Os, ProcessAddr, ProcessNotes, StackSlot, Symbolizer, Target,
+    ThreadNote,
 };
 
 /// Where to find the files a core refers to (the command line's common flags, as they are).
@@ -30,6 +31,10 @@ pub struct Options {
         arg(long = "debug-dir", value_name = "DIR", global = true)
     )]
     pub debug_dirs: Vec<PathBuf>,
+    /// Show a progress bar on stderr, when it is a terminal, while a compressed core is
+    /// decompressed (always, from the command line).
+    #[cfg_attr(feature = "clap", arg(skip = true))]
+    pub progress: bool,
 }
 
 impl Options {
@@ -63,20 +68,27 @@ pub struct Process {
 }
 
 impl Process {
-    /// Opens a core and finds its modules' files.
+    /// Opens a core (possibly compressed: see [`CoreFile::open_with_progress`]) and finds
+    /// its modules' files.
     ///
     /// # Safety
     ///
     /// The core is memory-mapped: see [`CoreFile::open`].
     pub unsafe fn open(path: &Path, options: &Options) -> Result<Process, Error> {
         // SAFETY: forwarded to the caller.
-        let core = unsafe { CoreFile::open(path)? };
+        let core = unsafe { CoreFile::open_with_progress(path, options.progress)? };
         Ok(Self::from_core(core, options))
     }
 
     /// Builds the process view of an opened core.
     pub fn from_core(core: CoreFile, options: &Options) -> Process {
         let notes = ProcessNotes::read(&core);
+        Self::from_parts(core, notes, options)
+    }
+
+    /// Builds the process view of a core whose notes were read already (or, for a live
+    /// process, gathered from /proc and ptrace).
+    pub(crate) fn from_parts(core: CoreFile, notes: ProcessNotes, options: &Options) -> Process {
         let mut diagnostics: Vec<Diagnostic> = core.diagnostics().to_vec();
         diagnostics.extend(notes.diagnostics.iter().cloned());
         if notes.threads.is_empty() {
@@ -197,6 +209,7 @@ impl Process {
             start: base,
             end,
             bias,
+            data_segments: modules::data_segments(&image.phdrs, bias),
             build_id: image.build_id,
             file: None,
             debug_file: None,
@@ -261,11 +274,24 @@ impl Process {
                 ),
             ));
         }
+        // The file mappings end where the file does; a writable segment's zero-filled tail
+        // (the .bss past its last file page, a big static array) is an anonymous mapping
+        // right after them. The segments' memory sizes say where the module really ends, so
+        // that a global there is named too.
+        let phdrs = image.as_ref().map(|i| i.phdrs.clone()).or_else(|| {
+            data.filter(|_| matches != Some(false))
+                .and_then(modules::file_phdrs)
+        });
+        let end = phdrs
+            .as_ref()
+            .filter(|p| !p.is_empty())
+            .map_or(c.end, |p| c.end.max(modules::load_range(p, bias).1));
         let mut module = Module {
             path: c.path,
             start: c.start,
-            end: c.end,
+            end,
             bias,
+            data_segments: phdrs.map_or_else(Vec::new, |p| modules::data_segments(&p, bias)),
             build_id: mem_id.clone().or_else(|| file_id.clone()),
             file: located.map(|path| ModuleFile {
                 path,
@@ -487,7 +513,7 @@ impl Target for Process {
     fn data_symbol(&self, address: u64) -> Option<String> {
         self.symbolizer.data_symbol(address)
     }
-    fn stack_frame(&self, address: u64) -> Option<(u64, Option<String>)> {
+    fn stack_frame(&self, address: u64) -> Option<StackSlot> {
         let mapping = self
             .mappings
             .iter()
@@ -497,12 +523,38 @@ impl Target for Process {
                 .sp()
                 .is_some_and(|sp| mapping.start <= sp && sp <= address)
         })?;
-        // Frame k's locals lie from its stack pointer up to its caller's.
+        // Frame k's locals lie from its stack pointer up to its caller's, which is frame
+        // k's call frame address (the unwinder sets the caller's sp to the CFA; a signal
+        // trampoline's caller gets the interrupted sp instead, but a trampoline has no
+        // variables).
         let frames = self.backtrace(thread).frames;
-        let k = frames.partition_point(|f| f.sp <= address).checked_sub(1);
-        let function = k
-            .filter(|&k| k + 1 < frames.len())
-            .and_then(|k| frames[k].symbols.last()?.function.clone());
-        Some((thread.tid, function))
+        let Some((frame, caller)) = frames
+            .partition_point(|f| f.sp <= address)
+            .checked_sub(1)
+            .and_then(|k| Some((&frames[k], frames.get(k + 1)?)))
+        else {
+            return Some(StackSlot {
+                tid: thread.tid,
+                function: None,
+                variable: None,
+            });
+        };
+        let pc = if frame.is_return_address {
+            frame.pc.wrapping_sub(1)
+        } else {
+            frame.pc
+        };
+        let arch = self.arch();
+        let register = |n| frame.register(arch, n);
+        Some(StackSlot {
+            tid: thread.tid,
+            function: frame.symbols.last().and_then(|s| s.function.clone()),
+            variable: (!frame.signal_trampoline)
+                .then(|| {
+                    self.symbolizer
+                        .stack_variable(pc, caller.sp, &register, address)
+                })
+                .flatten(),
+        })
     }
 }

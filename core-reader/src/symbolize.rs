@@ -203,6 +203,8 @@ impl Symbolizer {
             debug_file: None,
             is_main: mapping.is_main,
             memory_image: None,
+            // Profiles are symbolized, not scanned for data.
+            data_segments: Vec::new(),
         };
         let usable = module.file.as_ref().is_some_and(ModuleFile::usable);
         module.debug_file = find_debug_file(&module, data.filter(|_| usable), search, cache);
@@ -316,6 +318,38 @@ impl Symbolizer {
             }
         }
         out
+    }
+
+    /// The name of the variable of the function running at `pc` whose stack slot holds
+    /// `address`, in a frame whose call frame address is `cfa` and whose registers
+    /// `register` gives by DWARF number (see [`crate::locals`]).
+    pub(crate) fn stack_variable(
+        &self,
+        pc: u64,
+        cfa: u64,
+        register: &dyn Fn(u16) -> Option<u64>,
+        address: u64,
+    ) -> Option<String> {
+        let (module, loaded) = self.loaded_at(pc)?;
+        let ctx = loaded.dwarf.as_ref()?;
+        let probe = module.bias.to_module(ProcessAddr(pc)).0;
+        let unit = ctx.find_dwarf_and_unit(probe).skip_all_loads()?;
+        // The outermost frame at the pc is the function the stack frame belongs to; the
+        // inlined ones are scopes inside it.
+        let mut frames = ctx.find_frames(probe).skip_all_loads().ok()?;
+        let mut function = None;
+        for _ in 0..=256 {
+            match frames.next() {
+                Ok(Some(f)) => function = f.dw_die_offset.or(function),
+                _ => break,
+            }
+        }
+        let frame = crate::locals::FrameState {
+            pc: probe,
+            cfa,
+            register,
+        };
+        crate::locals::variable_at(unit, function?, &frame, address)
     }
 
     /// The run-time address of a symbol, searched in every module (DWARF not needed).

@@ -28,6 +28,20 @@ pub struct Mapping {
     pub dumped: u64,
 }
 
+/// Where a word on a thread's stack lies (see [`Target::stack_frame`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackSlot {
+    /// The thread whose stack holds it.
+    pub tid: u64,
+    /// The function whose frame holds it, as the unwinder found the frames (None past the
+    /// frames it found, or where the function has no name).
+    pub function: Option<String>,
+    /// The variable or parameter whose slot holds it, where DWARF places one there at the
+    /// frame's pc (a slot relative to the frame base, the stack or the frame pointer; see
+    /// `locals.rs`).
+    pub variable: Option<String>,
+}
+
 /// A process as an analysis sees it: memory, threads, mappings, modules, symbols and the
 /// struct layouts its debug information describes.
 pub trait Target: Memory {
@@ -51,9 +65,9 @@ pub trait Target: Memory {
     fn auxv_value(&self, key: u64) -> Option<u64>;
     /// Whether part of the process's memory is known to be missing (a truncated core).
     fn is_truncated(&self) -> bool;
-    /// The thread whose stack holds `address`, and the function whose frame it is in (as
-    /// the unwinder finds the frames; None past the frames it found).
-    fn stack_frame(&self, address: u64) -> Option<(u64, Option<String>)> {
+    /// Where on a thread's stack `address` lies: the thread, the function whose frame holds
+    /// it and the variable whose slot it is in; None when it is on no thread's stack.
+    fn stack_frame(&self, address: u64) -> Option<StackSlot> {
         let _ = address;
         None
     }

@@ -62,6 +62,24 @@ pub struct Frame {
     pub module: Option<String>,
     /// Whether this is a signal trampoline (gdb's `<signal handler called>`).
     pub signal_trampoline: bool,
+    /// The frame pointer register's value in this frame, where the unwinder knows it: code
+    /// built with a frame pointer places its variables relative to it (clang's frame base).
+    #[serde(skip)]
+    pub(crate) frame_pointer: Option<u64>,
+}
+
+impl Frame {
+    /// The value in this frame of the register with DWARF number `n`, for the registers the
+    /// frame keeps: the stack pointer and the frame pointer.
+    pub(crate) fn register(&self, arch: Arch, n: u16) -> Option<u64> {
+        if n == sp_reg(arch) {
+            Some(self.sp)
+        } else if n == fp_reg(arch) {
+            self.frame_pointer
+        } else {
+            None
+        }
+    }
 }
 
 /// A thread's stack, with why the walk ended when it ended early.
@@ -176,6 +194,7 @@ impl Process {
                 symbols,
                 module: module.map(|m| m.path.clone()),
                 signal_trampoline: signal,
+                frame_pointer: regs.get(&fp_reg(arch)).copied(),
             });
             let function = frames
                 .last()
@@ -264,6 +283,7 @@ impl Process {
                 symbols,
                 module: Some(module.path.clone()),
                 signal_trampoline: false,
+                frame_pointer: None,
             });
         }
     }

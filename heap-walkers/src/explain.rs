@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::leaks::{RootKind, Roots};
 use crate::model::{Allocation, AllocationState, Allocations};
 use crate::refs::{Anchors, References, Via};
+use crate::sites::{Site, Sites};
 use crate::types::{TypeKind, Types};
 
 /// Referrers listed at most (the count is always given).
@@ -107,6 +108,10 @@ pub struct Link {
     /// For a stack root: the function whose frame holds the pointer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame: Option<String>,
+    /// For a stack root: the variable (or parameter) of that function whose slot holds the
+    /// pointer, where DWARF says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variable: Option<String>,
     /// For a static root: `module!symbol+offset`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub symbol: Option<String>,
@@ -132,6 +137,9 @@ pub struct Explanation {
     pub possibly_anchored: bool,
     /// One shortest chain from a root: the root first, then each allocation on the way.
     pub anchor_chain: Vec<Link>,
+    /// Where it was allocated, when the allocator sampled it (jemalloc `prof:true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<Site>,
 }
 
 /// Answers `explain` for any address of one process: the references between its held
@@ -145,6 +153,7 @@ pub struct Explainer<'a> {
     roots: &'a Roots,
     /// Anchors through any pointer, built only for an allocation `anchors` does not reach.
     loose_anchors: std::cell::OnceCell<Anchors>,
+    sites: Option<&'a Sites>,
 }
 
 impl<'a> Explainer<'a> {
@@ -162,7 +171,14 @@ impl<'a> Explainer<'a> {
             anchors,
             roots,
             loose_anchors: std::cell::OnceCell::new(),
+            sites: None,
         }
+    }
+
+    /// Names the site of an explained allocation from `sites`, where it was sampled.
+    pub fn with_sites(mut self, sites: Option<&'a Sites>) -> Self {
+        self.sites = sites;
+        self
     }
 
     /// Explains `address`.
@@ -219,6 +235,7 @@ impl<'a> Explainer<'a> {
                 type_name: type_of(j),
                 thread: None,
                 frame: None,
+                variable: None,
                 symbol: None,
             });
         }
@@ -236,6 +253,7 @@ impl<'a> Explainer<'a> {
             anchored,
             possibly_anchored,
             anchor_chain: links,
+            site: self.sites.and_then(|s| s.site_of(block.address)).cloned(),
         })
     }
 
@@ -272,6 +290,7 @@ impl<'a> Explainer<'a> {
             type_name: None,
             thread: None,
             frame: None,
+            variable: None,
             symbol: None,
         };
         match via {
@@ -289,9 +308,10 @@ impl<'a> Explainer<'a> {
                 match kind {
                     RootKind::Stack => {
                         link.kind = "stack";
-                        if let Some((tid, frame)) = self.target.stack_frame(address) {
-                            link.thread = Some(tid);
-                            link.frame = frame;
+                        if let Some(slot) = self.target.stack_frame(address) {
+                            link.thread = Some(slot.tid);
+                            link.frame = slot.function;
+                            link.variable = slot.variable;
                         }
                     }
                     RootKind::Static => {
@@ -348,6 +368,14 @@ impl Explanation {
                 .map(|t| format!(": {t}"))
                 .unwrap_or_default()
         )?;
+        if let Some(site) = &self.site {
+            writeln!(w, "\nallocated in {}", site.describe())?;
+            // The frames after the one named above.
+            let named = site.frames.iter().position(|f| f.function.is_some());
+            for f in site.frames.iter().skip(named.map_or(0, |i| i + 1)) {
+                writeln!(w, "  called from {}", f.describe())?;
+            }
+        }
         writeln!(
             w,
             "\npointed to by {} allocation word{}:",
@@ -416,6 +444,9 @@ impl Explanation {
                     }
                     if let Some(f) = &l.frame {
                         s.push_str(&format!(" in {f}"));
+                    }
+                    if let Some(v) = &l.variable {
+                        s.push_str(&format!(" (variable {v})"));
                     }
                     if let Some(a) = l.address {
                         s.push_str(&format!(" at {a:#x}"));

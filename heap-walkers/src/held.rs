@@ -4,7 +4,7 @@
 use core_reader::{Diagnostic, Target};
 
 use crate::leaks::{self, Roots};
-use crate::{glibc, jemalloc, Allocations, Allocator, WalkedHeap};
+use crate::{glibc, jemalloc, Allocations, Allocator, Arena, ArenaDetail, Sites, WalkedHeap};
 
 /// Why there is no heap to check.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -38,6 +38,10 @@ pub enum Error {
 pub struct HeldHeap {
     /// The allocator walked.
     pub allocator: Allocator,
+    /// Its version, when known.
+    pub version: Option<String>,
+    /// Every arena's figures, in allocator-neutral terms (what `diff` compares).
+    pub arenas: Vec<Arena<Holdings>>,
     /// Every allocation listed, free ones too.
     pub allocations: Allocations,
     /// The registers and memory the program could still reach them through, less the
@@ -47,6 +51,9 @@ pub struct HeldHeap {
     pub problems: Vec<Diagnostic>,
     /// A sentence saying what the problems mean for reachability, when there are any.
     pub partial: Option<String>,
+    /// Where the sampled allocations were made, when the allocator recorded it (jemalloc
+    /// with `prof:true`); unnamed until [`Sites::name`] is given a symbolizer's frames.
+    pub sites: Option<Sites>,
 }
 
 impl HeldHeap {
@@ -61,16 +68,19 @@ impl HeldHeap {
         let partial = heap.walked_in_part().map(|s| format!("{s}: {MISSED}"));
         HeldHeap {
             allocator: Allocator::Glibc,
+            version: heap.version.clone(),
+            arenas: Holdings::of(&heap.arenas),
             allocations: heap.allocations.unwrap_or_default(),
             roots,
             problems: heap.problems,
             partial,
+            sites: None,
         }
     }
 
     /// The held heap of a jemalloc walk made with [`jemalloc::Options::allocations`];
     /// fails where the walk could not list them (5.1, 5.2: no extent map).
-    pub fn from_jemalloc(target: &dyn Target, heap: jemalloc::Heap) -> Result<HeldHeap, Error> {
+    pub fn from_jemalloc(target: &dyn Target, mut heap: jemalloc::Heap) -> Result<HeldHeap, Error> {
         if heap.allocations.is_none() {
             let why = heap
                 .problems
@@ -80,19 +90,33 @@ impl HeldHeap {
             return Err(Error::NotListed(why));
         }
         let roots = leaks::jemalloc_roots(target, &heap);
-        let n = heap.problems.len();
+        let summaries: Vec<_> = heap.arenas.iter().map(|a| heap.summary_arena(a)).collect();
+        let arenas = Holdings::of(&summaries);
+        let mut problems = std::mem::take(&mut heap.problems);
+        let n = problems.len();
         let partial = (n > 0).then(|| {
             format!(
                 "the heap could be walked only in part ({n} problem{}): {MISSED}",
                 if n == 1 { "" } else { "s" },
             )
         });
+        // Sites are an addition: the heap and its leaks stand without them.
+        let sites = match jemalloc::allocation_sites(target, &heap) {
+            Ok(sites) => sites,
+            Err(e) => {
+                problems.push(Diagnostic::new("sites_unreadable", e.to_string()));
+                None
+            }
+        };
         Ok(HeldHeap {
             allocator: Allocator::Jemalloc,
+            version: heap.version.clone(),
+            arenas,
             allocations: heap.allocations.unwrap_or_default(),
             roots,
-            problems: heap.problems,
+            problems,
             partial,
+            sites,
         })
     }
 
@@ -111,6 +135,40 @@ impl Error {
             Error::Jemalloc(_) | Error::JemallocTruncated(_) => Some(Allocator::Jemalloc),
             Error::NotListed(_) | Error::Unsupported(_) => None,
         }
+    }
+}
+
+/// An arena's figures in terms every allocator shares: the common [`crate::ArenaFigures`]
+/// plus what [`ArenaDetail`] can say (None where the allocator has no such figure).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Holdings {
+    /// How the allocator names the arena (`main_arena`, `arena 3`).
+    pub name: String,
+    /// Freed pages still resident, waiting to be purged (jemalloc's dirty pages), in bytes.
+    pub dirty_bytes: Option<u64>,
+    /// Pages purged lazily (jemalloc's muzzy pages), in bytes.
+    pub muzzy_bytes: Option<u64>,
+    /// Address space kept but not backed (jemalloc's retained), in bytes.
+    pub retained_bytes: Option<u64>,
+}
+
+impl Holdings {
+    /// The neutral holdings of `arenas`.
+    pub fn of<A: ArenaDetail>(arenas: &[Arena<A>]) -> Vec<Arena<Holdings>> {
+        arenas
+            .iter()
+            .map(|a| Arena {
+                index: a.index,
+                address: a.address,
+                figures: a.figures,
+                detail: Holdings {
+                    name: a.detail.name(a.index),
+                    dirty_bytes: a.detail.dirty_bytes(),
+                    muzzy_bytes: a.detail.muzzy_bytes(),
+                    retained_bytes: a.detail.retained_bytes(),
+                },
+            })
+            .collect()
     }
 }
 

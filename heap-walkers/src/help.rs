@@ -32,3 +32,19 @@ vtable), every allocation holding a pointer into it, and one shortest chain of p
 root: a register, a thread's stack frame, a global (module!symbol+offset), thread-local \
 storage. No chain means nothing the program can still reach holds it: leaked. An address in \
 no allocation, in a freed one, or not in the core gets a one-line answer and exit status 1.";
+
+/// `diff`: how groups and holders are found, and what two programs' cores get.
+pub const DIFF_HELP: &str = "Allocations in use are grouped by type (C++ classes named by their \
+vtables, container parts by how they are linked, the rest by usable size), by size, or by \
+allocation site (cores of a jemalloc run with prof:true), in both cores, largest growth first. Under each \
+changed group, its holders: following each allocation's shortest chain of pointers from a \
+root back past every link that changed too (a list's nodes, a reallocated vector buffer), \
+the first one that did not: a global (module!symbol), a thread's stack frame, or an object \
+present in both cores. The allocator's own holdings are compared arena by arena (from the \
+system, in use, free, fragmented, trimmable, dirty). Findings name the largest growth, its \
+holder and the next step.
+
+Cores of two builds of one program (other build-id) are compared with a note on stderr; cores \
+of two different programs (other executables) with a warning on stderr and no finding of \
+growth, exit status 0 all the same (the JSON's program_match says which). Exit status 1 when \
+either core could be read only in part.";

@@ -20,6 +20,10 @@
 //! - [`refs`]: the references between held allocations (compressed rows both ways) and the
 //!   anchors (shortest chains from the roots); [`types`]: C++ objects named by their vtables;
 //!   [`explain`]: one allocation, who points into it and what keeps it alive.
+//! - [`Sites`]: the call path that made each sampled allocation (jemalloc `prof:true`), for
+//!   the leak groups, `explain`, and comparisons of two heaps ([`Sites::site_of`]).
+//! - [`diff`]: two cores of one program compared: growth by type or size, the holder it grew
+//!   through, the arenas' holdings.
 //!
 //! Everything reads the process through [`core_reader::Target`] (memory, threads, mappings,
 //! modules, symbols, struct layouts), so it runs on a core, on a
@@ -45,6 +49,8 @@
 #![deny(missing_docs)]
 
 mod allocator;
+mod cycle;
+pub mod diff;
 pub mod explain;
 pub mod glibc;
 mod held;
@@ -56,14 +62,16 @@ mod patterns;
 pub mod refs;
 mod render;
 mod scan;
+mod sites;
 pub mod types;
 mod walked;
 
 pub use allocator::Allocator;
-pub use held::{Error as HeldError, HeldHeap};
-pub use help::{EXPLAIN_HELP, HEAP_HELP, LEAKS_HELP};
+pub use held::{Error as HeldError, HeldHeap, Holdings};
+pub use help::{DIFF_HELP, EXPLAIN_HELP, HEAP_HELP, LEAKS_HELP};
 pub use model::{
     Allocation, AllocationState, Allocations, Arena, ArenaDetail, ArenaFigures, Finding, Heap,
     ListFilter, Severity, SizeClass,
 };
+pub use sites::{Site, SiteFrame, Sites};
 pub use walked::{Format, GroupBy, View, WalkedHeap};

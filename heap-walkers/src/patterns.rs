@@ -236,14 +236,14 @@ impl Recognizer<'_> {
         let (Some(last), Some(size)) = (self.word(header + 8), self.word(header + 16)) else {
             return false;
         };
-        let node_size = self.blocks[first].size;
+        // Nodes may differ in size (glibc hands a chunk out whole when what would be left
+        // of it is too small), so a node is known by its links alone; the header is no
+        // allocation's start.
         if size == 0
             || size > self.blocks.len() as u64
             || self.word(self.blocks[first].address + 8) != Some(header)
             || self.word(last) != Some(header)
-            || self
-                .start(header)
-                .is_some_and(|h| self.blocks[h].size == node_size)
+            || self.start(header).is_some()
         {
             return false;
         }
@@ -251,11 +251,7 @@ impl Recognizer<'_> {
         let (mut prev, mut node) = (header, self.blocks[first].address);
         while node != header {
             match self.start(node) {
-                Some(n)
-                    if nodes.len() < size as usize
-                        && self.blocks[n].size == node_size
-                        && self.word(node + 8) == Some(prev) =>
-                {
+                Some(n) if nodes.len() < size as usize && self.word(node + 8) == Some(prev) => {
                     nodes.push(n)
                 }
                 _ => return false,
@@ -280,7 +276,6 @@ impl Recognizer<'_> {
         let Some(&[color, _, leftmost, rightmost, count]) = words.as_deref() else {
             return false;
         };
-        let node_size = self.blocks[root].size;
         let root_at = self.blocks[root].address;
         if color as u32 != 0
             || count == 0
@@ -303,11 +298,8 @@ impl Recognizer<'_> {
                 match child {
                     Some(0) => {}
                     Some(c) => match self.start(c) {
-                        Some(n)
-                            if nodes.len() < count as usize
-                                && self.blocks[n].size == node_size
-                                && self.word(c + 8) == Some(at) =>
-                        {
+                        // Sizes may differ, as a list's nodes may.
+                        Some(n) if nodes.len() < count as usize && self.word(c + 8) == Some(at) => {
                             nodes.push(n)
                         }
                         _ => return false,
@@ -351,18 +343,20 @@ impl Recognizer<'_> {
             };
             node = next;
         }
-        if nodes.len() as u64 != count
-            || nodes
-                .windows(2)
-                .any(|w| self.blocks[w[0]].size != self.blocks[w[1]].size)
-        {
+        if nodes.len() as u64 != count {
             return false;
         }
         // Every bucket is empty, the list head, or a node.
+        let mut sorted = nodes.clone();
+        sorted.sort_unstable();
         for k in 0..bucket_count {
             match self.word(b.address + 8 * k) {
                 Some(0) => {}
-                Some(p) if p == at + 16 || self.start(p).is_some_and(|n| nodes.contains(&n)) => {}
+                Some(p)
+                    if p == at + 16
+                        || self
+                            .start(p)
+                            .is_some_and(|n| sorted.binary_search(&n).is_ok()) => {}
                 _ => return false,
             }
         }

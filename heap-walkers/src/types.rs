@@ -34,6 +34,17 @@ pub enum TypeKind {
     Unknown,
 }
 
+impl TypeKind {
+    /// The name JSON gives it (`vtable`, `pattern`, `unknown`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TypeKind::Vtable => "vtable",
+            TypeKind::Pattern => "pattern",
+            TypeKind::Unknown => "unknown",
+        }
+    }
+}
+
 /// A type's name and how it was found.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct TypeName {
@@ -240,8 +251,21 @@ impl Types {
 
     /// The type of block `i`, if recognized.
     pub fn of(&self, i: usize) -> Option<&TypeName> {
-        let t = *self.of_block.get(i)?;
-        self.names.get(t as usize)
+        self.name(self.index_of(i)?)
+    }
+
+    /// The index of block `i`'s type among [`Types::name`]'s, if recognized: a cheap key
+    /// for grouping blocks by type.
+    pub fn index_of(&self, i: usize) -> Option<u32> {
+        self.of_block
+            .get(i)
+            .copied()
+            .filter(|&t| t != Types::UNKNOWN)
+    }
+
+    /// The type at `index` (from [`Types::index_of`]).
+    pub fn name(&self, index: u32) -> Option<&TypeName> {
+        self.names.get(index as usize)
     }
 
     /// How many blocks have a recognized type.
@@ -304,7 +328,7 @@ fn demangle_type(mangled: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use core_reader::MemoryImage;
 
@@ -319,15 +343,14 @@ mod tests {
         assert_eq!(demangle_type(""), None);
     }
 
-    /// A vtable in a read-only file mapping, a type_info and its name, and three heap
-    /// blocks: an object of the class, one whose first word points into writable memory, and
-    /// one holding a heap pointer.
-    #[test]
-    fn objects_are_named_by_their_vtable() {
-        let mut m = MemoryImage::new();
-        // "Read-only data" at 0x400000: offset-to-top, type_info pointer, then the address
-        // point (0x400010) with a virtual function pointer; type_info at 0x400100 with its
-        // name pointer; the name at 0x400200.
+    /// The address point of class `Session`'s vtable in [`session_vtable`]'s image.
+    pub(crate) const SESSION_VTABLE: u64 = 0x400010;
+
+    /// Adds to `m` the vtable of a class `Session` in a read-only file mapping at 0x400000:
+    /// offset-to-top, type_info pointer, then the address point ([`SESSION_VTABLE`]) with a
+    /// virtual function pointer; type_info at 0x400100 with its name pointer; the name at
+    /// 0x400200.
+    pub(crate) fn session_vtable(m: &mut MemoryImage) {
         let mut ro = vec![0u8; 0x300];
         ro[8..16].copy_from_slice(&0x400100u64.to_le_bytes());
         ro[16..24].copy_from_slice(&0x401000u64.to_le_bytes());
@@ -335,9 +358,18 @@ mod tests {
         ro[0x108..0x110].copy_from_slice(&0x400200u64.to_le_bytes());
         ro[0x200..0x20b].copy_from_slice(b"7Session\0\0\0");
         m.add(0x400000, ro);
-        m.mappings[0].perms = "r--".into();
-        m.mappings[0].path = Some("/usr/bin/app".into());
-        let heap: Vec<u8> = [0x400010u64, 0, 0x600010, 0, 0x1000, 0]
+        let ro = m.mappings.iter_mut().find(|r| r.start == 0x400000).unwrap();
+        ro.perms = "r--".into();
+        ro.path = Some("/usr/bin/app".into());
+    }
+
+    /// A vtable, a type_info and its name, and three heap blocks: an object of the class,
+    /// one whose first word points into writable memory, and one holding a heap pointer.
+    #[test]
+    fn objects_are_named_by_their_vtable() {
+        let mut m = MemoryImage::new();
+        session_vtable(&mut m);
+        let heap: Vec<u8> = [SESSION_VTABLE, 0, 0x600010, 0, 0x1000, 0]
             .iter()
             .flat_map(|w| w.to_le_bytes())
             .collect();

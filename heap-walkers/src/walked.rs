@@ -104,9 +104,12 @@ impl WalkedHeap {
                 let options = jemalloc::Options { allocations: list };
                 jemalloc::walk_with(target, &options)
                     .map(WalkedHeap::Jemalloc)
+                    // The walker names a truncation that took jemalloc's own data.
                     .map_err(|e| match target.is_truncated() {
-                        true => Error::JemallocTruncated(e),
-                        false => Error::Jemalloc(e),
+                        true if !matches!(e, jemalloc::Error::Truncated(_)) => {
+                            Error::JemallocTruncated(e)
+                        }
+                        _ => Error::Jemalloc(e),
                     })
             }
             other => Err(Error::Unsupported(other)),

@@ -84,20 +84,128 @@ fn arena_pointer_to_unreadable_memory_is_a_diagnostic() {
 fn lying_extents_are_diagnostics_not_panics() {
     let mut image = seed_image();
     // The slab's edata says 112 free regions where its bitmap has 122, and its size says
-    // a terabyte.
+    // a terabyte: one diagnostic names both, and the slab is still listed by its bitmap.
     let edata = image.region_mut(EDATA).expect("edata");
     edata[3] = 0;
     edata[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
     let heap = walk_with(&image, &Options { allocations: true }).expect("a heap");
     let s = heap.summary();
+    let damaged: Vec<_> = s
+        .problems
+        .iter()
+        .filter(|p| p.kind == "damaged_slab")
+        .collect();
+    assert_eq!(damaged.len(), 1, "{:?}", s.problems);
+    assert_eq!(damaged[0].address, Some(SLAB));
     assert!(
-        s.problems.iter().any(|p| p.kind == "layout_mismatch"),
+        damaged[0].message.contains("0x10000000000"),
+        "{}",
+        damaged[0].message
+    );
+    assert!(
+        damaged[0].message.contains("122 of 128"),
+        "{}",
+        damaged[0].message
+    );
+    let list = s.allocations.expect("listed");
+    assert_eq!(list.len(), 128);
+    assert!(
+        list.iter().all(|a| a.end() <= SLAB + 4096),
+        "the slab's own size is used"
+    );
+    let _ = serde_json::to_string(&heap.to_stats_json());
+    let _ = heap.write_text(&mut std::io::sink());
+}
+
+/// A region bitmap written over: the bitmap is what jemalloc allocates from, so it is kept
+/// (here: every region in use), and the disagreement with the slab's free count is said.
+#[test]
+fn corrupted_region_bitmap_is_reported_and_the_slab_kept() {
+    let mut image = seed_image();
+    let edata = image.region_mut(EDATA).expect("edata");
+    edata[64..80].fill(0);
+    let heap = walk_with(&image, &Options { allocations: true }).expect("a heap");
+    let s = heap.summary();
+    let p = s
+        .problems
+        .iter()
+        .find(|p| p.kind == "damaged_slab")
+        .unwrap_or_else(|| panic!("{:?}", s.problems));
+    assert_eq!(p.address, Some(SLAB));
+    assert!(p.message.contains("0 of 128"), "{}", p.message);
+    assert_eq!(s.allocations.expect("listed").used().count(), 128);
+}
+
+/// `nregs` from `bin_infos` would size the listing of every slab of its class: a value no
+/// slab can hold is refused as a wrong layout, not allocated.
+#[test]
+fn impossible_nregs_is_refused_not_allocated() {
+    let mut image = seed_image();
+    // bin_infos[2] (32-byte regions): nregs at offset 16 of the 40-byte bin_info_t.
+    image.region_mut(BIN_INFOS).expect("bin_infos")[2 * 40 + 16..2 * 40 + 20]
+        .copy_from_slice(&u32::MAX.to_le_bytes());
+    let err = walk_with(&image, &Options { allocations: true })
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("4294967295 32-byte regions"), "{err}");
+}
+
+/// Every counter of the arena at its largest: jemalloc's own sums are size_t and wrap, so
+/// ours wrap the same way in the "J" document, saturate in text and findings, and nothing
+/// panics (debug builds check overflow).
+#[test]
+fn hostile_counters_wrap_and_never_panic() {
+    let seed = seed_image();
+    let off = |s: &str, m: &str| seed.offsets[&(s.to_string(), m.to_string())] as usize;
+    let shard = off("arena_s", "pa_shard");
+    let pac = shard + off("pa_shard_s", "pac");
+    // What the layout checks read (the arena's index, its caches' states and indexes, the
+    // pointers to its own stats and base) stays as it is.
+    let mut keep = vec![off("arena_s", "ind"), shard + off("pa_shard_s", "ind")];
+    for cache in ["ecache_dirty", "ecache_muzzy", "ecache_retained"] {
+        keep.push(pac + off("pac_s", cache) + off("ecache_s", "ind"));
+    }
+    for v in [u64::MAX, 1 << 63, u64::from(u32::MAX)] {
+        let mut image = seed_image();
+        let arena = image.region_mut(ARENA).expect("arena");
+        for at in (0..arena.len() - 7).step_by(8) {
+            let word = u64::from_le_bytes(arena[at..at + 8].try_into().expect("8 bytes"));
+            if word == 0 && !keep.iter().any(|&k| (at..at + 8).contains(&k)) {
+                arena[at..at + 8].copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        let heap = walk_with(&image, &Options { allocations: true }).expect("a heap");
+        let s = heap.summary();
+        let _ = serde_json::to_string(&s);
+        let _ = serde_json::to_string(&heap.to_stats_json());
+        heap.write_text(&mut std::io::sink()).expect("text");
+        let _ = heap.findings();
+    }
+}
+
+/// A core cut inside an extent-map leaf: its last entry has 4 of its 8 bytes. The walk
+/// reports the leaf and ends (it used to read that entry forever: a cut jemalloc core made
+/// `leaks` hang).
+#[test]
+fn extent_map_leaf_cut_mid_entry_ends() {
+    let mut image = seed_image();
+    let keep = ((SLAB >> 12) * 8 + 8 * 6 + 4) as usize;
+    image.region_mut(LEAF).expect("leaf").truncate(keep);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let heap = walk_with(&image, &Options { allocations: true }).expect("a heap");
+        let _ = tx.send(heap.summary());
+    });
+    let s = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the walk ends");
+    assert!(
+        s.problems.iter().any(|p| p.kind == "truncated"),
         "{:?}",
         s.problems
     );
-    assert!(s.allocations.expect("listed").is_empty());
-    let _ = serde_json::to_string(&heap.to_stats_json());
-    let _ = heap.write_text(&mut std::io::sink());
+    // The slab before the cut is still listed.
+    assert_eq!(s.allocations.expect("listed").len(), 128);
 }
 
 /// Inputs that stand for the fuzzer's families, run as plain tests.

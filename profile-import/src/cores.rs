@@ -7,9 +7,11 @@
 use std::path::Path;
 
 use core_reader::{Options, Process};
-use heap_walkers::{jemalloc, Allocator};
+use heap_walkers::{jemalloc, Allocator, SiteFrame, Sites};
 
 use crate::maps::file_path;
+use crate::symbolize::Symbolize;
+use crate::view::AllocatorFrames;
 use crate::{Error, Format, Parsed, Profile, ProfileBuilder, ProfileKind, Sampling};
 
 /// What a path given as a heap profile held.
@@ -51,6 +53,73 @@ pub unsafe fn read_path_or_core(path: &Path, options: &Options) -> Result<Input,
     })
 }
 
+/// Names the allocation sites a held heap carries (a jemalloc that ran with `prof:true`),
+/// finding the modules' files where `options` says they are.
+pub fn name_held_sites(process: &Process, held: &mut heap_walkers::HeldHeap, options: &Options) {
+    if let Some(sites) = held.sites.as_mut() {
+        name_sites(process, sites, &mut crate::CoreSymbolizer::new(options));
+    }
+}
+
+/// Names the allocation sites read from a core ([`heap_walkers::jemalloc::allocation_sites`]):
+/// each backtrace symbolized by `symbolizer` against the process's executable mappings, as a
+/// heap profile's stacks are (callers looked up inside their call instruction), and cut by
+/// the allocator-frame rule ([`crate::ALLOCATOR_FRAMES_HELP`]), so a site's first frame is
+/// the function jeprof would charge the allocation to.
+pub fn name_sites(process: &Process, sites: &mut Sites, symbolizer: &mut dyn Symbolize) {
+    let mut builder = ProfileBuilder::new(
+        Format::JemallocHeapV2,
+        ProfileKind::Heap,
+        Sampling::Unsampled,
+    );
+    add_mappings(&mut builder, process);
+    for site in &sites.sites {
+        // One object each, so that no stack is left out: sample i is site i.
+        builder.stack(&site.addresses, [1.0, 0.0, 0.0, 0.0]);
+    }
+    let mut profile = builder.build();
+    crate::symbolize(&mut profile, symbolizer);
+    let rule = AllocatorFrames::new(&profile);
+    let mut samples = profile.samples.iter();
+    sites.name(&mut |addresses| {
+        let Some(sample) = samples.next() else {
+            return Vec::new();
+        };
+        let first = rule.first_kept(&sample.locations);
+        let mut frames = Vec::new();
+        for (&address, &loc) in addresses.iter().zip(&sample.locations).skip(first) {
+            let loc = &profile.locations[loc as usize];
+            if loc.lines.is_empty() {
+                frames.push(SiteFrame {
+                    address,
+                    function: None,
+                    file: None,
+                    line: None,
+                });
+            }
+            for line in &loc.lines {
+                let f = &profile.functions[line.function as usize];
+                frames.push(SiteFrame {
+                    address,
+                    function: Some(f.name.clone()),
+                    file: (!f.filename.is_empty()).then(|| f.filename.clone()),
+                    line: (line.line != 0).then_some(line.line),
+                });
+            }
+        }
+        frames
+    });
+}
+
+fn add_mappings(profile: &mut ProfileBuilder, process: &Process) {
+    for m in process.mappings() {
+        if let Some(path) = &m.path {
+            let executable = m.perms.contains('x');
+            profile.mapping(m.start, m.end, m.offset, executable, file_path(path));
+        }
+    }
+}
+
 /// The heap profile a process's jemalloc kept in memory when it ran with `prof:true`, with
 /// the process's executable mappings. Problems met in jemalloc's tables are not reported
 /// here (the counts read are kept, as a dump would print them).
@@ -74,12 +143,7 @@ pub fn core_profile(process: &Process) -> Result<Profile, Error> {
         period: recorded.sample_period as f64,
     };
     let mut profile = ProfileBuilder::new(Format::JemallocHeapV2, ProfileKind::Heap, sampling);
-    for m in process.mappings() {
-        if let Some(path) = &m.path {
-            let executable = m.perms.contains('x');
-            profile.mapping(m.start, m.end, m.offset, executable, file_path(path));
-        }
-    }
+    add_mappings(&mut profile, process);
     for stack in &recorded.stacks {
         let c = &stack.counts;
         let recorded = [c.curobjs, c.curbytes, c.accumobjs, c.accumbytes].map(|v| v as f64);

@@ -207,29 +207,7 @@ impl<'a> View<'a> {
                 *t += v;
             }
         }
-        let allocator = Allocator::new();
-        let allocator_library = Regex::new(ALLOCATOR_LIBRARIES).expect("valid regex");
-        let in_allocator: Vec<bool> = profile
-            .locations
-            .iter()
-            .map(|loc| {
-                loc.mapping.is_some_and(|m| {
-                    let path = &profile.mappings[m as usize].path;
-                    allocator_library.is_match(path.rsplit('/').next().unwrap_or(path))
-                })
-            })
-            .collect();
-        let dropped: Vec<bool> = profile
-            .locations
-            .iter()
-            .map(|loc| {
-                // The function the address is in (not what was inlined into it: a Rust
-                // function that inlined `Box::new` is still the caller, not the allocator).
-                loc.lines.last().is_some_and(|line| {
-                    allocator.matches(&profile.functions[line.function as usize].name)
-                })
-            })
-            .collect();
+        let allocator_frames = AllocatorFrames::new(profile);
         let matches = |re: &Regex, loc: u32| -> bool {
             let loc = &profile.locations[loc as usize];
             re.is_match(&format!("{:016x}", loc.address))
@@ -241,19 +219,7 @@ impl<'a> View<'a> {
         let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
         let mut stacks: Vec<Stack> = Vec::new();
         for s in &profile.samples {
-            let mut path = Vec::with_capacity(s.locations.len());
-            let leading = s
-                .locations
-                .iter()
-                .take_while(|&&l| in_allocator[l as usize])
-                .count();
-            for &loc in &s.locations[leading..] {
-                if dropped[loc as usize] {
-                    path.clear();
-                } else {
-                    path.push(loc);
-                }
-            }
+            let path = s.locations[allocator_frames.first_kept(&s.locations)..].to_vec();
             if let Some(re) = &options.focus {
                 if !path.iter().any(|&l| matches(re, l)) {
                     continue;
@@ -409,6 +375,59 @@ pub(crate) struct Names {
     pub(crate) names: Vec<String>,
     /// Per location, its frames' name ids, innermost first.
     pub(crate) of_location: Vec<Vec<u32>>,
+}
+
+/// The allocator-frame rule ([`ALLOCATOR_FRAMES_HELP`]) over one profile's locations.
+pub(crate) struct AllocatorFrames {
+    /// Per location: in an allocator library.
+    in_allocator: Vec<bool>,
+    /// Per location: its function is an allocator entry point.
+    dropped: Vec<bool>,
+}
+
+impl AllocatorFrames {
+    pub(crate) fn new(profile: &Profile) -> AllocatorFrames {
+        let allocator = Allocator::new();
+        let allocator_library = Regex::new(ALLOCATOR_LIBRARIES).expect("valid regex");
+        let in_allocator = profile
+            .locations
+            .iter()
+            .map(|loc| {
+                loc.mapping.is_some_and(|m| {
+                    let path = &profile.mappings[m as usize].path;
+                    allocator_library.is_match(path.rsplit('/').next().unwrap_or(path))
+                })
+            })
+            .collect();
+        let dropped = profile
+            .locations
+            .iter()
+            .map(|loc| {
+                // The function the address is in (not what was inlined into it: a Rust
+                // function that inlined `Box::new` is still the caller, not the allocator).
+                loc.lines.last().is_some_and(|line| {
+                    allocator.matches(&profile.functions[line.function as usize].name)
+                })
+            })
+            .collect();
+        AllocatorFrames {
+            in_allocator,
+            dropped,
+        }
+    }
+
+    /// Where the program's own frames start in a stack of locations (leaf first): past the
+    /// leading frames in an allocator library, and past the last allocator entry point.
+    pub(crate) fn first_kept(&self, locations: &[u32]) -> usize {
+        let leading = locations
+            .iter()
+            .take_while(|&&l| self.in_allocator[l as usize])
+            .count();
+        locations
+            .iter()
+            .rposition(|&l| self.dropped[l as usize])
+            .map_or(leading, |last| leading.max(last + 1))
+    }
 }
 
 struct Allocator {

@@ -2,20 +2,29 @@
 //! allocator's walked [`Heap`] and any [`LeakReport`].
 
 use heap_walkers::leaks::{self, LeakReport};
-use heap_walkers::{Allocator, ArenaDetail, Heap, WalkedHeap};
+use heap_walkers::types::{TypeKind, TypeRow};
+use heap_walkers::{Allocator, ArenaDetail, Heap, HeldHeap, WalkedHeap};
 use serde::Serialize;
 
 use crate::model::{
-    ArenaRow, Finding, HeapSection, LeakGroup, LeaksSection, Severity, SizeClassRow,
+    ArenaRow, Finding, HeapSection, LeakGroup, LeaksSection, Severity, SizeClassRow, TypeCount,
+    TypesSection,
 };
-use crate::{core_modules, ProcessSection, Report};
+use crate::{core_modules, ProcessSection, Report, MAX_TYPE_ROWS};
 
 impl Report {
     /// Adds one core (`name` as given on the command line): its process section and
     /// modules, and where its allocator is one heapmortem walks, its heap section, leaks
     /// section and findings; a note says why a heap is not shown. Returns whether the heap
     /// could be walked only in part.
-    pub fn add_core(&mut self, name: &str, process: &core_reader::Process) -> bool {
+    /// `options` say where the modules' files are, to name a `prof:true` jemalloc's
+    /// allocation sites. Also returns the held heap, for [`Report::add_growth`].
+    pub fn add_core(
+        &mut self,
+        name: &str,
+        process: &core_reader::Process,
+        options: &core_reader::Options,
+    ) -> (bool, Option<HeldHeap>) {
         let allocator = Allocator::detect(process);
         let info = process.info_report(allocator.name());
         self.processes
@@ -29,14 +38,14 @@ impl Report {
                     "{name}: the heap of a process using {} is not shown (glibc and jemalloc only)",
                     other.name()
                 ));
-                return false;
+                return (false, None);
             }
             Err(e) => {
                 let allocator = e.allocator().unwrap_or(allocator).name();
                 self.notes.push(format!(
                     "{name}: the {allocator} heap could not be walked: {e}"
                 ));
-                return false;
+                return (false, None);
             }
         };
         if let WalkedHeap::Jemalloc(heap) = &mut heap {
@@ -57,11 +66,44 @@ impl Report {
             WalkedHeap::Glibc(heap) => self.add_heap_section(name, heap),
             WalkedHeap::Jemalloc(heap) => self.add_heap_section(name, &heap.summary()),
         }
-        if let Ok(held) = heap.into_held(process) {
-            let found = leaks::find_leaks(process, held.blocks(), &held.roots);
+        let held = heap.into_held(process).ok().map(|mut held| {
+            let types = heap_walkers::types::by_type(process, &held.allocations);
+            self.types.push(TypesSection::of(name, &types));
+            profile_import::name_held_sites(process, &mut held, options);
+            let sites = held.sites.as_ref();
+            let found = leaks::find_leaks_with_sites(process, held.blocks(), &held.roots, sites);
             self.leaks.push(LeaksSection::of(name, &found));
+            held
+        });
+        (partial, held)
+    }
+
+    /// With two cores walked (name, process, held heap), the growth section: how the heap
+    /// changed from the first to the second (`heapmortem diff`, by type); with more, a note.
+    pub fn add_growth(&mut self, walked: &[(String, core_reader::Process, HeldHeap)]) {
+        use heap_walkers::diff::{diff, Grouping, Side};
+        match walked {
+            [(old_name, old, old_heap), (new_name, new, new_heap)] => {
+                let side = |label, target, heap| Side {
+                    label,
+                    target,
+                    heap,
+                };
+                let d = diff(
+                    side(old_name, old, old_heap),
+                    side(new_name, new, new_heap),
+                    Grouping::Type,
+                );
+                self.findings
+                    .extend(d.findings.iter().map(Finding::from_diff));
+                self.diff = Some(crate::DiffSection::of(&d));
+            }
+            [_, _, _, ..] => self.notes.push(format!(
+                "{} cores: the growth section compares two (`heapmortem diff OLD NEW` any pair)",
+                walked.len()
+            )),
+            _ => {}
         }
-        partial
     }
 
     /// Adds a walked heap's section and findings.
@@ -69,6 +111,32 @@ impl Report {
         self.heaps.push(HeapSection::of(name, heap));
         self.findings
             .extend(heap.findings.iter().map(Finding::from_heap));
+    }
+}
+
+impl TypesSection {
+    /// The types section of one core from `heap --by type`'s rows
+    /// ([`heap_walkers::types::by_type`], largest first).
+    pub fn of(input: &str, rows: &[TypeRow]) -> TypesSection {
+        let (shown, rest) = rows.split_at(rows.len().min(MAX_TYPE_ROWS));
+        TypesSection {
+            input: input.to_string(),
+            rows: shown
+                .iter()
+                .map(|r| TypeCount {
+                    name: r.name.clone(),
+                    kind: r.kind.name().to_string(),
+                    count: r.count,
+                    bytes: r.bytes,
+                    example: Some(r.example),
+                })
+                .collect(),
+            recognized: rows.iter().filter(|r| r.kind != TypeKind::Unknown).count() as u64,
+            total_bytes: rows.iter().map(|r| r.bytes).sum(),
+            omitted_rows: rest.len() as u64,
+            omitted_count: rest.iter().map(|r| r.count).sum(),
+            omitted_bytes: rest.iter().map(|r| r.bytes).sum(),
+        }
     }
 }
 
@@ -151,8 +219,25 @@ impl LeaksSection {
                     example: g.samples.first().copied(),
                     type_name: g.type_name.clone(),
                     contents: Some(format!("{}  {}", g.preview_hex, g.preview_ascii)),
+                    site: g.site.as_ref().map(|s| s.describe()),
+                    call_path: g
+                        .site
+                        .iter()
+                        .flat_map(|s| &s.frames)
+                        .map(|f| f.describe())
+                        .collect(),
+                    sampling: match (report.sample_period, g.site.is_some()) {
+                        (Some(p), true) if p > 1 => Some(format!(
+                            "{} sampled, standing for ~{} blocks, {}",
+                            g.sampled.unwrap_or(0),
+                            g.estimated_count.unwrap_or(0),
+                            core_reader::human_bytes(g.estimated_bytes.unwrap_or(0)),
+                        )),
+                        _ => None,
+                    },
                 })
                 .collect(),
+            has_sites: report.groups.iter().any(|g| g.site.is_some()),
         }
     }
 }

@@ -8,8 +8,14 @@
 //!   thread first, from core-reader's `InfoReport` and `ThreadsReport`.
 //! - [`HeapSection`] ([`HeapSection::of`] a walked heap of any allocator): the allocator's arenas ([`ArenaRow`]: in use, free, dirty, muzzy,
 //!   retained), drawn as a fragmentation chart, and a size-class histogram ([`SizeClassRow`]).
+//! - [`TypesSection`] ([`TypesSection::of`] `heap --by type`'s rows): the allocations in use
+//!   by type ([`TypeCount`]: C++ classes from vtables, container patterns, the rest by size),
+//!   largest first, at most [`MAX_TYPE_ROWS`] rows.
 //! - [`LeaksSection`] ([`LeaksSection::of`] a leak check): unreachable memory, grouped
 //!   ([`LeakGroup`]).
+//! - [`DiffSection`] ([`DiffSection::of`] a `heapmortem diff` of two cores): the groups that
+//!   changed ([`DiffRow`]) with their main holders, and the arenas' holdings
+//!   ([`DiffArenaRow`]).
 //! - [`ProfileSection`]: jeprof's top table (sortable, searchable, at most
 //!   [`MAX_TABLE_ROWS`] rows), the pruned call graph, flame graph and icicle — built from a
 //!   profile view by [`ProfileSection::build`].
@@ -38,6 +44,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod diff;
 mod heap;
 mod model;
 mod process;
@@ -48,12 +55,17 @@ use askama::Template;
 // Bytes for people: core-reader's one formatter.
 use core_reader::human_bytes as human;
 
+pub use diff::MAX_DIFF_ROWS;
 pub use model::{
-    ArenaRow, Finding, HeapSection, InputFile, LeakGroup, LeaksSection, ModuleRow, Provenance,
-    Severity, SizeClassRow,
+    ArenaRow, DiffArenaRow, DiffRow, DiffSection, Finding, HeapSection, InputFile, LeakGroup,
+    LeaksSection, ModuleRow, Provenance, Severity, SizeClassRow, TypeCount, TypesSection,
 };
 pub use process::{core_modules, FrameView, ProcessSection, ThreadView};
 pub use profile::{ProfileRow, ProfileSection, ProfileSource, MAX_TABLE_ROWS};
+
+/// Rows of a types section at most: a core holds a row per class and per unrecognized size,
+/// thousands in a big program; the first hold most of the bytes, the rest are summed.
+pub const MAX_TYPE_ROWS: usize = 200;
 
 /// Why a report could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -78,8 +90,12 @@ pub struct Report {
     pub processes: Vec<ProcessSection>,
     /// One per core whose heap was walked.
     pub heaps: Vec<HeapSection>,
+    /// One per core whose heap was walked with its allocations listed.
+    pub types: Vec<TypesSection>,
     /// One per core whose leaks were searched.
     pub leaks: Vec<LeaksSection>,
+    /// With two cores: how the heap changed from the first to the second.
+    pub diff: Option<DiffSection>,
     /// The (merged) profile.
     pub profile: Option<ProfileSection>,
     /// Modules of every input.
@@ -229,6 +245,16 @@ impl HeapSection {
     }
 }
 
+impl TypesSection {
+    /// A row's share of the bytes in use, `12.3%`.
+    pub fn percent(&self, bytes: &u64) -> String {
+        if self.total_bytes == 0 {
+            return "–".to_string();
+        }
+        format!("{:.1}%", *bytes as f64 * 100.0 / self.total_bytes as f64)
+    }
+}
+
 /// [`human`] for templates, which pass references.
 fn h(v: &u64) -> String {
     human(*v)
@@ -327,5 +353,45 @@ mod tests {
             !html.contains("id=\"profile\""),
             "no profile, no profile section"
         );
+        assert!(!html.contains("id=\"types\""), "no types, no types section");
+    }
+
+    /// The types section keeps the first rows in `heap --by type`'s order and sums the rest.
+    #[test]
+    fn types_section_lists_the_largest_rows_and_sums_the_rest() {
+        use heap_walkers::types::{TypeKind, TypeRow};
+        let rows: Vec<TypeRow> = (0..MAX_TYPE_ROWS as u64 + 3)
+            .map(|i| TypeRow {
+                name: if i == 0 {
+                    "Map<int, <b>>".into()
+                } else {
+                    format!("unknown ({} bytes)", 1000 - i)
+                },
+                kind: if i == 0 {
+                    TypeKind::Vtable
+                } else {
+                    TypeKind::Unknown
+                },
+                count: 2,
+                bytes: 2 * (1000 - i),
+                example: 0x1000 + i,
+            })
+            .collect();
+        let section = TypesSection::of("core.1", &rows);
+        assert_eq!(section.rows.len(), MAX_TYPE_ROWS);
+        assert_eq!(section.recognized, 1);
+        assert_eq!(section.omitted_rows, 3);
+        assert_eq!(section.omitted_count, 6);
+        let last = 1000 - MAX_TYPE_ROWS as u64;
+        assert_eq!(section.omitted_bytes, 2 * (last + last - 1 + last - 2));
+        assert_eq!(
+            section.total_bytes,
+            rows.iter().map(|r| r.bytes).sum::<u64>()
+        );
+        let mut r = Report::new("t");
+        r.types.push(section);
+        let html = r.render().unwrap();
+        assert!(html.contains("id=\"types\"") && html.contains("3 more rows"));
+        assert!(html.contains("Map&#60;int, &#60;b&#62;&#62;") && !html.contains("<b>"));
     }
 }

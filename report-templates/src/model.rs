@@ -97,6 +97,42 @@ pub struct HeapSection {
     pub notes: Vec<String>,
 }
 
+/// The allocations in use of one type, a row of the types section.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TypeCount {
+    /// The C++ class, a container pattern's name, or `unknown (N bytes)` for unrecognized
+    /// allocations of usable size N.
+    pub name: String,
+    /// How it was recognized: `vtable`, `pattern`, `unknown`.
+    pub kind: String,
+    /// Allocations.
+    pub count: u64,
+    /// Their usable bytes.
+    pub bytes: u64,
+    /// The lowest one's address.
+    pub example: Option<u64>,
+}
+
+/// The allocations in use of one core by type, as `heap --by type` counts them: largest
+/// first, unrecognized allocations grouped by usable size.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TypesSection {
+    /// The core it came from.
+    pub input: String,
+    /// The largest rows (at most [`crate::MAX_TYPE_ROWS`]).
+    pub rows: Vec<TypeCount>,
+    /// How many types were recognized (rows that are not `unknown`, listed or not).
+    pub recognized: u64,
+    /// Bytes in use in all the rows, listed or not.
+    pub total_bytes: u64,
+    /// Rows left out after the first [`crate::MAX_TYPE_ROWS`].
+    pub omitted_rows: u64,
+    /// Allocations in the rows left out.
+    pub omitted_count: u64,
+    /// Their bytes.
+    pub omitted_bytes: u64,
+}
+
 /// A group of leaked blocks of one size and kind of contents.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LeakGroup {
@@ -112,6 +148,13 @@ pub struct LeakGroup {
     pub type_name: Option<String>,
     /// A preview of one block's first bytes (hex and printable text).
     pub contents: Option<String>,
+    /// Where the blocks were allocated, when the allocator sampled them (jemalloc
+    /// `prof:true`): the function that called the allocator, with its file and line.
+    pub site: Option<String>,
+    /// The whole call path of the site, innermost first, one frame an entry.
+    pub call_path: Vec<String>,
+    /// How many blocks were sampled and what they stand for, when not every allocation was.
+    pub sampling: Option<String>,
 }
 
 /// Memory no pointer reaches any more, from one core.
@@ -129,6 +172,64 @@ pub struct LeaksSection {
     pub indirect_bytes: u64,
     /// The leaks grouped by size and contents, largest first.
     pub groups: Vec<LeakGroup>,
+    /// Whether any group has a site (the table then has a column for it).
+    pub has_sites: bool,
+}
+
+/// Two cores of one program compared (`heapmortem diff`), the first core given as the older.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DiffSection {
+    /// The older core.
+    pub old: String,
+    /// The newer core.
+    pub new: String,
+    /// False when the cores are of different programs (the rows then compare unrelated
+    /// heaps).
+    pub same_program: bool,
+    /// Every allocation held, as a sentence (`+1,200 allocations (+96.0 KiB): 300 → 1500`).
+    pub totals: String,
+    /// The changed groups, largest growth first.
+    pub rows: Vec<DiffRow>,
+    /// The arenas' holdings, NEW less OLD.
+    pub arenas: Vec<DiffArenaRow>,
+}
+
+/// One changed group of allocations (a type, or a size).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DiffRow {
+    /// The type's name or the size.
+    pub key: String,
+    /// Allocations added (negative: removed).
+    pub count_delta: i64,
+    /// The same, for people (`+1,200`).
+    pub count_delta_text: String,
+    /// Bytes added, for people (`+96.0 KiB`).
+    pub bytes_delta_text: String,
+    /// Allocations in the older core.
+    pub old_count: u64,
+    /// In the newer.
+    pub new_count: u64,
+    /// Its main holder, as a phrase with its count (`held through g_sessions (…) (+1,200)`).
+    pub holder: Option<String>,
+    /// An allocation of the group new in the newer core, for `heapmortem explain`.
+    pub example: Option<u64>,
+}
+
+/// One arena's holdings, NEW less OLD, for people.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DiffArenaRow {
+    /// The arena's name.
+    pub name: String,
+    /// From the system.
+    pub system: String,
+    /// In use.
+    pub in_use: String,
+    /// Free.
+    pub free: String,
+    /// Free but trapped between allocations in use.
+    pub fragmented: String,
+    /// Dirty pages (jemalloc).
+    pub dirty: Option<String>,
 }
 
 /// A module (executable or library) and the symbols and debug information found for it.

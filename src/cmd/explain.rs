@@ -10,8 +10,10 @@ use crate::Outcome;
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<Outcome> {
     let process = super::open_core(&args.core, &args.common)?;
-    let held = HeldHeap::walk(&process, true).map_err(|e| super::no_heap(e, "to look in"))?;
-    let explainer = Explainer::new(&process, &held.allocations, &held.roots);
+    let mut held = HeldHeap::walk(&process, true).map_err(|e| super::no_heap(e, "to look in"))?;
+    profile_import::name_held_sites(&process, &mut held, &args.common);
+    let explainer =
+        Explainer::new(&process, &held.allocations, &held.roots).with_sites(held.sites.as_ref());
     let explanation = match explainer.explain(args.address) {
         Ok(e) => e,
         Err(unexplained) => {

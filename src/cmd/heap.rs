@@ -8,7 +8,7 @@ use crate::args::HeapArgs;
 use crate::Outcome;
 
 pub fn run(args: HeapArgs) -> anyhow::Result<Outcome> {
-    let process = super::open_core(&args.core, &args.common)?;
+    let process = super::open_input(&args.input, &args.common)?;
     let view = View {
         format: args.format,
         by: args.by,

@@ -11,10 +11,12 @@ use crate::Outcome;
 const TOP_GROUPS: usize = 10;
 
 pub fn run(args: CoreArgs) -> anyhow::Result<Outcome> {
-    let process = super::open_core(&args.core, &args.common)?;
-    let held =
+    let process = super::open_input(&args.input, &args.common)?;
+    let mut held =
         HeldHeap::walk(&process, true).map_err(|e| super::no_heap(e, "to check for leaks"))?;
-    let report = leaks::find_leaks(&process, held.blocks(), &held.roots);
+    profile_import::name_held_sites(&process, &mut held, &args.common);
+    let report =
+        leaks::find_leaks_with_sites(&process, held.blocks(), &held.roots, held.sites.as_ref());
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match args.format {

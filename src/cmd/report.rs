@@ -20,6 +20,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     let mut inputs = Vec::new();
     let mut profiles = Vec::new();
     let mut profile_names = Vec::new();
+    // Cores whose heap was walked, kept for the growth section when there are two.
+    let mut walked = Vec::new();
 
     for path in &args.inputs {
         if is_core(path)? {
@@ -32,7 +34,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
                     "{name} could be read only in part; see its diagnostics below."
                 ));
             }
-            if report.add_core(&name, &process) {
+            let (partial, held) = report.add_core(&name, &process, &args.common);
+            if partial {
                 outcome = Outcome::Partial;
             }
             // A jemalloc that ran with prof:true kept a heap profile in memory.
@@ -41,12 +44,17 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
                 profile_names.push(format!("{name} (jemalloc's in-memory profile)"));
             }
             inputs.push(hash(path, "core")?);
+            if let Some(held) = held {
+                walked.push((name, process, held));
+            }
         } else {
             profiles.push(read_profile(path, &args.common, &mut outcome, &mut report)?);
             profile_names.push(path.display().to_string());
             inputs.push(hash(path, "profile")?);
         }
     }
+
+    report.add_growth(&walked);
 
     let base = match &args.base {
         Some(path) => {

@@ -6,7 +6,7 @@ use crate::args::{CoreArgs, TextOrJson};
 use crate::Outcome;
 
 pub fn run(args: CoreArgs) -> anyhow::Result<Outcome> {
-    let process = super::open_core(&args.core, &args.common)?;
+    let process = super::open_input(&args.input, &args.common)?;
     let report = process.threads_report();
     let mut out = std::io::stdout().lock();
     match args.format {

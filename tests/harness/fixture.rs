@@ -542,3 +542,42 @@ pub fn abort_core(exe: &Path, args: &[&str], env: &[(&str, &str)], dir: &Path) -
     assert!(core.is_file(), "gcore wrote no core\n{}", out.describe());
     core
 }
+
+/// Runs `exe` in `dir` under gdb, which stops it each time it raises SIGSTOP and writes a
+/// core of that moment with `gcore` (`stop1.core`, `stop2.core`, …, `stops` of them), then
+/// lets it run on (the signal is not passed: the program continues as if never stopped). For
+/// workloads that write their own account of each moment into `dir` before stopping. The
+/// kernel writes no core for a stop, so gcore is the only way here.
+pub fn stop_cores(exe: &Path, dir: &Path, stops: usize) -> Vec<PathBuf> {
+    process::require("gdb", "gdb");
+    let cores: Vec<PathBuf> = (1..=stops)
+        .map(|k| dir.join(format!("stop{k}.core")))
+        .collect();
+    let mut cmd = Command::new("gdb");
+    cmd.args(["-batch", "-nx"])
+        .args(["-iex", "set debuginfod enabled off"])
+        .args(["-ex", "set pagination off"])
+        .args(["-ex", "handle SIGSTOP stop print nopass"])
+        .args(["-ex", "run"]);
+    for core in &cores {
+        cmd.arg("-ex")
+            .arg(format!("gcore {}", core.display()))
+            .args(["-ex", "continue"]);
+    }
+    cmd.arg("--args").arg(exe).current_dir(dir);
+    let out = run(&mut cmd, Duration::from_secs(180));
+    for core in &cores {
+        assert!(
+            core.is_file(),
+            "gcore wrote no {}\n{}",
+            core.display(),
+            out.describe()
+        );
+    }
+    assert!(
+        out.stdout_str().contains("exited normally"),
+        "the workload should run to its end after the last stop\n{}",
+        out.describe()
+    );
+    cores
+}

@@ -124,54 +124,26 @@ pub struct GdbRun {
 impl GdbRun {
     /// Runs gdb on `core` and parses what it printed. Panics if gdb fails or lists no thread.
     pub fn on(&self, core: &Path) -> GdbCore {
-        let program = self.program.unwrap_or("gdb");
-        let package = if program == "gdb" {
-            "gdb"
-        } else {
-            "gdb-multiarch"
-        };
-        process::require(program, package);
-        let mut cmd = Command::new(program);
-        cmd.args(["-batch", "-nx"])
-            .args(["-iex", "set debuginfod enabled off"])
-            .args(["-iex", "set pagination off"])
-            .args(["-iex", "set width 0"])
-            .args(["-iex", "set height 0"]);
-        for init in &self.init {
-            cmd.arg("-iex").arg(init);
-        }
-        let ex = |cmd: &mut Command, s: &str| {
-            cmd.arg("-ex").arg(s);
-        };
-        ex(&mut cmd, "set print frame-arguments none");
-        ex(&mut cmd, "set backtrace past-main on");
-        ex(&mut cmd, "set backtrace limit 500");
-        ex(&mut cmd, "echo \\n@@INFERIORS\\n");
-        ex(&mut cmd, "info inferiors");
-        ex(&mut cmd, "echo \\n@@SIGINFO\\n");
-        ex(&mut cmd, "print $_siginfo.si_signo");
-        ex(&mut cmd, "echo \\n@@THREADS\\n");
-        ex(&mut cmd, "thread apply all bt");
+        let mut commands = vec![
+            "set print frame-arguments none".to_string(),
+            "set backtrace past-main on".into(),
+            "set backtrace limit 500".into(),
+            "echo \\n@@INFERIORS\\n".into(),
+            "info inferiors".into(),
+            "echo \\n@@SIGINFO\\n".into(),
+            "print $_siginfo.si_signo".into(),
+            "echo \\n@@THREADS\\n".into(),
+            "thread apply all bt".into(),
+        ];
         if !self.registers.is_empty() {
-            ex(&mut cmd, "echo \\n@@REGISTERS\\n");
-            ex(
-                &mut cmd,
-                &format!(
-                    "thread apply all info registers {}",
-                    self.registers.join(" ")
-                ),
-            );
+            commands.push("echo \\n@@REGISTERS\\n".into());
+            commands.push(format!(
+                "thread apply all info registers {}",
+                self.registers.join(" ")
+            ));
         }
-        ex(&mut cmd, "echo \\n@@END\\n");
-        match &self.exe {
-            Some(exe) => {
-                cmd.arg(exe).arg(core);
-            }
-            None => {
-                cmd.arg("-c").arg(core);
-            }
-        }
-        let out = run(&mut cmd, Duration::from_secs(300));
+        commands.push("echo \\n@@END\\n".into());
+        let out = self.batch(core, &commands);
         let stdout = out.stdout_str();
         let raw = format!(
             "$ {}\n{}\n--- gdb stderr ---\n{}",
@@ -189,6 +161,118 @@ impl GdbRun {
         );
         parsed
     }
+
+    /// Runs `commands` (`-ex`) in one batch gdb on `core`, after the settings every run
+    /// shares and the `init` commands.
+    fn batch(&self, core: &Path, commands: &[String]) -> process::Output {
+        let program = self.program.unwrap_or("gdb");
+        let package = if program == "gdb" {
+            "gdb"
+        } else {
+            "gdb-multiarch"
+        };
+        process::require(program, package);
+        let mut cmd = Command::new(program);
+        cmd.args(["-batch", "-nx"])
+            .args(["-iex", "set debuginfod enabled off"])
+            .args(["-iex", "set pagination off"])
+            .args(["-iex", "set width 0"])
+            .args(["-iex", "set height 0"]);
+        for init in &self.init {
+            cmd.arg("-iex").arg(init);
+        }
+        for c in commands {
+            cmd.arg("-ex").arg(c);
+        }
+        match &self.exe {
+            Some(exe) => {
+                cmd.arg(exe).arg(core);
+            }
+            None => {
+                cmd.arg("-c").arg(core);
+            }
+        }
+        run(&mut cmd, Duration::from_secs(300))
+    }
+
+    /// The arguments and locals of frame `level` of gdb's thread 1 (`info args`, `info
+    /// locals`), each with the address and size gdb gives it in that frame (`print &NAME`,
+    /// `print sizeof(NAME)`). Panics when gdb does not answer for one of them.
+    pub fn frame_variables(&self, core: &Path, level: usize) -> Vec<GdbVariable> {
+        let select = format!("frame {level}");
+        let out = self.batch(
+            core,
+            &[
+                select.clone(),
+                "echo \\n@@NAMES\\n".into(),
+                "info args".into(),
+                "info locals".into(),
+            ],
+        );
+        let stdout = out.stdout_str();
+        let listing = stdout.split_once("@@NAMES\n").map_or("", |(_, l)| l);
+        // `NAME = VALUE` at the start of a line; a struct's members are indented under it,
+        // and a name shadowed in an inner block is listed again (the inner one first).
+        let mut names: Vec<&str> = Vec::new();
+        for line in listing.lines() {
+            let Some((name, _)) = line.split_once(" = ") else {
+                continue;
+            };
+            let ident = !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit());
+            if ident && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let mut commands = vec![select];
+        for name in &names {
+            commands.push(format!("echo \\n@@VAR {name}\\n"));
+            commands.push(format!("print/x (unsigned long) &{name}"));
+            commands.push(format!("print/x sizeof({name})"));
+        }
+        let out = self.batch(core, &commands);
+        let stdout = out.stdout_str();
+        let values = |section: &str| -> Vec<u64> {
+            section
+                .lines()
+                .filter_map(|l| parse_hex(l.strip_prefix('$')?.split_once(" = ")?.1))
+                .collect()
+        };
+        let vars: Vec<GdbVariable> = stdout
+            .split("@@VAR ")
+            .skip(1)
+            .filter_map(|section| {
+                let (name, rest) = section.split_once('\n')?;
+                match values(rest)[..] {
+                    [address, size] => Some(GdbVariable {
+                        name: name.to_string(),
+                        address,
+                        size,
+                    }),
+                    _ => None,
+                }
+            })
+            .collect();
+        assert_eq!(
+            vars.len(),
+            names.len(),
+            "gdb gave no address or size for some of {names:?}\n{}",
+            out.describe()
+        );
+        vars
+    }
+}
+
+/// A variable of one frame as gdb sees it.
+#[derive(Clone, Debug)]
+pub struct GdbVariable {
+    /// Its name.
+    pub name: String,
+    /// Where it is (`&NAME`).
+    pub address: u64,
+    /// Its size (`sizeof(NAME)`).
+    pub size: u64,
 }
 
 /// gdb's reading of a fixture core (memoized per core file).

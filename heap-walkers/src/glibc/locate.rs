@@ -15,8 +15,8 @@ use std::collections::HashSet;
 use core_reader::{Memory, Target};
 
 use super::layout::{
-    HeapInfoLayout, Layout, LayoutSource, ParLayout, StateLayout, TcacheLayout, HEAP_MAX_SIZE,
-    NBINS, NFASTBINS,
+    HeapInfoLayout, Layout, LayoutSource, ParLayout, StateLayout, TcacheLayout, ALIGNMENT,
+    HEAP_MAX_SIZE, IS_MMAPPED, MINSIZE, NBINS, NFASTBINS, NON_MAIN_ARENA, PREV_INUSE, SIZE_BITS,
 };
 use super::mem::{block, word, word32};
 use super::version::{self, GlibcVersion, VersionSource};
@@ -34,7 +34,26 @@ pub(crate) struct Located {
     pub mp_found_by: Option<&'static str>,
     /// Whether the tcache counts' width must be worked out from the data.
     pub tcache_unknown: bool,
+    /// Set when `main_arena` is not in the core (cut off with a truncated core's tail):
+    /// what is walked instead.
+    pub headless: Option<Headless>,
 }
+
+/// What a truncated core still shows of glibc's heap when `main_arena` and `mp_` (in
+/// libc's data, near the end of the core) were cut off: the brk heap, found by its
+/// mapping, and the thread arenas, found through their heaps' `heap_info` (each arena's
+/// `malloc_state` lives in its first heap, malloc/arena.c `_int_new_arena`).
+#[derive(Debug, Clone)]
+pub(crate) struct Headless {
+    /// `[start, end)` of the brk heap and its top chunk, when a mapping's chunks chain from
+    /// its start to its end.
+    pub brk: Option<(u64, u64, u64)>,
+    /// The thread arenas, by address.
+    pub arenas: Vec<u64>,
+}
+
+/// Chunks followed when checking a mapping is the brk heap.
+const MAX_BRK_CHUNKS: u64 = 1 << 26;
 
 /// Arenas followed through `next` at most (glibc caps them at `8 * cores`).
 pub(crate) const MAX_ARENAS: usize = 4096;
@@ -82,6 +101,7 @@ pub(crate) fn locate(target: &dyn Target) -> Result<Located, String> {
                     arena_found_by: "symbol",
                     mp_found_by,
                     tcache_unknown,
+                    headless: None,
                 });
             }
         }
@@ -109,7 +129,105 @@ pub(crate) fn locate(target: &dyn Target) -> Result<Located, String> {
         arena_found_by: "scan",
         mp_found_by,
         tcache_unknown,
+        headless: None,
     })
+}
+
+/// `main_arena` lost with a truncated core's tail: the layout from libc's DWARF or the
+/// built-in table for its version (both from files, not the core), the brk heap and the
+/// thread arenas from the memory that is left.
+pub(crate) fn locate_headless(target: &dyn Target) -> Result<Located, String> {
+    let version = version::detect(target);
+    let layout = dwarf_layout(target, version.map(|v| v.0))
+        .or_else(|| version.and_then(|(v, _)| Layout::builtin(v)))
+        .ok_or_else(|| {
+            "and neither libc's debug info nor a known glibc version gives the layout of \
+             what is left"
+                .to_string()
+        })?;
+    let st = &layout.state;
+    let hi = &layout.heap_info;
+    // mp_.hp_pagesize is lost with mp_: the default HEAP_MAX_SIZE.
+    let heap_max = layout.heap_max_size(0);
+    let maps = target.mappings();
+    let mut arenas = Vec::new();
+    let mut thread_heaps = HashSet::new();
+    for m in maps.iter().filter(|m| m.dumped > 0) {
+        let h = m.start;
+        if !h.is_multiple_of(heap_max) {
+            continue;
+        }
+        let Some(ar) = target.read_u64(h + hi.ar_ptr) else {
+            continue;
+        };
+        if ar != 0 && target.read_u64(h + hi.size).is_some_and(|s| s <= heap_max) {
+            thread_heaps.insert(h);
+        }
+        // The first heap of an arena holds it right after heap_info.
+        let own = (h + hi.size_of + 15) & !15;
+        if ar != own || block(target, ar, st.size as usize).is_none() {
+            continue;
+        }
+        let top = target.read_u64(ar + st.top).unwrap_or(0);
+        if target.read_u64(top & !(heap_max - 1)) == Some(ar) {
+            arenas.push(ar);
+        }
+    }
+    let main_end = target
+        .modules()
+        .iter()
+        .find(|m| m.is_main)
+        .map_or(0, |m| m.end);
+    let brk = maps
+        .iter()
+        .filter(|m| {
+            m.path.is_none()
+                && m.perms.contains('w')
+                && m.dumped > 0
+                && m.start >= main_end
+                && !thread_heaps.contains(&m.start)
+        })
+        .find_map(|m| brk_heap(target, m.start, m.end));
+    if brk.is_none() && arenas.is_empty() {
+        return Err("and no heap is left in what remains of it".into());
+    }
+    let tcache_unknown = layout.tcache.is_none() && layout.state.fastbins == 16;
+    Ok(Located {
+        main_arena: target.find_symbol("main_arena").unwrap_or(0),
+        mp: None,
+        layout,
+        version,
+        arena_found_by: "lost",
+        mp_found_by: None,
+        tcache_unknown,
+        headless: Some(Headless { brk, arenas }),
+    })
+}
+
+/// `(start, end, top)` when the chunks of `[start, end)` chain from its start (the first
+/// chunk's `PREV_INUSE` set, as sysmalloc leaves it) to a top chunk that ends the mapping.
+fn brk_heap(mem: &dyn Memory, start: u64, end: u64) -> Option<(u64, u64, u64)> {
+    let mut c = start;
+    for _ in 0..MAX_BRK_CHUNKS {
+        let sf = mem.read_u64(c.checked_add(8)?)?;
+        let size = sf & !SIZE_BITS;
+        if size < MINSIZE
+            || !size.is_multiple_of(ALIGNMENT)
+            || sf & (IS_MMAPPED | NON_MAIN_ARENA) != 0
+            || (c == start && sf & PREV_INUSE == 0)
+        {
+            return None;
+        }
+        let next = c.checked_add(size)?;
+        if next == end {
+            return Some((start, end, c));
+        }
+        if next > end {
+            return None;
+        }
+        c = next;
+    }
+    None
 }
 
 /// The layout from libc's DWARF (`struct malloc_state`, `struct malloc_par`, `heap_info`,

@@ -30,7 +30,6 @@ mod layout;
 mod locate;
 mod mem;
 mod model;
-mod progress;
 mod render;
 mod version;
 mod walk;

@@ -12,13 +12,13 @@ impl GlibcHeap {
     /// When the walk read only part of the heap, the sentence that says how much it missed.
     pub fn walked_in_part(&self) -> Option<String> {
         let n = self.problems.len();
-        (self.is_partial()).then(|| {
-            format!(
-                "the heap could be walked only in part ({n} problem{}; {} bytes skipped)",
-                if n == 1 { "" } else { "s" },
-                self.detail.skipped_bytes
-            )
-        })
+        let first = self.problems.first()?;
+        Some(format!(
+            "the heap could be walked only in part ({n} problem{}, first: {}; {} bytes skipped)",
+            if n == 1 { "" } else { "s" },
+            first.message,
+            self.detail.skipped_bytes
+        ))
     }
 
     /// The XML glibc's `malloc_info (0, f)` prints, computed the way glibc 2.36 computes

@@ -92,6 +92,9 @@ pub(crate) struct Listing {
     /// `[start, end)` of jemalloc's metadata: the base blocks that hold the extent headers,
     /// or the headers alone where their block was not recognized.
     pub(crate) metadata: Vec<(u64, u64)>,
+    /// `(address, extent header)` of every large allocation in use: where a sampled
+    /// allocation's profiling context is found.
+    pub(crate) large: Vec<(u64, u64)>,
 }
 
 /// jemalloc 5.3's base allocator maps its blocks in multiples of `HUGEPAGE` (2 MiB on x86_64
@@ -109,12 +112,12 @@ const MAX_BASE_BLOCKS: usize = 1 << 16;
 fn base_blocks(mem: &dyn Memory, headers: &[u64]) -> Vec<(u64, u64)> {
     let block_at = |start: u64| -> Option<(u64, u64)> {
         let size = mem.read_u64(start)?;
-        let next = mem.read_u64(start + 8)?;
+        let next = mem.read_u64(start.wrapping_add(8))?;
         (size != 0
             && size % BASE_BLOCK_ALIGN == 0
             && size <= MAX_BASE_BLOCK
             && next % BASE_BLOCK_ALIGN == 0)
-            .then_some((start, start + size))
+            .then_some((start, start.wrapping_add(size)))
     };
     let mut found: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
     let mut loose = Vec::new();
@@ -138,11 +141,11 @@ fn base_blocks(mem: &dyn Memory, headers: &[u64]) -> Vec<(u64, u64)> {
             Some((s, e)) => {
                 found.insert(s, e);
                 // The rest of its base's list.
-                let mut next = mem.read_u64(s + 8).unwrap_or(0);
+                let mut next = mem.read_u64(s.wrapping_add(8)).unwrap_or(0);
                 while next != 0 && found.len() < MAX_BASE_BLOCKS && !found.contains_key(&next) {
                     let Some((s, e)) = block_at(next) else { break };
                     found.insert(s, e);
-                    next = mem.read_u64(s + 8).unwrap_or(0);
+                    next = mem.read_u64(s.wrapping_add(8)).unwrap_or(0);
                 }
             }
             None => loose.push((h, h.saturating_add(EDATA_SIZE))),
@@ -171,8 +174,10 @@ pub(crate) fn allocations(
     let (cached, stack_heads) = tcached_pointers(mem, l, cb, c, arenas, problems);
     let mut seen: HashSet<u64> = HashSet::new();
     let mut out = Vec::new();
+    let mut large = Vec::new();
     let mut bad = 0usize;
-    let root = emap + o.rtree_root;
+    let mut damaged = 0usize;
+    let root = emap.wrapping_add(o.rtree_root);
     let leaf_span = 1u64 << (LEVEL_BITS + lg_page);
     let mut leaves = 0usize;
     for i in 0..(1u64 << LEVEL_BITS) {
@@ -198,12 +203,17 @@ pub(crate) fn allocations(
         }
         let mut j = 0u64;
         while j < (1 << LEVEL_BITS) {
-            let bytes = mem.bytes_at(leaf + 8 * j);
-            if bytes.is_empty() {
+            let bytes = mem.bytes_at(leaf.wrapping_add(8 * j));
+            // Fewer than 8 bytes: the core ends inside this entry (a cut core), which would
+            // otherwise be read again and again.
+            if bytes.len() < 8 {
                 problems.push(Diagnostic::at(
                     "truncated",
-                    leaf + 8 * j,
-                    format!("extent map leaf at {:#x} unreadable", leaf + 8 * j),
+                    leaf.wrapping_add(8 * j),
+                    format!(
+                        "extent map leaf at {:#x} unreadable",
+                        leaf.wrapping_add(8 * j)
+                    ),
                 ));
                 break;
             }
@@ -225,15 +235,32 @@ pub(crate) fn allocations(
                         "extent_map_too_large",
                         format!("more than {MAX_EXTENTS} extents: stopped"),
                     ));
-                    return listing(mem, out, seen, &stack_heads);
+                    return listing(mem, out, large, seen, &stack_heads);
                 }
-                match extent(mem, o, &bits, c, edata, page, &cached) {
-                    Some(mut list) => out.append(&mut list),
+                match extent(mem, o, &bits, c, edata, page, &cached, &mut large) {
+                    Some((mut list, damage)) => {
+                        out.append(&mut list);
+                        if let Some(d) = damage {
+                            damaged += 1;
+                            if damaged <= MAX_DAMAGE_REPORTS {
+                                problems.push(d);
+                            }
+                        }
+                    }
                     None => bad += 1,
                 }
             }
             j += n as u64;
         }
+    }
+    if damaged > MAX_DAMAGE_REPORTS {
+        problems.push(Diagnostic::new(
+            "damaged_slab",
+            format!(
+                "{} more damaged slabs not listed one by one",
+                damaged - MAX_DAMAGE_REPORTS
+            ),
+        ));
     }
     // Only the first page of an extent is looked at; an edata first met through an interior
     // or last page (or stale) does not match its own address and is skipped, so `bad`
@@ -248,7 +275,7 @@ pub(crate) fn allocations(
             ),
         ));
     }
-    listing(mem, out, seen, &stack_heads)
+    listing(mem, out, large, seen, &stack_heads)
 }
 
 /// The listing, sorted, with the allocations that hold thread-cache stacks marked as
@@ -258,6 +285,7 @@ pub(crate) fn allocations(
 fn listing(
     mem: &dyn Memory,
     mut allocations: Vec<Allocation>,
+    mut large: Vec<(u64, u64)>,
     seen: HashSet<u64>,
     stack_heads: &[u64],
 ) -> Listing {
@@ -272,13 +300,22 @@ fn listing(
     }
     let mut headers: Vec<u64> = seen.into_iter().collect();
     headers.sort_unstable();
+    large.sort_unstable();
     Listing {
         allocations,
         metadata: base_blocks(mem, &headers),
+        large,
     }
 }
 
-/// The allocations of one extent, if `page` is its first page and it is active (or free).
+/// Damaged slabs reported one by one at most.
+const MAX_DAMAGE_REPORTS: usize = 100;
+
+/// The allocations of one extent, if `page` is its first page and it is active (or free),
+/// with what is wrong with it: a slab whose size is not its class's slab size (the class's
+/// is used), or whose bitmap and free count disagree (the bitmap, which jemalloc allocates
+/// from, is kept); a large allocation in use is added to `large` with its header.
+#[allow(clippy::too_many_arguments)]
 fn extent(
     mem: &dyn Memory,
     o: &EdataOffsets,
@@ -287,10 +324,11 @@ fn extent(
     edata: u64,
     page: u64,
     cached: &HashSet<u64>,
-) -> Option<Vec<Allocation>> {
-    let e_bits = mem.read_u64(edata + o.e_bits)?;
-    let addr = mem.read_u64(edata + o.e_addr)?;
-    let size = mem.read_u64(edata + o.e_size_esn)? & !(c.page - 1);
+    large: &mut Vec<(u64, u64)>,
+) -> Option<(Vec<Allocation>, Option<Diagnostic>)> {
+    let e_bits = mem.read_u64(edata.wrapping_add(o.e_bits))?;
+    let addr = mem.read_u64(edata.wrapping_add(o.e_addr))?;
+    let size = mem.read_u64(edata.wrapping_add(o.e_size_esn))? & !(c.page - 1);
     if addr & !(c.page - 1) != page {
         return None;
     }
@@ -299,22 +337,34 @@ fn extent(
     let slab = field(e_bits, SLAB_SHIFT, 1) == 1;
     let szind = field(e_bits, bits.szind_shift, bits.szind_width) as usize;
     match state {
-        STATE_DIRTY | STATE_MUZZY => Some(vec![Allocation {
-            address: addr,
-            size,
-            state: State::Free,
-            arena,
-            flags: 0,
-        }]),
+        STATE_DIRTY | STATE_MUZZY => Some((
+            vec![Allocation {
+                address: addr,
+                size,
+                state: State::Free,
+                arena,
+                flags: 0,
+            }],
+            None,
+        )),
         STATE_ACTIVE if slab => {
             let class = c.bins.get(szind)?;
             let nfree = field(e_bits, bits.nfree_shift, bits.nfree_width);
+            // read_classes checked nregs * size <= slab_size (a few pages).
             let nregs = u64::from(class.nregs);
+            addr.checked_add(class.slab_size)?;
+            let mut damage = Vec::new();
+            if size != class.slab_size {
+                damage.push(format!(
+                    "its size says {size:#x} bytes where a slab of {}-byte regions has {:#x}",
+                    class.size, class.slab_size
+                ));
+            }
             let groups = nregs.div_ceil(64);
             let mut out = Vec::with_capacity(nregs as usize);
             let mut free = 0;
             for g in 0..groups {
-                let word = mem.read_u64(edata + o.slab_bitmap + 8 * g)?;
+                let word = mem.read_u64(edata.wrapping_add(o.slab_bitmap + 8 * g))?;
                 for b in 0..64.min(nregs - g * 64) {
                     let region = g * 64 + b;
                     let address = addr + region * class.size;
@@ -336,26 +386,45 @@ fn extent(
                     });
                 }
             }
-            // The slab's own free count must agree with its bitmap.
-            (free == nfree).then_some(out)
+            if free != nfree {
+                damage.push(format!(
+                    "its region bitmap marks {free} of {nregs} regions free, its free count \
+                     says {nfree}; the bitmap is kept"
+                ));
+            }
+            let damage = (!damage.is_empty()).then(|| {
+                Diagnostic::at(
+                    "damaged_slab",
+                    addr,
+                    format!(
+                        "slab at {addr:#x} (edata {edata:#x}): {}",
+                        damage.join("; ")
+                    ),
+                )
+            });
+            Some((out, damage))
         }
         STATE_ACTIVE => {
             let size = *c.index2size.get(szind)?;
             let state = if cached.contains(&addr) {
                 State::Tcache
             } else {
+                large.push((addr, edata));
                 State::Used
             };
-            Some(vec![Allocation {
-                address: addr,
-                size,
-                state,
-                arena,
-                flags: 0,
-            }])
+            Some((
+                vec![Allocation {
+                    address: addr,
+                    size,
+                    state,
+                    arena,
+                    flags: 0,
+                }],
+                None,
+            ))
         }
         // Retained extents hold no memory.
-        _ => Some(Vec::new()),
+        _ => Some((Vec::new(), None)),
     }
 }
 
@@ -374,28 +443,29 @@ fn tcached_pointers(
     // By arena, so the diagnostics come in one order from run to run.
     let mut per_arena: BTreeMap<u32, usize> = BTreeMap::new();
     for &(index, a) in arenas {
-        let Some(first) = mem.read_u64(a + l.arena.cache_bin_array_descriptor_ql) else {
+        let Some(first) = mem.read_u64(a.wrapping_add(l.arena.cache_bin_array_descriptor_ql))
+        else {
             continue;
         };
         let mut d = first;
         let mut n = 0;
         while d != 0 && n < MAX_TCACHES {
             n += 1;
-            let Some(bins) = mem.read_u64(d + cb.descriptor_bins) else {
+            let Some(bins) = mem.read_u64(d.wrapping_add(cb.descriptor_bins)) else {
                 break;
             };
             for i in 0..c.nhbins as u64 {
-                let b = bins + i * l.cache_bin.size;
+                let b = bins.wrapping_add(i * l.cache_bin.size);
                 let (Some(head), Some(empty)) = (
-                    mem.read_u64(b + cb.stack_head),
-                    read_u16(mem, b + cb.low_bits_empty),
+                    mem.read_u64(b.wrapping_add(cb.stack_head)),
+                    read_u16(mem, b.wrapping_add(cb.low_bits_empty)),
                 ) else {
                     continue;
                 };
                 heads.push(head);
                 let count = u64::from(empty.wrapping_sub(head as u16)) / 8;
                 for k in 0..count {
-                    match mem.read_u64(head + 8 * k) {
+                    match mem.read_u64(head.wrapping_add(8 * k)) {
                         Some(p) => {
                             out.insert(p);
                         }
@@ -406,7 +476,7 @@ fn tcached_pointers(
                     }
                 }
             }
-            match mem.read_u64(d + l.cache_bin.descriptor_next) {
+            match mem.read_u64(d.wrapping_add(l.cache_bin.descriptor_next)) {
                 Some(next) if next != first => d = next,
                 _ => break,
             }

@@ -207,8 +207,16 @@ impl Heap {
     }
 
     fn retained_far_above_resident(&self) -> Option<Finding> {
-        let retained: u64 = self.arenas.iter().map(|a| a.retained).sum();
-        let resident: u64 = self.arenas.iter().map(|a| a.resident).sum();
+        let retained: u64 = self
+            .arenas
+            .iter()
+            .map(|a| a.retained)
+            .fold(0, u64::saturating_add);
+        let resident: u64 = self
+            .arenas
+            .iter()
+            .map(|a| a.resident)
+            .fold(0, u64::saturating_add);
         if retained < RETAINED_MIN || retained < resident.saturating_mul(RETAINED_RATIO) {
             return None;
         }
@@ -235,15 +243,21 @@ impl Heap {
         // Each cache's own count: on 5.1/5.2 the arenas' tcache_bytes repeat a jemalloc
         // miscount of large bins (see walk.rs, `read_tcaches`).
         let cached: u64 = if self.threads.is_empty() {
-            self.arenas.iter().map(|a| a.tcache_bytes).sum()
+            self.arenas
+                .iter()
+                .map(|a| a.tcache_bytes)
+                .fold(0, u64::saturating_add)
         } else {
-            self.threads.iter().map(|t| t.tcache_bytes).sum()
+            self.threads
+                .iter()
+                .map(|t| t.tcache_bytes)
+                .fold(0, u64::saturating_add)
         };
         let allocated: u64 = self
             .arenas
             .iter()
-            .map(|a| a.small.allocated + a.large.allocated)
-            .sum();
+            .map(|a| a.small.allocated.saturating_add(a.large.allocated))
+            .fold(0, u64::saturating_add);
         let caches: usize = self.arenas.iter().map(|a| a.tcaches).sum();
         if cached < TCACHE_MIN || allocated == 0 {
             return None;

@@ -11,7 +11,8 @@
 //!   --format json`, `--list` and the report; [`Heap::write_text`] the terminal view.
 //! - [`profile`] rebuilds the heap profile a jemalloc running with `prof:true` keeps in
 //!   memory ([`HeapProfile`], written out as jemalloc's `heap_v2` text by
-//!   [`HeapProfile::to_heap_v2`]): a `prof.dump` for a process that died before dumping.
+//!   [`HeapProfile::to_heap_v2`]): a `prof.dump` for a process that died before dumping;
+//!   [`allocation_sites`] the call path of every sampled live allocation ([`crate::Sites`]).
 //! - [`Heap::findings`] runs the detectors: dirty pages that are never purged (the BIND 9
 //!   story), threads whose decay ticker never started (its cause on 5.1/5.2), retained
 //!   address space far above resident memory, thread caches holding a large share of the
@@ -49,6 +50,7 @@ mod globals;
 pub mod layout;
 mod model;
 mod prof;
+pub(crate) use prof::unbiased_printed;
 mod render;
 mod tables;
 mod threads;
@@ -63,7 +65,7 @@ pub use model::{
     Arena, BinClass, BinStats, ClassTotals, DecayCounters, ExtentStats, Features, Heap,
     LextentStats, Opts,
 };
-pub use prof::{profile, HeapProfile, ProfCounts, ProfStack, PROF_5_3_0_X86_64};
+pub use prof::{allocation_sites, profile, HeapProfile, ProfCounts, ProfStack, PROF_5_3_0_X86_64};
 pub use render::{JemallocArena, JemallocDetail};
 pub use threads::{ThreadCache, Ticker};
 
@@ -90,6 +92,12 @@ pub enum Error {
     /// The size-class tables or the arenas do not look the way the layout says.
     #[error("{0}")]
     LayoutMismatch(String),
+    /// A truncated core lost jemalloc's data segment (its globals) with its tail.
+    #[error(
+        "the core is truncated: the data of {0} (jemalloc's arenas array and size-class \
+         tables) was cut off with the core's tail, so its arenas cannot be found"
+    )]
+    Truncated(String),
 }
 
 /// What a walk does beyond the arenas' figures.
@@ -111,8 +119,40 @@ pub fn walk(target: &dyn Target) -> Result<Heap, Error> {
 ///
 /// Arenas that cannot be read or that fail the layout self-checks are left out and named in
 /// [`Heap::problems`]; the walk fails only when nothing can be said (no symbols, no layout,
-/// size-class tables unreadable, or no arena passed the checks).
+/// size-class tables unreadable, or no arena passed the checks — or, in a truncated core,
+/// [`Error::Truncated`] when jemalloc's data was cut off, whatever else went wrong then).
 pub fn walk_with(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
+    walk_found(target, options).map_err(|e| match lost_data(target) {
+        Some(module) => Error::Truncated(module),
+        None => e,
+    })
+}
+
+/// The module holding jemalloc (its library, else the executable), when the core is
+/// truncated and lacks part of its writable data (its own mappings or the anonymous one
+/// after them, its `.bss`): the kernel dumps writable mappings whole, so what is missing
+/// was cut off.
+fn lost_data(target: &dyn Target) -> Option<String> {
+    if !target.is_truncated() {
+        return None;
+    }
+    let modules = target.modules();
+    let module = modules
+        .iter()
+        .find(|m| m.name().starts_with("libjemalloc"))
+        .or_else(|| modules.iter().find(|m| m.is_main))?;
+    let maps = target.mappings();
+    let ours = |i: usize| maps[i].path.as_deref() == Some(module.path.as_str());
+    let lost = (0..maps.len()).any(|i| {
+        let m = &maps[i];
+        m.perms.contains('w')
+            && (ours(i) || (m.path.is_none() && i > 0 && ours(i - 1)))
+            && m.dumped < m.end - m.start
+    });
+    lost.then(|| module.path.clone())
+}
+
+fn walk_found(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
     if let Some(globals) = discover::find_globals(target) {
         let near: Vec<u64> = ["mallctl", "je_mallctl", "_rjem_mallctl", "__je_mallctl"]
             .iter()
@@ -284,6 +324,7 @@ fn walk_arenas(
         problems.extend(rejected);
     }
     let mut metadata = Vec::new();
+    let mut large_extents = Vec::new();
     let allocations = if !options.allocations {
         None
     } else if let (Some(emap_ptr), layout::CacheBins::Stack(cb)) =
@@ -293,7 +334,7 @@ fn walk_arenas(
         let emap = globals.emap.or_else(|| {
             arenas
                 .first()
-                .and_then(|a| mem.read_u64(a.address + emap_ptr))
+                .and_then(|a| mem.read_u64(a.address.wrapping_add(emap_ptr)))
         });
         match emap {
             Some(emap) => {
@@ -301,6 +342,7 @@ fn walk_arenas(
                 let listing =
                     extents::allocations(mem, layout, cb, &classes, emap, &list, &mut problems);
                 metadata = listing.metadata;
+                large_extents = listing.large;
                 Some(crate::Allocations::new(listing.allocations))
             }
             None => {
@@ -334,6 +376,7 @@ fn walk_arenas(
         threads,
         allocations,
         metadata,
+        large_extents,
         notes,
         features: layout.features,
         problems,

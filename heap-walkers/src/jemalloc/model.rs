@@ -97,6 +97,10 @@ pub struct Heap {
     /// extents' addresses, so a leak check must not take it for the program's memory.
     #[serde(skip)]
     pub metadata: Vec<(u64, u64)>,
+    /// With the allocations: `(address, extent header)` of every large allocation in use, by
+    /// address, where a sampled allocation's profiling record is ([`super::allocation_sites`]).
+    #[serde(skip)]
+    pub large_extents: Vec<(u64, u64)>,
     /// How the heap was found and what could not be known, where that is worth saying
     /// (no symbols, no version string); not a failure.
     pub notes: Vec<String>,
@@ -321,7 +325,8 @@ impl Arena {
 
     /// Regions and large extents in use.
     pub fn in_use_count(&self) -> u64 {
-        self.bins.iter().map(|b| b.curregs).sum::<u64>()
-            + self.lextents.iter().map(|l| l.curlextents).sum::<u64>()
+        let regions = self.bins.iter().map(|b| b.curregs);
+        let large = self.lextents.iter().map(|l| l.curlextents);
+        regions.chain(large).fold(0, u64::saturating_add)
     }
 }

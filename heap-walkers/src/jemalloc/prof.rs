@@ -11,6 +11,7 @@
 //! from the core and writes jemalloc's `heap_v2` text, which every heap-profile reader
 //! (jeprof, heapmortem's `profile`) takes.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use core_reader::{Memory, Target};
@@ -203,6 +204,26 @@ fn unbias_pair(c_shifted: u64, s: u64, lg_sample: u32) -> (u64, u64) {
     (cast(y / x), cast(y))
 }
 
+/// What a jemalloc 5.3 dump prints (objects, bytes) for `n` sampled allocations of usable
+/// size `size` with `opt.prof_unbias` on: each sample adds `prof_shifted_unbiased_cnt` and
+/// `prof_unbiased_sz` of its size class to the counters (5.3.0 src/prof_data.c
+/// `prof_unbias_map_init`: `2^SC_LG_TINY_MIN / d` and `size / d`, `d = 1 - e^(-size/R)`,
+/// each rounded), which the dump prints through `prof_do_unbias`.
+pub(crate) fn unbiased_printed(n: u64, size: u64, lg_sample: u32) -> (u64, u64) {
+    let r = (1u64 << lg_sample.min(63)) as f64;
+    let d = 1.0 - (-(size as f64) / r).exp();
+    if d <= 0.0 {
+        return (n, n.saturating_mul(size));
+    }
+    let shifted = ((1u64 << LG_TINY_MIN) as f64 / d).round() as u64;
+    let unbiased_size = (size as f64 / d).round() as u64;
+    unbias_pair(
+        n.saturating_mul(shifted),
+        n.saturating_mul(unbiased_size),
+        lg_sample,
+    )
+}
+
 /// `prof_double_uint64_cast`: rounded, saturating (NaN saturates too).
 fn cast(d: f64) -> u64 {
     let rounded = d.round();
@@ -213,69 +234,179 @@ fn cast(d: f64) -> u64 {
     rounded as u64
 }
 
-/// Rebuilds the in-memory heap profile of a jemalloc 5.3 that ran with `prof:true`.
-pub fn profile(target: &dyn Target) -> Result<HeapProfile, super::Error> {
-    let sym = |name: &str| {
-        PREFIXES
-            .iter()
-            .find_map(|p| target.find_symbol(&format!("{p}{name}")))
-    };
-    let no = |what: &str| {
-        super::Error::NoSymbols(format!(
-            "no jemalloc heap profile in this core: {what} (profiling needs a jemalloc \
-             built with --enable-prof and run with MALLOC_CONF=prof:true)"
-        ))
-    };
-    let bt2gctx = target
-        .find_symbol("bt2gctx")
-        .ok_or_else(|| no("the symbol bt2gctx was not found"))?;
-    let flag = |name: &str| {
-        sym(name).and_then(|a| {
-            let mut b = [0u8];
-            target.read_exact(a, &mut b).then_some(b[0] != 0)
-        })
-    };
-    if flag("opt_prof") != Some(true) {
-        return Err(no("opt.prof is off"));
-    }
-    let unbias = flag("opt_prof_unbias").unwrap_or(true);
-    let accum = flag("opt_prof_accum").unwrap_or(false);
-    let lg_sample = sym("lg_prof_sample")
-        .and_then(|a| target.read_u64(a))
-        .ok_or_else(|| no("lg_prof_sample unreadable"))? as u32;
-    let dwarf = super::layout::Dwarf { target };
-    let layout = ProfLayout::resolve(&dwarf)
-        .or_else(|_| ProfLayout::resolve(&PROF_5_3_0_X86_64))
-        .map_err(|m| no(&m.0))?;
-    Ok(read_profile(
-        target, &layout, bt2gctx, lg_sample, unbias, accum,
-    ))
-}
-
-fn read_profile(
-    mem: &dyn Memory,
-    l: &ProfLayout,
+/// What reading jemalloc's profiling tables needs: where they are, their layout, and the
+/// options they were kept with.
+struct ProfTables {
+    layout: ProfLayout,
     bt2gctx: u64,
     lg_sample: u32,
     unbias: bool,
     accum: bool,
-) -> HeapProfile {
+}
+
+impl ProfTables {
+    /// Finds the tables of a jemalloc 5.3 that ran with `prof:true`; `Ok(None)` when
+    /// profiling was off, or nothing says it was on (no `bt2gctx` symbol: a stripped
+    /// library, or a jemalloc built without `--enable-prof`).
+    fn find(target: &dyn Target) -> Result<Option<ProfTables>, super::Error> {
+        let sym = |name: &str| {
+            PREFIXES
+                .iter()
+                .find_map(|p| target.find_symbol(&format!("{p}{name}")))
+        };
+        let Some(bt2gctx) = target.find_symbol("bt2gctx") else {
+            return Ok(None);
+        };
+        let flag = |name: &str| {
+            sym(name).and_then(|a| {
+                let mut b = [0u8];
+                target.read_exact(a, &mut b).then_some(b[0] != 0)
+            })
+        };
+        if flag("opt_prof") != Some(true) {
+            return Ok(None);
+        }
+        let lg_sample = sym("lg_prof_sample")
+            .and_then(|a| target.read_u64(a))
+            .ok_or_else(|| no_profile("lg_prof_sample unreadable"))? as u32;
+        let dwarf = super::layout::Dwarf { target };
+        let layout = ProfLayout::resolve(&dwarf)
+            .or_else(|_| ProfLayout::resolve(&PROF_5_3_0_X86_64))
+            .map_err(|m| no_profile(&m.0))?;
+        Ok(Some(ProfTables {
+            layout,
+            bt2gctx,
+            lg_sample,
+            unbias: flag("opt_prof_unbias").unwrap_or(true),
+            accum: flag("opt_prof_accum").unwrap_or(false),
+        }))
+    }
+}
+
+fn no_profile(what: &str) -> super::Error {
+    super::Error::NoSymbols(format!(
+        "no jemalloc heap profile in this core: {what} (profiling needs a jemalloc \
+         built with --enable-prof and run with MALLOC_CONF=prof:true)"
+    ))
+}
+
+/// Rebuilds the in-memory heap profile of a jemalloc 5.3 that ran with `prof:true`.
+pub fn profile(target: &dyn Target) -> Result<HeapProfile, super::Error> {
+    if target.find_symbol("bt2gctx").is_none() {
+        return Err(no_profile("the symbol bt2gctx was not found"));
+    }
+    let t = ProfTables::find(target)?.ok_or_else(|| no_profile("opt.prof is off"))?;
     let mut problems = Vec::new();
+    let contexts = read_contexts(target, &t.layout, t.bt2gctx, t.accum, &mut problems);
     let mut total = RawCounts::default();
     let mut stacks = Vec::new();
+    for c in contexts.contexts {
+        total.add(&c.sum, t.accum);
+        let shown = if t.accum {
+            c.sum.0[4] != 0
+        } else {
+            c.sum.0[0] != 0
+        };
+        if shown {
+            stacks.push(ProfStack {
+                frames: c.frames,
+                counts: c.sum.printed(t.unbias, t.lg_sample),
+            });
+        }
+    }
+    Ok(HeapProfile {
+        sample_period: 1u64 << t.lg_sample.min(63),
+        total: total.printed(t.unbias, t.lg_sample),
+        stacks,
+        problems,
+    })
+}
+
+/// jemalloc 5.3.0 include/jemalloc/internal/edata.h: a large extent's `e_prof_info`
+/// (`e_prof_info_s`: `e_prof_alloc_time`, an 8-byte `nstime_t` without `JEMALLOC_DEBUG`;
+/// `e_prof_alloc_size`; `e_prof_tctx`) shares the union at offset 64 of `edata_s` with a
+/// slab's bitmap, so on x86_64 the context pointer is at 64 + 16.
+const EDATA_PROF_TCTX_5_3: u64 = 80;
+
+/// The site of every sampled live allocation of a jemalloc 5.3 that ran with `prof:true`
+/// (`Ok(None)` when profiling was off or cannot be told to be on), from a walk made with
+/// [`super::Options::allocations`].
+///
+/// Where jemalloc keeps it: a sampled allocation is always a large extent — jemalloc 5.x
+/// promotes a sampled small request to the smallest large size class (5.3.0 src/jemalloc.c
+/// `imalloc_sample`, `arena_prof_promote`; 5.1/5.2 the same), since a slab region has no room
+/// for it — whose extent header points to the allocation's `prof_tctx_t` (5.3.0 edata.h
+/// `e_prof_info.e_prof_tctx`; 5.1.0 / 5.2.1 extent_structs.h `extent_s.e_prof_tctx`), whose
+/// `gctx` holds the backtrace. Unsampled large extents hold `(prof_tctx_t *)1` there. A
+/// pointer is believed only if it is one of the thread contexts found under `bt2gctx`.
+/// Listing allocations is built for 5.3 only, so sites are too.
+pub fn allocation_sites(
+    target: &dyn Target,
+    heap: &super::Heap,
+) -> Result<Option<crate::Sites>, super::Error> {
+    let Some(t) = ProfTables::find(target)? else {
+        return Ok(None);
+    };
+    let mut problems = Vec::new();
+    let contexts = read_contexts(target, &t.layout, t.bt2gctx, t.accum, &mut problems);
+    let mut by_address = Vec::new();
+    for &(address, edata) in &heap.large_extents {
+        let Some(tctx) = target.read_u64(edata + EDATA_PROF_TCTX_5_3) else {
+            continue;
+        };
+        if let Some(&i) = contexts.tctx.get(&tctx) {
+            by_address.push((address, i));
+        }
+    }
+    Ok(Some(crate::Sites::new(
+        1u64 << t.lg_sample.min(63),
+        t.unbias,
+        contexts.contexts.into_iter().map(|c| c.frames).collect(),
+        by_address,
+        problems,
+    )))
+}
+
+/// One sampled backtrace (`prof_gctx_t`) and the counts a dump adds up for it.
+struct Context {
+    frames: Vec<u64>,
+    sum: RawCounts,
+}
+
+/// Every backtrace in `bt2gctx`, and every thread context under them.
+struct Contexts {
+    contexts: Vec<Context>,
+    /// Each `prof_tctx_t` found, with the index of its backtrace in `contexts`.
+    tctx: HashMap<u64, u32>,
+}
+
+fn read_contexts(
+    mem: &dyn Memory,
+    l: &ProfLayout,
+    bt2gctx: u64,
+    accum: bool,
+    problems: &mut Vec<String>,
+) -> Contexts {
+    let mut out = Contexts {
+        contexts: Vec::new(),
+        tctx: HashMap::new(),
+    };
     let lg = mem
-        .read_u32(bt2gctx + l.ckh_lg_curbuckets)
+        .read_u32(bt2gctx.wrapping_add(l.ckh_lg_curbuckets))
         .unwrap_or(0)
         .min(30);
-    let tab = mem.read_u64(bt2gctx + l.ckh_tab).unwrap_or(0);
-    let count = mem.read_u64(bt2gctx + l.ckh_count).unwrap_or(0);
-    let cells = 1u64 << (lg + LG_BUCKET_CELLS);
+    let tab = mem.read_u64(bt2gctx.wrapping_add(l.ckh_tab)).unwrap_or(0);
+    let count = mem.read_u64(bt2gctx.wrapping_add(l.ckh_count)).unwrap_or(0);
+    // Bounded by the table's readable bytes too: a hostile lg_curbuckets over a run of
+    // zeroes would otherwise be 2^33 empty cells.
+    let readable = mem.bytes_at(tab).len() as u64 / l.cell_size.max(1);
+    let cells = (1u64 << (lg + LG_BUCKET_CELLS)).min(readable.max(1));
     let mut found = 0u64;
     for i in 0..cells {
-        let cell = tab + i * l.cell_size;
+        let cell = tab.wrapping_add(i * l.cell_size);
         let (Some(key), Some(gctx)) = (
-            mem.read_u64(cell + l.cell_key),
-            mem.read_u64(cell + l.cell_data),
+            mem.read_u64(cell.wrapping_add(l.cell_key)),
+            mem.read_u64(cell.wrapping_add(l.cell_data)),
         ) else {
             problems.push(format!("bt2gctx's table at {tab:#x} unreadable"));
             break;
@@ -291,53 +422,52 @@ fn read_profile(
             ));
             continue;
         }
-        let len = mem.read_u32(key + l.bt_len).map_or(0, u64::from);
-        let vec = mem.read_u64(key + l.bt_vec).unwrap_or(0);
+        let len = mem
+            .read_u32(key.wrapping_add(l.bt_len))
+            .map_or(0, u64::from);
+        let vec = mem.read_u64(key.wrapping_add(l.bt_vec)).unwrap_or(0);
         let frames: Vec<u64> = (0..len.min(MAX_FRAMES))
-            .filter_map(|k| mem.read_u64(vec + 8 * k))
+            .filter_map(|k| mem.read_u64(vec.wrapping_add(8 * k)))
             .collect();
         if frames.len() as u64 != len {
             problems.push(format!("backtrace at {key:#x} unreadable"));
             continue;
         }
-        let root = mem.read_u64(gctx + l.gctx_tctxs).unwrap_or(0);
+        let index = out.contexts.len() as u32;
+        let root = mem.read_u64(gctx.wrapping_add(l.gctx_tctxs)).unwrap_or(0);
         let mut sum = RawCounts::default();
-        for tctx in rb_nodes(mem, root, l.tctx_link, &mut problems) {
+        for tctx in rb_nodes(mem, root, l.tctx_link, problems) {
+            if out.tctx.len() < MAX_NODES {
+                out.tctx.insert(tctx, index);
+            }
             // Counted by a dump: contexts in use whose thread data has not expired.
-            if mem.read_u32(tctx + l.tctx_state) != Some(TCTX_NOMINAL) {
+            if mem.read_u32(tctx.wrapping_add(l.tctx_state)) != Some(TCTX_NOMINAL) {
                 continue;
             }
-            let tdata = mem.read_u64(tctx + l.tctx_tdata).unwrap_or(0);
+            let tdata = mem.read_u64(tctx.wrapping_add(l.tctx_tdata)).unwrap_or(0);
             let mut b = [0u8];
-            if tdata == 0 || !mem.read_exact(tdata + l.tdata_expired, &mut b) || b[0] != 0 {
+            if tdata == 0
+                || !mem.read_exact(tdata.wrapping_add(l.tdata_expired), &mut b)
+                || b[0] != 0
+            {
                 continue;
             }
             let mut raw = RawCounts::default();
             for (k, off) in l.cnt.iter().enumerate() {
-                raw.0[k] = mem.read_u64(tctx + l.tctx_cnts + off).unwrap_or(0);
+                raw.0[k] = mem
+                    .read_u64(tctx.wrapping_add(l.tctx_cnts + off))
+                    .unwrap_or(0);
             }
             sum.add(&raw, accum);
         }
-        total.add(&sum, accum);
-        let shown = if accum { sum.0[4] != 0 } else { sum.0[0] != 0 };
-        if shown {
-            stacks.push(ProfStack {
-                frames,
-                counts: sum.printed(unbias, lg_sample),
-            });
-        }
+        out.contexts.push(Context { frames, sum });
     }
     if found != count {
         problems.push(format!(
             "bt2gctx says it holds {count} backtraces, {found} were found"
         ));
     }
-    HeapProfile {
-        sample_period: 1u64 << lg_sample.min(63),
-        total: total.printed(unbias, lg_sample),
-        stacks,
-        problems,
-    }
+    out
 }
 
 /// The nodes of a jemalloc red-black tree (rb.h: `rbn_left`, then `rbn_right_red` whose
@@ -356,8 +486,8 @@ fn rb_nodes(mem: &dyn Memory, root: u64, link: u64, problems: &mut Vec<String>) 
             break;
         }
         out.push(n);
-        let left = mem.read_u64(n + link).unwrap_or(0);
-        let right = mem.read_u64(n + link + 8).unwrap_or(0) & !1;
+        let left = mem.read_u64(n.wrapping_add(link)).unwrap_or(0);
+        let right = mem.read_u64(n.wrapping_add(link + 8)).unwrap_or(0) & !1;
         stack.push(right);
         stack.push(left);
     }
@@ -420,5 +550,13 @@ mod tests {
         let (c, s) = unbias_pair(3 << LG_TINY_MIN, 300, 0);
         assert_eq!((c, s), (3, 300));
         assert_eq!(unbias_pair(0, 10, 19), (0, 0));
+    }
+
+    #[test]
+    fn unbiased_counts_print_back_as_sampled() {
+        // 23 samples of 4096 bytes at 512 KiB: jemalloc 5.3.0 printed `23: 94209` for them
+        // (tests/fixtures/leaks/sites.c's prof.dump).
+        assert_eq!(unbiased_printed(23, 4096, 19), (23, 94209));
+        assert_eq!(unbiased_printed(5, 160, 0), (5, 800));
     }
 }

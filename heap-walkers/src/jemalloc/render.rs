@@ -202,28 +202,29 @@ impl Arena {
             lextents: vec![LextentStats::default(); first.lextents.len()],
             extents: vec![ExtentStats::default(); first.extents.len()],
         };
+        // jemalloc merges arenas in size_t (ctl.c ctl_arena_stats_sdmerge): modular.
         for a in arenas {
-            m.nthreads += a.nthreads;
-            m.pactive += a.pactive;
-            m.pdirty += a.pdirty;
-            m.pmuzzy += a.pmuzzy;
+            m.nthreads = m.nthreads.wrapping_add(a.nthreads);
+            m.pactive = m.pactive.wrapping_add(a.pactive);
+            m.pdirty = m.pdirty.wrapping_add(a.pdirty);
+            m.pmuzzy = m.pmuzzy.wrapping_add(a.pmuzzy);
             m.dirty += a.dirty;
             m.muzzy += a.muzzy;
             m.small += a.small;
             m.large += a.large;
-            m.mapped += a.mapped;
-            m.retained += a.retained;
-            m.base += a.base;
-            m.internal += a.internal;
-            m.metadata_thp += a.metadata_thp;
-            m.tcache_bytes += a.tcache_bytes;
+            m.mapped = m.mapped.wrapping_add(a.mapped);
+            m.retained = m.retained.wrapping_add(a.retained);
+            m.base = m.base.wrapping_add(a.base);
+            m.internal = m.internal.wrapping_add(a.internal);
+            m.metadata_thp = m.metadata_thp.wrapping_add(a.metadata_thp);
+            m.tcache_bytes = m.tcache_bytes.wrapping_add(a.tcache_bytes);
             m.tcache_stashed_bytes = m
                 .tcache_stashed_bytes
                 .zip(a.tcache_stashed_bytes)
-                .map(|(x, y)| x + y);
-            m.resident += a.resident;
-            m.abandoned_vm += a.abandoned_vm;
-            m.extent_avail += a.extent_avail;
+                .map(|(x, y)| x.wrapping_add(y));
+            m.resident = m.resident.wrapping_add(a.resident);
+            m.abandoned_vm = m.abandoned_vm.wrapping_add(a.abandoned_vm);
+            m.extent_avail = m.extent_avail.wrapping_add(a.extent_avail);
             for (d, &s) in m.bins.iter_mut().zip(&a.bins) {
                 *d += s;
             }
@@ -325,7 +326,7 @@ impl Heap {
             }
             m
         });
-        let sum = |f: fn(&Arena) -> u64| self.arenas.iter().map(f).sum::<u64>();
+        let sum = |f: fn(&Arena) -> u64| self.arenas.iter().fold(0u64, |n, a| n.wrapping_add(f(a)));
         let doc = StatsDoc {
             jemalloc: StatsBody {
                 version: self.version.as_deref(),
@@ -359,9 +360,9 @@ impl Heap {
                         .collect(),
                 },
                 stats: GlobalJson {
-                    allocated: sum(|a| a.small.allocated + a.large.allocated),
-                    active: sum(|a| a.pactive) * self.page,
-                    metadata: sum(|a| a.base + a.internal),
+                    allocated: sum(|a| a.small.allocated.wrapping_add(a.large.allocated)),
+                    active: sum(|a| a.pactive).wrapping_mul(self.page),
+                    metadata: sum(|a| a.base.wrapping_add(a.internal)),
                     metadata_thp: sum(|a| a.metadata_thp),
                     resident: sum(|a| a.resident),
                     mapped: sum(|a| a.mapped),
@@ -453,7 +454,7 @@ impl Heap {
         classes
     }
 
-    fn summary_arena(&self, a: &Arena) -> crate::Arena<JemallocArena> {
+    pub(crate) fn summary_arena(&self, a: &Arena) -> crate::Arena<JemallocArena> {
         let page = self.page;
         let (mut free_regions, mut free_region_bytes) = (0u64, 0u64);
         for (b, class) in a.bins.iter().zip(&self.bin_classes) {
@@ -555,10 +556,10 @@ impl Heap {
                 "{:>5} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8} {:>7} {:>9}",
                 a.index,
                 a.nthreads,
-                human(a.small.allocated + a.large.allocated),
-                human(a.pactive * p),
-                human(a.pdirty * p),
-                human(a.pmuzzy * p),
+                human(a.small.allocated.saturating_add(a.large.allocated)),
+                human(a.pactive.saturating_mul(p)),
+                human(a.pdirty.saturating_mul(p)),
+                human(a.pmuzzy.saturating_mul(p)),
                 human(a.retained),
                 human(a.resident),
                 human(a.mapped),
@@ -576,12 +577,12 @@ impl Heap {
                 .filter(|(b, _)| b.curregs > 0)
                 .map(|(b, c)| {
                     (
-                        b.curregs * c.size,
+                        b.curregs.saturating_mul(c.size),
                         format!(
                             "{:>10} {:>9} {:>10} {:>6} {:>8}",
                             c.size,
                             b.curregs,
-                            human(b.curregs * c.size),
+                            human(b.curregs.saturating_mul(c.size)),
                             b.curslabs,
                             b.nonfull_slabs
                         ),
@@ -594,12 +595,12 @@ impl Heap {
                         .filter(|(l, _)| l.curlextents > 0)
                         .map(|(l, &s)| {
                             (
-                                l.curlextents * s,
+                                l.curlextents.saturating_mul(s),
                                 format!(
                                     "{:>10} {:>9} {:>10} {:>6} {:>8}",
                                     s,
                                     l.curlextents,
-                                    human(l.curlextents * s),
+                                    human(l.curlextents.saturating_mul(s)),
                                     "-",
                                     "-"
                                 ),
@@ -718,13 +719,15 @@ fn write_finding(w: &mut dyn Write, f: &Finding) -> io::Result<()> {
 /// bytes less all but one extent at the class's lower bound).
 fn largest_free(a: &Arena, psz: &[u64]) -> u64 {
     for (i, e) in a.extents.iter().enumerate().rev() {
-        let n = e.ndirty + e.nmuzzy;
+        let n = e.ndirty.saturating_add(e.nmuzzy);
         if n == 0 {
             continue;
         }
-        let bytes = e.dirty_bytes + e.muzzy_bytes;
+        let bytes = e.dirty_bytes.saturating_add(e.muzzy_bytes);
         let lower = psz.get(i).copied().unwrap_or(0);
-        return bytes.saturating_sub((n - 1) * lower).max(lower);
+        return bytes
+            .saturating_sub((n - 1).saturating_mul(lower))
+            .max(lower);
     }
     0
 }

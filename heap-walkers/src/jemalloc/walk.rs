@@ -18,6 +18,10 @@ use super::model::{
 /// has lg_base `SC_PTR_BITS - 2`), which ends `sz_index2size_tab`.
 const LARGEST_CLASS: u64 = 0x7000_0000_0000_0000;
 
+/// Bound on a small class's slab: jemalloc 5.3 slabs are a few pages (sc.c `slab_size`: the
+/// fewest pages that waste little), so 16 MiB is generous for any page size up to 64 KiB.
+const MAX_SLAB: u64 = 16 << 20;
+
 /// `SC_LG_NGROUP` (sc.h): the large classes start at `page << SC_LG_NGROUP`.
 const LG_NGROUP: u32 = 2;
 
@@ -126,10 +130,16 @@ fn read_size_classes(
         ) else {
             return Err(format!("bin_infos[{i}] at {at:#x} unreadable"));
         };
-        if size != index2size[i as usize] || nshards == 0 || nshards > 64 {
+        // A slab holds its regions (sc.c: `nregs = slab_size / reg_size`); anything else is
+        // not a bin_info_t, and an nregs from it must not size a listing.
+        let fits = u64::from(nregs)
+            .checked_mul(size)
+            .is_some_and(|b| nregs > 0 && b <= slab && slab <= MAX_SLAB);
+        if size != index2size[i as usize] || nshards == 0 || nshards > 64 || !fits {
             return Err(format!(
-                "bin_infos[{i}] says {size}-byte regions in {nshards} shards where the size \
-                 class table says {}: the layout of bin_info_t is not the built-in one",
+                "bin_infos[{i}] says {nregs} {size}-byte regions in {slab}-byte slabs, {nshards} \
+                 shards, where the size class table says {}-byte regions: the layout of \
+                 bin_info_t is not the built-in one",
                 index2size[i as usize]
             ));
         }
@@ -280,49 +290,62 @@ pub(crate) fn read_arena(
         mem,
         missing: Vec::new(),
     };
-    let nthreads = mem.read_u32(a + o.nthreads).unwrap_or(0);
+    let nthreads = mem.read_u32(a.wrapping_add(o.nthreads)).unwrap_or(0);
     let dss = mem
-        .read_u32(a + o.dss_prec)
+        .read_u32(a.wrapping_add(o.dss_prec))
         .and_then(|d| DSS_NAMES.get(d as usize).copied())
         .unwrap_or("N/A")
         .to_string();
-    let dirty_decay_ms = r.u64("dirty decay", a + o.decay_dirty + l.decay.time_ms) as i64;
-    let muzzy_decay_ms = r.u64("muzzy decay", a + o.decay_muzzy + l.decay.time_ms) as i64;
-    let pactive = r.u64("nactive", a + o.nactive);
+    let dirty_decay_ms = r.u64(
+        "dirty decay",
+        a.wrapping_add(o.decay_dirty + l.decay.time_ms),
+    ) as i64;
+    let muzzy_decay_ms = r.u64(
+        "muzzy decay",
+        a.wrapping_add(o.decay_muzzy + l.decay.time_ms),
+    ) as i64;
+    let pactive = r.u64("nactive", a.wrapping_add(o.nactive));
 
     // ecache_npages_get: the sum over the cache's sets (5.3: eset and guarded_eset).
     let npages = |r: &mut Reader, ecache: u64| -> u64 {
-        l.ecache
-            .esets
-            .iter()
-            .map(|e| r.u64("eset npages", a + ecache + e + l.ecache.eset_npages))
-            .sum()
+        l.ecache.esets.iter().fold(0u64, |n, e| {
+            n.wrapping_add(r.u64(
+                "eset npages",
+                a.wrapping_add(ecache + e + l.ecache.eset_npages),
+            ))
+        })
     };
     let pdirty = npages(&mut r, o.ecache_dirty);
     let pmuzzy = npages(&mut r, o.ecache_muzzy);
     let retained_pages = npages(&mut r, o.ecache_retained);
 
     let counters = |r: &mut Reader, at: u64| DecayCounters {
-        npurge: r.u64("decay counters", at + l.decay_stats.npurge),
-        nmadvise: r.u64("decay counters", at + l.decay_stats.nmadvise),
-        purged: r.u64("decay counters", at + l.decay_stats.purged),
+        npurge: r.u64("decay counters", at.wrapping_add(l.decay_stats.npurge)),
+        nmadvise: r.u64("decay counters", at.wrapping_add(l.decay_stats.nmadvise)),
+        purged: r.u64("decay counters", at.wrapping_add(l.decay_stats.purged)),
     };
-    let dirty = counters(&mut r, a + o.decay_stats_dirty);
-    let muzzy = counters(&mut r, a + o.decay_stats_muzzy);
+    let dirty = counters(&mut r, a.wrapping_add(o.decay_stats_dirty));
+    let muzzy = counters(&mut r, a.wrapping_add(o.decay_stats_muzzy));
 
-    let mapped = r.u64("mapped", a + o.mapped);
-    let abandoned_vm = r.opt("abandoned_vm", o.abandoned_vm.map(|off| a + off));
-    let internal = r.u64("internal", a + o.internal);
-    let extent_avail = r.opt("extent_avail", o.extent_avail.map(|off| a + off));
-    let base_ptr = r.u64("base", a + o.base);
+    let mapped = r.u64("mapped", a.wrapping_add(o.mapped));
+    let abandoned_vm = r.opt(
+        "abandoned_vm",
+        o.abandoned_vm.map(|off| a.wrapping_add(off)),
+    );
+    let internal = r.u64("internal", a.wrapping_add(o.internal));
+    let extent_avail = r.opt(
+        "extent_avail",
+        o.extent_avail.map(|off| a.wrapping_add(off)),
+    );
+    let base_ptr = r.u64("base", a.wrapping_add(o.base));
     let (base_allocated, base_resident, base_mapped, base_thp) = if base_ptr == 0 {
         (0, 0, 0, 0)
     } else {
         (
-            r.u64("base allocated", base_ptr + l.base.allocated),
-            r.u64("base resident", base_ptr + l.base.resident),
-            r.u64("base mapped", base_ptr + l.base.mapped),
-            r.u64("base n_thp", base_ptr + l.base.n_thp),
+            r.u64("base allocated", base_ptr.wrapping_add(l.base.allocated)),
+            r.u64("base resident", base_ptr.wrapping_add(l.base.resident)),
+            r.u64("base mapped", base_ptr.wrapping_add(l.base.mapped)),
+            r.u64("base n_thp", base_ptr.wrapping_add(l.base.n_thp)),
         )
     };
 
@@ -330,11 +353,11 @@ pub(crate) fn read_arena(
     let mut lextents = Vec::with_capacity(c.lextent_sizes().len());
     let mut large = ClassTotals::default();
     for (j, &size) in c.lextent_sizes().iter().enumerate() {
-        let at = a + o.lstats + j as u64 * l.lstats.size;
-        let nmalloc = r.u64("lstats", at + l.lstats.nmalloc);
-        let ndalloc = r.u64("lstats", at + l.lstats.ndalloc);
-        let nrequests = nmalloc + r.u64("lstats", at + l.lstats.nrequests);
-        let nflushes = r.opt("lstats", l.lstats.nflushes.map(|off| at + off));
+        let at = a.wrapping_add(o.lstats + j as u64 * l.lstats.size);
+        let nmalloc = r.u64("lstats", at.wrapping_add(l.lstats.nmalloc));
+        let ndalloc = r.u64("lstats", at.wrapping_add(l.lstats.ndalloc));
+        let nrequests = nmalloc.wrapping_add(r.u64("lstats", at.wrapping_add(l.lstats.nrequests)));
+        let nflushes = r.opt("lstats", l.lstats.nflushes.map(|off| at.wrapping_add(off)));
         let curlextents = nmalloc.saturating_sub(ndalloc);
         large += ClassTotals {
             allocated: curlextents.saturating_mul(size),
@@ -360,23 +383,23 @@ pub(crate) fn read_arena(
     for (i, class) in c.bins.iter().enumerate() {
         let first = match o.bins_ptr {
             // 5.2: the shards are elsewhere, bins_t points at them.
-            Some((ptr, _)) => r.u64("bins", a + c.bin_offsets[i] + ptr),
-            None => a + c.bin_offsets[i],
+            Some((ptr, _)) => r.u64("bins", a.wrapping_add(c.bin_offsets[i] + ptr)),
+            None => a.wrapping_add(c.bin_offsets[i]),
         };
         let mut s = BinStats::default();
         for shard in 0..u64::from(class.nshards) {
-            let b = first + shard * l.bin.size;
+            let b = first.wrapping_add(shard * l.bin.size);
             s += BinStats {
-                nmalloc: r.u64("bin", b + l.bin.nmalloc),
-                ndalloc: r.u64("bin", b + l.bin.ndalloc),
-                nrequests: r.u64("bin", b + l.bin.nrequests),
-                curregs: r.u64("bin", b + l.bin.curregs),
-                nfills: r.u64("bin", b + l.bin.nfills),
-                nflushes: r.u64("bin", b + l.bin.nflushes),
-                nslabs: r.u64("bin", b + l.bin.nslabs),
-                nreslabs: r.u64("bin", b + l.bin.reslabs),
-                curslabs: r.u64("bin", b + l.bin.curslabs),
-                nonfull_slabs: r.opt("bin", l.bin.nonfull_slabs.map(|off| b + off)),
+                nmalloc: r.u64("bin", b.wrapping_add(l.bin.nmalloc)),
+                ndalloc: r.u64("bin", b.wrapping_add(l.bin.ndalloc)),
+                nrequests: r.u64("bin", b.wrapping_add(l.bin.nrequests)),
+                curregs: r.u64("bin", b.wrapping_add(l.bin.curregs)),
+                nfills: r.u64("bin", b.wrapping_add(l.bin.nfills)),
+                nflushes: r.u64("bin", b.wrapping_add(l.bin.nflushes)),
+                nslabs: r.u64("bin", b.wrapping_add(l.bin.nslabs)),
+                nreslabs: r.u64("bin", b.wrapping_add(l.bin.reslabs)),
+                curslabs: r.u64("bin", b.wrapping_add(l.bin.curslabs)),
+                nonfull_slabs: r.opt("bin", l.bin.nonfull_slabs.map(|off| b.wrapping_add(off))),
             };
         }
         small += ClassTotals {
@@ -396,10 +419,10 @@ pub(crate) fn read_arena(
         for p in 0..c.npsizes as u64 {
             let count = |r: &mut Reader, ecache: u64| -> (u64, u64) {
                 l.ecache.esets.iter().fold((0, 0), |(n, b), e| {
-                    let set = a + ecache + e;
+                    let set = a.wrapping_add(ecache + e);
                     (
-                        n + r.u64("eset bin_stats", set + ps.nextents + p * ps.stride),
-                        b + r.u64("eset bin_stats", set + ps.nbytes + p * ps.stride),
+                        n.wrapping_add(r.u64("eset bin_stats", set + ps.nextents + p * ps.stride)),
+                        b.wrapping_add(r.u64("eset bin_stats", set + ps.nbytes + p * ps.stride)),
                     )
                 })
             };
@@ -417,17 +440,21 @@ pub(crate) fn read_arena(
         }
     }
 
-    let create_time = mem.read_u64(a + o.create_time);
-    let epoch = mem.read_u64(a + o.decay_dirty + l.decay.epoch);
+    let create_time = mem.read_u64(a.wrapping_add(o.create_time));
+    let epoch = mem.read_u64(a.wrapping_add(o.decay_dirty + l.decay.epoch));
     let dirty_decay_epoch_age_ns = match (create_time, epoch) {
         (Some(c), Some(e)) => Some(e.wrapping_sub(c) as i64),
         _ => None,
     };
 
     let caches = read_tcaches(mem, l, c, a, index, problems);
-    let tcache_bytes = caches.iter().map(|t| t.as_jemalloc).sum();
+    let tcache_bytes = caches
+        .iter()
+        .fold(0u64, |n, t| n.wrapping_add(t.as_jemalloc));
     let tcache_stashed_bytes = if l.features.tcache_stashed {
-        caches.iter().map(|t| t.stashed).sum::<Option<u64>>()
+        caches
+            .iter()
+            .try_fold(0u64, |n, t| Some(n.wrapping_add(t.stashed?)))
     } else {
         None
     };
@@ -465,12 +492,12 @@ pub(crate) fn read_arena(
             pmuzzy,
             dirty,
             muzzy,
-            mapped: base_mapped + mapped,
-            retained: retained_pages.saturating_mul(c.page),
+            mapped: base_mapped.wrapping_add(mapped),
+            retained: retained_pages.wrapping_mul(c.page),
             base: base_allocated,
             internal,
             metadata_thp: base_thp,
-            resident: base_resident + resident_pages.saturating_mul(c.page),
+            resident: base_resident.wrapping_add(resident_pages.wrapping_mul(c.page)),
             abandoned_vm,
             extent_avail,
             tcache_bytes,
@@ -509,15 +536,19 @@ pub(crate) fn check_arena(
             ),
         )
     };
-    let base = mem.read_u64(a + o.base).ok_or_else(|| {
+    let base = mem.read_u64(a.wrapping_add(o.base)).ok_or_else(|| {
         Diagnostic::at(
             "arena_unreadable",
             a,
             format!("arena {index}: arena_t (not in the core?) at {a:#x} unreadable"),
         )
     })?;
-    let mut inds: Vec<Option<u32>> = o.ind.iter().map(|off| mem.read_u32(a + off)).collect();
-    inds.extend(l.base.ind.map(|off| mem.read_u32(base + off)));
+    let mut inds: Vec<Option<u32>> = o
+        .ind
+        .iter()
+        .map(|off| mem.read_u32(a.wrapping_add(*off)))
+        .collect();
+    inds.extend(l.base.ind.map(|off| mem.read_u32(base.wrapping_add(off))));
     if inds.iter().any(|&i| i != Some(index)) {
         return Err(mismatch(format!("calls itself {inds:?}")));
     }
@@ -526,13 +557,12 @@ pub(crate) fn check_arena(
         (o.ecache_muzzy, STATE_MUZZY, "muzzy"),
         (o.ecache_retained, STATE_RETAINED, "retained"),
     ] {
-        let s = mem.read_u32(a + off + l.ecache.state);
-        let i = l.ecache.ind.map(|i| mem.read_u32(a + off + i));
-        let set_states_ok = l
-            .ecache
-            .esets
-            .iter()
-            .all(|e| mem.read_u32(a + off + e + l.ecache.eset_state) == Some(state));
+        let s = mem.read_u32(a.wrapping_add(off + l.ecache.state));
+        let i = l.ecache.ind.map(|i| mem.read_u32(a.wrapping_add(off + i)));
+        let set_states_ok =
+            l.ecache.esets.iter().all(|e| {
+                mem.read_u32(a.wrapping_add(off + e + l.ecache.eset_state)) == Some(state)
+            });
         if s != Some(state) || i.is_some_and(|i| i != Some(index)) || !set_states_ok {
             return Err(mismatch(format!(
                 "has a {name} extent cache that says state {s:?}, arena {i:?}"
@@ -540,11 +570,11 @@ pub(crate) fn check_arena(
         }
     }
     for &(at, own) in &o.own_stats {
-        let p = mem.read_u64(a + at);
-        if p != Some(a + own) {
+        let p = mem.read_u64(a.wrapping_add(at));
+        if p != Some(a.wrapping_add(own)) {
             return Err(mismatch(format!(
                 "points at stats {p:x?}, not its own at {:#x}",
-                a + own
+                a.wrapping_add(own)
             )));
         }
     }
@@ -586,7 +616,7 @@ pub(crate) fn read_tcaches(
 ) -> Vec<CacheSeen> {
     let cb = &l.cache_bin;
     let mut out = Vec::new();
-    let ql = a + l.arena.cache_bin_array_descriptor_ql;
+    let ql = a.wrapping_add(l.arena.cache_bin_array_descriptor_ql);
     let Some(first) = mem.read_u64(ql) else {
         problems.push(Diagnostic::at(
             "tcache_unreadable",
@@ -609,7 +639,7 @@ pub(crate) fn read_tcaches(
             break;
         }
         let seen = match &cb.bins {
-            CacheBins::Stack(s) => mem.read_u64(d + s.descriptor_bins).map(|bins| {
+            CacheBins::Stack(s) => mem.read_u64(d.wrapping_add(s.descriptor_bins)).map(|bins| {
                 let mut seen = CacheSeen {
                     descriptor: d,
                     bytes: 0,
@@ -618,11 +648,11 @@ pub(crate) fn read_tcaches(
                     as_jemalloc: 0,
                 };
                 for i in 0..c.nhbins {
-                    let b = bins + i as u64 * cb.size;
+                    let b = bins.wrapping_add(i as u64 * cb.size);
                     let (Some(head), Some(full), Some(empty)) = (
-                        mem.read_u64(b + s.stack_head),
-                        read_u16(mem, b + s.low_bits_full),
-                        read_u16(mem, b + s.low_bits_empty),
+                        mem.read_u64(b.wrapping_add(s.stack_head)),
+                        read_u16(mem, b.wrapping_add(s.low_bits_full)),
+                        read_u16(mem, b.wrapping_add(s.low_bits_empty)),
                     ) else {
                         problems.push(Diagnostic::at(
                             "tcache_unreadable",
@@ -633,14 +663,17 @@ pub(crate) fn read_tcaches(
                     };
                     let size = c.index2size.get(i).copied().unwrap_or(0);
                     let n = u64::from(empty.wrapping_sub(head as u16)) / 8;
-                    seen.bytes += n * size;
+                    // jemalloc's own sums are size_t: modular.
+                    seen.bytes = seen.bytes.wrapping_add(n.wrapping_mul(size));
                     seen.regions += n;
                     if let (Some(max), Some(st)) = (
                         c.tcache_ncached_max.as_ref().and_then(|v| v.get(i)),
                         seen.stashed.as_mut(),
                     ) {
                         let low_bound = empty.wrapping_sub(max.wrapping_mul(8));
-                        *st += u64::from(full.wrapping_sub(low_bound)) / 8 * size;
+                        *st = st.wrapping_add(
+                            (u64::from(full.wrapping_sub(low_bound)) / 8).wrapping_mul(size),
+                        );
                     }
                 }
                 seen.as_jemalloc = seen.bytes;
@@ -650,10 +683,16 @@ pub(crate) fn read_tcaches(
                 ncached,
                 bins_small,
                 bins_large,
-            } => match (mem.read_u64(d + bins_small), mem.read_u64(d + bins_large)) {
+            } => match (
+                mem.read_u64(d.wrapping_add(*bins_small)),
+                mem.read_u64(d.wrapping_add(*bins_large)),
+            ) {
                 (Some(small), Some(large)) => {
                     let nbins = c.nbins();
-                    let count = |bin: u64| mem.read_u32(bin + ncached).map_or(0, u64::from);
+                    let count = |bin: u64| {
+                        mem.read_u32(bin.wrapping_add(*ncached))
+                            .map_or(0, u64::from)
+                    };
                     let mut seen = CacheSeen {
                         descriptor: d,
                         bytes: 0,
@@ -664,18 +703,20 @@ pub(crate) fn read_tcaches(
                     for i in 0..c.nhbins {
                         let size = c.index2size[i];
                         let (bin, buggy) = if i < nbins {
-                            let b = small + i as u64 * cb.size;
+                            let b = small.wrapping_add(i as u64 * cb.size);
                             (b, b)
                         } else {
                             (
-                                large + (i - nbins) as u64 * cb.size,
-                                large + i as u64 * cb.size,
+                                large.wrapping_add((i - nbins) as u64 * cb.size),
+                                large.wrapping_add(i as u64 * cb.size),
                             )
                         };
                         let n = count(bin);
-                        seen.bytes += n * size;
-                        seen.regions += n;
-                        seen.as_jemalloc += count(buggy) * size;
+                        seen.bytes = seen.bytes.wrapping_add(n.wrapping_mul(size));
+                        seen.regions = seen.regions.wrapping_add(n);
+                        seen.as_jemalloc = seen
+                            .as_jemalloc
+                            .wrapping_add(count(buggy).wrapping_mul(size));
                     }
                     Some(seen)
                 }
@@ -691,7 +732,7 @@ pub(crate) fn read_tcaches(
             break;
         };
         out.push(seen);
-        match mem.read_u64(d + cb.descriptor_next) {
+        match mem.read_u64(d.wrapping_add(cb.descriptor_next)) {
             Some(next) if next != first => d = next,
             Some(_) => break,
             None => {

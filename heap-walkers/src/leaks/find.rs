@@ -7,6 +7,7 @@ use core_reader::{Memory, Target};
 
 use super::model::{Leak, LeakGroup, LeakKind, LeakReport, Roots};
 use crate::scan::{merge_ranges, scan, subtract, Block, BlockIndex};
+use crate::sites::Sites;
 use crate::types::Types;
 
 /// How many sample addresses a group keeps.
@@ -29,6 +30,19 @@ const INDIRECT: u8 = 3;
 /// valgrind splits them: walking from each unreached block in address order, every other
 /// unreached block it leads to is indirect; those left are direct.
 pub fn find_leaks(target: &dyn Target, blocks: Vec<Block>, roots: &Roots) -> LeakReport {
+    find_leaks_with_sites(target, blocks, roots, None)
+}
+
+/// [`find_leaks`], with the leaks grouped by allocation site too where `sites` knows the
+/// site of a block (jemalloc's `prof:true` records, [`crate::jemalloc::allocation_sites`]):
+/// a group then holds blocks of one site only, says how many of its blocks were sampled, and
+/// what they stand for at the sampling rate ([`Sites::estimate`]).
+pub fn find_leaks_with_sites(
+    target: &dyn Target,
+    blocks: Vec<Block>,
+    roots: &Roots,
+    sites: Option<&Sites>,
+) -> LeakReport {
     let memory: &dyn Memory = target;
     let index = BlockIndex::new(blocks);
     let n = index.blocks.len();
@@ -109,7 +123,15 @@ pub fn find_leaks(target: &dyn Target, blocks: Vec<Block>, roots: &Roots) -> Lea
     }
 
     let types = Types::infer(target, &index.blocks);
-    let mut groups: BTreeMap<(u64, String, Option<String>), LeakGroup> = BTreeMap::new();
+    report.sample_period = sites.map(|s| s.sample_period);
+    if let Some(s) = sites {
+        let unread = s.problems.iter();
+        report
+            .notes
+            .extend(unread.map(|p| format!("allocation sites: {p}")));
+    }
+    type Key = (u64, String, Option<String>, Option<usize>);
+    let mut groups: BTreeMap<Key, LeakGroup> = BTreeMap::new();
     for (i, b) in index.blocks.iter().enumerate() {
         let kind = match state[i] {
             REACHABLE => {
@@ -168,14 +190,16 @@ pub fn find_leaks(target: &dyn Target, blocks: Vec<Block>, roots: &Roots) -> Lea
             })
             .collect();
         let type_name = types.of(i).map(|t| t.name.clone());
-        // Objects of one class group together whatever their fields hold.
-        let shape_key = if type_name.is_some() {
+        let site = sites.and_then(|s| s.site_index(b.address));
+        // Objects of one class, or from one call path, group together whatever their
+        // fields hold.
+        let shape_key = if type_name.is_some() || site.is_some() {
             String::new()
         } else {
             shape.clone()
         };
         let g = groups
-            .entry((b.size, shape_key, type_name.clone()))
+            .entry((b.size, shape_key, type_name.clone(), site))
             .or_insert_with(|| LeakGroup {
                 count: 0,
                 size: b.size,
@@ -196,8 +220,15 @@ pub fn find_leaks(target: &dyn Target, blocks: Vec<Block>, roots: &Roots) -> Lea
                         }
                     })
                     .collect(),
+                site: site.and_then(|i| sites?.sites.get(i).cloned()),
+                sampled: sites.map(|_| 0),
+                estimated_count: None,
+                estimated_bytes: None,
             });
         g.count += 1;
+        if site.is_some() {
+            *g.sampled.get_or_insert(0) += 1;
+        }
         g.bytes += b.size;
         match kind {
             LeakKind::Direct => g.direct += 1,
@@ -208,6 +239,13 @@ pub fn find_leaks(target: &dyn Target, blocks: Vec<Block>, roots: &Roots) -> Lea
         }
     }
     report.groups = groups.into_values().collect();
+    if let Some(sites) = sites {
+        for g in report.groups.iter_mut().filter(|g| g.site.is_some()) {
+            let (count, bytes) = sites.estimate(g.sampled.unwrap_or(0), g.size);
+            g.estimated_count = Some(count);
+            g.estimated_bytes = Some(bytes);
+        }
+    }
     report
         .groups
         .sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.size.cmp(&b.size)));
@@ -294,5 +332,55 @@ mod tests {
         let r = find_leaks(&memory, blocks, &roots);
         assert_eq!(r.direct_count, 1);
         assert_eq!(r.root_bytes_scanned, 0);
+    }
+
+    #[test]
+    fn sampled_blocks_group_by_site() {
+        // Four lost 32-byte blocks of one shape: two sampled from site 0, one from site 1,
+        // one not sampled.
+        let mut memory = MemoryImage::new();
+        memory.add(0x1000, words(&[7; 16]));
+        let blocks = (0..4)
+            .map(|i| Block {
+                address: 0x1000 + 0x20 * i,
+                size: 0x20,
+            })
+            .collect();
+        let sites = Sites::new(
+            1,
+            true,
+            vec![vec![0x40_0000], vec![0x40_1000]],
+            vec![(0x1000, 0), (0x1020, 0), (0x1040, 1)],
+            Vec::new(),
+        );
+        let r = find_leaks_with_sites(&memory, blocks, &Roots::default(), Some(&sites));
+        assert_eq!(r.sample_period, Some(1));
+        let mut groups: Vec<_> = r
+            .groups
+            .iter()
+            .map(|g| {
+                let site = g.site.as_ref().map(|s| s.addresses[0]);
+                (g.count, site, g.sampled, g.estimated_count)
+            })
+            .collect();
+        groups.sort();
+        assert_eq!(
+            groups,
+            vec![
+                (1, None, Some(0), None),
+                (1, Some(0x40_1000), Some(1), Some(1)),
+                (2, Some(0x40_0000), Some(2), Some(2)),
+            ]
+        );
+        // Without sites, one group, and no sampling keys.
+        let blocks = (0..4)
+            .map(|i| Block {
+                address: 0x1000 + 0x20 * i,
+                size: 0x20,
+            })
+            .collect();
+        let r = find_leaks(&memory, blocks, &Roots::default());
+        assert_eq!(r.groups.len(), 1);
+        assert!(r.groups[0].sampled.is_none() && r.sample_period.is_none());
     }
 }

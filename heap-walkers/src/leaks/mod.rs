@@ -10,6 +10,8 @@
 //! - [`find_leaks`] marks from the roots through every reachable block (a pointer to a
 //!   block's start makes it reachable, one into its middle only "possibly" so) and splits the
 //!   rest into direct and indirect leaks, with valgrind's rules.
+//! - [`find_leaks_with_sites`] does the same and splits the groups by allocation site where
+//!   the allocator recorded one ([`crate::Sites`], jemalloc `prof:true`).
 //! - [`LeakReport`] holds the figures (valgrind's "definitely lost", "indirectly lost",
 //!   "possibly lost", "still reachable"), [`LeakGroup`]s by size and shape, and every
 //!   [`Leak`]; [`LeakReport::write_text`] and [`LeakReport::write_json`] render it.
@@ -52,6 +54,6 @@ mod render;
 mod roots;
 
 pub use crate::scan::Block;
-pub use find::find_leaks;
+pub use find::{find_leaks, find_leaks_with_sites};
 pub use model::{Leak, LeakGroup, LeakKind, LeakReport, RootKind, RootRange, Roots};
 pub use roots::{blocks, glibc_roots, jemalloc_roots};

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::sites::Site;
+
 /// Serializes an address as `"0x…"`.
 fn hex<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&format_args!("{v:#x}"))
@@ -115,6 +117,22 @@ pub struct LeakGroup {
     pub preview_hex: String,
     /// The same bytes as ASCII, `.` for the unprintable.
     pub preview_ascii: String,
+    /// Where its blocks were allocated, when the allocator sampled them (jemalloc
+    /// `prof:true`): every block of the group has this site.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<Site>,
+    /// With sites known: how many of the group's blocks were sampled (all of them in a
+    /// group with a `site`, none in one without).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampled: Option<u64>,
+    /// With a `site`: how many blocks of this size the sampled ones stand for at the
+    /// sampling rate, as jeprof estimates it ([`crate::Sites::estimate`]); the unsampled
+    /// ones among them are in groups without a site.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_count: Option<u64>,
+    /// Their bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_bytes: Option<u64>,
 }
 
 /// The result of a leak check: valgrind memcheck's summary figures, then groups and blocks.
@@ -143,6 +161,10 @@ pub struct LeakReport {
     pub root_bytes_unreadable: u64,
     /// Remarks on how the roots were chosen.
     pub notes: Vec<String>,
+    /// With allocation sites known (jemalloc `prof:true`): the sampling period in bytes
+    /// (1: every allocation sampled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_period: Option<u64>,
     /// Direct and indirect leaks by size and shape, most bytes first.
     pub groups: Vec<LeakGroup>,
     /// Every direct and indirect leak, by address.

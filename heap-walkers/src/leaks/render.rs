@@ -63,6 +63,19 @@ impl LeakReport {
         for note in &self.notes {
             writeln!(w, "   note: {note}")?;
         }
+        match self.sample_period {
+            Some(1) => writeln!(
+                w,
+                "   sites: from jemalloc's profiler, which sampled every allocation"
+            )?,
+            Some(period) => writeln!(
+                w,
+                "   sites: from jemalloc's profiler, which sampled one allocation per {} on \
+                 average; estimates as jeprof makes them",
+                human_bytes(period)
+            )?,
+            None => {}
+        }
         if self.groups.is_empty() {
             return Ok(());
         }
@@ -92,6 +105,18 @@ impl LeakReport {
                     .map(|a| format!("{a:#x}"))
                     .unwrap_or_default(),
             )?;
+            if let Some(site) = &g.site {
+                write!(w, "{:>8} allocated in {}", "", site.describe())?;
+                match (self.sample_period, g.estimated_count, g.estimated_bytes) {
+                    (Some(p), Some(n), Some(b)) if p > 1 => writeln!(
+                        w,
+                        " ({} sampled, standing for ~{n} blocks, {})",
+                        g.sampled.unwrap_or(0),
+                        human_bytes(b)
+                    )?,
+                    _ => writeln!(w)?,
+                }
+            }
         }
         if self.groups.len() > top {
             writeln!(

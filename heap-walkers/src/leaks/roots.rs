@@ -4,7 +4,7 @@ use core_reader::{Arch, Target};
 
 use super::model::{RootKind, RootRange, Roots};
 use crate::glibc::GlibcHeap;
-use crate::scan::Block;
+use crate::scan::{merge_ranges, Block};
 use crate::Allocation;
 
 /// `sizeof (struct malloc_state)` on x86_64 and AArch64, glibc 2.26 and later (2200), used
@@ -38,7 +38,9 @@ pub fn blocks<'a>(allocations: impl IntoIterator<Item = &'a Allocation>) -> Vec<
 /// - every thread's stack, from its stack pointer to the end of the mapping holding it
 ///   (below the stack pointer is dead);
 /// - every other writable mapping (data and bss of the executable and libraries, TLS,
-///   anonymous memory), less the heap: every chunk of the walk (used or free), each thread
+///   anonymous memory), and every segment a module's program headers say is written at
+///   run time (writable `PT_LOAD`s, `PT_GNU_RELRO`) whatever its protection now, less the
+///   heap: every chunk of the walk (used or free), each thread
 ///   arena's heap, the main arena from `sbrk_base` to the end of its top chunk, and the
 ///   allocator's own `main_arena` and `mp_` (their lists point at chunks but keep nothing
 ///   alive for the program);
@@ -138,6 +140,32 @@ fn process_roots(process: &dyn Target) -> Roots {
             },
         });
     }
+    // Data an ELF file says is written at run time, in a mapping that is read-only now:
+    // the RELRO range (`attribute_relro` variables such as ld.so's `rtld_search_dirs`,
+    // which `_dl_init_paths` points at a heap block; a static program makes its RELRO
+    // read-only after start-up too), or any writable segment mprotected since. Only the
+    // parts no writable mapping covers, once (RELRO lies inside a writable PT_LOAD).
+    let mappings = process.mappings();
+    let mut read_only: Vec<(u64, u64)> = Vec::new();
+    for module in process.modules() {
+        for &(start, end) in &module.data_segments {
+            read_only.extend(
+                mappings
+                    .iter()
+                    .filter(|m| !m.perms.contains('w') && m.start < end && start < m.end)
+                    .map(|m| (start.max(m.start), end.min(m.end))),
+            );
+        }
+    }
+    roots.ranges.extend(
+        merge_ranges(read_only)
+            .into_iter()
+            .map(|(start, end)| RootRange {
+                start,
+                end,
+                kind: RootKind::Static,
+            }),
+    );
     stack_cache(process, &mut roots);
     roots
 }

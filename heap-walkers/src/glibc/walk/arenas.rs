@@ -39,9 +39,17 @@ impl Walker<'_> {
         });
     }
 
-    /// Reads every arena of the `next` ring, `main_arena` first.
+    /// Reads every arena of the `next` ring, `main_arena` first; or, when `main_arena` was
+    /// lost with a truncated core's tail, a stand-in for it over the brk heap and the thread
+    /// arenas found through their heaps.
     pub(super) fn read_arenas(&mut self) {
-        let st = self.loc.layout.state.clone();
+        if let Some(h) = self.loc.headless.clone() {
+            self.stand_in_main(h.brk);
+            for a in h.arenas {
+                self.read_arena(a);
+            }
+            return;
+        }
         let main = self.loc.main_arena;
         let mut a = main;
         let mut seen = Vec::new();
@@ -59,66 +67,119 @@ impl Walker<'_> {
                 break;
             }
             seen.push(a);
-            let Some(b) = block(self.target, a, st.size as usize) else {
-                self.problem(
-                    "unreadable",
-                    a,
-                    format!("arena at {a:#x} is not in the core: it and the arenas after it are skipped"),
-                );
-                break;
-            };
-            let mut fastbins = [0u64; NFASTBINS];
-            for (i, f) in fastbins.iter_mut().enumerate() {
-                *f = word(&b, st.fastbins + 8 * i as u64);
+            match self.read_arena(a) {
+                Some(next) if next != main => a = next,
+                _ => break,
             }
-            let bins = (1..NBINS)
-                .map(|i| {
-                    let off = st.bins + (i as u64 - 1) * 16;
-                    (word(&b, off), word(&b, off + 8))
-                })
-                .collect();
-            let top = word(&b, st.top);
-            let next = word(&b, st.next);
-            self.arenas.push(Arena {
-                index: self.raw.len() as u32,
-                address: a,
-                figures: ArenaFigures {
-                    system_bytes: word(&b, st.system_mem),
-                    ..ArenaFigures::default()
-                },
-                detail: GlibcArena {
-                    main: a == main,
-                    max_system_bytes: word(&b, st.max_system_mem),
-                    attached_threads: st.attached_threads.map(|o| word(&b, o)),
-                    bin_chunks: 0,
-                    bin_bytes: 0,
-                    fastbin_chunks: 0,
-                    fastbin_bytes: 0,
-                    tcache_chunks: 0,
-                    tcache_bytes: 0,
-                    top,
-                    top_size: self.target.read_u64(top.wrapping_add(8)).unwrap_or(0) & !SIZE_BITS,
-                    free_at_top: 0,
-                    hole_bytes: 0,
-                    holes_count: 0,
-                    holes: Vec::new(),
-                    fastbins: Vec::new(),
-                    bins: Vec::new(),
-                    heaps: Vec::new(),
-                    walked_bytes: 0,
-                    histogram: Histogram::new(),
-                },
-            });
-            self.raw.push(RawArena {
-                addr: a,
-                fastbins,
+        }
+    }
+
+    /// `main_arena` in a core that lost it: no bins, no fastbins; the brk heap's top, and
+    /// its mapping's size as the system bytes.
+    fn stand_in_main(&mut self, brk: Option<(u64, u64, u64)>) {
+        let st = &self.loc.layout.state;
+        let addr = self.loc.main_arena;
+        let (system, top) = match brk {
+            Some((start, end, top)) => (end - start, top),
+            // No brk heap: a top that find_segments takes for an arena never used.
+            None => (0, st.bin_at(addr, 1)),
+        };
+        let top_size = brk.map_or(0, |(_, end, top)| end - top);
+        self.arenas.push(Arena {
+            index: 0,
+            address: addr,
+            figures: ArenaFigures {
+                system_bytes: system,
+                ..ArenaFigures::default()
+            },
+            detail: Self::glibc_arena(true, system, None, top, top_size),
+        });
+        self.raw.push(RawArena {
+            addr,
+            fastbins: [0; NFASTBINS],
+            top,
+            bins: vec![(0, 0); NBINS - 1],
+        });
+    }
+
+    /// Reads the arena at `a`; its `next`, or `None` when it is not in the core.
+    fn read_arena(&mut self, a: u64) -> Option<u64> {
+        let st = self.loc.layout.state.clone();
+        let Some(b) = block(self.target, a, st.size as usize) else {
+            self.problem(
+                "unreadable",
+                a,
+                format!(
+                    "arena at {a:#x} is not in the core: it and the arenas after it are skipped"
+                ),
+            );
+            return None;
+        };
+        let mut fastbins = [0u64; NFASTBINS];
+        for (i, f) in fastbins.iter_mut().enumerate() {
+            *f = word(&b, st.fastbins + 8 * i as u64);
+        }
+        let bins = (1..NBINS)
+            .map(|i| {
+                let off = st.bins + (i as u64 - 1) * 16;
+                (word(&b, off), word(&b, off + 8))
+            })
+            .collect();
+        let top = word(&b, st.top);
+        let top_size = self.target.read_u64(top.wrapping_add(8)).unwrap_or(0) & !SIZE_BITS;
+        self.arenas.push(Arena {
+            index: self.raw.len() as u32,
+            address: a,
+            figures: ArenaFigures {
+                system_bytes: word(&b, st.system_mem),
+                ..ArenaFigures::default()
+            },
+            detail: Self::glibc_arena(
+                a == self.loc.main_arena && self.loc.headless.is_none(),
+                word(&b, st.max_system_mem),
+                st.attached_threads.map(|o| word(&b, o)),
                 top,
-                bins,
-            });
-            if next == main {
-                break;
-            }
-            a = next;
+                top_size,
+            ),
+        });
+        self.raw.push(RawArena {
+            addr: a,
+            fastbins,
+            top,
+            bins,
+        });
+        Some(word(&b, st.next))
+    }
+
+    /// glibc's own figures of an arena before the walk adds to them.
+    fn glibc_arena(
+        main: bool,
+        max_system_bytes: u64,
+        attached_threads: Option<u64>,
+        top: u64,
+        top_size: u64,
+    ) -> GlibcArena {
+        GlibcArena {
+            main,
+            max_system_bytes,
+            attached_threads,
+            bin_chunks: 0,
+            bin_bytes: 0,
+            fastbin_chunks: 0,
+            fastbin_bytes: 0,
+            tcache_chunks: 0,
+            tcache_bytes: 0,
+            top,
+            top_size,
+            free_at_top: 0,
+            hole_bytes: 0,
+            holes_count: 0,
+            holes: Vec::new(),
+            fastbins: Vec::new(),
+            bins: Vec::new(),
+            heaps: Vec::new(),
+            walked_bytes: 0,
+            histogram: Histogram::new(),
         }
     }
 

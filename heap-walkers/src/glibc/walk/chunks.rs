@@ -61,6 +61,7 @@ impl Walker<'_> {
         let mut skipped = 0u64;
         let mut last_progress = c;
         let mut ended_by_fencepost = false;
+        let headless_main = idx == 0 && self.loc.headless.is_some();
         loop {
             if Some(c) == seg.top {
                 break;
@@ -190,6 +191,8 @@ impl Walker<'_> {
                 }
                 (false, m) => {
                     match m {
+                        // main_arena's bins were lost with a truncated core's tail.
+                        None if headless_main => {}
                         None => problems.push((
                             "not_in_bin",
                             c,
@@ -202,14 +205,16 @@ impl Walker<'_> {
                         )),
                         Some(Mark::Bin) => {}
                     }
-                    // A free chunk's size is repeated at the start of the next one.
+                    // A free chunk's size is repeated in the next chunk's prev_size (glibc
+                    // checks it in unlink_chunk: "corrupted size vs. prev_size"); the
+                    // damage is that field, so it is reported at the chunk that holds it.
                     if let Some(foot) = cur.u64(next) {
                         if foot != size {
                             problems.push((
-                                "bad_footer",
-                                c,
+                                "bad_prev_size",
+                                next,
                                 format!(
-                                    "free chunk {c:#x} has size {size:#x} but the next chunk's prev_size says {foot:#x}"
+                                    "chunk {next:#x} has prev_size {foot:#x}, but the free chunk before it, {c:#x}, has size {size:#x}"
                                 ),
                             ));
                         }

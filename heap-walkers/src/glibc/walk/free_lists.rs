@@ -2,6 +2,8 @@
 //! checks; fastbin chunks a thread was consolidating when the core was taken; whether links
 //! are mangled (safe-linking); chunks named by two lists.
 
+use std::collections::HashSet;
+
 use super::super::layout::{
     bin_index, fastbin_chunk_size, IS_MMAPPED, MINSIZE, NBINS, NFASTBINS, NON_MAIN_ARENA,
     SIZE_BITS, TCACHE_MAX_BINS,
@@ -9,6 +11,19 @@ use super::super::layout::{
 use super::super::mem::{block, word};
 use super::super::model::{BinFigures, FastbinFigures};
 use super::{Mark, Range, Walker};
+use crate::cycle::{first_repeat, Brent};
+
+/// A damage report before it is filed: kind, address, sentence.
+type Problem = (&'static str, u64, String);
+
+/// One bin's walk: its header, its name in messages, the longest list its heaps allow, and
+/// where damage goes.
+struct BinWalk<'p> {
+    bin: u64,
+    name: String,
+    limit: u64,
+    problems: &'p mut Vec<Problem>,
+}
 
 impl Walker<'_> {
     /// Looks at the first link of each fastbin and tcache list: a stored value equal to
@@ -59,6 +74,9 @@ impl Walker<'_> {
         }
     }
 
+    /// Walks every regular bin of arena `idx` forward (`fd`); where a link is broken, walks
+    /// back from the bin's `bk` to the break, so one overwritten chunk costs the bin nothing
+    /// but that chunk's report (a bin is a doubly linked ring, malloc/malloc.c).
     pub(super) fn walk_bins(&mut self, idx: usize, ranges: &[Range]) {
         let st = &self.loc.layout.state;
         let addr = self.raw[idx].addr;
@@ -68,42 +86,27 @@ impl Walker<'_> {
         let mut problems = Vec::new();
         for i in 1..NBINS {
             let bin = st.bin_at(addr, i);
-            let mut r = self.raw[idx].bins[i - 1].0;
-            let mut prev = bin;
+            let (first, last) = self.raw[idx].bins[i - 1];
+            if first == 0 || first == bin {
+                continue; // empty (0: an arena whose bins were never initialised)
+            }
+            let mut ctx = BinWalk {
+                bin,
+                name: format!("bin {i} of arena {addr:#x}"),
+                limit,
+                problems: &mut problems,
+            };
+            let (mut chunks, whole) = self.bin_forward(&mut ctx, first, idx, ranges);
+            if !whole {
+                let back = self.bin_backward(&mut ctx, last, &chunks, idx, ranges);
+                chunks.extend(back);
+            }
             let mut f = BinFigures {
                 index: i,
                 from: u64::MAX,
                 ..Default::default()
             };
-            while r != bin && r != 0 {
-                if !Self::in_ranges(ranges, Some(idx), r) || !r.is_multiple_of(16) {
-                    problems.push((
-                        "bad_link",
-                        prev,
-                        format!(
-                            "bin {i} of arena {addr:#x}: the chunk at {prev:#x} links to {r:#x}, outside the arena's heaps; the rest of the bin is skipped"
-                        ),
-                    ));
-                    break;
-                }
-                let Some(b) = block(self.target, r, 32) else {
-                    problems.push((
-                        "unreadable",
-                        r,
-                        format!("bin {i} of arena {addr:#x}: chunk {r:#x} is not in the core"),
-                    ));
-                    break;
-                };
-                let (size, fd, bk) = (word(&b, 8), word(&b, 16), word(&b, 24));
-                if bk != prev {
-                    problems.push((
-                        "bad_link",
-                        r,
-                        format!(
-                            "bin {i} of arena {addr:#x}: chunk {r:#x} has bk {bk:#x} but follows {prev:#x}"
-                        ),
-                    ));
-                }
+            for &(r, size) in &chunks {
                 let chunk_size = size & !SIZE_BITS;
                 if i >= 2 && bin_index(chunk_size) != i {
                     problems.push((
@@ -120,19 +123,6 @@ impl Walker<'_> {
                 f.from = f.from.min(size);
                 f.to = f.to.max(size);
                 marks.push((r, Mark::Bin));
-                if f.count > limit {
-                    problems.push((
-                        "loop",
-                        r,
-                        format!("bin {i} of arena {addr:#x} holds more chunks than its heaps can: it loops; stopped"),
-                    ));
-                    break;
-                }
-                prev = r;
-                r = fd;
-            }
-            if f.count == 0 {
-                f.from = 0;
             }
             if f.count > 0 {
                 figures.push(f);
@@ -143,6 +133,155 @@ impl Walker<'_> {
         for (k, a, m) in problems {
             self.problem(k, a, m);
         }
+    }
+
+    /// Whether `c` may be a chunk of arena `idx`'s lists.
+    fn chunk_ok(ranges: &[Range], idx: usize, c: u64) -> bool {
+        c.is_multiple_of(16) && Self::in_ranges(ranges, Some(idx), c)
+    }
+
+    /// A bin from its `fd`: its chunks with their size fields, and whether the walk got back
+    /// to the bin header.
+    fn bin_forward(
+        &self,
+        ctx: &mut BinWalk<'_>,
+        first: u64,
+        idx: usize,
+        ranges: &[Range],
+    ) -> (Vec<(u64, u64)>, bool) {
+        let (bin, name) = (ctx.bin, ctx.name.as_str());
+        let mut chunks: Vec<(u64, u64)> = Vec::new();
+        let mut guard = Brent::new();
+        let (mut prev, mut r) = (bin, first);
+        while r != bin {
+            if !Self::chunk_ok(ranges, idx, r) {
+                ctx.problems.push((
+                    "bad_link",
+                    prev,
+                    format!(
+                        "{name}: {} links to {r:#x}, outside the arena's heaps or misaligned",
+                        if prev == bin {
+                            "the bin header".to_string()
+                        } else {
+                            format!("the chunk at {prev:#x}")
+                        }
+                    ),
+                ));
+                return (chunks, false);
+            }
+            if guard.looped(r) || chunks.len() as u64 > ctx.limit {
+                let mut addrs: Vec<u64> = chunks.iter().map(|c| c.0).collect();
+                addrs.push(r);
+                let at = first_repeat(&addrs).unwrap_or(addrs.len() - 1);
+                let again = addrs[at];
+                chunks.truncate(at.min(chunks.len()));
+                ctx.problems.push((
+                    "loop",
+                    again,
+                    format!(
+                        "{name} loops: the chunk at {:#x} links back to {again:#x}",
+                        chunks.last().map_or(bin, |c| c.0)
+                    ),
+                ));
+                return (chunks, false);
+            }
+            let Some(b) = block(self.target, r, 32) else {
+                ctx.problems.push((
+                    "unreadable",
+                    r,
+                    format!("{name}: chunk {r:#x} is not in the core"),
+                ));
+                return (chunks, false);
+            };
+            let (size, fd, bk) = (word(&b, 8), word(&b, 16), word(&b, 24));
+            chunks.push((r, size));
+            let fd_ok = fd == bin || Self::chunk_ok(ranges, idx, fd);
+            if bk != prev {
+                let what = if fd_ok {
+                    format!("{name}: chunk {r:#x} has bk {bk:#x} but follows {prev:#x}")
+                } else {
+                    format!(
+                        "{name}: chunk {r:#x} has fd {fd:#x} and bk {bk:#x}, neither a link of \
+                         the bin (written over after it was freed?)"
+                    )
+                };
+                ctx.problems.push(("bad_link", r, what));
+            } else if !fd_ok {
+                ctx.problems.push((
+                    "bad_link",
+                    r,
+                    format!("{name}: chunk {r:#x} links to {fd:#x}, outside the arena's heaps or misaligned"),
+                ));
+            }
+            if !fd_ok {
+                return (chunks, false);
+            }
+            prev = r;
+            r = fd;
+        }
+        (chunks, true)
+    }
+
+    /// A bin from its `bk`, back to a chunk the forward walk reached (or to damage): the
+    /// chunks the forward walk could not reach.
+    fn bin_backward(
+        &self,
+        ctx: &mut BinWalk<'_>,
+        last: u64,
+        forward: &[(u64, u64)],
+        idx: usize,
+        ranges: &[Range],
+    ) -> Vec<(u64, u64)> {
+        let (bin, name) = (ctx.bin, ctx.name.as_str());
+        let reached: HashSet<u64> = forward.iter().map(|c| c.0).collect();
+        let mut chunks: Vec<(u64, u64)> = Vec::new();
+        let mut guard = Brent::new();
+        let (mut next, mut q) = (bin, last);
+        while q != bin && !reached.contains(&q) {
+            if !Self::chunk_ok(ranges, idx, q) {
+                // Said once: the forward walk may have named this chunk already.
+                if !ctx.problems.iter().any(|p| p.1 == next) {
+                    ctx.problems.push((
+                        "bad_link",
+                        next,
+                        format!("{name}: the bk of {next:#x} is {q:#x}, outside the arena's heaps or misaligned"),
+                    ));
+                }
+                break;
+            }
+            if guard.looped(q) || chunks.len() as u64 > ctx.limit {
+                let mut addrs: Vec<u64> = chunks.iter().map(|c| c.0).collect();
+                addrs.push(q);
+                let at = first_repeat(&addrs).unwrap_or(addrs.len() - 1);
+                ctx.problems.push((
+                    "loop",
+                    addrs[at],
+                    format!("{name} loops backwards at {:#x}", addrs[at]),
+                ));
+                chunks.truncate(at.min(chunks.len()));
+                break;
+            }
+            let Some(b) = block(self.target, q, 32) else {
+                ctx.problems.push((
+                    "unreadable",
+                    q,
+                    format!("{name}: chunk {q:#x} is not in the core"),
+                ));
+                break;
+            };
+            let (size, fd, bk) = (word(&b, 8), word(&b, 16), word(&b, 24));
+            if fd != next && !ctx.problems.iter().any(|p| p.1 == q) {
+                ctx.problems.push((
+                    "bad_link",
+                    q,
+                    format!("{name}: chunk {q:#x} has fd {fd:#x} but precedes {next:#x}"),
+                ));
+            }
+            chunks.push((q, size));
+            next = q;
+            q = bk;
+        }
+        chunks
     }
 
     /// More chunks than this in one list means the list loops.
@@ -169,14 +308,34 @@ impl Walker<'_> {
                 count: 0,
                 chunk_size: self.target.read_u64(p.wrapping_add(8)).unwrap_or(0) & !SIZE_BITS,
             };
+            let mut chunks: Vec<u64> = Vec::new();
+            let mut guard = Brent::new();
             let mut prev = addr;
             while p != 0 {
-                if !p.is_multiple_of(16) || !Self::in_ranges(ranges, Some(idx), p) {
+                if !Self::chunk_ok(ranges, idx, p) {
                     self.problem(
                         "bad_link",
                         prev,
                         format!(
                             "fastbin {i} of arena {addr:#x}: {prev:#x} links to {p:#x}, outside the arena's heaps or misaligned; the rest of the list is skipped"
+                        ),
+                    );
+                    break;
+                }
+                if guard.looped(p) || chunks.len() as u64 > limit {
+                    // A chunk freed twice (free (a), free (b), free (a) passes glibc's
+                    // check, which compares with the top of the list only) or a link
+                    // overwritten: the list is a ring. Each chunk counts once.
+                    chunks.push(p);
+                    let at = first_repeat(&chunks).unwrap_or(chunks.len() - 1);
+                    let again = chunks[at];
+                    chunks.truncate(at);
+                    self.problem(
+                        "loop",
+                        again,
+                        format!(
+                            "fastbin {i} of arena {addr:#x} loops: the chunk at {:#x} links back to {again:#x} (freed twice?); each chunk counted once",
+                            chunks.last().copied().unwrap_or(addr)
                         ),
                     );
                     break;
@@ -200,19 +359,14 @@ impl Walker<'_> {
                         ),
                     );
                 }
-                f.count += 1;
-                self.marks.v.push((p, Mark::Fast));
-                if f.count > limit {
-                    self.problem(
-                        "loop",
-                        p,
-                        format!("fastbin {i} of arena {addr:#x} loops; stopped"),
-                    );
-                    break;
-                }
+                chunks.push(p);
                 prev = p;
                 p = self.reveal(p.wrapping_add(16), word(&b, 16));
             }
+            f.count = chunks.len() as u64;
+            self.marks
+                .v
+                .extend(chunks.into_iter().map(|c| (c, Mark::Fast)));
             figures.push(f);
         }
         self.arenas[idx].detail.fastbins = figures;
@@ -308,13 +462,14 @@ impl Walker<'_> {
     }
 
     pub(super) fn report_duplicates(&mut self) {
-        let dups: Vec<u64> = self
+        let mut dups: Vec<u64> = self
             .marks
             .v
             .windows(2)
             .filter(|w| w[0].0 == w[1].0)
             .map(|w| w[0].0)
             .collect();
+        dups.dedup(); // a chunk in three lists is one problem
         for d in dups {
             self.problem(
                 "double_free",

@@ -20,7 +20,7 @@ mod tcaches;
 use core_reader::{Diagnostic, Target};
 
 use super::layout::NFASTBINS;
-use super::locate::{locate, Located};
+use super::locate::{locate, locate_headless, Located};
 use super::model::{GlibcArena, GlibcDetail, GlibcHeap, Histogram, Params, Tcache};
 use super::Error;
 use crate::{Allocation, Allocations, Allocator, Arena, Heap};
@@ -74,7 +74,17 @@ const MAX_PROBLEMS: usize = 1000;
 
 /// Walks glibc malloc's heap in a process.
 pub fn walk(target: &dyn Target, options: &WalkOptions) -> Result<GlibcHeap, Error> {
-    let loc = locate(target).map_err(Error::NotFound)?;
+    let loc = match locate(target) {
+        Ok(loc) => loc,
+        // A truncated core: main_arena, in libc's data near the end, may be what was cut.
+        Err(_) if target.is_truncated() => locate_headless(target).map_err(|why| {
+            Error::NotFound(format!(
+                "the core is truncated: glibc's main_arena (in libc's data, near the core's \
+                 end) was cut off with its tail, {why}"
+            ))
+        })?,
+        Err(e) => return Err(Error::NotFound(e)),
+    };
     let mut w = Walker::new(target, loc, options);
     w.run();
     Ok(w.finish())
@@ -96,7 +106,7 @@ struct Walker<'a> {
     skipped: u64,
     allocations: Option<Vec<Allocation>>,
     mmapped: (u64, u64),
-    progress: super::progress::Progress,
+    progress: core_reader::Progress,
 }
 
 impl<'a> Walker<'a> {
@@ -121,17 +131,45 @@ impl<'a> Walker<'a> {
             skipped: 0,
             allocations: options.list.then(Vec::new),
             mmapped: (0, 0),
-            progress: super::progress::Progress::new(options.progress),
+            progress: core_reader::Progress::new("walking the heap", options.progress),
         }
     }
 
+    /// Notes damage once: a second report of the same kind at the same address (a chunk two
+    /// passes or two lists find broken) adds nothing.
     fn problem(&mut self, kind: &'static str, address: u64, message: String) {
-        if self.problems.len() < MAX_PROBLEMS {
+        if self.problems.len() < MAX_PROBLEMS
+            && !self
+                .problems
+                .iter()
+                .any(|p| p.kind == kind && p.address == Some(address))
+        {
             self.problems.push(Diagnostic::at(kind, address, message));
         }
     }
 
     fn run(&mut self) {
+        if self.loc.headless.is_some() {
+            let at = self.loc.main_arena;
+            self.problem(
+                "truncated",
+                at,
+                format!(
+                    "the core is truncated: main_arena{} and mp_, in libc's data near the \
+                     core's end, were cut off. Walked what is left: the brk heap from its \
+                     mapping's start, thread arenas through their heaps' heap_info. Lost: the \
+                     main arena's bins, fastbins and system_mem (its system bytes are its \
+                     mapping's size; its fastbin chunks count as in use, its freed chunks are \
+                     in no bin), mp_ (mmapped chunks are counted from the mappings), and \
+                     whatever the cut took of the heaps themselves",
+                    if at != 0 {
+                        format!(" (at {at:#x})")
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
+        }
         self.read_params();
         self.read_arenas();
         self.find_segments();

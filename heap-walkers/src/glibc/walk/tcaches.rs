@@ -7,6 +7,10 @@ use super::super::layout::{tcache_chunk_size, TcacheLayout, SIZE_BITS, TCACHE_MA
 use super::super::mem::{block, word};
 use super::super::model::Tcache;
 use super::{Mark, Range, Walker};
+use crate::cycle::{first_repeat, Brent};
+
+/// Damage found in a tcache's lists: kind, address, the sentence's end.
+type Problem = (&'static str, u64, String);
 
 /// A tcache's non-empty `(bin, count)`s and the chunks its lists hold.
 type TcacheContents = (Vec<(usize, u64)>, Vec<u64>);
@@ -40,49 +44,100 @@ impl Walker<'_> {
         for &(c, size) in &candidates {
             for tl in layouts.iter().filter(|l| l.chunk_size() == size) {
                 for &mode in &modes {
-                    if let Some(contents) = self.check_tcache(c + 16, tl, mode, ranges) {
+                    if let Some((contents, _)) = self.check_tcache(c + 16, tl, mode, ranges, true) {
                         found.push((c + 16, tl.clone(), mode, contents));
                     }
                 }
             }
         }
-        // Settle the unknowns by the non-empty tcaches.
+        // Settle safe-linking by the non-empty tcaches.
         let non_empty: Vec<_> = found.iter().filter(|f| !f.3 .1.is_empty()).collect();
         if self.safe_linking.is_none() {
             if let Some(f) = non_empty.first() {
                 self.safe_linking = Some(f.2);
             }
         }
-        if self.loc.layout.tcache.is_none() {
-            if let Some(f) = non_empty.first().copied().or(found.first()) {
-                self.loc.layout.tcache = Some(f.1.clone());
+        // Damaged tcaches: the shape holds (every count within bounds, every list's first
+        // chunk of its bin's size) but a list breaks further on — a link written over after
+        // free, a chunk freed twice. Kept only where a thread's TLS points at them or they
+        // open a heap (where tcache_init puts them), so a stray chunk of that size is not
+        // taken for one.
+        let mut damaged: Vec<(u64, TcacheLayout, TcacheContents, Vec<Problem>)> = Vec::new();
+        if let Some(mode) = self.safe_linking {
+            for tl in &layouts {
+                for &(c, size) in &candidates {
+                    let t = c + 16;
+                    if size != tl.chunk_size()
+                        || found.iter().any(|f| f.0 == t)
+                        || damaged.iter().any(|d| d.0 == t)
+                    {
+                        continue;
+                    }
+                    if let Some((contents, problems)) =
+                        self.check_tcache(t, tl, mode, ranges, false)
+                    {
+                        damaged.push((t, tl.clone(), contents, problems));
+                    }
+                }
             }
+        }
+        let owners = self.tcache_owners(
+            found
+                .iter()
+                .map(|f| f.0)
+                .chain(damaged.iter().map(|d| d.0))
+                .collect(),
+        );
+        let first_chunk = |addr: u64| {
+            self.segments
+                .iter()
+                .any(|s| s.start.wrapping_add(16) == addr)
+        };
+        damaged.retain(|d| owners.contains_key(&d.0) || first_chunk(d.0));
+        // Settle the layout: a whole non-empty tcache says most, then a damaged one a
+        // thread owns; an empty one (zeroed memory of the right size) least.
+        if self.loc.layout.tcache.is_none() {
+            let settled = non_empty
+                .first()
+                .map(|f| &f.1)
+                .or(damaged.first().map(|d| &d.1))
+                .or(found.first().map(|f| &f.1));
+            self.loc.layout.tcache = settled.cloned();
         }
         let mode = self.safe_linking.unwrap_or(false);
         let width = self.loc.layout.tcache.as_ref().map(|t| t.count_width);
-        let owners = self.tcache_owners(found.iter().map(|f| f.0).collect());
         let full_at = self
             .params
             .as_ref()
             .and_then(|p| p.tcache_count)
             .unwrap_or(7);
-        for (addr, tl, m, (counts, chunks)) in found {
+        let mut accepted: Vec<(u64, TcacheContents, Vec<Problem>)> = Vec::new();
+        for (addr, tl, m, contents) in found {
             if m != mode || Some(tl.count_width) != width {
                 continue;
             }
-            let thread = owners.get(&addr).copied();
+            let thread = owners.get(&addr);
             // An empty tcache-shaped chunk no thread points at is just zeroed memory, unless
             // it is the first chunk of a heap, where tcache_init puts a thread's tcache.
-            let first_chunk = self
-                .segments
-                .iter()
-                .any(|s| s.start.wrapping_add(16) == addr);
-            if chunks.is_empty() && thread.is_none() && (!owners.is_empty() || !first_chunk) {
+            if contents.1.is_empty()
+                && thread.is_none()
+                && (!owners.is_empty() || !first_chunk(addr))
+            {
                 continue;
             }
+            accepted.push((addr, contents, Vec::new()));
+        }
+        accepted.extend(
+            damaged
+                .into_iter()
+                .filter(|d| Some(d.1.count_width) == width)
+                .map(|d| (d.0, d.2, d.3)),
+        );
+        for (addr, (counts, chunks), problems) in accepted {
             if self.tcaches.iter().any(|t| t.address == addr) {
                 continue;
             }
+            let thread = owners.get(&addr).copied();
             let bytes = counts.iter().map(|&(i, n)| n * tcache_chunk_size(i)).sum();
             self.tcaches.push(Tcache {
                 address: addr,
@@ -95,17 +150,26 @@ impl Walker<'_> {
             self.marks
                 .v
                 .extend(chunks.into_iter().map(|c| (c, Mark::Tcache)));
+            for (kind, at, message) in problems {
+                let whose = thread.map_or(String::new(), |t| format!(" (thread {t})"));
+                self.problem(kind, at, format!("tcache at {addr:#x}{whose}, {message}"));
+            }
         }
     }
 
-    /// Checks a tcache candidate; returns its non-empty `(bin, count)`s and chunks.
+    /// Checks a tcache candidate; returns its non-empty `(bin, count)`s (as the counts say)
+    /// and the chunks its lists hold. `strict`: every list must hold exactly its count of
+    /// chunks of its bin's size, else `None`; otherwise only the counts and each list's
+    /// first chunk must fit, and where a list breaks further on, its chunks up to there
+    /// are kept and the damage is returned.
     fn check_tcache(
         &self,
         t: u64,
         tl: &TcacheLayout,
         mangled: bool,
         ranges: &[Range],
-    ) -> Option<TcacheContents> {
+        strict: bool,
+    ) -> Option<(TcacheContents, Vec<Problem>)> {
         let b = block(self.target, t, tl.size_of as usize)?;
         let max_count = self
             .params
@@ -115,6 +179,7 @@ impl Walker<'_> {
             .unwrap_or(if tl.count_width == 1 { 127 } else { 65535 });
         let mut counts = Vec::new();
         let mut chunks = Vec::new();
+        let mut problems = Vec::new();
         for i in 0..TCACHE_MAX_BINS {
             let n = match tl.count_width {
                 1 => b[i] as u64,
@@ -124,27 +189,83 @@ impl Walker<'_> {
             if (n == 0) != (e == 0) || n > max_count {
                 return None;
             }
-            for k in 0..n {
+            let size = tcache_chunk_size(i);
+            let fits = |e: u64| -> Option<u64> {
                 let c = e.wrapping_sub(16);
                 if !e.is_multiple_of(16) || !Self::in_ranges(ranges, None, c) {
                     return None;
                 }
                 let hdr = block(self.target, c, 24)?;
-                if word(&hdr, 8) & !SIZE_BITS != tcache_chunk_size(i) {
-                    return None;
+                (word(&hdr, 8) & !SIZE_BITS == size).then(|| word(&hdr, 16))
+            };
+            let mut guard = Brent::new();
+            let mut list: Vec<u64> = Vec::new();
+            for k in 0..n {
+                let c = e.wrapping_sub(16);
+                let Some(raw) = fits(e) else {
+                    let Some(&last) = list.last().filter(|_| !strict) else {
+                        return None; // the list's head: not a tcache
+                    };
+                    problems.push((
+                        "bad_link",
+                        last,
+                        format!(
+                            "bin {i}: chunk {last:#x} links to {e:#x}{}, not a chunk of {size:#x} \
+                             bytes (data written over the link after free?); {} of {n} chunks kept",
+                            if mangled {
+                                " once revealed (safe-linking)"
+                            } else {
+                                ""
+                            },
+                            list.len()
+                        ),
+                    ));
+                    break;
+                };
+                if guard.looped(c) {
+                    if strict {
+                        return None;
+                    }
+                    list.push(c);
+                    let at = first_repeat(&list).unwrap_or(list.len() - 1);
+                    let again = list[at];
+                    list.truncate(at);
+                    problems.push((
+                        "loop",
+                        again,
+                        format!(
+                            "bin {i} loops: chunk {:#x} links back to {again:#x} (freed twice?); \
+                             distinct chunks: {} of the {n} its count says",
+                            list.last().copied().unwrap_or(again),
+                            list.len()
+                        ),
+                    ));
+                    break;
                 }
-                chunks.push(c);
-                let raw = word(&hdr, 16);
+                list.push(c);
                 e = if mangled { raw ^ (e >> 12) } else { raw };
                 if k + 1 == n && e != 0 {
-                    return None;
+                    if strict {
+                        return None;
+                    }
+                    problems.push((
+                        "bad_count",
+                        c,
+                        format!(
+                            "bin {i}: the count says {n} chunks but the list goes on past {c:#x}"
+                        ),
+                    ));
                 }
             }
+            chunks.extend(list);
             if n > 0 {
                 counts.push((i, n));
             }
         }
-        Some((counts, chunks))
+        if !strict && problems.is_empty() {
+            return None; // whole: the strict check decides
+        }
+        Some(((counts, chunks), problems))
     }
 
     /// Which thread's TLS points at each tcache (x86_64: the static TLS block lies below

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The type, reference and leak passes on a C++ core of N million allocations (default 4,
+# `held_objects.cpp`): `heap --by type`, `leaks` and one `explain`, each timed (wall clock)
+# with its peak anonymous memory (RssAnon sampled every 20 ms from /proc: the mapped core's
+# pages are not ours), as allocations per second and bytes per allocation. Issue 10's goal:
+# at least 5 M allocations/s on 2 cores and at most 32 bytes per allocation. Not a test: run
+# it by hand (`bench/types_leaks.sh [MILLIONS]`); needs g++.
+source "$(dirname "$0")/common.sh"
+millions=${1:-4}
+g++ -O1 -g -o "$work/held" "$here/held_objects.cpp"
+core=$(core_of "$work/held" "$millions")
+echo "core: $(du -h --apparent-size "$core" | cut -f1)"
+
+# measure NAME CMD...: wall seconds and peak RssAnon (KiB) of one run.
+measure() {
+    local name=$1
+    shift
+    local s e peak=0 kib
+    s=$(date +%s.%N)
+    "$@" >"$work/out" 2>/dev/null &
+    local pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        kib=$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
+        [ "${kib:-0}" -gt "$peak" ] && peak=$kib
+        sleep 0.02
+    done
+    wait "$pid" || true
+    e=$(date +%s.%N)
+    local secs
+    secs=$(echo "$e - $s" | bc -l)
+    printf '%-28s %8.2f s %10d KiB peak anon %12.0f alloc/s %8.1f B/alloc\n' "$name" "$secs" \
+        "$peak" "$(echo "$allocs / $secs" | bc -l)" "$(echo "$peak * 1024 / $allocs" | bc -l)"
+}
+allocs=$("$hm" heap "$core" --format json | python3 -c \
+    'import json,sys; print(sum(a["in_use_chunks"] for a in json.load(sys.stdin)["arenas"]))')
+echo "allocations in use: $allocs"
+measure "heap --by type" "$hm" heap "$core" --by type
+measure "leaks" "$hm" leaks "$core"
+example=$("$hm" heap "$core" --by type --format json | python3 -c \
+    'import json,sys; print(next(t["example"] for t in json.load(sys.stdin)["types"] if t["name"] == "Shape"))')
+measure "explain (one Shape)" "$hm" explain "$core" "$example"
