@@ -286,14 +286,17 @@ fn class_of_vtable(target: &dyn Target, v: u64) -> Option<String> {
     let i = mappings
         .partition_point(|m| m.start <= v - 16)
         .checked_sub(1)?;
-    let mapping = mappings.get(i).filter(|m| v < m.end)?;
-    // A core without NT_FILE names no mapping's file: a module's range says it too.
+    let mapping = mappings
+        .get(i)
+        .filter(|m| v < m.end && !m.perms.contains('w'))?;
+    // A core without NT_FILE names no mapping's file: a module's range says it too (looked
+    // up only then: this runs for every distinct first word).
     let file_backed = mapping.path.is_some()
         || target
             .modules()
             .iter()
             .any(|m| m.start <= mapping.start && mapping.start < m.end);
-    if mapping.perms.contains('w') || !file_backed {
+    if !file_backed {
         return None;
     }
     let offset_to_top = target.read_u64(v - 16)?;

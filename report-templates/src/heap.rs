@@ -67,11 +67,13 @@ impl Report {
             WalkedHeap::Jemalloc(heap) => self.add_heap_section(name, &heap.summary()),
         }
         let held = heap.into_held(process).ok().map(|mut held| {
-            let types = heap_walkers::types::by_type(process, &held.allocations);
-            self.types.push(TypesSection::of(name, &types));
+            // One type inference for the types section and the leak groups.
+            let types = heap_walkers::types::TypeIndex::infer(process, &held.allocations);
+            self.types.push(TypesSection::of(name, &types.rows()));
             profile_import::name_held_sites(process, &mut held, options);
             let sites = held.sites.as_ref();
-            let found = leaks::find_leaks_with_sites(process, held.blocks(), &held.roots, sites);
+            let (blocks, roots) = (held.blocks(), &held.roots);
+            let found = leaks::find_leaks_with_sites(process, blocks, roots, sites, Some(&types));
             self.leaks.push(LeaksSection::of(name, &found));
             held
         });

@@ -15,8 +15,13 @@ pub fn run(args: CoreArgs) -> anyhow::Result<Outcome> {
     let mut held =
         HeldHeap::walk(&process, true).map_err(|e| super::no_heap(e, "to check for leaks"))?;
     profile_import::name_held_sites(&process, &mut held, &args.common);
-    let report =
-        leaks::find_leaks_with_sites(&process, held.blocks(), &held.roots, held.sites.as_ref());
+    let report = leaks::find_leaks_with_sites(
+        &process,
+        held.blocks(),
+        &held.roots,
+        held.sites.as_ref(),
+        None,
+    );
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match args.format {

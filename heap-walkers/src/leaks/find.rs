@@ -8,7 +8,7 @@ use core_reader::{Memory, Target};
 use super::model::{Leak, LeakGroup, LeakKind, LeakReport, Roots};
 use crate::scan::{merge_ranges, scan, subtract, Block, BlockIndex};
 use crate::sites::Sites;
-use crate::types::Types;
+use crate::types::{TypeIndex, Types};
 
 /// How many sample addresses a group keeps.
 const SAMPLES: usize = 5;
@@ -30,18 +30,20 @@ const INDIRECT: u8 = 3;
 /// valgrind splits them: walking from each unreached block in address order, every other
 /// unreached block it leads to is indirect; those left are direct.
 pub fn find_leaks(target: &dyn Target, blocks: Vec<Block>, roots: &Roots) -> LeakReport {
-    find_leaks_with_sites(target, blocks, roots, None)
+    find_leaks_with_sites(target, blocks, roots, None, None)
 }
 
 /// [`find_leaks`], with the leaks grouped by allocation site too where `sites` knows the
 /// site of a block (jemalloc's `prof:true` records, [`crate::jemalloc::allocation_sites`]):
 /// a group then holds blocks of one site only, says how many of its blocks were sampled, and
-/// what they stand for at the sampling rate ([`Sites::estimate`]).
+/// what they stand for at the sampling rate ([`Sites::estimate`]). `types`, when the
+/// caller has inferred them already for the same allocations, saves inferring them again.
 pub fn find_leaks_with_sites(
     target: &dyn Target,
     blocks: Vec<Block>,
     roots: &Roots,
     sites: Option<&Sites>,
+    types: Option<&TypeIndex>,
 ) -> LeakReport {
     let memory: &dyn Memory = target;
     let index = BlockIndex::new(blocks);
@@ -122,7 +124,12 @@ pub fn find_leaks_with_sites(
         }
     }
 
-    let types = Types::infer(target, &index.blocks);
+    let inferred = types.is_none().then(|| Types::infer(target, &index.blocks));
+    let type_of = |i: usize| match (types, &inferred) {
+        (Some(t), _) => t.of(index.blocks[i].address),
+        (None, Some(inferred)) => inferred.of(i),
+        (None, None) => None,
+    };
     report.sample_period = sites.map(|s| s.sample_period);
     if let Some(s) = sites {
         let unread = s.problems.iter();
@@ -189,7 +196,7 @@ pub fn find_leaks_with_sites(
                 }
             })
             .collect();
-        let type_name = types.of(i).map(|t| t.name.clone());
+        let type_name = type_of(i).map(|t| t.name.clone());
         let site = sites.and_then(|s| s.site_index(b.address));
         // Objects of one class, or from one call path, group together whatever their
         // fields hold.
@@ -353,7 +360,7 @@ mod tests {
             vec![(0x1000, 0), (0x1020, 0), (0x1040, 1)],
             Vec::new(),
         );
-        let r = find_leaks_with_sites(&memory, blocks, &Roots::default(), Some(&sites));
+        let r = find_leaks_with_sites(&memory, blocks, &Roots::default(), Some(&sites), None);
         assert_eq!(r.sample_period, Some(1));
         let mut groups: Vec<_> = r
             .groups
