@@ -16,7 +16,9 @@ use crate::harness::gdb::GdbRun;
 use crate::harness::process;
 use crate::harness::readelf::{self, FileEntry};
 
-fn have_toolchain() -> bool {
+/// The cross compiler and qemu-user (scripts/test.sh installs them); also used by the
+/// aarch64 jemalloc tests (tests/heap_jemalloc.rs).
+pub(crate) fn have_toolchain() -> bool {
     process::require("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu")
         && process::require("qemu-aarch64", "qemu-user")
 }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::harness::cli::{self, assert_exit, assert_one_line_error};
-use crate::harness::fixture::abort_core;
+use crate::harness::fixture::{abort_core, qemu_abort_core};
 use crate::harness::process::{self, run};
 use crate::harness::{publish_dir, repo_root, stable_hash, tmp_root, unique_dir, Memo};
 
@@ -52,6 +52,15 @@ enum Linking {
     /// information is stripped (symbols kept), so heapmortem must use its built-in tables;
     /// with `true`, it reads the layouts from jemalloc's DWARF.
     Crate { version: &'static str, dwarf: bool },
+    /// jemalloc `version`, from the sources its `-sys` crate bundles, cross-built for Linux
+    /// aarch64 with pages of `1 << lg_page` bytes ([`aarch64_jemalloc`]); the workload is
+    /// linked statically with `aarch64-linux-gnu-gcc` and run under `qemu-aarch64`. `dwarf`
+    /// as for [`Linking::Crate`].
+    Aarch64 {
+        version: &'static str,
+        lg_page: u32,
+        dwarf: bool,
+    },
 }
 
 impl Linking {
@@ -59,29 +68,36 @@ impl Linking {
     /// build's prefix, upper-cased: jemalloc's configure.ac `JEMALLOC_CPREFIX`).
     fn conf_var(self) -> &'static str {
         match self {
-            Linking::Crate { .. } => "_RJEM_MALLOC_CONF",
+            Linking::Crate { .. } | Linking::Aarch64 { .. } => "_RJEM_MALLOC_CONF",
             _ => "MALLOC_CONF",
         }
     }
 }
 
+/// The fixture crate of jemalloc `version` (`tests/fixtures/jemalloc/crates/`), copied under
+/// the tests' temporary directory (nothing is written into the repository): its directory.
+fn fixture_crate(version: &str) -> PathBuf {
+    let src = repo_root().join("tests/fixtures/jemalloc/crates");
+    let root = tmp_root().join("jemalloc-crates");
+    let dir = root.join(format!("jemalloc-{version}"));
+    std::fs::create_dir_all(&dir).expect("crate directory");
+    std::fs::copy(src.join("lib.rs"), root.join("lib.rs")).expect("copy lib.rs");
+    for f in ["Cargo.toml", "Cargo.lock"] {
+        std::fs::copy(src.join(format!("jemalloc-{version}")).join(f), dir.join(f))
+            .unwrap_or_else(|e| panic!("copying the jemalloc-{version} fixture crate: {e}"));
+    }
+    dir
+}
+
 /// jemalloc `version` built by cargo from its `-sys` crate: the directory it was installed
-/// into (`lib/libjemalloc.a`, `include/jemalloc/jemalloc.h`). Built once per machine: the
-/// fixture crate is copied under the tests' temporary directory (nothing is written into
-/// the repository) and built there with its own target directory.
+/// into (`lib/libjemalloc.a`, `include/jemalloc/jemalloc.h`). Built once per machine, in the
+/// copied fixture crate ([`fixture_crate`]) with its own target directory.
 fn crate_jemalloc(version: &'static str) -> PathBuf {
     static BUILT: OnceLock<Memo<&'static str, PathBuf>> = OnceLock::new();
     BUILT.get_or_init(Memo::new).get(&version, || {
         process::require("make", "make");
-        let src = repo_root().join("tests/fixtures/jemalloc/crates");
+        let dir = fixture_crate(version);
         let root = tmp_root().join("jemalloc-crates");
-        let dir = root.join(format!("jemalloc-{version}"));
-        std::fs::create_dir_all(&dir).expect("crate directory");
-        std::fs::copy(src.join("lib.rs"), root.join("lib.rs")).expect("copy lib.rs");
-        for f in ["Cargo.toml", "Cargo.lock"] {
-            std::fs::copy(src.join(format!("jemalloc-{version}")).join(f), dir.join(f))
-                .unwrap_or_else(|e| panic!("copying the jemalloc-{version} fixture crate: {e}"));
-        }
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args(["build", "--locked", "--message-format=json"])
             .arg("--target-dir")
@@ -117,12 +133,114 @@ fn crate_jemalloc(version: &'static str) -> PathBuf {
     })
 }
 
+/// The sources of jemalloc `version` as its `-sys` crate bundles them: the crate's
+/// directory, as `cargo metadata` (which downloads the locked crates) names it.
+fn crate_sources(version: &str) -> PathBuf {
+    let dir = fixture_crate(version);
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["metadata", "--locked", "--format-version", "1"])
+        .env_remove("CARGO_TARGET_DIR")
+        .current_dir(&dir);
+    let out = run(&mut cmd, Duration::from_secs(300))
+        .expect_success(&format!("cargo metadata for the jemalloc {version} crate"));
+    let meta: Value = serde_json::from_str(&out.stdout_str()).expect("cargo metadata's JSON");
+    meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| {
+            p["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("jemalloc-sys"))
+        })
+        .find_map(|p| p["manifest_path"].as_str())
+        .and_then(|m| Path::new(m).parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| panic!("no jemalloc-sys package in\n{}", out.describe()))
+}
+
+/// jemalloc `version` cross-built for Linux aarch64 with `--with-lg-page=lg_page`: the
+/// build directory (`lib/libjemalloc.a`, `include/jemalloc/jemalloc.h`). The rust aarch64
+/// target is not needed: jemalloc's own configure runs with `--host=aarch64-linux-gnu`
+/// and `aarch64-linux-gnu-gcc`, on the sources and the pre-generated `configure` its crate
+/// bundles, with the options its build script gives (`_rjem_` prefix and private namespace,
+/// no C++, the crate's version string), compiled with DWARF. Built once per machine under the
+/// tests' temporary directory.
+fn aarch64_jemalloc(version: &'static str, lg_page: u32) -> PathBuf {
+    static BUILT: OnceLock<Memo<(&'static str, u32), PathBuf>> = OnceLock::new();
+    BUILT.get_or_init(Memo::new).get(&(version, lg_page), || {
+        process::require("make", "make");
+        let dest = tmp_root()
+            .join("jemalloc-aarch64")
+            .join(format!("{version}-lg{lg_page}"));
+        if dest.join("lib/libjemalloc.a").is_file() {
+            return dest;
+        }
+        let krate = crate_sources(version);
+        let tmp = unique_dir(&format!("build-jemalloc-aarch64-{version}-lg{lg_page}"));
+        let mut cmd = Command::new("cp");
+        cmd.arg("-r").arg(krate.join("jemalloc/.")).arg(&tmp);
+        run(&mut cmd, Duration::from_secs(120)).expect_success("copying jemalloc's sources");
+        // The crates ship configure (and, tikv-jemalloc-sys 0.4, VERSION) beside the sources.
+        for f in ["configure", "VERSION"] {
+            let from = krate.join("configure").join(f);
+            if from.is_file() {
+                std::fs::copy(&from, tmp.join(f)).expect("copy configure");
+            }
+        }
+        let mut cmd = Command::new("sh");
+        cmd.arg("./configure")
+            .args([
+                "--host=aarch64-linux-gnu",
+                "--build=x86_64-pc-linux-gnu",
+                "--disable-cxx",
+                "--with-jemalloc-prefix=_rjem_",
+                "--with-private-namespace=_rjem_",
+            ])
+            .arg(format!("--with-lg-page={lg_page}"))
+            .env("CC", "aarch64-linux-gnu-gcc")
+            // After configure's own `-g3 -O3`: quicker to build, with the DWARF a walk reads.
+            .env("CFLAGS", "-O1 -g")
+            .current_dir(&tmp);
+        // tikv-jemalloc-sys 0.5+ passes the version after the `+` of its own.
+        let name = krate.file_name().unwrap_or_default().to_string_lossy();
+        if let Some((_, v)) = name.split_once('+').filter(|(_, v)| v.contains("-g")) {
+            cmd.arg(format!("--with-version={v}"));
+        }
+        run(&mut cmd, Duration::from_secs(600))
+            .expect_success(&format!("configuring jemalloc {version} for aarch64"));
+        let mut cmd = Command::new("make");
+        cmd.args(["-j2", "lib/libjemalloc.a"]).current_dir(&tmp);
+        run(&mut cmd, Duration::from_secs(1800))
+            .expect_success(&format!("building jemalloc {version} for aarch64"));
+        publish_dir(&tmp, &dest);
+        dest
+    })
+}
+
+/// The flags that link the workload with the `_rjem_`-prefixed jemalloc installed in `out`
+/// (a crate's or a cross build); returns what identifies the library in the build's key.
+fn link_prefixed(flags: &mut Vec<String>, out: &Path) -> Vec<u8> {
+    // JEMALLOC_MANGLE: jemalloc.h maps malloc, mallctl, … to the _rjem_ names.
+    flags.push("-DJEMALLOC_MANGLE".into());
+    flags.push(format!("-I{}", out.join("include").display()));
+    let lib = out.join("lib/libjemalloc.a");
+    flags.push(lib.display().to_string());
+    flags.extend(["-lpthread", "-ldl", "-lm"].map(String::from));
+    std::fs::read(&lib)
+        .map(|b| stable_hash(&[&b]).to_le_bytes().to_vec())
+        .unwrap_or_default()
+}
+
 /// The workload, built once per linking (cached across runs by a hash of its sources and
 /// flags).
 fn workload(linking: Linking) -> PathBuf {
     static EXES: OnceLock<Memo<Linking, PathBuf>> = OnceLock::new();
     EXES.get_or_init(Memo::new).get(&linking, || {
-        process::require("gcc", "gcc");
+        let (gcc, strip) = match linking {
+            Linking::Aarch64 { .. } => ("aarch64-linux-gnu-gcc", "aarch64-linux-gnu-strip"),
+            _ => ("gcc", "strip"),
+        };
+        process::require(gcc, "gcc");
         let dir = repo_root().join("tests/fixtures/jemalloc");
         let src = dir.join("workload.c");
         let header = dir.join("stats_abort.h");
@@ -150,16 +268,14 @@ fn workload(linking: Linking) -> PathBuf {
             }
             Linking::Shared => flags.push("-ljemalloc".into()),
             Linking::Crate { version, .. } => {
-                let out = crate_jemalloc(version);
-                // JEMALLOC_MANGLE: jemalloc.h maps malloc, mallctl, … to the _rjem_ names.
-                flags.push("-DJEMALLOC_MANGLE".into());
-                flags.push(format!("-I{}", out.join("include").display()));
-                let lib = out.join("lib/libjemalloc.a");
-                lib_id = std::fs::read(&lib)
-                    .map(|b| stable_hash(&[&b]).to_le_bytes().to_vec())
-                    .unwrap_or_default();
-                flags.push(lib.display().to_string());
-                flags.extend(["-lpthread", "-ldl", "-lm"].map(String::from));
+                lib_id = link_prefixed(&mut flags, &crate_jemalloc(version));
+            }
+            Linking::Aarch64 {
+                version, lg_page, ..
+            } => {
+                // Static, so that qemu-user needs no aarch64 sysroot.
+                flags.push("-static".into());
+                lib_id = link_prefixed(&mut flags, &aarch64_jemalloc(version, lg_page));
             }
         }
         let key = stable_hash(&[
@@ -177,16 +293,17 @@ fn workload(linking: Linking) -> PathBuf {
             return exe;
         }
         let tmp = unique_dir("build-jemalloc-workload");
-        let mut cmd = Command::new("gcc");
+        let mut cmd = Command::new(gcc);
         // Libraries after the source, so the static archive resolves its references.
         cmd.arg(&src)
             .arg("-o")
             .arg(tmp.join("workload"))
             .args(&flags);
         run(&mut cmd, Duration::from_secs(180)).expect_success("compiling the jemalloc workload");
-        if let Linking::Crate { dwarf: false, .. } = linking {
-            process::require("strip", "binutils");
-            let mut cmd = Command::new("strip");
+        if let Linking::Crate { dwarf: false, .. } | Linking::Aarch64 { dwarf: false, .. } = linking
+        {
+            process::require(strip, "binutils");
+            let mut cmd = Command::new(strip);
             cmd.arg("--strip-debug").arg(tmp.join("workload"));
             run(&mut cmd, Duration::from_secs(60)).expect_success("strip --strip-debug");
         }
@@ -232,16 +349,24 @@ fn make_run(linking: Linking, mode: &str, malloc_conf: &str) -> Run {
         Linking::Crate { version, dwarf } => {
             format!("{version}-{}", if dwarf { "dwarf" } else { "nodwarf" })
         }
+        Linking::Aarch64 {
+            version,
+            lg_page,
+            dwarf,
+        } => format!(
+            "aarch64-{version}-lg{lg_page}-{}",
+            if dwarf { "dwarf" } else { "nodwarf" }
+        ),
         other => format!("{other:?}"),
     };
     let dir = unique_dir(&format!("jemalloc-{label}-{mode}"));
     let stats = dir.join("stats.json");
-    let core = abort_core(
-        &exe,
-        &[mode, &stats.to_string_lossy()],
-        &[(linking.conf_var(), malloc_conf)],
-        &dir,
-    );
+    let args = [mode, &stats.to_string_lossy()];
+    let env = [(linking.conf_var(), malloc_conf)];
+    let core = match linking {
+        Linking::Aarch64 { .. } => qemu_abort_core(&exe, &args, &env, &dir),
+        _ => abort_core(&exe, &args, &env, &dir),
+    };
     let text = std::fs::read_to_string(&stats)
         .unwrap_or_else(|e| panic!("the workload wrote no {}: {e}", stats.display()));
     let truth: Value = serde_json::from_str(&text)
@@ -1118,5 +1243,182 @@ fn in_memory_heap_profile_equals_prof_dump() {
             assert_eq!(truth_stacks.len(), 3, "three call paths: {dump}");
         }
         assert!(ours.contains("MAPPED_LIBRARIES:\n") && ours.contains("/workload"));
+    }
+}
+
+/// jemalloc on Linux aarch64, cross-built from the crates' sources ([`aarch64_jemalloc`]),
+/// each workload under qemu-aarch64: with jemalloc's DWARF and with it stripped (symbols
+/// kept), so that the built-in aarch64 tables are what is checked; every key as on x86_64.
+/// The text view names the layout that was used, so a stripped build that fell back to
+/// anything but the expected table fails here.
+fn check_aarch64(
+    version: &'static str,
+    lg_page: u32,
+    runs: &[(bool, &'static str, &'static str, usize)],
+) {
+    if !crate::aarch64::have_toolchain() {
+        return;
+    }
+    for &(dwarf, mode, conf, min_arenas) in runs {
+        let linking = Linking::Aarch64 {
+            version,
+            lg_page,
+            dwarf,
+        };
+        let run = run_linked(linking, mode, conf);
+        let ctx = format!("{linking:?} {mode}");
+        assert_eq!(
+            run.truth["jemalloc"]["arenas"]["page"].as_u64(),
+            Some(1 << lg_page),
+            "{ctx}: the build's own page size"
+        );
+        // qemu's cores have no NT_FILE: the executable (jemalloc's symbols) is named.
+        let heap = |format: &str| {
+            cli::heapmortem([
+                OsStr::new("heap"),
+                run.core.as_os_str(),
+                OsStr::new("--exe"),
+                run.exe.as_os_str(),
+                OsStr::new("--format"),
+                OsStr::new(format),
+            ])
+        };
+        let out = heap("jemalloc-json");
+        assert_exit(&out, 0);
+        compare_with_stats_print(&run, &out, min_arenas);
+        let text = heap("text");
+        assert_exit(&text, 0);
+        let layout = if dwarf {
+            "layout: DWARF".to_string()
+        } else {
+            format!(
+                "layout: built-in layout for jemalloc {version} (Linux aarch64, {} KiB pages",
+                (1 << lg_page) / 1024
+            )
+        };
+        assert!(
+            text.stdout_str().contains(&layout),
+            "{ctx}: the text view should say {layout:?}:\n{}",
+            text.stdout_str()
+        );
+    }
+}
+
+/// jemalloc 5.3.0 with 64 KiB pages (`--with-lg-page=16`, the arm64 configuration of
+/// distributions and of most projects that bundle jemalloc). (qemu-user's cores hold every
+/// mapped page, tens of MiB with 64 KiB pages: one run of each shape, mostly `bind`.)
+#[test]
+fn aarch64_jemalloc_5_3_64k_equals_malloc_stats_print() {
+    check_aarch64(
+        "5.3.0",
+        16,
+        &[
+            (false, "bind", "narenas:1", 1),
+            (true, "bind", "narenas:1", 1),
+            (false, "arenas", "", 5),
+        ],
+    );
+}
+
+/// jemalloc 5.3.0 with 4 KiB pages: configure's default, which is what the `-sys` crates
+/// build for aarch64 unless told otherwise.
+#[test]
+fn aarch64_jemalloc_5_3_4k_equals_malloc_stats_print() {
+    check_aarch64("5.3.0", 12, &[(false, "bind", "narenas:1", 1)]);
+}
+
+/// jemalloc 5.2.1 with 64 KiB pages.
+#[test]
+fn aarch64_jemalloc_5_2_64k_equals_malloc_stats_print() {
+    check_aarch64(
+        "5.2.1",
+        16,
+        &[
+            (false, "bind", "narenas:1", 1),
+            (true, "bind", "narenas:1", 1),
+        ],
+    );
+}
+
+/// jemalloc 5.1.0 with 64 KiB pages (its version string is `0.0.0`, so the table is chosen
+/// among all the aarch64 ones by the arenas' self-checks).
+#[test]
+fn aarch64_jemalloc_5_1_64k_equals_malloc_stats_print() {
+    check_aarch64(
+        "5.1.0",
+        16,
+        &[
+            (false, "bind", "narenas:1", 1),
+            (true, "bind", "narenas:1", 1),
+        ],
+    );
+}
+
+/// The built-in aarch64 tables are what GCC made of jemalloc's headers for the builds they
+/// name: every offset and size in them equals gdb-multiarch's answer from the DWARF of that
+/// cross build (the workload linked with it), members the walks above never read included.
+#[test]
+fn aarch64_tables_equal_the_builds_dwarf() {
+    use heap_walkers::jemalloc::layout::{
+        JEMALLOC_5_1_0_AARCH64_64K, JEMALLOC_5_2_1_AARCH64_64K, JEMALLOC_5_3_0_AARCH64_4K,
+        JEMALLOC_5_3_0_AARCH64_64K,
+    };
+    if !crate::aarch64::have_toolchain() || !process::require("gdb-multiarch", "gdb-multiarch") {
+        return;
+    }
+    for (table, lg_page) in [
+        (&JEMALLOC_5_3_0_AARCH64_64K, 16),
+        (&JEMALLOC_5_3_0_AARCH64_4K, 12),
+        (&JEMALLOC_5_2_1_AARCH64_64K, 16),
+        (&JEMALLOC_5_1_0_AARCH64_64K, 16),
+    ] {
+        let exe = workload(Linking::Aarch64 {
+            version: table.version,
+            lg_page,
+            dwarf: true,
+        });
+        let mut script = String::from(
+            "import gdb\n\
+             def show(key, expr):\n\
+             \x20   try:\n\
+             \x20       print('ENTRY', key, int(gdb.parse_and_eval(expr)))\n\
+             \x20   except gdb.error:\n\
+             \x20       print('ENTRY', key, 'missing')\n",
+        );
+        let mut expected = Vec::new();
+        for (s, m, offset) in table.members() {
+            script += &format!("show('{s}.{m}', '(unsigned long)&((struct {s} *)0)->{m}')\n");
+            expected.push((format!("{s}.{m}"), offset));
+        }
+        for &(s, size) in table.sizes() {
+            script += &format!("show('sizeof({s})', 'sizeof(struct {s})')\n");
+            expected.push((format!("sizeof({s})"), size));
+        }
+        let dir = unique_dir("aarch64-table-dwarf");
+        let file = dir.join("offsets.py");
+        std::fs::write(&file, script).expect("write the gdb script");
+        let mut cmd = Command::new("gdb-multiarch");
+        cmd.args(["-batch", "-nx", "-x"]).arg(&file).arg(&exe);
+        let out = run(&mut cmd, Duration::from_secs(300)).expect_success("gdb-multiarch");
+        let answers: std::collections::HashMap<String, String> = out
+            .stdout_str()
+            .lines()
+            .filter_map(|l| l.strip_prefix("ENTRY "))
+            .filter_map(|l| l.split_once(' '))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let diffs: Vec<String> = expected
+            .iter()
+            .filter(|(k, v)| answers.get(k) != Some(&v.to_string()))
+            .map(|(k, v)| format!("{k}: table {v}, DWARF {:?}", answers.get(k)))
+            .collect();
+        assert!(
+            diffs.is_empty(),
+            "{} ({}) differs from its build's DWARF:\n{}\n{}",
+            table.version,
+            table.config,
+            diffs.join("\n"),
+            out.describe()
+        );
     }
 }

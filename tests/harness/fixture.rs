@@ -403,34 +403,11 @@ fn gcore_core(name: &str, variant: Variant, exe: &Path) -> Core {
     }
 }
 
-/// Runs an aarch64 fixture under `qemu-aarch64`, which writes the guest's core as
-/// `qemu_PROG_DATE_PID.core` in the working directory (when RLIMIT_CORE allows), then kills
-/// itself with the same signal. The host core of qemu itself is kept tiny with
-/// `coredump_filter` 0 and deleted; the guest stack is 1 MiB (`-s 1M`) instead of 8, since
-/// qemu dumps all of it.
+/// Runs an aarch64 fixture under `qemu-aarch64` ([`qemu_run`]) and takes the guest's core.
 fn qemu_core(name: &str, variant: Variant, exe: &Path) -> Core {
-    process::require("qemu-aarch64", "qemu-user");
     let dir = unique_dir(&format!("qemu-{name}-{}", variant.name()));
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(
-            r#"ulimit -c unlimited 2>/dev/null || ulimit -c "$(ulimit -H -c)"
-               echo 0 > /proc/self/coredump_filter 2>/dev/null
-               exec qemu-aarch64 -s 1M "$0""#,
-        )
-        .arg(exe)
-        .current_dir(&dir);
-    let out = run(&mut cmd, Duration::from_secs(120));
+    let (out, guest) = qemu_run(exe, &[], &[], &dir);
     let died_of = expect_crash(name, variant, &out);
-    let mut guest = None;
-    for file in files_in(&dir) {
-        let fname = file.file_name().unwrap().to_string_lossy().into_owned();
-        if fname.starts_with("qemu_") && fname.ends_with(".core") {
-            guest = Some(file);
-        } else {
-            let _ = fs::remove_file(&file); // qemu's own (host) core
-        }
-    }
     let core = guest.unwrap_or_else(|| {
         panic!(
             "qemu-aarch64 wrote no guest core (qemu_*.core) for {name} ({variant}) in {}\n{}",
@@ -446,6 +423,62 @@ fn qemu_core(name: &str, variant: Variant, exe: &Path) -> Core {
         method: CoreMethod::Qemu,
         died_of: Some(died_of),
     }
+}
+
+/// Runs a static aarch64 `exe ARGS…` (with `env` set: qemu-user passes its environment to
+/// the guest) under `qemu-aarch64` in `dir`. qemu writes the guest's core as
+/// `qemu_PROG_DATE_PID.core` in the working directory (when RLIMIT_CORE allows), then kills
+/// itself with the same signal. The host core of qemu itself is kept tiny with
+/// `coredump_filter` 0 and deleted; the guest stack is 1 MiB (`-s 1M`) instead of 8, since
+/// qemu dumps all of it. Returns the run and the guest core, if one was written.
+fn qemu_run(
+    exe: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    dir: &Path,
+) -> (Output, Option<PathBuf>) {
+    process::require("qemu-aarch64", "qemu-user");
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(
+            r#"ulimit -c unlimited 2>/dev/null || ulimit -c "$(ulimit -H -c)"
+               echo 0 > /proc/self/coredump_filter 2>/dev/null
+               exec qemu-aarch64 -s 1M "$0" "$@""#,
+        )
+        .arg(exe)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(dir);
+    let out = run(&mut cmd, Duration::from_secs(120));
+    let mut guest = None;
+    for file in files_in(dir) {
+        let fname = file.file_name().unwrap().to_string_lossy().into_owned();
+        if fname.starts_with("qemu_") && fname.ends_with(".core") {
+            guest = Some(file);
+        } else if fname.starts_with("core") {
+            let _ = fs::remove_file(&file); // qemu's own (host) core
+        }
+    }
+    (out, guest)
+}
+
+/// [`abort_core`] for a static aarch64 workload: runs it under `qemu-aarch64` in `dir`
+/// until it aborts and returns the guest core qemu wrote.
+pub fn qemu_abort_core(exe: &Path, args: &[&str], env: &[(&str, &str)], dir: &Path) -> PathBuf {
+    let (out, guest) = qemu_run(exe, args, env, dir);
+    assert_eq!(
+        out.signal(),
+        Some(6),
+        "the workload should abort\n{}",
+        out.describe()
+    );
+    guest.unwrap_or_else(|| {
+        panic!(
+            "qemu-aarch64 wrote no guest core (qemu_*.core) in {}\n{}",
+            dir.display(),
+            out.describe()
+        )
+    })
 }
 
 /// The signal a fixture run died of; panics if it did not die of one.

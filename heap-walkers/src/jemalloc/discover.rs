@@ -76,7 +76,8 @@ pub(crate) fn explain_missing_symbols(target: &dyn Target) -> String {
 /// jemalloc's version string, as `JEMALLOC_VERSION` puts it in the binary:
 /// `MAJOR.MINOR.BUGFIX-NREV-gGID` with a 40-digit git id (jemalloc's configure.ac). It is
 /// searched in the read-only data of the module that holds `near` (an address of one of
-/// jemalloc's functions or variables).
+/// jemalloc's functions or variables): the mappings of its file, or, in a core that names
+/// no files (qemu-user's), those within the module's address range.
 pub(crate) fn find_version(target: &dyn Target, near: &[u64]) -> Option<String> {
     let paths: Vec<&str> = near
         .iter()
@@ -88,11 +89,20 @@ pub(crate) fn find_version(target: &dyn Target, near: &[u64]) -> Option<String> 
                 .and_then(|m| m.path.as_deref())
         })
         .collect();
+    let modules: Vec<(u64, u64)> = target
+        .modules()
+        .iter()
+        .filter(|m| near.iter().any(|&a| m.start <= a && a < m.end))
+        .map(|m| (m.start, m.end))
+        .collect();
     let mappings = target
         .mappings()
         .iter()
         .filter(|m| m.perms.starts_with('r'))
-        .filter(|m| m.path.as_deref().is_some_and(|p| paths.contains(&p)));
+        .filter(|m| {
+            m.path.as_deref().is_some_and(|p| paths.contains(&p))
+                || (m.path.is_none() && modules.iter().any(|&(s, e)| s <= m.start && m.end <= e))
+        });
     for m in mappings {
         let mut addr = m.start;
         while addr < m.end {
@@ -158,7 +168,8 @@ pub(crate) fn release(version: &str) -> Option<(u32, u32, u32)> {
     Some((it.next()??, it.next()??, it.next()??))
 }
 
-/// `sz_index2size_tab`'s first entries on x86_64 builds (LG_QUANTUM 4, tiny class 8; sc.c).
+/// `sz_index2size_tab`'s first entries on x86_64 and aarch64 builds (LG_QUANTUM 4 on both,
+/// quantum.h; tiny class 8; sc.c).
 const SIZE_CLASSES_START: [u64; 13] = [8, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256];
 
 /// For a library without symbols (Debian's stripped `libjemalloc.so.2`): finds the globals
@@ -166,7 +177,7 @@ const SIZE_CLASSES_START: [u64; 13] = [8, 16, 32, 48, 64, 80, 96, 112, 128, 160,
 ///
 /// - `sz_index2size_tab`: the size classes 8, 16, 32, 48, … one after another;
 /// - `bin_infos`: the same sizes every `sizeof(bin_info_t)` bytes, the first with a slab
-///   of one page;
+///   of one page (4 to 64 KiB);
 /// - `arenas`: a slot pointing at an `arena_t` that passes the layout's self-checks as
 ///   arena 0 (its index in three places, its extent caches' states, `pac.stats` pointing
 ///   into itself), and whose other slots are null or arenas of their own index. (jemalloc
@@ -214,7 +225,9 @@ pub(crate) fn scan_globals(target: &dyn Target, l: &Layout) -> Option<Globals> {
                     }
                     if bin_infos.is_none()
                         && words_are(target, at, l.bin_info.size, &SIZE_CLASSES_START)
-                        && target.read_u64(at + l.bin_info.slab_size) == Some(4096)
+                        && target
+                            .read_u64(at + l.bin_info.slab_size)
+                            .is_some_and(is_page_size)
                     {
                         bin_infos = Some(at);
                     }
@@ -238,6 +251,12 @@ pub(crate) fn scan_globals(target: &dyn Target, l: &Layout) -> Option<Globals> {
         index2size: index2size?,
         ..Globals::default()
     })
+}
+
+/// The page sizes jemalloc is built for on Linux: 4 KiB (x86_64, aarch64's default) up to
+/// 64 KiB (`--with-lg-page=16`, arm64 distributions).
+fn is_page_size(p: u64) -> bool {
+    p.is_power_of_two() && (4096..=65536).contains(&p)
 }
 
 /// Whether the u64 words at `at`, `at + stride`, … are `expected`.

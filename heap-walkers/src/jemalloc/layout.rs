@@ -13,8 +13,9 @@
 //! (Debian's `libjemalloc.a`, most release builds). The offsets then come from here. Each
 //! table names the jemalloc version, the headers the structs are declared in, and the build
 //! configuration the numbers hold for: they are the offsets GCC gives those declarations on
-//! x86_64 (LP64, 8-byte pointers, 64-bit atomics so `locked_u64_t` has no mutex) with the
-//! configuration that matters for layout. A walk checks the table against the memory it
+//! Linux x86_64 and aarch64 (LP64, 8-byte pointers, 64-bit atomics so `locked_u64_t` has no
+//! mutex; glibc's `pthread_mutex_t` differs) with the configuration that matters for layout
+//! (on aarch64 the page size too). A walk checks the table against the memory it
 //! reads (every arena knows its own index in three places, every extent cache its state)
 //! before trusting it; a build that differs (`--enable-debug` adds a witness to every
 //! mutex) fails that check and is reported instead of misread.
@@ -22,7 +23,11 @@
 use core_reader::Target;
 
 use super::model::Features;
-pub use super::tables::{JEMALLOC_5_1_0_X86_64, JEMALLOC_5_2_1_X86_64, JEMALLOC_5_3_0_X86_64};
+pub use super::tables::{
+    JEMALLOC_5_1_0_AARCH64_64K, JEMALLOC_5_1_0_X86_64, JEMALLOC_5_2_1_AARCH64_64K,
+    JEMALLOC_5_2_1_X86_64, JEMALLOC_5_3_0_AARCH64_4K, JEMALLOC_5_3_0_AARCH64_64K,
+    JEMALLOC_5_3_0_X86_64,
+};
 
 /// Answers "at what offset is `member` in `struct`" and "how big is `struct`".
 pub trait OffsetSource {
@@ -82,13 +87,21 @@ impl BuiltIn {
             sizes,
         }
     }
+
+    /// Every `(struct, member, offset)` entry: what a test checks against a build's DWARF.
+    pub fn members(&self) -> impl Iterator<Item = (&'static str, &'static str, u64)> {
+        self.members.iter().flat_map(|group| group.iter().copied())
+    }
+
+    /// Every `(struct, size)` entry.
+    pub fn sizes(&self) -> &'static [(&'static str, u64)] {
+        self.sizes
+    }
 }
 
 impl OffsetSource for BuiltIn {
     fn offset(&self, name: &str, member: &str) -> Option<u64> {
-        self.members
-            .iter()
-            .flat_map(|group| group.iter())
+        self.members()
             .find(|(s, m, _)| *s == name && *m == member)
             .map(|t| t.2)
     }
@@ -701,5 +714,41 @@ mod tests {
         let l51 = Layout::resolve(&JEMALLOC_5_1_0_X86_64).expect("5.1.0");
         assert!(!l51.features.extents && l51.arena.bins_ptr.is_none());
         assert!(l51.ecache.per_size.is_none() && l51.arena.extent_avail.is_none());
+    }
+
+    #[test]
+    fn builtin_aarch64_tables_resolve_with_their_families_features() {
+        for t in [&JEMALLOC_5_3_0_AARCH64_64K, &JEMALLOC_5_3_0_AARCH64_4K] {
+            let l = Layout::resolve(t).expect("5.3.0 aarch64");
+            assert!(l.has_page_allocator(), "{}", t.config);
+            // 48-byte pthread_mutex_t: every mutex is 8 bytes longer than on x86_64.
+            assert_eq!(l.bin.curregs, 120 + 24, "{}", t.config);
+        }
+        let l52 = Layout::resolve(&JEMALLOC_5_2_1_AARCH64_64K).expect("5.2.1 aarch64");
+        assert!(l52.features.extents && l52.arena.bins_ptr.is_some());
+        let l51 = Layout::resolve(&JEMALLOC_5_1_0_AARCH64_64K).expect("5.1.0 aarch64");
+        assert!(!l51.features.extents && l51.arena.bins_ptr.is_none());
+    }
+
+    #[test]
+    fn tables_are_chosen_by_target_and_release() {
+        use super::super::tables::builtin;
+        use core_reader::{Arch, Os};
+        let names = |os, arch, v| -> Vec<(&str, &str)> {
+            builtin(os, arch, v)
+                .into_iter()
+                .map(|t| (t.version, t.config))
+                .collect()
+        };
+        assert_eq!(names(Os::Linux, Arch::X86_64, Some((5, 3, 0))).len(), 1);
+        let arm53 = names(Os::Linux, Arch::Aarch64, Some((5, 3, 0)));
+        assert_eq!(arm53.len(), 2, "a table per page size: {arm53:?}");
+        assert!(arm53[0].1.contains("64 KiB") && arm53[1].1.contains("4 KiB"));
+        assert_eq!(names(Os::Linux, Arch::Aarch64, Some((5, 1, 0))).len(), 1);
+        // An unknown version ("0.0.0") tries every table of the target.
+        assert_eq!(names(Os::Linux, Arch::Aarch64, Some((0, 0, 0))).len(), 4);
+        assert_eq!(names(Os::Linux, Arch::X86_64, None).len(), 3);
+        assert!(names(Os::Linux, Arch::Aarch64, Some((5, 4, 0))).is_empty());
+        assert!(names(Os::FreeBsd, Arch::X86_64, Some((5, 2, 1))).is_empty());
     }
 }

@@ -18,9 +18,13 @@
 //!   address space far above resident memory, thread caches holding a large share of the
 //!   heap.
 //!
-//! Supported without DWARF (built-in layouts, Linux x86_64): jemalloc 5.3.x (Debian's
+//! Supported without DWARF (built-in layouts): on Linux x86_64, jemalloc 5.3.x (Debian's
 //! libjemalloc.a and its stripped libjemalloc.so.2, whose globals are recognized by their
-//! contents), 5.2.x and 5.1.x (`tikv-jemalloc-sys` 0.4, `jemalloc-sys` 0.3). With DWARF,
+//! contents), 5.2.x and 5.1.x (`tikv-jemalloc-sys` 0.4, `jemalloc-sys` 0.3); on Linux
+//! aarch64, 5.3.x with 64 KiB pages (`--with-lg-page=16`, what distributions and most
+//! projects configure for arm64 so that one build runs under 4, 16 and 64 KiB kernels) and
+//! with 4 KiB pages (configure's default, `tikv-jemalloc-sys` 0.5/0.6 on aarch64), 5.2.x and
+//! 5.1.x with 64 KiB pages. With DWARF,
 //! any build whose structs have the members of one of those families — FreeBSD's libc
 //! (5.1 on FreeBSD 12, 5.2 on 13) needs its debug file, since its `pthread_mutex_t` is a
 //! pointer and every offset after the first mutex differs from Linux's. `--list`
@@ -79,7 +83,7 @@ pub enum Error {
     /// The version has no built-in layout and the binary has no DWARF for jemalloc.
     #[error(
         "jemalloc {version} has no built-in layout in this heapmortem (built in: 5.1.x, \
-         5.2.x, 5.3.x on Linux x86_64) and the binary has no DWARF for its structs \
+         5.2.x, 5.3.x on Linux x86_64 and aarch64) and the binary has no DWARF for its structs \
          ({missing} missing): give its debug file with --debug-dir (FreeBSD: libc's, \
          /usr/lib/debug/lib/libc.so.7.debug, under --sysroot) or build jemalloc with -g"
     )]
@@ -174,12 +178,14 @@ fn walk_found(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
         .find(|m| m.name().starts_with("libjemalloc"))
         .ok_or_else(explain)?;
     let version = discover::find_version(target, &[lib.start]);
-    // Recognizing globals by content is built for 5.3 (Debian's libjemalloc2).
-    let layout = match choose_layout(target, version.as_deref(), None) {
-        Ok(l) if l.has_page_allocator() => l,
-        _ => return Err(explain()),
-    };
-    let globals = discover::scan_globals(target, &layout).ok_or_else(explain)?;
+    // Recognizing globals by content is built for 5.3 (Debian's libjemalloc2); of several
+    // tables (page sizes), the one under which the globals are found.
+    let (layout, globals) = layouts(target, version.as_deref())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(Layout::has_page_allocator)
+        .find_map(|l| discover::scan_globals(target, &l).map(|g| (l, g)))
+        .ok_or_else(explain)?;
     let note = format!(
         "{} has no symbols: its arenas and size-class tables were recognized by their \
          contents; opt.* and the thread caches' stashed bytes stay unknown (with the \
@@ -190,56 +196,48 @@ fn walk_found(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
     walk_arenas(target, &globals, &layout, version, vec![note], options)
 }
 
-/// DWARF first (it describes this very build); else the built-in table for the version
-/// (x86_64 only). When the version string is missing or says nothing (`0.0.0`: jemalloc
-/// configured outside a git checkout without its VERSION file, as the `jemalloc-sys` and
-/// `tikv-jemalloc-sys` crates build it), every built-in table is tried on the first arena
-/// (`arena0`: its slot in `arenas`, if known) and the one whose self-checks pass is used.
-fn choose_layout(
-    target: &dyn Target,
-    version: Option<&str>,
-    arena0: Option<u64>,
-) -> Result<Layout, Error> {
+/// The layouts that may describe this jemalloc, best first: DWARF alone where it has
+/// jemalloc's structs (it describes this very build); else the built-in tables for the
+/// target and the version's release (every table of the target when the version string is
+/// missing or says nothing, `0.0.0`: jemalloc configured outside a git checkout without its
+/// VERSION file, as the `jemalloc-sys` crate builds it).
+fn layouts(target: &dyn Target, version: Option<&str>) -> Result<Vec<Layout>, Error> {
     let missing = match Layout::resolve(&layout::Dwarf { target }) {
-        Ok(l) => return Ok(l),
+        Ok(l) => return Ok(vec![l]),
         Err(m) => m.0,
     };
     let unsupported = |missing: String| Error::UnsupportedVersion {
         version: version.unwrap_or("of unknown version").to_string(),
         missing,
     };
-    // The tables are Linux x86_64's: elsewhere pthread_mutex_t (inside every
-    // malloc_mutex_t) has another size.
-    if target.arch() != core_reader::Arch::X86_64 || target.os() != core_reader::Os::Linux {
+    let tables = tables::builtin(
+        target.os(),
+        target.arch(),
+        version.and_then(discover::release),
+    );
+    if tables.is_empty() {
         return Err(unsupported(missing));
     }
-    let chosen = match version.and_then(discover::release) {
-        Some((5, 3, _)) => Layout::resolve(&layout::JEMALLOC_5_3_0_X86_64),
-        Some((5, 2, _)) => Layout::resolve(&layout::JEMALLOC_5_2_1_X86_64),
-        Some((5, 1, _)) => Layout::resolve(&layout::JEMALLOC_5_1_0_X86_64),
-        Some((0, 0, 0)) | None => {
-            let candidates = [
-                &layout::JEMALLOC_5_3_0_X86_64,
-                &layout::JEMALLOC_5_2_1_X86_64,
-                &layout::JEMALLOC_5_1_0_X86_64,
-            ]
-            .map(|t| Layout::resolve(t));
-            let fits =
-                |l: &Layout| arena0.is_some_and(|a| walk::check_arena(target, l, 0, a).is_ok());
-            let mut ok = candidates.into_iter().flatten();
-            match ok.next() {
-                Some(l) if fits(&l) || arena0.is_none() => Ok(l),
-                Some(_) => match ok.find(|l| fits(l)) {
-                    Some(l) => Ok(l),
-                    // None fits: 5.3's table, whose self-checks will say what is wrong.
-                    None => Layout::resolve(&layout::JEMALLOC_5_3_0_X86_64),
-                },
-                None => return Err(unsupported(missing)),
-            }
-        }
-        _ => return Err(unsupported(missing)),
-    };
-    chosen.map_err(|m| unsupported(m.0))
+    tables
+        .into_iter()
+        .map(|t| Layout::resolve(t))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| unsupported(m.0))
+}
+
+/// Of [`layouts`], the first under which the first arena (`arena0`: its slot in `arenas`,
+/// if known) passes the self-checks: one release has a table per page size on aarch64, and
+/// an unknown version leaves every release. If none fits, the first, whose self-checks will
+/// say what is wrong.
+fn choose_layout(
+    target: &dyn Target,
+    version: Option<&str>,
+    arena0: Option<u64>,
+) -> Result<Layout, Error> {
+    let mut candidates = layouts(target, version)?;
+    let fits = |l: &Layout| arena0.is_some_and(|a| walk::check_arena(target, l, 0, a).is_ok());
+    let chosen = candidates.iter().position(fits).unwrap_or(0);
+    Ok(candidates.swap_remove(chosen))
 }
 
 /// What to say when the version string does not name the layout used.
@@ -327,8 +325,8 @@ fn walk_arenas(
     let mut large_extents = Vec::new();
     let allocations = if !options.allocations {
         None
-    } else if let (Some(emap_ptr), layout::CacheBins::Stack(cb)) =
-        (layout.arena.emap_ptr, &layout.cache_bin.bins)
+    } else if let (Some(emap_ptr), layout::CacheBins::Stack(cb), core_reader::Arch::X86_64) =
+        (layout.arena.emap_ptr, &layout.cache_bin.bins, target.arch())
     {
         // The extent map: by symbol, or through any arena's pa_shard.emap (stripped builds).
         let emap = globals.emap.or_else(|| {
@@ -356,7 +354,8 @@ fn walk_arenas(
     } else {
         problems.push(Diagnostic::new(
             "not_listed",
-            "allocations not listed: --list is built for jemalloc 5.3 only in this version",
+            "allocations not listed: --list is built for jemalloc 5.3 on x86_64 only in this \
+             version (extents.rs: the extent map's shape and edata_t's layout are x86_64's)",
         ));
         None
     };
