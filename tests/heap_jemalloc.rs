@@ -76,15 +76,24 @@ impl Linking {
 
 /// The fixture crate of jemalloc `version` (`tests/fixtures/jemalloc/crates/`), copied under
 /// the tests' temporary directory (nothing is written into the repository): its directory.
+/// Each file is copied to a name of its own and renamed into place, so that a cargo
+/// run on the copy of another test (or test process) never reads a half-written file.
 fn fixture_crate(version: &str) -> PathBuf {
     let src = repo_root().join("tests/fixtures/jemalloc/crates");
     let root = tmp_root().join("jemalloc-crates");
     let dir = root.join(format!("jemalloc-{version}"));
     std::fs::create_dir_all(&dir).expect("crate directory");
-    std::fs::copy(src.join("lib.rs"), root.join("lib.rs")).expect("copy lib.rs");
+    static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let copy = |from: PathBuf, to: PathBuf| {
+        let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".copy-{}-{n}", std::process::id()));
+        std::fs::copy(&from, &tmp)
+            .and_then(|_| std::fs::rename(&tmp, &to))
+            .unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
+    };
+    copy(src.join("lib.rs"), root.join("lib.rs"));
     for f in ["Cargo.toml", "Cargo.lock"] {
-        std::fs::copy(src.join(format!("jemalloc-{version}")).join(f), dir.join(f))
-            .unwrap_or_else(|e| panic!("copying the jemalloc-{version} fixture crate: {e}"));
+        copy(src.join(format!("jemalloc-{version}")).join(f), dir.join(f));
     }
     dir
 }
@@ -134,28 +143,32 @@ fn crate_jemalloc(version: &'static str) -> PathBuf {
 }
 
 /// The sources of jemalloc `version` as its `-sys` crate bundles them: the crate's
-/// directory, as `cargo metadata` (which downloads the locked crates) names it.
-fn crate_sources(version: &str) -> PathBuf {
-    let dir = fixture_crate(version);
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["metadata", "--locked", "--format-version", "1"])
-        .env_remove("CARGO_TARGET_DIR")
-        .current_dir(&dir);
-    let out = run(&mut cmd, Duration::from_secs(300))
-        .expect_success(&format!("cargo metadata for the jemalloc {version} crate"));
-    let meta: Value = serde_json::from_str(&out.stdout_str()).expect("cargo metadata's JSON");
-    meta["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|p| {
-            p["name"]
-                .as_str()
-                .is_some_and(|n| n.ends_with("jemalloc-sys"))
-        })
-        .find_map(|p| p["manifest_path"].as_str())
-        .and_then(|m| Path::new(m).parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| panic!("no jemalloc-sys package in\n{}", out.describe()))
+/// directory, as `cargo metadata` (which downloads the locked crates) names it. Once per
+/// version and process (the builds of two page sizes share it).
+fn crate_sources(version: &'static str) -> PathBuf {
+    static SOURCES: OnceLock<Memo<&'static str, PathBuf>> = OnceLock::new();
+    SOURCES.get_or_init(Memo::new).get(&version, || {
+        let dir = fixture_crate(version);
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["metadata", "--locked", "--format-version", "1"])
+            .env_remove("CARGO_TARGET_DIR")
+            .current_dir(&dir);
+        let out = run(&mut cmd, Duration::from_secs(300))
+            .expect_success(&format!("cargo metadata for the jemalloc {version} crate"));
+        let meta: Value = serde_json::from_str(&out.stdout_str()).expect("cargo metadata's JSON");
+        meta["packages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| {
+                p["name"]
+                    .as_str()
+                    .is_some_and(|n| n.ends_with("jemalloc-sys"))
+            })
+            .find_map(|p| p["manifest_path"].as_str())
+            .and_then(|m| Path::new(m).parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| panic!("no jemalloc-sys package in\n{}", out.describe()))
+    })
 }
 
 /// jemalloc `version` cross-built for Linux aarch64 with `--with-lg-page=lg_page`: the
