@@ -5,6 +5,11 @@
 //! bins in the arena itself; 5.3 moved them into the page allocator (`pa_shard_t`). FreeBSD
 //! 12's libc has jemalloc 5.1.0 and FreeBSD 13's 5.2.1; older Rust crates bundle them
 //! (`jemalloc-sys` 0.3.2: 5.1.0; `tikv-jemalloc-sys` 0.4.x: 5.2.1).
+//!
+//! The Linux aarch64 tables hold the same members as the x86_64 table of their version, at
+//! the offsets in the DWARF of jemalloc cross-built from those crates' sources (5.3.0:
+//! `tikv-jemalloc-sys` 0.6.0) with GCC 12 for aarch64 and the page size they name
+//! (tests/fixtures/jemalloc/README.md); the tests compare every entry with that DWARF.
 
 use core_reader::{Arch, Os};
 
