@@ -283,33 +283,24 @@ fn listing_agrees_with_getstats_tables() {
         used_bytes,
         malloc_figure(&run.truth, "Bytes in use by application")
     );
-    let objs: u64 = run
-        .truth
-        .lines()
-        .filter(|l| l.starts_with("class "))
-        .filter_map(|l| {
-            l.split(':')
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum();
-    // "     2 pages *      3 spans ~ …" and ">128   large *      1 spans ~ …".
-    let spans: u64 = run
-        .truth
-        .lines()
-        .filter(|l| l.contains(" spans ~ "))
-        .filter_map(|l| {
-            l.split('*')
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum();
+    // "class   1 [        8 bytes ] :      961 objs; …", "     2 pages *      3 spans ~ …" and
+    // ">128   large *      1 spans ~ …": the first number after the separator, summed.
+    let sum_after = |marker: &str, separator: char| -> u64 {
+        run.truth
+            .lines()
+            .filter(|l| l.contains(marker))
+            .filter_map(|l| {
+                l.split(separator)
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    };
+    let objs = sum_after(" objs; ", ':');
+    let spans = sum_after(" spans ~ ", '*');
     assert!(objs > 0 && spans > 0, "{}", run.truth);
     assert_eq!(not_used, objs + spans, "free objects and free spans listed");
 }

@@ -150,26 +150,8 @@ impl WalkedHeap {
     pub fn remarks(&self) -> Vec<String> {
         match self {
             WalkedHeap::Glibc(heap) => heap.walked_in_part().into_iter().collect(),
-            WalkedHeap::Jemalloc(heap) => heap
-                .notes
-                .iter()
-                .map(|n| format!("note: {n}"))
-                .chain(
-                    heap.problems
-                        .iter()
-                        .map(|p| format!("warning: {}", p.message)),
-                )
-                .collect(),
-            WalkedHeap::Tcmalloc(heap) => heap
-                .notes
-                .iter()
-                .map(|n| format!("note: {n}"))
-                .chain(
-                    heap.problems
-                        .iter()
-                        .map(|p| format!("warning: {}", p.message)),
-                )
-                .collect(),
+            WalkedHeap::Jemalloc(heap) => notes_and_problems(&heap.notes, &heap.problems),
+            WalkedHeap::Tcmalloc(heap) => notes_and_problems(&heap.notes, &heap.problems),
         }
     }
 
@@ -213,6 +195,15 @@ impl WalkedHeap {
             WalkedHeap::Tcmalloc(heap) => Ok(HeldHeap::from_tcmalloc(target, heap)),
         }
     }
+}
+
+/// The remarks of a walk that keeps notes and problems apart.
+fn notes_and_problems(notes: &[String], problems: &[core_reader::Diagnostic]) -> Vec<String> {
+    notes
+        .iter()
+        .map(|n| format!("note: {n}"))
+        .chain(problems.iter().map(|p| format!("warning: {}", p.message)))
+        .collect()
 }
 
 impl<D: serde::Serialize, A: ArenaDetail> Heap<D, A> {
