@@ -78,10 +78,13 @@ pub(crate) fn find_version(target: &dyn Target, module: &Module) -> Option<Strin
     None
 }
 
-/// The statics, by symbol where the build kept them, else by content in the module's
-/// writable data. None when the size map, the central cache or the page heap is not found.
-pub(crate) fn find_globals(target: &dyn Target, module: &Module) -> Option<Globals> {
-    let sym = |name: &str| target.find_symbol(name);
+/// The statics, by symbol where the build kept them, else by content in the writable data
+/// of tcmalloc's module. None when the size map, the central cache or the page heap is not
+/// found.
+pub(crate) fn find_globals(target: &dyn Target, module: Option<&Module>) -> Option<Globals> {
+    // Addresses a struct's offsets are added to: none near the top of the address space
+    // (a hostile symbol table's values).
+    let sym = |name: &str| target.find_symbol(name).filter(|&a| a < 1 << 56);
     let mut g = Globals {
         thread_heaps: sym(symbols::THREAD_HEAPS),
         thread_heap_count: sym(symbols::THREAD_HEAP_COUNT),
@@ -101,7 +104,7 @@ pub(crate) fn find_globals(target: &dyn Target, module: &Module) -> Option<Globa
         g.metadata_bytes = sym(symbols::METADATA_SYSTEM_BYTES);
         return Some(g);
     }
-    let ranges = crate::allocator::writable_data(target, &module.path);
+    let ranges = crate::allocator::writable_data(target, &module?.path);
     let data: Vec<(u64, Vec<u8>)> = ranges
         .iter()
         .map(|&(start, end)| (start, copy(target, start, end)))
@@ -219,12 +222,13 @@ fn find_central_cache(
 /// or its neighbours point back at it.
 fn is_list_head(mem: &dyn Memory, head: u64) -> bool {
     match (
-        mem.read_u64(head + span::NEXT),
-        mem.read_u64(head + span::PREV),
+        mem.read_u64(head.wrapping_add(span::NEXT)),
+        mem.read_u64(head.wrapping_add(span::PREV)),
     ) {
         (Some(n), Some(p)) if n == head && p == head => true,
         (Some(n), Some(p)) if n != 0 && p != 0 => {
-            mem.read_u64(n + span::PREV) == Some(head) && mem.read_u64(p + span::NEXT) == Some(head)
+            mem.read_u64(n.wrapping_add(span::PREV)) == Some(head)
+                && mem.read_u64(p.wrapping_add(span::NEXT)) == Some(head)
         }
         _ => false,
     }
@@ -253,9 +257,9 @@ fn find_pageheap(mem: &dyn Memory, data: &[(u64, Vec<u8>)]) -> Option<u64> {
             }
         }
         let run = (0..heads)
-            .take_while(|&k| is_list_head(mem, first + 48 * k))
+            .take_while(|&k| is_list_head(mem, first.wrapping_add(48 * k)))
             .count() as u64;
-        tried_below = first + 48 * run;
+        tried_below = first.saturating_add(48 * run);
         if run < heads {
             continue;
         }

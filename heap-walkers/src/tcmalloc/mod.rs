@@ -211,12 +211,17 @@ impl crate::ArenaDetail for PageHeapArena {
 
 /// Finds tcmalloc in `target` and walks it.
 pub fn walk(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
-    let module = discover::module(target).ok_or(Error::NotFound)?;
-    let version = discover::find_version(target, module);
+    // Without a module (memory put together by hand), the statics must have symbols.
+    let module = discover::module(target);
+    if module.is_none() && target.find_symbol(layout::symbols::SIZEMAP).is_none() {
+        return Err(Error::NotFound);
+    }
+    let name = module.map_or("the process", |m| m.path.as_str());
+    let version = module.and_then(|m| discover::find_version(target, m));
     if let Some(v) = version.as_deref().filter(|v| *v != "2.10") {
         return Err(Error::UnsupportedVersion(v.to_string()));
     }
-    let not_recognized = || Error::NotRecognized(module.path.clone());
+    let not_recognized = || Error::NotRecognized(name.to_string());
     if target.arch() != core_reader::Arch::X86_64 || target.os() != core_reader::Os::Linux {
         return Err(not_recognized());
     }
@@ -226,21 +231,19 @@ pub fn walk(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
     let mut notes = Vec::new();
     if version.is_none() {
         notes.push(format!(
-            "{}: no \"gperftools N.N\" string found; read with 2.10's layouts",
-            module.path
+            "{name}: no \"gperftools N.N\" string found; read with 2.10's layouts"
         ));
     }
     if g.by_content {
         notes.push(format!(
-            "{} has no symbols for tcmalloc's statics: the size map, central cache and page \
-             heap were recognized by their contents",
-            module.path
+            "{name} has no symbols for tcmalloc's statics: the size map, central cache and \
+             page heap were recognized by their contents"
         ));
     }
     let classes = walk::read_classes(mem, &g).ok_or_else(not_recognized)?;
     let central = walk::read_central(mem, &g, &classes, &mut problems);
     let caches = walk::read_caches(mem, &g, classes.len(), &mut problems);
-    let spans = walk::read_spans(mem, &g, classes.len(), &mut problems);
+    let spans = walk::read_spans(mem, &g, &classes, &mut problems);
     let stat = |i: u64| mem.read_u64(g.pageheap + layout::page_heap::STATS + 8 * i);
     let (system, free, unmapped, committed) = (
         stat(0).unwrap_or(0),
@@ -576,3 +579,6 @@ fn list(
     out.size_classes = rows;
     out
 }
+
+#[cfg(test)]
+mod tests;

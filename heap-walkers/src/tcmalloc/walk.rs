@@ -155,10 +155,10 @@ pub(crate) fn read_caches(
             break;
         }
         let (Some(size), Some(max_size), Some(pthread), Some(next)) = (
-            mem.read_u32(at + thread_cache::SIZE),
-            mem.read_u32(at + thread_cache::MAX_SIZE),
-            mem.read_u64(at + thread_cache::TID),
-            mem.read_u64(at + thread_cache::NEXT),
+            mem.read_u32(at.wrapping_add(thread_cache::SIZE)),
+            mem.read_u32(at.wrapping_add(thread_cache::MAX_SIZE)),
+            mem.read_u64(at.wrapping_add(thread_cache::TID)),
+            mem.read_u64(at.wrapping_add(thread_cache::NEXT)),
         ) else {
             problems.push(Diagnostic::at(
                 "unreadable",
@@ -169,10 +169,10 @@ pub(crate) fn read_caches(
         };
         let lists = (0..classes as u64)
             .map(|cl| {
-                let l = at + cl * thread_cache::LIST_STRIDE;
+                let l = at.wrapping_add(cl * thread_cache::LIST_STRIDE);
                 (
                     mem.read_u64(l).unwrap_or(0),
-                    mem.read_u32(l + thread_cache::LIST_LENGTH)
+                    mem.read_u32(l.wrapping_add(thread_cache::LIST_LENGTH))
                         .map_or(0, u64::from),
                 )
             })
@@ -195,23 +195,26 @@ pub(crate) fn read_caches(
 pub(crate) fn read_spans(
     mem: &dyn Memory,
     g: &Globals,
-    classes: usize,
+    classes: &[Class],
     problems: &mut Vec<Diagnostic>,
 ) -> Vec<Span> {
     let root = g.pageheap + page_heap::PAGEMAP_ROOT;
     let leaf_len = 1u64 << page_heap::LEAF_BITS;
     let mut spans = Vec::new();
+    let mut root_bytes = vec![0u8; (8 * page_heap::ROOT_LENGTH) as usize];
+    if !mem.read_exact(root, &mut root_bytes) {
+        problems.push(Diagnostic::at(
+            "unreadable",
+            root,
+            "the page map's root is not in the core: no span could be found",
+        ));
+        return spans;
+    }
     let mut leaf = vec![0u8; (8 * leaf_len) as usize];
     let mut skip_to = 0u64;
-    for i in 0..page_heap::ROOT_LENGTH {
-        let Some(ptr) = mem.read_u64(root + 8 * i) else {
-            problems.push(Diagnostic::at(
-                "unreadable",
-                root + 8 * i,
-                "the page map's root is not in the core",
-            ));
-            break;
-        };
+    for (i, ptr) in root_bytes.chunks_exact(8).enumerate() {
+        let i = i as u64;
+        let ptr = u64::from_le_bytes(ptr.try_into().unwrap_or_default());
         if ptr == 0 {
             continue;
         }
@@ -242,24 +245,29 @@ pub(crate) fn read_spans(
     spans
 }
 
-fn read_span(mem: &dyn Memory, at: u64, classes: usize) -> Option<Span> {
-    let start = mem.read_u64(at + span::START)?;
-    let length = mem.read_u64(at + span::LENGTH)?;
-    let bits = mem.read_u32(at + span::BITS)?;
+/// The span at `at`, if it looks like one: a small span is as long as its class's spans
+/// and its class has a size (which bounds the objects listed from it).
+fn read_span(mem: &dyn Memory, at: u64, classes: &[Class]) -> Option<Span> {
+    let start = mem.read_u64(at.wrapping_add(span::START))?;
+    let length = mem.read_u64(at.wrapping_add(span::LENGTH))?;
+    let bits = mem.read_u32(at.wrapping_add(span::BITS))?;
     let sizeclass = (bits >> 16) & 0xff;
     let location = (bits >> 24) & 3;
     let valid = length > 0
         && start.checked_add(length)? <= 1 << PAGE_NUMBER_BITS
         && location <= span::ON_RETURNED_FREELIST
-        && (sizeclass as usize) < classes
-        && (sizeclass == 0 || location == span::IN_USE);
+        && (sizeclass == 0
+            || (location == span::IN_USE
+                && classes
+                    .get(sizeclass as usize)
+                    .is_some_and(|c| c.pages == length && c.size > 0)));
     valid.then(|| Span {
         address: at,
         start,
         length,
         sizeclass,
         location,
-        objects: mem.read_u64(at + span::OBJECTS).unwrap_or(0),
+        objects: mem.read_u64(at.wrapping_add(span::OBJECTS)).unwrap_or(0),
     })
 }
 
