@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 packages=(
     gcc clang gdb gdb-multiarch valgrind libc6-dbg elfutils binutils strace bc
     zstd xz-utils bzip2 lz4 gzip
-    libjemalloc-dev google-perftools libgoogle-perftools-dev golang-go
+    libjemalloc-dev google-perftools libgoogle-perftools-dev libtcmalloc-minimal4 golang-go
     qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
     chromium
 )

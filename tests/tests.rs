@@ -9,6 +9,7 @@ mod diff;
 mod freebsd;
 mod heap_glibc;
 mod heap_jemalloc;
+mod heap_tcmalloc;
 mod help;
 mod info;
 mod inputs;

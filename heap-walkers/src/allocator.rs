@@ -53,6 +53,10 @@ impl Allocator {
         {
             return Allocator::Jemalloc;
         }
+        // Statically linked tcmalloc: gperftools' own entry point.
+        if target.find_symbol("tc_malloc").is_some() {
+            return Allocator::Tcmalloc;
+        }
         if target.os() == Os::FreeBsd && names.iter().any(|n| n.starts_with("libc.so")) {
             // FreeBSD's libc malloc is jemalloc (lib/libc/stdlib/malloc/jemalloc).
             return Allocator::Jemalloc;
@@ -84,4 +88,40 @@ impl Allocator {
         }
         Allocator::Unknown
     }
+}
+
+/// The writable data of the module at `path` in `target`: its writable mappings (`.data`,
+/// `.bss`), each with the anonymous mapping right after it, where the rest of `.bss` lies.
+/// Where allocators without symbols keep their globals, found by content.
+pub(crate) fn writable_data(target: &dyn Target, path: &str) -> Vec<(u64, u64)> {
+    let maps = target.mappings();
+    let mut ranges = Vec::new();
+    for (i, m) in maps.iter().enumerate() {
+        if m.path.as_deref() == Some(path) && m.perms.contains('w') {
+            ranges.push((m.start, m.end));
+            if let Some(next) = maps
+                .get(i + 1)
+                .filter(|n| n.path.is_none() && n.start == m.end && n.perms.contains('w'))
+            {
+                ranges.push((next.start, next.end));
+            }
+        }
+    }
+    ranges
+}
+
+/// `(tid, thread pointer)` of every thread (x86_64 `fs_base`, aarch64 `tpidr_el0`): the
+/// thread pointer is also its `pthread_t`, which is how allocators name a cache's thread.
+pub(crate) fn thread_pointers(target: &dyn Target) -> Vec<(u64, u64)> {
+    target
+        .threads()
+        .iter()
+        .filter_map(|t| {
+            let tp = t
+                .registers
+                .get("fs_base")
+                .or_else(|| t.registers.get("tpidr_el0"))?;
+            Some((t.tid, tp))
+        })
+        .collect()
 }

@@ -4,7 +4,9 @@
 use core_reader::{Diagnostic, Target};
 
 use crate::leaks::{self, Roots};
-use crate::{glibc, jemalloc, Allocations, Allocator, Arena, ArenaDetail, Sites, WalkedHeap};
+use crate::{
+    glibc, jemalloc, tcmalloc, Allocations, Allocator, Arena, ArenaDetail, Sites, WalkedHeap,
+};
 
 /// Why there is no heap to check.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -29,9 +31,9 @@ pub enum Error {
     /// jemalloc was found but could not list its allocations (5.1, 5.2).
     #[error("jemalloc's allocations could not be listed: {0}")]
     NotListed(String),
-    /// An allocator heapmortem does not walk.
-    #[error("the process used the {} allocator, whose heap heapmortem cannot walk yet (glibc and jemalloc)", .0.name())]
-    Unsupported(Allocator),
+    /// tcmalloc's statics could not be found or read.
+    #[error(transparent)]
+    Tcmalloc(#[from] tcmalloc::Error),
 }
 
 /// A walked heap reduced to what reachability needs.
@@ -120,6 +122,28 @@ impl HeldHeap {
         })
     }
 
+    /// The held heap of a tcmalloc walk made with its allocations listed.
+    pub fn from_tcmalloc(target: &dyn Target, mut heap: tcmalloc::Heap) -> HeldHeap {
+        let roots = leaks::tcmalloc_roots(target, &heap);
+        let n = heap.problems.len();
+        let partial = (n > 0).then(|| {
+            format!(
+                "the heap could be walked only in part ({n} problem{}): {MISSED}",
+                if n == 1 { "" } else { "s" },
+            )
+        });
+        HeldHeap {
+            allocator: Allocator::Tcmalloc,
+            version: heap.version.clone(),
+            arenas: Holdings::of(&heap.arenas),
+            allocations: heap.allocations.take().unwrap_or_default(),
+            roots,
+            problems: std::mem::take(&mut heap.problems),
+            partial,
+            sites: None,
+        }
+    }
+
     /// The allocations the program holds, as the leak check and the reference graph take
     /// them.
     pub fn blocks(&self) -> Vec<crate::leaks::Block> {
@@ -133,7 +157,8 @@ impl Error {
         match self {
             Error::Glibc(_) | Error::NoAllocator(_) => Some(Allocator::Glibc),
             Error::Jemalloc(_) | Error::JemallocTruncated(_) => Some(Allocator::Jemalloc),
-            Error::NotListed(_) | Error::Unsupported(_) => None,
+            Error::Tcmalloc(_) => Some(Allocator::Tcmalloc),
+            Error::NotListed(_) => None,
         }
     }
 }

@@ -12,9 +12,15 @@ jemalloc (5.1, 5.2, 5.3; static, shared, stripped): per arena active, dirty, muz
 retained pages, decay settings and counters, bins, large extents, thread caches. \
 --format jemalloc-json prints what malloc_stats_print(\"J\") would have printed.
 
+tcmalloc (gperftools 2.10; linked, LD_PRELOADed, stripped libtcmalloc and \
+libtcmalloc_minimal): the page heap's spans in use, free and returned to the system, the \
+central and transfer caches and every thread's cache by size class. --format \
+tcmalloc-stats prints what MallocExtension::GetStats() would have printed.
+
 Findings name the likely cause and the next step: fragmentation that is not a leak, dirty \
 pages an arena never purges, threads whose decay never starts (jemalloc < 5.3), retained \
-address space, oversized thread caches, a damaged heap.";
+address space, oversized thread caches, a tcmalloc page heap that never releases free \
+spans, a damaged heap.";
 
 /// `leaks`: the roots, valgrind memcheck's categories, the sizes.
 pub const LEAKS_HELP: &str = "Roots are the threads' registers and stacks and every writable \
@@ -22,7 +28,7 @@ mapping outside the heap. A block no root reaches is definitely lost when no oth
 block points at it, indirectly lost when one does; a block reached only through a pointer \
 into its middle is possibly lost: valgrind memcheck's categories. Sizes are usable sizes \
 (the allocator does not record the size asked for). Groups name the type of their blocks \
-(C++ classes by vtable). glibc and jemalloc (5.3) heaps.";
+(C++ classes by vtable). glibc, jemalloc (5.3) and tcmalloc (gperftools 2.10) heaps.";
 
 /// `explain`: what an answer holds, and the one-line answers.
 pub const EXPLAIN_HELP: &str =

@@ -12,6 +12,8 @@
 //! - [`jemalloc`]: arenas, extents, dirty and muzzy pages, decay, bins and tcaches (5.1, 5.2,
 //!   5.3), with `malloc_stats_print`'s JSON as an output, and the in-memory profile of a
 //!   `prof:true` process.
+//! - [`tcmalloc`]: gperftools' page heap, spans, size classes, central and transfer caches
+//!   and thread caches (2.10), with `MallocExtension::GetStats()`'s text as an output.
 //! - [`Allocator::detect`] says which allocator served `malloc`; [`WalkedHeap::walk`] walks
 //!   it and writes the [`View`] `heap` asks for (the one dispatch on the allocator);
 //!   [`HeldHeap::walk`] walks it with every allocation listed and builds the roots.
@@ -63,6 +65,7 @@ pub mod refs;
 mod render;
 mod scan;
 mod sites;
+pub mod tcmalloc;
 pub mod types;
 mod walked;
 

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use core_reader::Target;
 
 use crate::held::{Error, HeldHeap};
-use crate::{glibc, jemalloc, types, Allocator, ArenaDetail, Heap, ListFilter};
+use crate::{glibc, jemalloc, tcmalloc, types, Allocator, ArenaDetail, Heap, ListFilter};
 
 /// Rows of the terminal's type table.
 const TYPE_ROWS: usize = 20;
@@ -25,6 +25,8 @@ pub enum Format {
     MallocInfo,
     /// The JSON jemalloc's malloc_stats_print("J") prints.
     JemallocJson,
+    /// The text gperftools' MallocExtension::GetStats() prints.
+    TcmallocStats,
 }
 
 /// How the allocations in use are grouped beside the arenas.
@@ -67,6 +69,18 @@ impl View {
                 "--format malloc-info is glibc's malloc_info XML; this process used \
                  jemalloc: use --format jemalloc-json (malloc_stats_print's JSON) or json",
             ),
+            (Format::MallocInfo | Format::JemallocJson, Allocator::Tcmalloc) => Some(
+                "this process used gperftools' tcmalloc: use --format tcmalloc-stats \
+                 (MallocExtension::GetStats()'s text) or json",
+            ),
+            (Format::TcmallocStats, Allocator::Glibc | Allocator::Unknown) => Some(
+                "--format tcmalloc-stats is for tcmalloc heaps; this process used glibc \
+                 malloc (try --format malloc-info or json)",
+            ),
+            (Format::TcmallocStats, Allocator::Jemalloc) => Some(
+                "--format tcmalloc-stats is for tcmalloc heaps; this process used \
+                 jemalloc: use --format jemalloc-json or json",
+            ),
             _ => None,
         }
     }
@@ -78,6 +92,8 @@ pub enum WalkedHeap {
     Glibc(glibc::GlibcHeap),
     /// jemalloc.
     Jemalloc(jemalloc::Heap),
+    /// gperftools' tcmalloc.
+    Tcmalloc(tcmalloc::Heap),
 }
 
 impl WalkedHeap {
@@ -112,7 +128,12 @@ impl WalkedHeap {
                         _ => Error::Jemalloc(e),
                     })
             }
-            other => Err(Error::Unsupported(other)),
+            Allocator::Tcmalloc => {
+                let options = tcmalloc::Options { allocations: list };
+                tcmalloc::walk(target, &options)
+                    .map(WalkedHeap::Tcmalloc)
+                    .map_err(Error::Tcmalloc)
+            }
         }
     }
 
@@ -121,6 +142,7 @@ impl WalkedHeap {
         match self {
             WalkedHeap::Glibc(_) => Allocator::Glibc,
             WalkedHeap::Jemalloc(_) => Allocator::Jemalloc,
+            WalkedHeap::Tcmalloc(_) => Allocator::Tcmalloc,
         }
     }
 
@@ -128,16 +150,8 @@ impl WalkedHeap {
     pub fn remarks(&self) -> Vec<String> {
         match self {
             WalkedHeap::Glibc(heap) => heap.walked_in_part().into_iter().collect(),
-            WalkedHeap::Jemalloc(heap) => heap
-                .notes
-                .iter()
-                .map(|n| format!("note: {n}"))
-                .chain(
-                    heap.problems
-                        .iter()
-                        .map(|p| format!("warning: {}", p.message)),
-                )
-                .collect(),
+            WalkedHeap::Jemalloc(heap) => notes_and_problems(&heap.notes, &heap.problems),
+            WalkedHeap::Tcmalloc(heap) => notes_and_problems(&heap.notes, &heap.problems),
         }
     }
 
@@ -146,6 +160,7 @@ impl WalkedHeap {
         match self {
             WalkedHeap::Glibc(heap) => heap.is_partial(),
             WalkedHeap::Jemalloc(heap) => !heap.problems.is_empty(),
+            WalkedHeap::Tcmalloc(heap) => heap.is_partial(),
         }
     }
 
@@ -160,11 +175,14 @@ impl WalkedHeap {
                 writeln!(w)?;
             }
             (WalkedHeap::Jemalloc(heap), Format::Text) => heap.write_text(w)?,
+            (WalkedHeap::Tcmalloc(heap), Format::TcmallocStats) => heap.write_stats(w)?,
+            (WalkedHeap::Tcmalloc(heap), Format::Text) => heap.write_text(w)?,
             _ => {}
         }
         match self {
             WalkedHeap::Glibc(heap) => heap.write_view(target, w, view),
             WalkedHeap::Jemalloc(heap) => heap.summary().write_view(target, w, view),
+            WalkedHeap::Tcmalloc(heap) => heap.write_view(target, w, view),
         }
     }
 
@@ -174,8 +192,18 @@ impl WalkedHeap {
         match self {
             WalkedHeap::Glibc(heap) => Ok(HeldHeap::from_glibc(target, heap)),
             WalkedHeap::Jemalloc(heap) => HeldHeap::from_jemalloc(target, heap),
+            WalkedHeap::Tcmalloc(heap) => Ok(HeldHeap::from_tcmalloc(target, heap)),
         }
     }
+}
+
+/// The remarks of a walk that keeps notes and problems apart.
+fn notes_and_problems(notes: &[String], problems: &[core_reader::Diagnostic]) -> Vec<String> {
+    notes
+        .iter()
+        .map(|n| format!("note: {n}"))
+        .chain(problems.iter().map(|p| format!("warning: {}", p.message)))
+        .collect()
 }
 
 impl<D: serde::Serialize, A: ArenaDetail> Heap<D, A> {
@@ -216,7 +244,7 @@ impl<D: serde::Serialize, A: ArenaDetail> Heap<D, A> {
                     None => Ok(()),
                 }
             }
-            Format::MallocInfo | Format::JemallocJson => Ok(()),
+            Format::MallocInfo | Format::JemallocJson | Format::TcmallocStats => Ok(()),
         }
     }
 }

@@ -33,13 +33,6 @@ impl Report {
         // The allocations are listed too, for the leak check.
         let mut heap = match WalkedHeap::walk(process, allocator, true, true) {
             Ok(heap) => heap,
-            Err(heap_walkers::HeldError::Unsupported(other)) => {
-                self.notes.push(format!(
-                    "{name}: the heap of a process using {} is not shown (glibc and jemalloc only)",
-                    other.name()
-                ));
-                return (false, None);
-            }
             Err(e) => {
                 let allocator = e.allocator().unwrap_or(allocator).name();
                 self.notes.push(format!(
@@ -65,6 +58,7 @@ impl Report {
         match &heap {
             WalkedHeap::Glibc(heap) => self.add_heap_section(name, heap),
             WalkedHeap::Jemalloc(heap) => self.add_heap_section(name, &heap.summary()),
+            WalkedHeap::Tcmalloc(heap) => self.add_heap_section(name, heap),
         }
         let held = heap.into_held(process).ok().map(|mut held| {
             // One type inference for the types section and the leak groups.

@@ -190,20 +190,7 @@ pub(crate) fn scan_globals(target: &dyn Target, l: &Layout) -> Option<Globals> {
         .modules()
         .into_iter()
         .find(|m| m.name().starts_with("libjemalloc"))?;
-    let maps = target.mappings();
-    let mut ranges = Vec::new();
-    for (i, m) in maps.iter().enumerate() {
-        if m.path.as_deref() == Some(lib.path.as_str()) && m.perms.contains('w') {
-            ranges.push((m.start, m.end));
-            // The rest of .bss is an anonymous mapping right after the file's.
-            if let Some(next) = maps
-                .get(i + 1)
-                .filter(|n| n.path.is_none() && n.start == m.end && n.perms.contains('w'))
-            {
-                ranges.push((next.start, next.end));
-            }
-        }
-    }
+    let ranges = crate::allocator::writable_data(target, &lib.path);
     let mut index2size = None;
     let mut bin_infos = None;
     let mut arena_slots: Vec<(u64, usize)> = Vec::new();

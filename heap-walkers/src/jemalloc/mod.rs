@@ -254,21 +254,6 @@ fn version_note(version: Option<&str>, layout: &str) -> Option<String> {
     }
 }
 
-/// `(tid, thread pointer)` of every thread (x86_64 `fs_base`, aarch64 `tpidr_el0`).
-fn thread_pointers(target: &dyn Target) -> Vec<(u64, u64)> {
-    target
-        .threads()
-        .iter()
-        .filter_map(|t| {
-            let tp = t
-                .registers
-                .get("fs_base")
-                .or_else(|| t.registers.get("tpidr_el0"))?;
-            Some((t.tid, tp))
-        })
-        .collect()
-}
-
 /// Every arena of the `arenas` array, their thread caches, and (when asked and the version
 /// allows) every allocation.
 fn walk_arenas(
@@ -359,7 +344,12 @@ fn walk_arenas(
         ));
         None
     };
-    let threads = threads::thread_caches(mem, layout, &caches, &thread_pointers(target));
+    let threads = threads::thread_caches(
+        mem,
+        layout,
+        &caches,
+        &crate::allocator::thread_pointers(target),
+    );
     Ok(Heap {
         version,
         symbol_prefix: globals.prefix.clone(),

@@ -56,4 +56,4 @@ mod roots;
 pub use crate::scan::Block;
 pub use find::{find_leaks, find_leaks_with_sites};
 pub use model::{Leak, LeakGroup, LeakKind, LeakReport, RootKind, RootRange, Roots};
-pub use roots::{blocks, glibc_roots, jemalloc_roots};
+pub use roots::{blocks, glibc_roots, jemalloc_roots, tcmalloc_roots};

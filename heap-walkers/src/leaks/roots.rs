@@ -106,6 +106,17 @@ pub fn jemalloc_roots(process: &dyn Target, heap: &crate::jemalloc::Heap) -> Roo
     roots
 }
 
+/// The roots of a process using tcmalloc: the process's, less its heap. tcmalloc's own
+/// metadata (spans, page map leaves, thread caches) points only at spans and free objects,
+/// never at the start of an allocation in use, so it needs no exclusion.
+pub fn tcmalloc_roots(process: &dyn Target, heap: &crate::tcmalloc::Heap) -> Roots {
+    let mut roots = process_roots(process);
+    for a in heap.allocations.iter().flatten() {
+        roots.excluded.push((a.address, a.end()));
+    }
+    roots
+}
+
 /// What any process can still reach its memory through: every thread's registers, every
 /// thread's stack from its stack pointer up, every other writable mapping; less the stacks
 /// of exited threads in glibc's stack cache ([`stack_cache`]).

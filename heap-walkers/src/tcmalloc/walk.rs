@@ -1,0 +1,291 @@
+//! Reading gperftools 2.10's state: the size map, the central free lists and their
+//! transfer caches, every thread's cache, and every span through the page map.
+
+use core_reader::{Diagnostic, Memory};
+
+use super::discover::Globals;
+use super::layout::{central, page_heap, size_map, span, thread_cache};
+use super::layout::{CLASS_SIZES_MAX, PAGE_NUMBER_BITS, PAGE_SHIFT};
+
+/// One size class of the size map (src/common.cc `SizeMap::Init`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Class {
+    /// `class_to_size_`.
+    pub size: u64,
+    /// `class_to_pages_`: pages of each span of the class.
+    pub pages: u64,
+    /// `num_objects_to_move_`: objects moved between a thread cache and the central list at
+    /// once (a transfer-cache slot's batch).
+    pub batch: u64,
+}
+
+/// One class's central free list (src/central_freelist.h).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Central {
+    /// `counter_`: free objects on its spans.
+    pub counter: u64,
+    /// `num_spans_`.
+    pub num_spans: u64,
+    /// `used_slots_`: full transfer-cache slots.
+    pub used_slots: u64,
+    /// Each used slot's `(head, tail)` chain.
+    pub slots: Vec<(u64, u64)>,
+}
+
+/// One thread's cache (src/thread_cache.h).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Cache {
+    pub address: u64,
+    /// `tid_`: the owner's `pthread_t`.
+    pub pthread: u64,
+    /// `size_`: bytes on its lists.
+    pub size: u64,
+    /// `max_size_`.
+    pub max_size: u64,
+    /// `(head, length_)` of each class's list.
+    pub lists: Vec<(u64, u64)>,
+}
+
+/// One span from the page map.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span {
+    pub address: u64,
+    /// First page number.
+    pub start: u64,
+    /// Pages.
+    pub length: u64,
+    /// 0 for a large allocation or a free span.
+    pub sizeclass: u32,
+    /// `IN_USE`, `ON_NORMAL_FREELIST`, `ON_RETURNED_FREELIST`.
+    pub location: u32,
+    /// `objects`: the span's free objects (small spans).
+    pub objects: u64,
+}
+
+impl Span {
+    /// Its first byte.
+    pub fn base(&self) -> u64 {
+        self.start << PAGE_SHIFT
+    }
+    /// Its bytes.
+    pub fn bytes(&self) -> u64 {
+        self.length << PAGE_SHIFT
+    }
+}
+
+/// Longest chain of free objects followed (a hostile list ends here).
+const CHAIN_LIMIT: u64 = 1 << 24;
+/// Most thread caches followed.
+const CACHE_LIMIT: usize = 1 << 16;
+
+pub(crate) fn read_classes(mem: &dyn Memory, g: &Globals) -> Option<Vec<Class>> {
+    let n = mem
+        .read_u64(g.sizemap + size_map::NUM_SIZE_CLASSES)?
+        .min(CLASS_SIZES_MAX);
+    (0..n)
+        .map(|cl| {
+            Some(Class {
+                size: u64::from(mem.read_u32(g.sizemap + size_map::CLASS_TO_SIZE + 4 * cl)?),
+                pages: mem.read_u64(g.sizemap + size_map::CLASS_TO_PAGES + 8 * cl)?,
+                batch: u64::from(mem.read_u32(g.sizemap + size_map::NUM_OBJECTS_TO_MOVE + 4 * cl)?),
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn read_central(
+    mem: &dyn Memory,
+    g: &Globals,
+    classes: &[Class],
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<Central> {
+    (0..classes.len() as u64)
+        .map(|cl| {
+            let at = g.central_cache + cl * central::STRIDE;
+            let word = |off| mem.read_u64(at + off);
+            let used = mem.read_u32(at + central::USED_SLOTS).map(u64::from);
+            match (word(central::COUNTER), word(central::NUM_SPANS), used) {
+                (Some(counter), Some(num_spans), Some(used)) => {
+                    let used_slots = used.min(central::TC_SLOTS_MAX);
+                    let slots = (0..used_slots)
+                        .filter_map(|i| {
+                            let slot = at + central::TC_SLOTS + 16 * i;
+                            Some((mem.read_u64(slot)?, mem.read_u64(slot + 8)?))
+                        })
+                        .collect();
+                    Central {
+                        counter,
+                        num_spans,
+                        used_slots,
+                        slots,
+                    }
+                }
+                _ => {
+                    problems.push(Diagnostic::at(
+                        "unreadable",
+                        at,
+                        format!("the central free list of class {cl} is not in the core"),
+                    ));
+                    Central::default()
+                }
+            }
+        })
+        .collect()
+}
+
+/// Every thread's cache, from `ThreadCache::thread_heaps_` along `next_`.
+pub(crate) fn read_caches(
+    mem: &dyn Memory,
+    g: &Globals,
+    classes: usize,
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<Cache> {
+    let Some(head) = g.thread_heaps.and_then(|a| mem.read_u64(a)) else {
+        return Vec::new();
+    };
+    let mut caches: Vec<Cache> = Vec::new();
+    let mut at = head;
+    while at != 0 {
+        if caches.len() >= CACHE_LIMIT || caches.iter().any(|c| c.address == at) {
+            problems.push(Diagnostic::at(
+                "cycle",
+                at,
+                "the list of thread caches loops; the rest was not read",
+            ));
+            break;
+        }
+        let (Some(size), Some(max_size), Some(pthread), Some(next)) = (
+            mem.read_u32(at.wrapping_add(thread_cache::SIZE)),
+            mem.read_u32(at.wrapping_add(thread_cache::MAX_SIZE)),
+            mem.read_u64(at.wrapping_add(thread_cache::TID)),
+            mem.read_u64(at.wrapping_add(thread_cache::NEXT)),
+        ) else {
+            problems.push(Diagnostic::at(
+                "unreadable",
+                at,
+                "a thread cache is not in the core; the rest of the list was not read",
+            ));
+            break;
+        };
+        let lists = (0..classes as u64)
+            .map(|cl| {
+                let l = at.wrapping_add(cl * thread_cache::LIST_STRIDE);
+                (
+                    mem.read_u64(l).unwrap_or(0),
+                    mem.read_u32(l.wrapping_add(thread_cache::LIST_LENGTH))
+                        .map_or(0, u64::from),
+                )
+            })
+            .collect();
+        caches.push(Cache {
+            address: at,
+            pthread,
+            // int32 counters: a negative one is damage, read as 0.
+            size: u64::try_from(size as i32).unwrap_or(0),
+            max_size: u64::try_from(max_size as i32).unwrap_or(0),
+            lists,
+        });
+        at = next;
+    }
+    caches
+}
+
+/// Every span the page map knows, by address: each leaf's entries, a span taken where its
+/// first page maps to it (interior pages may still map to spans since merged away).
+pub(crate) fn read_spans(
+    mem: &dyn Memory,
+    g: &Globals,
+    classes: &[Class],
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<Span> {
+    let root = g.pageheap + page_heap::PAGEMAP_ROOT;
+    let leaf_len = 1u64 << page_heap::LEAF_BITS;
+    let mut spans = Vec::new();
+    let mut root_bytes = vec![0u8; (8 * page_heap::ROOT_LENGTH) as usize];
+    if !mem.read_exact(root, &mut root_bytes) {
+        problems.push(Diagnostic::at(
+            "unreadable",
+            root,
+            "the page map's root is not in the core: no span could be found",
+        ));
+        return spans;
+    }
+    let mut leaf = vec![0u8; (8 * leaf_len) as usize];
+    let mut skip_to = 0u64;
+    for (i, ptr) in root_bytes.chunks_exact(8).enumerate() {
+        let i = i as u64;
+        let ptr = u64::from_le_bytes(ptr.try_into().unwrap_or_default());
+        if ptr == 0 {
+            continue;
+        }
+        if !mem.read_exact(ptr, &mut leaf) {
+            problems.push(Diagnostic::at(
+                "unreadable",
+                ptr,
+                format!("page map leaf {i} is not in the core: its spans were skipped"),
+            ));
+            continue;
+        }
+        for (k, entry) in leaf.chunks_exact(8).enumerate() {
+            let page = (i << page_heap::LEAF_BITS) + k as u64;
+            let s = u64::from_le_bytes(entry.try_into().unwrap_or_default());
+            if s == 0 || page < skip_to {
+                continue;
+            }
+            let Some(span) = read_span(mem, s, classes) else {
+                continue;
+            };
+            if span.start != page {
+                continue;
+            }
+            skip_to = page + span.length;
+            spans.push(span);
+        }
+    }
+    spans
+}
+
+/// The span at `at`, if it looks like one: a small span is as long as its class's spans
+/// and its class has a size (which bounds the objects listed from it).
+fn read_span(mem: &dyn Memory, at: u64, classes: &[Class]) -> Option<Span> {
+    let start = mem.read_u64(at.wrapping_add(span::START))?;
+    let length = mem.read_u64(at.wrapping_add(span::LENGTH))?;
+    let bits = mem.read_u32(at.wrapping_add(span::BITS))?;
+    let sizeclass = (bits >> 16) & 0xff;
+    let location = (bits >> 24) & 3;
+    let valid = length > 0
+        && start.checked_add(length)? <= 1 << PAGE_NUMBER_BITS
+        && location <= span::ON_RETURNED_FREELIST
+        && (sizeclass == 0
+            || (location == span::IN_USE
+                && classes
+                    .get(sizeclass as usize)
+                    .is_some_and(|c| c.pages == length && c.size > 0)));
+    valid.then(|| Span {
+        address: at,
+        start,
+        length,
+        sizeclass,
+        location,
+        objects: mem.read_u64(at.wrapping_add(span::OBJECTS)).unwrap_or(0),
+    })
+}
+
+/// The objects of a chain linked through their first words, from `head`, at most `max`,
+/// stopping after `tail` when given. None when the chain leaves the core or runs past `max`.
+pub(crate) fn chain(mem: &dyn Memory, head: u64, tail: Option<u64>, max: u64) -> Option<Vec<u64>> {
+    let mut out = Vec::new();
+    let mut at = head;
+    let max = max.min(CHAIN_LIMIT);
+    while at != 0 {
+        if out.len() as u64 >= max {
+            return None;
+        }
+        out.push(at);
+        if Some(at) == tail {
+            break;
+        }
+        at = mem.read_u64(at)?;
+    }
+    Some(out)
+}

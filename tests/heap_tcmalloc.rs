@@ -1,0 +1,403 @@
+//! `heapmortem heap` on tcmalloc (gperftools 2.10) cores, against tcmalloc's own account of
+//! the same instant.
+//!
+//! The workload (`tests/fixtures/tcmalloc/workload.c`) builds a heap with four threads,
+//! then writes `MallocExtension_GetStats()` — taken into a static buffer, so nothing
+//! changes between the account and the core — and aborts. `--format tcmalloc-stats` must
+//! print that text byte for byte (every figure, every size class, every free-span line),
+//! with Debian's stripped libtcmalloc.so.4, libtcmalloc_minimal.so.4, and libtcmalloc.so.4
+//! under `LD_PRELOAD`. The neutral JSON and the listing are checked against the same text.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::cli::{self, assert_exit, assert_one_line_error};
+use crate::harness::fixture::abort_core;
+use crate::harness::process::{self, run};
+use crate::harness::{publish_dir, repo_root, stable_hash, tmp_root, unique_dir, Memo};
+
+/// Debian's libtcmalloc (package libgoogle-perftools4, with -dev for the link).
+const LIBTCMALLOC: &str = "/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4";
+
+fn have_tcmalloc() -> bool {
+    if Path::new(LIBTCMALLOC).is_file() && Path::new("/usr/include/gperftools").is_dir() {
+        return true;
+    }
+    if std::env::var_os("HEAPMORTEM_TEST_ALLOW_MISSING_TOOLS").is_some() {
+        eprintln!("SKIPPED: gperftools not found (Debian package libgoogle-perftools-dev)");
+        return false;
+    }
+    panic!(
+        "gperftools is missing (Debian packages libgoogle-perftools-dev, \
+         libtcmalloc-minimal4); install them, or set HEAPMORTEM_TEST_ALLOW_MISSING_TOOLS=1 \
+         to skip"
+    );
+}
+
+/// How the workload gets tcmalloc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Linking {
+    /// `-ltcmalloc`.
+    Full,
+    /// `-ltcmalloc_minimal`.
+    Minimal,
+    /// Linked with glibc only, run with `LD_PRELOAD=libtcmalloc.so.4`.
+    Preloaded,
+}
+
+/// The workload, built once per linking (cached across runs by a hash of its source and
+/// flags).
+fn workload(linking: Linking) -> PathBuf {
+    static EXES: OnceLock<Memo<Linking, PathBuf>> = OnceLock::new();
+    EXES.get_or_init(Memo::new).get(&linking, || {
+        process::require("gcc", "gcc");
+        let src = repo_root().join("tests/fixtures/tcmalloc/workload.c");
+        let mut flags: Vec<&str> = vec!["-g", "-O1", "-pthread", "-Wall", "-Wextra"];
+        flags.extend(match linking {
+            Linking::Full => &["-ltcmalloc"][..],
+            Linking::Minimal => &["-ltcmalloc_minimal"][..],
+            Linking::Preloaded => &["-DPRELOADED", "-ldl"][..],
+        });
+        let key = stable_hash(&[
+            &std::fs::read(&src).expect("workload.c"),
+            flags.join(" ").as_bytes(),
+        ]);
+        let out_dir = tmp_root()
+            .join("build")
+            .join(format!("tcmalloc-workload-{key:016x}"));
+        let exe = out_dir.join("workload");
+        if exe.is_file() {
+            return exe;
+        }
+        let tmp = unique_dir("build-tcmalloc-workload");
+        let mut cmd = Command::new("gcc");
+        cmd.arg(&src)
+            .arg("-o")
+            .arg(tmp.join("workload"))
+            .args(&flags);
+        run(&mut cmd, Duration::from_secs(180)).expect_success("compiling the tcmalloc workload");
+        publish_dir(&tmp, &out_dir);
+        exe
+    })
+}
+
+/// One run: its core and what GetStats printed at that instant.
+#[derive(Clone, Debug)]
+struct Run {
+    core: PathBuf,
+    truth: String,
+}
+
+fn run_workload(linking: Linking, mode: &'static str) -> Run {
+    static RUNS: OnceLock<Memo<(Linking, &'static str), Run>> = OnceLock::new();
+    RUNS.get_or_init(Memo::new).get(&(linking, mode), || {
+        let exe = workload(linking);
+        let dir = unique_dir(&format!("tcmalloc-{linking:?}-{mode}"));
+        let stats = dir.join("stats.txt");
+        let stats_arg = stats.to_string_lossy().into_owned();
+        let mut args = vec![stats_arg.as_str()];
+        let mut env = Vec::new();
+        match mode {
+            "held" => {
+                args.push("held");
+                env.push(("TCMALLOC_RELEASE_RATE", "0"));
+            }
+            "tcache" => args.push("tcache"),
+            _ => {}
+        }
+        if linking == Linking::Preloaded {
+            env.push(("LD_PRELOAD", LIBTCMALLOC));
+        }
+        let core = abort_core(&exe, &args, &env, &dir);
+        let truth = std::fs::read_to_string(&stats)
+            .unwrap_or_else(|e| panic!("the workload wrote no {}: {e}", stats.display()));
+        Run { core, truth }
+    })
+}
+
+fn heap(core: &Path, extra: &[&str]) -> process::Output {
+    let mut args = vec![OsStr::new("heap"), core.as_os_str()];
+    args.extend(extra.iter().map(OsStr::new));
+    cli::heapmortem(args)
+}
+
+/// The figure of GetStats' "MALLOC:" line labelled `label`.
+fn malloc_figure(truth: &str, label: &str) -> u64 {
+    let line = truth
+        .lines()
+        .find(|l| l.starts_with("MALLOC:") && l.ends_with(label))
+        .unwrap_or_else(|| panic!("no `{label}` line in GetStats' text:\n{truth}"));
+    line.trim_start_matches("MALLOC:")
+        .trim_start_matches([' ', '+', '='])
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read {line:?}"))
+}
+
+fn stats_equal(linking: Linking) {
+    if !have_tcmalloc() {
+        return;
+    }
+    let run = run_workload(linking, "plain");
+    let out = heap(&run.core, &["--format", "tcmalloc-stats"]);
+    assert_exit(&out, 0);
+    let ours = out.stdout_str();
+    assert!(
+        run.truth.contains("class  ") && run.truth.contains("PageHeap:"),
+        "the workload's GetStats text lacks its tables:\n{}",
+        run.truth
+    );
+    let differing: Vec<String> = run
+        .truth
+        .lines()
+        .zip(ours.lines())
+        .filter(|(t, o)| t != o)
+        .map(|(t, o)| format!("GetStats: {t}\nours:     {o}"))
+        .collect();
+    assert!(
+        differing.is_empty() && run.truth.lines().count() == ours.lines().count(),
+        "{} lines differ ({} lines in GetStats', {} in ours):\n{}",
+        differing.len(),
+        run.truth.lines().count(),
+        ours.lines().count(),
+        differing.join("\n")
+    );
+}
+
+#[test]
+fn stats_equal_getstats_with_libtcmalloc() {
+    stats_equal(Linking::Full);
+}
+
+#[test]
+fn stats_equal_getstats_with_libtcmalloc_minimal() {
+    stats_equal(Linking::Minimal);
+}
+
+/// A glibc-linked program run with `LD_PRELOAD=libtcmalloc.so.4` is recognized as
+/// tcmalloc's and walked the same.
+#[test]
+fn stats_equal_getstats_under_ld_preload() {
+    stats_equal(Linking::Preloaded);
+    if !have_tcmalloc() {
+        return;
+    }
+    let run = run_workload(Linking::Preloaded, "plain");
+    let info: Value = serde_json::from_str(&cli::json_of("info", &run.core, &[]).stdout_str())
+        .expect("info JSON");
+    assert_eq!(info["allocator"], "tcmalloc");
+}
+
+/// The neutral JSON: tcmalloc's figures equal GetStats', the arena's in-use bytes are the
+/// bytes in use by the application, one cache per thread heap.
+#[test]
+fn json_figures_equal_getstats() {
+    if !have_tcmalloc() {
+        return;
+    }
+    let run = run_workload(Linking::Full, "plain");
+    let out = cli::json_of("heap", &run.core, &[]);
+    assert_exit(&out, 0);
+    let v: Value = serde_json::from_str(&out.stdout_str()).expect("heap JSON");
+    assert_eq!(v["allocator"], "tcmalloc");
+    assert_eq!(v["version"], "2.10");
+    let t = &run.truth;
+    let stats = &v["stats"];
+    for (key, label) in [
+        ("bytes_in_use_by_application", "Bytes in use by application"),
+        ("page_heap_freelist_bytes", "Bytes in page heap freelist"),
+        (
+            "central_cache_freelist_bytes",
+            "Bytes in central cache freelist",
+        ),
+        (
+            "transfer_cache_freelist_bytes",
+            "Bytes in transfer cache freelist",
+        ),
+        (
+            "thread_cache_freelist_bytes",
+            "Bytes in thread cache freelists",
+        ),
+        ("metadata_bytes", "Bytes in malloc metadata"),
+        (
+            "released_to_os_bytes",
+            "Bytes released to OS (aka unmapped)",
+        ),
+        ("spans_in_use", "Spans in use"),
+        ("thread_heaps_in_use", "Thread heaps in use"),
+    ] {
+        assert_eq!(stats[key].as_u64(), Some(malloc_figure(t, label)), "{key}");
+    }
+    let arena = &v["arenas"][0];
+    assert_eq!(
+        arena["in_use_bytes"].as_u64(),
+        Some(malloc_figure(t, "Bytes in use by application")),
+        "objects in use plus large allocations, counted one by one"
+    );
+    assert_eq!(
+        arena["trimmable_bytes"].as_u64(),
+        Some(malloc_figure(t, "Bytes in page heap freelist"))
+    );
+    assert_eq!(
+        v["thread_caches"].as_array().map(Vec::len) as Option<usize>,
+        Some(malloc_figure(t, "Thread heaps in use") as usize)
+    );
+    // Each worker's cache is tied to its thread.
+    let tids = v["thread_caches"]
+        .as_array()
+        .expect("thread_caches")
+        .iter()
+        .filter(|c| c["tid"].is_u64())
+        .count();
+    assert!(tids >= 5, "{}", v["thread_caches"]);
+}
+
+/// `--list all`: every free object GetStats counts in a cache (its size-class table) and
+/// every free span of its page-heap table is listed as `tcache` or `free`; the objects and
+/// large allocations in use add up to the bytes in use by the application.
+#[test]
+fn listing_agrees_with_getstats_tables() {
+    if !have_tcmalloc() {
+        return;
+    }
+    let run = run_workload(Linking::Full, "plain");
+    let out = cli::json_of(
+        "heap",
+        &run.core,
+        &[OsStr::new("--list"), OsStr::new("all")],
+    );
+    assert_exit(&out, 0);
+    let v: Value = serde_json::from_str(&out.stdout_str()).expect("heap JSON");
+    let list = v["allocations"].as_array().expect("allocations");
+    let (mut used_bytes, mut not_used) = (0u64, 0u64);
+    for a in list {
+        match a["state"].as_str() {
+            Some("used") => used_bytes += a["size"].as_u64().expect("size"),
+            Some("tcache" | "free") => not_used += 1,
+            other => panic!("unexpected state {other:?}"),
+        }
+    }
+    assert_eq!(
+        used_bytes,
+        malloc_figure(&run.truth, "Bytes in use by application")
+    );
+    // "class   1 [        8 bytes ] :      961 objs; …", "     2 pages *      3 spans ~ …" and
+    // ">128   large *      1 spans ~ …": the first number after the separator, summed.
+    let sum_after = |marker: &str, separator: char| -> u64 {
+        run.truth
+            .lines()
+            .filter(|l| l.contains(marker))
+            .filter_map(|l| {
+                l.split(separator)
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    };
+    let objs = sum_after(" objs; ", ':');
+    let spans = sum_after(" spans ~ ", '*');
+    assert!(objs > 0 && spans > 0, "{}", run.truth);
+    assert_eq!(not_used, objs + spans, "free objects and free spans listed");
+}
+
+/// The page heap kept 48 MiB resident with TCMALLOC_RELEASE_RATE=0: the finding names the
+/// figure GetStats gives and the remedies gperftools documents.
+#[test]
+fn page_heap_that_never_releases_is_a_finding() {
+    if !have_tcmalloc() {
+        return;
+    }
+    let run = run_workload(Linking::Full, "held");
+    let out = heap(&run.core, &["--format", "tcmalloc-stats"]);
+    assert_eq!(out.stdout_str(), run.truth);
+    let out = cli::json_of("heap", &run.core, &[]);
+    let v: Value = serde_json::from_str(&out.stdout_str()).expect("heap JSON");
+    assert_eq!(v["release_rate"].as_f64(), Some(0.0));
+    let finding = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["code"] == "page_heap_not_released")
+        .unwrap_or_else(|| panic!("no page_heap_not_released finding: {}", v["findings"]));
+    let free = malloc_figure(&run.truth, "Bytes in page heap freelist");
+    assert!(free >= 48 << 20, "{}", run.truth);
+    let message = finding["message"].as_str().expect("message");
+    let mib = format!("{:.1} MiB", free as f64 / 1048576.0);
+    for part in [
+        mib.as_str(),
+        "ReleaseFreeMemory()",
+        "TCMALLOC_RELEASE_RATE",
+        "TCMALLOC_RELEASE_RATE is 0",
+    ] {
+        assert!(message.contains(part), "{part:?} not in {message:?}");
+    }
+    // The plain run holds little in its page heap: no such finding there.
+    let plain = cli::json_of("heap", &run_workload(Linking::Full, "plain").core, &[]);
+    assert!(!plain.stdout_str().contains("page_heap_not_released"));
+}
+
+/// Four threads that freed 30 rounds of 256 objects per size keep megabytes in their caches:
+/// the finding gives GetStats' figure, the limit the process ran with (gperftools'
+/// default, 8 × kMaxThreadCacheSize = 32 MiB) and the remedies.
+#[test]
+fn thread_caches_holding_memory_is_a_finding() {
+    if !have_tcmalloc() {
+        return;
+    }
+    let run = run_workload(Linking::Full, "tcache");
+    let out = heap(&run.core, &["--format", "tcmalloc-stats"]);
+    assert_eq!(out.stdout_str(), run.truth);
+    let out = cli::json_of("heap", &run.core, &[]);
+    let v: Value = serde_json::from_str(&out.stdout_str()).expect("heap JSON");
+    assert_eq!(v["max_total_thread_cache_bytes"].as_u64(), Some(32 << 20));
+    let finding = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["code"] == "thread_caches_hold_memory")
+        .unwrap_or_else(|| panic!("no thread_caches_hold_memory finding: {}", v["findings"]));
+    let held = malloc_figure(&run.truth, "Bytes in thread cache freelists");
+    let threads = malloc_figure(&run.truth, "Thread heaps in use");
+    let message = finding["message"].as_str().expect("message");
+    let mib = format!(
+        "{threads} thread caches hold {:.1} MiB",
+        held as f64 / 1048576.0
+    );
+    for part in [
+        mib.as_str(),
+        "the limit is 32.0 MiB",
+        "TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES",
+        "MarkThreadIdle()",
+    ] {
+        assert!(message.contains(part), "{part:?} not in {message:?}");
+    }
+}
+
+/// glibc's and jemalloc's formats are refused on a tcmalloc core, with a pointer to the
+/// right one, before any walk.
+#[test]
+fn other_allocators_formats_are_refused() {
+    if !have_tcmalloc() {
+        return;
+    }
+    let run = run_workload(Linking::Minimal, "plain");
+    for format in ["malloc-info", "jemalloc-json"] {
+        let out = heap(&run.core, &["--format", format]);
+        assert_exit(&out, 2);
+        assert_one_line_error(&out);
+        assert!(
+            out.stderr_str().contains("tcmalloc-stats"),
+            "{}",
+            out.describe()
+        );
+    }
+}
