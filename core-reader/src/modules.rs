@@ -9,6 +9,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::debuginfod::FileSource;
 use crate::process_notes::{FileMapping, ProcessNotes, AT_PHDR, AT_PHNUM};
 use crate::{Diagnostic, FileOffset, LoadBias, Memory, ModuleAddr, ProcessAddr};
 
@@ -41,6 +42,8 @@ pub struct ModuleFile {
     /// Whether its build-id equals the one in the core's memory; `None` when either is
     /// unknown.
     pub matches: Option<bool>,
+    /// Where it came from: this machine, or a debuginfod server.
+    pub source: FileSource,
 }
 
 impl ModuleFile {
@@ -69,6 +72,8 @@ pub struct Module {
     pub file: Option<ModuleFile>,
     /// A separate debug file found for it (by build-id or `.gnu_debuglink`).
     pub debug_file: Option<PathBuf>,
+    /// Where the debug file came from (`None` without one).
+    pub debug_file_source: Option<FileSource>,
     /// Whether this is the main executable.
     pub is_main: bool,
     /// The module's bytes copied out of the core, for modules no file holds (the vDSO).

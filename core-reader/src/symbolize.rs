@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
 use crate::cfi::CfiTables;
+use crate::debuginfod::{Debuginfod, FileSource, Kind};
 use crate::files::FileCache;
 use crate::modules::build_id_of_file;
 use crate::{BuildId, FileOffset, LoadBias, Module, ModuleAddr, ModuleFile, ProcessAddr};
@@ -69,6 +70,8 @@ pub struct SearchPaths {
     pub sysroot: Option<PathBuf>,
     /// Extra debug folders, searched before the default one.
     pub debug_dirs: Vec<PathBuf>,
+    /// Debuginfod servers asked for what none of the folders holds.
+    pub debuginfod: Option<Arc<Debuginfod>>,
 }
 
 impl SearchPaths {
@@ -199,15 +202,18 @@ impl Symbolizer {
                 path: p,
                 build_id: file_id,
                 matches,
+                source: FileSource::Local,
             }),
             debug_file: None,
+            debug_file_source: None,
             is_main: mapping.is_main,
             memory_image: None,
             // Profiles are symbolized, not scanned for data.
             data_segments: Vec::new(),
         };
         let usable = module.file.as_ref().is_some_and(ModuleFile::usable);
-        module.debug_file = find_debug_file(&module, data.filter(|_| usable), search, cache);
+        (module.debug_file, module.debug_file_source) =
+            find_debug_file(&module, data.filter(|_| usable), search, cache).unzip();
         module
     }
 
@@ -446,19 +452,36 @@ fn bias_for_offset(data: &[u8], start: ProcessAddr, file_offset: FileOffset) -> 
 }
 
 /// Finds a separate debug file: by build-id in each debug folder, then by `.gnu_debuglink`
-/// next to the file, in its `.debug/` folder, and under each debug folder.
+/// next to the file, in its `.debug/` folder, and under each debug folder; else from the
+/// debuginfod servers, by build-id.
 pub(crate) fn find_debug_file(
     module: &Module,
     data: Option<&'static [u8]>,
     search: &SearchPaths,
     cache: &FileCache,
-) -> Option<PathBuf> {
-    let dirs = search.debug_dirs();
+) -> Option<(PathBuf, FileSource)> {
     let id = module
         .build_id
         .clone()
         .or_else(|| data.and_then(build_id_of_file));
-    if let Some(id) = id.as_ref().filter(|id| id.0.len() >= 2) {
+    if let Some(local) = find_local_debug_file(module, id.as_ref(), data, search, cache) {
+        return Some((local, FileSource::Local));
+    }
+    let id = id?;
+    let (path, source) = search.debuginfod.as_ref()?.fetch(&id, Kind::DebugInfo)?;
+    // A server's answer is believed only for the build-id asked.
+    (cache.get(&path).and_then(build_id_of_file).as_ref() == Some(&id)).then_some((path, source))
+}
+
+fn find_local_debug_file(
+    module: &Module,
+    id: Option<&BuildId>,
+    data: Option<&'static [u8]>,
+    search: &SearchPaths,
+    cache: &FileCache,
+) -> Option<PathBuf> {
+    let dirs = search.debug_dirs();
+    if let Some(id) = id.filter(|id| id.0.len() >= 2) {
         let hex = id.to_string();
         for dir in &dirs {
             let p = dir
@@ -486,7 +509,7 @@ pub(crate) fn find_debug_file(
     }
     tries.into_iter().find(|p| {
         p.is_file()
-            && match (&id, cache.get(p).and_then(build_id_of_file)) {
+            && match (id, cache.get(p).and_then(build_id_of_file)) {
                 (Some(a), Some(b)) => *a == b,
                 _ => true,
             }
