@@ -14,7 +14,7 @@ packages=(
     gcc clang gdb gdb-multiarch valgrind libc6-dbg elfutils debuginfod binutils strace bc
     zstd xz-utils bzip2 lz4 gzip
     libjemalloc-dev google-perftools libgoogle-perftools-dev golang-go
-    qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+    qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross lldb-16
     chromium
 )
 missing=()

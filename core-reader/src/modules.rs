@@ -251,6 +251,10 @@ pub(crate) struct Candidate {
     pub base: Option<u64>,
     /// Load bias when known without the ELF header (link_map's l_addr).
     pub bias: Option<LoadBias>,
+    /// Whether the notes say one of its mappings is executable: code, so a module even
+    /// when neither its headers nor its file can show it is ELF (FreeBSD's map records
+    /// protections; a core stripped of all memory still names its libraries by them).
+    pub code: bool,
 }
 
 /// Groups file mappings by path into module candidates, in address order.
@@ -260,6 +264,7 @@ pub(crate) fn candidates_from_files(files: &[FileMapping]) -> Vec<Candidate> {
         if f.path.is_empty() {
             continue;
         }
+        let code = f.perms.as_deref().is_some_and(|p| p.contains('x'));
         match out.iter_mut().find(|c| c.path == f.path) {
             Some(c) => {
                 c.start = c.start.min(f.start);
@@ -267,6 +272,7 @@ pub(crate) fn candidates_from_files(files: &[FileMapping]) -> Vec<Candidate> {
                 if f.offset == 0 && c.base.is_none() {
                     c.base = Some(f.start);
                 }
+                c.code |= code;
             }
             None => out.push(Candidate {
                 path: f.path.clone(),
@@ -274,6 +280,7 @@ pub(crate) fn candidates_from_files(files: &[FileMapping]) -> Vec<Candidate> {
                 end: f.end,
                 base: (f.offset == 0).then_some(f.start),
                 bias: None,
+                code,
             }),
         }
     }
@@ -326,6 +333,7 @@ pub(crate) fn candidates_from_link_map(
             end: hi,
             base: Some(bias.to_process(low).0),
             bias: Some(bias),
+            code: false,
         });
     }
     let Some(dynamic) = phdrs.iter().find(|p| p.p_type == PT_DYNAMIC) else {
@@ -387,6 +395,7 @@ pub(crate) fn candidates_from_link_map(
                 end,
                 base: image.is_some().then_some(l_addr),
                 bias: Some(LoadBias(l_addr)),
+                code: false,
             });
         }
         lm = next;

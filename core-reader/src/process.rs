@@ -271,7 +271,7 @@ impl Process {
             }
         }
         let is_elf = image.is_some() || data.is_some_and(|d| d.starts_with(b"\x7fELF"));
-        if !is_elf {
+        if !is_elf && !c.code {
             return None;
         }
         let bias = match (&image, c.base, c.bias) {
@@ -351,6 +351,25 @@ impl Process {
                 .find(|m| m.path == path)
                 .and_then(|m| m.build_id.as_ref().map(BuildId::to_string))
         };
+        if !self.notes.map.is_empty() {
+            // FreeBSD's notes hold the kernel's whole map: every entry as it lists it
+            // (protection, offset, path), including those it wrote no segment for (a device
+            // page, a guard, a reservation without protection).
+            return self
+                .notes
+                .map
+                .iter()
+                .map(|e| Mapping {
+                    start: e.start,
+                    end: e.end,
+                    perms: e.perms.clone().unwrap_or_else(|| "---".into()),
+                    offset: e.offset,
+                    path: (!e.path.is_empty()).then(|| e.path.clone()),
+                    build_id: id_of(&e.path),
+                    dumped: self.dumped_bytes(e.start, e.end),
+                })
+                .collect();
+        }
         let mut out: Vec<Mapping> = self
             .core
             .segments()
@@ -397,6 +416,22 @@ impl Process {
         }
         out.sort_by_key(|m| m.start);
         out
+    }
+
+    /// Bytes of `start..end` the core file holds.
+    fn dumped_bytes(&self, start: u64, end: u64) -> u64 {
+        let segments = self.core.segments();
+        let first = segments
+            .partition_point(|s| s.end() <= start)
+            .saturating_sub(1);
+        segments[first..]
+            .iter()
+            .take_while(|s| s.vaddr < end)
+            .map(|s| {
+                let present_end = s.vaddr.saturating_add(s.present);
+                present_end.min(end).saturating_sub(s.vaddr.max(start))
+            })
+            .sum()
     }
 
     /// The core file.
