@@ -230,6 +230,30 @@ fn check_notes_files(notes: &ProcessNotes, files: &FileFacts) {
     assert_eq!(got, want);
 }
 
+/// lldb's x86-64-freebsd-multithread.test: ecx, edx, edi, esi of threads 1, 3 and 4.
+fn check_x86_64_mt_registers(notes: &ProcessNotes) {
+    for (tid, ecx, edx, edi, esi) in X86_64_MT_REGS {
+        let t = notes.threads.iter().find(|t| t.tid == tid).unwrap();
+        let low = |n| t.registers.get(n).map(|v| v & 0xffff_ffff);
+        assert_eq!(
+            (low("rcx"), low("rdx"), low("rdi"), low("rsi")),
+            (Some(ecx), Some(edx), Some(edi), Some(esi)),
+            "thread {tid}"
+        );
+    }
+}
+
+/// lldb's aarch64-freebsd-multithread.test: w0…w3 of threads 1, 3 and 4.
+fn check_aarch64_mt_registers(notes: &ProcessNotes) {
+    for (tid, w) in AARCH64_MT_REGS {
+        let t = notes.threads.iter().find(|t| t.tid == tid).unwrap();
+        let got: Vec<_> = (0..4)
+            .map(|i| t.registers.get(&format!("x{i}")).unwrap() & 0xffff_ffff)
+            .collect();
+        assert_eq!(got, w, "thread {tid}");
+    }
+}
+
 /// What `info` must say about a synthesized core. The pid, executable, mappings and the
 /// siginfo's code and address are the builder's made-up values; tids are lldb's.
 struct InfoFacts<'a> {
@@ -376,15 +400,7 @@ fn synthesized_freebsd_x86_64_multithread_core_notes() {
     assert_eq!(notes.diagnostics, vec![]);
     assert_eq!(notes.pid, Some(4321));
     check_notes_threads(&notes, &X86_64_MT);
-    for (tid, ecx, edx, edi, esi) in X86_64_MT_REGS {
-        let t = notes.threads.iter().find(|t| t.tid == tid).unwrap();
-        let low = |n| t.registers.get(n).map(|v| v & 0xffff_ffff);
-        assert_eq!(
-            (low("rcx"), low("rdx"), low("rdi"), low("rsi")),
-            (Some(ecx), Some(edx), Some(edi), Some(esi)),
-            "thread {tid}"
-        );
-    }
+    check_x86_64_mt_registers(&notes);
     assert_eq!(notes.signal.as_ref().map(|s| s.signo), Some(11));
     check_notes_files(&notes, &fb::amd64_files("/usr/home/user/multithread"));
 }
@@ -400,13 +416,7 @@ fn synthesized_freebsd_aarch64_multithread_core_notes() {
     assert_eq!(notes.diagnostics, vec![]);
     assert_eq!(notes.pid, Some(5678));
     check_notes_threads(&notes, &AARCH64_MT);
-    for (tid, w) in AARCH64_MT_REGS {
-        let t = notes.threads.iter().find(|t| t.tid == tid).unwrap();
-        let got: Vec<_> = (0..4)
-            .map(|i| t.registers.get(&format!("x{i}")).unwrap() & 0xffff_ffff)
-            .collect();
-        assert_eq!(got, w, "thread {tid}");
-    }
+    check_aarch64_mt_registers(&notes);
     let t = &notes.threads[0];
     assert_eq!(t.registers.get("pstate"), Some(AARCH64_MT_CPSR));
     // Made up by the builder: sp, fp, lr of thread 1.
@@ -815,26 +825,12 @@ fn real_freebsd_cores_hold_the_registers_lldb_asserts() {
 
     let (_, notes) = read_notes("x86-64-mt.core", std::fs::read(real(REAL[1])).unwrap());
     check_notes_threads(&notes, &X86_64_MT);
-    for (tid, ecx, edx, edi, esi) in X86_64_MT_REGS {
-        let t = notes.threads.iter().find(|t| t.tid == tid).unwrap();
-        let low = |n| t.registers.get(n).map(|v| v & 0xffff_ffff);
-        assert_eq!(
-            (low("rcx"), low("rdx"), low("rdi"), low("rsi")),
-            (Some(ecx), Some(edx), Some(edi), Some(esi)),
-            "thread {tid}"
-        );
-    }
+    check_x86_64_mt_registers(&notes);
 
     let (core, notes) = read_notes("aarch64-mt.core", std::fs::read(real(REAL[2])).unwrap());
     assert_eq!(core.arch(), Arch::Aarch64);
     check_notes_threads(&notes, &AARCH64_MT);
-    for (tid, w) in AARCH64_MT_REGS {
-        let t = notes.threads.iter().find(|t| t.tid == tid).unwrap();
-        let got: Vec<_> = (0..4)
-            .map(|i| t.registers.get(&format!("x{i}")).unwrap() & 0xffff_ffff)
-            .collect();
-        assert_eq!(got, w, "thread {tid}");
-    }
+    check_aarch64_mt_registers(&notes);
     assert_eq!(
         notes.threads[0].registers.get("pstate"),
         Some(AARCH64_MT_CPSR)
