@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
     gcc clang gdb gdb-multiarch valgrind libc6-dbg elfutils debuginfod binutils strace bc
-    zstd xz-utils bzip2 lz4 gzip
+    zstd xz-utils bzip2 lz4 gzip sqlite3
     libjemalloc-dev google-perftools libgoogle-perftools-dev golang-go
     qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross lldb-16
     chromium

@@ -326,6 +326,26 @@ impl Symbolizer {
         out
     }
 
+    /// [`Symbolizer::symbolize`], with gdb's choice of line where several line-table rows
+    /// share an address (see [`statement_line`]): what stack frames show, so that they read
+    /// as gdb's backtraces do.
+    pub(crate) fn symbolize_frame(&self, addr: u64) -> Vec<Frame> {
+        let mut frames = self.symbolize(addr);
+        let Some((module, loaded)) = self.loaded_at(addr) else {
+            return frames;
+        };
+        let probe = module.bias.to_module(ProcessAddr(addr)).0;
+        // The innermost frame's line is the line table's; outer (inlining) frames' lines
+        // are their call sites'.
+        if let (Some(first), Some(ctx)) = (frames.first_mut(), &loaded.dwarf) {
+            if let Some((file, line)) = statement_line(ctx, probe) {
+                first.file = Some(file);
+                first.line = Some(line);
+            }
+        }
+        frames
+    }
+
     /// The name of the variable of the function running at `pc` whose stack slot holds
     /// `address`, in a frame whose call frame address is `cfa` and whose registers
     /// `register` gives by DWARF number (see [`crate::locals`]).
@@ -417,6 +437,78 @@ impl Loaded {
             .find(|s| s.covers(probe))
             .map(|s| s.name)
     }
+}
+
+/// Bounds the scan of one unit's line table (a unit of glibc holds a few thousand rows).
+const MAX_LINE_ROWS: usize = 1 << 20;
+
+/// gdb's line for `probe` where it differs from addr2line's: when several rows of the line
+/// table share the address of the row that covers `probe`, addr2line reports the last of
+/// them, gdb the last one that is a statement (`is_stmt`; gdb/symtab.c
+/// `find_pc_sect_line` looks back from a non-statement row to a statement row at the same
+/// address). glibc 2.36's `_IO_new_file_underflow` returns from `read` to 0x8216e, whose
+/// rows at 0x82161 are libioP.h:947 (statement), libioP.h:947 and fileops.c:516 (not
+/// statements): gdb says libioP.h:947. `None` when both agree or nothing is known.
+fn statement_line(ctx: &addr2line::Context<Reader>, probe: u64) -> Option<(String, u32)> {
+    let unit = ctx.find_dwarf_and_unit(probe).skip_all_loads()?;
+    let program = unit.line_program.clone()?;
+    let mut rows = program.rows();
+    // The rows at one address: (is_stmt, file index, line).
+    let mut group: Vec<(bool, u64, u64)> = Vec::new();
+    let mut group_addr: Option<u64> = None;
+    let mut covering = None;
+    for _ in 0..MAX_LINE_ROWS {
+        let Ok(Some((_, row))) = rows.next_row() else {
+            break;
+        };
+        let addr = row.address();
+        let ends_group = row.end_sequence() || group_addr != Some(addr);
+        if ends_group && group_addr.is_some_and(|a| a <= probe) && probe < addr {
+            covering = Some(std::mem::take(&mut group));
+            break;
+        }
+        if row.end_sequence() {
+            group.clear();
+            group_addr = None;
+            continue;
+        }
+        if group_addr != Some(addr) {
+            group.clear();
+            group_addr = Some(addr);
+        }
+        let line = row.line().map_or(0, |l| l.get());
+        group.push((row.is_stmt(), row.file_index(), line));
+    }
+    let covering = covering?;
+    let &(last_is_stmt, ..) = covering.last()?;
+    if last_is_stmt {
+        return None;
+    }
+    let &(_, file, line) = covering.iter().rev().find(|r| r.0)?;
+    let header = rows.header();
+    let entry = header.file(file)?;
+    let text =
+        |v| -> Option<String> { Some(unit.attr_string(v).ok()?.to_string_lossy().into_owned()) };
+    // The path as addr2line writes it: the unit's directory, the file's directory (index
+    // 0 is the unit's own), the file's name; an absolute part replaces what came before.
+    let mut path = unit
+        .comp_dir
+        .map(|d| d.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = (entry.directory_index() != 0)
+        .then(|| entry.directory(header).and_then(text))
+        .flatten();
+    for part in dir.into_iter().chain(text(entry.path_name())) {
+        if part.starts_with('/') || path.is_empty() {
+            path = part;
+        } else {
+            if !path.ends_with('/') {
+                path.push('/');
+            }
+            path.push_str(&part);
+        }
+    }
+    Some((path, u32::try_from(line).ok().filter(|&l| l != 0)?))
 }
 
 fn demangle(name: &str) -> Cow<'_, str> {
