@@ -1,7 +1,8 @@
-//! FreeBSD cores — every test here is SYNTHESIZED.
+//! FreeBSD cores: SYNTHESIZED ones (the `synthesized_` tests) and, at the end, the real ones
+//! LLVM keeps for lldb's tests (the `real_` tests).
 //!
-//! No real FreeBSD core can be had here (`../shared/corpus/README.md`, `freebsd/`), so the
-//! cores are assembled by `synth/` from the layouts in `../shared/corpus/freebsd/LAYOUTS.md`,
+//! Real FreeBSD cores with memory cannot be had here (`../shared/corpus/README.md`,
+//! `freebsd/`), so most cores are assembled by `synth/` from the layouts in `../shared/corpus/freebsd/LAYOUTS.md`,
 //! independently of the reader, and carry the thread ids, registers, names and signals that
 //! lldb's tests assert for the real cores x86-64-freebsd.core,
 //! x86-64-freebsd-multithread.core and aarch64-freebsd-multithread.core
@@ -112,6 +113,8 @@ fn heapmortem(args: &[&str], core: &std::path::Path) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_heapmortem"))
         .args(args)
         .arg(core)
+        // No debuginfod: the files of these cores are nowhere (see cli::heapmortem).
+        .env_remove("DEBUGINFOD_URLS")
         .args(["--format", "json"])
         .output()
         .expect("heapmortem runs");
@@ -227,6 +230,30 @@ fn check_notes_files(notes: &ProcessNotes, files: &FileFacts) {
         .map(|&(s, e, o, p, path)| (s, e, o, p.to_string(), path.to_string()))
         .collect();
     assert_eq!(got, want);
+}
+
+/// lldb's x86-64-freebsd-multithread.test: ecx, edx, edi, esi of threads 1, 3 and 4.
+fn check_x86_64_mt_registers(notes: &ProcessNotes) {
+    for (tid, ecx, edx, edi, esi) in X86_64_MT_REGS {
+        let t = notes.threads.iter().find(|t| t.tid == tid).unwrap();
+        let low = |n| t.registers.get(n).map(|v| v & 0xffff_ffff);
+        assert_eq!(
+            (low("rcx"), low("rdx"), low("rdi"), low("rsi")),
+            (Some(ecx), Some(edx), Some(edi), Some(esi)),
+            "thread {tid}"
+        );
+    }
+}
+
+/// lldb's aarch64-freebsd-multithread.test: w0…w3 of threads 1, 3 and 4.
+fn check_aarch64_mt_registers(notes: &ProcessNotes) {
+    for (tid, w) in AARCH64_MT_REGS {
+        let t = notes.threads.iter().find(|t| t.tid == tid).unwrap();
+        let got: Vec<_> = (0..4)
+            .map(|i| t.registers.get(&format!("x{i}")).unwrap() & 0xffff_ffff)
+            .collect();
+        assert_eq!(got, w, "thread {tid}");
+    }
 }
 
 /// What `info` must say about a synthesized core. The pid, executable, mappings and the
@@ -375,15 +402,7 @@ fn synthesized_freebsd_x86_64_multithread_core_notes() {
     assert_eq!(notes.diagnostics, vec![]);
     assert_eq!(notes.pid, Some(4321));
     check_notes_threads(&notes, &X86_64_MT);
-    for (tid, ecx, edx, edi, esi) in X86_64_MT_REGS {
-        let t = notes.threads.iter().find(|t| t.tid == tid).unwrap();
-        let low = |n| t.registers.get(n).map(|v| v & 0xffff_ffff);
-        assert_eq!(
-            (low("rcx"), low("rdx"), low("rdi"), low("rsi")),
-            (Some(ecx), Some(edx), Some(edi), Some(esi)),
-            "thread {tid}"
-        );
-    }
+    check_x86_64_mt_registers(&notes);
     assert_eq!(notes.signal.as_ref().map(|s| s.signo), Some(11));
     check_notes_files(&notes, &fb::amd64_files("/usr/home/user/multithread"));
 }
@@ -399,13 +418,7 @@ fn synthesized_freebsd_aarch64_multithread_core_notes() {
     assert_eq!(notes.diagnostics, vec![]);
     assert_eq!(notes.pid, Some(5678));
     check_notes_threads(&notes, &AARCH64_MT);
-    for (tid, w) in AARCH64_MT_REGS {
-        let t = notes.threads.iter().find(|t| t.tid == tid).unwrap();
-        let got: Vec<_> = (0..4)
-            .map(|i| t.registers.get(&format!("x{i}")).unwrap() & 0xffff_ffff)
-            .collect();
-        assert_eq!(got, w, "thread {tid}");
-    }
+    check_aarch64_mt_registers(&notes);
     let t = &notes.threads[0];
     assert_eq!(t.registers.get("pstate"), Some(AARCH64_MT_CPSR));
     // Made up by the builder: sp, fp, lr of thread 1.
@@ -726,4 +739,240 @@ fn synthesized_freebsd_garbled_vmmap_info_exits_1() {
     let info: InfoJson = json(&run, "info with a garbled vmmap");
     assert_eq!(info.os, "freebsd");
     assert_eq!(info.threads.len(), 1);
+}
+
+// ---------------------------------------------------------------- real cores (lldb's)
+//
+// `../shared/corpus/freebsd/real/`: the cores LLVM keeps for lldb's tests, written by FreeBSD
+// kernels and stripped of everything but their notes (its README). lldb's assertions (above,
+// from `freebsd/ground-truth/`) must hold on them as on the synthesized ones; the memory map
+// must be the kernel's NT_PROCSTAT_VMMAP entry for entry, read below by a parser of the
+// test's own (sys/sys/user.h `struct kinfo_vmentry`); lldb-16 is a second opinion on frame #1.
+
+/// The 64-bit real cores (heapmortem reads no 32-bit core: the x86-32 ones are refused).
+const REAL: [&str; 3] = [
+    "x86-64-freebsd.core",
+    "x86-64-freebsd-multithread.core",
+    "aarch64-freebsd-multithread.core",
+];
+
+fn real(name: &str) -> PathBuf {
+    crate::harness::corpus::path(&format!("freebsd/real/{name}"))
+}
+
+/// One NT_PROCSTAT_VMMAP entry: (start, end, offset, `rwx` protection, kve_type, path).
+type VmEntry = (u64, u64, u64, String, u32, String);
+
+/// NT_PROCSTAT_VMMAP of an ELF64 little-endian core, read here from the ELF and note
+/// layouts: program headers → PT_NOTE → the "FreeBSD" note of type 10 → an int (the
+/// struct size), then records each `kve_structsize` long: kve_type @4, kve_start @8,
+/// kve_end @16, kve_offset @24, kve_protection @56, kve_path @136.
+fn vmmap(core: &[u8]) -> Vec<VmEntry> {
+    let u16_at = |o: usize| u16::from_le_bytes(core[o..o + 2].try_into().unwrap()) as usize;
+    let u32_at = |d: &[u8], o: usize| u32::from_le_bytes(d[o..o + 4].try_into().unwrap());
+    let u64_at = |d: &[u8], o: usize| u64::from_le_bytes(d[o..o + 8].try_into().unwrap());
+    let phoff = u64_at(core, 32) as usize;
+    let (phentsize, phnum) = (u16_at(54), u16_at(56));
+    let mut out = Vec::new();
+    for i in 0..phnum {
+        let ph = &core[phoff + i * phentsize..];
+        if u32_at(ph, 0) != 4 {
+            continue;
+        }
+        let (off, size) = (u64_at(ph, 8) as usize, u64_at(ph, 32) as usize);
+        let mut at = off;
+        while at + 12 <= off + size {
+            let (namesz, descsz, kind) = (
+                u32_at(core, at) as usize,
+                u32_at(core, at + 4) as usize,
+                u32_at(core, at + 8),
+            );
+            let desc = at + 12 + namesz.div_ceil(4) * 4;
+            if kind == 10 && &core[at + 12..at + 12 + namesz] == b"FreeBSD\0" {
+                let mut rec = &core[desc + 4..desc + descsz];
+                while rec.len() > 136 {
+                    let len = u32_at(rec, 0) as usize;
+                    let prot = u32_at(rec, 56);
+                    let perms: String = [(1, 'r'), (2, 'w'), (4, 'x')]
+                        .iter()
+                        .map(|&(bit, c)| if prot & bit != 0 { c } else { '-' })
+                        .collect();
+                    let path = &rec[136..len];
+                    let path = &path[..path.iter().position(|&b| b == 0).unwrap_or(path.len())];
+                    out.push((
+                        u64_at(rec, 8),
+                        u64_at(rec, 16),
+                        u64_at(rec, 24),
+                        perms,
+                        u32_at(rec, 4),
+                        String::from_utf8_lossy(path).into_owned(),
+                    ));
+                    rec = &rec[len..];
+                }
+            }
+            at = desc + descsz.div_ceil(4) * 4;
+        }
+    }
+    out
+}
+
+#[test]
+fn real_freebsd_cores_hold_the_registers_lldb_asserts() {
+    let (_, notes) = read_notes("x86-64-freebsd.core", std::fs::read(real(REAL[0])).unwrap());
+    let t = &notes.threads[0];
+    assert_eq!((t.signal, t.name.as_deref()), (11, Some("a.out")));
+    for (name, value) in X86_64_GP {
+        assert_eq!(t.registers.get(name), Some(value), "register {name}");
+    }
+
+    let (_, notes) = read_notes("x86-64-mt.core", std::fs::read(real(REAL[1])).unwrap());
+    check_notes_threads(&notes, &X86_64_MT);
+    check_x86_64_mt_registers(&notes);
+
+    let (core, notes) = read_notes("aarch64-mt.core", std::fs::read(real(REAL[2])).unwrap());
+    assert_eq!(core.arch(), Arch::Aarch64);
+    check_notes_threads(&notes, &AARCH64_MT);
+    check_aarch64_mt_registers(&notes);
+    assert_eq!(
+        notes.threads[0].registers.get("pstate"),
+        Some(AARCH64_MT_CPSR)
+    );
+}
+
+#[derive(Debug, Deserialize)]
+struct ModulesJson {
+    modules: Vec<ModuleJson>,
+}
+#[derive(Debug, Deserialize)]
+struct ModuleJson {
+    path: String,
+    main: bool,
+}
+
+/// `info`: every entry of the kernel's map, as it lists it (anonymous, device and guard
+/// entries too, an anonymous entry's offset into its object), and the modules it names —
+/// though the core holds none of their bytes (exit 1: every PT_LOAD was stripped).
+#[test]
+fn real_freebsd_info_lists_the_whole_map_and_its_modules() {
+    for name in REAL {
+        let path = real(name);
+        let want = vmmap(&std::fs::read(&path).unwrap());
+        let run = heapmortem(&["info"], &path);
+        assert_eq!(run.code, Some(1), "{name}: stderr {}", run.stderr);
+        let info: InfoJson = json(&run, "info --format json");
+        assert!(info.truncated, "{name}");
+        let got: Vec<_> = info
+            .mappings
+            .iter()
+            .map(|m| {
+                (
+                    hex(&m.start),
+                    hex(&m.end),
+                    m.offset.as_deref().map_or(0, hex),
+                    m.perms.clone().unwrap_or_default(),
+                    m.path.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let want_rows: Vec<_> = want
+            .iter()
+            .map(|(s, e, o, p, _, path)| (*s, *e, *o, p.clone(), path.clone()))
+            .collect();
+        assert_eq!(got, want_rows, "{name}: the map");
+        let modules: ModulesJson = json(&run, "info --format json");
+        let names: Vec<&str> = modules.modules.iter().map(|m| m.path.as_str()).collect();
+        let exe = info.executable.as_deref().unwrap_or_default();
+        let main: Vec<&str> = modules
+            .modules
+            .iter()
+            .filter(|m| m.main)
+            .map(|m| m.path.as_str())
+            .collect();
+        // The map's first entry is the executable's (AT_ENTRY lies in it).
+        assert_eq!(main, [exe], "{name}: the main module");
+        assert_eq!(exe, want[0].5, "{name}: the executable");
+        for lib in ["/libexec/ld-elf.so.1", "/lib/libc.so.7"] {
+            assert!(names.contains(&lib), "{name}: no module {lib}: {names:?}");
+        }
+        if name.contains("multithread") && name.starts_with("aarch64") {
+            assert!(names.contains(&"/lib/libthr.so.3"), "{names:?}");
+        }
+    }
+    // What the issue saw missing, and the offset it saw wrong (x86-64-freebsd.core): the
+    // device page, the read-write reservation, the guard below the stack; the jemalloc
+    // region's offset 0x82000.
+    let want = vmmap(&std::fs::read(real(REAL[0])).unwrap());
+    assert_eq!(want.len(), 43);
+    let kinds: Vec<u32> = want.iter().map(|e| e.4).collect();
+    assert!(kinds.contains(&4) && kinds.contains(&0), "{kinds:?}");
+    assert!(want.iter().any(|e| (e.0, e.2) == (0x800800000, 0x82000)));
+}
+
+/// lldb-16's `bt all` on aarch64-freebsd-multithread.core: frame #1 of each thread, from
+/// its link register (the core holds no stack).
+const AARCH64_MT_FRAME1: [(u64, u64); 4] = [
+    (100160, 0x212074),
+    (100115, 0x404c2a8c),
+    (100161, 0x212108),
+    (100162, 0x21219c),
+];
+
+#[test]
+fn real_freebsd_threads_match_lldb() {
+    let run = heapmortem(&["threads"], &real(REAL[1]));
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let path = real(REAL[2]);
+    let run = heapmortem(&["threads"], &path);
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let threads: ThreadsJson = json(&run, "threads --format json");
+    let got: Vec<_> = threads
+        .threads
+        .iter()
+        .map(|t| {
+            let pcs: Vec<u64> = t.frames.iter().map(|f| hex(&f.pc)).collect();
+            (t.tid, t.name.clone().unwrap_or_default(), t.signal, pcs)
+        })
+        .collect();
+    let want: Vec<_> = AARCH64_MT
+        .iter()
+        .zip(AARCH64_MT_FRAME1)
+        .map(|(&(tid, pc, n, s), (_, ra))| (tid, n.to_string(), Some(s), vec![pc, ra]))
+        .collect();
+    assert_eq!(got, want);
+    // lldb itself, where installed.
+    if crate::harness::process::have("lldb-16") {
+        let out = Command::new("lldb-16")
+            .args(["-b", "-o", "bt all", "-c"])
+            .arg(&path)
+            .output()
+            .expect("lldb-16 runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for (tid, ra) in AARCH64_MT_FRAME1 {
+            assert!(
+                text.contains(&format!("frame #1: {ra:#018x}")),
+                "lldb-16 gives another frame #1 for thread {tid}\n{text}"
+            );
+        }
+    }
+}
+
+/// The process used FreeBSD libc's jemalloc, and the core holds none of its memory: `heap`
+/// says so in one line and exits 1 (read in part), rather than failing as if no allocator
+/// were known.
+#[test]
+fn real_freebsd_heap_says_the_core_holds_none_of_it() {
+    for name in REAL {
+        let run = heapmortem(&["heap"], &real(name));
+        assert_eq!(run.code, Some(1), "{name}: stderr {}", run.stderr);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{name}: {}", run.stderr);
+        assert!(
+            lines[0].contains("jemalloc")
+                && lines[0].contains("libc.so.7")
+                && lines[0].contains("truncated")
+                && !lines[0].contains("glibc"),
+            "{name}: {}",
+            run.stderr
+        );
+    }
 }

@@ -5,6 +5,7 @@ mod harness;
 mod aarch64;
 mod capture;
 mod corpus;
+mod debuginfod;
 mod diff;
 mod freebsd;
 mod heap_glibc;

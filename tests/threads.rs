@@ -237,3 +237,77 @@ fn text_format_is_gdb_shaped() {
         }
     }
 }
+
+/// A real Debian program: sqlite3 waiting for a line on a pipe, in glibc's `fgets`, dumped by
+/// gdb's `gcore`. glibc 2.36 (Debian 12, with libc6-dbg) shows the two things gdb does there
+/// that a plain reading of the stack and line table does not: `_IO_getline` ends in a `jmp`
+/// to `_IO_getline_info`, so its frame is on no stack and gdb rebuilds it from DWARF
+/// call-site records (a tail-call frame, and `_IO_fgets`, split into hot and cold parts, is
+/// described by address ranges); and the return address in `_IO_new_file_underflow` has three
+/// line-table rows at its address, of which gdb reports the statement, libioP.h:947.
+/// heapmortem must give gdb's frames, pcs and lines.
+#[test]
+fn sqlite3_waiting_in_fgets_matches_gdb() {
+    use crate::harness::process::{self, run};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    process::require("sqlite3", "sqlite3");
+    process::require("gcore", "gdb");
+    /// The waiting sqlite3, killed when dropped (also when the test fails).
+    struct Waiting(std::process::Child);
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = crate::harness::unique_dir("sqlite3-fgets");
+    let waiting = Waiting(
+        Command::new("sqlite3")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sqlite3 starts"),
+    );
+    let pid = waiting.0.id();
+    // Blocked in read(2) on stdin: /proc/PID/syscall says syscall 0 (x86_64's read).
+    let start = Instant::now();
+    while std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+        .map_or(true, |s| !s.starts_with("0 0x0 "))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "sqlite3 never waited for input"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let prefix = dir.join("core");
+    let mut gcore = Command::new("gcore");
+    gcore.arg("-o").arg(&prefix).arg(pid.to_string());
+    run(&mut gcore, Duration::from_secs(120)).expect_success("gcore of sqlite3");
+    drop(waiting);
+    let core = dir.join(format!("core.{pid}"));
+
+    let gdb = gdb::GdbRun {
+        exe: Some("/usr/bin/sqlite3".into()),
+        ..gdb::GdbRun::default()
+    }
+    .on(&core);
+    let text = &gdb.raw;
+    assert!(
+        gdb.crashing().functions().contains(&"__GI__IO_getline") && text.contains("libioP.h:947"),
+        "gdb shows no tail-call frame or no statement line here (not glibc 2.36 with \
+         libc6-dbg?): this test would prove nothing\n{text}"
+    );
+    let hm = cli::threads(&core, &[]);
+    let mut problems = compare::function_differences(&gdb, &hm);
+    problems.extend(compare::location_differences(&gdb, &hm));
+    assert!(
+        problems.is_empty(),
+        "sqlite3 in fgets: heapmortem differs from gdb:\n{}\n--- gdb ---\n{text}",
+        problems.join("\n")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -462,9 +462,11 @@ fn jemalloc_data_cut_off_says_truncated() {
     let run = crate::heap_jemalloc::run_shared("bind", "narenas:1");
     let len = std::fs::metadata(&run.core).expect("core").len();
     let cut = fixture::truncated_copy(&run.core, len * 99 / 100, "jemalloc-shared-99");
-    for sub in ["heap", "leaks"] {
+    // `heap` reports the core as read in part (there is no heap in it to show); `leaks` has
+    // nothing to check.
+    for (sub, code) in [("heap", 1), ("leaks", 2)] {
         let out = cli::heapmortem([os(sub), cut.as_os_str()]);
-        cli::assert_exit(&out, 2);
+        cli::assert_exit(&out, code);
         cli::assert_one_line_error(&out);
         let stderr = out.stderr_str();
         assert!(

@@ -44,9 +44,12 @@ impl Diagnostic {
 impl Diagnostic {
     /// Whether this means part of the core itself could not be read (exit status 1), as
     /// opposed to a remark about files beside it (a library whose build-id differs, a
-    /// missing dynamic-linker list).
+    /// missing dynamic-linker list, a debuginfod server that could not be reached).
     pub fn is_partial(&self) -> bool {
-        !matches!(self.kind, "build_id_mismatch" | "no_link_map")
+        !matches!(
+            self.kind,
+            "build_id_mismatch" | "no_link_map" | "debuginfod_unreachable"
+        )
     }
 }
 

@@ -397,7 +397,8 @@ fn parse_lwpinfo(f: &Fields, current: Option<usize>, out: &mut ProcessNotes) -> 
     thread
 }
 
-/// NT_PROCSTAT_VMMAP: packed `kinfo_vmentry` records; vnode entries become file mappings.
+/// NT_PROCSTAT_VMMAP: packed `kinfo_vmentry` records, every one an entry of the map; vnode
+/// entries with a path are file mappings too.
 ///
 /// With `kern.coredump_pack_vmmapinfo=1` (the default) each record is cut to
 /// `roundup(offsetof(kve_path) + strlen(path) + 1, 8)` bytes and says so in its
@@ -436,28 +437,33 @@ fn parse_vmmap(desc: &[u8], out: &mut ProcessNotes) {
             return;
         }
         let record = Fields(&rest[..size]);
-        let kve_type = record.u32(KVE_TYPE);
-        if kve_type == Some(KVME_TYPE_VNODE) {
-            let path = record.cstr(KVE_PATH, KVE_PATH_MAX).unwrap_or_default();
-            let (start, end, offset) = (
-                record.u64(KVE_START),
-                record.u64(KVE_END),
-                record.u64(KVE_OFFSET),
-            );
+        let (start, end, offset) = (
+            record.u64(KVE_START),
+            record.u64(KVE_END),
+            record.u64(KVE_OFFSET),
+        );
+        if let (Some(start), Some(end), Some(offset)) = (start, end, offset) {
+            let prot = record.u32(KVE_PROTECTION).unwrap_or(0);
             // A vnode whose path the kernel could not resolve (a deleted or unlinked file)
-            // is recorded with an empty path; it names no file to load, so it is left out.
-            if let (Some(start), Some(end), Some(offset), false) =
-                (start, end, offset, path.is_empty())
-            {
-                let prot = record.u32(KVE_PROTECTION).unwrap_or(0);
-                out.files.push(FileMapping {
-                    start,
-                    end,
-                    offset,
-                    path,
-                    perms: Some(perms(prot)),
-                });
+            // is recorded with an empty path; it names no file to load, so it is no file
+            // mapping, but it stays in the map like the anonymous and device entries.
+            let path = match record.u32(KVE_TYPE) {
+                Some(KVME_TYPE_VNODE) => record.cstr(KVE_PATH, KVE_PATH_MAX).unwrap_or_default(),
+                _ => String::new(),
+            };
+            let entry = FileMapping {
+                start,
+                end,
+                // An anonymous entry's offset is into its VM object: a jemalloc chunk
+                // carved from a bigger reservation says 0x82000 (x86-64-freebsd.core).
+                offset,
+                path,
+                perms: Some(perms(prot)),
+            };
+            if !entry.path.is_empty() {
+                out.files.push(entry.clone());
             }
+            out.map.push(entry);
         }
         rest = &rest[size..];
         index += 1;

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::diagnostics::write_diagnostics;
-use crate::{human_bytes, signal_name, Diagnostic, Hex, Process};
+use crate::{human_bytes, signal_name, Diagnostic, FileSource, Hex, Process};
 
 impl Process {
     /// The `info` report.
@@ -69,7 +69,11 @@ impl Process {
                         .and_then(|f| f.build_id.as_ref())
                         .map(ToString::to_string),
                     file_matches: m.file.as_ref().and_then(|f| f.matches),
+                    file_source: m.file.as_ref().map(|f| Source::of(&f.source)),
+                    file_url: m.file.as_ref().and_then(|f| Source::url(&f.source)),
                     debug_file: m.debug_file.as_ref().map(|p| p.display().to_string()),
+                    debug_file_source: m.debug_file_source.as_ref().map(Source::of),
+                    debug_file_url: m.debug_file_source.as_ref().and_then(Source::url),
                     main: m.is_main,
                 })
                 .collect(),
@@ -142,8 +146,51 @@ pub struct InfoModule {
     pub file_build_id: Option<String>,
     /// Whether the file's build-id equals the core's (absent when one is unknown).
     pub file_matches: Option<bool>,
+    /// Where `file` came from.
+    pub file_source: Option<Source>,
+    /// The debuginfod URL `file` was fetched from in this run.
+    pub file_url: Option<String>,
     pub debug_file: Option<String>,
+    /// Where `debug_file` came from.
+    pub debug_file_source: Option<Source>,
+    /// The debuginfod URL `debug_file` was fetched from in this run.
+    pub debug_file_url: Option<String>,
     pub main: bool,
+}
+
+/// Where a module's file came from, in `info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// This machine's folders (`--exe`, `--sysroot`, the debug folders).
+    Local,
+    /// A debuginfod server, now or (in its cache) earlier.
+    Debuginfod,
+}
+
+impl Source {
+    fn of(source: &FileSource) -> Source {
+        match source {
+            FileSource::Local => Source::Local,
+            FileSource::Debuginfod { .. } => Source::Debuginfod,
+        }
+    }
+
+    fn url(source: &FileSource) -> Option<String> {
+        match source {
+            FileSource::Debuginfod { url } => url.clone(),
+            FileSource::Local => None,
+        }
+    }
+
+    /// How the text says where a file came from: nothing for local files.
+    fn text(source: Option<Source>, url: Option<&str>) -> String {
+        match (source, url) {
+            (Some(Source::Debuginfod), Some(url)) => format!(" from {url}"),
+            (Some(Source::Debuginfod), None) => " from the debuginfod cache".to_string(),
+            _ => String::new(),
+        }
+    }
 }
 
 impl InfoReport {
@@ -200,12 +247,13 @@ impl InfoReport {
         }
         writeln!(w, "\nmodules ({}):", self.modules.len())?;
         for m in &self.modules {
+            let from = Source::text(m.file_source, m.file_url.as_deref());
             let file = match (&m.file, m.file_matches) {
                 (None, _) if m.path.starts_with('[') => "read from the core".to_string(),
                 (None, _) => "file not found".to_string(),
                 (Some(f), Some(false)) => format!("{f} (build-id DIFFERS: not used)"),
-                (Some(f), Some(true)) => format!("{f} (build-id matches)"),
-                (Some(f), None) => format!("{f} (build-id not compared)"),
+                (Some(f), Some(true)) => format!("{f} (build-id matches){from}"),
+                (Some(f), None) => format!("{f} (build-id not compared){from}"),
             };
             writeln!(
                 w,
@@ -218,7 +266,10 @@ impl InfoReport {
                 file,
                 m.debug_file
                     .as_ref()
-                    .map(|d| format!(", debug info {d}"))
+                    .map(|d| format!(
+                        ", debug info {d}{}",
+                        Source::text(m.debug_file_source, m.debug_file_url.as_deref())
+                    ))
                     .unwrap_or_default()
             )?;
         }

@@ -21,7 +21,9 @@
 //! - [`ProcessNotes`] is what the notes say: pid, command, signal, threads and their
 //!   [`Registers`], auxv, file mappings — from Linux or FreeBSD notes alike.
 //! - [`Module`]s are the executable and shared libraries, each with its load bias, build-id
-//!   and the file (and debug file) found for it.
+//!   and the file (and debug file) found for it — on this machine, or fetched by build-id
+//!   from the servers of `DEBUGINFOD_URLS` into elfutils' cache ([`Debuginfod`],
+//!   [`FileSource`]).
 //! - [`Symbolizer`] turns addresses into functions, files and lines (DWARF through addr2line,
 //!   falling back to ELF symbol tables), with inlined frames.
 //! - [`unwind`](Process::backtrace) walks each thread's stack with CFI, falling back to frame
@@ -52,6 +54,7 @@
 mod address;
 mod cfi;
 mod compressed;
+mod debuginfod;
 mod diagnostics;
 mod elf;
 mod error;
@@ -81,12 +84,13 @@ mod types;
 mod unwind;
 
 pub use address::{FileOffset, LoadBias, ModuleAddr, ProcessAddr};
+pub use debuginfod::{Debuginfod, FileSource};
 pub use diagnostics::Diagnostic;
 pub use elf::{is_core_file, Arch, CoreFile, Os, Segment};
 pub use error::Error;
 pub use hex::Hex;
 pub use human::{human_bytes, human_bytes_f64};
-pub use info_report::{InfoMapping, InfoModule, InfoReport, InfoThread};
+pub use info_report::{InfoMapping, InfoModule, InfoReport, InfoThread, Source};
 #[cfg(target_os = "linux")]
 pub use live::Pause;
 pub use memory::Memory;

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::debuginfod::FileSource;
 use crate::process_notes::{FileMapping, ProcessNotes, AT_PHDR, AT_PHNUM};
 use crate::{Diagnostic, FileOffset, LoadBias, Memory, ModuleAddr, ProcessAddr};
 
@@ -41,6 +42,8 @@ pub struct ModuleFile {
     /// Whether its build-id equals the one in the core's memory; `None` when either is
     /// unknown.
     pub matches: Option<bool>,
+    /// Where it came from: this machine, or a debuginfod server.
+    pub source: FileSource,
 }
 
 impl ModuleFile {
@@ -69,6 +72,8 @@ pub struct Module {
     pub file: Option<ModuleFile>,
     /// A separate debug file found for it (by build-id or `.gnu_debuglink`).
     pub debug_file: Option<PathBuf>,
+    /// Where the debug file came from (`None` without one).
+    pub debug_file_source: Option<FileSource>,
     /// Whether this is the main executable.
     pub is_main: bool,
     /// The module's bytes copied out of the core, for modules no file holds (the vDSO).
@@ -246,6 +251,10 @@ pub(crate) struct Candidate {
     pub base: Option<u64>,
     /// Load bias when known without the ELF header (link_map's l_addr).
     pub bias: Option<LoadBias>,
+    /// Whether the notes say one of its mappings is executable: code, so a module even
+    /// when neither its headers nor its file can show it is ELF (FreeBSD's map records
+    /// protections; a core stripped of all memory still names its libraries by them).
+    pub code: bool,
 }
 
 /// Groups file mappings by path into module candidates, in address order.
@@ -255,6 +264,7 @@ pub(crate) fn candidates_from_files(files: &[FileMapping]) -> Vec<Candidate> {
         if f.path.is_empty() {
             continue;
         }
+        let code = f.perms.as_deref().is_some_and(|p| p.contains('x'));
         match out.iter_mut().find(|c| c.path == f.path) {
             Some(c) => {
                 c.start = c.start.min(f.start);
@@ -262,6 +272,7 @@ pub(crate) fn candidates_from_files(files: &[FileMapping]) -> Vec<Candidate> {
                 if f.offset == 0 && c.base.is_none() {
                     c.base = Some(f.start);
                 }
+                c.code |= code;
             }
             None => out.push(Candidate {
                 path: f.path.clone(),
@@ -269,6 +280,7 @@ pub(crate) fn candidates_from_files(files: &[FileMapping]) -> Vec<Candidate> {
                 end: f.end,
                 base: (f.offset == 0).then_some(f.start),
                 bias: None,
+                code,
             }),
         }
     }
@@ -321,6 +333,7 @@ pub(crate) fn candidates_from_link_map(
             end: hi,
             base: Some(bias.to_process(low).0),
             bias: Some(bias),
+            code: false,
         });
     }
     let Some(dynamic) = phdrs.iter().find(|p| p.p_type == PT_DYNAMIC) else {
@@ -382,6 +395,7 @@ pub(crate) fn candidates_from_link_map(
                 end,
                 base: image.is_some().then_some(l_addr),
                 bias: Some(LoadBias(l_addr)),
+                code: false,
             });
         }
         lm = next;

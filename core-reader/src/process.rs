@@ -1,7 +1,9 @@
 //! [`Process`]: a core with its threads, memory, modules and symbols in one view.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::debuginfod::{Debuginfod, FileSource, Kind};
 use crate::files::FileCache;
 use crate::modules::{self, build_id_of_file, read_image, Candidate, PT_LOAD};
 use crate::symbolize::{find_debug_file, SearchPaths};
@@ -31,6 +33,13 @@ pub struct Options {
         arg(long = "debug-dir", value_name = "DIR", global = true)
     )]
     pub debug_dirs: Vec<PathBuf>,
+    /// Debuginfod servers asked by build-id for executables and debug files not found
+    /// locally: from `DEBUGINFOD_URLS` on the command line, as gdb and elfutils read it.
+    #[cfg_attr(
+        feature = "clap",
+        arg(skip = crate::Debuginfod::urls_from_env())
+    )]
+    pub debuginfod_urls: Vec<String>,
     /// Show a progress bar on stderr, when it is a terminal, while a compressed core is
     /// decompressed (always, from the command line).
     #[cfg_attr(feature = "clap", arg(skip = true))]
@@ -38,10 +47,13 @@ pub struct Options {
 }
 
 impl Options {
-    pub(crate) fn search(&self) -> SearchPaths {
+    /// Where files are looked for: the sysroot, the debug folders, and a client of the
+    /// debuginfod servers (one per call: it remembers which servers could not be reached).
+    pub fn search(&self) -> SearchPaths {
         SearchPaths {
             sysroot: self.sysroot.clone(),
             debug_dirs: self.debug_dirs.clone(),
+            debuginfod: Debuginfod::new(&self.debuginfod_urls).map(Arc::new),
         }
     }
 }
@@ -98,28 +110,37 @@ impl Process {
             ));
         }
         let files = FileCache::global();
+        let search = options.search();
         let mut process = Process {
             core,
             notes,
             mappings: Vec::new(),
             file_regions: Vec::new(),
-            symbolizer: Symbolizer::new(Vec::new(), &options.search()),
+            symbolizer: Symbolizer::new(Vec::new(), &search),
             executable: None,
             diagnostics,
             types: TypeIndex::default(),
         };
-        let modules = process.find_modules(options, files);
+        let modules = process.find_modules(options, &search, files);
+        if let Some(client) = &search.debuginfod {
+            process.diagnostics.extend(client.diagnostics());
+        }
         process.executable = modules
             .iter()
             .find(|m| m.is_main)
             .map(|m| m.path.clone())
             .or_else(|| process.notes.command.clone());
         process.mappings = process.build_mappings(&modules);
-        process.symbolizer = Symbolizer::new(modules, &options.search());
+        process.symbolizer = Symbolizer::new(modules, &search);
         process
     }
 
-    fn find_modules(&mut self, options: &Options, files: &'static FileCache) -> Vec<Module> {
+    fn find_modules(
+        &mut self,
+        options: &Options,
+        search: &SearchPaths,
+        files: &'static FileCache,
+    ) -> Vec<Module> {
         let entry = self.notes.auxv_value(crate::process_notes::AT_ENTRY);
         let mut candidates = modules::candidates_from_files(&self.notes.files);
         if candidates.is_empty() {
@@ -149,7 +170,6 @@ impl Process {
             .notes
             .auxv_value(AT_SYSINFO_EHDR)
             .filter(|&a| a != 0 && !candidates.iter().any(|c| c.start <= a && a < c.end));
-        let search = options.search();
         let mut out = Vec::new();
         if let Some(base) = vdso {
             if let Some(m) = self.vdso_module(base) {
@@ -161,7 +181,7 @@ impl Process {
                 Some(e) => c.start <= e && e < c.end,
                 None => i == 0,
             };
-            if let Some(m) = self.resolve_module(c, is_main, options, &search, files) {
+            if let Some(m) = self.resolve_module(c, is_main, options, search, files) {
                 out.push(m);
             }
         }
@@ -213,6 +233,7 @@ impl Process {
             build_id: image.build_id,
             file: None,
             debug_file: None,
+            debug_file_source: None,
             is_main: false,
             memory_image: Some(Box::leak(bytes.into_boxed_slice())),
         })
@@ -226,17 +247,31 @@ impl Process {
         search: &SearchPaths,
         files: &FileCache,
     ) -> Option<Module> {
-        let located = modules::locate_file(
+        let image = c.base.and_then(|b| read_image(self, b));
+        let mem_id = image.as_ref().and_then(|i| i.build_id.clone());
+        let mut located = modules::locate_file(
             &c.path,
             is_main,
             options.exe.as_deref(),
             options.sysroot.as_deref(),
         );
-        let data = located.as_deref().and_then(|p| files.get(p));
-        let file_id = data.and_then(build_id_of_file);
-        let image = c.base.and_then(|b| read_image(self, b));
+        let mut data = located.as_deref().and_then(|p| files.get(p));
+        let mut file_id = data.and_then(build_id_of_file);
+        let mut source = FileSource::Local;
+        // No file here, or not the one the process ran: a debuginfod server may have it.
+        if let Some(id) = mem_id.as_ref().filter(|id| file_id.as_ref() != Some(*id)) {
+            let fetched = search.debuginfod.as_ref().and_then(|d| {
+                let (path, source) = d.fetch(id, Kind::Executable)?;
+                let bytes = files.get(&path)?;
+                (build_id_of_file(bytes).as_ref() == Some(id)).then_some((path, bytes, source))
+            });
+            if let Some((path, bytes, from)) = fetched {
+                (located, data, file_id, source) =
+                    (Some(path), Some(bytes), Some(id.clone()), from);
+            }
+        }
         let is_elf = image.is_some() || data.is_some_and(|d| d.starts_with(b"\x7fELF"));
-        if !is_elf {
+        if !is_elf && !c.code {
             return None;
         }
         let bias = match (&image, c.base, c.bias) {
@@ -255,7 +290,6 @@ impl Process {
             }
             (_, None, None) => LoadBias(c.start),
         };
-        let mem_id = image.as_ref().and_then(|i| i.build_id.clone());
         let matches = match (&mem_id, &file_id) {
             (Some(a), Some(b)) => Some(a == b),
             _ => None,
@@ -297,13 +331,16 @@ impl Process {
                 path,
                 build_id: file_id,
                 matches,
+                source,
             }),
             debug_file: None,
+            debug_file_source: None,
             is_main,
             memory_image: None,
         };
         let usable = module.file.as_ref().is_some_and(ModuleFile::usable);
-        module.debug_file = find_debug_file(&module, data.filter(|_| usable), search, files);
+        (module.debug_file, module.debug_file_source) =
+            find_debug_file(&module, data.filter(|_| usable), search, files).unzip();
         Some(module)
     }
 
@@ -314,6 +351,25 @@ impl Process {
                 .find(|m| m.path == path)
                 .and_then(|m| m.build_id.as_ref().map(BuildId::to_string))
         };
+        if !self.notes.map.is_empty() {
+            // FreeBSD's notes hold the kernel's whole map: every entry as it lists it
+            // (protection, offset, path), including those it wrote no segment for (a device
+            // page, a guard, a reservation without protection).
+            return self
+                .notes
+                .map
+                .iter()
+                .map(|e| Mapping {
+                    start: e.start,
+                    end: e.end,
+                    perms: e.perms.clone().unwrap_or_else(|| "---".into()),
+                    offset: e.offset,
+                    path: (!e.path.is_empty()).then(|| e.path.clone()),
+                    build_id: id_of(&e.path),
+                    dumped: self.dumped_bytes(e.start, e.end),
+                })
+                .collect();
+        }
         let mut out: Vec<Mapping> = self
             .core
             .segments()
@@ -360,6 +416,22 @@ impl Process {
         }
         out.sort_by_key(|m| m.start);
         out
+    }
+
+    /// Bytes of `start..end` the core file holds.
+    fn dumped_bytes(&self, start: u64, end: u64) -> u64 {
+        let segments = self.core.segments();
+        let first = segments
+            .partition_point(|s| s.end() <= start)
+            .saturating_sub(1);
+        segments[first..]
+            .iter()
+            .take_while(|s| s.vaddr < end)
+            .map(|s| {
+                let present_end = s.vaddr.saturating_add(s.present);
+                present_end.min(end).saturating_sub(s.vaddr.max(start))
+            })
+            .sum()
     }
 
     /// The core file.

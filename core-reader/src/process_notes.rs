@@ -65,6 +65,11 @@ pub struct ProcessNotes {
     pub auxv: Vec<(u64, u64)>,
     /// File-backed mappings.
     pub files: Vec<FileMapping>,
+    /// Every entry of the process's memory map, when the notes carry the whole map
+    /// (FreeBSD's NT_PROCSTAT_VMMAP): anonymous, device and guard entries too, with an empty
+    /// `path`, whether or not the kernel dumped their bytes. Empty for Linux cores, whose
+    /// notes name file mappings only.
+    pub map: Vec<FileMapping>,
     /// Page size from `NT_FILE`, when recorded.
     pub page_size: Option<u64>,
     /// Notes that could not be read.

@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
 use crate::cfi::CfiTables;
+use crate::debuginfod::{Debuginfod, FileSource, Kind};
 use crate::files::FileCache;
 use crate::modules::build_id_of_file;
 use crate::{BuildId, FileOffset, LoadBias, Module, ModuleAddr, ModuleFile, ProcessAddr};
@@ -69,6 +70,8 @@ pub struct SearchPaths {
     pub sysroot: Option<PathBuf>,
     /// Extra debug folders, searched before the default one.
     pub debug_dirs: Vec<PathBuf>,
+    /// Debuginfod servers asked for what none of the folders holds.
+    pub debuginfod: Option<Arc<Debuginfod>>,
 }
 
 impl SearchPaths {
@@ -199,15 +202,18 @@ impl Symbolizer {
                 path: p,
                 build_id: file_id,
                 matches,
+                source: FileSource::Local,
             }),
             debug_file: None,
+            debug_file_source: None,
             is_main: mapping.is_main,
             memory_image: None,
             // Profiles are symbolized, not scanned for data.
             data_segments: Vec::new(),
         };
         let usable = module.file.as_ref().is_some_and(ModuleFile::usable);
-        module.debug_file = find_debug_file(&module, data.filter(|_| usable), search, cache);
+        (module.debug_file, module.debug_file_source) =
+            find_debug_file(&module, data.filter(|_| usable), search, cache).unzip();
         module
     }
 
@@ -320,6 +326,26 @@ impl Symbolizer {
         out
     }
 
+    /// [`Symbolizer::symbolize`], with gdb's choice of line where several line-table rows
+    /// share an address (see [`statement_line`]): what stack frames show, so that they read
+    /// as gdb's backtraces do.
+    pub(crate) fn symbolize_frame(&self, addr: u64) -> Vec<Frame> {
+        let mut frames = self.symbolize(addr);
+        let Some((module, loaded)) = self.loaded_at(addr) else {
+            return frames;
+        };
+        let probe = module.bias.to_module(ProcessAddr(addr)).0;
+        // The innermost frame's line is the line table's; outer (inlining) frames' lines
+        // are their call sites'.
+        if let (Some(first), Some(ctx)) = (frames.first_mut(), &loaded.dwarf) {
+            if let Some((file, line)) = statement_line(ctx, probe) {
+                first.file = Some(file);
+                first.line = Some(line);
+            }
+        }
+        frames
+    }
+
     /// The name of the variable of the function running at `pc` whose stack slot holds
     /// `address`, in a frame whose call frame address is `cfa` and whose registers
     /// `register` gives by DWARF number (see [`crate::locals`]).
@@ -413,6 +439,78 @@ impl Loaded {
     }
 }
 
+/// Bounds the scan of one unit's line table (a unit of glibc holds a few thousand rows).
+const MAX_LINE_ROWS: usize = 1 << 20;
+
+/// gdb's line for `probe` where it differs from addr2line's: when several rows of the line
+/// table share the address of the row that covers `probe`, addr2line reports the last of
+/// them, gdb the last one that is a statement (`is_stmt`; gdb/symtab.c
+/// `find_pc_sect_line` looks back from a non-statement row to a statement row at the same
+/// address). glibc 2.36's `_IO_new_file_underflow` returns from `read` to 0x8216e, whose
+/// rows at 0x82161 are libioP.h:947 (statement), libioP.h:947 and fileops.c:516 (not
+/// statements): gdb says libioP.h:947. `None` when both agree or nothing is known.
+fn statement_line(ctx: &addr2line::Context<Reader>, probe: u64) -> Option<(String, u32)> {
+    let unit = ctx.find_dwarf_and_unit(probe).skip_all_loads()?;
+    let program = unit.line_program.clone()?;
+    let mut rows = program.rows();
+    // The rows at one address: (is_stmt, file index, line).
+    let mut group: Vec<(bool, u64, u64)> = Vec::new();
+    let mut group_addr: Option<u64> = None;
+    let mut covering = None;
+    for _ in 0..MAX_LINE_ROWS {
+        let Ok(Some((_, row))) = rows.next_row() else {
+            break;
+        };
+        let addr = row.address();
+        let ends_group = row.end_sequence() || group_addr != Some(addr);
+        if ends_group && group_addr.is_some_and(|a| a <= probe) && probe < addr {
+            covering = Some(std::mem::take(&mut group));
+            break;
+        }
+        if row.end_sequence() {
+            group.clear();
+            group_addr = None;
+            continue;
+        }
+        if group_addr != Some(addr) {
+            group.clear();
+            group_addr = Some(addr);
+        }
+        let line = row.line().map_or(0, |l| l.get());
+        group.push((row.is_stmt(), row.file_index(), line));
+    }
+    let covering = covering?;
+    let &(last_is_stmt, ..) = covering.last()?;
+    if last_is_stmt {
+        return None;
+    }
+    let &(_, file, line) = covering.iter().rev().find(|r| r.0)?;
+    let header = rows.header();
+    let entry = header.file(file)?;
+    let text =
+        |v| -> Option<String> { Some(unit.attr_string(v).ok()?.to_string_lossy().into_owned()) };
+    // The path as addr2line writes it: the unit's directory, the file's directory (index
+    // 0 is the unit's own), the file's name; an absolute part replaces what came before.
+    let mut path = unit
+        .comp_dir
+        .map(|d| d.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = (entry.directory_index() != 0)
+        .then(|| entry.directory(header).and_then(text))
+        .flatten();
+    for part in dir.into_iter().chain(text(entry.path_name())) {
+        if part.starts_with('/') || path.is_empty() {
+            path = part;
+        } else {
+            if !path.ends_with('/') {
+                path.push('/');
+            }
+            path.push_str(&part);
+        }
+    }
+    Some((path, u32::try_from(line).ok().filter(|&l| l != 0)?))
+}
+
 fn demangle(name: &str) -> Cow<'_, str> {
     addr2line::demangle_auto(Cow::Borrowed(name), None)
 }
@@ -446,19 +544,36 @@ fn bias_for_offset(data: &[u8], start: ProcessAddr, file_offset: FileOffset) -> 
 }
 
 /// Finds a separate debug file: by build-id in each debug folder, then by `.gnu_debuglink`
-/// next to the file, in its `.debug/` folder, and under each debug folder.
+/// next to the file, in its `.debug/` folder, and under each debug folder; else from the
+/// debuginfod servers, by build-id.
 pub(crate) fn find_debug_file(
     module: &Module,
     data: Option<&'static [u8]>,
     search: &SearchPaths,
     cache: &FileCache,
-) -> Option<PathBuf> {
-    let dirs = search.debug_dirs();
+) -> Option<(PathBuf, FileSource)> {
     let id = module
         .build_id
         .clone()
         .or_else(|| data.and_then(build_id_of_file));
-    if let Some(id) = id.as_ref().filter(|id| id.0.len() >= 2) {
+    if let Some(local) = find_local_debug_file(module, id.as_ref(), data, search, cache) {
+        return Some((local, FileSource::Local));
+    }
+    let id = id?;
+    let (path, source) = search.debuginfod.as_ref()?.fetch(&id, Kind::DebugInfo)?;
+    // A server's answer is believed only for the build-id asked.
+    (cache.get(&path).and_then(build_id_of_file).as_ref() == Some(&id)).then_some((path, source))
+}
+
+fn find_local_debug_file(
+    module: &Module,
+    id: Option<&BuildId>,
+    data: Option<&'static [u8]>,
+    search: &SearchPaths,
+    cache: &FileCache,
+) -> Option<PathBuf> {
+    let dirs = search.debug_dirs();
+    if let Some(id) = id.filter(|id| id.0.len() >= 2) {
         let hex = id.to_string();
         for dir in &dirs {
             let p = dir
@@ -486,7 +601,7 @@ pub(crate) fn find_debug_file(
     }
     tries.into_iter().find(|p| {
         p.is_file()
-            && match (&id, cache.get(p).and_then(build_id_of_file)) {
+            && match (id, cache.get(p).and_then(build_id_of_file)) {
                 (Some(a), Some(b)) => *a == b,
                 _ => true,
             }

@@ -215,10 +215,8 @@ fn parse_unit(
         }
         let tag = die.tag();
         if tag == gimli::DW_TAG_subprogram {
-            if let Ok(Some(v)) = die.attr_value(gimli::DW_AT_low_pc) {
-                if let Ok(Some(low)) = dwarf.attr_address(&unit, v) {
-                    functions.push((depth, low));
-                }
+            if let Some(entry) = subprogram_entry(dwarf, &unit, die) {
+                functions.push((depth, entry));
             }
             continue;
         }
@@ -260,7 +258,23 @@ fn parse_unit(
     Some(out)
 }
 
-/// The function a DIE describes: its `DW_AT_low_pc`, or its name looked up in the module's
+/// Where a concrete function starts: its `DW_AT_low_pc`, or, for a function split into
+/// hot and cold parts (`DW_AT_ranges`: glibc 2.36's `_IO_fgets` and its `_IO_fgets.cold`),
+/// the start of its first range, which is where its symbol points (gdb's entry pc of a
+/// non-contiguous block is the same).
+fn subprogram_entry(
+    dwarf: &gimli::Dwarf<Reader>,
+    unit: &gimli::Unit<Reader>,
+    die: &gimli::DebuggingInformationEntry<'_, '_, Reader>,
+) -> Option<u64> {
+    if let Ok(Some(v)) = die.attr_value(gimli::DW_AT_low_pc) {
+        return dwarf.attr_address(unit, v).ok().flatten();
+    }
+    let mut ranges = dwarf.die_ranges(unit, die).ok()?;
+    ranges.next().ok().flatten().map(|r| r.begin)
+}
+
+/// The function a DIE describes: where it starts ([`subprogram_entry`]), or its name looked up in the module's
 /// symbol table (declarations carry no address), or just its name for a function of
 /// another library.
 fn function_entry(
@@ -270,10 +284,8 @@ fn function_entry(
     resolve: &dyn Fn(&str) -> Option<u64>,
 ) -> Option<Target> {
     let die = unit.entry(offset).ok()?;
-    if let Ok(Some(v)) = die.attr_value(gimli::DW_AT_low_pc) {
-        if let Ok(Some(low)) = dwarf.attr_address(unit, v) {
-            return Some(Target::Entry(low));
-        }
+    if let Some(entry) = subprogram_entry(dwarf, unit, &die) {
+        return Some(Target::Entry(entry));
     }
     let mut name = None;
     for attr in [gimli::DW_AT_linkage_name, gimli::DW_AT_name] {

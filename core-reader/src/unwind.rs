@@ -184,7 +184,7 @@ impl Process {
                     inlined: false,
                 }]
             } else {
-                self.symbolizer().symbolize(lookup)
+                self.symbolizer().symbolize_frame(lookup)
             };
             frames.push(Frame {
                 pc,
@@ -270,7 +270,7 @@ impl Process {
             let pc = module.bias.to_process(site).0;
             // One frame per tail call, named for the innermost function at the jump (gdb's
             // tail-call frames are not expanded into inlined frames either).
-            let mut symbols = self.symbolizer().symbolize(pc.wrapping_sub(1));
+            let mut symbols = self.symbolizer().symbolize_frame(pc.wrapping_sub(1));
             symbols.truncate(1);
             if let Some(s) = symbols.first_mut() {
                 s.inlined = false;

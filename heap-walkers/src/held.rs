@@ -152,6 +152,16 @@ impl HeldHeap {
 }
 
 impl Error {
+    /// Whether the heap could not be walked because the core lost the memory it lives in
+    /// (cut short, or stripped of everything but its notes): the input was read in part,
+    /// rather than the walk failing on what is there.
+    pub fn is_truncation(&self) -> bool {
+        matches!(
+            self,
+            Error::Jemalloc(jemalloc::Error::Truncated(_)) | Error::JemallocTruncated(_)
+        )
+    }
+
     /// The allocator whose heap could not be walked, where one was found.
     pub fn allocator(&self) -> Option<Allocator> {
         match self {

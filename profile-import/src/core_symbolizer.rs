@@ -23,10 +23,7 @@ impl CoreSymbolizer {
     pub fn new(options: &Options) -> Self {
         CoreSymbolizer {
             exe: options.exe.clone(),
-            search: SearchPaths {
-                sysroot: options.sysroot.clone(),
-                debug_dirs: options.debug_dirs.clone(),
-            },
+            search: options.search(),
             cache: HashMap::new(),
         }
     }

@@ -18,7 +18,16 @@ pub fn run(args: HeapArgs) -> anyhow::Result<Outcome> {
     if let Some(refusal) = view.refusal(allocator) {
         anyhow::bail!(refusal);
     }
-    let heap = WalkedHeap::walk(&process, allocator, view.lists(), true)?;
+    let heap = match WalkedHeap::walk(&process, allocator, view.lists(), true) {
+        Ok(heap) => heap,
+        // The core lost the heap's memory: the input was read in part (exit 1), and that is
+        // all there is to say of the heap.
+        Err(e) if e.is_truncation() => {
+            eprintln!("heapmortem: no {} heap: {e}", allocator.name());
+            return Ok(Outcome::Partial);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     heap.write(&process, &mut out, &view)?;
     out.flush()?;

@@ -24,14 +24,17 @@ pub fn exe() -> &'static Path {
 }
 
 /// Runs `heapmortem ARGS…` (time limit 5 minutes: debug builds reading glibc's debug info
-/// are slow).
+/// are slow). Without `DEBUGINFOD_URLS`, as gdb runs with debuginfod off: files come from
+/// this machine only (tests/debuginfod.rs sets its own server).
 pub fn heapmortem<I, S>(args: I) -> Output
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
     let mut cmd = Command::new(exe());
-    cmd.args(args).env("RUST_BACKTRACE", "1");
+    cmd.args(args)
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("DEBUGINFOD_URLS");
     run(&mut cmd, Duration::from_secs(300))
 }
 

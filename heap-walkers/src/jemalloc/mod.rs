@@ -132,7 +132,7 @@ pub fn walk_with(target: &dyn Target, options: &Options) -> Result<Heap, Error> 
     })
 }
 
-/// The module holding jemalloc (its library, else the executable), when the core is
+/// The module holding jemalloc (its library, FreeBSD's libc, else the executable), when the core is
 /// truncated and lacks part of its writable data (its own mappings or the anonymous one
 /// after them, its `.bss`): the kernel dumps writable mappings whole, so what is missing
 /// was cut off.
@@ -144,6 +144,12 @@ fn lost_data(target: &dyn Target) -> Option<String> {
     let module = modules
         .iter()
         .find(|m| m.name().starts_with("libjemalloc"))
+        // FreeBSD's libc malloc is jemalloc (lib/libc/stdlib/malloc/jemalloc).
+        .or_else(|| {
+            modules.iter().find(|m| {
+                target.os() == core_reader::Os::FreeBsd && m.name().starts_with("libc.so")
+            })
+        })
         .or_else(|| modules.iter().find(|m| m.is_main))?;
     let maps = target.mappings();
     let ours = |i: usize| maps[i].path.as_deref() == Some(module.path.as_str());
