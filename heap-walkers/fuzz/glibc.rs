@@ -338,7 +338,7 @@ fn seed_image(variant: Variant) -> MemoryImage {
 /// the rest is a list of patches `[region, offset (4 bytes LE), length, bytes…]`, each
 /// writing up to 16 bytes into a region of the image. Walking, rendering and the leak check
 /// must not panic, whatever the bytes.
-fn exercise(data: &[u8]) {
+pub fn exercise(data: &[u8]) {
     let Some((&pick, mut rest)) = data.split_first() else {
         return;
     };
