@@ -12,7 +12,8 @@
 #
 # Builds: `cargo +nightly fuzz build -s none` — optimized, with debug assertions and overflow
 # checks, without AddressSanitizer (safe Rust needs none; about 3x the executions per second).
-# Each fuzz package has its own target dir (<crate>/fuzz/target, ~1-2 GB each).
+# Each fuzz package has its own target dir (<crate>/fuzz/target, ~1-2 GB each), or all share
+# FUZZ_TARGET_DIR when it is set (core-reader and its dependencies are then built once).
 #
 # Corpus: $FUZZ_CORPUS/<crate>/<target> (default <crate>/fuzz/corpus/<target>, ignored by git:
 # it grows to thousands of files). Set FUZZ_CORPUS to a folder outside the checkout to keep it
@@ -114,9 +115,9 @@ run_one() {
     # -timeout: a run over 10 s is a hang; -rss_limit_mb: 2 GiB is an out-of-memory (the
     # machine is shared). Leak detection is off: core-reader keeps mapped files for the life
     # of the process on purpose (core-reader/fuzz/fuzz_targets/core.rs).
-    (cd "$root/$crate" && nice -n 19 cargo +nightly fuzz run -s none "$target" "$corpus" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -detect_leaks=0 \
-        -max_len="$(max_len "$spec")" -print_final_stats=1) \
+    (cd "$root/$crate" && nice -n 19 cargo +nightly fuzz run -s none "${target_dir[@]}" \
+        "$target" "$corpus" -- -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+        -detect_leaks=0 -max_len="$(max_len "$spec")" -print_final_stats=1) \
         >"$log" 2>&1 || true
     local execs found=0 f dir
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
@@ -145,6 +146,13 @@ run_one() {
         rm -f "$log"
     fi
 }
+
+target_dir=()
+[ -z "${FUZZ_TARGET_DIR:-}" ] || target_dir=(--target-dir "$FUZZ_TARGET_DIR")
+# Build each package once, before runs start side by side.
+for crate in $(printf '%s\n' "${targets[@]}" | cut -d/ -f1 | sort -u); do
+    (cd "$root/$crate" && nice -n 19 cargo +nightly fuzz build -s none "${target_dir[@]}")
+done
 
 running=0
 for spec in "${targets[@]}"; do

@@ -22,7 +22,8 @@ const BOUND: Duration = Duration::from_secs(20);
 
 #[test]
 fn fuzz_regressions_replay() {
-    let targets: [(&str, fn(&[u8])); 4] = [
+    type Body = fn(&[u8]);
+    let targets: [(&str, Body); 4] = [
         ("glibc", glibc_body::exercise),
         ("jemalloc", jemalloc_body::exercise),
         ("types", cpp_body::exercise_types),

@@ -58,8 +58,11 @@ pub fn exercise(data: &[u8]) {
 /// samples are enough to reach every branch, and small inputs keep each run short.
 const MAX_INPUT: usize = 8 << 10;
 
+/// A target's body.
+type Body = fn(&[u8]);
+
 /// Every target but `read`, by name: (name, body).
-pub const TARGETS: [(&str, fn(&[u8])); 9] = [
+pub const TARGETS: [(&str, Body); 9] = [
     ("jemalloc", |d| parse_as(b"heap_v2/524288\n", d)),
     ("gperftools", |d| parse_as(b"heap profile: ", d)),
     ("java", |d| parse_as(b"--- heapz 1 ---\nformat = java\n", d)),
