@@ -57,26 +57,9 @@ mod cpp_seed {
     pub const SP: u64 = STACK + 0x1000;
 }
 
-/// Little-endian stores into a region of the seed.
-struct Region {
-    base: u64,
-    b: Vec<u8>,
-}
+include!("bytes.rs");
 
-impl Region {
-    fn new(base: u64, size: u64) -> Region {
-        Region {
-            base,
-            b: vec![0; size as usize],
-        }
-    }
-    fn put(&mut self, at: u64, v: &[u8]) {
-        let o = (at - self.base) as usize;
-        self.b[o..o + v.len()].copy_from_slice(v);
-    }
-    fn u64(&mut self, at: u64, v: u64) {
-        self.put(at, &v.to_le_bytes());
-    }
+impl Bytes {
     fn words(&mut self, at: u64, ws: &[u64]) {
         for (k, &w) in ws.iter().enumerate() {
             self.u64(at + 8 * k as u64, w);
@@ -108,8 +91,8 @@ impl Bump {
 fn cpp_seed() -> CppSeed {
     use cpp_seed::*;
     let mut image = MemoryImage::new();
-    let mut heap = Region::new(HEAP, HEAP_SIZE);
-    let mut data = Region::new(APP_DATA, APP_DATA_SIZE);
+    let mut heap = Bytes::new(HEAP, HEAP_SIZE);
+    let mut data = Bytes::new(APP_DATA, APP_DATA_SIZE);
     let mut bump = Bump {
         next: HEAP,
         blocks: Vec::new(),
@@ -191,12 +174,12 @@ fn cpp_seed() -> CppSeed {
     let inner = bump.alloc(104);
 
     // The stack: the Session again (a local), and the interior pointer.
-    let mut stack = Region::new(STACK, STACK_SIZE);
+    let mut stack = Bytes::new(STACK, STACK_SIZE);
     stack.words(SP + 0x10, &[session, inner + 32]);
 
     // The executable's vtables: [offset-to-top 0][type_info*] then the address point with
     // one virtual function pointer; each type_info {its own vtable pointer, name pointer}.
-    let mut ro = Region::new(APP_RO, APP_RO_SIZE);
+    let mut ro = Bytes::new(APP_RO, APP_RO_SIZE);
     ro.words(SESSION_VTABLE - 16, &[0, SESSION_TYPEINFO, APP_RO + 0x800]);
     ro.words(CACHE_VTABLE - 16, &[0, CACHE_TYPEINFO, APP_RO + 0x840]);
     ro.words(SESSION_TYPEINFO, &[CLASS_TYPE_INFO_VTABLE, SESSION_NAME]);

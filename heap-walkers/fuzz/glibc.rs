@@ -155,26 +155,9 @@ impl Variant {
     const ALL: [Variant; 3] = [Variant::Banner, Variant::Dwarf, Variant::Bare];
 }
 
-/// Little-endian stores into a region.
-struct Bytes {
-    base: u64,
-    b: Vec<u8>,
-}
+include!("bytes.rs");
 
 impl Bytes {
-    fn new(base: u64, size: u64) -> Bytes {
-        Bytes {
-            base,
-            b: vec![0; size as usize],
-        }
-    }
-    fn put(&mut self, at: u64, v: &[u8]) {
-        let o = (at - self.base) as usize;
-        self.b[o..o + v.len()].copy_from_slice(v);
-    }
-    fn u64(&mut self, at: u64, v: u64) {
-        self.put(at, &v.to_le_bytes());
-    }
     fn u32(&mut self, at: u64, v: u32) {
         self.put(at, &v.to_le_bytes());
     }
