@@ -33,3 +33,33 @@ best() {
     done
     echo "$best"
 }
+
+# median_of RUNS CMD...: the median wall seconds and peak RSS (KiB) of RUNS runs, from GNU
+# time, as "SECONDS KIB" (each the median of its own column).
+median_of() {
+    local n=$1 times
+    shift
+    times=$(mktemp "$work/times.XXXXXX")
+    for ((i = 0; i < n; i++)); do
+        /usr/bin/time -f '%e %M' -a -o "$times" "$@" >/dev/null 2>&1 || true
+    done
+    local mid=$(((n + 1) / 2))
+    echo "$(cut -d' ' -f1 "$times" | sort -n | sed -n "${mid}p") $(cut -d' ' -f2 "$times" | sort -n | sed -n "${mid}p")"
+}
+
+# peak_anon CMD...: one run's wall seconds and peak anonymous memory (RssAnon, KiB, sampled
+# every 20 ms from /proc: the pages of a mapped core are not the tool's), as "SECONDS KIB".
+peak_anon() {
+    local s e peak=0 kib
+    s=$(date +%s.%N)
+    "$@" >/dev/null 2>&1 &
+    local pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        kib=$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
+        [ "${kib:-0}" -gt "$peak" ] && peak=$kib
+        sleep 0.02
+    done
+    wait "$pid" || true
+    e=$(date +%s.%N)
+    echo "$(echo "$e - $s" | bc -l) $peak"
+}

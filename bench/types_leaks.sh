@@ -13,21 +13,9 @@ echo "core: $(du -h --apparent-size "$core" | cut -f1)"
 
 # measure NAME CMD...: wall seconds and peak RssAnon (KiB) of one run.
 measure() {
-    local name=$1
+    local name=$1 secs peak
     shift
-    local s e peak=0 kib
-    s=$(date +%s.%N)
-    "$@" >"$work/out" 2>/dev/null &
-    local pid=$!
-    while kill -0 "$pid" 2>/dev/null; do
-        kib=$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
-        [ "${kib:-0}" -gt "$peak" ] && peak=$kib
-        sleep 0.02
-    done
-    wait "$pid" || true
-    e=$(date +%s.%N)
-    local secs
-    secs=$(echo "$e - $s" | bc -l)
+    read -r secs peak < <(peak_anon "$@")
     printf '%-28s %8.2f s %10d KiB peak anon %12.0f alloc/s %8.1f B/alloc\n' "$name" "$secs" \
         "$peak" "$(echo "$allocs / $secs" | bc -l)" "$(echo "$peak * 1024 / $allocs" | bc -l)"
 }

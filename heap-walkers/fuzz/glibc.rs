@@ -155,26 +155,9 @@ impl Variant {
     const ALL: [Variant; 3] = [Variant::Banner, Variant::Dwarf, Variant::Bare];
 }
 
-/// Little-endian stores into a region.
-struct Bytes {
-    base: u64,
-    b: Vec<u8>,
-}
+include!("bytes.rs");
 
 impl Bytes {
-    fn new(base: u64, size: u64) -> Bytes {
-        Bytes {
-            base,
-            b: vec![0; size as usize],
-        }
-    }
-    fn put(&mut self, at: u64, v: &[u8]) {
-        let o = (at - self.base) as usize;
-        self.b[o..o + v.len()].copy_from_slice(v);
-    }
-    fn u64(&mut self, at: u64, v: u64) {
-        self.put(at, &v.to_le_bytes());
-    }
     fn u32(&mut self, at: u64, v: u32) {
         self.put(at, &v.to_le_bytes());
     }
@@ -338,7 +321,7 @@ fn seed_image(variant: Variant) -> MemoryImage {
 /// the rest is a list of patches `[region, offset (4 bytes LE), length, bytes…]`, each
 /// writing up to 16 bytes into a region of the image. Walking, rendering and the leak check
 /// must not panic, whatever the bytes.
-fn exercise(data: &[u8]) {
+pub fn exercise(data: &[u8]) {
     let Some((&pick, mut rest)) = data.split_first() else {
         return;
     };

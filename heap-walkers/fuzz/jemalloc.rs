@@ -207,7 +207,7 @@ fn seed_image() -> MemoryImage {
 /// Mutates the seed with `data` (8-byte patches: where, as a position in the seed's bytes,
 /// then four bytes to write there) and runs every part of the walk: listing allocations,
 /// the neutral summary, the "J" document, the text view and the findings. None may panic.
-fn exercise(data: &[u8]) {
+pub fn exercise(data: &[u8]) {
     let mut image = seed_image();
     let starts: Vec<(u64, usize)> =
         image.regions().iter().map(|(a, b)| (*a, b.len())).collect();

@@ -13,7 +13,7 @@
 use core_reader::Memory;
 
 use crate::leaks::{RootKind, Roots};
-use crate::scan::{merge_ranges, scan, subtract, Block, BlockIndex};
+use crate::scan::{merge_ranges, scan, scan_allocation, subtract, Block, BlockIndex};
 
 /// One reference, seen from one end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,7 @@ impl References {
         for b in &index.blocks {
             out_start.push(out.len());
             let end = b.address.saturating_add(b.size.min(MAX_SCANNED));
-            scan(memory, b.address, end, |at, w| {
+            scan_allocation(memory, b.address, end, |at, w| {
                 if let Some((j, exact)) = index.find(w) {
                     out.push(Edge {
                         other: j as u32,

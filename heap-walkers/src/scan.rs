@@ -56,6 +56,24 @@ pub(crate) fn scan(
     memory: &dyn Memory,
     start: u64,
     end: u64,
+    f: impl FnMut(u64, u64),
+) -> (u64, u64) {
+    scan_words(memory, start, end, false, f)
+}
+
+/// [`scan`] over one allocation, `[start, end)`, stopping at its first unreadable word. An
+/// allocation lies in one mapping, so memory missing from the core (a truncated core's lost
+/// tail) ends it; and a damaged heap can give a block a size far beyond any memory there
+/// is, which stepping page by page through would take years.
+pub(crate) fn scan_allocation(memory: &dyn Memory, start: u64, end: u64, f: impl FnMut(u64, u64)) {
+    scan_words(memory, start, end, true, f);
+}
+
+fn scan_words(
+    memory: &dyn Memory,
+    start: u64,
+    end: u64,
+    stop_at_hole: bool,
     mut f: impl FnMut(u64, u64),
 ) -> (u64, u64) {
     const PAGE: u64 = 4096;
@@ -78,6 +96,8 @@ pub(crate) fn scan(
             f(a, w);
             scanned += 8;
             a += 8;
+        } else if stop_at_hole {
+            break;
         } else {
             // Not in the core: skip to the next page.
             let next = ((a / PAGE) + 1).saturating_mul(PAGE).min(end);

@@ -127,7 +127,7 @@ fn by_type_of(blocks: &[Block], types: &Types) -> Vec<TypeRow> {
             example: b.address,
         });
         row.count += 1;
-        row.bytes += b.size;
+        row.bytes = row.bytes.saturating_add(b.size);
     }
     let mut rows: Vec<TypeRow> = rows.into_values().collect();
     rows.sort_by(|a, b| {
@@ -141,7 +141,7 @@ fn by_type_of(blocks: &[Block], types: &Types) -> Vec<TypeRow> {
 
 /// `heap --by type` as text: the `top` largest rows, then what the rest add up to.
 pub fn write_types_text(w: &mut dyn Write, rows: &[TypeRow], top: usize) -> io::Result<()> {
-    let total: u64 = rows.iter().map(|r| r.bytes).sum();
+    let total = rows.iter().fold(0u64, |t, r| t.saturating_add(r.bytes));
     let typed = rows.iter().filter(|r| r.kind != TypeKind::Unknown).count();
     writeln!(
         w,
@@ -175,7 +175,7 @@ pub fn write_types_text(w: &mut dyn Write, rows: &[TypeRow], top: usize) -> io::
             w,
             "{:>10} {:>12}          … {} more rows (--format json lists them all)",
             rest.iter().map(|r| r.count).sum::<u64>(),
-            rest.iter().map(|r| r.bytes).sum::<u64>(),
+            rest.iter().fold(0u64, |t, r| t.saturating_add(r.bytes)),
             rest.len()
         )?;
     }

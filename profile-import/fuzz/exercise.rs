@@ -1,9 +1,16 @@
-// The body of the `read` fuzz target, shared with tests/robustness.rs (both `include!` this
-// file, so the regression tests run exactly what the fuzzer runs).
+// The bodies of the profile-import fuzz targets, shared with tests/robustness.rs (both
+// `include!` this file, so the regression tests run exactly what the fuzzer runs).
+//
+// `read` runs everything on one input (every parser by what the input looks like, every view
+// and renderer, merge and subtract): thorough but slow on big inputs (~14 executions/s on
+// megabyte profiles). The others each run one parser or one renderer on inputs cut to
+// `MAX_INPUT` bytes, so each runs thousands of times a second: a parser target puts its
+// format's header before the input (so every mutation reaches that parser), a renderer
+// target reads the input as any profile, names its addresses, and runs one renderer.
 
 use profile_import::{
-    merge, read_bytes, subtract, symbolize, ModuleRef, SymbolFrame, Symbolize, ValueKind, View,
-    ViewOptions,
+    merge, read_bytes, subtract, symbolize, ModuleRef, Profile, SymbolFrame, Symbolize,
+    ValueKind, View, ViewOptions,
 };
 
 /// Names every address, some of
@@ -36,29 +43,129 @@ impl Symbolize for Names {
 
 /// Reads `data` as a profile and runs everything on it: symbolize, every view and renderer,
 /// the pprof read-back, merge and subtract.
-fn exercise(data: &[u8]) {
-    let Ok(parsed) = read_bytes(data) else {
+pub fn exercise(data: &[u8]) {
+    let Some(profile) = parse(data) else {
         return;
     };
-    let mut profile = parsed.profile;
+    render_text(&profile);
+    render_json(&profile);
+    render_folded(&profile);
+    render_pprof(&profile);
+    merge_subtract(profile);
+}
+
+/// The most of its input a one-parser or one-renderer target reads: profiles of a few
+/// samples are enough to reach every branch, and small inputs keep each run short.
+const MAX_INPUT: usize = 8 << 10;
+
+/// A target's body.
+type Body = fn(&[u8]);
+
+/// Every target but `read`, by name: (name, body).
+pub const TARGETS: [(&str, Body); 9] = [
+    ("jemalloc", |d| parse_as(b"heap_v2/524288\n", d)),
+    ("gperftools", |d| parse_as(b"heap profile: ", d)),
+    ("java", |d| parse_as(b"--- heapz 1 ---\nformat = java\n", d)),
+    ("pprof", parse_proto),
+    ("text", |d| render(d, render_text)),
+    ("json", |d| render(d, render_json)),
+    ("folded", |d| render(d, render_folded)),
+    ("pprof_out", |d| render(d, render_pprof)),
+    ("merge", |d| render(d, |p| merge_subtract(p.clone()))),
+];
+
+/// The input read as a profile, its addresses named.
+fn parse(data: &[u8]) -> Option<Profile> {
+    let mut profile = read_bytes(data).ok()?.profile;
     symbolize(&mut profile, &mut Names);
+    Some(profile)
+}
+
+/// One text format's parser: `header` then the (cut) input.
+fn parse_as(header: &[u8], data: &[u8]) {
+    let mut bytes = header.to_vec();
+    bytes.extend_from_slice(&data[..data.len().min(MAX_INPUT)]);
+    let _ = read_bytes(&bytes);
+}
+
+/// The profile.proto parser: inputs that would be taken for text or gzip are passed over.
+fn parse_proto(data: &[u8]) {
+    let data = &data[..data.len().min(MAX_INPUT)];
+    let first = data.iter().find(|b| !b.is_ascii_whitespace());
+    if matches!(first, Some(b'h' | b'-' | b'%' | 0x1f) | None) {
+        return;
+    }
+    let _ = read_bytes(data);
+}
+
+/// One renderer on the (cut) input read as any profile.
+fn render(data: &[u8], renderer: impl Fn(&Profile)) {
+    if let Some(profile) = parse(&data[..data.len().min(MAX_INPUT)]) {
+        renderer(&profile);
+    }
+}
+
+/// The text view of every value, with focus and ignore patterns and without.
+fn render_text(profile: &Profile) {
+    let mut sink = Vec::new();
     for value in ValueKind::ALL {
-        let mut sink = Vec::new();
-        for (focus, ignore) in [(Some("f|0x"), None), (None, Some("vector"))] {
+        for (focus, ignore) in [(Some("f|0x"), None), (None, Some("vector")), (None, None)] {
             let options = ViewOptions::new(value, focus, ignore).expect("valid pattern");
-            View::new(&profile, &options)
-                .write_text(&mut sink, Some(20))
+            let top = focus.or(ignore).map(|_| 20);
+            View::new(profile, &options)
+                .write_text(&mut sink, top)
                 .expect("text");
         }
-        let options = ViewOptions::new(value, None, None).expect("no pattern");
-        let view = View::new(&profile, &options);
-        view.write_text(&mut sink, None).expect("text");
-        view.write_json(&mut sink, Some(20)).expect("json");
-        view.write_folded(&mut sink).expect("folded");
+    }
+}
+
+fn view_all(profile: &Profile, value: ValueKind) -> View<'_> {
+    let options = ViewOptions::new(value, None, None).expect("no pattern");
+    View::new(profile, &options)
+}
+
+/// The JSON view of every value.
+fn render_json(profile: &Profile) {
+    let mut sink = Vec::new();
+    for value in ValueKind::ALL {
+        view_all(profile, value)
+            .write_json(&mut sink, Some(20))
+            .expect("json");
+    }
+}
+
+/// The folded stacks of every value.
+fn render_folded(profile: &Profile) {
+    let mut sink = Vec::new();
+    for value in ValueKind::ALL {
+        view_all(profile, value)
+            .write_folded(&mut sink)
+            .expect("folded");
+    }
+}
+
+/// The pprof of every value, which must read back.
+fn render_pprof(profile: &Profile) {
+    for value in ValueKind::ALL {
         let mut pprof = Vec::new();
-        view.write_pprof(&mut pprof).expect("pprof");
+        view_all(profile, value)
+            .write_pprof(&mut pprof)
+            .expect("pprof");
         read_bytes(&pprof).expect("our own pprof reads back");
     }
+}
+
+/// Two copies merged, one subtracted again.
+fn merge_subtract(profile: Profile) {
     let mut merged = merge([profile.clone(), profile.clone()]).expect("two profiles");
     subtract(&mut merged, profile);
+}
+
+/// Runs the target called `name` in [`TARGETS`] on `data`.
+pub fn run(name: &str, data: &[u8]) {
+    let (_, body) = TARGETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .expect("a target of that name");
+    body(data)
 }

@@ -21,16 +21,36 @@ fn corpus(rel: &str) -> Vec<u8> {
     })
 }
 
+/// Every input the fuzzers found to break a reader: `*.bin` (found by `read`) through
+/// everything, `<target>/*` through that target, each well within the fuzzers' timeout.
 #[test]
 fn fuzz_regressions_do_not_panic() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
     let mut n = 0;
+    let mut replay = |path: &std::path::Path, body: fn(&[u8])| {
+        eprintln!("{}", path.display());
+        let start = std::time::Instant::now();
+        body(&std::fs::read(path).expect("regression input"));
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "{} took {:?}",
+            path.display(),
+            start.elapsed()
+        );
+        n += 1;
+    };
     for entry in std::fs::read_dir(&dir).expect("tests/fuzz-regressions") {
         let path = entry.expect("dir entry").path();
         if path.extension().is_some_and(|e| e == "bin") {
-            eprintln!("{}", path.display());
-            exercise(&std::fs::read(&path).expect("regression input"));
-            n += 1;
+            replay(&path, exercise);
+        } else if path.is_dir() {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let Some(&(_, body)) = TARGETS.iter().find(|(t, _)| *t == name) else {
+                panic!("{}: no fuzz target of that name", path.display());
+            };
+            for input in std::fs::read_dir(&path).expect("a target's inputs") {
+                replay(&input.expect("dir entry").path(), body);
+            }
         }
     }
     assert!(
@@ -38,6 +58,22 @@ fn fuzz_regressions_do_not_panic() {
         "expected the fuzz regression inputs in {}",
         dir.display()
     );
+}
+
+/// Each one-part target on the start of every corpus profile.
+#[test]
+fn split_targets_read_corpus_profiles() {
+    for name in [
+        "cppbench.heap",
+        "gobench.heap",
+        "java.heap",
+        "jemalloc.heap",
+    ] {
+        let bytes = corpus(&format!("profiles/google-pprof/{name}"));
+        for (_, body) in TARGETS {
+            body(&bytes);
+        }
+    }
 }
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use core_reader::{Memory, Target};
 
 use super::model::{Leak, LeakGroup, LeakKind, LeakReport, Roots};
-use crate::scan::{merge_ranges, scan, subtract, Block, BlockIndex};
+use crate::scan::{merge_ranges, scan, scan_allocation, subtract, Block, BlockIndex};
 use crate::sites::Sites;
 use crate::types::{TypeIndex, Types};
 
@@ -90,7 +90,7 @@ pub fn find_leaks_with_sites(
     while let Some(i) = work.pop() {
         let b = index.blocks[i];
         let definite = state[i] == REACHABLE;
-        scan(
+        scan_allocation(
             memory,
             b.address,
             b.address.saturating_add(b.size),
@@ -108,7 +108,7 @@ pub fn find_leaks_with_sites(
         work.push(leader);
         while let Some(i) = work.pop() {
             let b = index.blocks[i];
-            scan(
+            scan_allocation(
                 memory,
                 b.address,
                 b.address.saturating_add(b.size),
@@ -143,12 +143,12 @@ pub fn find_leaks_with_sites(
         let kind = match state[i] {
             REACHABLE => {
                 report.reachable_count += 1;
-                report.reachable_bytes += b.size;
+                report.reachable_bytes = report.reachable_bytes.saturating_add(b.size);
                 continue;
             }
             POSSIBLE => {
                 report.possible_count += 1;
-                report.possible_bytes += b.size;
+                report.possible_bytes = report.possible_bytes.saturating_add(b.size);
                 report.possibly_lost.push(Leak {
                     address: b.address,
                     size: b.size,
@@ -158,12 +158,12 @@ pub fn find_leaks_with_sites(
             }
             INDIRECT => {
                 report.indirect_count += 1;
-                report.indirect_bytes += b.size;
+                report.indirect_bytes = report.indirect_bytes.saturating_add(b.size);
                 LeakKind::Indirect
             }
             _ => {
                 report.direct_count += 1;
-                report.direct_bytes += b.size;
+                report.direct_bytes = report.direct_bytes.saturating_add(b.size);
                 LeakKind::Direct
             }
         };
@@ -236,7 +236,7 @@ pub fn find_leaks_with_sites(
         if site.is_some() {
             *g.sampled.get_or_insert(0) += 1;
         }
-        g.bytes += b.size;
+        g.bytes = g.bytes.saturating_add(b.size);
         match kind {
             LeakKind::Direct => g.direct += 1,
             _ => g.indirect += 1,

@@ -254,7 +254,7 @@ fn stack_cache(process: &dyn Target, roots: &mut Roots) {
     for (start, size, d) in found {
         roots.excluded.push((start, start.saturating_add(size)));
         roots.owned.extend(d);
-        bytes += size;
+        bytes = bytes.saturating_add(size);
     }
     if stacks > 0 {
         let what = if stacks == 1 {

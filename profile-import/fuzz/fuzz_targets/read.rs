@@ -3,6 +3,8 @@
 //! must not panic, and the pprof this crate writes must read back. Run with
 //! `cargo fuzz run read` in profile-import/ (seed it with ../shared/corpus/profiles/).
 #![no_main]
+// The shared body holds every target's functions; each target uses some.
+#![allow(dead_code)]
 
 use libfuzzer_sys::fuzz_target;
 
