@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-    gcc clang gdb gdb-multiarch valgrind libc6-dbg elfutils binutils strace bc
+    gcc clang gdb gdb-multiarch valgrind libc6-dbg elfutils binutils strace bc linux-perf
     zstd xz-utils bzip2 lz4 gzip
     libjemalloc-dev google-perftools libgoogle-perftools-dev golang-go
     qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross

@@ -17,5 +17,6 @@ mod profile;
 mod report;
 mod sites;
 mod threads;
+mod traces;
 mod truncated;
 mod types;

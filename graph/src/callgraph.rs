@@ -65,8 +65,10 @@ pub struct Legend {
     pub program: Option<String>,
     /// The shown value: `inuse_space`, `alloc_objects`, …
     pub value: String,
-    /// Whether values are bytes (else objects).
+    /// Whether values are bytes (else objects, or a trace's events).
     pub bytes: bool,
+    /// The unit values are counted in: `B`, `objects`, or a trace's event (`page-faults`).
+    pub unit: String,
     /// The total of every sample before frames were dropped and stacks filtered (jeprof's
     /// `Total`).
     pub total: f64,
@@ -94,7 +96,7 @@ impl Legend {
     /// The legend's lines, as jeprof prints them (exact values, bytes also in the short form
     /// of [`format_value`]), then what this graph adds: focus, ignore, counts shown.
     pub fn lines(&self, shown_nodes: usize, shown_edges: usize) -> Vec<String> {
-        let unit = if self.bytes { "B" } else { "objects" };
+        let unit = &self.unit;
         let mut lines = Vec::new();
         if let Some(p) = &self.program {
             lines.push(p.clone());
@@ -204,8 +206,9 @@ impl CallGraph {
         }
         let legend = Legend {
             program: None,
-            value: view.value.name().to_string(),
+            value: view.value_name().to_string(),
             bytes: view.value.is_space(),
+            unit: view.unit_name().to_string(),
             total: view.total(),
             shown_total: table.total,
             all_nodes: graph.node_count(),

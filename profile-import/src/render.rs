@@ -32,11 +32,7 @@ impl View<'_> {
     /// function, `flat flat% sum% cum cum% name`, at most `nodecount` rows.
     pub fn write_text(&self, out: &mut dyn Write, nodecount: Option<usize>) -> io::Result<()> {
         let total = self.total();
-        let unit = if self.value.is_space() {
-            "B"
-        } else {
-            "objects"
-        };
+        let unit = self.unit_name();
         if total != 0.0 {
             writeln!(out, "Total: {} {unit}", unparse(total))?;
         }
@@ -99,12 +95,12 @@ impl View<'_> {
             sample_types: p
                 .sample_types
                 .iter()
-                .map(|k| JsonValueType {
-                    r#type: k.name(),
+                .map(|&k| JsonValueType {
+                    r#type: p.value_name(k),
                     unit: k.unit(),
                 })
                 .collect(),
-            sample_index: self.value.name(),
+            sample_index: self.value_name(),
             sampling: sampling_json(p.sampling),
             totals: JsonTotals {
                 inuse_objects: unparse(self.totals[ValueKind::InuseObjects.index()]),
@@ -202,8 +198,8 @@ fn sampling_json(s: Sampling) -> JsonSampling {
 #[derive(Serialize)]
 struct JsonProfile<'a> {
     format: &'static str,
-    sample_types: Vec<JsonValueType>,
-    sample_index: &'static str,
+    sample_types: Vec<JsonValueType<'a>>,
+    sample_index: &'a str,
     sampling: JsonSampling,
     totals: JsonTotals,
     shown_total: i64,
@@ -212,8 +208,8 @@ struct JsonProfile<'a> {
 }
 
 #[derive(Serialize)]
-struct JsonValueType {
-    r#type: &'static str,
+struct JsonValueType<'a> {
+    r#type: &'a str,
     unit: &'static str,
 }
 

@@ -207,7 +207,8 @@ impl<'a> View<'a> {
                 *t += v;
             }
         }
-        let allocator_frames = AllocatorFrames::new(profile);
+        // A trace is shown as the tracer recorded it ([`crate::Format::is_trace`]).
+        let allocator_frames = (!profile.format.is_trace()).then(|| AllocatorFrames::new(profile));
         let matches = |re: &Regex, loc: u32| -> bool {
             let loc = &profile.locations[loc as usize];
             re.is_match(&format!("{:016x}", loc.address))
@@ -219,7 +220,10 @@ impl<'a> View<'a> {
         let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
         let mut stacks: Vec<Stack> = Vec::new();
         for s in &profile.samples {
-            let path = s.locations[allocator_frames.first_kept(&s.locations)..].to_vec();
+            let first = allocator_frames
+                .as_ref()
+                .map_or(0, |a| a.first_kept(&s.locations));
+            let path = s.locations[first..].to_vec();
             if let Some(re) = &options.focus {
                 if !path.iter().any(|&l| matches(re, l)) {
                     continue;
@@ -250,6 +254,22 @@ impl<'a> View<'a> {
             value: options.value,
             totals,
             stacks,
+        }
+    }
+
+    /// The name of the shown value: the event a trace counted, or the sample type's name.
+    pub fn value_name(&self) -> &str {
+        self.profile.value_name(self.value)
+    }
+
+    /// The unit of the shown value in tables: `B`, `objects`, or a trace's event.
+    pub fn unit_name(&self) -> &str {
+        if self.value.is_space() {
+            "B"
+        } else if self.profile.event.is_some() {
+            self.value_name()
+        } else {
+            "objects"
         }
     }
 
