@@ -156,10 +156,13 @@ impl CallGraph {
     /// self-edges and counts each repetition; the values of its nodes are folded the same way
     /// as here.)
     pub fn from_view(view: &View<'_>) -> CallGraph {
-        let table = view.functions(InlineNames::Jeprof);
+        // Frame names as ids, computed once: a 250k-stack profile has millions of frames
+        // but only thousands of names.
+        let names = view.names(InlineNames::Jeprof);
+        let table = view.functions_named(&names);
         let k = view.value.index();
         let mut graph: DiGraph<Node, Edge> = DiGraph::new();
-        let mut index: HashMap<String, NodeIndex> = HashMap::with_capacity(table.rows.len());
+        let mut index: HashMap<&str, NodeIndex> = HashMap::with_capacity(table.rows.len());
         for row in &table.rows {
             let i = graph.add_node(Node {
                 name: row.name.clone(),
@@ -167,21 +170,27 @@ impl CallGraph {
                 cum: row.cum,
                 hot: false,
             });
-            index.insert(row.name.clone(), i);
+            index.insert(&row.name, i);
         }
+        let node_of: Vec<Option<NodeIndex>> = names
+            .names
+            .iter()
+            .map(|n| index.get(n.as_str()).copied())
+            .collect();
         let mut edges: HashMap<(NodeIndex, NodeIndex), EdgeIndex> = HashMap::new();
         let mut seen: HashSet<(NodeIndex, NodeIndex)> = HashSet::new();
-        let mut names: Vec<String> = Vec::new();
+        let mut ids: Vec<u32> = Vec::new();
         for stack in &view.stacks {
             let v = stack.values[k];
-            names.clear();
+            ids.clear();
             for &loc in &stack.locations {
-                names.extend(view.frame_names(loc, InlineNames::Jeprof));
+                ids.extend(&names.of_location[loc as usize]);
             }
             seen.clear();
             // Leaf first: frame i is called by frame i + 1.
-            for w in names.windows(2) {
-                let (Some(&callee), Some(&caller)) = (index.get(&w[0]), index.get(&w[1])) else {
+            for w in ids.windows(2) {
+                let (Some(callee), Some(caller)) = (node_of[w[0] as usize], node_of[w[1] as usize])
+                else {
                     continue;
                 };
                 if callee == caller || !seen.insert((caller, callee)) {
@@ -195,7 +204,7 @@ impl CallGraph {
                             callee,
                             Edge {
                                 weight: v,
-                                inline: w[0].ends_with(" (inline)"),
+                                inline: names.names[w[0] as usize].ends_with(" (inline)"),
                                 hot: false,
                             },
                         );

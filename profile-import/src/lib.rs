@@ -132,8 +132,8 @@ pub use symbolize::{
     short_function_name, symbolize, ModuleRef, SymbolFrame, Symbolize, SymbolizeStats,
 };
 pub use view::{
-    FunctionRow, FunctionTable, InlineNames, Stack, View, ViewOptions, ALLOCATOR_FRAMES_HELP,
-    ALLOCATOR_FUNCTIONS, ALLOCATOR_LIBRARIES, ALLOCATOR_PATTERN,
+    FunctionRow, FunctionTable, InlineNames, Names, Stack, View, ViewOptions,
+    ALLOCATOR_FRAMES_HELP, ALLOCATOR_FUNCTIONS, ALLOCATOR_LIBRARIES, ALLOCATOR_PATTERN,
 };
 
 /// The most a profile.proto may decompress to.

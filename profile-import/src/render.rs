@@ -60,22 +60,34 @@ impl View<'_> {
     /// functions as frames of their own, identical lines summed, sorted, values truncated.
     pub fn write_folded(&self, out: &mut dyn Write) -> io::Result<()> {
         let k = self.value.index();
+        // `;` separates frames and a blank ends the stack in this format. Each name is
+        // escaped once: a 250k-stack profile has millions of frames but few names.
+        let escape = |n: &str| n.replace(';', ":").replace(' ', "\u{a0}");
+        let names = self.names(InlineNames::Plain);
+        let escaped: Vec<String> = names.names.iter().map(|n| escape(n)).collect();
         let mut lines: BTreeMap<String, f64> = BTreeMap::new();
+        let mut line = String::new();
         for s in &self.stacks {
-            let mut names: Vec<String> = Vec::new();
+            line.clear();
+            let mut frames = 0;
             for &loc in s.locations.iter().rev() {
-                names.extend(self.frame_names(loc, InlineNames::Plain).into_iter().rev());
+                for &id in names.of_location[loc as usize].iter().rev() {
+                    if frames > 0 {
+                        line.push(';');
+                    }
+                    line.push_str(&escaped[id as usize]);
+                    frames += 1;
+                }
             }
-            if names.is_empty() {
-                names.push("[unknown stack]".to_string());
+            if frames == 0 {
+                line.push_str(&escape("[unknown stack]"));
             }
-            // `;` separates frames and a blank ends the stack in this format.
-            let line = names
-                .iter()
-                .map(|n| n.replace(';', ":").replace(' ', "\u{a0}"))
-                .collect::<Vec<_>>()
-                .join(";");
-            *lines.entry(line).or_default() += s.values[k];
+            match lines.get_mut(&line) {
+                Some(v) => *v += s.values[k],
+                None => {
+                    lines.insert(line.clone(), s.values[k]);
+                }
+            }
         }
         for (line, v) in lines {
             let v = unparse(v);

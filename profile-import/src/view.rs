@@ -307,7 +307,7 @@ impl<'a> View<'a> {
 
     /// Every location's frame names as ids into one name table, computed once per report:
     /// a 250k-stack profile has millions of frames but only thousands of distinct names.
-    pub(crate) fn names(&self, style: InlineNames) -> Names {
+    pub fn names(&self, style: InlineNames) -> Names {
         let mut names = Names {
             names: Vec::new(),
             of_location: Vec::with_capacity(self.profile.locations.len()),
@@ -333,8 +333,12 @@ impl<'a> View<'a> {
     /// first, each function once (the first time it appears, so recursion does not count
     /// twice): jeprof's `ReduceProfile`. The leaf gets the flat value, every name the cum.
     pub fn functions(&self, style: InlineNames) -> FunctionTable {
+        self.functions_named(&self.names(style))
+    }
+
+    /// [`View::functions`] from names already computed by [`View::names`].
+    pub fn functions_named(&self, names: &Names) -> FunctionTable {
         let k = self.value.index();
-        let names = self.names(style);
         let mut flat = vec![0.0f64; names.names.len()];
         let mut cum = vec![0.0f64; names.names.len()];
         let mut seen = vec![usize::MAX; names.names.len()];
@@ -359,11 +363,11 @@ impl<'a> View<'a> {
         }
         let mut rows: Vec<FunctionRow> = names
             .names
-            .into_iter()
+            .iter()
             .enumerate()
             .filter(|&(i, _)| seen[i] != usize::MAX)
             .map(|(i, name)| FunctionRow {
-                name,
+                name: name.clone(),
                 flat: flat[i],
                 cum: cum[i],
             })
@@ -390,11 +394,12 @@ fn descending(a: f64, b: f64) -> std::cmp::Ordering {
 }
 
 /// Frame names as ids (see [`View::names`]).
-pub(crate) struct Names {
+#[derive(Debug, Clone)]
+pub struct Names {
     /// The distinct names.
-    pub(crate) names: Vec<String>,
+    pub names: Vec<String>,
     /// Per location, its frames' name ids, innermost first.
-    pub(crate) of_location: Vec<Vec<u32>>,
+    pub of_location: Vec<Vec<u32>>,
 }
 
 /// The allocator-frame rule ([`ALLOCATOR_FRAMES_HELP`]) over one profile's locations.
