@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-    gcc clang gdb gdb-multiarch valgrind libc6-dbg elfutils debuginfod binutils strace bc
+    gcc clang gdb gdb-multiarch valgrind libc6-dbg elfutils debuginfod binutils strace bc linux-perf
     zstd xz-utils bzip2 lz4 gzip sqlite3
     libjemalloc-dev google-perftools libgoogle-perftools-dev libtcmalloc-minimal4 golang-go
     qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross lldb-16

@@ -146,8 +146,9 @@ pub enum ProfileFormat {
 #[derive(Debug, Args)]
 #[command(after_help = profile_import::ALLOCATOR_FRAMES_HELP)]
 pub struct ProfileArgs {
-    /// Heap profiles (jeprof .heap, gperftools heap, pprof profile.proto, gzipped or not);
-    /// several are merged.
+    /// Heap profiles (jeprof .heap, gperftools heap, pprof profile.proto, gzipped or not) or
+    /// traces (perf script output, folded stacks, DTrace/bpftrace ustack aggregations, bcc
+    /// memleak reports); several are merged.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     #[command(flatten)]
@@ -155,9 +156,9 @@ pub struct ProfileArgs {
     /// Subtract this earlier profile (jeprof --base).
     #[arg(long, value_name = "FILE")]
     pub base: Option<PathBuf>,
-    /// Which value to show.
-    #[arg(long, value_enum, default_value_t = ValueKind::InuseSpace)]
-    pub sample_index: ValueKind,
+    /// Which value to show [default: inuse_space; for a trace, the events it counted].
+    #[arg(long, value_enum)]
+    pub sample_index: Option<ValueKind>,
     /// Keep only stacks with a function matching this regex.
     #[arg(long, value_name = "REGEX")]
     pub focus: Option<String>,
@@ -185,9 +186,10 @@ pub struct ReportArgs {
     /// An earlier profile to subtract.
     #[arg(long, value_name = "FILE")]
     pub base: Option<PathBuf>,
-    /// Which value the profile section shows.
-    #[arg(long, value_enum, default_value_t = ValueKind::InuseSpace)]
-    pub sample_index: ValueKind,
+    /// Which value the profile section shows [default: inuse_space; for a trace, the events
+    /// it counted].
+    #[arg(long, value_enum)]
+    pub sample_index: Option<ValueKind>,
     /// The HTML file to write.
     #[arg(
         short = 'o',

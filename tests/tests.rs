@@ -19,5 +19,6 @@ mod profile;
 mod report;
 mod sites;
 mod threads;
+mod traces;
 mod truncated;
 mod types;

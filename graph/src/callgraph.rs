@@ -65,8 +65,10 @@ pub struct Legend {
     pub program: Option<String>,
     /// The shown value: `inuse_space`, `alloc_objects`, …
     pub value: String,
-    /// Whether values are bytes (else objects).
+    /// Whether values are bytes (else objects, or a trace's events).
     pub bytes: bool,
+    /// The unit values are counted in: `B`, `objects`, or a trace's event (`page-faults`).
+    pub unit: String,
     /// The total of every sample before frames were dropped and stacks filtered (jeprof's
     /// `Total`).
     pub total: f64,
@@ -94,7 +96,7 @@ impl Legend {
     /// The legend's lines, as jeprof prints them (exact values, bytes also in the short form
     /// of [`format_value`]), then what this graph adds: focus, ignore, counts shown.
     pub fn lines(&self, shown_nodes: usize, shown_edges: usize) -> Vec<String> {
-        let unit = if self.bytes { "B" } else { "objects" };
+        let unit = &self.unit;
         let mut lines = Vec::new();
         if let Some(p) = &self.program {
             lines.push(p.clone());
@@ -154,10 +156,13 @@ impl CallGraph {
     /// self-edges and counts each repetition; the values of its nodes are folded the same way
     /// as here.)
     pub fn from_view(view: &View<'_>) -> CallGraph {
-        let table = view.functions(InlineNames::Jeprof);
+        // Frame names as ids, computed once: a 250k-stack profile has millions of frames
+        // but only thousands of names.
+        let names = view.names(InlineNames::Jeprof);
+        let table = view.functions_named(&names);
         let k = view.value.index();
         let mut graph: DiGraph<Node, Edge> = DiGraph::new();
-        let mut index: HashMap<String, NodeIndex> = HashMap::with_capacity(table.rows.len());
+        let mut index: HashMap<&str, NodeIndex> = HashMap::with_capacity(table.rows.len());
         for row in &table.rows {
             let i = graph.add_node(Node {
                 name: row.name.clone(),
@@ -165,21 +170,27 @@ impl CallGraph {
                 cum: row.cum,
                 hot: false,
             });
-            index.insert(row.name.clone(), i);
+            index.insert(&row.name, i);
         }
+        let node_of: Vec<Option<NodeIndex>> = names
+            .names
+            .iter()
+            .map(|n| index.get(n.as_str()).copied())
+            .collect();
         let mut edges: HashMap<(NodeIndex, NodeIndex), EdgeIndex> = HashMap::new();
         let mut seen: HashSet<(NodeIndex, NodeIndex)> = HashSet::new();
-        let mut names: Vec<String> = Vec::new();
+        let mut ids: Vec<u32> = Vec::new();
         for stack in &view.stacks {
             let v = stack.values[k];
-            names.clear();
+            ids.clear();
             for &loc in &stack.locations {
-                names.extend(view.frame_names(loc, InlineNames::Jeprof));
+                ids.extend(&names.of_location[loc as usize]);
             }
             seen.clear();
             // Leaf first: frame i is called by frame i + 1.
-            for w in names.windows(2) {
-                let (Some(&callee), Some(&caller)) = (index.get(&w[0]), index.get(&w[1])) else {
+            for w in ids.windows(2) {
+                let (Some(callee), Some(caller)) = (node_of[w[0] as usize], node_of[w[1] as usize])
+                else {
                     continue;
                 };
                 if callee == caller || !seen.insert((caller, callee)) {
@@ -193,7 +204,7 @@ impl CallGraph {
                             callee,
                             Edge {
                                 weight: v,
-                                inline: w[0].ends_with(" (inline)"),
+                                inline: names.names[w[0] as usize].ends_with(" (inline)"),
                                 hot: false,
                             },
                         );
@@ -204,8 +215,9 @@ impl CallGraph {
         }
         let legend = Legend {
             program: None,
-            value: view.value.name().to_string(),
+            value: view.value_name().to_string(),
             bytes: view.value.is_space(),
+            unit: view.unit_name().to_string(),
             total: view.total(),
             shown_total: table.total,
             all_nodes: graph.node_count(),

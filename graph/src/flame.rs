@@ -83,7 +83,7 @@ fn parse_folded(view: &View<'_>) -> Vec<(String, i64)> {
 /// zoom and tooltips (its scripts are inside the SVG). Function names are escaped by inferno.
 pub fn flame_graph(
     lines: &[String],
-    bytes: bool,
+    count_name: &str,
     options: &FlameOptions,
 ) -> Result<String, FlameError> {
     if lines.is_empty() {
@@ -91,7 +91,7 @@ pub fn flame_graph(
     }
     let mut opt = Options::default();
     opt.title = options.title.clone();
-    opt.count_name = if bytes { "bytes" } else { "objects" }.to_string();
+    opt.count_name = count_name.to_string();
     opt.colors = color::Palette::Basic(color::BasicPalette::Mem);
     opt.hash = true;
     opt.deterministic = true;

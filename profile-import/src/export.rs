@@ -62,10 +62,16 @@ impl View<'_> {
     fn to_proto(&self) -> proto::Profile {
         let p = self.profile;
         let mut strings = Strings::new();
-        let sample_type = WRITTEN
+        // A trace carries one value, its event counts.
+        let kinds: &[ValueKind] = if p.event.is_some() {
+            &[ValueKind::InuseObjects]
+        } else {
+            &WRITTEN
+        };
+        let sample_type = kinds
             .iter()
-            .map(|k| proto::ValueType {
-                r#type: strings.intern(k.name()),
+            .map(|&k| proto::ValueType {
+                r#type: strings.intern(p.value_name(k)),
                 unit: strings.intern(k.unit()),
             })
             .collect();
@@ -141,7 +147,7 @@ impl View<'_> {
                 };
                 location_id.push(id);
             }
-            let value = WRITTEN
+            let value = kinds
                 .iter()
                 .enumerate()
                 .map(|(i, k)| {
@@ -170,7 +176,7 @@ impl View<'_> {
             Sampling::Poisson { period } => period as i64,
             Sampling::Uniform { adjustment } => (adjustment * 2.0) as i64,
         };
-        out.default_sample_type = strings.intern(self.value.name());
+        out.default_sample_type = strings.intern(self.value_name());
         out.string_table = strings.table;
         out
     }

@@ -5,9 +5,13 @@
 //! profile.proto, gzipped or not — into one [`Profile`], un-sampled exactly as jeprof
 //! un-samples them, and shows it the way jeprof and pprof do.
 //!
-//! - [`read_path`] / [`read_bytes`] detect the format and return a [`Parsed`]: the
+//! - [`read_path`] / [`read_bytes`] detect the format by content and return a [`Parsed`]: the
 //!   [`Profile`] and what had to be [`Skipped`] (core-reader's [`Diagnostic`]s with line
 //!   numbers and reasons; a damaged file yields what could be read).
+//! - What tracers write is read the same way (see [`Format`]): `perf script` output, folded
+//!   stacks, DTrace `@[ustack()] = count()` aggregations and bpftrace maps keyed by `ustack`
+//!   (counts of the event named by [`Profile::event`]), and bcc `memleak` reports (in-use
+//!   bytes and allocations). perf and DTrace output is collapsed by inferno's collapsers.
 //! - [`ProfileBuilder`] builds a [`Profile`] from recorded stacks and a memory map, un-sampled
 //!   as the readers un-sample (the text readers build through it).
 //! - [`Profile`] holds [`Sample`]s (stacks of [`Location`] indices, leaf first, with four
@@ -102,6 +106,7 @@ mod render;
 pub use render::percent;
 mod sampling;
 mod symbolize;
+mod traces;
 mod view;
 
 use std::fs::File;
@@ -127,8 +132,8 @@ pub use symbolize::{
     short_function_name, symbolize, ModuleRef, SymbolFrame, Symbolize, SymbolizeStats,
 };
 pub use view::{
-    FunctionRow, FunctionTable, InlineNames, Stack, View, ViewOptions, ALLOCATOR_FRAMES_HELP,
-    ALLOCATOR_FUNCTIONS, ALLOCATOR_LIBRARIES, ALLOCATOR_PATTERN,
+    FunctionRow, FunctionTable, InlineNames, Names, Stack, View, ViewOptions,
+    ALLOCATOR_FRAMES_HELP, ALLOCATOR_FUNCTIONS, ALLOCATOR_LIBRARIES, ALLOCATOR_PATTERN,
 };
 
 /// The most a profile.proto may decompress to.
@@ -204,11 +209,15 @@ fn read_plain<R: BufRead>(mut r: R) -> Result<Parsed, Error> {
     // is taken for a profile.proto, whose first byte is any field key (Go's writer starts with
     // field 11, `Z`).
     let start = &head[head.iter().take_while(|b| b.is_ascii_whitespace()).count()..];
-    if [&b"heap"[..], b"---", b"%"]
+    if [&b"heap_v2/"[..], b"heap profile:", b"---", b"%"]
         .iter()
         .any(|p| start.starts_with(p))
     {
         return read_text(lines::LineReader::new(r));
+    }
+    // What tracers write is text too, recognised by its content.
+    if let Some(format) = traces::detect(head) {
+        return traces::read(format, r);
     }
     let mut bytes = Vec::new();
     r.take(MAX_PROTO + 1)

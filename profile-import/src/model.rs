@@ -14,7 +14,8 @@ use std::fmt;
     value(rename_all = "snake_case")
 )]
 pub enum ValueKind {
-    /// Live objects at the time of the dump.
+    /// Live objects at the time of the dump; for a trace (perf script, folded stacks, DTrace
+    /// or bpftrace aggregations), the events it counted.
     InuseObjects = 0,
     /// Live bytes at the time of the dump.
     InuseSpace = 1,
@@ -98,6 +99,16 @@ pub enum Format {
     JavaHeapz,
     /// pprof's profile.proto, gzipped or not.
     Pprof,
+    /// `perf script` output (`perf record -g`), collapsed by inferno.
+    PerfScript,
+    /// Folded stacks (`root;…;leaf count`, flamegraph.pl's and inferno's input).
+    Folded,
+    /// A DTrace aggregation keyed by stacks (`@[ustack()] = count()`), collapsed by inferno.
+    Dtrace,
+    /// A bpftrace map keyed by stacks (`@[ustack] = count()`), as bpftrace prints it at exit.
+    Bpftrace,
+    /// bcc's `memleak` report of outstanding allocations.
+    BccMemleak,
 }
 
 impl Format {
@@ -108,7 +119,23 @@ impl Format {
             Format::Gperftools => "gperftools heap",
             Format::JavaHeapz => "java heapz",
             Format::Pprof => "pprof",
+            Format::PerfScript => "perf script",
+            Format::Folded => "folded stacks",
+            Format::Dtrace => "dtrace aggregation",
+            Format::Bpftrace => "bpftrace map",
+            Format::BccMemleak => "bcc memleak",
         }
+    }
+
+    /// Whether this is what a tracer counted (perf, folded stacks, DTrace, bpftrace) rather
+    /// than a heap profile: such stacks are shown as the tracer recorded them, without
+    /// dropping allocator frames, so that the figures stay those the tool itself prints
+    /// (`perf report --no-children`, the flame graph of the same folded stacks).
+    pub fn is_trace(self) -> bool {
+        matches!(
+            self,
+            Format::PerfScript | Format::Folded | Format::Dtrace | Format::Bpftrace
+        )
     }
 }
 
@@ -239,6 +266,10 @@ pub struct Profile {
     pub mappings: Vec<Mapping>,
     /// Per-thread totals from a jemalloc header.
     pub threads: Vec<ThreadTotal>,
+    /// For a trace: the event it counted (`page-faults` for `perf record -e page-faults`,
+    /// `samples` for folded stacks, the map's name for bpftrace), whose counts are the
+    /// [`ValueKind::InuseObjects`] values. The name the sample type is shown by.
+    pub event: Option<String>,
 }
 
 impl Profile {
@@ -254,6 +285,26 @@ impl Profile {
             functions: Vec::new(),
             mappings: Vec::new(),
             threads: Vec::new(),
+            event: None,
+        }
+    }
+
+    /// The name a value is shown by: the event a trace counted, or the sample type's name
+    /// (`inuse_space`, …).
+    pub fn value_name(&self, kind: ValueKind) -> &str {
+        match &self.event {
+            Some(event) if kind == ValueKind::InuseObjects => event,
+            _ => kind.name(),
+        }
+    }
+
+    /// The value shown when none is asked for: a trace's event counts, otherwise
+    /// `inuse_space` (jeprof's default).
+    pub fn default_value(&self) -> ValueKind {
+        if self.event.is_some() {
+            ValueKind::InuseObjects
+        } else {
+            ValueKind::InuseSpace
         }
     }
 

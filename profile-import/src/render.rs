@@ -32,11 +32,7 @@ impl View<'_> {
     /// function, `flat flat% sum% cum cum% name`, at most `nodecount` rows.
     pub fn write_text(&self, out: &mut dyn Write, nodecount: Option<usize>) -> io::Result<()> {
         let total = self.total();
-        let unit = if self.value.is_space() {
-            "B"
-        } else {
-            "objects"
-        };
+        let unit = self.unit_name();
         if total != 0.0 {
             writeln!(out, "Total: {} {unit}", unparse(total))?;
         }
@@ -64,22 +60,34 @@ impl View<'_> {
     /// functions as frames of their own, identical lines summed, sorted, values truncated.
     pub fn write_folded(&self, out: &mut dyn Write) -> io::Result<()> {
         let k = self.value.index();
+        // `;` separates frames and a blank ends the stack in this format. Each name is
+        // escaped once: a 250k-stack profile has millions of frames but few names.
+        let escape = |n: &str| n.replace(';', ":").replace(' ', "\u{a0}");
+        let names = self.names(InlineNames::Plain);
+        let escaped: Vec<String> = names.names.iter().map(|n| escape(n)).collect();
         let mut lines: BTreeMap<String, f64> = BTreeMap::new();
+        let mut line = String::new();
         for s in &self.stacks {
-            let mut names: Vec<String> = Vec::new();
+            line.clear();
+            let mut frames = 0;
             for &loc in s.locations.iter().rev() {
-                names.extend(self.frame_names(loc, InlineNames::Plain).into_iter().rev());
+                for &id in names.of_location[loc as usize].iter().rev() {
+                    if frames > 0 {
+                        line.push(';');
+                    }
+                    line.push_str(&escaped[id as usize]);
+                    frames += 1;
+                }
             }
-            if names.is_empty() {
-                names.push("[unknown stack]".to_string());
+            if frames == 0 {
+                line.push_str(&escape("[unknown stack]"));
             }
-            // `;` separates frames and a blank ends the stack in this format.
-            let line = names
-                .iter()
-                .map(|n| n.replace(';', ":").replace(' ', "\u{a0}"))
-                .collect::<Vec<_>>()
-                .join(";");
-            *lines.entry(line).or_default() += s.values[k];
+            match lines.get_mut(&line) {
+                Some(v) => *v += s.values[k],
+                None => {
+                    lines.insert(line.clone(), s.values[k]);
+                }
+            }
         }
         for (line, v) in lines {
             let v = unparse(v);
@@ -99,12 +107,12 @@ impl View<'_> {
             sample_types: p
                 .sample_types
                 .iter()
-                .map(|k| JsonValueType {
-                    r#type: k.name(),
+                .map(|&k| JsonValueType {
+                    r#type: p.value_name(k),
                     unit: k.unit(),
                 })
                 .collect(),
-            sample_index: self.value.name(),
+            sample_index: self.value_name(),
             sampling: sampling_json(p.sampling),
             totals: JsonTotals {
                 inuse_objects: unparse(self.totals[ValueKind::InuseObjects.index()]),
@@ -202,8 +210,8 @@ fn sampling_json(s: Sampling) -> JsonSampling {
 #[derive(Serialize)]
 struct JsonProfile<'a> {
     format: &'static str,
-    sample_types: Vec<JsonValueType>,
-    sample_index: &'static str,
+    sample_types: Vec<JsonValueType<'a>>,
+    sample_index: &'a str,
     sampling: JsonSampling,
     totals: JsonTotals,
     shown_total: i64,
@@ -212,8 +220,8 @@ struct JsonProfile<'a> {
 }
 
 #[derive(Serialize)]
-struct JsonValueType {
-    r#type: &'static str,
+struct JsonValueType<'a> {
+    r#type: &'a str,
     unit: &'static str,
 }
 

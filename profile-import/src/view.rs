@@ -207,7 +207,8 @@ impl<'a> View<'a> {
                 *t += v;
             }
         }
-        let allocator_frames = AllocatorFrames::new(profile);
+        // A trace is shown as the tracer recorded it ([`crate::Format::is_trace`]).
+        let allocator_frames = (!profile.format.is_trace()).then(|| AllocatorFrames::new(profile));
         let matches = |re: &Regex, loc: u32| -> bool {
             let loc = &profile.locations[loc as usize];
             re.is_match(&format!("{:016x}", loc.address))
@@ -219,7 +220,10 @@ impl<'a> View<'a> {
         let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
         let mut stacks: Vec<Stack> = Vec::new();
         for s in &profile.samples {
-            let path = s.locations[allocator_frames.first_kept(&s.locations)..].to_vec();
+            let first = allocator_frames
+                .as_ref()
+                .map_or(0, |a| a.first_kept(&s.locations));
+            let path = s.locations[first..].to_vec();
             if let Some(re) = &options.focus {
                 if !path.iter().any(|&l| matches(re, l)) {
                     continue;
@@ -250,6 +254,22 @@ impl<'a> View<'a> {
             value: options.value,
             totals,
             stacks,
+        }
+    }
+
+    /// The name of the shown value: the event a trace counted, or the sample type's name.
+    pub fn value_name(&self) -> &str {
+        self.profile.value_name(self.value)
+    }
+
+    /// The unit of the shown value in tables: `B`, `objects`, or a trace's event.
+    pub fn unit_name(&self) -> &str {
+        if self.value.is_space() {
+            "B"
+        } else if self.profile.event.is_some() {
+            self.value_name()
+        } else {
+            "objects"
         }
     }
 
@@ -287,7 +307,7 @@ impl<'a> View<'a> {
 
     /// Every location's frame names as ids into one name table, computed once per report:
     /// a 250k-stack profile has millions of frames but only thousands of distinct names.
-    pub(crate) fn names(&self, style: InlineNames) -> Names {
+    pub fn names(&self, style: InlineNames) -> Names {
         let mut names = Names {
             names: Vec::new(),
             of_location: Vec::with_capacity(self.profile.locations.len()),
@@ -313,8 +333,12 @@ impl<'a> View<'a> {
     /// first, each function once (the first time it appears, so recursion does not count
     /// twice): jeprof's `ReduceProfile`. The leaf gets the flat value, every name the cum.
     pub fn functions(&self, style: InlineNames) -> FunctionTable {
+        self.functions_named(&self.names(style))
+    }
+
+    /// [`View::functions`] from names already computed by [`View::names`].
+    pub fn functions_named(&self, names: &Names) -> FunctionTable {
         let k = self.value.index();
-        let names = self.names(style);
         let mut flat = vec![0.0f64; names.names.len()];
         let mut cum = vec![0.0f64; names.names.len()];
         let mut seen = vec![usize::MAX; names.names.len()];
@@ -339,11 +363,11 @@ impl<'a> View<'a> {
         }
         let mut rows: Vec<FunctionRow> = names
             .names
-            .into_iter()
+            .iter()
             .enumerate()
             .filter(|&(i, _)| seen[i] != usize::MAX)
             .map(|(i, name)| FunctionRow {
-                name,
+                name: name.clone(),
                 flat: flat[i],
                 cum: cum[i],
             })
@@ -370,11 +394,12 @@ fn descending(a: f64, b: f64) -> std::cmp::Ordering {
 }
 
 /// Frame names as ids (see [`View::names`]).
-pub(crate) struct Names {
+#[derive(Debug, Clone)]
+pub struct Names {
     /// The distinct names.
-    pub(crate) names: Vec<String>,
+    pub names: Vec<String>,
     /// Per location, its frames' name ids, innermost first.
-    pub(crate) of_location: Vec<Vec<u32>>,
+    pub of_location: Vec<Vec<u32>>,
 }
 
 /// The allocator-frame rule ([`ALLOCATOR_FRAMES_HELP`]) over one profile's locations.

@@ -96,16 +96,18 @@ pub struct ProfileSection {
 
 impl ProfileSection {
     /// The section of `profiles` merged (named `inputs`), less `base` (a profile and its
-    /// name) when given: symbolized, shown by `value`, pruned by jeprof's defaults. None when
+    /// name) when given: symbolized, shown by `value` (by default the profile's own,
+    /// [`profile_import::Profile::default_value`]), pruned by jeprof's defaults. None when
     /// there is no profile.
     pub fn of_profiles(
         profiles: Vec<profile_import::Profile>,
         inputs: Vec<String>,
         base: Option<(profile_import::Profile, String)>,
         symbolizer: &mut dyn profile_import::Symbolize,
-        value: profile_import::ValueKind,
+        value: Option<profile_import::ValueKind>,
     ) -> Option<ProfileSection> {
         let mut current = profile_import::merge(profiles)?;
+        let value = value.unwrap_or_else(|| current.default_value());
         profile_import::symbolize(&mut current, symbolizer);
         let (base, base_input) = match base {
             Some((mut b, name)) => {
@@ -183,14 +185,19 @@ impl ProfileSection {
         let (lines, title) = match src.base {
             Some((base, current)) => (
                 diff_folded_lines(base, current),
-                format!("{} since the base (red grew, blue shrank)", view.value),
+                format!(
+                    "{} since the base (red grew, blue shrank)",
+                    view.value_name()
+                ),
             ),
-            None => (folded_lines(view), format!("{}", view.value)),
+            None => (folded_lines(view), view.value_name().to_string()),
         };
+        // inferno's tooltips say "N bytes", "N objects" or "N page-faults".
+        let count_name = if bytes { "bytes" } else { view.unit_name() };
         let flame = |icicle: bool| {
             flame_graph(
                 &lines,
-                bytes,
+                count_name,
                 &FlameOptions {
                     title: if icicle {
                         format!("Icicle: {title}")
@@ -216,8 +223,8 @@ impl ProfileSection {
             inputs: src.inputs.clone(),
             base_input: src.base_input.clone(),
             format: view.profile.format.name().to_string(),
-            value: view.value.name().to_string(),
-            unit: if bytes { "B" } else { "objects" }.to_string(),
+            value: view.value_name().to_string(),
+            unit: view.unit_name().to_string(),
             total: view.total().trunc() as i64,
             total_human: format_value(view.total(), bytes),
             shown_total: shown.trunc() as i64,

@@ -11,9 +11,6 @@ use crate::args::{Common, ProfileArgs, ProfileFormat};
 use crate::Outcome;
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<Outcome> {
-    let value = args.sample_index;
-    let options = ViewOptions::new(value, args.focus.as_deref(), args.ignore.as_deref())?;
-
     let mut outcome = Outcome::Complete;
     let mut profiles = Vec::with_capacity(args.files.len());
     for path in &args.files {
@@ -24,6 +21,9 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<Outcome> {
         let (base, _) = read_profile(base, &args.common, &mut outcome)?;
         profile_import::subtract(&mut profile, base);
     }
+
+    let value = args.sample_index.unwrap_or_else(|| profile.default_value());
+    let options = ViewOptions::new(value, args.focus.as_deref(), args.ignore.as_deref())?;
 
     let mut symbolizer = CoreSymbolizer::new(&args.common);
     profile_import::symbolize(&mut profile, &mut symbolizer);
