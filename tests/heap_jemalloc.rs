@@ -66,16 +66,18 @@ impl Linking {
 }
 
 /// jemalloc `version` built by cargo from its `-sys` crate: the directory it was installed
-/// into (`lib/libjemalloc.a`, `include/jemalloc/jemalloc.h`). Built once per machine: the
-/// fixture crate is copied under the tests' temporary directory (nothing is written into
-/// the repository) and built there with its own target directory.
-fn crate_jemalloc(version: &'static str) -> PathBuf {
-    static BUILT: OnceLock<Memo<&'static str, PathBuf>> = OnceLock::new();
-    BUILT.get_or_init(Memo::new).get(&version, || {
+/// into (`lib/libjemalloc.a`, `include/jemalloc/jemalloc.h`). With `prof`, the crate's
+/// `profiling` feature (jemalloc configured with `--enable-prof`). Built once per machine:
+/// the fixture crate is copied under the tests' temporary directory (nothing is written
+/// into the repository) and built there with its own target directory.
+pub(crate) fn crate_jemalloc(version: &'static str, prof: bool) -> PathBuf {
+    static BUILT: OnceLock<Memo<(&'static str, bool), PathBuf>> = OnceLock::new();
+    BUILT.get_or_init(Memo::new).get(&(version, prof), || {
         process::require("make", "make");
         let src = repo_root().join("tests/fixtures/jemalloc/crates");
         let root = tmp_root().join("jemalloc-crates");
-        let dir = root.join(format!("jemalloc-{version}"));
+        let suffix = if prof { "-prof" } else { "" };
+        let dir = root.join(format!("jemalloc-{version}{suffix}"));
         std::fs::create_dir_all(&dir).expect("crate directory");
         std::fs::copy(src.join("lib.rs"), root.join("lib.rs")).expect("copy lib.rs");
         for f in ["Cargo.toml", "Cargo.lock"] {
@@ -84,6 +86,7 @@ fn crate_jemalloc(version: &'static str) -> PathBuf {
         }
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args(["build", "--locked", "--message-format=json"])
+            .args(prof.then_some("--features=profiling"))
             .arg("--target-dir")
             .arg(root.join("target"))
             .env_remove("CARGO_TARGET_DIR")
@@ -150,7 +153,7 @@ fn workload(linking: Linking) -> PathBuf {
             }
             Linking::Shared => flags.push("-ljemalloc".into()),
             Linking::Crate { version, .. } => {
-                let out = crate_jemalloc(version);
+                let out = crate_jemalloc(version, false);
                 // JEMALLOC_MANGLE: jemalloc.h maps malloc, mallctl, … to the _rjem_ names.
                 flags.push("-DJEMALLOC_MANGLE".into());
                 flags.push(format!("-I{}", out.join("include").display()));

@@ -297,6 +297,8 @@ pub(crate) enum CacheBins {
     /// 5.1/5.2: `bins_small` and `bins_large` arrays; a bin counts its items (`ncached`).
     Ncached {
         ncached: u64,
+        /// `avail`: one past the bin's last slot; its items are `avail[-ncached..-1]`.
+        avail: u64,
         bins_small: u64,
         bins_large: u64,
     },
@@ -584,6 +586,7 @@ impl Layout {
                 descriptor_next: r.member("cache_bin_array_descriptor_s", "link")?,
                 bins: CacheBins::Ncached {
                     ncached: r.member("cache_bin_s", "ncached")?,
+                    avail: r.member("cache_bin_s", "avail")?,
                     bins_small: r.member("cache_bin_array_descriptor_s", "bins_small")?,
                     bins_large: r.member("cache_bin_array_descriptor_s", "bins_large")?,
                 },

@@ -65,7 +65,10 @@ pub use model::{
     Arena, BinClass, BinStats, ClassTotals, DecayCounters, ExtentStats, Features, Heap,
     LextentStats, Opts,
 };
-pub use prof::{allocation_sites, profile, HeapProfile, ProfCounts, ProfStack, PROF_5_3_0_X86_64};
+pub use prof::{
+    allocation_sites, profile, HeapProfile, ProfCounts, ProfStack, PROF_5_1_0_X86_64,
+    PROF_5_3_0_X86_64,
+};
 pub use render::{JemallocArena, JemallocDetail};
 pub use threads::{ThreadCache, Ticker};
 
@@ -324,25 +327,32 @@ fn walk_arenas(
         problems.extend(rejected);
     }
     let mut metadata = Vec::new();
-    let mut large_extents = Vec::new();
+    let mut large_tctx = Vec::new();
     let allocations = if !options.allocations {
         None
-    } else if let (Some(emap_ptr), layout::CacheBins::Stack(cb)) =
-        (layout.arena.emap_ptr, &layout.cache_bin.bins)
-    {
-        // The extent map: by symbol, or through any arena's pa_shard.emap (stripped builds).
-        let emap = globals.emap.or_else(|| {
-            arenas
-                .first()
-                .and_then(|a| mem.read_u64(a.address.wrapping_add(emap_ptr)))
-        });
-        match emap {
-            Some(emap) => {
+    } else {
+        // The extent map: 5.3's by symbol, or through any arena's pa_shard.emap (stripped
+        // builds); 5.1/5.2's `extents_rtree` by symbol.
+        let rtree = match layout.arena.emap_ptr {
+            Some(emap_ptr) => globals.emap.or_else(|| {
+                arenas
+                    .first()
+                    .and_then(|a| mem.read_u64(a.address.wrapping_add(emap_ptr)))
+            }),
+            None => globals.extents_rtree,
+        };
+        match rtree {
+            Some(rtree) => {
                 let list: Vec<(u32, u64)> = arenas.iter().map(|a| (a.index, a.address)).collect();
                 let listing =
-                    extents::allocations(mem, layout, cb, &classes, emap, &list, &mut problems);
+                    extents::allocations(mem, layout, &classes, rtree, &list, &mut problems);
                 metadata = listing.metadata;
-                large_extents = listing.large;
+                let tctx = extents::EdataOffsets::of(layout).prof_tctx;
+                large_tctx = listing
+                    .large
+                    .into_iter()
+                    .map(|(a, e)| (a, e.wrapping_add(tctx)))
+                    .collect();
                 Some(crate::Allocations::new(listing.allocations))
             }
             None => {
@@ -353,12 +363,6 @@ fn walk_arenas(
                 None
             }
         }
-    } else {
-        problems.push(Diagnostic::new(
-            "not_listed",
-            "allocations not listed: --list is built for jemalloc 5.3 only in this version",
-        ));
-        None
     };
     let threads = threads::thread_caches(mem, layout, &caches, &thread_pointers(target));
     Ok(Heap {
@@ -376,7 +380,7 @@ fn walk_arenas(
         threads,
         allocations,
         metadata,
-        large_extents,
+        large_tctx,
         notes,
         features: layout.features,
         problems,

@@ -47,6 +47,7 @@ const LEGACY_STATS: Members = &[
 /// 5.2.1.
 const LEGACY_CACHE_BINS: Members = &[
     ("cache_bin_s", "ncached", 4),
+    ("cache_bin_s", "avail", 16),
     ("cache_bin_array_descriptor_s", "link", 0),
     ("cache_bin_array_descriptor_s", "bins_small", 16),
     ("cache_bin_array_descriptor_s", "bins_large", 24),
