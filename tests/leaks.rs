@@ -40,7 +40,7 @@ pub(crate) struct LeaksJson {
     pub(crate) groups: Vec<Group>,
     leaks: Vec<LeakJson>,
     possibly_lost: Vec<LeakJson>,
-    notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -458,3 +458,49 @@ fn sites_on_jemalloc_5_1_and_5_2() {
         }
     }
 }
+
+/// Debian's libjemalloc.so.2 is stripped: its heap is walked by contents, but the profiler's
+/// tables are found by name, so a `prof:true` run's sites cannot be read. `leaks` says so,
+/// and why, when the process's MALLOC_CONF asked for profiling (and only then).
+#[test]
+fn stripped_shared_jemalloc_says_why_there_are_no_sites() {
+    if !require("gcc", "gcc") {
+        return;
+    }
+    let dir = unique_dir("sites-shared");
+    let exe = dir.join("sites");
+    let mut cc = Command::new("gcc");
+    cc.args(["-O0", "-g"])
+        .arg(repo_root().join("tests/fixtures/leaks/sites.c"))
+        .arg("-o")
+        .arg(&exe)
+        .arg("-ljemalloc");
+    run(&mut cc, Duration::from_secs(120)).expect_success("compiling sites.c");
+    for (conf, said) in [("prof:true,lg_prof_sample:0", true), ("narenas:2", false)] {
+        let core = abort_core(
+            &exe,
+            &[ARGS[0], ARGS[1], "abort"],
+            &[("MALLOC_CONF", conf)],
+            &unique_dir("sites-shared-run"),
+        );
+        let json = leaks_json(&core);
+        assert_eq!(
+            (json.direct_count, json.sample_period),
+            (55, None),
+            "{conf}"
+        );
+        assert!(json.groups.iter().all(|g| g.site.is_none()), "{conf}");
+        let note = json
+            .notes
+            .iter()
+            .find(|n| n.starts_with("allocation sites not read"));
+        assert_eq!(note.is_some(), said, "{conf}: {:?}", json.notes);
+        if let Some(note) = note {
+            assert!(
+                note.contains("libjemalloc.so.2 has no symbols")
+                    && note.contains("libjemalloc2-dbgsym"),
+                "{note}"
+            );
+        }
+    }
+}

@@ -26,7 +26,7 @@ pub enum Error {
     /// jemalloc's arenas could not be read from a truncated core.
     #[error("{0} (the core is truncated: what is missing was cut off)")]
     JemallocTruncated(jemalloc::Error),
-    /// jemalloc was found but could not list its allocations (5.1, 5.2).
+    /// jemalloc was found but could not list its allocations (its extent map not found).
     #[error("jemalloc's allocations could not be listed: {0}")]
     NotListed(String),
     /// An allocator heapmortem does not walk.
@@ -79,7 +79,7 @@ impl HeldHeap {
     }
 
     /// The held heap of a jemalloc walk made with [`jemalloc::Options::allocations`];
-    /// fails where the walk could not list them (5.1, 5.2: no extent map).
+    /// fails where the walk could not list them (no extent map found).
     pub fn from_jemalloc(target: &dyn Target, mut heap: jemalloc::Heap) -> Result<HeldHeap, Error> {
         if heap.allocations.is_none() {
             let why = heap
@@ -89,7 +89,7 @@ impl HeldHeap {
                 .map_or_else(|| "no extent map".to_string(), |p| p.message.clone());
             return Err(Error::NotListed(why));
         }
-        let roots = leaks::jemalloc_roots(target, &heap);
+        let mut roots = leaks::jemalloc_roots(target, &heap);
         let summaries: Vec<_> = heap.arenas.iter().map(|a| heap.summary_arena(a)).collect();
         let arenas = Holdings::of(&summaries);
         let mut problems = std::mem::take(&mut heap.problems);
@@ -108,6 +108,9 @@ impl HeldHeap {
                 None
             }
         };
+        if sites.is_none() {
+            roots.notes.extend(jemalloc::sites_unavailable(target));
+        }
         Ok(HeldHeap {
             allocator: Allocator::Jemalloc,
             version: heap.version.clone(),

@@ -49,8 +49,8 @@ impl Report {
             }
         };
         if let WalkedHeap::Jemalloc(heap) = &mut heap {
-            // jemalloc 5.1 and 5.2 keep no extent map to list from: that costs the report
-            // its leaks section, and reads nothing less of the core.
+            // Without jemalloc's extent map nothing can be listed: that costs the report its
+            // leaks section, and reads nothing less of the core.
             let (unlisted, problems) = std::mem::take(&mut heap.problems)
                 .into_iter()
                 .partition(|p| p.kind == "not_listed");

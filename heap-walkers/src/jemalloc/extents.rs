@@ -72,10 +72,11 @@ const MAX_EXTENTS: usize = 1 << 24;
 /// corrupt root whose every slot points at readable memory stops here.
 const MAX_LEAVES: usize = 1 << 14;
 
-/// Offsets the allocation walk needs beyond [`Layout`], per version on x86_64 Linux (no
-/// `JEMALLOC_DEBUG`): the extent header (5.3 edata.h `edata_s`; 5.1.0 / 5.2.1
-/// extent_structs.h `extent_s`), where the extent map's root is (rtree.h `rtree_s`), and
-/// what the map's leaf elements keep in the pointer's low bits.
+/// Offsets the allocation walk needs beyond [`Layout`], per version on 64-bit builds without
+/// `JEMALLOC_DEBUG` (no mutex inside, so the same on Linux and FreeBSD): the extent header
+/// (5.3 edata.h `edata_s`; 5.1.0 / 5.2.1 extent_structs.h `extent_s`), and what the map's
+/// leaf elements keep in the pointer's low bits. Where the map's root is, which depends on
+/// the platform's mutex, is the layout's ([`Layout::rtree_root`]).
 pub(crate) struct EdataOffsets {
     e_bits: u64,
     e_addr: u64,
@@ -85,9 +86,6 @@ pub(crate) struct EdataOffsets {
     /// 8-byte `e_prof_alloc_time` and `e_prof_alloc_size`); 5.2 after `e_alloc_time`; 5.1
     /// first in the union it shares with the slab bitmap.
     pub(crate) prof_tctx: u64,
-    /// `rtree_s.root`: 5.3 after `base` and the 112-byte `init_lock`; 5.1/5.2 after
-    /// `init_lock` alone (104 bytes in 5.1.0, 112 in 5.2.1: `malloc_mutex_t`).
-    rtree_root: u64,
     /// Low bits of a leaf element that are not the pointer: 5.3 `EDATA_ALIGNMENT` (128;
     /// slab, head and state bits live there); 5.1/5.2 the slab bit alone
     /// (`rtree_leaf_elm_bits_extent_get` masks `~1`).
@@ -102,7 +100,6 @@ const EDATA_5_3: EdataOffsets = EdataOffsets {
     e_size_esn: 16,
     slab_bitmap: 64,
     prof_tctx: 80,
-    rtree_root: 120,
     ptr_low_bits: 127,
     state_shift: 17,
     state_width: 3,
@@ -116,7 +113,6 @@ const EXTENT_5_1: EdataOffsets = EdataOffsets {
     e_size_esn: 16,
     slab_bitmap: 64,
     prof_tctx: 64,
-    rtree_root: 104,
     ptr_low_bits: 1,
     state_shift: 16,
     state_width: 2,
@@ -125,7 +121,6 @@ const EXTENT_5_1: EdataOffsets = EdataOffsets {
 /// 5.2.1: as 5.1.0, with `{ nstime_t e_alloc_time; e_prof_tctx }` in the union.
 const EXTENT_5_2: EdataOffsets = EdataOffsets {
     prof_tctx: 72,
-    rtree_root: 112,
     ..EXTENT_5_1
 };
 
@@ -219,12 +214,13 @@ fn base_blocks(mem: &dyn Memory, headers: &[u64]) -> Vec<(u64, u64)> {
 /// 5.1/5.2's `extent_t` ends with the same 64-byte bitmap at 64.
 pub(crate) const EDATA_SIZE: u64 = 128;
 
-/// Lists every allocation (and free slab region and free extent) of every arena.
+/// Lists every allocation (and free slab region and free extent) of every arena, from the
+/// extent map whose first level is at `root`.
 pub(crate) fn allocations(
     mem: &dyn Memory,
     l: &Layout,
     c: &Classes,
-    rtree: u64,
+    root: u64,
     arenas: &[(u32, u64)],
     problems: &mut Vec<Diagnostic>,
 ) -> Listing {
@@ -237,7 +233,6 @@ pub(crate) fn allocations(
     let mut large = Vec::new();
     let mut bad = 0usize;
     let mut damaged = 0usize;
-    let root = rtree.wrapping_add(o.rtree_root);
     let leaf_span = 1u64 << (LEVEL_BITS + lg_page);
     let mut leaves = 0usize;
     for i in 0..(1u64 << LEVEL_BITS) {

@@ -127,6 +127,9 @@ pub struct Layout {
     pub(crate) cache_bin: CacheBinOffsets,
     /// Thread state (`tsd_t`), when the source knows it: maps thread caches to threads.
     pub(crate) tsd: Option<TsdOffsets>,
+    /// `rtree_s.root`: where the extent map's first level is (its offset depends on
+    /// `malloc_mutex_t`'s size, so on the platform); listing allocations needs it.
+    pub(crate) rtree_root: Option<u64>,
 }
 
 /// Offsets in `tsd_t` that tie a thread cache to its thread.
@@ -477,6 +480,7 @@ impl Layout {
             bin_info: bin_info_offsets(r)?,
             cache_bin,
             tsd,
+            rtree_root: r.optional("rtree_s", "root"),
         })
     }
 
@@ -592,6 +596,7 @@ impl Layout {
                 },
             },
             tsd,
+            rtree_root: r.optional("rtree_s", "root"),
         })
     }
 

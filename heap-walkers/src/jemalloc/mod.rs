@@ -24,7 +24,9 @@
 //! any build whose structs have the members of one of those families — FreeBSD's libc
 //! (5.1 on FreeBSD 12, 5.2 on 13) needs its debug file, since its `pthread_mutex_t` is a
 //! pointer and every offset after the first mutex differs from Linux's. `--list`
-//! ([`Options::allocations`]) is built for 5.3. On 5.1/5.2, [`ThreadCache::decay_ticker`]
+//! ([`Options::allocations`], and so leaks and allocation sites) walks the extent map of
+//! 5.3 (`arena_emap_global`) and of 5.1/5.2 (`extents_rtree`; x86_64 extent headers). On
+//! 5.1/5.2, [`ThreadCache::decay_ticker`]
 //! names the threads that will never trigger decay (the BIND 9 bug).
 //!
 //! ```no_run
@@ -50,7 +52,7 @@ mod globals;
 pub mod layout;
 mod model;
 mod prof;
-pub(crate) use prof::unbiased_printed;
+pub(crate) use prof::{sites_unavailable, unbiased_printed};
 mod render;
 mod tables;
 mod threads;
@@ -341,11 +343,17 @@ fn walk_arenas(
             }),
             None => globals.extents_rtree,
         };
-        match rtree {
-            Some(rtree) => {
+        match rtree.zip(layout.rtree_root) {
+            Some((rtree, root)) => {
                 let list: Vec<(u32, u64)> = arenas.iter().map(|a| (a.index, a.address)).collect();
-                let listing =
-                    extents::allocations(mem, layout, &classes, rtree, &list, &mut problems);
+                let listing = extents::allocations(
+                    mem,
+                    layout,
+                    &classes,
+                    rtree.wrapping_add(root),
+                    &list,
+                    &mut problems,
+                );
                 metadata = listing.metadata;
                 let tctx = extents::EdataOffsets::of(layout).prof_tctx;
                 large_tctx = listing
@@ -358,7 +366,8 @@ fn walk_arenas(
             None => {
                 problems.push(Diagnostic::new(
                     "not_listed",
-                    "allocations not listed: the extent map was not found",
+                    "allocations not listed: the extent map was not found (or its layout, \
+                     rtree_s, is unknown)",
                 ));
                 None
             }

@@ -364,6 +364,64 @@ pub fn profile(target: &dyn Target) -> Result<HeapProfile, super::Error> {
     })
 }
 
+/// `AT_EXECFN` (elf.h): the address of the executable's name, the last string the kernel
+/// puts on the initial stack, right after the environment strings (fs/binfmt_elf.c
+/// `create_elf_tables`).
+const AT_EXECFN: u64 = 31;
+/// How far below `AT_EXECFN` the environment is searched.
+const MAX_ENV_BYTES: u64 = 256 << 10;
+
+/// The value of the process's `MALLOC_CONF` (any prefix: `_RJEM_MALLOC_CONF`), from the
+/// environment strings its core keeps on the initial stack.
+fn malloc_conf(target: &dyn Target) -> Option<String> {
+    let execfn = target.auxv_value(AT_EXECFN)?;
+    let stack = target
+        .mappings()
+        .into_iter()
+        .find(|m| m.start <= execfn && execfn < m.end)?;
+    let start = stack.start.max(execfn.saturating_sub(MAX_ENV_BYTES));
+    let bytes = target.bytes_at(start);
+    let bytes = &bytes[..bytes.len().min((execfn - start) as usize)];
+    bytes.split(|&b| b == 0).rev().find_map(|var| {
+        let var = std::str::from_utf8(var).ok()?;
+        let (name, value) = var.split_once('=')?;
+        name.ends_with("MALLOC_CONF").then(|| value.to_string())
+    })
+}
+
+/// Why the allocation sites of a process whose `MALLOC_CONF` asked for `prof:true` cannot
+/// be read, when that is so: its jemalloc has no symbols to find the profiler's tables by
+/// (Debian's libjemalloc.so.2 is stripped; its heap is recognized by contents, but
+/// `bt2gctx` is a static ckh_t like others), or it was built without `--enable-prof`.
+pub(crate) fn sites_unavailable(target: &dyn Target) -> Option<String> {
+    if target.find_symbol("bt2gctx").is_some() {
+        return None;
+    }
+    let conf = malloc_conf(target)?;
+    if !conf.split(',').any(|o| o == "prof:true") {
+        return None;
+    }
+    let symbols = PREFIXES
+        .iter()
+        .any(|p| target.find_symbol(&format!("{p}arenas")).is_some());
+    if symbols {
+        return Some(format!(
+            "allocation sites not read: MALLOC_CONF={conf} asks for prof:true, but this \
+             jemalloc has no profiler (bt2gctx): it was built without --enable-prof"
+        ));
+    }
+    let lib = target
+        .modules()
+        .into_iter()
+        .find(|m| m.name().starts_with("libjemalloc"))
+        .map_or_else(|| "jemalloc".to_string(), |m| m.path.clone());
+    Some(format!(
+        "allocation sites not read: MALLOC_CONF={conf} asks for prof:true, but {lib} has no \
+         symbols, and its profiler's tables (bt2gctx, lg_prof_sample) are found by name; \
+         give its debug file (Debian: libjemalloc2-dbgsym, or --debug-dir)"
+    ))
+}
+
 /// The site of every sampled live allocation of a jemalloc 5.x that ran with `prof:true`
 /// (`Ok(None)` when profiling was off or cannot be told to be on), from a walk made with
 /// [`super::Options::allocations`].
@@ -372,10 +430,10 @@ pub fn profile(target: &dyn Target) -> Result<HeapProfile, super::Error> {
 /// promotes a sampled small request to the smallest large size class (5.3.0 src/jemalloc.c
 /// `imalloc_sample`, `arena_prof_promote`; 5.1/5.2 the same), since a slab region has no room
 /// for it — whose extent header points to the allocation's `prof_tctx_t` (5.3.0 edata.h
-/// `e_prof_info.e_prof_tctx`; 5.1.0 / 5.2.1 extent_structs.h `extent_s.e_prof_tctx`), whose
-/// `gctx` holds the backtrace. Unsampled large extents hold `(prof_tctx_t *)1` there. A
-/// pointer is believed only if it is one of the thread contexts found under `bt2gctx`.
-/// Listing allocations is built for 5.3 only, so sites are too.
+/// `e_prof_info.e_prof_tctx`; 5.1.0 / 5.2.1 extent_structs.h `extent_s.e_prof_tctx`;
+/// [`super::Heap::large_tctx`]), whose `gctx` holds the backtrace. Unsampled large extents
+/// hold `(prof_tctx_t *)1` there. A pointer is believed only if it is one of the thread
+/// contexts found under `bt2gctx`.
 pub fn allocation_sites(
     target: &dyn Target,
     heap: &super::Heap,

@@ -76,6 +76,8 @@ pub const JEMALLOC_5_3_0_X86_64: BuiltIn = BuiltIn::new(
         BIN_INFO,
         &[
             ("arena_s", "nthreads", 0),
+            // rtree.h: after the init_lock mutex (5.3: after `base` too).
+            ("rtree_s", "root", 120),
             ("arena_s", "stats", 24),
             ("arena_s", "tcache_ql", 10392),
             ("arena_s", "cache_bin_array_descriptor_ql", 10400),
@@ -202,6 +204,8 @@ pub const JEMALLOC_5_2_1_X86_64: BuiltIn = BuiltIn::new(
         LEGACY_CACHE_BINS,
         &[
             ("arena_s", "nthreads", 0),
+            // rtree.h: after the init_lock mutex (5.3: after `base` too).
+            ("rtree_s", "root", 112),
             ("arena_s", "stats", 24),
             ("arena_s", "cache_bin_array_descriptor_ql", 10192),
             ("arena_s", "dss_prec", 10336),
@@ -297,6 +301,8 @@ pub const JEMALLOC_5_1_0_X86_64: BuiltIn = BuiltIn::new(
         LEGACY_CACHE_BINS,
         &[
             ("arena_s", "nthreads", 0),
+            // rtree.h: after the init_lock mutex (5.3: after `base` too).
+            ("rtree_s", "root", 104),
             ("arena_s", "stats", 16),
             ("arena_s", "cache_bin_array_descriptor_ql", 7016),
             ("arena_s", "dss_prec", 7160),
