@@ -386,14 +386,18 @@ fn check_sampled(exe: &Path, conf_var: &str, label: &str) {
             .iter()
             .filter(|g| g.site.as_ref().and_then(|s| s.function.as_deref()) == Some(function))
             .collect();
-        // One size per function: one group holds every sampled block of the site.
-        assert_eq!(groups.len(), 1, "{label}: {function}: {groups:?}");
-        let g = groups[0];
-        assert_eq!(g.size, size);
-        let sampled = g.sampled.expect("sampled");
+        // A group per backtrace: jemalloc may record one call path under two backtraces
+        // that differ in its own frames (seen on 5.2.1: the allocation's fast and slow
+        // paths), which the dump lists apart too.
+        assert!(!groups.is_empty(), "{label}: no group for {function}");
+        assert!(groups.iter().all(|g| g.size == size), "{label}: {groups:?}");
+        let sum = |f: fn(&Group) -> Option<u64>| -> u64 {
+            groups.iter().map(|&g| f(g).expect("with a site")).sum()
+        };
+        let sampled = sum(|g| g.sampled);
         assert!(sampled > 0, "{function}: nothing sampled");
-        // The dump's backtrace through the same return address in the function.
-        let site = g.site.as_ref().expect("site");
+        // The dump's backtraces through the same return address in the function.
+        let site = groups[0].site.as_ref().expect("site");
         let at = parse_hex(&site.frames[0].address).expect("a hex address");
         let in_dump: u64 = counts
             .iter()
@@ -405,17 +409,26 @@ fn check_sampled(exe: &Path, conf_var: &str, label: &str) {
             "{label}: {function}: sampled vs prof.dump\n{text}"
         );
         // jeprof charges a static jemalloc's frames as its own functions: the function's
-        // figure is its cumulative one.
-        assert_eq!(
-            g.estimated_count,
-            Some(cum(&objects, function)),
-            "{label}: {function}: estimated blocks vs jeprof --inuse_objects"
-        );
-        assert_eq!(
-            g.estimated_bytes,
-            Some(cum(&space, function)),
-            "{label}: {function}: estimated bytes vs jeprof --inuse_space"
-        );
+        // figure is its cumulative one. jeprof adds up the backtraces' scaled counts and
+        // truncates once; each group's estimate is truncated on its own.
+        let slack = groups.len() as u64 - 1;
+        for (ours, theirs, what) in [
+            (
+                sum(|g| g.estimated_count),
+                cum(&objects, function),
+                "--inuse_objects",
+            ),
+            (
+                sum(|g| g.estimated_bytes),
+                cum(&space, function),
+                "--inuse_space",
+            ),
+        ] {
+            assert!(
+                ours <= theirs && theirs - ours <= slack,
+                "{label}: {function}: estimated {ours} vs jeprof {what} {theirs}"
+            );
+        }
     }
     // Unsampled blocks are grouped as before, without a site, and say so.
     assert!(json

@@ -153,6 +153,9 @@ pub struct Holdings {
     pub muzzy_bytes: Option<u64>,
     /// Address space kept but not backed (jemalloc's retained), in bytes.
     pub retained_bytes: Option<u64>,
+    /// Regions in thread caches, counted in use by the allocator (jemalloc's
+    /// `tcache_bytes`), in bytes.
+    pub cached_bytes: Option<u64>,
 }
 
 impl Holdings {
@@ -169,6 +172,7 @@ impl Holdings {
                     dirty_bytes: a.detail.dirty_bytes(),
                     muzzy_bytes: a.detail.muzzy_bytes(),
                     retained_bytes: a.detail.retained_bytes(),
+                    cached_bytes: a.detail.cached_bytes(),
                 },
             })
             .collect()
