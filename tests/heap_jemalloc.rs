@@ -1123,3 +1123,121 @@ fn in_memory_heap_profile_equals_prof_dump() {
         assert!(ours.contains("MAPPED_LIBRARIES:\n") && ours.contains("/workload"));
     }
 }
+
+/// `heap --list used --format json`, the keys read here.
+#[derive(Debug, Deserialize)]
+struct DamagedListing {
+    allocations: Vec<DamagedAllocation>,
+    problems: Vec<DamagedProblem>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DamagedAllocation {
+    address: String,
+    size: u64,
+    state: String,
+    /// The arena's address.
+    arena: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct DamagedProblem {
+    kind: String,
+    address: Option<String>,
+}
+
+/// A heap damaged on purpose (`tests/fixtures/jemalloc/corrupt.c`, issue 14): in a manual
+/// arena, a slab whose region bitmap marks a region in use as free, and a large extent
+/// whose size lies. Each damage is reported once, with its kind and the address the
+/// workload wrote; the rest is walked; the listing exits 1; and every arena's figures,
+/// the damaged one's too, equal jemalloc's own `malloc_stats_print` at the instant of the
+/// core (the print reads counters, which the damage does not touch).
+#[test]
+fn damaged_slab_bitmap_and_lying_extent_size_are_reported_once() {
+    if !have_static_jemalloc() || !process::require("gcc", "gcc") {
+        return;
+    }
+    let dir = unique_dir("jemalloc-corrupt");
+    let exe = dir.join("corrupt");
+    let fixtures = repo_root().join("tests/fixtures/jemalloc");
+    let mut cc = Command::new("gcc");
+    cc.args(["-g", "-O1", "-Wall", "-Wextra"])
+        .arg(fixtures.join("corrupt.c"))
+        .arg(format!("-I{}", fixtures.display()))
+        .arg("-o")
+        .arg(&exe)
+        .args(["-Wl,-Bstatic", "-ljemalloc", "-Wl,-Bdynamic"])
+        .args(["-lpthread", "-ldl", "-lm"]);
+    run(&mut cc, Duration::from_secs(120)).expect_success("compiling corrupt.c");
+    let stats = dir.join("stats.json");
+    let core = abort_core(&exe, &["both", &stats.to_string_lossy()], &[], &dir);
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).expect("the workload's stats"))
+            .expect("malloc_stats_print's JSON");
+    let damage: std::collections::HashMap<String, String> =
+        std::fs::read_to_string(dir.join("stats.json.damage"))
+            .expect("the workload's damage record")
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+
+    // The figures: every arena equals jemalloc's own account.
+    let out = heap(&core, "jemalloc-json");
+    assert_exit(&out, 0);
+    let run = Run {
+        exe,
+        core: core.clone(),
+        truth,
+        workers: Vec::new(),
+    };
+    compare_with_stats_print(&run, &out, 2);
+
+    // The listing: each damage once, with its kind and address; the rest walked.
+    let out = cli::heapmortem([
+        OsStr::new("heap"),
+        core.as_os_str(),
+        OsStr::new("--list"),
+        OsStr::new("used"),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+    ]);
+    cli::assert_no_panic(&out);
+    assert_exit(&out, 1);
+    let listed: DamagedListing = cli::parse_json(&out, "heap --list used");
+    let found: Vec<(&str, Option<&str>)> = listed
+        .problems
+        .iter()
+        .map(|p| (p.kind.as_str(), p.address.as_deref()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("damaged_slab", Some(damage["slab"].as_str())),
+            ("extent_size", Some(damage["large"].as_str())),
+        ],
+        "{}",
+        out.describe()
+    );
+    // The damaged arena: the one holding the slab's first region (in use).
+    let arena = &listed
+        .allocations
+        .iter()
+        .find(|a| a.address == damage["slab"])
+        .expect("the slab's first region is listed")
+        .arena;
+    let in_arena = |size: u64| {
+        listed
+            .allocations
+            .iter()
+            .filter(|a| &a.arena == arena && a.size == size && a.state == "used")
+            .count()
+    };
+    // 40 regions, one of which the bitmap now calls free (the bitmap is kept); the large
+    // allocation with its size class's usable size.
+    assert_eq!((in_arena(64), in_arena(65536)), (39, 1));
+    assert!(
+        listed.allocations.iter().any(|a| &a.arena != arena),
+        "the other arenas are walked too"
+    );
+}

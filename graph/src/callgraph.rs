@@ -464,6 +464,11 @@ pub fn exact_value(v: f64) -> String {
     format!("{}", v.trunc() as i64)
 }
 
+/// The SVG `id` of the node at `index`.
+pub(crate) fn node_id(index: usize) -> String {
+    format!("cg-node-{index}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -642,9 +647,4 @@ mod tests {
             .find(|&i| g.graph()[i].name == name)
             .unwrap()
     }
-}
-
-/// The SVG `id` of the node at `index`.
-pub(crate) fn node_id(index: usize) -> String {
-    format!("cg-node-{index}")
 }

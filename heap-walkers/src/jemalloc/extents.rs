@@ -310,9 +310,9 @@ pub(crate) fn allocations(
     }
     if damaged > MAX_DAMAGE_REPORTS {
         problems.push(Diagnostic::new(
-            "damaged_slab",
+            "damaged_extent",
             format!(
-                "{} more damaged slabs not listed one by one",
+                "{} more damaged slabs and extents not listed one by one",
                 damaged - MAX_DAMAGE_REPORTS
             ),
         ));
@@ -369,7 +369,8 @@ const MAX_DAMAGE_REPORTS: usize = 100;
 /// The allocations of one extent, if `page` is its first page and it is active (or free),
 /// with what is wrong with it: a slab whose size is not its class's slab size (the class's
 /// is used), or whose bitmap and free count disagree (the bitmap, which jemalloc allocates
-/// from, is kept); a large allocation in use is added to `large` with its header.
+/// from, is kept); a large extent whose size is not its class's (the class is kept). A
+/// large allocation in use is added to `large` with its header.
 #[allow(clippy::too_many_arguments)]
 fn extent(
     mem: &dyn Memory,
@@ -460,22 +461,44 @@ fn extent(
             Some((out, damage))
         }
         STATE_ACTIVE => {
-            let size = *c.index2size.get(szind)?;
+            let usable = *c.index2size.get(szind)?;
             let state = if cached.contains(&addr) {
                 State::Tcache
             } else {
                 large.push((addr, edata));
                 State::Used
             };
+            // A large extent spans its size class, plus a page where jemalloc pads large
+            // allocations (`sz_large_pad`, with cache-oblivious placement: 5.3 sz.h, 5.1/5.2
+            // sz.h); a sampled small allocation is promoted to the smallest large class
+            // (`arena_prof_promote`). Any other size is a lie the walk does not follow: the
+            // usable size comes from the size class.
+            let class = if szind < c.nbins() {
+                c.index2size.get(c.nbins()).copied().unwrap_or(usable)
+            } else {
+                usable
+            };
+            let damage = (size != class && size != class.wrapping_add(c.page)).then(|| {
+                Diagnostic::at(
+                    "extent_size",
+                    addr,
+                    format!(
+                        "large extent at {addr:#x} (edata {edata:#x}): its size says {size:#x} \
+                         bytes where its size class ({usable} usable bytes) spans {class:#x} \
+                         or {:#x}; the size class is kept",
+                        class.wrapping_add(c.page)
+                    ),
+                )
+            });
             Some((
                 vec![Allocation {
                     address: addr,
-                    size,
+                    size: usable,
                     state,
                     arena,
                     flags: 0,
                 }],
-                None,
+                damage,
             ))
         }
         // Retained extents hold no memory.

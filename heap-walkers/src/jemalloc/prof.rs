@@ -377,7 +377,7 @@ fn malloc_conf(target: &dyn Target) -> Option<String> {
     let execfn = target.auxv_value(AT_EXECFN)?;
     let stack = target
         .mappings()
-        .into_iter()
+        .iter()
         .find(|m| m.start <= execfn && execfn < m.end)?;
     let start = stack.start.max(execfn.saturating_sub(MAX_ENV_BYTES));
     let bytes = target.bytes_at(start);
