@@ -50,19 +50,26 @@ fn exe(tool: &str, package: &str) -> Option<PathBuf> {
         if !require("gcc", "gcc") || !have_static_jemalloc() {
             return None;
         }
-        let dir = unique_dir("sites-build");
-        let exe = dir.join("sites");
-        let mut cc = Command::new("gcc");
-        cc.args(["-O0", "-g"])
-            .arg(repo_root().join("tests/fixtures/leaks/sites.c"))
-            .arg("-o")
-            .arg(&exe)
-            .args(["-Wl,-Bstatic", "-ljemalloc", "-Wl,-Bdynamic"])
-            .args(["-lpthread", "-ldl", "-lm"]);
-        run(&mut cc, Duration::from_secs(120)).expect_success("compiling sites.c");
+        let exe = unique_dir("sites-build").join("sites");
+        let static_jemalloc = ["-Wl,-Bstatic", "-ljemalloc", "-Wl,-Bdynamic"];
+        compile_sites(&exe, &[], &static_jemalloc);
         Some(exe)
     })
     .clone()
+}
+
+/// Compiles sites.c into `exe` (`-O0 -g`, then `flags`), linked with `libs` and what a
+/// static jemalloc needs besides.
+fn compile_sites(exe: &Path, flags: &[&str], libs: &[&str]) {
+    let mut cc = Command::new("gcc");
+    cc.args(["-O0", "-g"])
+        .args(flags)
+        .arg(repo_root().join("tests/fixtures/leaks/sites.c"))
+        .arg("-o")
+        .arg(exe)
+        .args(libs)
+        .args(["-lpthread", "-ldl", "-lm"]);
+    run(&mut cc, Duration::from_secs(120)).expect_success("compiling sites.c");
 }
 
 /// sites.c linked with jemalloc `version` (5.1.0, 5.2.1) built with `--enable-prof` from
@@ -73,17 +80,10 @@ fn crate_exe(version: &'static str, dwarf: bool) -> Option<PathBuf> {
         return None;
     }
     let out = crate_jemalloc(version, true);
-    let dir = unique_dir(&format!("sites-{version}"));
-    let exe = dir.join("sites");
-    let mut cc = Command::new("gcc");
-    cc.args(["-O0", "-g", "-DJEMALLOC_MANGLE"])
-        .arg(format!("-I{}", out.join("include").display()))
-        .arg(repo_root().join("tests/fixtures/leaks/sites.c"))
-        .arg("-o")
-        .arg(&exe)
-        .arg(out.join("lib/libjemalloc.a"))
-        .args(["-lpthread", "-ldl", "-lm"]);
-    run(&mut cc, Duration::from_secs(120)).expect_success("compiling sites.c");
+    let exe = unique_dir(&format!("sites-{version}")).join("sites");
+    let include = format!("-I{}", out.join("include").display());
+    let lib = out.join("lib/libjemalloc.a").display().to_string();
+    compile_sites(&exe, &["-DJEMALLOC_MANGLE", &include], &[&lib]);
     if !dwarf {
         let mut strip = Command::new("strip");
         strip.arg("--strip-debug").arg(&exe);
@@ -480,15 +480,8 @@ fn stripped_shared_jemalloc_says_why_there_are_no_sites() {
     if !require("gcc", "gcc") {
         return;
     }
-    let dir = unique_dir("sites-shared");
-    let exe = dir.join("sites");
-    let mut cc = Command::new("gcc");
-    cc.args(["-O0", "-g"])
-        .arg(repo_root().join("tests/fixtures/leaks/sites.c"))
-        .arg("-o")
-        .arg(&exe)
-        .arg("-ljemalloc");
-    run(&mut cc, Duration::from_secs(120)).expect_success("compiling sites.c");
+    let exe = unique_dir("sites-shared").join("sites");
+    compile_sites(&exe, &[], &["-ljemalloc"]);
     for (conf, said) in [("prof:true,lg_prof_sample:0", true), ("narenas:2", false)] {
         let core = abort_core(
             &exe,

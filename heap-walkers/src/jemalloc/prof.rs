@@ -55,36 +55,44 @@ pub struct HeapProfile {
     pub problems: Vec<String>,
 }
 
+/// `ckh_t`, `ckhc_t` (ckh.h) and `prof_bt_s` (prof_structs.h) on x86_64: the same in
+/// 5.1.0, 5.2.1 and 5.3.0.
+const CKH_AND_BT: &[(&str, &str, u64)] = &[
+    ("ckh_t", "count", 8),
+    ("ckh_t", "lg_curbuckets", 20),
+    ("ckh_t", "tab", 40),
+    ("ckhc_t", "key", 0),
+    ("ckhc_t", "data", 8),
+    ("prof_bt_s", "vec", 0),
+    ("prof_bt_s", "len", 8),
+];
+
 /// Offsets of jemalloc 5.3.0's profiling structs on Linux x86_64 (include/jemalloc/internal/
 /// prof_structs.h: `prof_bt_s`, `prof_cnt_s`, `prof_tctx_s`, `prof_gctx_s`,
 /// `prof_tdata_s`; ckh.h: `ckh_t`, `ckhc_t`).
 pub const PROF_5_3_0_X86_64: BuiltIn = BuiltIn::new(
     "5.3.0",
     "Linux x86_64, prof",
-    &[&[
-        ("ckh_t", "count", 8),
-        ("ckh_t", "lg_curbuckets", 20),
-        ("ckh_t", "tab", 40),
-        ("ckhc_t", "key", 0),
-        ("ckhc_t", "data", 8),
-        ("prof_bt_s", "vec", 0),
-        ("prof_bt_s", "len", 8),
-        ("prof_cnt_s", "curobjs", 0),
-        ("prof_cnt_s", "curobjs_shifted_unbiased", 8),
-        ("prof_cnt_s", "curbytes", 16),
-        ("prof_cnt_s", "curbytes_unbiased", 24),
-        ("prof_cnt_s", "accumobjs", 32),
-        ("prof_cnt_s", "accumobjs_shifted_unbiased", 40),
-        ("prof_cnt_s", "accumbytes", 48),
-        ("prof_cnt_s", "accumbytes_unbiased", 56),
-        ("prof_tctx_s", "tdata", 0),
-        ("prof_tctx_s", "cnts", 32),
-        ("prof_tctx_s", "tctx_link", 112),
-        ("prof_tctx_s", "state", 132),
-        ("prof_gctx_s", "tctxs", 16),
-        ("prof_gctx_s", "bt", 104),
-        ("prof_tdata_s", "expired", 33),
-    ]],
+    &[
+        CKH_AND_BT,
+        &[
+            ("prof_cnt_s", "curobjs", 0),
+            ("prof_cnt_s", "curobjs_shifted_unbiased", 8),
+            ("prof_cnt_s", "curbytes", 16),
+            ("prof_cnt_s", "curbytes_unbiased", 24),
+            ("prof_cnt_s", "accumobjs", 32),
+            ("prof_cnt_s", "accumobjs_shifted_unbiased", 40),
+            ("prof_cnt_s", "accumbytes", 48),
+            ("prof_cnt_s", "accumbytes_unbiased", 56),
+            ("prof_tctx_s", "tdata", 0),
+            ("prof_tctx_s", "cnts", 32),
+            ("prof_tctx_s", "tctx_link", 112),
+            ("prof_tctx_s", "state", 132),
+            ("prof_gctx_s", "tctxs", 16),
+            ("prof_gctx_s", "bt", 104),
+            ("prof_tdata_s", "expired", 33),
+        ],
+    ],
     &[("ckhc_t", 16)],
 );
 
@@ -96,26 +104,22 @@ pub const PROF_5_3_0_X86_64: BuiltIn = BuiltIn::new(
 pub const PROF_5_1_0_X86_64: BuiltIn = BuiltIn::new(
     "5.1.0 / 5.2.1",
     "Linux x86_64, prof",
-    &[&[
-        ("ckh_t", "count", 8),
-        ("ckh_t", "lg_curbuckets", 20),
-        ("ckh_t", "tab", 40),
-        ("ckhc_t", "key", 0),
-        ("ckhc_t", "data", 8),
-        ("prof_bt_s", "vec", 0),
-        ("prof_bt_s", "len", 8),
-        ("prof_cnt_s", "curobjs", 0),
-        ("prof_cnt_s", "curbytes", 8),
-        ("prof_cnt_s", "accumobjs", 16),
-        ("prof_cnt_s", "accumbytes", 24),
-        ("prof_tctx_s", "tdata", 0),
-        ("prof_tctx_s", "cnts", 24),
-        ("prof_tctx_s", "tctx_link", 72),
-        ("prof_tctx_s", "state", 92),
-        ("prof_gctx_s", "tctxs", 16),
-        ("prof_gctx_s", "bt", 72),
-        ("prof_tdata_s", "expired", 33),
-    ]],
+    &[
+        CKH_AND_BT,
+        &[
+            ("prof_cnt_s", "curobjs", 0),
+            ("prof_cnt_s", "curbytes", 8),
+            ("prof_cnt_s", "accumobjs", 16),
+            ("prof_cnt_s", "accumbytes", 24),
+            ("prof_tctx_s", "tdata", 0),
+            ("prof_tctx_s", "cnts", 24),
+            ("prof_tctx_s", "tctx_link", 72),
+            ("prof_tctx_s", "state", 92),
+            ("prof_gctx_s", "tctxs", 16),
+            ("prof_gctx_s", "bt", 72),
+            ("prof_tdata_s", "expired", 33),
+        ],
+    ],
     &[("ckhc_t", 16)],
 );
 
