@@ -77,11 +77,13 @@ impl Linking {
 /// The fixture crate of jemalloc `version` (`tests/fixtures/jemalloc/crates/`), copied under
 /// the tests' temporary directory (nothing is written into the repository): its directory.
 /// Each file is copied to a name of its own and renamed into place, so that a cargo
-/// run on the copy of another test (or test process) never reads a half-written file.
-fn fixture_crate(version: &str) -> PathBuf {
+/// run on the copy of another test (or test process) never reads a half-written file. With
+/// `prof`, a copy of its own (built with the `profiling` feature beside the plain build).
+fn fixture_crate(version: &str, prof: bool) -> PathBuf {
     let src = repo_root().join("tests/fixtures/jemalloc/crates");
     let root = tmp_root().join("jemalloc-crates");
-    let dir = root.join(format!("jemalloc-{version}"));
+    let suffix = if prof { "-prof" } else { "" };
+    let dir = root.join(format!("jemalloc-{version}{suffix}"));
     std::fs::create_dir_all(&dir).expect("crate directory");
     static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let copy = |from: PathBuf, to: PathBuf| {
@@ -99,16 +101,18 @@ fn fixture_crate(version: &str) -> PathBuf {
 }
 
 /// jemalloc `version` built by cargo from its `-sys` crate: the directory it was installed
-/// into (`lib/libjemalloc.a`, `include/jemalloc/jemalloc.h`). Built once per machine, in the
-/// copied fixture crate ([`fixture_crate`]) with its own target directory.
-fn crate_jemalloc(version: &'static str) -> PathBuf {
-    static BUILT: OnceLock<Memo<&'static str, PathBuf>> = OnceLock::new();
-    BUILT.get_or_init(Memo::new).get(&version, || {
+/// into (`lib/libjemalloc.a`, `include/jemalloc/jemalloc.h`). With `prof`, the crate's
+/// `profiling` feature (jemalloc configured with `--enable-prof`). Built once per machine,
+/// in the copied fixture crate ([`fixture_crate`]) with its own target directory.
+pub(crate) fn crate_jemalloc(version: &'static str, prof: bool) -> PathBuf {
+    static BUILT: OnceLock<Memo<(&'static str, bool), PathBuf>> = OnceLock::new();
+    BUILT.get_or_init(Memo::new).get(&(version, prof), || {
         process::require("make", "make");
-        let dir = fixture_crate(version);
+        let dir = fixture_crate(version, prof);
         let root = tmp_root().join("jemalloc-crates");
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args(["build", "--locked", "--message-format=json"])
+            .args(prof.then_some("--features=profiling"))
             .arg("--target-dir")
             .arg(root.join("target"))
             .env_remove("CARGO_TARGET_DIR")
@@ -148,7 +152,7 @@ fn crate_jemalloc(version: &'static str) -> PathBuf {
 fn crate_sources(version: &'static str) -> PathBuf {
     static SOURCES: OnceLock<Memo<&'static str, PathBuf>> = OnceLock::new();
     SOURCES.get_or_init(Memo::new).get(&version, || {
-        let dir = fixture_crate(version);
+        let dir = fixture_crate(version, false);
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args(["metadata", "--locked", "--format-version", "1"])
             .env_remove("CARGO_TARGET_DIR")
@@ -281,7 +285,7 @@ fn workload(linking: Linking) -> PathBuf {
             }
             Linking::Shared => flags.push("-ljemalloc".into()),
             Linking::Crate { version, .. } => {
-                lib_id = link_prefixed(&mut flags, &crate_jemalloc(version));
+                lib_id = link_prefixed(&mut flags, &crate_jemalloc(version, false));
             }
             Linking::Aarch64 {
                 version, lg_page, ..
@@ -1436,4 +1440,122 @@ fn aarch64_tables_equal_the_builds_dwarf() {
             out.describe()
         );
     }
+}
+
+/// `heap --list used --format json`, the keys read here.
+#[derive(Debug, Deserialize)]
+struct DamagedListing {
+    allocations: Vec<DamagedAllocation>,
+    problems: Vec<DamagedProblem>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DamagedAllocation {
+    address: String,
+    size: u64,
+    state: String,
+    /// The arena's address.
+    arena: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct DamagedProblem {
+    kind: String,
+    address: Option<String>,
+}
+
+/// A heap damaged on purpose (`tests/fixtures/jemalloc/corrupt.c`, issue 14): in a manual
+/// arena, a slab whose region bitmap marks a region in use as free, and a large extent
+/// whose size lies. Each damage is reported once, with its kind and the address the
+/// workload wrote; the rest is walked; the listing exits 1; and every arena's figures,
+/// the damaged one's too, equal jemalloc's own `malloc_stats_print` at the instant of the
+/// core (the print reads counters, which the damage does not touch).
+#[test]
+fn damaged_slab_bitmap_and_lying_extent_size_are_reported_once() {
+    if !have_static_jemalloc() || !process::require("gcc", "gcc") {
+        return;
+    }
+    let dir = unique_dir("jemalloc-corrupt");
+    let exe = dir.join("corrupt");
+    let fixtures = repo_root().join("tests/fixtures/jemalloc");
+    let mut cc = Command::new("gcc");
+    cc.args(["-g", "-O1", "-Wall", "-Wextra"])
+        .arg(fixtures.join("corrupt.c"))
+        .arg(format!("-I{}", fixtures.display()))
+        .arg("-o")
+        .arg(&exe)
+        .args(["-Wl,-Bstatic", "-ljemalloc", "-Wl,-Bdynamic"])
+        .args(["-lpthread", "-ldl", "-lm"]);
+    run(&mut cc, Duration::from_secs(120)).expect_success("compiling corrupt.c");
+    let stats = dir.join("stats.json");
+    let core = abort_core(&exe, &["both", &stats.to_string_lossy()], &[], &dir);
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).expect("the workload's stats"))
+            .expect("malloc_stats_print's JSON");
+    let damage: std::collections::HashMap<String, String> =
+        std::fs::read_to_string(dir.join("stats.json.damage"))
+            .expect("the workload's damage record")
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+
+    // The figures: every arena equals jemalloc's own account.
+    let out = heap(&core, "jemalloc-json");
+    assert_exit(&out, 0);
+    let run = Run {
+        exe,
+        core: core.clone(),
+        truth,
+        workers: Vec::new(),
+    };
+    compare_with_stats_print(&run, &out, 2);
+
+    // The listing: each damage once, with its kind and address; the rest walked.
+    let out = cli::heapmortem([
+        OsStr::new("heap"),
+        core.as_os_str(),
+        OsStr::new("--list"),
+        OsStr::new("used"),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+    ]);
+    cli::assert_no_panic(&out);
+    assert_exit(&out, 1);
+    let listed: DamagedListing = cli::parse_json(&out, "heap --list used");
+    let found: Vec<(&str, Option<&str>)> = listed
+        .problems
+        .iter()
+        .map(|p| (p.kind.as_str(), p.address.as_deref()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("damaged_slab", Some(damage["slab"].as_str())),
+            ("extent_size", Some(damage["large"].as_str())),
+        ],
+        "{}",
+        out.describe()
+    );
+    // The damaged arena: the one holding the slab's first region (in use).
+    let arena = &listed
+        .allocations
+        .iter()
+        .find(|a| a.address == damage["slab"])
+        .expect("the slab's first region is listed")
+        .arena;
+    let in_arena = |size: u64| {
+        listed
+            .allocations
+            .iter()
+            .filter(|a| &a.arena == arena && a.size == size && a.state == "used")
+            .count()
+    };
+    // 40 regions, one of which the bitmap now calls free (the bitmap is kept); the large
+    // allocation with its size class's usable size.
+    assert_eq!((in_arena(64), in_arena(65536)), (39, 1));
+    assert!(
+        listed.allocations.iter().any(|a| &a.arena != arena),
+        "the other arenas are walked too"
+    );
 }

@@ -24,7 +24,7 @@ use crate::harness::process::{require, run, Output};
 use crate::harness::{cli, corpus, parse_hex, repo_root, unique_dir};
 
 /// Our JSON, read with the tests' own types (keys from DESIGN.md).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(crate) struct LeaksJson {
     allocator: String,
     pub(crate) direct_count: u64,
@@ -40,10 +40,10 @@ pub(crate) struct LeaksJson {
     pub(crate) groups: Vec<Group>,
     leaks: Vec<LeakJson>,
     possibly_lost: Vec<LeakJson>,
-    notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Group {
     pub(crate) count: u64,
     pub(crate) size: u64,
@@ -60,20 +60,20 @@ pub(crate) struct Group {
 }
 
 /// A `site` of `leaks` and `explain`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(crate) struct SiteJson {
     pub(crate) function: Option<String>,
     pub(crate) frames: Vec<FrameJson>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(crate) struct FrameJson {
     pub(crate) address: String,
     pub(crate) function: Option<String>,
     pub(crate) line: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct LeakJson {
     address: String,
     size: u64,

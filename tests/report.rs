@@ -1370,3 +1370,87 @@ fn report_sample_index_counts_objects_as_jeprof_does() {
         "jeprof's inuse_objects total is {total}; the report shows {shown:?}"
     );
 }
+
+/// The links of a report on a `prof:true` jemalloc core (tests/fixtures/leaks/sites.c, every
+/// allocation sampled): the leaks table's rows and the types table's rows.
+const SITE_LINKS: &str = r#"(() => {
+  const link = el => { const a = el && el.querySelector('a.graph-link'); return a ? a.getAttribute('href') : null; };
+  return {
+    leaks: [...document.querySelectorAll('#leaks td.leak-site')].map(td => ({
+      site: (td.querySelector('summary') || {}).textContent || null, href: link(td) })),
+    types: [...document.querySelectorAll('#types td.type')].map(td => ({
+      name: td.firstChild.textContent.trim(), href: link(td) })),
+  };
+})()"#;
+
+/// Where following a link landed: the call graph's marked node, whether the graph's tab is
+/// open and the node is on screen.
+const LANDED: &str = r#"(() => {
+  const n = document.querySelector('.graph-box g.node.focus');
+  if (!n) return null;
+  const r = n.getBoundingClientRect();
+  return { id: n.id, name: n.getAttribute('data-name'), hash: location.hash,
+    graph_open: document.getElementById('tab-graph').classList.contains('active'),
+    on_screen: r.width > 0 && r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth };
+})()"#;
+
+/// A `prof:true` jemalloc core: every leak group with a site and every type row with sampled
+/// allocations links to its call path in the call graph, and following the link opens the
+/// graph on the node of the allocating function (sites.c's `leak_pages`, `leak_records`,
+/// `keep`: the functions valgrind names for those blocks, tests/sites.rs).
+#[test]
+fn report_links_leaks_and_types_to_their_call_paths() {
+    let Some((dir, core, _)) = crate::sites::all_sampled() else {
+        return;
+    };
+    let out = dir.join("links-report.html");
+    report(&[core.as_os_str()], &out);
+    let mut b = browser();
+    let page = b.load(&out, "sites-links", SITE_LINKS, None);
+    assert_clean(&page, "sites report");
+    let mut follow = |href: &str| -> Value {
+        let click = format!("document.querySelector('a.graph-link[href=\"{href}\"]').click()");
+        b.eval(&click);
+        b.settle(Duration::from_millis(500));
+        b.eval(LANDED)
+    };
+    let leaks = page.data["leaks"].as_array().expect("leak rows");
+    for function in ["leak_pages", "leak_records"] {
+        let row = leaks
+            .iter()
+            .find(|r| {
+                r["site"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with(&format!("{function} (")))
+            })
+            .unwrap_or_else(|| panic!("no leak row for {function}: {leaks:#?}"));
+        let href = row["href"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{function}'s leak row has no link: {row}"));
+        let landed = follow(href);
+        assert_eq!(landed["name"], function, "{href}: {landed}");
+        assert_eq!(format!("#{}", landed["id"].as_str().unwrap_or("")), href);
+        assert_eq!(landed["hash"], href);
+        assert_eq!(landed["graph_open"], true, "{landed}");
+        assert_eq!(landed["on_screen"], true, "{landed}");
+    }
+    let types = page.data["types"].as_array().expect("type rows");
+    for (name, function) in [
+        ("unknown (4096 bytes)", "leak_pages"),
+        ("unknown (160 bytes)", "leak_records"),
+        ("unknown (96 bytes)", "keep"),
+    ] {
+        let row = types
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no type row {name}: {types:#?}"));
+        let href = row["href"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the row {name} has no link: {row}"));
+        let landed = follow(href);
+        assert_eq!(landed["name"], function, "{name}: {landed}");
+        assert_eq!(landed["graph_open"], true, "{landed}");
+        assert_eq!(landed["on_screen"], true, "{landed}");
+    }
+    b.screenshot("sites-links-landed");
+}

@@ -368,6 +368,15 @@ impl CallGraph {
         self.graph.node_weights().find(|n| n.name == name)
     }
 
+    /// Every function with the `id` its node has in [`CallGraph::to_svg`] (`cg-node-N`), for
+    /// links into the drawing.
+    pub fn node_ids(&self) -> Vec<(String, String)> {
+        self.graph
+            .node_indices()
+            .map(|n| (self.graph[n].name.clone(), node_id(n.index())))
+            .collect()
+    }
+
     /// The heaviest path, callers first: from the root with the largest |cum| (a function no
     /// edge enters; failing that, the function with the largest |cum|), down the heaviest
     /// outgoing edge at each step, until a function calls nothing new.
@@ -465,6 +474,11 @@ pub fn format_value(v: f64, bytes: bool) -> String {
 /// A value as jeprof's `--show_bytes` prints it: truncated to an integer.
 pub fn exact_value(v: f64) -> String {
     format!("{}", v.trunc() as i64)
+}
+
+/// The SVG `id` of the node at `index`.
+pub(crate) fn node_id(index: usize) -> String {
+    format!("cg-node-{index}")
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use petgraph::visit::EdgeRef;
 
-use crate::callgraph::{exact_value, format_value, CallGraph};
+use crate::callgraph::{exact_value, format_value, node_id, CallGraph};
 use crate::layout::{place, BoxSpec, EdgeSpec, Point};
 use crate::style;
 
@@ -22,7 +22,8 @@ impl CallGraph {
     /// The graph as a standalone SVG document (no scripts, no external references), laid out
     /// in layers with callers above callees.
     ///
-    /// Each function is a `<g class="node" data-name="…">` with a `<title>` tooltip (full
+    /// Each function is a `<g class="node" id="cg-node-N" data-name="…">` (the id
+    /// [`CallGraph::node_ids`] gives, for links) with a `<title>` tooltip (full
     /// name, exact flat and cum), a box sized by its label, and the label `function / flat
     /// (flat%) / of cum (cum%)` in a font that grows with flat as jeprof's does. Calls are
     /// `<g class="edge" data-from="…" data-to="…">` paths as wide as jeprof makes them,
@@ -205,10 +206,12 @@ impl CallGraph {
             let class = if node.hot { "node hot" } else { "node" };
             let _ = write!(
                 out,
-                "<g class=\"{class}\" data-name=\"{}\" data-flat=\"{}\" data-cum=\"{}\">\
+                "<g class=\"{class}\" id=\"{}\" data-name=\"{}\" data-flat=\"{}\" \
+                 data-cum=\"{}\">\
                  <title>{}\nflat {} ({})\ncum {} ({})</title>\
                  <rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"3\" \
                  fill=\"{fill}\" stroke=\"{line}\" stroke-width=\"{}\"/>",
+                node_id(n.index()),
                 escape(&node.name),
                 exact_value(node.flat),
                 exact_value(node.cum),

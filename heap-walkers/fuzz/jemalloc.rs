@@ -6,7 +6,7 @@
 // of 32-byte regions, two large extents, five dirty pages, and the extent map pointing at
 // the slab. Its struct layout is given as DWARF would give it (`MemoryImage`'s offsets and
 // sizes), written here from jemalloc 5.3.0's headers in `include/jemalloc/internal/`
-// (arena_structs.h, arena_stats.h, pa.h, pac.h, ecache.h, eset.h, decay.h, edata_cache.h,
+// (arena_structs.h, arena_stats.h, pa.h, pac.h, ecache.h, eset.h, decay.h, edata_cache.h, rtree.h,
 // base.h, bin.h, bin_stats.h, bin_info.h, cache_bin.h, tcache_structs.h; offsets as GCC
 // lays them out for a stats, non-debug build) — not from the walker's own tables.
 
@@ -35,6 +35,7 @@ cache_bin_array_descriptor_s link=0 bins=16
 cache_bin_s stack_head=0 low_bits_full=18 low_bits_empty=20
 cache_bin_info_s ncached_max=0
 tcache_s bins=8
+rtree_s root=120
 sizeof arena_stats_large_s=48 eset_bin_stats_s=16 bin_s=224 bin_info_s=40 cache_bin_s=24 cache_bin_info_s=2 tcache_s=1760
 ";
 

@@ -28,7 +28,7 @@ pub enum Error {
     /// jemalloc's arenas could not be read from a truncated core.
     #[error("{0} (the core is truncated: what is missing was cut off)")]
     JemallocTruncated(jemalloc::Error),
-    /// jemalloc was found but could not list its allocations (5.1, 5.2).
+    /// jemalloc was found but could not list its allocations (its extent map not found).
     #[error("jemalloc's allocations could not be listed: {0}")]
     NotListed(String),
     /// tcmalloc's statics could not be found or read.
@@ -81,7 +81,7 @@ impl HeldHeap {
     }
 
     /// The held heap of a jemalloc walk made with [`jemalloc::Options::allocations`];
-    /// fails where the walk could not list them (5.1, 5.2: no extent map).
+    /// fails where the walk could not list them (no extent map found).
     pub fn from_jemalloc(target: &dyn Target, mut heap: jemalloc::Heap) -> Result<HeldHeap, Error> {
         if heap.allocations.is_none() {
             let why = heap
@@ -91,7 +91,7 @@ impl HeldHeap {
                 .map_or_else(|| "no extent map".to_string(), |p| p.message.clone());
             return Err(Error::NotListed(why));
         }
-        let roots = leaks::jemalloc_roots(target, &heap);
+        let mut roots = leaks::jemalloc_roots(target, &heap);
         let summaries: Vec<_> = heap.arenas.iter().map(|a| heap.summary_arena(a)).collect();
         let arenas = Holdings::of(&summaries);
         let mut problems = std::mem::take(&mut heap.problems);
@@ -110,6 +110,9 @@ impl HeldHeap {
                 None
             }
         };
+        if sites.is_none() {
+            roots.notes.extend(jemalloc::sites_unavailable(target));
+        }
         Ok(HeldHeap {
             allocator: Allocator::Jemalloc,
             version: heap.version.clone(),
@@ -185,6 +188,9 @@ pub struct Holdings {
     pub muzzy_bytes: Option<u64>,
     /// Address space kept but not backed (jemalloc's retained), in bytes.
     pub retained_bytes: Option<u64>,
+    /// Regions in thread caches, counted in use by the allocator (jemalloc's
+    /// `tcache_bytes`), in bytes.
+    pub cached_bytes: Option<u64>,
 }
 
 impl Holdings {
@@ -201,6 +207,7 @@ impl Holdings {
                     dirty_bytes: a.detail.dirty_bytes(),
                     muzzy_bytes: a.detail.muzzy_bytes(),
                     retained_bytes: a.detail.retained_bytes(),
+                    cached_bytes: a.detail.cached_bytes(),
                 },
             })
             .collect()

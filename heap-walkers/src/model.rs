@@ -77,6 +77,11 @@ pub trait ArenaDetail: Serialize {
     fn retained_bytes(&self) -> Option<u64> {
         None
     }
+    /// Bytes of regions sitting in thread caches, which the allocator counts as in use
+    /// (jemalloc's `tcache_bytes`), in bytes.
+    fn cached_bytes(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// What an allocation is to the program.

@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::model::Allocations;
 use crate::patterns::{self, Pattern};
 use crate::scan::Block;
+use crate::Sites;
 
 /// How a type was recognized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -105,6 +106,37 @@ impl TypeIndex {
     pub fn rows(&self) -> Vec<TypeRow> {
         by_type_of(&self.blocks, &self.types)
     }
+
+    /// For each row of [`TypeIndex::rows`] (by name) with sampled allocations, the site
+    /// (an index in [`Sites::sites`]) most of them were made at: where the report links a
+    /// type to its call path.
+    pub fn main_sites(&self, sites: &Sites) -> HashMap<String, usize> {
+        let mut counts: HashMap<(String, usize), u64> = HashMap::new();
+        for (i, b) in self.blocks.iter().enumerate() {
+            if let Some(site) = sites.site_index(b.address) {
+                *counts
+                    .entry((row_key(&self.types, i, b).1, site))
+                    .or_default() += 1;
+            }
+        }
+        let mut best: HashMap<String, (u64, usize)> = HashMap::new();
+        for ((name, site), n) in counts {
+            let e = best.entry(name).or_insert((n, site));
+            // Most allocations first, then the lower site index: one answer run to run.
+            if (n, std::cmp::Reverse(site)) > (e.0, std::cmp::Reverse(e.1)) {
+                *e = (n, site);
+            }
+        }
+        best.into_iter().map(|(k, (_, site))| (k, site)).collect()
+    }
+}
+
+/// The row block `i` (`b`) is counted in: its type, or unknown by usable size.
+fn row_key(types: &Types, i: usize, b: &Block) -> (TypeKind, String) {
+    match types.of(i) {
+        Some(t) => (t.kind, t.name.clone()),
+        None => (TypeKind::Unknown, format!("unknown ({} bytes)", b.size)),
+    }
 }
 
 /// The allocations the program holds, counted by type, most bytes first.
@@ -115,10 +147,7 @@ pub fn by_type(target: &dyn Target, allocations: &Allocations) -> Vec<TypeRow> {
 fn by_type_of(blocks: &[Block], types: &Types) -> Vec<TypeRow> {
     let mut rows: HashMap<(TypeKind, String), TypeRow> = HashMap::new();
     for (i, b) in blocks.iter().enumerate() {
-        let (kind, name) = match types.of(i) {
-            Some(t) => (t.kind, t.name.clone()),
-            None => (TypeKind::Unknown, format!("unknown ({} bytes)", b.size)),
-        };
+        let (kind, name) = row_key(types, i, b);
         let row = rows.entry((kind, name.clone())).or_insert(TypeRow {
             name,
             kind,

@@ -42,8 +42,8 @@ impl Report {
             }
         };
         if let WalkedHeap::Jemalloc(heap) = &mut heap {
-            // jemalloc 5.1 and 5.2 keep no extent map to list from: that costs the report
-            // its leaks section, and reads nothing less of the core.
+            // Without jemalloc's extent map nothing can be listed: that costs the report its
+            // leaks section, and reads nothing less of the core.
             let (unlisted, problems) = std::mem::take(&mut heap.problems)
                 .into_iter()
                 .partition(|p| p.kind == "not_listed");
@@ -63,9 +63,18 @@ impl Report {
         let held = heap.into_held(process).ok().map(|mut held| {
             // One type inference for the types section and the leak groups.
             let types = heap_walkers::types::TypeIndex::infer(process, &held.allocations);
-            self.types.push(TypesSection::of(name, &types.rows()));
             profile_import::name_held_sites(process, &mut held, options);
             let sites = held.sites.as_ref();
+            let mut section = TypesSection::of(name, &types.rows());
+            if let Some(sites) = sites {
+                let main = types.main_sites(sites);
+                for row in &mut section.rows {
+                    if let Some(site) = main.get(&row.name).and_then(|&i| sites.sites.get(i)) {
+                        row.site_functions = site_functions(site);
+                    }
+                }
+            }
+            self.types.push(section);
             let (blocks, roots) = (held.blocks(), &held.roots);
             let found = leaks::find_leaks_with_sites(process, blocks, roots, sites, Some(&types));
             self.leaks.push(LeaksSection::of(name, &found));
@@ -125,6 +134,7 @@ impl TypesSection {
                     count: r.count,
                     bytes: r.bytes,
                     example: Some(r.example),
+                    site_functions: Vec::new(),
                 })
                 .collect(),
             recognized: rows.iter().filter(|r| r.kind != TypeKind::Unknown).count() as u64,
@@ -222,6 +232,7 @@ impl LeaksSection {
                         .flat_map(|s| &s.frames)
                         .map(|f| f.describe())
                         .collect(),
+                    site_functions: g.site.as_ref().map(site_functions).unwrap_or_default(),
                     sampling: match (report.sample_period, g.site.is_some()) {
                         (Some(p), true) if p > 1 => Some(format!(
                             "{} sampled, standing for ~{} blocks, {}",
@@ -236,4 +247,12 @@ impl LeaksSection {
             has_sites: report.groups.iter().any(|g| g.site.is_some()),
         }
     }
+}
+
+/// The named functions of a site's call path, innermost first.
+fn site_functions(site: &heap_walkers::Site) -> Vec<String> {
+    site.frames
+        .iter()
+        .filter_map(|f| f.function.clone())
+        .collect()
 }

@@ -280,6 +280,16 @@ struct Page<'a> {
     js: &'static str,
 }
 
+impl Page<'_> {
+    /// The id of the call graph's node for the first of `functions` (a call path, innermost
+    /// first) the graph shows: where a leak or a type links to. The graph is pruned as jeprof
+    /// prunes, so the allocating function may be gone while its callers stay.
+    fn graph_link(&self, functions: &[String]) -> Option<String> {
+        let ids = &self.r.profile.as_ref()?.node_ids;
+        functions.iter().find_map(|f| ids.get(f).cloned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

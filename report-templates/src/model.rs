@@ -111,6 +111,10 @@ pub struct TypeCount {
     pub bytes: u64,
     /// The lowest one's address.
     pub example: Option<u64>,
+    /// For a `prof:true` jemalloc core, the functions of the call path most of the type's
+    /// sampled allocations were made at, innermost first (the report links the first one the
+    /// call graph has).
+    pub site_functions: Vec<String>,
 }
 
 /// The allocations in use of one core by type, as `heap --by type` counts them: largest
@@ -153,6 +157,9 @@ pub struct LeakGroup {
     pub site: Option<String>,
     /// The whole call path of the site, innermost first, one frame an entry.
     pub call_path: Vec<String>,
+    /// The functions of that call path, innermost first (the report links the first one the
+    /// call graph has).
+    pub site_functions: Vec<String>,
     /// How many blocks were sampled and what they stand for, when not every allocation was.
     pub sampling: Option<String>,
 }

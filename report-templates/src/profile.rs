@@ -82,6 +82,8 @@ pub struct ProfileSection {
     pub omitted_flat: String,
     /// The pruned call graph, as SVG.
     pub callgraph_svg: String,
+    /// Each function the call graph shows, with its node's id in the SVG.
+    pub node_ids: std::collections::BTreeMap<String, String>,
     /// The flame graph (differential with `--base`), an SVG document with its own scripts.
     pub flame_svg: Option<String>,
     /// The icicle, likewise.
@@ -232,6 +234,7 @@ impl ProfileSection {
             rows_omitted: nonzero.len().saturating_sub(MAX_TABLE_ROWS),
             omitted_flat: format_value(omitted, bytes),
             callgraph_svg: pruned.to_svg(),
+            node_ids: pruned.node_ids().into_iter().collect(),
             flame_svg,
             icicle_svg,
             flame_note,

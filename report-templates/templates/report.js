@@ -66,6 +66,23 @@
     }
   }
 
+  // Links from the leaks and types tables to a call graph node (`#cg-node-N`): open the
+  // call graph, mark the node and bring it into view.
+  function focusNode() {
+    var id = decodeURIComponent(location.hash.slice(1));
+    if (id.indexOf("cg-node-") !== 0) return;
+    var node = document.getElementById(id);
+    if (!node) return;
+    show("tab-graph");
+    document.querySelectorAll(".graph-box g.node.focus").forEach(function (n) {
+      n.classList.remove("focus");
+    });
+    node.classList.add("focus");
+    node.scrollIntoView({block: "center", inline: "center"});
+  }
+  window.addEventListener("hashchange", focusNode);
+  focusNode();
+
   // Call graph zoom.
   document.querySelectorAll(".zoom button").forEach(function (b) {
     b.addEventListener("click", function () {

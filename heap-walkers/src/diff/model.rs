@@ -209,6 +209,10 @@ pub struct Figures {
     /// Retained address space (jemalloc).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retained_bytes: Option<u64>,
+    /// Of `in_use_bytes`, regions in thread caches (jemalloc's `tcache_bytes`): in use for
+    /// the allocator, free for the program.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_bytes: Option<u64>,
 }
 
 /// [`Figures`] NEW less OLD.
@@ -233,6 +237,9 @@ pub struct FiguresDelta {
     /// Retained.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retained_bytes: Option<i64>,
+    /// In thread caches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_bytes: Option<i64>,
 }
 
 impl Figures {
@@ -247,6 +254,7 @@ impl Figures {
             dirty_bytes: a.detail.dirty_bytes,
             muzzy_bytes: a.detail.muzzy_bytes,
             retained_bytes: a.detail.retained_bytes,
+            cached_bytes: a.detail.cached_bytes,
         }
     }
 
@@ -263,6 +271,7 @@ impl Figures {
         self.dirty_bytes = opt(self.dirty_bytes, o.dirty_bytes);
         self.muzzy_bytes = opt(self.muzzy_bytes, o.muzzy_bytes);
         self.retained_bytes = opt(self.retained_bytes, o.retained_bytes);
+        self.cached_bytes = opt(self.cached_bytes, o.cached_bytes);
     }
 
     pub(super) fn delta(old: Option<&Figures>, new: Option<&Figures>) -> FiguresDelta {
@@ -281,6 +290,7 @@ impl Figures {
             dirty_bytes: opt(o.dirty_bytes, n.dirty_bytes),
             muzzy_bytes: opt(o.muzzy_bytes, n.muzzy_bytes),
             retained_bytes: opt(o.retained_bytes, n.retained_bytes),
+            cached_bytes: opt(o.cached_bytes, n.cached_bytes),
         }
     }
 }

@@ -350,6 +350,28 @@ impl Diff {
                 if a.arenas.len() > 1 {
                     line(w, "all", &a.delta)?;
                 }
+                if let Some(cached) = a.delta.cached_bytes {
+                    // jemalloc counts a region in use from the moment a thread cache takes
+                    // it from a slab until the cache flushes it back (its `allocated`
+                    // includes `tcache_bytes`), so a cache that shrank makes "in use" grow
+                    // less than what the program holds; the rest is jemalloc's own
+                    // allocations (thread-cache stacks, profiling records).
+                    let held = self.totals.bytes_delta;
+                    let own = a
+                        .delta
+                        .in_use_bytes
+                        .saturating_sub(held)
+                        .saturating_sub(cached);
+                    writeln!(
+                        w,
+                        "  in use is the allocator's account, thread caches included: {} = {} \
+                         held by the program, {} in thread caches, {} jemalloc's own",
+                        signed_bytes(a.delta.in_use_bytes),
+                        signed_bytes(held),
+                        signed_bytes(cached),
+                        signed_bytes(own),
+                    )?;
+                }
             }
             None => writeln!(
                 w,

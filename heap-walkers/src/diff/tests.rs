@@ -77,6 +77,7 @@ fn process_with(in_buffer: u64, in_holder: u64, system: u64, into: u64) -> (Memo
                 dirty_bytes: None,
                 muzzy_bytes: None,
                 retained_bytes: None,
+                cached_bytes: None,
             },
         }],
         allocations: Allocations::new(list),

@@ -32,6 +32,7 @@ pub(crate) fn find_globals(target: &dyn Target) -> Option<Globals> {
             nhbins: sym("nhbins"),
             tcache_bin_info: sym("tcache_bin_info"),
             emap: sym("arena_emap_global"),
+            extents_rtree: sym("extents_rtree"),
             opt_dirty_decay_ms: sym("opt_dirty_decay_ms"),
             opt_muzzy_decay_ms: sym("opt_muzzy_decay_ms"),
             opt_narenas: sym("opt_narenas"),

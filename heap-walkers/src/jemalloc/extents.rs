@@ -1,30 +1,36 @@
-//! Every allocation of a jemalloc 5.3 heap: slab regions and large extents, found through
+//! Every allocation of a jemalloc 5.x heap: slab regions and large extents, found through
 //! the global extent map, and the regions parked in thread caches.
 //!
 //! jemalloc keeps no list of full slabs or of large extents for its automatic arenas (5.3
-//! `bin_s.slabs_full` and `arena_s.large` are kept for manual arenas only), so the walk goes
-//! through the radix tree that maps every page to its extent (`arena_emap_global`, emap.h /
-//! rtree.h): each active extent is a slab, whose bitmap says which regions are in use, or a
-//! large allocation. Regions whose pointers sit in a thread cache's stack are in use for
-//! jemalloc but free for the program: they are listed as `tcache`.
+//! `bin_s.slabs_full` and `arena_s.large` are kept for manual arenas only; 5.1/5.2 keep
+//! `slabs_full` for manual arenas only too), so the walk goes through the radix tree that
+//! maps every page to its extent (5.3 `arena_emap_global`, emap.h / rtree.h; 5.1/5.2
+//! `extents_rtree`, extent.c / rtree.h): each active extent is a slab, whose bitmap says
+//! which regions are in use, or a large allocation. Regions whose pointers sit in a thread
+//! cache's stack are in use for jemalloc but free for the program: they are listed as
+//! `tcache`.
 
 use std::collections::{BTreeMap, HashSet};
 
 use core_reader::{Diagnostic, Memory};
 
-use super::layout::{Layout, StackBins};
+use super::layout::{CacheBins, Layout};
 use super::walk::{read_u16, Classes, MAX_TCACHES};
 use crate::{Allocation, AllocationState as State};
 
-/// `extent_state_t` (edata.h).
+/// `extent_state_t` (5.3 edata.h, 5.1/5.2 extent_structs.h).
 const STATE_ACTIVE: u64 = 0;
 const STATE_DIRTY: u64 = 1;
 const STATE_MUZZY: u64 = 2;
 
-/// Bit positions in `edata_t.e_bits` for jemalloc 5.3 (edata.h `EDATA_BITS_*`): arena (12
-/// bits, `MALLOCX_ARENA_BITS`), slab, committed, pai, zeroed, guarded, state (3 bits),
-/// szind (`LG_CEIL(SC_NSIZES)` bits), nfree (`SC_LG_SLAB_MAXREGS + 1` bits).
+/// Bit positions in the extent header's `e_bits`: arena (12 bits, `MALLOCX_ARENA_BITS`),
+/// slab, then flags, the state, szind (`LG_CEIL(SC_NSIZES)` bits), nfree
+/// (`SC_LG_SLAB_MAXREGS + 1` bits). 5.3 edata.h `EDATA_BITS_*`: committed, pai, zeroed,
+/// guarded, then a 3-bit state at 17; 5.1.0 / 5.2.1 extent_structs.h `EXTENT_BITS_*`:
+/// committed, dumpable, zeroed, then a 2-bit state at 16.
 struct EdataBits {
+    state_shift: u32,
+    state_width: u32,
     szind_shift: u32,
     szind_width: u32,
     nfree_shift: u32,
@@ -33,14 +39,15 @@ struct EdataBits {
 
 const ARENA_BITS: u32 = 12;
 const SLAB_SHIFT: u32 = 12;
-const STATE_SHIFT: u32 = 17;
 
 impl EdataBits {
-    fn new(nsizes: usize, lg_page: u32) -> EdataBits {
+    fn new(o: &EdataOffsets, nsizes: usize, lg_page: u32) -> EdataBits {
         let szind_width = usize::BITS - (nsizes - 1).leading_zeros();
-        let szind_shift = STATE_SHIFT + 3;
+        let szind_shift = o.state_shift + o.state_width;
         // SC_LG_SLAB_MAXREGS = LG_PAGE - SC_LG_TINY_MIN (3).
         EdataBits {
+            state_shift: o.state_shift,
+            state_width: o.state_width,
             szind_shift,
             szind_width,
             nfree_shift: szind_shift + szind_width,
@@ -53,28 +60,38 @@ fn field(bits: u64, shift: u32, width: u32) -> u64 {
     (bits >> shift) & ((1u64 << width) - 1)
 }
 
-/// The extent map's shape on x86_64 builds (LG_VADDR 48, 4 KiB pages; rtree.h): two levels
-/// of 2^18 entries, the root inline in `rtree_t`, leaves of packed 64-bit elements
-/// (`RTREE_LEAF_COMPACT`: the edata pointer in bits 0..48 less its alignment, state in bits
-/// 2..5, szind above bit 48).
+/// The extent map's shape on x86_64 builds (LG_VADDR 48, 4 KiB pages; rtree.h, the same in
+/// 5.1, 5.2 and 5.3): two levels of 2^18 entries, the root inline in `rtree_t`, leaves of
+/// packed 64-bit elements (`RTREE_LEAF_COMPACT`: the extent header's pointer in bits 0..48,
+/// metadata in its low bits, szind above bit 48).
 const LG_VADDR: u32 = 48;
 const LEVEL_BITS: u32 = 18;
-/// `EDATA_ALIGNMENT` (edata.h).
-const EDATA_ALIGN: u64 = 128;
 /// Bound on the extents examined.
 const MAX_EXTENTS: usize = 1 << 24;
 /// Bound on the leaves walked: each maps 1 GiB of address space, so this covers 16 TiB; a
 /// corrupt root whose every slot points at readable memory stops here.
 const MAX_LEAVES: usize = 1 << 14;
 
-/// Offsets the allocation walk needs beyond [`Layout`] (jemalloc 5.3.0 x86_64: edata.h
-/// `edata_s`, rtree.h `rtree_s`).
-struct EdataOffsets {
+/// Offsets the allocation walk needs beyond [`Layout`], per version on 64-bit builds without
+/// `JEMALLOC_DEBUG` (no mutex inside, so the same on Linux and FreeBSD): the extent header
+/// (5.3 edata.h `edata_s`; 5.1.0 / 5.2.1 extent_structs.h `extent_s`), and what the map's
+/// leaf elements keep in the pointer's low bits. Where the map's root is, which depends on
+/// the platform's mutex, is the layout's ([`Layout::rtree_root`]).
+pub(crate) struct EdataOffsets {
     e_bits: u64,
     e_addr: u64,
     e_size_esn: u64,
     slab_bitmap: u64,
-    rtree_root: u64,
+    /// The `prof_tctx_t *` of a large extent: 5.3 `e_prof_info.e_prof_tctx` (after the
+    /// 8-byte `e_prof_alloc_time` and `e_prof_alloc_size`); 5.2 after `e_alloc_time`; 5.1
+    /// first in the union it shares with the slab bitmap.
+    pub(crate) prof_tctx: u64,
+    /// Low bits of a leaf element that are not the pointer: 5.3 `EDATA_ALIGNMENT` (128;
+    /// slab, head and state bits live there); 5.1/5.2 the slab bit alone
+    /// (`rtree_leaf_elm_bits_extent_get` masks `~1`).
+    ptr_low_bits: u64,
+    state_shift: u32,
+    state_width: u32,
 }
 
 const EDATA_5_3: EdataOffsets = EdataOffsets {
@@ -82,8 +99,44 @@ const EDATA_5_3: EdataOffsets = EdataOffsets {
     e_addr: 8,
     e_size_esn: 16,
     slab_bitmap: 64,
-    rtree_root: 120,
+    prof_tctx: 80,
+    ptr_low_bits: 127,
+    state_shift: 17,
+    state_width: 3,
 };
+
+/// 5.1.0: `ql_link` and `ph_link` (40 bytes) after `e_size_esn`, then the union of
+/// `e_slab_data` and `e_prof_tctx` at 64.
+const EXTENT_5_1: EdataOffsets = EdataOffsets {
+    e_bits: 0,
+    e_addr: 8,
+    e_size_esn: 16,
+    slab_bitmap: 64,
+    prof_tctx: 64,
+    ptr_low_bits: 1,
+    state_shift: 16,
+    state_width: 2,
+};
+
+/// 5.2.1: as 5.1.0, with `{ nstime_t e_alloc_time; e_prof_tctx }` in the union.
+const EXTENT_5_2: EdataOffsets = EdataOffsets {
+    prof_tctx: 72,
+    ..EXTENT_5_1
+};
+
+impl EdataOffsets {
+    /// The offsets of `l`'s family: 5.3's page allocator, else 5.2 (which added the bin
+    /// shards and per-size extent counts, [`super::Features::extents`]), else 5.1.
+    pub(crate) fn of(l: &Layout) -> &'static EdataOffsets {
+        if l.has_page_allocator() {
+            &EDATA_5_3
+        } else if l.features.extents {
+            &EXTENT_5_2
+        } else {
+            &EXTENT_5_1
+        }
+    }
+}
 
 /// What the walk of the extent map found: every allocation (and free slab region and free
 /// extent) of every arena, and where jemalloc's own metadata is.
@@ -93,14 +146,16 @@ pub(crate) struct Listing {
     /// or the headers alone where their block was not recognized.
     pub(crate) metadata: Vec<(u64, u64)>,
     /// `(address, extent header)` of every large allocation in use: where a sampled
-    /// allocation's profiling context is found.
+    /// allocation's profiling context is found ([`EdataOffsets::prof_tctx`]).
     pub(crate) large: Vec<(u64, u64)>,
 }
 
-/// jemalloc 5.3's base allocator maps its blocks in multiples of `HUGEPAGE` (2 MiB on x86_64
-/// and aarch64 Linux), aligned to it (base.c `base_map`: "huge page sizes and alignment"),
-/// and each block starts with `base_block_t { size_t size; base_block_t *next; edata_t
-/// edata; }` (base.h). Every `edata_t` comes from a base block (`base_alloc_edata`).
+/// jemalloc's base allocator maps its blocks in multiples of `HUGEPAGE` (2 MiB on x86_64
+/// and aarch64 Linux), aligned to it (5.3 base.c `base_map`: "huge page sizes and
+/// alignment"; 5.1.0 base.c the same), and each block starts with `base_block_t { size_t
+/// size; base_block_t *next; edata_t edata; }` (5.3 base.h; 5.1/5.2 base_structs.h, with
+/// `extent_t`). Every extent header comes from a base block (5.3 `base_alloc_edata`,
+/// 5.1/5.2 `base_alloc_extent`).
 const BASE_BLOCK_ALIGN: u64 = 2 << 20;
 /// How far below a header its block's start is looked for (blocks of up to this size).
 const MAX_BASE_BLOCK: u64 = 1 << 30;
@@ -155,29 +210,29 @@ fn base_blocks(mem: &dyn Memory, headers: &[u64]) -> Vec<(u64, u64)> {
 }
 
 /// `sizeof (edata_t)` in jemalloc 5.3 on 64-bit Linux: the struct is padded to its
-/// `EDATA_ALIGNMENT` (edata.h), and its last member, the slab bitmap at offset 64, fills it.
+/// `EDATA_ALIGNMENT` (edata.h), and its last member, the slab bitmap at offset 64, fills it;
+/// 5.1/5.2's `extent_t` ends with the same 64-byte bitmap at 64.
 pub(crate) const EDATA_SIZE: u64 = 128;
 
-/// Lists every allocation (and free slab region and free extent) of every arena.
+/// Lists every allocation (and free slab region and free extent) of every arena, from the
+/// extent map whose first level is at `root`.
 pub(crate) fn allocations(
     mem: &dyn Memory,
     l: &Layout,
-    cb: &StackBins,
     c: &Classes,
-    emap: u64,
+    root: u64,
     arenas: &[(u32, u64)],
     problems: &mut Vec<Diagnostic>,
 ) -> Listing {
-    let o = &EDATA_5_3;
+    let o = EdataOffsets::of(l);
     let lg_page = c.page.trailing_zeros();
-    let bits = EdataBits::new(c.index2size.len(), lg_page);
-    let (cached, stack_heads) = tcached_pointers(mem, l, cb, c, arenas, problems);
+    let bits = EdataBits::new(o, c.index2size.len(), lg_page);
+    let (cached, stack_heads) = tcached_pointers(mem, l, c, arenas, problems);
     let mut seen: HashSet<u64> = HashSet::new();
     let mut out = Vec::new();
     let mut large = Vec::new();
     let mut bad = 0usize;
     let mut damaged = 0usize;
-    let root = emap.wrapping_add(o.rtree_root);
     let leaf_span = 1u64 << (LEVEL_BITS + lg_page);
     let mut leaves = 0usize;
     for i in 0..(1u64 << LEVEL_BITS) {
@@ -225,8 +280,8 @@ pub(crate) fn allocations(
                 }
                 let page = i * leaf_span + (j + k as u64) * c.page;
                 // Sign-extend from LG_VADDR bits, drop the metadata bits.
-                let edata = (((e << (64 - LG_VADDR)) as i64 >> (64 - LG_VADDR)) as u64)
-                    & !(EDATA_ALIGN - 1);
+                let edata =
+                    (((e << (64 - LG_VADDR)) as i64 >> (64 - LG_VADDR)) as u64) & !o.ptr_low_bits;
                 if edata == 0 || !seen.insert(edata) {
                     continue;
                 }
@@ -255,9 +310,9 @@ pub(crate) fn allocations(
     }
     if damaged > MAX_DAMAGE_REPORTS {
         problems.push(Diagnostic::new(
-            "damaged_slab",
+            "damaged_extent",
             format!(
-                "{} more damaged slabs not listed one by one",
+                "{} more damaged slabs and extents not listed one by one",
                 damaged - MAX_DAMAGE_REPORTS
             ),
         ));
@@ -271,7 +326,7 @@ pub(crate) fn allocations(
             root,
             format!(
                 "the extent map held {bad} entries that are not extents: this build's rtree \
-                 or edata_t differs from jemalloc 5.3.0 x86_64's"
+                 or extent header differs from jemalloc's x86_64 layout for this version"
             ),
         ));
     }
@@ -314,7 +369,8 @@ const MAX_DAMAGE_REPORTS: usize = 100;
 /// The allocations of one extent, if `page` is its first page and it is active (or free),
 /// with what is wrong with it: a slab whose size is not its class's slab size (the class's
 /// is used), or whose bitmap and free count disagree (the bitmap, which jemalloc allocates
-/// from, is kept); a large allocation in use is added to `large` with its header.
+/// from, is kept); a large extent whose size is not its class's (the class is kept). A
+/// large allocation in use is added to `large` with its header.
 #[allow(clippy::too_many_arguments)]
 fn extent(
     mem: &dyn Memory,
@@ -333,7 +389,7 @@ fn extent(
         return None;
     }
     let arena = field(e_bits, 0, ARENA_BITS) as u32;
-    let state = field(e_bits, STATE_SHIFT, 3);
+    let state = field(e_bits, bits.state_shift, bits.state_width);
     let slab = field(e_bits, SLAB_SHIFT, 1) == 1;
     let szind = field(e_bits, bits.szind_shift, bits.szind_width) as usize;
     match state {
@@ -405,22 +461,44 @@ fn extent(
             Some((out, damage))
         }
         STATE_ACTIVE => {
-            let size = *c.index2size.get(szind)?;
+            let usable = *c.index2size.get(szind)?;
             let state = if cached.contains(&addr) {
                 State::Tcache
             } else {
                 large.push((addr, edata));
                 State::Used
             };
+            // A large extent spans its size class, plus a page where jemalloc pads large
+            // allocations (`sz_large_pad`, with cache-oblivious placement: 5.3 sz.h, 5.1/5.2
+            // sz.h); a sampled small allocation is promoted to the smallest large class
+            // (`arena_prof_promote`). Any other size is a lie the walk does not follow: the
+            // usable size comes from the size class.
+            let class = if szind < c.nbins() {
+                c.index2size.get(c.nbins()).copied().unwrap_or(usable)
+            } else {
+                usable
+            };
+            let damage = (size != class && size != class.wrapping_add(c.page)).then(|| {
+                Diagnostic::at(
+                    "extent_size",
+                    addr,
+                    format!(
+                        "large extent at {addr:#x} (edata {edata:#x}): its size says {size:#x} \
+                         bytes where its size class ({usable} usable bytes) spans {class:#x} \
+                         or {:#x}; the size class is kept",
+                        class.wrapping_add(c.page)
+                    ),
+                )
+            });
             Some((
                 vec![Allocation {
                     address: addr,
-                    size,
+                    size: usable,
                     state,
                     arena,
                     flags: 0,
                 }],
-                None,
+                damage,
             ))
         }
         // Retained extents hold no memory.
@@ -428,12 +506,18 @@ fn extent(
     }
 }
 
-/// The pointers sitting in every thread cache's bins (`cache_bin_t.stack_head[0..ncached]`,
-/// cache_bin.h), of the caches bound to `arenas`.
+/// Bound on one 5.1/5.2 bin's `ncached` (its `ncached_max` is at most
+/// `TCACHE_NSLOTS_SMALL_MAX`, 200, tcache_types.h).
+const MAX_NCACHED: u64 = 1 << 12;
+
+/// The pointers sitting in every thread cache's bins, of the caches bound to `arenas`, and
+/// a pointer into each bin's stack (the stacks are one allocation per cache, jemalloc's
+/// own). 5.3: `cache_bin_t.stack_head[0..n]`, `n` told by the low bits (cache_bin.h); 5.1 /
+/// 5.2: `avail[-ncached..-1]` (cache_bin.h), small classes in `bins_small`, the large ones
+/// from class `NBINS` on in `bins_large`.
 fn tcached_pointers(
     mem: &dyn Memory,
     l: &Layout,
-    cb: &StackBins,
     c: &Classes,
     arenas: &[(u32, u64)],
     problems: &mut Vec<Diagnostic>,
@@ -442,6 +526,7 @@ fn tcached_pointers(
     let mut heads = Vec::new();
     // By arena, so the diagnostics come in one order from run to run.
     let mut per_arena: BTreeMap<u32, usize> = BTreeMap::new();
+    let size = l.cache_bin.size;
     for &(index, a) in arenas {
         let Some(first) = mem.read_u64(a.wrapping_add(l.arena.cache_bin_array_descriptor_ql))
         else {
@@ -451,19 +536,54 @@ fn tcached_pointers(
         let mut n = 0;
         while d != 0 && n < MAX_TCACHES {
             n += 1;
-            let Some(bins) = mem.read_u64(d.wrapping_add(cb.descriptor_bins)) else {
-                break;
+            // (first slot, count) of each bin's stack.
+            let stacks: Vec<(u64, u64)> = match &l.cache_bin.bins {
+                CacheBins::Stack(cb) => {
+                    let Some(bins) = mem.read_u64(d.wrapping_add(cb.descriptor_bins)) else {
+                        break;
+                    };
+                    (0..c.nhbins as u64)
+                        .filter_map(|i| {
+                            let b = bins.wrapping_add(i * size);
+                            let head = mem.read_u64(b.wrapping_add(cb.stack_head))?;
+                            let empty = read_u16(mem, b.wrapping_add(cb.low_bits_empty))?;
+                            heads.push(head);
+                            Some((head, u64::from(empty.wrapping_sub(head as u16)) / 8))
+                        })
+                        .collect()
+                }
+                CacheBins::Ncached {
+                    ncached,
+                    avail,
+                    bins_small,
+                    bins_large,
+                } => {
+                    let (Some(small), Some(large)) = (
+                        mem.read_u64(d.wrapping_add(*bins_small)),
+                        mem.read_u64(d.wrapping_add(*bins_large)),
+                    ) else {
+                        break;
+                    };
+                    let nbins = c.nbins() as u64;
+                    (0..c.nhbins as u64)
+                        .filter_map(|i| {
+                            let b = if i < nbins {
+                                small.wrapping_add(i * size)
+                            } else {
+                                large.wrapping_add((i - nbins) * size)
+                            };
+                            // cache_bin_sz_t is int32_t; -1 is an empty bin's low water.
+                            let count = mem.read_u32(b.wrapping_add(*ncached))? as i32;
+                            let end = mem.read_u64(b.wrapping_add(*avail))?;
+                            let count = u64::try_from(count).unwrap_or(0).min(MAX_NCACHED);
+                            // One slot below avail is inside the stack even when empty.
+                            heads.push(end.wrapping_sub(8));
+                            Some((end.wrapping_sub(8 * count), count))
+                        })
+                        .collect()
+                }
             };
-            for i in 0..c.nhbins as u64 {
-                let b = bins.wrapping_add(i * l.cache_bin.size);
-                let (Some(head), Some(empty)) = (
-                    mem.read_u64(b.wrapping_add(cb.stack_head)),
-                    read_u16(mem, b.wrapping_add(cb.low_bits_empty)),
-                ) else {
-                    continue;
-                };
-                heads.push(head);
-                let count = u64::from(empty.wrapping_sub(head as u16)) / 8;
+            for (head, count) in stacks {
                 for k in 0..count {
                     match mem.read_u64(head.wrapping_add(8 * k)) {
                         Some(p) => {

@@ -26,6 +26,8 @@ pub(crate) struct Globals {
     pub tcache_bin_info: Option<u64>,
     /// `emap_t arena_emap_global` (arena.c): the page → extent map.
     pub emap: Option<u64>,
+    /// `rtree_t extents_rtree` (5.1/5.2 extent.c): the page → extent map.
+    pub extents_rtree: Option<u64>,
     /// `opt_*` variables (jemalloc.c, arena.c, tcache.c).
     pub opt_dirty_decay_ms: Option<u64>,
     pub opt_muzzy_decay_ms: Option<u64>,

@@ -140,6 +140,9 @@ pub struct Layout {
     pub(crate) cache_bin: CacheBinOffsets,
     /// Thread state (`tsd_t`), when the source knows it: maps thread caches to threads.
     pub(crate) tsd: Option<TsdOffsets>,
+    /// `rtree_s.root`: where the extent map's first level is (its offset depends on
+    /// `malloc_mutex_t`'s size, so on the platform); listing allocations needs it.
+    pub(crate) rtree_root: Option<u64>,
 }
 
 /// Offsets in `tsd_t` that tie a thread cache to its thread.
@@ -310,6 +313,8 @@ pub(crate) enum CacheBins {
     /// 5.1/5.2: `bins_small` and `bins_large` arrays; a bin counts its items (`ncached`).
     Ncached {
         ncached: u64,
+        /// `avail`: one past the bin's last slot; its items are `avail[-ncached..-1]`.
+        avail: u64,
         bins_small: u64,
         bins_large: u64,
     },
@@ -488,6 +493,7 @@ impl Layout {
             bin_info: bin_info_offsets(r)?,
             cache_bin,
             tsd,
+            rtree_root: r.optional("rtree_s", "root"),
         })
     }
 
@@ -597,11 +603,13 @@ impl Layout {
                 descriptor_next: r.member("cache_bin_array_descriptor_s", "link")?,
                 bins: CacheBins::Ncached {
                     ncached: r.member("cache_bin_s", "ncached")?,
+                    avail: r.member("cache_bin_s", "avail")?,
                     bins_small: r.member("cache_bin_array_descriptor_s", "bins_small")?,
                     bins_large: r.member("cache_bin_array_descriptor_s", "bins_large")?,
                 },
             },
             tsd,
+            rtree_root: r.optional("rtree_s", "root"),
         })
     }
 

@@ -28,7 +28,9 @@
 //! any build whose structs have the members of one of those families — FreeBSD's libc
 //! (5.1 on FreeBSD 12, 5.2 on 13) needs its debug file, since its `pthread_mutex_t` is a
 //! pointer and every offset after the first mutex differs from Linux's. `--list`
-//! ([`Options::allocations`]) is built for 5.3. On 5.1/5.2, [`ThreadCache::decay_ticker`]
+//! ([`Options::allocations`], and so leaks and allocation sites) walks the extent map of
+//! 5.3 (`arena_emap_global`) and of 5.1/5.2 (`extents_rtree`; x86_64 extent headers). On
+//! 5.1/5.2, [`ThreadCache::decay_ticker`]
 //! names the threads that will never trigger decay (the BIND 9 bug).
 //!
 //! ```no_run
@@ -54,7 +56,7 @@ mod globals;
 pub mod layout;
 mod model;
 mod prof;
-pub(crate) use prof::unbiased_printed;
+pub(crate) use prof::{sites_unavailable, unbiased_printed};
 mod render;
 mod tables;
 mod threads;
@@ -69,7 +71,10 @@ pub use model::{
     Arena, BinClass, BinStats, ClassTotals, DecayCounters, ExtentStats, Features, Heap,
     LextentStats, Opts,
 };
-pub use prof::{allocation_sites, profile, HeapProfile, ProfCounts, ProfStack, PROF_5_3_0_X86_64};
+pub use prof::{
+    allocation_sites, profile, HeapProfile, ProfCounts, ProfStack, PROF_5_1_0_X86_64,
+    PROF_5_3_0_X86_64,
+};
 pub use render::{JemallocArena, JemallocDetail};
 pub use threads::{ThreadCache, Ticker};
 
@@ -313,42 +318,57 @@ fn walk_arenas(
         problems.extend(rejected);
     }
     let mut metadata = Vec::new();
-    let mut large_extents = Vec::new();
+    let mut large_tctx = Vec::new();
     let allocations = if !options.allocations {
         None
-    } else if let (Some(emap_ptr), layout::CacheBins::Stack(cb), core_reader::Arch::X86_64) =
-        (layout.arena.emap_ptr, &layout.cache_bin.bins, target.arch())
-    {
-        // The extent map: by symbol, or through any arena's pa_shard.emap (stripped builds).
-        let emap = globals.emap.or_else(|| {
-            arenas
-                .first()
-                .and_then(|a| mem.read_u64(a.address.wrapping_add(emap_ptr)))
-        });
-        match emap {
-            Some(emap) => {
+    } else if target.arch() != core_reader::Arch::X86_64 {
+        problems.push(Diagnostic::new(
+            "not_listed",
+            "allocations not listed: --list is built for jemalloc on x86_64 only in this \
+             version (extents.rs: the extent map's shape and edata_t's / extent_t's layouts \
+             are x86_64's)",
+        ));
+        None
+    } else {
+        // The extent map: 5.3's by symbol, or through any arena's pa_shard.emap (stripped
+        // builds); 5.1/5.2's `extents_rtree` by symbol.
+        let rtree = match layout.arena.emap_ptr {
+            Some(emap_ptr) => globals.emap.or_else(|| {
+                arenas
+                    .first()
+                    .and_then(|a| mem.read_u64(a.address.wrapping_add(emap_ptr)))
+            }),
+            None => globals.extents_rtree,
+        };
+        match rtree.zip(layout.rtree_root) {
+            Some((rtree, root)) => {
                 let list: Vec<(u32, u64)> = arenas.iter().map(|a| (a.index, a.address)).collect();
-                let listing =
-                    extents::allocations(mem, layout, cb, &classes, emap, &list, &mut problems);
+                let listing = extents::allocations(
+                    mem,
+                    layout,
+                    &classes,
+                    rtree.wrapping_add(root),
+                    &list,
+                    &mut problems,
+                );
                 metadata = listing.metadata;
-                large_extents = listing.large;
+                let tctx = extents::EdataOffsets::of(layout).prof_tctx;
+                large_tctx = listing
+                    .large
+                    .into_iter()
+                    .map(|(a, e)| (a, e.wrapping_add(tctx)))
+                    .collect();
                 Some(crate::Allocations::new(listing.allocations))
             }
             None => {
                 problems.push(Diagnostic::new(
                     "not_listed",
-                    "allocations not listed: the extent map was not found",
+                    "allocations not listed: the extent map was not found (or its layout, \
+                     rtree_s, is unknown)",
                 ));
                 None
             }
         }
-    } else {
-        problems.push(Diagnostic::new(
-            "not_listed",
-            "allocations not listed: --list is built for jemalloc 5.3 on x86_64 only in this \
-             version (extents.rs: the extent map's shape and edata_t's layout are x86_64's)",
-        ));
-        None
     };
     let threads = threads::thread_caches(
         mem,
@@ -371,7 +391,7 @@ fn walk_arenas(
         threads,
         allocations,
         metadata,
-        large_extents,
+        large_tctx,
         notes,
         features: layout.features,
         problems,

@@ -97,10 +97,11 @@ pub struct Heap {
     /// extents' addresses, so a leak check must not take it for the program's memory.
     #[serde(skip)]
     pub metadata: Vec<(u64, u64)>,
-    /// With the allocations: `(address, extent header)` of every large allocation in use, by
-    /// address, where a sampled allocation's profiling record is ([`super::allocation_sites`]).
+    /// With the allocations: `(address, where its extent header keeps its prof_tctx_t
+    /// pointer)` of every large allocation in use, by address: a sampled allocation's
+    /// profiling record ([`super::allocation_sites`]).
     #[serde(skip)]
-    pub large_extents: Vec<(u64, u64)>,
+    pub large_tctx: Vec<(u64, u64)>,
     /// How the heap was found and what could not be known, where that is worth saying
     /// (no symbols, no version string); not a failure.
     pub notes: Vec<String>,

@@ -55,36 +55,71 @@ pub struct HeapProfile {
     pub problems: Vec<String>,
 }
 
+/// `ckh_t`, `ckhc_t` (ckh.h) and `prof_bt_s` (prof_structs.h) on x86_64: the same in
+/// 5.1.0, 5.2.1 and 5.3.0.
+const CKH_AND_BT: &[(&str, &str, u64)] = &[
+    ("ckh_t", "count", 8),
+    ("ckh_t", "lg_curbuckets", 20),
+    ("ckh_t", "tab", 40),
+    ("ckhc_t", "key", 0),
+    ("ckhc_t", "data", 8),
+    ("prof_bt_s", "vec", 0),
+    ("prof_bt_s", "len", 8),
+];
+
 /// Offsets of jemalloc 5.3.0's profiling structs on Linux x86_64 (include/jemalloc/internal/
 /// prof_structs.h: `prof_bt_s`, `prof_cnt_s`, `prof_tctx_s`, `prof_gctx_s`,
 /// `prof_tdata_s`; ckh.h: `ckh_t`, `ckhc_t`).
 pub const PROF_5_3_0_X86_64: BuiltIn = BuiltIn::new(
     "5.3.0",
     "Linux x86_64, prof",
-    &[&[
-        ("ckh_t", "count", 8),
-        ("ckh_t", "lg_curbuckets", 20),
-        ("ckh_t", "tab", 40),
-        ("ckhc_t", "key", 0),
-        ("ckhc_t", "data", 8),
-        ("prof_bt_s", "vec", 0),
-        ("prof_bt_s", "len", 8),
-        ("prof_cnt_s", "curobjs", 0),
-        ("prof_cnt_s", "curobjs_shifted_unbiased", 8),
-        ("prof_cnt_s", "curbytes", 16),
-        ("prof_cnt_s", "curbytes_unbiased", 24),
-        ("prof_cnt_s", "accumobjs", 32),
-        ("prof_cnt_s", "accumobjs_shifted_unbiased", 40),
-        ("prof_cnt_s", "accumbytes", 48),
-        ("prof_cnt_s", "accumbytes_unbiased", 56),
-        ("prof_tctx_s", "tdata", 0),
-        ("prof_tctx_s", "cnts", 32),
-        ("prof_tctx_s", "tctx_link", 112),
-        ("prof_tctx_s", "state", 132),
-        ("prof_gctx_s", "tctxs", 16),
-        ("prof_gctx_s", "bt", 104),
-        ("prof_tdata_s", "expired", 33),
-    ]],
+    &[
+        CKH_AND_BT,
+        &[
+            ("prof_cnt_s", "curobjs", 0),
+            ("prof_cnt_s", "curobjs_shifted_unbiased", 8),
+            ("prof_cnt_s", "curbytes", 16),
+            ("prof_cnt_s", "curbytes_unbiased", 24),
+            ("prof_cnt_s", "accumobjs", 32),
+            ("prof_cnt_s", "accumobjs_shifted_unbiased", 40),
+            ("prof_cnt_s", "accumbytes", 48),
+            ("prof_cnt_s", "accumbytes_unbiased", 56),
+            ("prof_tctx_s", "tdata", 0),
+            ("prof_tctx_s", "cnts", 32),
+            ("prof_tctx_s", "tctx_link", 112),
+            ("prof_tctx_s", "state", 132),
+            ("prof_gctx_s", "tctxs", 16),
+            ("prof_gctx_s", "bt", 104),
+            ("prof_tdata_s", "expired", 33),
+        ],
+    ],
+    &[("ckhc_t", 16)],
+);
+
+/// Offsets of jemalloc 5.1.0's and 5.2.1's profiling structs on Linux x86_64 (the same in
+/// both: include/jemalloc/internal/prof_structs.h, ckh.h): `prof_cnt_s` has no unbiased
+/// counters yet (`curobjs`, `curbytes`, `accumobjs`, `accumbytes`); `prof_tctx_s` is
+/// `tdata`, `thr_uid`, `thr_discrim`, `cnts`, `gctx`, `tctx_uid`, `tctx_link`, `prepared`,
+/// `state`; `prof_gctx_s` is `lock`, `nlimbo`, `tctxs`, `dump_link`, `cnt_summed`, `bt`.
+pub const PROF_5_1_0_X86_64: BuiltIn = BuiltIn::new(
+    "5.1.0 / 5.2.1",
+    "Linux x86_64, prof",
+    &[
+        CKH_AND_BT,
+        &[
+            ("prof_cnt_s", "curobjs", 0),
+            ("prof_cnt_s", "curbytes", 8),
+            ("prof_cnt_s", "accumobjs", 16),
+            ("prof_cnt_s", "accumbytes", 24),
+            ("prof_tctx_s", "tdata", 0),
+            ("prof_tctx_s", "cnts", 24),
+            ("prof_tctx_s", "tctx_link", 72),
+            ("prof_tctx_s", "state", 92),
+            ("prof_gctx_s", "tctxs", 16),
+            ("prof_gctx_s", "bt", 72),
+            ("prof_tdata_s", "expired", 33),
+        ],
+    ],
     &[("ckhc_t", 16)],
 );
 
@@ -106,7 +141,9 @@ struct ProfLayout {
     cell_size: u64,
     bt_vec: u64,
     bt_len: u64,
-    cnt: [u64; 8],
+    /// `prof_cnt_s`: the four counters, each followed by its unbiased twin (5.3; absent
+    /// before).
+    cnt: [Option<u64>; 8],
     tctx_tdata: u64,
     tctx_cnts: u64,
     tctx_link: u64,
@@ -131,14 +168,14 @@ impl ProfLayout {
             bt_vec: p("prof_bt_s", "vec")?,
             bt_len: p("prof_bt_s", "len")?,
             cnt: [
-                c("curobjs")?,
-                c("curobjs_shifted_unbiased")?,
-                c("curbytes")?,
-                c("curbytes_unbiased")?,
-                c("accumobjs")?,
-                c("accumobjs_shifted_unbiased")?,
-                c("accumbytes")?,
-                c("accumbytes_unbiased")?,
+                Some(c("curobjs")?),
+                c("curobjs_shifted_unbiased").ok(),
+                Some(c("curbytes")?),
+                c("curbytes_unbiased").ok(),
+                Some(c("accumobjs")?),
+                c("accumobjs_shifted_unbiased").ok(),
+                Some(c("accumbytes")?),
+                c("accumbytes_unbiased").ok(),
             ],
             tctx_tdata: p("prof_tctx_s", "tdata")?,
             tctx_cnts: p("prof_tctx_s", "cnts")?,
@@ -245,7 +282,7 @@ struct ProfTables {
 }
 
 impl ProfTables {
-    /// Finds the tables of a jemalloc 5.3 that ran with `prof:true`; `Ok(None)` when
+    /// Finds the tables of a jemalloc 5.x that ran with `prof:true`; `Ok(None)` when
     /// profiling was off, or nothing says it was on (no `bt2gctx` symbol: a stripped
     /// library, or a jemalloc built without `--enable-prof`).
     fn find(target: &dyn Target) -> Result<Option<ProfTables>, super::Error> {
@@ -269,15 +306,24 @@ impl ProfTables {
         let lg_sample = sym("lg_prof_sample")
             .and_then(|a| target.read_u64(a))
             .ok_or_else(|| no_profile("lg_prof_sample unreadable"))? as u32;
+        // opt_prof_unbias came with 5.3.0 (src/jemalloc.c), on by default; before it, dumps
+        // printed the counts as sampled.
+        let unbias = flag("opt_prof_unbias");
+        let builtin = if unbias.is_some() {
+            &PROF_5_3_0_X86_64
+        } else {
+            &PROF_5_1_0_X86_64
+        };
         let dwarf = super::layout::Dwarf { target };
         let layout = ProfLayout::resolve(&dwarf)
-            .or_else(|_| ProfLayout::resolve(&PROF_5_3_0_X86_64))
+            .or_else(|_| ProfLayout::resolve(builtin))
             .map_err(|m| no_profile(&m.0))?;
+        let unbias = unbias.unwrap_or(false) && layout.cnt[1].is_some();
         Ok(Some(ProfTables {
             layout,
             bt2gctx,
             lg_sample,
-            unbias: flag("opt_prof_unbias").unwrap_or(true),
+            unbias,
             accum: flag("opt_prof_accum").unwrap_or(false),
         }))
     }
@@ -290,7 +336,7 @@ fn no_profile(what: &str) -> super::Error {
     ))
 }
 
-/// Rebuilds the in-memory heap profile of a jemalloc 5.3 that ran with `prof:true`.
+/// Rebuilds the in-memory heap profile of a jemalloc 5.x that ran with `prof:true`.
 pub fn profile(target: &dyn Target) -> Result<HeapProfile, super::Error> {
     if target.find_symbol("bt2gctx").is_none() {
         return Err(no_profile("the symbol bt2gctx was not found"));
@@ -322,13 +368,65 @@ pub fn profile(target: &dyn Target) -> Result<HeapProfile, super::Error> {
     })
 }
 
-/// jemalloc 5.3.0 include/jemalloc/internal/edata.h: a large extent's `e_prof_info`
-/// (`e_prof_info_s`: `e_prof_alloc_time`, an 8-byte `nstime_t` without `JEMALLOC_DEBUG`;
-/// `e_prof_alloc_size`; `e_prof_tctx`) shares the union at offset 64 of `edata_s` with a
-/// slab's bitmap, so on x86_64 the context pointer is at 64 + 16.
-const EDATA_PROF_TCTX_5_3: u64 = 80;
+/// `AT_EXECFN` (elf.h): the address of the executable's name, the last string the kernel
+/// puts on the initial stack, right after the environment strings (fs/binfmt_elf.c
+/// `create_elf_tables`).
+const AT_EXECFN: u64 = 31;
+/// How far below `AT_EXECFN` the environment is searched.
+const MAX_ENV_BYTES: u64 = 256 << 10;
 
-/// The site of every sampled live allocation of a jemalloc 5.3 that ran with `prof:true`
+/// The value of the process's `MALLOC_CONF` (any prefix: `_RJEM_MALLOC_CONF`), from the
+/// environment strings its core keeps on the initial stack.
+fn malloc_conf(target: &dyn Target) -> Option<String> {
+    let execfn = target.auxv_value(AT_EXECFN)?;
+    let stack = target
+        .mappings()
+        .iter()
+        .find(|m| m.start <= execfn && execfn < m.end)?;
+    let start = stack.start.max(execfn.saturating_sub(MAX_ENV_BYTES));
+    let bytes = target.bytes_at(start);
+    let bytes = &bytes[..bytes.len().min((execfn - start) as usize)];
+    bytes.split(|&b| b == 0).rev().find_map(|var| {
+        let var = std::str::from_utf8(var).ok()?;
+        let (name, value) = var.split_once('=')?;
+        name.ends_with("MALLOC_CONF").then(|| value.to_string())
+    })
+}
+
+/// Why the allocation sites of a process whose `MALLOC_CONF` asked for `prof:true` cannot
+/// be read, when that is so: its jemalloc has no symbols to find the profiler's tables by
+/// (Debian's libjemalloc.so.2 is stripped; its heap is recognized by contents, but
+/// `bt2gctx` is a static ckh_t like others), or it was built without `--enable-prof`.
+pub(crate) fn sites_unavailable(target: &dyn Target) -> Option<String> {
+    if target.find_symbol("bt2gctx").is_some() {
+        return None;
+    }
+    let conf = malloc_conf(target)?;
+    if !conf.split(',').any(|o| o == "prof:true") {
+        return None;
+    }
+    let symbols = PREFIXES
+        .iter()
+        .any(|p| target.find_symbol(&format!("{p}arenas")).is_some());
+    if symbols {
+        return Some(format!(
+            "allocation sites not read: MALLOC_CONF={conf} asks for prof:true, but this \
+             jemalloc has no profiler (bt2gctx): it was built without --enable-prof"
+        ));
+    }
+    let lib = target
+        .modules()
+        .into_iter()
+        .find(|m| m.name().starts_with("libjemalloc"))
+        .map_or_else(|| "jemalloc".to_string(), |m| m.path.clone());
+    Some(format!(
+        "allocation sites not read: MALLOC_CONF={conf} asks for prof:true, but {lib} has no \
+         symbols, and its profiler's tables (bt2gctx, lg_prof_sample) are found by name; \
+         give its debug file (Debian: libjemalloc2-dbgsym, or --debug-dir)"
+    ))
+}
+
+/// The site of every sampled live allocation of a jemalloc 5.x that ran with `prof:true`
 /// (`Ok(None)` when profiling was off or cannot be told to be on), from a walk made with
 /// [`super::Options::allocations`].
 ///
@@ -336,10 +434,10 @@ const EDATA_PROF_TCTX_5_3: u64 = 80;
 /// promotes a sampled small request to the smallest large size class (5.3.0 src/jemalloc.c
 /// `imalloc_sample`, `arena_prof_promote`; 5.1/5.2 the same), since a slab region has no room
 /// for it — whose extent header points to the allocation's `prof_tctx_t` (5.3.0 edata.h
-/// `e_prof_info.e_prof_tctx`; 5.1.0 / 5.2.1 extent_structs.h `extent_s.e_prof_tctx`), whose
-/// `gctx` holds the backtrace. Unsampled large extents hold `(prof_tctx_t *)1` there. A
-/// pointer is believed only if it is one of the thread contexts found under `bt2gctx`.
-/// Listing allocations is built for 5.3 only, so sites are too.
+/// `e_prof_info.e_prof_tctx`; 5.1.0 / 5.2.1 extent_structs.h `extent_s.e_prof_tctx`;
+/// [`super::Heap::large_tctx`]), whose `gctx` holds the backtrace. Unsampled large extents
+/// hold `(prof_tctx_t *)1` there. A pointer is believed only if it is one of the thread
+/// contexts found under `bt2gctx`.
 pub fn allocation_sites(
     target: &dyn Target,
     heap: &super::Heap,
@@ -350,8 +448,8 @@ pub fn allocation_sites(
     let mut problems = Vec::new();
     let contexts = read_contexts(target, &t.layout, t.bt2gctx, t.accum, &mut problems);
     let mut by_address = Vec::new();
-    for &(address, edata) in &heap.large_extents {
-        let Some(tctx) = target.read_u64(edata + EDATA_PROF_TCTX_5_3) else {
+    for &(address, slot) in &heap.large_tctx {
+        let Some(tctx) = target.read_u64(slot) else {
             continue;
         };
         if let Some(&i) = contexts.tctx.get(&tctx) {
@@ -454,6 +552,7 @@ fn read_contexts(
             }
             let mut raw = RawCounts::default();
             for (k, off) in l.cnt.iter().enumerate() {
+                let Some(off) = off else { continue };
                 raw.0[k] = mem
                     .read_u64(tctx.wrapping_add(l.tctx_cnts + off))
                     .unwrap_or(0);

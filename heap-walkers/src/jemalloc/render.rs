@@ -793,4 +793,7 @@ impl crate::ArenaDetail for JemallocArena {
     fn retained_bytes(&self) -> Option<u64> {
         Some(self.retained)
     }
+    fn cached_bytes(&self) -> Option<u64> {
+        Some(self.tcache_bytes)
+    }
 }

@@ -89,6 +89,7 @@ const LEGACY_STATS: Members = &[
 /// 5.2.1.
 const LEGACY_CACHE_BINS: Members = &[
     ("cache_bin_s", "ncached", 4),
+    ("cache_bin_s", "avail", 16),
     ("cache_bin_array_descriptor_s", "link", 0),
     ("cache_bin_array_descriptor_s", "bins_small", 16),
     ("cache_bin_array_descriptor_s", "bins_large", 24),
@@ -117,6 +118,8 @@ pub const JEMALLOC_5_3_0_X86_64: BuiltIn = BuiltIn::new(
         BIN_INFO,
         &[
             ("arena_s", "nthreads", 0),
+            // rtree.h: after the init_lock mutex (5.3: after `base` too).
+            ("rtree_s", "root", 120),
             ("arena_s", "stats", 24),
             ("arena_s", "tcache_ql", 10392),
             ("arena_s", "cache_bin_array_descriptor_ql", 10400),
@@ -243,6 +246,8 @@ pub const JEMALLOC_5_2_1_X86_64: BuiltIn = BuiltIn::new(
         LEGACY_CACHE_BINS,
         &[
             ("arena_s", "nthreads", 0),
+            // rtree.h: after the init_lock mutex (5.3: after `base` too).
+            ("rtree_s", "root", 112),
             ("arena_s", "stats", 24),
             ("arena_s", "cache_bin_array_descriptor_ql", 10192),
             ("arena_s", "dss_prec", 10336),
@@ -338,6 +343,8 @@ pub const JEMALLOC_5_1_0_X86_64: BuiltIn = BuiltIn::new(
         LEGACY_CACHE_BINS,
         &[
             ("arena_s", "nthreads", 0),
+            // rtree.h: after the init_lock mutex (5.3: after `base` too).
+            ("rtree_s", "root", 104),
             ("arena_s", "stats", 16),
             ("arena_s", "cache_bin_array_descriptor_ql", 7016),
             ("arena_s", "dss_prec", 7160),

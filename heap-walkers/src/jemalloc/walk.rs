@@ -683,6 +683,7 @@ pub(crate) fn read_tcaches(
                 ncached,
                 bins_small,
                 bins_large,
+                ..
             } => match (
                 mem.read_u64(d.wrapping_add(*bins_small)),
                 mem.read_u64(d.wrapping_add(*bins_large)),

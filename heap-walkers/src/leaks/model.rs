@@ -49,7 +49,8 @@ pub struct Roots {
     /// Addresses inside blocks the runtime holds for reuse on the program's behalf (glibc's
     /// stack cache keeps each exited thread's dtv): the block holding each is reachable.
     pub owned: Vec<u64>,
-    /// Remarks on how the roots were chosen (what could not be found, what was left out).
+    /// Remarks on the check: how the roots were chosen (what could not be found, what was
+    /// left out), and allocation sites that could not be read.
     pub notes: Vec<String>,
 }
 
@@ -159,7 +160,7 @@ pub struct LeakReport {
     /// Root bytes that could not be read (not in the core): a pointer there was missed, so
     /// a block called lost may not be.
     pub root_bytes_unreadable: u64,
-    /// Remarks on how the roots were chosen.
+    /// Remarks on how the roots were chosen, and allocation sites that could not be read.
     pub notes: Vec<String>,
     /// With allocation sites known (jemalloc `prof:true`): the sampling period in bytes
     /// (1: every allocation sampled).
