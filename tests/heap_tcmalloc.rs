@@ -48,6 +48,8 @@ enum Linking {
     Minimal,
     /// Linked with glibc only, run with `LD_PRELOAD=libtcmalloc.so.4`.
     Preloaded,
+    /// Debian's `libtcmalloc_minimal.a`: the statics' symbols are in the executable.
+    Static,
 }
 
 /// The workload, built once per linking (cached across runs by a hash of its source and
@@ -62,6 +64,14 @@ fn workload(linking: Linking) -> PathBuf {
             Linking::Full => &["-ltcmalloc"][..],
             Linking::Minimal => &["-ltcmalloc_minimal"][..],
             Linking::Preloaded => &["-DPRELOADED", "-ldl"][..],
+            // What the static library needs besides itself: the C++ runtime.
+            Linking::Static => &[
+                "-Wl,-Bstatic",
+                "-ltcmalloc_minimal",
+                "-Wl,-Bdynamic",
+                "-lstdc++",
+                "-lm",
+            ][..],
         });
         let key = stable_hash(&[
             &std::fs::read(&src).expect("workload.c"),
@@ -192,6 +202,25 @@ fn stats_equal_getstats_under_ld_preload() {
     let info: Value = serde_json::from_str(&cli::json_of("info", &run.core, &[]).stdout_str())
         .expect("info JSON");
     assert_eq!(info["allocator"], "tcmalloc");
+}
+
+/// Linked statically, the statics are read by their symbols (no content recognition).
+#[test]
+fn stats_equal_getstats_linked_statically() {
+    stats_equal(Linking::Static);
+    if !have_tcmalloc() {
+        return;
+    }
+    let run = run_workload(Linking::Static, "plain");
+    let v: Value =
+        serde_json::from_str(&cli::json_of("heap", &run.core, &[]).stdout_str()).expect("JSON");
+    assert!(
+        v["layout"]
+            .as_str()
+            .is_some_and(|l| l.contains("by symbol")),
+        "{}",
+        v["layout"]
+    );
 }
 
 /// The neutral JSON: tcmalloc's figures equal GetStats', the arena's in-use bytes are the
