@@ -43,8 +43,10 @@ median_of() {
     for ((i = 0; i < n; i++)); do
         /usr/bin/time -f '%e %M' -a -o "$times" "$@" >/dev/null 2>&1 || true
     done
+    # GNU time writes "Command terminated by signal N" first for a command that aborts.
+    grep -E '^[0-9.]+ [0-9]+$' "$times" >"$times.ok" || true
     local mid=$(((n + 1) / 2))
-    echo "$(cut -d' ' -f1 "$times" | sort -n | sed -n "${mid}p") $(cut -d' ' -f2 "$times" | sort -n | sed -n "${mid}p")"
+    echo "$(cut -d' ' -f1 "$times.ok" | sort -n | sed -n "${mid}p") $(cut -d' ' -f2 "$times.ok" | sort -n | sed -n "${mid}p")"
 }
 
 # peak_anon CMD...: one run's wall seconds and peak anonymous memory (RssAnon, KiB, sampled
