@@ -28,7 +28,8 @@ mapping outside the heap. A block no root reaches is definitely lost when no oth
 block points at it, indirectly lost when one does; a block reached only through a pointer \
 into its middle is possibly lost: valgrind memcheck's categories. Sizes are usable sizes \
 (the allocator does not record the size asked for). Groups name the type of their blocks \
-(C++ classes by vtable). glibc, jemalloc (5.3) and tcmalloc (gperftools 2.10) heaps.";
+(C++ classes by vtable). glibc, jemalloc (5.1, 5.2, 5.3) and tcmalloc (gperftools 2.10) \
+heaps.";
 
 /// `explain`: what an answer holds, and the one-line answers.
 pub const EXPLAIN_HELP: &str =
