@@ -49,19 +49,25 @@ median_of() {
     echo "$(cut -d' ' -f1 "$times.ok" | sort -n | sed -n "${mid}p") $(cut -d' ' -f2 "$times.ok" | sort -n | sed -n "${mid}p")"
 }
 
-# peak_anon CMD...: one run's wall seconds and peak anonymous memory (RssAnon, KiB, sampled
-# every 20 ms from /proc: the pages of a mapped core are not the tool's), as "SECONDS KIB".
+# peak_anon CMD...: one run's wall seconds, peak anonymous memory (RssAnon, KiB, sampled
+# every 20 ms from /proc: the pages of a mapped core are not the tool's) and CPU seconds
+# (user + system, as last sampled: within 20 ms of the end), as "SECONDS KIB CPU". On a
+# loaded machine wall time measures the load; CPU time measures the tool.
 peak_anon() {
-    local s e peak=0 kib
+    local s e peak=0 kib ticks=0 t hz
+    hz=$(getconf CLK_TCK)
     s=$(date +%s.%N)
     "$@" >/dev/null 2>&1 &
     local pid=$!
     while kill -0 "$pid" 2>/dev/null; do
         kib=$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
         [ "${kib:-0}" -gt "$peak" ] && peak=$kib
+        # utime and stime: fields 14 and 15, after the parenthesized command name.
+        t=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $12 + $13 }' || echo 0)
+        [ "${t:-0}" -gt "$ticks" ] && ticks=$t
         sleep 0.02
     done
     wait "$pid" || true
     e=$(date +%s.%N)
-    echo "$(echo "$e - $s" | bc -l) $peak"
+    echo "$(echo "$e - $s" | bc -l) $peak $(echo "$ticks / $hz" | bc -l)"
 }

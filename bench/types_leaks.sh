@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
 # The type, reference and leak passes on a C++ core of N million allocations (default 4,
-# `held_objects.cpp`): `heap --by type`, `leaks` and one `explain`, each timed (wall clock)
-# with its peak anonymous memory (RssAnon sampled every 20 ms from /proc: the mapped core's
-# pages are not ours), as allocations per second and bytes per allocation. Issue 10's goal:
-# at least 5 M allocations/s on 2 cores and at most 32 bytes per allocation. Not a test: run
-# it by hand (`bench/types_leaks.sh [MILLIONS]`); needs g++.
+# `held_objects.cpp`): `heap --by type`, `leaks` and one `explain`, each timed (wall clock
+# and CPU) with its peak anonymous memory (RssAnon sampled every 20 ms from /proc: the
+# mapped core's pages are not ours), as allocations per second and bytes per allocation.
+# Issue 10's goal: at least 5 M allocations/s on 2 cores and at most 32 bytes per
+# allocation. Not a test: run it by hand (`bench/types_leaks.sh [MILLIONS]`); needs g++.
 source "$(dirname "$0")/common.sh"
 millions=${1:-4}
 g++ -O1 -g -o "$work/held" "$here/held_objects.cpp"
 core=$(core_of "$work/held" "$millions")
 echo "core: $(du -h --apparent-size "$core" | cut -f1)"
 
-# measure NAME CMD...: wall seconds and peak RssAnon (KiB) of one run.
+# measure NAME CMD...: one run's wall and CPU seconds and peak RssAnon (peak_anon), per
+# allocation.
 measure() {
-    local name=$1 secs peak
+    local name=$1 secs peak cpu
     shift
-    read -r secs peak < <(peak_anon "$@")
-    printf '%-28s %8.2f s %10d KiB peak anon %12.0f alloc/s %8.1f B/alloc\n' "$name" "$secs" \
-        "$peak" "$(echo "$allocs / $secs" | bc -l)" "$(echo "$peak * 1024 / $allocs" | bc -l)"
+    read -r secs peak cpu < <(peak_anon "$@")
+    printf '%-24s %7.2f s %7.2f s CPU %9d KiB peak anon %10.0f alloc/s %10.0f alloc/CPU-s %6.1f B/alloc\n' \
+        "$name" "$secs" "$cpu" "$peak" "$(echo "$allocs / $secs" | bc -l)" \
+        "$(echo "$allocs / ($cpu + 0.001)" | bc -l)" "$(echo "$peak * 1024 / $allocs" | bc -l)"
 }
 allocs=$("$hm" heap "$core" --format json | python3 -c \
     'import json,sys; print(sum(a["in_use_chunks"] for a in json.load(sys.stdin)["arenas"]))')

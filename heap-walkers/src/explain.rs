@@ -161,7 +161,7 @@ impl<'a> Explainer<'a> {
     /// walker listed, free ones too) and walks it from `roots`.
     pub fn new(target: &'a dyn Target, allocations: &'a Allocations, roots: &'a Roots) -> Self {
         let refs = References::build(target, crate::leaks::blocks(allocations));
-        let types = Types::infer(target, refs.blocks());
+        let types = Types::infer_in(target, refs.blocks(), refs.directory());
         let anchors = Anchors::build(target, &refs, roots, false);
         Explainer {
             target,

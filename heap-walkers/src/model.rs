@@ -183,6 +183,11 @@ impl Allocations {
         Allocations { sorted: list }
     }
 
+    /// The table as a vector, by address.
+    pub fn into_vec(self) -> Vec<Allocation> {
+        self.sorted
+    }
+
     /// Every allocation, by address.
     pub fn iter(&self) -> std::slice::Iter<'_, Allocation> {
         self.sorted.iter()

@@ -30,7 +30,7 @@
 
 use core_reader::Target;
 
-use crate::scan::{self, Block};
+use crate::scan::{self, Block, Directory};
 
 /// A container part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,34 +101,37 @@ pub(crate) fn has_cpp_runtime(target: &dyn Target) -> bool {
         })
 }
 
-/// Recognizes container parts among `blocks` (sorted, the program's allocations);
-/// `typed[i]` says block `i` already has a type (a vtable), and is set for every block a
-/// pattern claims. Calls `found(i, pattern)` once per claimed block.
+/// Recognizes container parts among `blocks` (sorted, the program's allocations; `directory`
+/// made of them); `typed[i]` says block `i` already has a type (a vtable), and is set for
+/// every block a pattern claims. Calls `found(i, pattern)` once per claimed block.
 pub(crate) fn recognize(
     target: &dyn Target,
     blocks: &[Block],
+    directory: &Directory,
     typed: &mut [bool],
     found: &mut dyn FnMut(usize, Pattern),
 ) {
     if blocks.is_empty() || !has_cpp_runtime(target) {
         return;
     }
+    let cursor = scan::Cursor::new(target);
     let mut r = Recognizer {
-        target,
+        memory: &cursor,
         blocks,
+        directory,
         typed,
         found,
     };
-    for (start, end) in containers_ranges(target, blocks) {
-        scan::scan(target, start, end, |at, w| r.at(at, w));
-    }
+    containers_ranges(target, blocks, |start, end| {
+        scan::scan(&cursor, start, end, |at, w| r.at(at, w));
+    });
 }
 
-/// Where container objects may be: every writable mapping, less the C library's own data;
-/// in a mapping that holds allocations, only the allocations (what lies between them is
-/// free memory or the allocator's).
-fn containers_ranges(target: &dyn Target, blocks: &[Block]) -> Vec<(u64, u64)> {
-    let mut ranges = Vec::new();
+/// Calls `f(start, end)` for every range where container objects may be, in address order:
+/// every writable mapping, less the C library's own data; in a mapping that holds
+/// allocations, only the allocations (what lies between them is free memory or the
+/// allocator's). One range a block: never gathered in a list (16 bytes a block).
+fn containers_ranges(target: &dyn Target, blocks: &[Block], mut f: impl FnMut(u64, u64)) {
     for m in target.mappings() {
         let libc = m
             .path
@@ -138,17 +141,16 @@ fn containers_ranges(target: &dyn Target, blocks: &[Block]) -> Vec<(u64, u64)> {
             continue;
         }
         let first = blocks.partition_point(|b| b.address < m.start);
-        let inside = blocks[first..]
-            .iter()
-            .take_while(|b| b.address < m.end)
-            .map(|b| (b.address, b.address.saturating_add(b.size).min(m.end)));
-        let before = ranges.len();
-        ranges.extend(inside);
-        if ranges.len() == before {
-            ranges.push((m.start, m.end));
+        let inside = blocks[first..].iter().take_while(|b| b.address < m.end);
+        let mut any = false;
+        for b in inside {
+            any = true;
+            f(b.address, b.address.saturating_add(b.size).min(m.end));
+        }
+        if !any {
+            f(m.start, m.end);
         }
     }
-    ranges
 }
 
 /// Whether `used` bytes asked of the allocator come back as a block of `size` usable bytes:
@@ -159,8 +161,9 @@ fn fits(size: u64, used: u64) -> bool {
 }
 
 struct Recognizer<'a> {
-    target: &'a dyn Target,
+    memory: &'a scan::Cursor<'a>,
     blocks: &'a [Block],
+    directory: &'a Directory,
     typed: &'a mut [bool],
     found: &'a mut dyn FnMut(usize, Pattern),
 }
@@ -171,16 +174,15 @@ impl Recognizer<'_> {
         if w == 0 || !w.is_multiple_of(8) {
             return None;
         }
-        self.blocks.binary_search_by_key(&w, |b| b.address).ok()
+        self.directory.starting_at(self.blocks, w)
     }
 
     fn word(&self, a: u64) -> Option<u64> {
-        self.target.read_u64(a)
+        self.memory.u64(a)
     }
 
     fn byte(&self, a: u64) -> Option<u8> {
-        let mut b = [0u8; 1];
-        self.target.read_exact(a, &mut b).then_some(b[0])
+        self.memory.bytes_at(a).first().copied()
     }
 
     fn claim(&mut self, i: usize, p: Pattern) {

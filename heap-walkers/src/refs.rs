@@ -13,7 +13,7 @@
 use core_reader::Memory;
 
 use crate::leaks::{RootKind, Roots};
-use crate::scan::{merge_ranges, scan, scan_allocation, subtract, Block, BlockIndex};
+use crate::scan::{merge_ranges, scan, scan_allocation, subtract, Block, BlockIndex, Cursor};
 
 /// One reference, seen from one end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,34 +44,35 @@ impl References {
     pub fn build(memory: &dyn Memory, blocks: Vec<Block>) -> References {
         let index = BlockIndex::new(blocks);
         let n = index.blocks.len();
+        let memory = Cursor::new(memory);
         let mut out_start = Vec::with_capacity(n + 1);
         // (source, edge) pairs are produced in source order: the outgoing rows directly.
         let mut out: Vec<Edge> = Vec::new();
-        let mut in_count = vec![0usize; n + 1];
+        // Per target, its incoming count; then (below) where its row ends, then starts.
+        let mut in_start = vec![0usize; n + 1];
         for b in &index.blocks {
             out_start.push(out.len());
             let end = b.address.saturating_add(b.size.min(MAX_SCANNED));
-            scan_allocation(memory, b.address, end, |at, w| {
+            scan_allocation(&memory, b.address, end, |at, w| {
                 if let Some((j, exact)) = index.find(w) {
                     out.push(Edge {
                         other: j as u32,
                         offset: (at - b.address) as u32,
                         exact,
                     });
-                    in_count[j] += 1;
+                    in_start[j] += 1;
                 }
             });
         }
         out_start.push(out.len());
-        // Incoming rows by counting sort on the target.
-        let mut in_start = Vec::with_capacity(n + 1);
+        // Incoming rows by counting sort on the target, in place: the counts become where
+        // each row ends, and filling each row from its end, sources taken last first, leaves
+        // them where it starts (no second table of n entries).
         let mut total = 0;
-        for c in &in_count[..n] {
-            in_start.push(total);
-            total += c;
+        for c in in_start.iter_mut() {
+            total += *c;
+            *c = total;
         }
-        in_start.push(total);
-        let mut fill = in_start.clone();
         let mut incoming = vec![
             Edge {
                 other: 0,
@@ -80,14 +81,14 @@ impl References {
             };
             total
         ];
-        for source in 0..n {
-            for e in &out[out_start[source]..out_start[source + 1]] {
+        for source in (0..n).rev() {
+            for e in out[out_start[source]..out_start[source + 1]].iter().rev() {
                 let t = e.other as usize;
-                incoming[fill[t]] = Edge {
+                in_start[t] -= 1;
+                incoming[in_start[t]] = Edge {
                     other: source as u32,
                     ..*e
                 };
-                fill[t] += 1;
             }
         }
         References {
@@ -102,6 +103,11 @@ impl References {
     /// The allocations, by address.
     pub fn blocks(&self) -> &[Block] {
         &self.index.blocks
+    }
+
+    /// The blocks' directory (for [`crate::types::Types::infer_in`]).
+    pub(crate) fn directory(&self) -> &crate::scan::Directory {
+        &self.index.directory
     }
 
     /// The allocation holding `address`, if any.
@@ -178,13 +184,14 @@ impl Anchors {
     pub fn build(memory: &dyn Memory, refs: &References, roots: &Roots, interior: bool) -> Anchors {
         let n = refs.blocks().len();
         let mut via = vec![Via::Unreached; n];
-        let mut queue: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+        // Block indices are u32 (as in [`Edge`]): half the queue's bytes.
+        let mut queue: std::collections::VecDeque<u32> = std::collections::VecDeque::new();
         let reach =
-            |via: &mut [Via], queue: &mut std::collections::VecDeque<usize>, w: u64, how: Via| {
+            |via: &mut [Via], queue: &mut std::collections::VecDeque<u32>, w: u64, how: Via| {
                 if let Some((i, exact)) = refs.index.find(w) {
                     if (exact || interior) && via[i] == Via::Unreached {
                         via[i] = how;
-                        queue.push_back(i);
+                        queue.push_back(i as u32);
                     }
                 }
             };
@@ -195,15 +202,16 @@ impl Anchors {
             if let Some((i, _)) = refs.index.find(o) {
                 if via[i] == Via::Unreached {
                     via[i] = Via::Register { value: o };
-                    queue.push_back(i);
+                    queue.push_back(i as u32);
                 }
             }
         }
         let excluded = merge_ranges(roots.excluded.clone());
+        let memory = Cursor::new(memory);
         let (mut scanned, mut unreadable) = (0, 0);
         for range in &roots.ranges {
             for (s, e) in subtract(range.start, range.end, &excluded) {
-                let (a, b) = scan(memory, s, e, |at, w| {
+                let (a, b) = scan(&memory, s, e, |at, w| {
                     reach(
                         &mut via,
                         &mut queue,
@@ -219,14 +227,14 @@ impl Anchors {
             }
         }
         while let Some(i) = queue.pop_front() {
-            for e in refs.outgoing(i) {
+            for e in refs.outgoing(i as usize) {
                 let t = e.other as usize;
                 if (e.exact || interior) && via[t] == Via::Unreached {
                     via[t] = Via::Block {
-                        from: i as u32,
+                        from: i,
                         offset: e.offset,
                     };
-                    queue.push_back(t);
+                    queue.push_back(e.other);
                 }
             }
         }

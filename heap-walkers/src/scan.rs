@@ -1,6 +1,9 @@
 //! Reading memory as pointers: the sorted block index that answers "which allocation does
-//! this word point into", the word scanner, and root ranges less what must not be scanned.
-//! Shared by the leak finder and the reference graph.
+//! this word point into" (through a [`Directory`]), the [`Cursor`] every pass reads the core
+//! through, the word scanner, and root ranges less what must not be scanned. Shared by the
+//! leak finder, the reference graph, the types and the glibc chunk walk.
+
+use std::cell::Cell;
 
 use core_reader::Memory;
 
@@ -16,8 +19,131 @@ pub struct Block {
 /// The blocks, sorted, with a fast "which block holds this address" lookup.
 pub(crate) struct BlockIndex {
     pub(crate) blocks: Vec<Block>,
+    pub(crate) directory: Directory,
     lo: u64,
     hi: u64,
+}
+
+/// Where to start looking for an address among sorted blocks: the blocks cut into runs
+/// whose starts lie less than [`Directory::GAP`] apart (one heap, one arena, one mmapped
+/// chunk), and each run into as many equal slots as it has blocks, each slot holding the
+/// index of the first block at or past its start. A lookup then searches the few blocks of
+/// one slot instead of all of them (a binary search over millions of blocks misses the
+/// cache at each of its last dozen steps: it was most of the time of the leak check and the
+/// reference scan). At most one `u32` per block; none where the runs are too many to pay
+/// (scattered blocks: a binary search then).
+pub(crate) struct Directory {
+    runs: Vec<Run>,
+    slots: Vec<u32>,
+}
+
+/// One run of blocks in a [`Directory`].
+struct Run {
+    /// Its first block's address.
+    start: u64,
+    /// Its last block's address.
+    last: u64,
+    /// One past the index of its last block.
+    end: u32,
+    /// Slot `k` covers `[start + (k << shift), start + ((k + 1) << shift))`.
+    shift: u32,
+    /// Where its slots begin in [`Directory::slots`].
+    slot0: u32,
+}
+
+impl Directory {
+    /// Blocks whose starts are further apart than this begin a new run.
+    const GAP: u64 = 1 << 20;
+
+    /// The directory of `blocks` (sorted by address).
+    pub(crate) fn new(blocks: &[Block]) -> Directory {
+        let mut dir = Directory {
+            runs: Vec::new(),
+            slots: Vec::new(),
+        };
+        // Too few blocks, or more indices than a u32 holds: the plain binary search.
+        if blocks.len() < 64 || u32::try_from(blocks.len()).is_err() {
+            return dir;
+        }
+        let mut first = 0;
+        for i in 1..=blocks.len() {
+            let split = i == blocks.len()
+                || blocks[i].address.saturating_sub(blocks[i - 1].address) > Self::GAP;
+            if split {
+                dir.add_run(blocks, first, i);
+                first = i;
+                // Runs of a block or two each: no directory (they would cost more than they
+                // save).
+                if dir.runs.len() > 64 && dir.runs.len() * 16 > i {
+                    dir.runs = Vec::new();
+                    dir.slots = Vec::new();
+                    return dir;
+                }
+            }
+        }
+        dir
+    }
+
+    fn add_run(&mut self, blocks: &[Block], first: usize, end: usize) {
+        let (start, last) = (blocks[first].address, blocks[end - 1].address);
+        let count = (end - first) as u64;
+        let span = last.saturating_sub(start);
+        // The smallest slot size giving no more slots than blocks.
+        let mut shift = 4;
+        while shift < 63 && (span >> shift) >= count {
+            shift += 1;
+        }
+        let slot0 = self.slots.len() as u32;
+        let slots = (span >> shift) + 2;
+        let mut i = first;
+        for k in 0..slots {
+            let at = start.saturating_add(k << shift);
+            while i < end && blocks[i].address < at {
+                i += 1;
+            }
+            self.slots.push(i as u32);
+        }
+        self.runs.push(Run {
+            start,
+            last,
+            end: end as u32,
+            shift,
+            slot0,
+        });
+    }
+
+    /// How many of `blocks` (those the directory was made of) start at or below `w`:
+    /// `blocks.partition_point(|b| b.address <= w)`, found in a few steps.
+    #[inline]
+    pub(crate) fn count_at_or_below(&self, blocks: &[Block], w: u64) -> usize {
+        if self.runs.is_empty() {
+            return blocks.partition_point(|b| b.address <= w);
+        }
+        let r = self.runs.partition_point(|r| r.start <= w);
+        let Some(run) = r.checked_sub(1).map(|r| &self.runs[r]) else {
+            return 0;
+        };
+        if w >= run.last {
+            return run.end as usize;
+        }
+        let k = run.slot0 as usize + ((w - run.start) >> run.shift) as usize;
+        let (lo, hi) = (self.slots[k] as usize, self.slots[k + 1] as usize);
+        lo + blocks[lo..hi].partition_point(|b| b.address <= w)
+    }
+
+    /// The index of the last of `blocks` that starts exactly at `w`.
+    #[inline]
+    pub(crate) fn starting_at(&self, blocks: &[Block], w: u64) -> Option<usize> {
+        let i = self.count_at_or_below(blocks, w).checked_sub(1)?;
+        (blocks[i].address == w).then_some(i)
+    }
+
+    /// The index of the last of `blocks` that holds `w` (its start, or a byte of it).
+    #[inline]
+    pub(crate) fn holding(&self, blocks: &[Block], w: u64) -> Option<usize> {
+        let i = self.count_at_or_below(blocks, w).checked_sub(1)?;
+        (w - blocks[i].address < blocks[i].size.max(1)).then_some(i)
+    }
 }
 
 impl BlockIndex {
@@ -32,7 +158,13 @@ impl BlockIndex {
             .map(|b| b.address.saturating_add(b.size.max(1)))
             .max()
             .unwrap_or(0);
-        BlockIndex { blocks, lo, hi }
+        let directory = Directory::new(&blocks);
+        BlockIndex {
+            blocks,
+            directory,
+            lo,
+            hi,
+        }
     }
 
     /// The block `w` points into, and whether it points at its start.
@@ -42,18 +174,64 @@ impl BlockIndex {
             return None;
         }
         let i = self
-            .blocks
-            .partition_point(|b| b.address <= w)
+            .directory
+            .count_at_or_below(&self.blocks, w)
             .checked_sub(1)?;
         let b = self.blocks[i];
         (w - b.address < b.size.max(1)).then_some((i, w == b.address))
     }
 }
 
+/// Reads a process's memory through the last contiguous piece of it that it was given:
+/// reading the words of a heap (one piece of the core, mostly) then costs no lookup of the
+/// piece and no copy, where [`Memory::read_u64`] costs both for every word.
+pub(crate) struct Cursor<'m> {
+    memory: &'m dyn Memory,
+    base: Cell<u64>,
+    piece: Cell<&'m [u8]>,
+}
+
+impl<'m> Cursor<'m> {
+    pub(crate) fn new(memory: &'m dyn Memory) -> Cursor<'m> {
+        Cursor {
+            memory,
+            base: Cell::new(0),
+            piece: Cell::new(&[]),
+        }
+    }
+
+    /// What [`Memory::bytes_at`] gives: the bytes from `a` to the end of the piece holding
+    /// it, empty when the process image has none.
+    #[inline]
+    pub(crate) fn bytes_at(&self, a: u64) -> &'m [u8] {
+        let off = a.wrapping_sub(self.base.get());
+        let piece = self.piece.get();
+        if off < piece.len() as u64 {
+            return &piece[off as usize..];
+        }
+        let piece = self.memory.bytes_at(a);
+        if !piece.is_empty() {
+            self.base.set(a);
+            self.piece.set(piece);
+        }
+        piece
+    }
+
+    /// What [`Memory::read_u64`] gives.
+    #[inline]
+    pub(crate) fn u64(&self, a: u64) -> Option<u64> {
+        match self.bytes_at(a).first_chunk::<8>() {
+            Some(w) => Some(u64::from_le_bytes(*w)),
+            // A word straddling two pieces, or not in the image.
+            None => self.memory.read_u64(a),
+        }
+    }
+}
+
 /// Calls `f(address, word)` with every aligned 8-byte word of `[start, end)`; returns
 /// (bytes scanned, bytes unreadable). Reads straight from the core's mapped slices.
 pub(crate) fn scan(
-    memory: &dyn Memory,
+    memory: &Cursor,
     start: u64,
     end: u64,
     f: impl FnMut(u64, u64),
@@ -65,12 +243,12 @@ pub(crate) fn scan(
 /// allocation lies in one mapping, so memory missing from the core (a truncated core's lost
 /// tail) ends it; and a damaged heap can give a block a size far beyond any memory there
 /// is, which stepping page by page through would take years.
-pub(crate) fn scan_allocation(memory: &dyn Memory, start: u64, end: u64, f: impl FnMut(u64, u64)) {
+pub(crate) fn scan_allocation(memory: &Cursor, start: u64, end: u64, f: impl FnMut(u64, u64)) {
     scan_words(memory, start, end, true, f);
 }
 
 fn scan_words(
-    memory: &dyn Memory,
+    memory: &Cursor,
     start: u64,
     end: u64,
     stop_at_hole: bool,
@@ -91,7 +269,7 @@ fn scan_words(
             }
             scanned += n;
             a += n;
-        } else if let Some(w) = memory.read_u64(a) {
+        } else if let Some(w) = memory.u64(a) {
             // A word straddling two readable pieces.
             f(a, w);
             scanned += 8;
@@ -119,6 +297,17 @@ pub(crate) fn merge_ranges(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
         }
     }
     merged
+}
+
+/// Adds `[start, end)` to `ranges`, into the last range where it overlaps or touches it: the
+/// chunks of a heap, added in address order, take one range per run instead of one each (a
+/// heap of a hundred million chunks would otherwise hold 1.6 GB of ranges). [`merge_ranges`]
+/// gives the same result for either list.
+pub(crate) fn push_merged(ranges: &mut Vec<(u64, u64)>, start: u64, end: u64) {
+    match ranges.last_mut() {
+        Some(last) if last.0 <= start && start <= last.1 => last.1 = last.1.max(end),
+        _ => ranges.push((start, end)),
+    }
 }
 
 /// `[start, end)` less `excluded` (sorted and merged, as [`merge_ranges`] makes them).
@@ -163,11 +352,60 @@ mod tests {
         assert_eq!(index.find(0x2008), Some((1, false)));
     }
 
+    /// The directory answers as a binary search over all the blocks would, in runs dense
+    /// and sparse, with blocks sharing a start, before, between and past them all.
+    #[test]
+    fn directory_counts_as_a_binary_search() {
+        let mut blocks = Vec::new();
+        let mut a = 0x10_0000u64;
+        for i in 0..3000u64 {
+            // Mostly small neighbours, some wide gaps (new runs), a few shared starts.
+            a += match i % 97 {
+                0 => 3 << 20,
+                1 => 0,
+                k => 16 * (k % 7 + 1),
+            };
+            blocks.push(Block {
+                address: a,
+                size: 16,
+            });
+        }
+        let directory = Directory::new(&blocks);
+        assert!(directory.runs.len() > 1 && !directory.slots.is_empty());
+        let probes = blocks
+            .iter()
+            .flat_map(|b| [b.address - 1, b.address, b.address + 5, b.address + 16])
+            .chain([0, 1 << 20, a + (4 << 20), u64::MAX]);
+        for w in probes {
+            assert_eq!(
+                directory.count_at_or_below(&blocks, w),
+                blocks.partition_point(|b| b.address <= w),
+                "{w:#x}"
+            );
+        }
+        // Blocks so scattered that runs would cost more than they save: a binary search.
+        let scattered: Vec<Block> = (0..200)
+            .map(|i| Block {
+                address: i << 30,
+                size: 8,
+            })
+            .collect();
+        let directory = Directory::new(&scattered);
+        assert!(directory.runs.is_empty());
+        assert_eq!(directory.count_at_or_below(&scattered, (7 << 30) + 3), 8);
+    }
+
     #[test]
     fn ranges_merge_and_subtract() {
         let merged = merge_ranges(vec![(10, 20), (0, 5), (15, 30), (30, 31)]);
         assert_eq!(merged, vec![(0, 5), (10, 31)]);
         assert_eq!(subtract(0, 40, &merged), vec![(5, 10), (31, 40)]);
         assert_eq!(subtract(11, 12, &merged), vec![]);
+        let mut pushed = Vec::new();
+        for (s, e) in [(10, 20), (0, 5), (15, 30), (30, 31)] {
+            push_merged(&mut pushed, s, e);
+        }
+        assert_eq!(pushed, vec![(10, 20), (0, 5), (15, 31)]);
+        assert_eq!(merge_ranges(pushed), merged);
     }
 }

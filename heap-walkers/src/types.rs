@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::model::Allocations;
 use crate::patterns::{self, Pattern};
-use crate::scan::Block;
+use crate::scan::{Block, Cursor, Directory};
 use crate::Sites;
 
 /// How a type was recognized.
@@ -220,21 +220,24 @@ impl Types {
     /// Recognizes the type of each of `blocks` (sorted by address, as
     /// [`crate::refs::References::blocks`] keeps them).
     pub fn infer(target: &dyn Target, blocks: &[Block]) -> Types {
+        Types::infer_in(target, blocks, &Directory::new(blocks))
+    }
+
+    /// [`Types::infer`] with the blocks' directory made already (the leak check's, the
+    /// reference graph's): one directory in memory, not two.
+    pub(crate) fn infer_in(target: &dyn Target, blocks: &[Block], directory: &Directory) -> Types {
         let mut names: Vec<TypeName> = Vec::new();
         let mut by_vtable: HashMap<u64, u32> = HashMap::new();
         let mut by_name: HashMap<String, u32> = HashMap::new();
-        let heap = |w: u64| {
-            let i = blocks.partition_point(|b| b.address <= w);
-            i.checked_sub(1)
-                .is_some_and(|i| w - blocks[i].address < blocks[i].size.max(1))
-        };
+        let heap = |w: u64| directory.holding(blocks, w).is_some();
+        let memory = Cursor::new(target);
         let of_block = blocks
             .iter()
             .map(|b| {
                 if b.size < 8 {
                     return Types::UNKNOWN;
                 }
-                let Some(v) = target.read_u64(b.address) else {
+                let Some(v) = memory.u64(b.address) else {
                     return Types::UNKNOWN;
                 };
                 if v % 8 != 0 || v < 16 || heap(v) {
@@ -258,16 +261,16 @@ impl Types {
             })
             .collect();
         let mut types = Types { names, of_block };
-        types.add_patterns(target, blocks);
+        types.add_patterns(target, blocks, directory);
         types
     }
 
     /// Names the container parts among the blocks no vtable named.
-    fn add_patterns(&mut self, target: &dyn Target, blocks: &[Block]) {
+    fn add_patterns(&mut self, target: &dyn Target, blocks: &[Block], directory: &Directory) {
         let mut typed: Vec<bool> = self.of_block.iter().map(|&t| t != Types::UNKNOWN).collect();
         let mut ids: HashMap<Pattern, u32> = HashMap::new();
         let Types { names, of_block } = self;
-        patterns::recognize(target, blocks, &mut typed, &mut |i, pattern| {
+        patterns::recognize(target, blocks, directory, &mut typed, &mut |i, pattern| {
             of_block[i] = *ids.entry(pattern).or_insert_with(|| {
                 names.push(TypeName {
                     name: pattern.name().to_string(),

@@ -15,13 +15,10 @@ pub fn run(args: CoreArgs) -> anyhow::Result<Outcome> {
     let mut held =
         HeldHeap::walk(&process, true).map_err(|e| super::no_heap(e, "to check for leaks"))?;
     profile_import::name_held_sites(&process, &mut held, &args.common);
-    let report = leaks::find_leaks_with_sites(
-        &process,
-        held.blocks(),
-        &held.roots,
-        held.sites.as_ref(),
-        None,
-    );
+    // Past their blocks the allocations are not needed: freed as the blocks are made.
+    let blocks = held.take_blocks();
+    let report =
+        leaks::find_leaks_with_sites(&process, blocks, &held.roots, held.sites.as_ref(), None);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match args.format {

@@ -71,7 +71,7 @@ impl<K: Clone + Eq + std::hash::Hash> Interner<K> {
 impl<'a> Graph<'a> {
     pub(super) fn build(side: Side<'a>, by: Grouping, groups: &mut Interner<Key>) -> Graph<'a> {
         let refs = References::build(side.target, side.heap.blocks());
-        let types = Types::infer(side.target, refs.blocks());
+        let types = Types::infer_in(side.target, refs.blocks(), refs.directory());
         let anchors = Anchors::build(side.target, &refs, &side.heap.roots, false);
         // Type names are looked up once per type, not once per block.
         let mut class_group: HashMap<u32, u32> = HashMap::new();

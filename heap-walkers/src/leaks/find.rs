@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use core_reader::{Memory, Target};
 
 use super::model::{Leak, LeakGroup, LeakKind, LeakReport, Roots};
-use crate::scan::{merge_ranges, scan, scan_allocation, subtract, Block, BlockIndex};
+use crate::scan::{merge_ranges, scan, scan_allocation, subtract, Block, BlockIndex, Cursor};
 use crate::sites::Sites;
 use crate::types::{TypeIndex, Types};
 
@@ -49,10 +49,12 @@ pub fn find_leaks_with_sites(
     let index = BlockIndex::new(blocks);
     let n = index.blocks.len();
     let mut state = vec![UNREACHED; n];
-    let mut work: Vec<usize> = Vec::new();
+    // Block indices fit in 32 bits (a core of more than 4 billion allocations would not
+    // fit in memory): half the worklist's bytes.
+    let mut work: Vec<u32> = Vec::new();
     let mut report = LeakReport::default();
 
-    let mark = |state: &mut [u8], work: &mut Vec<usize>, w: u64, definite: bool| {
+    let mark = |state: &mut [u8], work: &mut Vec<u32>, w: u64, definite: bool| {
         if let Some((i, exact)) = index.find(w) {
             let new = if definite && exact {
                 REACHABLE
@@ -61,7 +63,7 @@ pub fn find_leaks_with_sites(
             };
             if new > state[i] {
                 state[i] = new;
-                work.push(i);
+                work.push(i as u32);
             }
         }
     };
@@ -74,24 +76,25 @@ pub fn find_leaks_with_sites(
         if let Some((i, _)) = index.find(o) {
             if state[i] < REACHABLE {
                 state[i] = REACHABLE;
-                work.push(i);
+                work.push(i as u32);
             }
         }
     }
     let merged = merge_ranges(roots.excluded.clone());
+    let cursor = Cursor::new(memory);
     for range in &roots.ranges {
         for (s, e) in subtract(range.start, range.end, &merged) {
             let (scanned, unreadable) =
-                scan(memory, s, e, |_, w| mark(&mut state, &mut work, w, true));
+                scan(&cursor, s, e, |_, w| mark(&mut state, &mut work, w, true));
             report.root_bytes_scanned += scanned;
             report.root_bytes_unreadable += unreadable;
         }
     }
     while let Some(i) = work.pop() {
-        let b = index.blocks[i];
-        let definite = state[i] == REACHABLE;
+        let b = index.blocks[i as usize];
+        let definite = state[i as usize] == REACHABLE;
         scan_allocation(
-            memory,
+            &cursor,
             b.address,
             b.address.saturating_add(b.size),
             |_, w| mark(&mut state, &mut work, w, definite),
@@ -105,18 +108,18 @@ pub fn find_leaks_with_sites(
         if state[leader] != UNREACHED {
             continue;
         }
-        work.push(leader);
+        work.push(leader as u32);
         while let Some(i) = work.pop() {
-            let b = index.blocks[i];
+            let b = index.blocks[i as usize];
             scan_allocation(
-                memory,
+                &cursor,
                 b.address,
                 b.address.saturating_add(b.size),
                 |_, w| {
                     if let Some((j, _)) = index.find(w) {
                         if j != leader && state[j] == UNREACHED {
                             state[j] = INDIRECT;
-                            work.push(j);
+                            work.push(j as u32);
                         }
                     }
                 },
@@ -124,7 +127,9 @@ pub fn find_leaks_with_sites(
         }
     }
 
-    let inferred = types.is_none().then(|| Types::infer(target, &index.blocks));
+    let inferred = types
+        .is_none()
+        .then(|| Types::infer_in(target, &index.blocks, &index.directory));
     let type_of = |i: usize| match (types, &inferred) {
         (Some(t), _) => t.of(index.blocks[i].address),
         (None, Some(inferred)) => inferred.of(i),

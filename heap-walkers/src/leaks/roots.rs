@@ -4,7 +4,7 @@ use core_reader::{Arch, Target};
 
 use super::model::{RootKind, RootRange, Roots};
 use crate::glibc::GlibcHeap;
-use crate::scan::{merge_ranges, Block};
+use crate::scan::{merge_ranges, push_merged, Block};
 use crate::Allocation;
 
 /// `sizeof (struct malloc_state)` on x86_64 and AArch64, glibc 2.26 and later (2200), used
@@ -53,10 +53,11 @@ pub fn glibc_roots(process: &dyn Target, heap: &GlibcHeap) -> Roots {
     let mut roots = process_roots(process);
     // The heap: every chunk (header to the next chunk's header) …
     for a in heap.allocations.iter().flatten() {
-        roots.excluded.push((
+        push_merged(
+            &mut roots.excluded,
             a.address.saturating_sub(16),
             a.address.saturating_add(a.size).saturating_add(8),
-        ));
+        );
     }
     // … thread arenas' heaps (heap_info and the arena's own malloc_state live there) …
     for arena in &heap.arenas {
@@ -100,7 +101,7 @@ pub fn glibc_roots(process: &dyn Target, heap: &GlibcHeap) -> Roots {
 pub fn jemalloc_roots(process: &dyn Target, heap: &crate::jemalloc::Heap) -> Roots {
     let mut roots = process_roots(process);
     for a in heap.allocations.iter().flatten() {
-        roots.excluded.push((a.address, a.end()));
+        push_merged(&mut roots.excluded, a.address, a.end());
     }
     roots.excluded.extend(heap.metadata.iter().copied());
     roots

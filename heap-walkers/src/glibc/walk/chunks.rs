@@ -3,17 +3,16 @@
 //! the free lists that name it, checks sizes and footers, and skips damage to the next chunk
 //! a list names.
 
-use core_reader::Memory;
-
 use super::super::layout::{ALIGNMENT, IS_MMAPPED, MINSIZE, PREV_INUSE, SIZE_BITS, SIZE_SZ};
 use super::holes::Acc;
 use super::{Mark, Segment, Walker};
+use crate::scan::Cursor;
 use crate::{Allocation, AllocationState};
 
 impl Walker<'_> {
     /// A quick pass over a segment: chunk address, size, and whether it is in use.
     pub(super) fn skim_segment(&self, seg: &Segment, mut f: impl FnMut(u64, u64, bool)) {
-        let mut cur = Cursor::new(self.target);
+        let cur = Cursor::new(self.target);
         let limit = seg.top.unwrap_or(seg.end);
         let mut c = seg.start;
         let mut steps = 0u64;
@@ -53,7 +52,7 @@ impl Walker<'_> {
         let arena_addr = self.raw[idx].addr;
         let limit = seg.top.unwrap_or(seg.end);
         let mem = self.target;
-        let mut cur = Cursor::new(mem);
+        let cur = Cursor::new(mem);
         let mut k = self.marks.v.partition_point(|m| m.0 < seg.start);
         let mut acc = Acc::new(self.page, idx == 0);
         let mut c = seg.start;
@@ -271,38 +270,5 @@ impl Walker<'_> {
             .saturating_sub(seg.start)
             .saturating_add(seg.top.map_or(0, |_| self.arenas[idx].detail.top_size));
         acc.merge_into(&mut self.arenas[idx]);
-    }
-}
-
-/// Reads words through the longest slice the core lends, refetching when a read leaves it.
-struct Cursor<'m> {
-    mem: &'m dyn Memory,
-    base: u64,
-    data: &'m [u8],
-}
-
-impl<'m> Cursor<'m> {
-    fn new(mem: &'m dyn Memory) -> Cursor<'m> {
-        Cursor {
-            mem,
-            base: 0,
-            data: &[],
-        }
-    }
-
-    #[inline]
-    fn u64(&mut self, addr: u64) -> Option<u64> {
-        let off = addr.wrapping_sub(self.base);
-        if off < self.data.len() as u64 && off + 8 <= self.data.len() as u64 {
-            let o = off as usize;
-            return Some(u64::from_le_bytes(self.data[o..o + 8].try_into().ok()?));
-        }
-        self.data = self.mem.bytes_at(addr);
-        self.base = addr;
-        if self.data.len() >= 8 {
-            Some(u64::from_le_bytes(self.data[..8].try_into().ok()?))
-        } else {
-            self.mem.read_u64(addr)
-        }
     }
 }
