@@ -64,7 +64,7 @@ impl Report {
         let partial = heap.is_partial();
         match &heap {
             WalkedHeap::Glibc(heap) => self.add_heap_section(name, heap),
-            WalkedHeap::Jemalloc(heap) => self.add_heap_section(name, &heap.summary()),
+            WalkedHeap::Jemalloc(heap) => self.add_heap_section(name, &heap.figures()),
         }
         let held = heap.into_held(process).ok().map(|mut held| {
             // One type inference for the types section and the leak groups.
