@@ -46,6 +46,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The `clap` feature (off by default) derives `clap::Args` for [`Options`] and [`Source`]:
+//! the command line's common flags and its `CORE` or `--pid PID`, with their help texts.
+//!
 //! The JSON these reports serialize to is documented below.
 #![doc = include_str!("../json-schema.md")]
 #![deny(missing_docs)]

@@ -32,7 +32,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
     if let Some(statement) = d.statement() {
         eprintln!("heapmortem: {statement}");
     }
-    super::write_out(|out| match args.format {
+    super::write_out(None, |out| match args.format {
         TextOrJson::Text => d.write_text(out),
         TextOrJson::Json => d.write_json(out),
     })?;

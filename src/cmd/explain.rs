@@ -19,7 +19,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Partial);
         }
     };
-    super::write_out(|out| match args.format {
+    super::write_out(None, |out| match args.format {
         TextOrJson::Text => explanation.write_text(out),
         TextOrJson::Json => explanation.write_json(out),
     })?;

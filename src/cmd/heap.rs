@@ -12,7 +12,7 @@ pub fn run(args: HeapArgs) -> anyhow::Result<Outcome> {
         anyhow::bail!(refusal);
     }
     let heap = WalkedHeap::walk(&process, allocator, args.view.lists(), true)?;
-    super::write_out(|out| heap.write(&process, out, &args.view))?;
+    super::write_out(None, |out| heap.write(&process, out, &args.view))?;
     for remark in heap.remarks() {
         eprintln!("heapmortem: {remark}");
     }

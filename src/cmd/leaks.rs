@@ -14,7 +14,7 @@ pub fn run(args: CoreArgs) -> anyhow::Result<Outcome> {
     profile_import::name_held_sites(&process, &mut held, &args.common);
     let sites = held.sites.as_ref();
     let report = leaks::find_leaks_with_sites(&process, held.blocks(), &held.roots, sites, None);
-    super::write_out(|out| match args.format {
+    super::write_out(None, |out| match args.format {
         TextOrJson::Text => report.write_text(out, TOP_GROUPS),
         TextOrJson::Json => report.write_json(out, held.allocator.name()),
     })?;

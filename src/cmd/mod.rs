@@ -10,8 +10,11 @@ mod profile;
 mod report;
 mod threads;
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::Path;
+
+use anyhow::Context;
 
 use core_reader::{Options, Process, Source};
 use heap_walkers::HeldHeap;
@@ -66,9 +69,18 @@ fn say(line: &str) {
     eprintln!("heapmortem: {line}");
 }
 
-/// Writes standard output through a buffer.
-fn write_out(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+/// Writes the file at `path`, or standard output, through a buffer.
+fn write_out(
+    path: Option<&Path>,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let out: Box<dyn Write> = match path {
+        Some(path) => Box::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = BufWriter::new(out);
     write(&mut out)?;
     Ok(out.flush()?)
 }

@@ -1,9 +1,5 @@
 //! `heapmortem profile`: read, merge, subtract, symbolize, render.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
-
-use anyhow::Context;
 use profile_import::{CoreSymbolizer, View, ViewOptions};
 
 use crate::args::{ProfileArgs, ProfileFormat};
@@ -22,17 +18,11 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<Outcome> {
     profile_import::symbolize(&mut profile, &mut symbolizer);
 
     let view = View::new(&profile, &options);
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(BufWriter::new(
-            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-        )),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
-    };
-    match args.format {
-        ProfileFormat::Text => view.write_text(&mut out, args.nodecount)?,
-        ProfileFormat::Json => view.write_json(&mut out, args.nodecount)?,
-        ProfileFormat::Pprof => view.write_pprof(&mut out)?,
-        ProfileFormat::Folded => view.write_folded(&mut out)?,
+    super::write_out(args.output.as_deref(), |out| match args.format {
+        ProfileFormat::Text => view.write_text(out, args.nodecount),
+        ProfileFormat::Json => view.write_json(out, args.nodecount),
+        ProfileFormat::Pprof => view.write_pprof(out),
+        ProfileFormat::Folded => view.write_folded(out),
         ProfileFormat::Dot | ProfileFormat::Svg => {
             // jeprof's call graph: pruned to --nodecount functions (80 by default) by its
             // rules, with its legend; a --base profile makes it a diff graph.
@@ -46,11 +36,10 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<Outcome> {
                     ..Default::default()
                 });
             match args.format {
-                ProfileFormat::Dot => out.write_all(graph.to_dot().as_bytes())?,
-                _ => out.write_all(graph.to_svg().as_bytes())?,
+                ProfileFormat::Dot => out.write_all(graph.to_dot().as_bytes()),
+                _ => out.write_all(graph.to_svg().as_bytes()),
             }
         }
-    }
-    out.flush()?;
+    })?;
     Ok(if partial { Partial } else { Complete })
 }
