@@ -256,6 +256,24 @@ impl Live {
         stdout.read_line(&mut line).expect("read ready");
         assert_eq!(line, "ready\n", "the fixture did not get ready");
         let xml = std::fs::read_to_string(&xml_path).expect("malloc_info.xml");
+        // "ready" comes just before the main thread blocks in read(): every snapshot must
+        // find the same stacks, so wait until no thread runs any more (read, pause).
+        let task = format!("/proc/{}/task", child.id());
+        let sleeping = || {
+            std::fs::read_dir(&task)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .all(|t| {
+                    let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+                    stat.rsplit_once(") ")
+                        .is_some_and(|(_, rest)| rest.starts_with('S'))
+                })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !sleeping() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         Live {
             exe,
             child,
