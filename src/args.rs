@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use core_reader::{hex, Live, Options, Source};
 use heap_walkers::diff::Grouping;
-use heap_walkers::{Format, GroupBy, ListFilter};
+use heap_walkers::View;
 use profile_import::ValueKind;
 
 /// Post-mortem analysis of native memory: ELF core dumps (Linux, FreeBSD) and heap profiles
@@ -46,35 +47,19 @@ pub enum Command {
     Report(ReportArgs),
 }
 
-/// Flags every subcommand that reads a core or profile accepts: where the files the input
-/// refers to are.
-pub type Common = core_reader::Options;
-
-/// What a core command reads: a core file, or a live process.
-#[derive(Debug, Args)]
-pub struct CoreInput {
-    /// The core file (also compressed with zstd, xz, lz4 or gzip).
-    #[arg(required_unless_present = "pid")]
-    pub core: Option<PathBuf>,
-    /// Read the live process PID instead of a core: its threads are stopped while what a
-    /// core would hold is copied, then resumed; the pause is printed on stderr.
-    #[arg(long, value_name = "PID", conflicts_with = "core")]
-    pub pid: Option<u32>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TextOrJson {
     Text,
     Json,
 }
 
-/// A core and the output format: `info`, `threads`, `leaks`.
+/// A core or live process and the output format: `info`, `threads`, `leaks`.
 #[derive(Debug, Args)]
 pub struct CoreArgs {
     #[command(flatten)]
-    pub input: CoreInput,
+    pub input: Source,
     #[command(flatten)]
-    pub common: Common,
+    pub common: Options,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,
@@ -83,32 +68,47 @@ pub struct CoreArgs {
 #[derive(Debug, Args)]
 pub struct HeapArgs {
     #[command(flatten)]
-    pub input: CoreInput,
+    pub input: Source,
     #[command(flatten)]
-    pub common: Common,
-    /// List the allocations too.
-    #[arg(long, value_enum)]
-    pub list: Option<ListFilter>,
-    /// Group the allocations in use.
-    #[arg(long, value_enum)]
-    pub by: Option<GroupBy>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    pub common: Options,
+    #[command(flatten)]
+    pub view: View,
 }
 
 #[derive(Debug, Args)]
+#[command(
+    override_usage = "heapmortem explain [OPTIONS] <CORE> <ADDRESS>\n       \
+                            heapmortem explain [OPTIONS] --pid <PID> <ADDRESS>"
+)]
 pub struct ExplainArgs {
-    /// The core file.
-    pub core: PathBuf,
+    /// The core file (also compressed with zstd, xz, lz4 or gzip); with --pid, the address.
+    #[arg(value_name = "CORE")]
+    pub first: PathBuf,
     /// An address inside the allocation to explain (hex).
-    #[arg(value_parser = parse_address)]
-    pub address: u64,
+    #[arg(value_parser = hex::parse, required_unless_present = "pid")]
+    pub address: Option<u64>,
     #[command(flatten)]
-    pub common: Common,
+    pub live: Live,
+    #[command(flatten)]
+    pub common: Options,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,
+}
+
+impl ExplainArgs {
+    /// What to read and the address: `CORE ADDRESS`, or `--pid PID ADDRESS` (clap cannot
+    /// leave out a positional before a required one).
+    pub fn input(&self) -> Result<(Source, u64), String> {
+        let (core, address) = match (self.address, self.live.pid) {
+            (Some(address), None) => (Some(self.first.clone()), address),
+            (None, Some(_)) => (None, hex::parse(&self.first.to_string_lossy())?),
+            (Some(_), Some(_)) => return Err("--pid PID takes the place of CORE: give one".into()),
+            (None, None) => return Err("explain needs CORE ADDRESS, or --pid PID ADDRESS".into()),
+        };
+        let live = self.live;
+        Ok((Source { core, live }, address))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -118,19 +118,13 @@ pub struct DiffArgs {
     /// The newer core, of the same program.
     pub new: PathBuf,
     #[command(flatten)]
-    pub common: Common,
+    pub common: Options,
     /// Group the allocations in use.
     #[arg(long, value_enum, default_value_t = Grouping::Type)]
     pub by: Grouping,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,
-}
-
-/// `0x7f00…` or `7f00…`.
-fn parse_address(s: &str) -> Result<u64, String> {
-    let digits = s.trim().trim_start_matches("0x").trim_start_matches("0X");
-    u64::from_str_radix(digits, 16).map_err(|_| format!("{s:?} is not a hex address"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -152,7 +146,7 @@ pub struct ProfileArgs {
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     #[command(flatten)]
-    pub common: Common,
+    pub common: Options,
     /// Subtract this earlier profile (jeprof --base).
     #[arg(long, value_name = "FILE")]
     pub base: Option<PathBuf>,
@@ -179,10 +173,15 @@ pub struct ProfileArgs {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Cores and heap profiles to put in the report.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "pid")]
     pub inputs: Vec<PathBuf>,
+    /// A live process to put in the report too, after the files (beside one core, the newer
+    /// side of the growth section): its threads are stopped while what a core would hold is
+    /// copied, then resumed; the pause is printed on stderr.
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
     #[command(flatten)]
-    pub common: Common,
+    pub common: Options,
     /// An earlier profile to subtract.
     #[arg(long, value_name = "FILE")]
     pub base: Option<PathBuf>,

@@ -14,9 +14,10 @@
 //!   `malloc_info` and idles: `heap --pid --format malloc-info` equals that file byte for
 //!   byte, `info` sees both threads, `threads` gives gdb's backtraces (gdb attached to the
 //!   same process afterwards), `leaks` and `heap --format json` print what they print for
-//!   gdb's gcore of it, the pause is reported, and the process answers on its pipe
-//!   afterwards. Another user's process: one line naming the cause,
-//!   exit 2, the process untouched.
+//!   gdb's gcore of it, and so does `explain` of an allocation `kept` holds; `report CORE
+//!   --pid PID` on that gcore and the process shows a growth section of nothing; the pause is
+//!   reported, and the process answers on its pipe afterwards. Another user's process: one
+//!   line naming the cause, exit 2, the process untouched.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -255,6 +256,24 @@ impl Live {
         stdout.read_line(&mut line).expect("read ready");
         assert_eq!(line, "ready\n", "the fixture did not get ready");
         let xml = std::fs::read_to_string(&xml_path).expect("malloc_info.xml");
+        // "ready" comes just before the main thread blocks in read(): every snapshot must
+        // find the same stacks, so wait until no thread runs any more (read, pause).
+        let task = format!("/proc/{}/task", child.id());
+        let sleeping = || {
+            std::fs::read_dir(&task)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .all(|t| {
+                    let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+                    stat.rsplit_once(") ")
+                        .is_some_and(|(_, rest)| rest.starts_with('S'))
+                })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !sleeping() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         Live {
             exe,
             child,
@@ -353,26 +372,38 @@ fn live_process_reads_as_its_own_malloc_info() {
     );
 }
 
-/// `leaks --pid` and `heap --pid --format json` print what they print for gdb's `gcore` of
-/// the same idle process, taken right after.
+/// `leaks --pid`, `heap --pid --format json` (and with `--list used`) and `explain --pid`
+/// print what they print for gdb's `gcore` of the same idle process, taken right after;
+/// `report CORE --pid PID` compares the two and finds no growth, and the process runs on.
 #[test]
 fn live_process_reads_as_gdbs_gcore() {
     process::require("gdb", "gdb");
     let mut live = Live::start();
     let pid = live.pid();
-    let args = |sub: &'static str| -> Vec<&OsStr> {
-        vec![
-            OsStr::new(sub),
-            OsStr::new("--pid"),
-            OsStr::new(&pid),
-            OsStr::new("--format"),
-            OsStr::new("json"),
-        ]
+    let live_run = |args: &[&str]| -> Output {
+        let mut v: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        v.extend([OsStr::new("--pid"), OsStr::new(&pid)]);
+        let out = heapmortem(&v);
+        cli::assert_exit(&out, 0);
+        out
     };
-    let leaks = heapmortem(&args("leaks"));
-    cli::assert_exit(&leaks, 0);
-    let heap = heapmortem(&args("heap"));
-    cli::assert_exit(&heap, 0);
+    let leaks = live_run(&["leaks", "--format", "json"]);
+    let heap = live_run(&["heap", "--format", "json"]);
+    let listed = live_run(&["heap", "--list", "used", "--format", "json"]);
+    // The tenth allocation in use: in the main arena (brk, below the thread arena's mmap),
+    // after glibc's tcache block, one of `kept`'s (idle.c frees every third).
+    let listing: serde_json::Value = cli::parse_json(&listed, "heap --list used");
+    let address = listing["allocations"][10]["address"]
+        .as_str()
+        .expect("ten allocations in use")
+        .to_string();
+    let explained = live_run(&["explain", &address]);
+    assert!(
+        explained.stdout_str().contains("static idle!kept+"),
+        "explain --pid does not find the allocation held by `kept`\n{}",
+        explained.describe()
+    );
+    let explained_json = live_run(&["explain", &address, "--format", "json"]);
     let dir = unique_dir("live-gcore");
     let mut gcore = Command::new("gdb");
     gcore
@@ -383,13 +414,54 @@ fn live_process_reads_as_gdbs_gcore() {
         .arg(&pid);
     run(&mut gcore, Duration::from_secs(120)).expect_success("gcore");
     let core = dir.join("core");
-    for (sub, live_out) in [("leaks", &leaks), ("heap", &heap)] {
-        let out = cli::json_of(sub, &core, &[]);
+    let address = OsStr::new(&address);
+    let list = [OsStr::new("--list"), OsStr::new("used")];
+    let explained_core = heapmortem(&[OsStr::new("explain"), core.as_os_str(), address]);
+    for (what, live_out, out) in [
+        ("leaks", &leaks, cli::json_of("leaks", &core, &[])),
+        ("heap", &heap, cli::json_of("heap", &core, &[])),
+        (
+            "heap --list used",
+            &listed,
+            cli::json_of("heap", &core, &list),
+        ),
+        ("explain", &explained, explained_core),
+        (
+            "explain --format json",
+            &explained_json,
+            cli::json_of("explain", &core, &[address]),
+        ),
+    ] {
         cli::assert_exit(&out, 0);
         assert!(
             out.stdout == live_out.stdout,
-            "{sub} --pid differs from {sub} of gdb's gcore\n{}\n{}",
+            "{what} --pid differs from {what} of gdb's gcore\n{}\n{}",
             live_out.describe(),
+            out.describe()
+        );
+    }
+    let report = dir.join("report.html");
+    let out = heapmortem(&[
+        OsStr::new("report"),
+        core.as_os_str(),
+        OsStr::new("--pid"),
+        OsStr::new(&pid),
+        OsStr::new("-o"),
+        report.as_os_str(),
+    ]);
+    cli::assert_exit(&out, 0);
+    let html = std::fs::read_to_string(&report).expect("report written");
+    // The core beside the live process: the growth section, and an idle process grew by
+    // nothing since.
+    for part in [
+        "id=\"diff\"".to_string(),
+        "+0 allocations (+0 B)".to_string(),
+        format!("process {pid} was paused for"),
+        format!("heapmortem report: core, process {pid}"),
+    ] {
+        assert!(
+            html.contains(&part),
+            "the report of the core and the live process lacks {part:?}\n{}",
             out.describe()
         );
     }

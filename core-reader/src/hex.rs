@@ -1,6 +1,7 @@
 //! Addresses written as `"0x…"` strings: the one way every JSON document of heapmortem
 //! writes them. Use [`Hex`] as a field type, or the functions with `#[serde(serialize_with)]`
-//! on `u64` fields (addresses stay numbers until they are written).
+//! on `u64` fields (addresses stay numbers until they are written). [`parse`] reads one back
+//! as people type it.
 
 use serde::{Serialize, Serializer};
 
@@ -27,6 +28,12 @@ pub fn serialize_opt<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::E
 /// The same for a list of addresses.
 pub fn serialize_seq<S: Serializer>(v: &[u64], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(v.iter().map(|&a| Hex(a)))
+}
+
+/// An address typed by a person: `0x7f00…` or `7f00…`, hex either way.
+pub fn parse(s: &str) -> Result<u64, String> {
+    let digits = s.trim().trim_start_matches("0x").trim_start_matches("0X");
+    u64::from_str_radix(digits, 16).map_err(|_| format!("{s:?} is not a hex address"))
 }
 
 #[cfg(test)]
@@ -57,5 +64,12 @@ mod tests {
             serde_json::to_string(&doc).unwrap(),
             r#"{"a":"0x7f00","b":"0x0","c":null,"d":["0x1","0xff"]}"#
         );
+    }
+
+    #[test]
+    fn typed_addresses_read_with_or_without_0x() {
+        assert_eq!(parse("0x7F00"), Ok(0x7f00));
+        assert_eq!(parse(" 7f00 "), Ok(0x7f00));
+        assert!(parse("0xg").is_err() && parse("").is_err());
     }
 }

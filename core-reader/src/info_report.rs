@@ -69,11 +69,11 @@ impl Process {
                         .and_then(|f| f.build_id.as_ref())
                         .map(ToString::to_string),
                     file_matches: m.file.as_ref().and_then(|f| f.matches),
-                    file_source: m.file.as_ref().map(|f| Source::of(&f.source)),
-                    file_url: m.file.as_ref().and_then(|f| Source::url(&f.source)),
+                    file_source: m.file.as_ref().map(|f| FileOrigin::of(&f.source)),
+                    file_url: m.file.as_ref().and_then(|f| FileOrigin::url(&f.source)),
                     debug_file: m.debug_file.as_ref().map(|p| p.display().to_string()),
-                    debug_file_source: m.debug_file_source.as_ref().map(Source::of),
-                    debug_file_url: m.debug_file_source.as_ref().and_then(Source::url),
+                    debug_file_source: m.debug_file_source.as_ref().map(FileOrigin::of),
+                    debug_file_url: m.debug_file_source.as_ref().and_then(FileOrigin::url),
                     main: m.is_main,
                 })
                 .collect(),
@@ -147,12 +147,12 @@ pub struct InfoModule {
     /// Whether the file's build-id equals the core's (absent when one is unknown).
     pub file_matches: Option<bool>,
     /// Where `file` came from.
-    pub file_source: Option<Source>,
+    pub file_source: Option<FileOrigin>,
     /// The debuginfod URL `file` was fetched from in this run.
     pub file_url: Option<String>,
     pub debug_file: Option<String>,
     /// Where `debug_file` came from.
-    pub debug_file_source: Option<Source>,
+    pub debug_file_source: Option<FileOrigin>,
     /// The debuginfod URL `debug_file` was fetched from in this run.
     pub debug_file_url: Option<String>,
     pub main: bool,
@@ -161,18 +161,18 @@ pub struct InfoModule {
 /// Where a module's file came from, in `info`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Source {
+pub enum FileOrigin {
     /// This machine's folders (`--exe`, `--sysroot`, the debug folders).
     Local,
     /// A debuginfod server, now or (in its cache) earlier.
     Debuginfod,
 }
 
-impl Source {
-    fn of(source: &FileSource) -> Source {
+impl FileOrigin {
+    fn of(source: &FileSource) -> FileOrigin {
         match source {
-            FileSource::Local => Source::Local,
-            FileSource::Debuginfod { .. } => Source::Debuginfod,
+            FileSource::Local => FileOrigin::Local,
+            FileSource::Debuginfod { .. } => FileOrigin::Debuginfod,
         }
     }
 
@@ -184,10 +184,10 @@ impl Source {
     }
 
     /// How the text says where a file came from: nothing for local files.
-    fn text(source: Option<Source>, url: Option<&str>) -> String {
+    fn text(source: Option<FileOrigin>, url: Option<&str>) -> String {
         match (source, url) {
-            (Some(Source::Debuginfod), Some(url)) => format!(" from {url}"),
-            (Some(Source::Debuginfod), None) => " from the debuginfod cache".to_string(),
+            (Some(FileOrigin::Debuginfod), Some(url)) => format!(" from {url}"),
+            (Some(FileOrigin::Debuginfod), None) => " from the debuginfod cache".to_string(),
             _ => String::new(),
         }
     }
@@ -247,7 +247,7 @@ impl InfoReport {
         }
         writeln!(w, "\nmodules ({}):", self.modules.len())?;
         for m in &self.modules {
-            let from = Source::text(m.file_source, m.file_url.as_deref());
+            let from = FileOrigin::text(m.file_source, m.file_url.as_deref());
             let file = match (&m.file, m.file_matches) {
                 (None, _) if m.path.starts_with('[') => "read from the core".to_string(),
                 (None, _) => "file not found".to_string(),
@@ -268,7 +268,7 @@ impl InfoReport {
                     .as_ref()
                     .map(|d| format!(
                         ", debug info {d}{}",
-                        Source::text(m.debug_file_source, m.debug_file_url.as_deref())
+                        FileOrigin::text(m.debug_file_source, m.debug_file_url.as_deref())
                     ))
                     .unwrap_or_default()
             )?;

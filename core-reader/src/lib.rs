@@ -13,6 +13,7 @@
 //! - [`Process::attach`] reads a live Linux process the same way: its threads are stopped
 //!   with ptrace, what a core would hold is copied into a sparse temporary file, the threads
 //!   are resumed, and the copy is a `Process` like any core's ([`Pause`] says what it cost).
+//!   [`Source`] is either, as the command line names it (`CORE` or `--pid PID`).
 //! - [`Target`] is what analyses read a process through (memory, threads, mappings, modules,
 //!   symbols, struct layouts): [`Process`] implements it, and so does [`MemoryImage`], a
 //!   process built by hand for unit tests and fuzzers.
@@ -47,6 +48,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The `clap` feature (off by default) derives `clap::Args` for [`Options`] and [`Source`]:
+//! the command line's common flags and its `CORE` or `--pid PID`, with their help texts.
+//!
 //! The JSON these reports serialize to is documented below.
 #![doc = include_str!("../json-schema.md")]
 #![deny(missing_docs)]
@@ -76,6 +80,7 @@ mod process_notes;
 mod progress;
 mod registers;
 mod signals;
+mod source;
 mod symbolize;
 mod tailcall;
 mod target;
@@ -90,9 +95,7 @@ pub use elf::{is_core_file, Arch, CoreFile, Os, Segment};
 pub use error::Error;
 pub use hex::Hex;
 pub use human::{human_bytes, human_bytes_f64};
-pub use info_report::{InfoMapping, InfoModule, InfoReport, InfoThread, Source};
-#[cfg(target_os = "linux")]
-pub use live::Pause;
+pub use info_report::{FileOrigin, InfoMapping, InfoModule, InfoReport, InfoThread};
 pub use memory::Memory;
 pub use modules::{BuildId, Module, ModuleFile};
 pub use process::{Options, Process};
@@ -100,6 +103,7 @@ pub use process_notes::{FileMapping, ProcessNotes, SignalInfo, ThreadNote};
 pub use progress::Progress;
 pub use registers::Registers;
 pub use signals::signal_name;
+pub use source::{Live, Pause, Source};
 pub use symbolize::{Frame as SymbolFrame, MappedFile, Placement, SearchPaths, Symbolizer};
 pub use target::{Mapping, MemoryImage, StackSlot, Target};
 pub use threads_report::{ReportThread, ThreadFrame, ThreadsReport};

@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::sys::ptrace;
@@ -22,18 +22,7 @@ use nix::unistd::Pid;
 use crate::compressed::write_sparse;
 use crate::elf::{Backing, CoreFile};
 use crate::process_notes::{FileMapping, ProcessNotes, ThreadNote};
-use crate::{Arch, Diagnostic, Error, FileOffset, Options, Os, Process, Registers, Segment};
-
-/// What stopping the process cost it.
-#[derive(Debug, Clone, Copy)]
-pub struct Pause {
-    /// From the first thread stopped to the last one resumed.
-    pub duration: Duration,
-    /// Threads stopped.
-    pub threads: usize,
-    /// Bytes of memory copied.
-    pub bytes: u64,
-}
+use crate::{Arch, Diagnostic, Error, FileOffset, Options, Os, Pause, Process, Registers, Segment};
 
 /// At most this many rounds of listing `/proc/PID/task` while threads are being stopped: a
 /// process that keeps starting threads faster than we stop them is given up on.
@@ -81,6 +70,7 @@ impl Process {
         drop(held);
         let (notes, segments, diagnostics, bytes) = snapshot?;
         let pause = Pause {
+            pid,
             duration,
             threads: notes.threads.len(),
             bytes,

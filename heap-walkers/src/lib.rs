@@ -45,6 +45,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The `clap` feature (off by default) derives `clap::Args` for [`View`] (`heap`'s `--list`,
+//! `--by` and `--format`, with their help texts) and `clap::ValueEnum` for its values and
+//! `diff`'s [`diff::Grouping`].
+//!
 //! The JSON document every allocator's heap shares is described in `json-schema.md` beside
 //! this file:
 #![doc = include_str!("json-schema.md")]

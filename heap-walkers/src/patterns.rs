@@ -408,3 +408,116 @@ impl Recognizer<'_> {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use core_reader::MemoryImage;
+
+    use super::*;
+
+    const HEAP: u64 = 0x10000;
+    const GLOBALS: u64 = 0x600000;
+    /// The blocks: a string's text, two list nodes, a tree's root and its left child.
+    const TEXT: u64 = HEAP;
+    const N1: u64 = HEAP + 0x40;
+    const N2: u64 = HEAP + 0x60;
+    const ROOT: u64 = HEAP + 0x80;
+    const LEFT: u64 = HEAP + 0xc0;
+    const BLOCKS: [(u64, u64); 5] = [(TEXT, 40), (N1, 24), (N2, 24), (ROOT, 40), (LEFT, 40)];
+    /// The container objects, in globals.
+    const STRING: u64 = GLOBALS + 0x10;
+    const LIST: u64 = GLOBALS + 0x100;
+    const MAP_HEADER: u64 = GLOBALS + 0x200;
+
+    fn set(m: &mut MemoryImage, at: u64, words: &[u64]) {
+        let region = if at >= GLOBALS { GLOBALS } else { HEAP };
+        let bytes = m.region_mut(at).expect("in a region");
+        for (k, w) in words.iter().enumerate() {
+            let o = (at - region) as usize + 8 * k;
+            bytes[o..o + 8].copy_from_slice(&w.to_le_bytes());
+        }
+    }
+
+    /// A C++ process (it has `operator new`) whose globals hold, as libstdc++ lays them out, a
+    /// `std::string` of 20 characters, a `std::list` of two nodes and the `_Rb_tree_header`
+    /// of a `std::map` of two nodes (a black root and its red left child).
+    fn image() -> MemoryImage {
+        let mut m = MemoryImage::new();
+        let mut heap = vec![0u8; 0x100];
+        heap[..20].fill(b'a');
+        m.add(HEAP, heap);
+        m.add(GLOBALS, vec![0u8; 0x300]);
+        m.symbols.insert("_Znwm".into(), 0x401000);
+        // _M_p, _M_string_length, _M_allocated_capacity.
+        set(&mut m, STRING, &[TEXT, 20, 30]);
+        // _M_next, _M_prev, _M_size; each node _M_next, _M_prev, then its value.
+        set(&mut m, LIST, &[N1, N2, 2]);
+        set(&mut m, N1, &[N2, LIST, 0]);
+        set(&mut m, N2, &[LIST, N1, 0]);
+        // _M_color, _M_parent (the root), _M_left, _M_right, _M_node_count; each node
+        // _M_color, _M_parent, _M_left, _M_right, then its key.
+        set(&mut m, MAP_HEADER, &[0, ROOT, LEFT, ROOT, 2]);
+        set(&mut m, ROOT, &[0, MAP_HEADER, LEFT, 0, 5]);
+        set(&mut m, LEFT, &[1, ROOT, 0, 0, 7]);
+        m
+    }
+
+    /// The blocks claimed and as what, by address.
+    fn claims(m: &MemoryImage) -> Vec<(u64, Pattern)> {
+        let blocks = BLOCKS.map(|(address, size)| Block { address, size });
+        let mut typed = [false; BLOCKS.len()];
+        let mut found = Vec::new();
+        let directory = crate::scan::Directory::new(&blocks);
+        recognize(m, &blocks, &directory, &mut typed, &mut |i, p| {
+            found.push((blocks[i].address, p))
+        });
+        found.sort_by_key(|&(a, _)| a);
+        found
+    }
+
+    #[test]
+    fn a_string_a_list_and_a_map_are_recognized_from_their_owners() {
+        assert_eq!(
+            claims(&image()),
+            [
+                (TEXT, Pattern::StringData),
+                (N1, Pattern::ListNode),
+                (N2, Pattern::ListNode),
+                (ROOT, Pattern::MapNode),
+                (LEFT, Pattern::MapNode),
+            ]
+        );
+    }
+
+    #[test]
+    fn broken_links_claim_nothing() {
+        let others = |m: &MemoryImage, gone: &[u64]| {
+            let c = claims(m);
+            assert!(c.iter().all(|(a, _)| !gone.contains(a)), "{c:?}");
+            assert_eq!(c.len(), BLOCKS.len() - gone.len(), "{c:?}");
+        };
+        // The text is not NUL-terminated at its length.
+        let mut m = image();
+        m.region_mut(TEXT).unwrap()[20] = b'a';
+        others(&m, &[TEXT]);
+        // The second node does not link back to the first.
+        let mut m = image();
+        set(&mut m, N2 + 8, &[0]);
+        others(&m, &[N1, N2]);
+        // The header counts a node the tree does not have.
+        let mut m = image();
+        set(&mut m, MAP_HEADER + 32, &[3]);
+        others(&m, &[ROOT, LEFT]);
+        // The header's colour is not red (0): no `_Rb_tree_header`.
+        let mut m = image();
+        set(&mut m, MAP_HEADER, &[2]);
+        others(&m, &[ROOT, LEFT]);
+    }
+
+    #[test]
+    fn a_c_program_has_no_containers() {
+        let mut m = image();
+        m.symbols.clear();
+        assert_eq!(claims(&m), []);
+    }
+}

@@ -230,12 +230,7 @@ impl<'m> Cursor<'m> {
 
 /// Calls `f(address, word)` with every aligned 8-byte word of `[start, end)`; returns
 /// (bytes scanned, bytes unreadable). Reads straight from the core's mapped slices.
-pub(crate) fn scan(
-    memory: &Cursor,
-    start: u64,
-    end: u64,
-    f: impl FnMut(u64, u64),
-) -> (u64, u64) {
+pub(crate) fn scan(memory: &Cursor, start: u64, end: u64, f: impl FnMut(u64, u64)) -> (u64, u64) {
     scan_words(memory, start, end, false, f)
 }
 

@@ -41,15 +41,20 @@ pub enum GroupBy {
     Size,
 }
 
-/// What `heap` writes: the format, the grouping and the listing asked for.
+/// What `heap` writes: the listing, the grouping and the format asked for (the command
+/// line's `--list`, `--by` and `--format`).
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct View {
-    /// The output format.
-    pub format: Format,
-    /// The grouping, if one was asked for.
-    pub by: Option<GroupBy>,
-    /// The allocations to list, if any.
+    /// List the allocations too.
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub list: Option<ListFilter>,
+    /// Group the allocations in use.
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub by: Option<GroupBy>,
+    /// Output format.
+    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t = Format::Text))]
+    pub format: Format,
 }
 
 impl View {
@@ -215,12 +220,12 @@ impl<D: serde::Serialize, A: ArenaDetail> Heap<D, A> {
         w: &mut dyn Write,
         view: &View,
     ) -> io::Result<()> {
-        // Listed allocations carry their type (JSON), so a listing infers them too.
+        // Listed allocations in use carry their type (JSON), so a listing that shows them
+        // infers types too; free ones have none, and `--list free` costs no type pass.
         let by_type = view.by == Some(GroupBy::Type);
+        let typed_list = view.list.is_some_and(|f| f != ListFilter::Free);
         let index = match &self.allocations {
-            Some(allocations)
-                if by_type || (view.list.is_some() && view.format == Format::Json) =>
-            {
+            Some(allocations) if by_type || (typed_list && view.format == Format::Json) => {
                 Some(types::TypeIndex::infer(target, allocations))
             }
             _ => None,

@@ -4,7 +4,7 @@
 //! [`ProfileBuilder`] the `heap_v2` reader uses, so the profile is the one a `prof.dump` taken
 //! at that moment would read as.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use core_reader::{Options, Process};
 use heap_walkers::{jemalloc, Allocator, SiteFrame, Sites};
@@ -12,45 +12,69 @@ use heap_walkers::{jemalloc, Allocator, SiteFrame, Sites};
 use crate::maps::file_path;
 use crate::symbolize::Symbolize;
 use crate::view::AllocatorFrames;
-use crate::{Error, Format, Parsed, Profile, ProfileBuilder, ProfileKind, Sampling};
-
-/// What a path given as a heap profile held.
-pub enum Input {
-    /// A profile file.
-    Profile(Parsed),
-    /// An ELF core: the process (its diagnostics say what of the core could not be read) and
-    /// the heap profile its jemalloc kept in memory, or why there is none.
-    Core {
-        /// The process the core holds (boxed: it is large next to a [`Parsed`]).
-        process: Box<Process>,
-        /// Its in-memory heap profile ([`core_profile`]).
-        profile: Result<Profile, Error>,
-    },
-}
+use crate::{Error, Format, Profile, ProfileBuilder, ProfileKind, Sampling};
 
 /// Reads a heap profile from `path`: a profile file of any format [`crate::read_path`] reads,
-/// or an ELF core (opened with `options`) whose jemalloc ran with `prof:true`.
+/// or an ELF core (opened with `options`) whose jemalloc ran with `prof:true`
+/// ([`core_profile`]). With it, one line saying what of the input could not be read, when
+/// some could not: a file's skipped lines ([`crate::Parsed::read_in_part`]), a core's missing
+/// parts ([`Process::read_in_part`]).
 ///
 /// # Safety
 ///
 /// A core is memory-mapped, not copied: see [`core_reader::Process::open`].
-pub unsafe fn read_path_or_core(path: &Path, options: &Options) -> Result<Input, Error> {
+pub unsafe fn read_profile(
+    path: &Path,
+    options: &Options,
+) -> Result<(Profile, Option<String>), Error> {
     let is_core = core_reader::is_core_file(path).map_err(|e| Error::Open {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
     if !is_core {
-        return Ok(Input::Profile(crate::read_path(path)?));
+        let parsed = crate::read_path(path)?;
+        let note = parsed.read_in_part(path);
+        return Ok((parsed.profile, note));
     }
     // SAFETY: forwarded to the caller.
     let process = unsafe { Process::open(path, options) }.map_err(|e| Error::Core {
         message: e.to_string(),
     })?;
-    let profile = core_profile(&process);
-    Ok(Input::Core {
-        process: Box::new(process),
-        profile,
-    })
+    Ok((core_profile(&process)?, process.read_in_part()))
+}
+
+/// Reads every file of `paths` ([`read_profile`]) and merges them, less the profile at
+/// `base` when given: what `heapmortem profile` shows. Each input read only in part is said
+/// in one line through `say`; the flag returned says whether any was.
+///
+/// # Safety
+///
+/// Cores are memory-mapped, not copied: see [`core_reader::Process::open`].
+pub unsafe fn read_merged(
+    paths: &[PathBuf],
+    base: Option<&Path>,
+    options: &Options,
+    say: &mut dyn FnMut(&str),
+) -> Result<(Profile, bool), Error> {
+    let mut partial = false;
+    let mut read = |path: &Path| {
+        // SAFETY: forwarded to the caller.
+        let (profile, note) = unsafe { read_profile(path, options) }?;
+        if let Some(note) = note {
+            say(&note);
+            partial = true;
+        }
+        Ok::<_, Error>(profile)
+    };
+    let profiles = paths
+        .iter()
+        .map(|p| read(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut profile = crate::merge(profiles).ok_or(Error::NoProfile)?;
+    if let Some(base) = base {
+        crate::subtract(&mut profile, read(base)?);
+    }
+    Ok((profile, partial))
 }
 
 /// Names the allocation sites a held heap carries (a jemalloc that ran with `prof:true`),

@@ -86,4 +86,8 @@ pub enum Error {
         /// Why there is none.
         reason: String,
     },
+    /// No profile was given to read.
+    #[cfg(feature = "core")]
+    #[error("no profile given")]
+    NoProfile,
 }

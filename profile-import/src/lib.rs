@@ -42,8 +42,9 @@
 //!
 //! # Cargo features
 //!
-//! - `core` (off by default): profiles out of cores. [`read_path_or_core`] takes a path that
-//!   names a profile file or an ELF core ([`Input`]); [`core_profile`] turns the heap profile
+//! - `core` (off by default): profiles out of cores. [`read_profile`] takes a path that
+//!   names a profile file or an ELF core, [`read_merged`] several, merged, less a base;
+//!   [`core_profile`] turns the heap profile
 //!   a jemalloc with `prof:true` kept in memory (read by heap-walkers) into a [`Profile`]
 //!   directly, the one its `heap_v2` dump would read as; [`name_sites`] names the call paths
 //!   of a core's sampled allocations ([`heap_walkers::Sites`]) the same way. Adds the
@@ -119,7 +120,7 @@ pub use builder::ProfileBuilder;
 pub use core_reader::{Diagnostic, Placement};
 pub use core_symbolizer::CoreSymbolizer;
 #[cfg(feature = "core")]
-pub use cores::{core_profile, name_held_sites, name_sites, read_path_or_core, Input};
+pub use cores::{core_profile, name_held_sites, name_sites, read_merged, read_profile};
 pub use error::Error;
 pub use lines::Skipped;
 pub use merge::{merge, subtract};

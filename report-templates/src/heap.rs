@@ -57,7 +57,7 @@ impl Report {
         let partial = heap.is_partial();
         match &heap {
             WalkedHeap::Glibc(heap) => self.add_heap_section(name, heap),
-            WalkedHeap::Jemalloc(heap) => self.add_heap_section(name, &heap.summary()),
+            WalkedHeap::Jemalloc(heap) => self.add_heap_section(name, &heap.figures()),
             WalkedHeap::Tcmalloc(heap) => self.add_heap_section(name, heap),
         }
         let held = heap.into_held(process).ok().map(|mut held| {

@@ -23,7 +23,9 @@
 //! - [`Provenance`]: input files with sizes and SHA-256 ([`InputFile::of_path`]), tool
 //!   version, time.
 //!
-//! [`Report::render`] fills the askama template. The page needs nothing from the network:
+//! [`Report::assemble`] builds the whole report from what the command line names ([`Inputs`]:
+//! cores, a live process, profiles, a base profile). [`Report::render`] fills the askama
+//! template. The page needs nothing from the network:
 //! its CSS, scripts and SVG are inline, and the flame graphs (inferno's SVG with its own
 //! scripts) are put into sandboxed `srcdoc` frames when their tab is first opened. Every
 //! string from an input is escaped by the template (or by the graph crate inside its SVG).
@@ -44,6 +46,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod assemble;
 mod diff;
 mod heap;
 mod model;
@@ -55,6 +58,7 @@ use askama::Template;
 // Bytes for people: core-reader's one formatter.
 use core_reader::human_bytes as human;
 
+pub use assemble::Inputs;
 pub use diff::MAX_DIFF_ROWS;
 pub use model::{
     ArenaRow, DiffArenaRow, DiffRow, DiffSection, Finding, HeapSection, InputFile, LeakGroup,
@@ -67,7 +71,7 @@ pub use profile::{ProfileRow, ProfileSection, ProfileSource, MAX_TABLE_ROWS};
 /// thousands in a big program; the first hold most of the bytes, the rest are summed.
 pub const MAX_TYPE_ROWS: usize = 200;
 
-/// Why a report could not be rendered.
+/// Why a report could not be assembled or rendered.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -77,6 +81,24 @@ pub enum Error {
     /// The page could not be written.
     #[error("cannot write {0}: {1}")]
     Write(String, #[source] std::io::Error),
+    /// A core given could not be read.
+    #[error("cannot read the core {name}")]
+    Core {
+        /// The path as given.
+        name: String,
+        /// Why.
+        #[source]
+        source: core_reader::Error,
+    },
+    /// An input file could not be read (to tell what it is, or to hash it).
+    #[error("cannot read {0}")]
+    Read(String, #[source] std::io::Error),
+    /// A profile given could not be read.
+    #[error(transparent)]
+    Profile(#[from] profile_import::Error),
+    /// The inputs do not go together.
+    #[error("{0}")]
+    Input(String),
 }
 
 /// Everything the report shows.
@@ -113,18 +135,6 @@ impl Report {
             title: title.into(),
             ..Report::default()
         }
-    }
-
-    /// An empty report titled with the inputs' file names.
-    pub fn of_inputs(inputs: &[std::path::PathBuf]) -> Report {
-        let names: Vec<String> = inputs
-            .iter()
-            .map(|p| match p.file_name() {
-                Some(n) => n.to_string_lossy().into_owned(),
-                None => p.display().to_string(),
-            })
-            .collect();
-        Report::new(format!("heapmortem report: {}", names.join(", ")))
     }
 
     /// Renders the page into the file at `path`.

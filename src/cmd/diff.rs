@@ -1,12 +1,9 @@
 //! `heapmortem diff`: walk both cores' heaps, compare them, print the answer.
 
-use std::io::Write;
-
 use heap_walkers::diff::{self, Grouping, Side};
-use heap_walkers::HeldHeap;
 
 use crate::args::{DiffArgs, TextOrJson};
-use crate::Outcome;
+use crate::Outcome::{self, Complete, Partial};
 
 pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
     let labels = [&args.old, &args.new].map(|p| p.display().to_string());
@@ -16,15 +13,11 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
     ];
     let mut heaps = Vec::with_capacity(2);
     for (core, label) in cores.iter().zip(&labels) {
-        let what = format!("to compare in {label}");
-        let mut heap = HeldHeap::walk(core, true).map_err(|e| super::no_heap(e, &what))?;
+        let mut heap = super::held(core, &format!("to compare in {label}"))?;
+        if let Some(refusal) = args.by.refusal(&heap, label) {
+            anyhow::bail!(refusal);
+        }
         if args.by == Grouping::Site {
-            if heap.sites.is_none() {
-                anyhow::bail!(
-                    "--by site needs the allocation sites a jemalloc run with prof:true records; \
-                     {label} holds none (use --by type or size)"
-                );
-            }
             profile_import::name_held_sites(core, &mut heap, &args.common);
         }
         heaps.push(heap);
@@ -39,21 +32,17 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
     if let Some(statement) = d.statement() {
         eprintln!("heapmortem: {statement}");
     }
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    match args.format {
-        TextOrJson::Text => d.write_text(&mut out)?,
-        TextOrJson::Json => d.write_json(&mut out)?,
-    }
-    out.flush()?;
-    let mut outcome = Outcome::Complete;
+    super::write_out(None, |out| match args.format {
+        TextOrJson::Text => d.write_text(out),
+        TextOrJson::Json => d.write_json(out),
+    })?;
+    let mut partial = false;
     for ((label, heap), core) in labels.iter().zip(&heaps).zip(&cores) {
-        if let Some(partial) = &heap.partial {
-            eprintln!("heapmortem: {label}: {partial}");
-            outcome = Outcome::Partial;
+        if let Some(missed) = &heap.partial {
+            eprintln!("heapmortem: {label}: {missed}");
+            partial = true;
         }
-        if super::outcome(core) == Outcome::Partial {
-            outcome = Outcome::Partial;
-        }
+        partial |= super::outcome(core, None) == Partial;
     }
-    Ok(outcome)
+    Ok(if partial { Partial } else { Complete })
 }

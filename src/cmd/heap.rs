@@ -1,24 +1,17 @@
 //! `heapmortem heap`: walk the allocator the process used, print the view asked.
 
-use std::io::Write;
-
-use heap_walkers::{Allocator, View, WalkedHeap};
+use heap_walkers::{Allocator, WalkedHeap};
 
 use crate::args::HeapArgs;
 use crate::Outcome;
 
 pub fn run(args: HeapArgs) -> anyhow::Result<Outcome> {
-    let process = super::open_input(&args.input, &args.common)?;
-    let view = View {
-        format: args.format,
-        by: args.by,
-        list: args.list,
-    };
+    let process = super::open(&args.input, &args.common)?;
     let allocator = Allocator::detect(&process);
-    if let Some(refusal) = view.refusal(allocator) {
+    if let Some(refusal) = args.view.refusal(allocator) {
         anyhow::bail!(refusal);
     }
-    let heap = match WalkedHeap::walk(&process, allocator, view.lists(), true) {
+    let heap = match WalkedHeap::walk(&process, allocator, args.view.lists(), true) {
         Ok(heap) => heap,
         // The core lost the heap's memory: the input was read in part (exit 1), and that is
         // all there is to say of the heap.
@@ -28,14 +21,12 @@ pub fn run(args: HeapArgs) -> anyhow::Result<Outcome> {
         }
         Err(e) => return Err(e.into()),
     };
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    heap.write(&process, &mut out, &view)?;
-    out.flush()?;
+    super::write_out(None, |out| heap.write(&process, out, &args.view))?;
     for remark in heap.remarks() {
         eprintln!("heapmortem: {remark}");
     }
     match heap.is_partial() {
         true => Ok(Outcome::Partial),
-        false => Ok(super::outcome(&process)),
+        false => Ok(super::outcome(&process, None)),
     }
 }

@@ -1,4 +1,5 @@
-//! One module per subcommand.
+//! One module per subcommand, and what they share: opening the input, walking the heap it
+//! holds, writing standard output, the outcome.
 
 mod diff;
 mod explain;
@@ -9,7 +10,16 @@ mod profile;
 mod report;
 mod threads;
 
-use crate::args::{Cli, Command, Common, CoreInput};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use anyhow::Context;
+
+use core_reader::{Options, Process, Source};
+use heap_walkers::HeldHeap;
+
+use crate::args::{Cli, Command};
 use crate::Outcome;
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
@@ -25,60 +35,70 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-/// The error of a heap that could not be walked, saying which allocator's and what for.
-fn no_heap(e: heap_walkers::HeldError, what: &str) -> anyhow::Error {
-    match e.allocator() {
-        Some(allocator) => {
-            anyhow::Error::new(e).context(format!("no {} heap {what}", allocator.name()))
-        }
-        None => anyhow::Error::new(e),
-    }
-}
-
 /// Opens a core with the common flags.
-fn open_core(path: &std::path::Path, common: &Common) -> anyhow::Result<core_reader::Process> {
+fn open_core(path: &Path, common: &Options) -> anyhow::Result<Process> {
     // SAFETY: cores are read in place rather than copied (they can be tens of GB); the
     // file is not expected to change while heapmortem runs (see CoreFile::open).
-    let process = unsafe { core_reader::Process::open(path, common) }?;
-    Ok(process)
+    Ok(unsafe { Process::open(path, common) }?)
 }
 
 /// Opens what a core command reads: the core file, or a copy of the live process taken
 /// while its threads were stopped (the pause is said on stderr).
-fn open_input(input: &CoreInput, common: &Common) -> anyhow::Result<core_reader::Process> {
-    let Some(pid) = input.pid else {
-        let core = input
-            .core
-            .as_deref()
-            .ok_or_else(|| anyhow::anyhow!("give a core file or --pid"))?;
-        return open_core(core, common);
-    };
-    attach(pid, common)
-}
-
-/// A copy of the live process `pid`, with the pause it cost said on stderr.
-#[cfg(target_os = "linux")]
-fn attach(pid: u32, common: &Common) -> anyhow::Result<core_reader::Process> {
-    let (process, pause) = core_reader::Process::attach(pid, common)?;
-    eprintln!(
-        "heapmortem: process {pid} was paused for {:.1} ms ({} threads, {} of memory copied)",
-        pause.duration.as_secs_f64() * 1000.0,
-        pause.threads,
-        core_reader::human_bytes(pause.bytes)
-    );
+fn open(source: &Source, common: &Options) -> anyhow::Result<Process> {
+    // SAFETY: a core is read in place, as `open_core` reads it.
+    let (process, pause) = unsafe { source.open(common) }?;
+    if let Some(pause) = pause {
+        eprintln!("heapmortem: {pause}");
+    }
     Ok(process)
 }
 
-/// Live processes are read through Linux's ptrace and /proc only.
-#[cfg(not(target_os = "linux"))]
-fn attach(pid: u32, _common: &Common) -> anyhow::Result<core_reader::Process> {
-    anyhow::bail!("cannot read process {pid}: --pid reads Linux processes only")
+/// The heap `process` holds, walked with its allocations and roots; the error says which
+/// allocator's heap could not be walked, and `what` for.
+fn held(process: &Process, what: &str) -> anyhow::Result<HeldHeap> {
+    HeldHeap::walk(process, true).map_err(|e| match e.allocator() {
+        Some(allocator) => {
+            anyhow::Error::new(e).context(format!("no {} heap {what}", allocator.name()))
+        }
+        None => anyhow::Error::new(e),
+    })
 }
 
-/// Partial when anything of the core could not be read, said on stderr in one line (the
-/// details are in the output's `not read` section or `diagnostics` key).
-fn outcome(process: &core_reader::Process) -> Outcome {
-    match process.read_in_part() {
+/// Says a line on stderr.
+fn say(line: &str) {
+    eprintln!("heapmortem: {line}");
+}
+
+/// Writes the file at `path`, or standard output, through a buffer.
+fn write_out(
+    path: Option<&Path>,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let out: Box<dyn Write> = match path {
+        Some(path) => Box::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = BufWriter::new(out);
+    write(&mut out)?;
+    Ok(out.flush()?)
+}
+
+/// A report as indented JSON and a newline.
+fn json(out: &mut dyn Write, report: &impl serde::Serialize) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report)?;
+    writeln!(out)
+}
+
+/// Partial when `partial` says what a walk missed, or else when anything of the core could
+/// not be read; said on stderr in one line (the details are in the output's `not read`
+/// section or `diagnostics` key).
+fn outcome(process: &Process, partial: Option<&str>) -> Outcome {
+    match partial
+        .map(str::to_string)
+        .or_else(|| process.read_in_part())
+    {
         Some(line) => {
             eprintln!("heapmortem: {line}");
             Outcome::Partial

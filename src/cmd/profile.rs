@@ -1,26 +1,15 @@
 //! `heapmortem profile`: read, merge, subtract, symbolize, render.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::Path;
+use profile_import::{CoreSymbolizer, View, ViewOptions};
 
-use anyhow::Context;
-use profile_import::{CoreSymbolizer, Input, Profile, View, ViewOptions};
-
-use crate::args::{Common, ProfileArgs, ProfileFormat};
-use crate::Outcome;
+use crate::args::{ProfileArgs, ProfileFormat};
+use crate::Outcome::{self, Complete, Partial};
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<Outcome> {
-    let mut outcome = Outcome::Complete;
-    let mut profiles = Vec::with_capacity(args.files.len());
-    for path in &args.files {
-        profiles.push(read_profile(path, &args.common, &mut outcome)?.0);
-    }
-    let mut profile = profile_import::merge(profiles).context("no profile given")?;
-    if let Some(base) = &args.base {
-        let (base, _) = read_profile(base, &args.common, &mut outcome)?;
-        profile_import::subtract(&mut profile, base);
-    }
+    let (files, base) = (&args.files, args.base.as_deref());
+    // SAFETY: cores are read in place, as `super::open_core` reads them.
+    let (mut profile, partial) =
+        unsafe { profile_import::read_merged(files, base, &args.common, &mut super::say) }?;
 
     let value = args.sample_index.unwrap_or_else(|| profile.default_value());
     let options = ViewOptions::new(value, args.focus.as_deref(), args.ignore.as_deref())?;
@@ -29,17 +18,11 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<Outcome> {
     profile_import::symbolize(&mut profile, &mut symbolizer);
 
     let view = View::new(&profile, &options);
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(BufWriter::new(
-            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-        )),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
-    };
-    match args.format {
-        ProfileFormat::Text => view.write_text(&mut out, args.nodecount)?,
-        ProfileFormat::Json => view.write_json(&mut out, args.nodecount)?,
-        ProfileFormat::Pprof => view.write_pprof(&mut out)?,
-        ProfileFormat::Folded => view.write_folded(&mut out)?,
+    super::write_out(args.output.as_deref(), |out| match args.format {
+        ProfileFormat::Text => view.write_text(out, args.nodecount),
+        ProfileFormat::Json => view.write_json(out, args.nodecount),
+        ProfileFormat::Pprof => view.write_pprof(out),
+        ProfileFormat::Folded => view.write_folded(out),
         ProfileFormat::Dot | ProfileFormat::Svg => {
             // jeprof's call graph: pruned to --nodecount functions (80 by default) by its
             // rules, with its legend; a --base profile makes it a diff graph.
@@ -53,38 +36,10 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<Outcome> {
                     ..Default::default()
                 });
             match args.format {
-                ProfileFormat::Dot => out.write_all(graph.to_dot().as_bytes())?,
-                _ => out.write_all(graph.to_svg().as_bytes())?,
+                ProfileFormat::Dot => out.write_all(graph.to_dot().as_bytes()),
+                _ => out.write_all(graph.to_svg().as_bytes()),
             }
         }
-    }
-    out.flush()?;
-    Ok(outcome)
-}
-
-/// Reads one profile file, or the heap profile a core's jemalloc kept in memory when it ran
-/// with `prof:true`. A core read only in part makes the outcome partial (said on stderr by
-/// [`super::outcome`]); so does a file read only in part, said on stderr in one line and
-/// returned for reports to show.
-pub(super) fn read_profile(
-    path: &Path,
-    common: &Common,
-    outcome: &mut Outcome,
-) -> anyhow::Result<(Profile, Option<String>)> {
-    // SAFETY: a core is read in place, as `super::open_core` reads it.
-    let parsed = match unsafe { profile_import::read_path_or_core(path, common) }? {
-        Input::Profile(parsed) => parsed,
-        Input::Core { process, profile } => {
-            if super::outcome(&process) == Outcome::Partial {
-                *outcome = Outcome::Partial;
-            }
-            return Ok((profile?, None));
-        }
-    };
-    let note = parsed.read_in_part(path);
-    if let Some(note) = &note {
-        eprintln!("heapmortem: {note}");
-        *outcome = Outcome::Partial;
-    }
-    Ok((parsed.profile, note))
+    })?;
+    Ok(if partial { Partial } else { Complete })
 }

@@ -1,23 +1,17 @@
 //! `heapmortem threads`.
 
-use std::io::Write;
-
 use crate::args::{CoreArgs, TextOrJson};
 use crate::Outcome;
 
 pub fn run(args: CoreArgs) -> anyhow::Result<Outcome> {
-    let process = super::open_input(&args.input, &args.common)?;
+    let process = super::open(&args.input, &args.common)?;
     let report = process.threads_report();
-    let mut out = std::io::stdout().lock();
-    match args.format {
-        TextOrJson::Text => report.write_text(&mut out)?,
-        TextOrJson::Json => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
-        }
-    }
+    super::write_out(None, |out| match args.format {
+        TextOrJson::Text => report.write_text(out),
+        TextOrJson::Json => super::json(out, &report),
+    })?;
+    let outcome = super::outcome(&process, None);
     let lost = report.unwound_no_further();
-    let outcome = super::outcome(&process);
     if lost.is_empty() {
         return Ok(outcome);
     }

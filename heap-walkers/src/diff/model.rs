@@ -23,6 +23,19 @@ pub enum Grouping {
     Site,
 }
 
+impl Grouping {
+    /// Why the heap of the core `label` cannot be grouped this way: by site needs the
+    /// allocation sites a jemalloc that ran with prof:true records.
+    pub fn refusal(self, heap: &HeldHeap, label: &str) -> Option<String> {
+        (self == Grouping::Site && heap.sites.is_none()).then(|| {
+            format!(
+                "--by site needs the allocation sites a jemalloc run with prof:true records; \
+                 {label} holds none (use --by type or size)"
+            )
+        })
+    }
+}
+
 /// One core as the diff takes it.
 #[derive(Clone, Copy)]
 pub struct Side<'a> {

@@ -389,8 +389,8 @@ impl Heap {
             .collect()
     }
 
-    /// The allocator-neutral heap of `heapmortem heap --format json`, `--list` and the
-    /// report. Its allocations' `arena` is the arena's position in `arenas`.
+    /// The allocator-neutral heap of `heapmortem heap --format json` and `--list`. Its
+    /// allocations' `arena` is the arena's position in `arenas`.
     pub fn summary(&self) -> crate::Heap<JemallocDetail, JemallocArena> {
         let allocations = self.allocations.as_ref().map(|list| {
             let position = |index: u32| {
@@ -409,6 +409,15 @@ impl Heap {
             )
         });
         crate::Heap {
+            allocations,
+            ..self.figures()
+        }
+    }
+
+    /// [`Self::summary`] without the allocations (none are copied): the figures and findings
+    /// the report shows.
+    pub fn figures(&self) -> crate::Heap<JemallocDetail, JemallocArena> {
+        crate::Heap {
             allocator: crate::Allocator::Jemalloc,
             version: self.version.clone(),
             detail: JemallocDetail {
@@ -421,7 +430,7 @@ impl Heap {
             findings: self.findings(),
             problems: self.problems.clone(),
             notes: self.notes.clone(),
-            allocations,
+            allocations: None,
         }
     }
 
