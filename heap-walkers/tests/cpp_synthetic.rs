@@ -3,6 +3,8 @@
 //! libstdc++'s headers), read through `core_reader::Target`: what they must find in the
 //! seed, and the bodies of the `types` and `leaks` fuzz targets on fixed inputs.
 
+mod support;
+
 include!("../fuzz/cpp.rs");
 
 use core_reader::Memory;
@@ -120,14 +122,7 @@ fn the_fuzz_targets_survive_fixed_inputs() {
             }
         }
     }
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        // xorshift64 (Marsaglia 2003)
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = support::xorshift(0x9e37_79b9_7f4a_7c15);
     for _ in 0..300 {
         let mut input = vec![next() as u8];
         for _ in 0..1 + next() % 4 {

@@ -3,6 +3,8 @@
 //! the figures it must find under each way of learning the layout, the diagnostics damage
 //! must give, and the fuzz target's body on fixed inputs.
 
+mod support;
+
 include!("../fuzz/glibc.rs");
 
 use glibc::{GlibcHeap, LayoutSource, VersionSource};
@@ -291,21 +293,14 @@ fn the_fuzz_target_survives_fixed_inputs() {
             }
         }
     }
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        // xorshift64 (Marsaglia 2003)
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = support::xorshift(0x9e37_79b9_7f4a_7c15);
     for _ in 0..300 {
         let mut input = vec![next() as u8];
         for _ in 0..1 + next() % 4 {
             // Most structure lives in the first 0xb00 bytes of each region; the values are
             // what a walker follows: pointers into the heap or the arena, sizes, junk.
             input.push(next() as u8);
-            let offset = (next() % 0xb00) as u32 & if next() % 4 == 0 { !0 } else { !7 };
+            let offset = (next() % 0xb00) as u32 & if next().is_multiple_of(4) { !0 } else { !7 };
             input.extend(offset.to_le_bytes());
             input.push(7);
             let value = match next() % 6 {
