@@ -30,7 +30,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
     let d = diff::diff(side(0), side(1), args.by);
     // Said before the output, so that it is seen even when the output is piped away.
     if let Some(statement) = d.statement() {
-        eprintln!("heapmortem: {statement}");
+        super::say(statement);
     }
     super::write_out(None, |out| match args.format {
         TextOrJson::Text => d.write_text(out),
@@ -39,7 +39,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
     let mut partial = false;
     for ((label, heap), core) in labels.iter().zip(&heaps).zip(&cores) {
         if let Some(missed) = &heap.partial {
-            eprintln!("heapmortem: {label}: {missed}");
+            super::say(&format!("{label}: {missed}"));
             partial = true;
         }
         partial |= super::outcome(core, None) == Partial;

@@ -15,7 +15,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Outcome> {
     let explanation = match explainer.explain(address) {
         Ok(e) => e,
         Err(unexplained) => {
-            eprintln!("heapmortem: {unexplained}");
+            super::say(&unexplained.to_string());
             return Ok(Outcome::Partial);
         }
     };

@@ -16,14 +16,14 @@ pub fn run(args: HeapArgs) -> anyhow::Result<Outcome> {
         // The core lost the heap's memory: the input was read in part (exit 1), and that is
         // all there is to say of the heap.
         Err(e) if e.is_truncation() => {
-            eprintln!("heapmortem: no {} heap: {e}", allocator.name());
+            super::say(&format!("no {} heap: {e}", allocator.name()));
             return Ok(Outcome::Partial);
         }
         Err(e) => return Err(e.into()),
     };
     super::write_out(None, |out| heap.write(&process, out, &args.view))?;
     for remark in heap.remarks() {
-        eprintln!("heapmortem: {remark}");
+        super::say(&remark.to_string());
     }
     match heap.is_partial() {
         true => Ok(Outcome::Partial),

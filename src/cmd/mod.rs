@@ -48,7 +48,7 @@ fn open(source: &Source, common: &Options) -> anyhow::Result<Process> {
     // SAFETY: a core is read in place, as `open_core` reads it.
     let (process, pause) = unsafe { source.open(common) }?;
     if let Some(pause) = pause {
-        eprintln!("heapmortem: {pause}");
+        say(&pause.to_string());
     }
     Ok(process)
 }
@@ -100,7 +100,7 @@ fn outcome(process: &Process, partial: Option<&str>) -> Outcome {
         .or_else(|| process.read_in_part())
     {
         Some(line) => {
-            eprintln!("heapmortem: {line}");
+            say(&line);
             Outcome::Partial
         }
         None => Outcome::Complete,

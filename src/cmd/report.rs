@@ -10,7 +10,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     let attach = |pid| core_reader::Process::attach(pid, &args.common);
     let live = args.pid.map(attach).transpose()?;
     if let Some((_, pause)) = &live {
-        eprintln!("heapmortem: {pause}");
+        super::say(&pause.to_string());
     }
     let inputs = Inputs {
         paths: &args.inputs,

@@ -15,6 +15,8 @@ pub fn run(args: CoreArgs) -> anyhow::Result<Outcome> {
     if lost.is_empty() {
         return Ok(outcome);
     }
-    eprintln!("heapmortem: no backtrace beyond the first frame for threads {lost:?}");
+    super::say(&format!(
+        "no backtrace beyond the first frame for threads {lost:?}"
+    ));
     Ok(Outcome::Partial)
 }
