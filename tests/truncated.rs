@@ -460,8 +460,22 @@ fn jemalloc_data_cut_off_says_truncated() {
         return;
     }
     let run = crate::heap_jemalloc::run_shared("bind", "narenas:1");
-    let len = std::fs::metadata(&run.core).expect("core").len();
-    let cut = fixture::truncated_copy(&run.core, len * 99 / 100, "jemalloc-shared-99");
+    // Cut where the library's writable data starts (its last NT_FILE mapping), not at a fixed
+    // share of the core: how much lies after it (stacks, vdso, other libraries) differs between
+    // machines.
+    let data = readelf::notes(&run.core)
+        .files
+        .iter()
+        .filter(|f| f.path.ends_with("/libjemalloc.so.2"))
+        .map(|f| f.start)
+        .max()
+        .expect("libjemalloc.so.2 among the core's NT_FILE mappings");
+    let load = readelf::program_headers(&run.core)
+        .into_iter()
+        .find(|p| p.kind == "LOAD" && p.vaddr <= data && data < p.vaddr + p.memsz.max(1))
+        .expect("a PT_LOAD holding libjemalloc's data");
+    assert!(load.filesz > 0, "libjemalloc's data is dumped: {load:?}");
+    let cut = fixture::truncated_copy(&run.core, load.offset, "jemalloc-shared-data");
     // `heap` reports the core as read in part (there is no heap in it to show); `leaks` has
     // nothing to check.
     for (sub, code) in [("heap", 1), ("leaks", 2)] {
