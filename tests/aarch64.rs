@@ -201,7 +201,7 @@ fn elfutils_backtrace_aarch64_fp_core() {
 
 /// run-readelf-mixed-corenote.sh, testfile_aarch64_core (`int main () { return *(int
 /// *)0x12345678; }`): pid 16547, SIGSEGV at 0x12345678, one thread whose pc is 0x400548,
-/// and NT_FILE's 6 entries.
+/// NT_FILE's 6 entries, and NT_ARM_TLS's thread pointer.
 #[test]
 fn elfutils_testfile_aarch64_core() {
     let core = corpus::file("cores/elfutils/testfile_aarch64_core.bz2");
@@ -266,4 +266,14 @@ fn elfutils_testfile_aarch64_core() {
     assert_eq!(threads.threads[0].tid, 16547);
     assert_eq!(threads.threads[0].frames[0].pc.0, 0x400548, "pc");
     assert_eq!(threads.threads[0].signal.get().map(|s| s.number), Some(11));
+    // NT_ARM_TLS: the thread pointer, as the script's `eu-readelf -n` prints it ("tls:
+    // 0x0000007fb73606f0"); jemalloc's thread caches are tied to threads by it.
+    let bytes = std::fs::read(&core).expect("read the core");
+    let file = core_reader::CoreFile::from_bytes("testfile_aarch64_core", bytes).expect("opens");
+    let notes = core_reader::ProcessNotes::read(&file);
+    assert_eq!(
+        notes.threads[0].registers.get("tpidr_el0"),
+        Some(0x7fb73606f0),
+        "tpidr_el0"
+    );
 }

@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::harness::cli::{self, assert_exit, assert_one_line_error};
 use crate::harness::fixture::{abort_core, qemu_abort_core};
 use crate::harness::process::{self, run};
-use crate::harness::{publish_dir, repo_root, stable_hash, tmp_root, unique_dir, Memo};
+use crate::harness::{parse_hex, publish_dir, repo_root, stable_hash, tmp_root, unique_dir, Memo};
 
 /// Debian's static jemalloc (package libjemalloc-dev).
 const LIBJEMALLOC_A: &str = "/usr/lib/x86_64-linux-gnu/libjemalloc.a";
@@ -1371,6 +1371,122 @@ fn aarch64_jemalloc_5_1_64k_equals_malloc_stats_print() {
             (true, "bind", "narenas:1", 1),
         ],
     );
+}
+
+/// `held` mode's account of its blocks (STATS_JSON.blocks): `(kind, address, usable size)`,
+/// kind `h` held, `l` leaked, `c` freed into the thread cache; the sizes are jemalloc's own
+/// `malloc_usable_size`.
+fn held_blocks(run: &Run) -> Vec<(char, u64, u64)> {
+    let path = run.core.with_file_name("stats.json.blocks");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("the workload wrote no {}: {e}", path.display()))
+        .lines()
+        .map(|l| {
+            let v: Vec<&str> = l.split(' ').collect();
+            let kind = v[0].chars().next().expect("a kind");
+            (
+                kind,
+                parse_hex(v[1]).expect("an address"),
+                v[2].parse().expect("a size"),
+            )
+        })
+        .collect()
+}
+
+/// On every aarch64 build the stats are read from (stripped: the built-in layouts), the
+/// workload's own account of its blocks, recorded before it aborted: `heap --list all`
+/// lists each block it holds and each it leaked as used, with jemalloc's usable size; the
+/// regions it freed last sit in its thread cache (`tcache`, not used); `leaks` finds
+/// exactly the blocks it leaked, all direct, with their bytes; and `explain` anchors a held
+/// block at the static array that holds it, and a leaked one nowhere.
+#[test]
+fn aarch64_listing_and_leaks_equal_the_workloads_account() {
+    if !crate::aarch64::have_toolchain() {
+        return;
+    }
+    for (version, lg_page) in [("5.3.0", 16), ("5.3.0", 12), ("5.2.1", 16), ("5.1.0", 16)] {
+        let linking = Linking::Aarch64 {
+            version,
+            lg_page,
+            dwarf: false,
+        };
+        let run = run_linked(linking, "held", "");
+        let ctx = format!("{linking:?}");
+        let blocks = held_blocks(&run);
+        let exe = [OsStr::new("--exe"), run.exe.as_os_str()];
+        let mut args = vec![OsStr::new("heap"), run.core.as_os_str()];
+        args.extend(exe);
+        args.extend(["--list", "all", "--format", "json"].map(OsStr::new));
+        let out = cli::heapmortem(args);
+        assert_exit(&out, 0);
+        let listed: Listed = cli::parse_json(&out, "heap --list all --format json");
+        let by_address: std::collections::HashMap<u64, &Listed1> = listed
+            .allocations
+            .iter()
+            .map(|a| (parse_hex(&a.address).expect("hex"), a))
+            .collect();
+        for &(kind, address, usable) in &blocks {
+            let a = by_address
+                .get(&address)
+                .unwrap_or_else(|| panic!("{ctx}: {kind} block {address:#x} not listed"));
+            let state = if kind == 'c' { "tcache" } else { "used" };
+            assert_eq!(
+                (a.state.as_str(), a.size),
+                (state, usable),
+                "{ctx}: {kind} block {address:#x}"
+            );
+        }
+        let leaked: std::collections::BTreeSet<u64> =
+            blocks.iter().filter(|b| b.0 == 'l').map(|b| b.1).collect();
+        let leaked_bytes: u64 = blocks.iter().filter(|b| b.0 == 'l').map(|b| b.2).sum();
+        assert_eq!(leaked.len(), 12, "{ctx}: the workload's leaks");
+        let (out, json) = crate::leaks::leaks_json(&run.core, &exe);
+        assert_exit(&out, 0);
+        assert_eq!(
+            (json.direct_count, json.direct_bytes, json.indirect_count),
+            (leaked.len() as u64, leaked_bytes, 0),
+            "{ctx}: leaks\n{}",
+            out.stdout_str()
+        );
+        let found: std::collections::BTreeSet<u64> = json
+            .leaks
+            .iter()
+            .map(|l| parse_hex(&l.address).expect("hex"))
+            .collect();
+        assert_eq!(found, leaked, "{ctx}: the leaked blocks");
+        // explain: a held block is anchored by the static array that holds it, a leaked one
+        // by nothing.
+        for &(kind, address, _) in blocks
+            .iter()
+            .filter(|b| b.0 == 'h')
+            .take(1)
+            .chain(blocks.iter().filter(|b| b.0 == 'l').take(1))
+        {
+            let mut args = vec![OsStr::new("explain"), run.core.as_os_str()];
+            let address = format!("{address:#x}");
+            args.extend([
+                OsStr::new(&address),
+                OsStr::new("--format"),
+                OsStr::new("json"),
+            ]);
+            args.extend(exe);
+            let out = cli::heapmortem(args);
+            assert_exit(&out, 0);
+            let json: Value = cli::parse_json(&out, "explain --format json");
+            let anchor = json["anchor_chain"][0]["symbol"].as_str().unwrap_or("");
+            assert_eq!(
+                (
+                    json["anchored"].as_bool(),
+                    anchor.starts_with("workload!held_ptrs+")
+                ),
+                (Some(kind == 'h'), kind == 'h'),
+                "{ctx}: explain {address}\n{}",
+                out.stdout_str()
+            );
+        }
+        // qemu's cores are tens of MiB, not sparse, and no other test uses these runs.
+        let _ = std::fs::remove_file(&run.core);
+    }
 }
 
 /// The built-in aarch64 tables are what GCC made of jemalloc's headers for the builds they

@@ -28,7 +28,7 @@ use crate::harness::{cli, corpus, parse_hex, repo_root, unique_dir};
 pub(crate) struct LeaksJson {
     allocator: String,
     pub(crate) direct_count: u64,
-    direct_bytes: u64,
+    pub(crate) direct_bytes: u64,
     pub(crate) indirect_count: u64,
     indirect_bytes: u64,
     possible_count: u64,
@@ -38,7 +38,7 @@ pub(crate) struct LeaksJson {
     /// With allocation sites (jemalloc `prof:true`).
     pub(crate) sample_period: Option<u64>,
     pub(crate) groups: Vec<Group>,
-    leaks: Vec<LeakJson>,
+    pub(crate) leaks: Vec<LeakJson>,
     possibly_lost: Vec<LeakJson>,
     pub(crate) notes: Vec<String>,
 }
@@ -74,8 +74,8 @@ pub(crate) struct FrameJson {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-struct LeakJson {
-    address: String,
+pub(crate) struct LeakJson {
+    pub(crate) address: String,
     size: u64,
     kind: String,
 }

@@ -7,7 +7,7 @@
 
 use crate::note_fields::Fields;
 use crate::process_notes::{FileMapping, ProcessNotes, SignalInfo, ThreadNote};
-use crate::registers::{AARCH64_NAMES, X86_64_NAMES};
+use crate::registers::{Registers, AARCH64_NAMES, X86_64_NAMES};
 use crate::{Arch, CoreFile, Diagnostic};
 
 // Note types (linux include/uapi/linux/elf.h).
@@ -16,6 +16,10 @@ const NT_PRPSINFO: u32 = 3;
 const NT_AUXV: u32 = 6;
 const NT_SIGINFO: u32 = 0x5349_4749;
 const NT_FILE: u32 = 0x4649_4c45;
+/// aarch64's TLS register set, owner "LINUX", written after each thread's NT_PRSTATUS:
+/// `tpidr_el0` (8 bytes; Linux 6.3 and later append `tpidr2_el0`, arch/arm64/kernel/
+/// ptrace.c `tls_get`).
+const NT_ARM_TLS: u32 = 0x401;
 
 // struct elf_prstatus, LP64: pr_info.si_signo @0, pr_cursig @12 (short), pr_pid @32,
 // pr_ppid @36, pr_reg @112.
@@ -129,6 +133,16 @@ pub(crate) fn parse_notes(core: &CoreFile) -> ProcessNotes {
                     .collect();
             }
             (b"CORE", NT_FILE) => parse_nt_file(note.desc, &mut out),
+            // The thread pointer, where the libc keeps the thread's TLS (and allocators
+            // their per-thread caches); it belongs to the thread whose NT_PRSTATUS precedes
+            // it (fs/binfmt_elf.c fill_thread_core_info writes a thread's regsets together).
+            (b"LINUX", NT_ARM_TLS) if arch == Arch::Aarch64 => {
+                if let (Some(tp), Some(t)) = (f.u64(0), out.threads.last_mut()) {
+                    let mut values: Vec<_> = t.registers.iter().collect();
+                    values.push(("tpidr_el0", tp));
+                    t.registers = Registers::new(arch, values);
+                }
+            }
             _ => {}
         }
     }

@@ -60,12 +60,22 @@ fn field(bits: u64, shift: u32, width: u32) -> u64 {
     (bits >> shift) & ((1u64 << width) - 1)
 }
 
-/// The extent map's shape on x86_64 builds (LG_VADDR 48, 4 KiB pages; rtree.h, the same in
-/// 5.1, 5.2 and 5.3): two levels of 2^18 entries, the root inline in `rtree_t`, leaves of
-/// packed 64-bit elements (`RTREE_LEAF_COMPACT`: the extent header's pointer in bits 0..48,
-/// metadata in its low bits, szind above bit 48).
+/// The extent map's shape (rtree.h, the same in 5.1, 5.2 and 5.3): `LG_VADDR` is 48 on
+/// x86_64 Linux (configure.ac asks cpuid; 48 on every machine we read) and on aarch64 LP64
+/// (configure.ac: fixed at 48). The `RTREE_NSB = LG_VADDR - LG_PAGE` significant bits make
+/// two levels (`RTREE_HEIGHT` 2 up to 36 bits): the root, inline in `rtree_t`, indexed by
+/// the high `NSB / 2` bits, and leaves by the other `NSB / 2 + NSB % 2` (`rtree_levels`):
+/// 2^18 entries each with 4 KiB pages, 2^16 with 64 KiB pages. Leaves hold packed 64-bit
+/// elements (`RTREE_LEAF_COMPACT`, as `RTREE_NHIB` = 16 bits are enough for the size
+/// index: the extent header's pointer in bits 0..48, metadata in its low bits, szind above
+/// bit 48).
 const LG_VADDR: u32 = 48;
-const LEVEL_BITS: u32 = 18;
+
+/// `(root bits, leaf bits)` of the extent map with pages of `2^lg_page` bytes.
+fn rtree_levels(lg_page: u32) -> (u32, u32) {
+    let nsb = LG_VADDR.saturating_sub(lg_page);
+    (nsb / 2, nsb / 2 + nsb % 2)
+}
 /// Bound on the extents examined.
 const MAX_EXTENTS: usize = 1 << 24;
 /// Bound on the leaves walked: each maps 1 GiB of address space, so this covers 16 TiB; a
@@ -164,7 +174,7 @@ const MAX_BASE_BLOCKS: usize = 1 << 16;
 
 /// The base blocks holding `headers`, and the other blocks of their lists; a header whose
 /// block is not recognized is its own range.
-fn base_blocks(mem: &dyn Memory, headers: &[u64]) -> Vec<(u64, u64)> {
+fn base_blocks(mem: &dyn Memory, headers: &[u64], edata_size: u64) -> Vec<(u64, u64)> {
     let block_at = |start: u64| -> Option<(u64, u64)> {
         let size = mem.read_u64(start)?;
         let next = mem.read_u64(start.wrapping_add(8))?;
@@ -203,16 +213,31 @@ fn base_blocks(mem: &dyn Memory, headers: &[u64]) -> Vec<(u64, u64)> {
                     next = mem.read_u64(s.wrapping_add(8)).unwrap_or(0);
                 }
             }
-            None => loose.push((h, h.saturating_add(EDATA_SIZE))),
+            None => loose.push((h, h.saturating_add(edata_size))),
         }
     }
     found.into_iter().chain(loose).collect()
 }
 
-/// `sizeof (edata_t)` in jemalloc 5.3 on 64-bit Linux: the struct is padded to its
-/// `EDATA_ALIGNMENT` (edata.h), and its last member, the slab bitmap at offset 64, fills it;
-/// 5.1/5.2's `extent_t` ends with the same 64-byte bitmap at 64.
-pub(crate) const EDATA_SIZE: u64 = 128;
+/// `sizeof (edata_t)` in jemalloc 5.3 on 64-bit Linux, with pages of `2^lg_page` bytes: its
+/// last member, the slab bitmap at offset 64 (edata.h `e_slab_data`), ends it; 5.1/5.2's
+/// `extent_t` ends with the same bitmap at 64 (extent_structs.h). The bitmap has a bit per
+/// region of the fullest slab (`LG_BITMAP_MAXBITS` = `SC_LG_SLAB_MAXREGS` = `LG_PAGE - 3`,
+/// more than the size index's 8 bits), 64 to a group, and above 2^9 bits it is a tree whose
+/// upper levels follow (bitmap.h `BITMAP_USE_TREE`, `BITMAP_GROUPS_MAX`): 128 bytes with
+/// 4 KiB pages, 1112 with 64 KiB pages (gdb on the aarch64 builds' DWARF).
+pub(crate) fn edata_size(lg_page: u32) -> u64 {
+    let lg_bits = lg_page.saturating_sub(3).min(20);
+    let mut groups = 1u64 << lg_bits.saturating_sub(6);
+    let mut total = groups;
+    if lg_bits > 6 + 3 {
+        while groups > 1 {
+            groups = groups.div_ceil(64);
+            total += groups;
+        }
+    }
+    64 + 8 * total
+}
 
 /// Lists every allocation (and free slab region and free extent) of every arena, from the
 /// extent map whose first level is at `root`.
@@ -233,9 +258,10 @@ pub(crate) fn allocations(
     let mut large = Vec::new();
     let mut bad = 0usize;
     let mut damaged = 0usize;
-    let leaf_span = 1u64 << (LEVEL_BITS + lg_page);
+    let (root_bits, leaf_bits) = rtree_levels(lg_page);
+    let leaf_span = 1u64 << (leaf_bits + lg_page);
     let mut leaves = 0usize;
-    for i in 0..(1u64 << LEVEL_BITS) {
+    for i in 0..(1u64 << root_bits) {
         let Some(leaf) = mem.read_u64(root + 8 * i) else {
             problems.push(Diagnostic::at(
                 "truncated",
@@ -257,7 +283,7 @@ pub(crate) fn allocations(
             break;
         }
         let mut j = 0u64;
-        while j < (1 << LEVEL_BITS) {
+        while j < (1 << leaf_bits) {
             let bytes = mem.bytes_at(leaf.wrapping_add(8 * j));
             // Fewer than 8 bytes: the core ends inside this entry (a cut core), which would
             // otherwise be read again and again.
@@ -272,7 +298,7 @@ pub(crate) fn allocations(
                 ));
                 break;
             }
-            let n = (bytes.len() / 8).min(((1 << LEVEL_BITS) - j) as usize);
+            let n = (bytes.len() / 8).min(((1 << leaf_bits) - j) as usize);
             for (k, w) in bytes[..n * 8].chunks_exact(8).enumerate() {
                 let e = u64::from_le_bytes(w.try_into().unwrap_or_default());
                 if e == 0 {
@@ -290,7 +316,7 @@ pub(crate) fn allocations(
                         "extent_map_too_large",
                         format!("more than {MAX_EXTENTS} extents: stopped"),
                     ));
-                    return listing(mem, out, large, seen, &stack_heads);
+                    return listing(mem, out, large, seen, &stack_heads, edata_size(lg_page));
                 }
                 match extent(mem, o, &bits, c, edata, page, &cached, &mut large) {
                     Some((mut list, damage)) => {
@@ -326,11 +352,11 @@ pub(crate) fn allocations(
             root,
             format!(
                 "the extent map held {bad} entries that are not extents: this build's rtree \
-                 or extent header differs from jemalloc's x86_64 layout for this version"
+                 or extent header differs from jemalloc's layout for this version"
             ),
         ));
     }
-    listing(mem, out, large, seen, &stack_heads)
+    listing(mem, out, large, seen, &stack_heads, edata_size(lg_page))
 }
 
 /// The listing, sorted, with the allocations that hold thread-cache stacks marked as
@@ -343,6 +369,7 @@ fn listing(
     mut large: Vec<(u64, u64)>,
     seen: HashSet<u64>,
     stack_heads: &[u64],
+    edata_size: u64,
 ) -> Listing {
     allocations.sort_by_key(|a| a.address);
     for &head in stack_heads {
@@ -358,7 +385,7 @@ fn listing(
     large.sort_unstable();
     Listing {
         allocations,
-        metadata: base_blocks(mem, &headers),
+        metadata: base_blocks(mem, &headers, edata_size),
         large,
     }
 }
@@ -611,4 +638,21 @@ fn tcached_pointers(
         ));
     }
     (out, heads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shapes rtree.h's `rtree_levels` and bitmap.h's `BITMAP_GROUPS_MAX` give, as gdb
+    /// reads them from the DWARF of the aarch64 builds (tests/heap_jemalloc.rs): `rtree_s.root`
+    /// has 2^18 entries with 4 KiB pages, 2^16 with 64 KiB pages; `sizeof (edata_t)` is 128
+    /// and 1112.
+    #[test]
+    fn extent_map_and_header_follow_the_page_size() {
+        assert_eq!(rtree_levels(12), (18, 18));
+        assert_eq!(rtree_levels(16), (16, 16));
+        assert_eq!(edata_size(12), 128);
+        assert_eq!(edata_size(16), 1112);
+    }
 }

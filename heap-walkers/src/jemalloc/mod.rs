@@ -29,7 +29,9 @@
 //! (5.1 on FreeBSD 12, 5.2 on 13) needs its debug file, since its `pthread_mutex_t` is a
 //! pointer and every offset after the first mutex differs from Linux's. `--list`
 //! ([`Options::allocations`], and so leaks and allocation sites) walks the extent map of
-//! 5.3 (`arena_emap_global`) and of 5.1/5.2 (`extents_rtree`; x86_64 extent headers). On
+//! 5.3 (`arena_emap_global`) and of 5.1/5.2 (`extents_rtree`), on x86_64 and aarch64 (the
+//! map's levels and the extent header's bitmap follow the page size). Allocation sites on
+//! aarch64 need jemalloc's DWARF: the profiler's built-in offsets are x86_64's. On
 //! 5.1/5.2, [`ThreadCache::decay_ticker`]
 //! names the threads that will never trigger decay (the BIND 9 bug).
 //!
@@ -321,14 +323,6 @@ fn walk_arenas(
     let mut large_tctx = Vec::new();
     let allocations = if !options.allocations {
         None
-    } else if target.arch() != core_reader::Arch::X86_64 {
-        problems.push(Diagnostic::new(
-            "not_listed",
-            "allocations not listed: --list is built for jemalloc on x86_64 only in this \
-             version (extents.rs: the extent map's shape and edata_t's / extent_t's layouts \
-             are x86_64's)",
-        ));
-        None
     } else {
         // The extent map: 5.3's by symbol, or through any arena's pa_shard.emap (stripped
         // builds); 5.1/5.2's `extents_rtree` by symbol.
@@ -375,6 +369,7 @@ fn walk_arenas(
         layout,
         &caches,
         &crate::allocator::thread_pointers(target),
+        target.arch(),
     );
     Ok(Heap {
         version,

@@ -315,8 +315,18 @@ impl ProfTables {
             &PROF_5_1_0_X86_64
         };
         let dwarf = super::layout::Dwarf { target };
+        // The built-in offsets were read from x86_64 builds only: elsewhere (aarch64) the
+        // profiler's structs are read from jemalloc's DWARF or not at all.
         let layout = ProfLayout::resolve(&dwarf)
-            .or_else(|_| ProfLayout::resolve(builtin))
+            .or_else(|m| match target.arch() {
+                core_reader::Arch::X86_64 => ProfLayout::resolve(builtin),
+                _ => Err(MissingMember(format!(
+                    "{} (the built-in offsets of the profiler's structs are x86_64's; on {} \
+                     they come from jemalloc's debug info)",
+                    m.0,
+                    target.arch().name()
+                ))),
+            })
             .map_err(|m| no_profile(&m.0))?;
         let unbias = unbias.unwrap_or(false) && layout.cnt[1].is_some();
         Ok(Some(ProfTables {

@@ -421,6 +421,8 @@ pub const JEMALLOC_5_3_0_AARCH64_64K: BuiltIn = BuiltIn::new(
         BIN_INFO,
         &[
             ("arena_s", "nthreads", 0),
+            // rtree.h: after the init_lock mutex (5.3: after `base` too).
+            ("rtree_s", "root", 128),
             ("arena_s", "stats", 24),
             ("arena_s", "tcache_ql", 9624),
             ("arena_s", "cache_bin_array_descriptor_ql", 9632),
@@ -542,6 +544,8 @@ pub const JEMALLOC_5_2_1_AARCH64_64K: BuiltIn = BuiltIn::new(
         LEGACY_CACHE_BINS,
         &[
             ("arena_s", "nthreads", 0),
+            // rtree.h: after the init_lock mutex (5.3: after `base` too).
+            ("rtree_s", "root", 120),
             ("arena_s", "stats", 24),
             ("arena_s", "cache_bin_array_descriptor_ql", 9424),
             ("arena_s", "dss_prec", 9576),
@@ -635,6 +639,8 @@ pub const JEMALLOC_5_3_0_AARCH64_4K: BuiltIn = BuiltIn::new(
         BIN_INFO,
         &[
             ("arena_s", "nthreads", 0),
+            // rtree.h: after the init_lock mutex (5.3: after `base` too).
+            ("rtree_s", "root", 128),
             ("arena_s", "stats", 24),
             ("arena_s", "tcache_ql", 10392),
             ("arena_s", "cache_bin_array_descriptor_ql", 10400),
@@ -756,6 +762,8 @@ pub const JEMALLOC_5_1_0_AARCH64_64K: BuiltIn = BuiltIn::new(
         LEGACY_CACHE_BINS,
         &[
             ("arena_s", "nthreads", 0),
+            // rtree.h: after the init_lock mutex (5.3: after `base` too).
+            ("rtree_s", "root", 112),
             ("arena_s", "stats", 16),
             ("arena_s", "cache_bin_array_descriptor_ql", 6504),
             ("arena_s", "dss_prec", 6656),

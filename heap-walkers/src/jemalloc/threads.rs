@@ -1,12 +1,15 @@
 //! Thread caches, each tied to the thread that owns it.
 //!
 //! A thread's cache lives in its thread state (`tsd_t`, tsd.h), which lives in the thread's
-//! static TLS block, just below the thread pointer (x86_64: `fs_base`, TLS variant II). So
-//! the thread whose `fs_base` is the nearest one above a `tsd_t` owns it. Caches made with
+//! static TLS block: just below the thread pointer on x86_64 (`fs_base`, TLS variant II), so
+//! the thread whose `fs_base` is the nearest one above a `tsd_t` owns it; just above it on
+//! aarch64 (`tpidr_el0`, TLS variant I: the static blocks follow the 16-byte TCB the thread
+//! pointer points at, glibc sysdeps/aarch64/nptl/tls.h), so there the nearest one below
+//! owns it. Caches made with
 //! `tcaches.create` are not in any `tsd_t` (their `tcache_slow_t` does not point back into
 //! one) and are listed without a thread.
 
-use core_reader::Memory;
+use core_reader::{Arch, Memory};
 use serde::Serialize;
 
 use super::layout::{Layout, Owner};
@@ -55,13 +58,18 @@ pub enum Ticker {
     Never,
 }
 
-/// The thread whose thread pointer is the nearest one above `tsd` (its static TLS block).
-fn tid_for(tsd: u64, threads: &[(u64, u64)]) -> Option<u64> {
+/// The thread whose static TLS block holds `tsd`: the nearest thread pointer above it on
+/// x86_64, below it on aarch64.
+fn tid_for(tsd: u64, threads: &[(u64, u64)], arch: Arch) -> Option<u64> {
+    let distance = |tp: u64| match arch {
+        Arch::X86_64 => tp.checked_sub(tsd).filter(|&d| d > 0),
+        Arch::Aarch64 => tsd.checked_sub(tp),
+    };
     threads
         .iter()
-        .filter(|(_, tp)| *tp > tsd && tp - tsd <= MAX_TLS_DISTANCE)
-        .min_by_key(|(_, tp)| tp - tsd)
-        .map(|(tid, _)| *tid)
+        .filter_map(|&(tid, tp)| Some((tid, distance(tp).filter(|&d| d <= MAX_TLS_DISTANCE)?)))
+        .min_by_key(|&(_, d)| d)
+        .map(|(tid, _)| tid)
 }
 
 /// Ties each cache to its thread. `threads` are `(tid, thread pointer)` pairs.
@@ -70,6 +78,7 @@ pub(crate) fn thread_caches(
     l: &Layout,
     caches: &[(u32, CacheSeen)],
     threads: &[(u64, u64)],
+    arch: Arch,
 ) -> Vec<ThreadCache> {
     let mut out = Vec::with_capacity(caches.len());
     for &(arena, c) in caches {
@@ -120,11 +129,26 @@ pub(crate) fn thread_caches(
                 t.tsd = Some(tsd);
                 t.allocated = mem.read_u64(tsd.wrapping_add(o.thread_allocated));
                 t.deallocated = mem.read_u64(tsd.wrapping_add(o.thread_deallocated));
-                t.tid = tid_for(tsd, threads);
+                t.tid = tid_for(tsd, threads, arch);
             }
         }
         out.push(t);
     }
     out.sort_by_key(|t| (t.tid.is_none(), t.tid, t.arena));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `tsd_t` between two threads' thread pointers belongs to the one above it on x86_64
+    /// (TLS below the TCB) and to the one below it on aarch64 (TLS after the TCB).
+    #[test]
+    fn the_owner_is_found_on_the_side_of_the_tls_variant() {
+        let threads = [(1, 0x7000_1000), (2, 0x7000_3000)];
+        assert_eq!(tid_for(0x7000_2000, &threads, Arch::X86_64), Some(2));
+        assert_eq!(tid_for(0x7000_2000, &threads, Arch::Aarch64), Some(1));
+        assert_eq!(tid_for(0x7000_0800, &threads, Arch::Aarch64), None);
+    }
 }
