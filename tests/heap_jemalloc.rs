@@ -1477,7 +1477,7 @@ fn aarch64_listing_and_leaks_equal_the_workloads_account() {
             assert_eq!(
                 (
                     json["anchored"].as_bool(),
-                    anchor.starts_with("workload!held_ptrs+")
+                    anchor.starts_with("workload!held_ptrs")
                 ),
                 (Some(kind == 'h'), kind == 'h'),
                 "{ctx}: explain {address}\n{}",
