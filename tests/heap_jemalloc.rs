@@ -55,11 +55,12 @@ enum Linking {
     /// jemalloc `version`, from the sources its `-sys` crate bundles, cross-built for Linux
     /// aarch64 with pages of `1 << lg_page` bytes ([`aarch64_jemalloc`]); the workload is
     /// linked statically with `aarch64-linux-gnu-gcc` and run under `qemu-aarch64`. `dwarf`
-    /// as for [`Linking::Crate`].
+    /// as for [`Linking::Crate`]; `prof`, jemalloc configured with `--enable-prof`.
     Aarch64 {
         version: &'static str,
         lg_page: u32,
         dwarf: bool,
+        prof: bool,
     },
 }
 
@@ -182,18 +183,22 @@ fn crate_sources(version: &'static str) -> PathBuf {
 /// bundles, with the options its build script gives (`_rjem_` prefix and private namespace,
 /// no C++, the crate's version string), compiled with DWARF. Built once per machine under the
 /// tests' temporary directory.
-fn aarch64_jemalloc(version: &'static str, lg_page: u32) -> PathBuf {
-    static BUILT: OnceLock<Memo<(&'static str, u32), PathBuf>> = OnceLock::new();
-    BUILT.get_or_init(Memo::new).get(&(version, lg_page), || {
+fn aarch64_jemalloc(version: &'static str, lg_page: u32, prof: bool) -> PathBuf {
+    static BUILT: OnceLock<Memo<(&'static str, u32, bool), PathBuf>> = OnceLock::new();
+    let key = (version, lg_page, prof);
+    BUILT.get_or_init(Memo::new).get(&key, || {
         process::require("make", "make");
+        let prof_suffix = if prof { "-prof" } else { "" };
         let dest = tmp_root()
             .join("jemalloc-aarch64")
-            .join(format!("{version}-lg{lg_page}"));
+            .join(format!("{version}-lg{lg_page}{prof_suffix}"));
         if dest.join("lib/libjemalloc.a").is_file() {
             return dest;
         }
         let krate = crate_sources(version);
-        let tmp = unique_dir(&format!("build-jemalloc-aarch64-{version}-lg{lg_page}"));
+        let tmp = unique_dir(&format!(
+            "build-jemalloc-aarch64-{version}-lg{lg_page}{prof_suffix}"
+        ));
         let mut cmd = Command::new("cp");
         cmd.arg("-r").arg(krate.join("jemalloc/.")).arg(&tmp);
         run(&mut cmd, Duration::from_secs(120)).expect_success("copying jemalloc's sources");
@@ -214,6 +219,7 @@ fn aarch64_jemalloc(version: &'static str, lg_page: u32) -> PathBuf {
                 "--with-private-namespace=_rjem_",
             ])
             .arg(format!("--with-lg-page={lg_page}"))
+            .args(prof.then_some("--enable-prof"))
             .env("CC", "aarch64-linux-gnu-gcc")
             // After configure's own `-g3 -O3`: quicker to build, with the DWARF a walk reads.
             .env("CFLAGS", "-O1 -g")
@@ -288,11 +294,14 @@ fn workload(linking: Linking) -> PathBuf {
                 lib_id = link_prefixed(&mut flags, &crate_jemalloc(version, false));
             }
             Linking::Aarch64 {
-                version, lg_page, ..
+                version,
+                lg_page,
+                prof,
+                ..
             } => {
                 // Static, so that qemu-user needs no aarch64 sysroot.
                 flags.push("-static".into());
-                lib_id = link_prefixed(&mut flags, &aarch64_jemalloc(version, lg_page));
+                lib_id = link_prefixed(&mut flags, &aarch64_jemalloc(version, lg_page, prof));
             }
         }
         let key = stable_hash(&[
@@ -370,9 +379,11 @@ fn make_run(linking: Linking, mode: &str, malloc_conf: &str) -> Run {
             version,
             lg_page,
             dwarf,
+            prof,
         } => format!(
-            "aarch64-{version}-lg{lg_page}-{}",
-            if dwarf { "dwarf" } else { "nodwarf" }
+            "aarch64-{version}-lg{lg_page}-{}{}",
+            if dwarf { "dwarf" } else { "nodwarf" },
+            if prof { "-prof" } else { "" }
         ),
         other => format!("{other:?}"),
     };
@@ -1238,29 +1249,96 @@ fn in_memory_heap_profile_equals_prof_dump() {
     }
     for (conf, period) in [("prof:true,lg_prof_sample:0", 1), ("prof:true", 1 << 19)] {
         let run = run_workload("prof", conf);
-        let dump_path = run.core.with_file_name("stats.json.heap");
-        let dump = std::fs::read_to_string(&dump_path)
-            .unwrap_or_else(|e| panic!("jemalloc wrote no {}: {e}", dump_path.display()));
-        let options = core_reader::Options::default();
-        // SAFETY: the core is not modified while it is mapped.
-        let process = unsafe { core_reader::Process::open(&run.core, &options) }.expect("core");
-        let profile = heap_walkers::jemalloc::profile(&process).expect("a heap profile");
-        assert!(profile.problems.is_empty(), "{:?}", profile.problems);
-        let ours = profile.to_heap_v2(&heap_walkers::jemalloc::HeapProfile::maps_of(&process));
-        assert!(ours.starts_with(&format!("heap_v2/{period}\n")), "{ours}");
-        let (truth_header, truth_stacks) = heap_v2_counts(&dump);
-        let (our_header, our_stacks) = heap_v2_counts(&ours);
-        assert_eq!(our_header, truth_header, "{conf}: the profile's totals");
-        assert_eq!(
-            our_stacks, truth_stacks,
-            "{conf}: every sampled stack and its counts"
-        );
-        assert!(!truth_stacks.is_empty(), "{conf}: nothing sampled: {dump}");
-        if period == 1 {
-            assert_eq!(truth_stacks.len(), 3, "three call paths: {dump}");
-        }
-        assert!(ours.contains("MAPPED_LIBRARIES:\n") && ours.contains("/workload"));
+        check_profile_equals_dump(&run, conf, period, None);
     }
+}
+
+/// The heap profile read from `run`'s core equals the `prof.dump` the workload wrote just
+/// before it (`stats.json.heap`), totals and every stack's counts. `exe`: the executable to
+/// name (qemu's cores have no NT_FILE).
+fn check_profile_equals_dump(run: &Run, conf: &str, period: u64, exe: Option<&Path>) {
+    let dump_path = run.core.with_file_name("stats.json.heap");
+    let dump = std::fs::read_to_string(&dump_path)
+        .unwrap_or_else(|e| panic!("jemalloc wrote no {}: {e}", dump_path.display()));
+    let options = core_reader::Options {
+        exe: exe.map(Path::to_path_buf),
+        ..Default::default()
+    };
+    // SAFETY: the core is not modified while it is mapped.
+    let process = unsafe { core_reader::Process::open(&run.core, &options) }.expect("core");
+    let profile = heap_walkers::jemalloc::profile(&process).expect("a heap profile");
+    assert!(profile.problems.is_empty(), "{:?}", profile.problems);
+    let ours = profile.to_heap_v2(&heap_walkers::jemalloc::HeapProfile::maps_of(&process));
+    assert!(ours.starts_with(&format!("heap_v2/{period}\n")), "{ours}");
+    let (truth_header, truth_stacks) = heap_v2_counts(&dump);
+    let (our_header, our_stacks) = heap_v2_counts(&ours);
+    assert_eq!(our_header, truth_header, "{conf}: the profile's totals");
+    assert_eq!(
+        our_stacks, truth_stacks,
+        "{conf}: every sampled stack and its counts"
+    );
+    assert!(!truth_stacks.is_empty(), "{conf}: nothing sampled: {dump}");
+    if period == 1 {
+        assert_eq!(truth_stacks.len(), 3, "three call paths: {dump}");
+    }
+    assert!(ours.contains("MAPPED_LIBRARIES:\n"));
+    // The maps name the executable where the core's NT_FILE does (qemu's has none).
+    assert!(exe.is_some() || ours.contains("/workload"), "{ours}");
+}
+
+/// Allocation sites on aarch64: jemalloc 5.3.0 (4 KiB pages) cross-built with
+/// `--enable-prof`, stripped (the profiler's built-in offsets), the `prof` workload with every
+/// allocation sampled under qemu-aarch64. The in-memory profile equals the `prof.dump`
+/// jemalloc wrote just before the core, and `explain` on one of the 32 KiB blocks names the
+/// function the fixture allocates them in (`inflate_window`, under `handle_request`).
+#[test]
+fn aarch64_heap_profile_and_sites_equal_prof_dump() {
+    if !crate::aarch64::have_toolchain() {
+        return;
+    }
+    let linking = Linking::Aarch64 {
+        version: "5.3.0",
+        lg_page: 12,
+        dwarf: false,
+        prof: true,
+    };
+    let conf = "prof:true,lg_prof_sample:0";
+    let run = run_linked(linking, "prof", conf);
+    check_profile_equals_dump(&run, conf, 1, Some(&run.exe));
+    let exe = [OsStr::new("--exe"), run.exe.as_os_str()];
+    let mut args = vec![OsStr::new("heap"), run.core.as_os_str()];
+    args.extend(exe);
+    args.extend(["--list", "used", "--format", "json"].map(OsStr::new));
+    let out = cli::heapmortem(args);
+    assert_exit(&out, 0);
+    let listed: Listed = cli::parse_json(&out, "heap --list used --format json");
+    let block = listed
+        .allocations
+        .iter()
+        .find(|a| a.size == 32768)
+        .expect("a 32 KiB block");
+    let mut args = vec![OsStr::new("explain"), run.core.as_os_str()];
+    args.extend([
+        OsStr::new(&block.address),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+    ]);
+    args.extend(exe);
+    let out = cli::heapmortem(args);
+    assert_exit(&out, 0);
+    let json: Value = cli::parse_json(&out, "explain --format json");
+    let functions: Vec<&str> = json["site"]["frames"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|f| f["function"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        functions.get(..2),
+        Some(&["inflate_window", "handle_request"][..]),
+        "explain {}: {}",
+        block.address,
+        out.stdout_str()
+    );
+    let _ = std::fs::remove_file(&run.core);
 }
 
 /// jemalloc on Linux aarch64, cross-built from the crates' sources ([`aarch64_jemalloc`]),
@@ -1281,6 +1359,7 @@ fn check_aarch64(
             version,
             lg_page,
             dwarf,
+            prof: false,
         };
         let run = run_linked(linking, mode, conf);
         let ctx = format!("{linking:?} {mode}");
@@ -1409,6 +1488,7 @@ fn aarch64_listing_and_leaks_equal_the_workloads_account() {
             version,
             lg_page,
             dwarf: false,
+            prof: false,
         };
         let run = run_linked(linking, "held", "");
         let ctx = format!("{linking:?}");
@@ -1491,13 +1571,15 @@ fn aarch64_listing_and_leaks_equal_the_workloads_account() {
 
 /// The built-in aarch64 tables are what GCC made of jemalloc's headers for the builds they
 /// name: every offset and size in them equals gdb-multiarch's answer from the DWARF of that
-/// cross build (the workload linked with it), members the walks above never read included.
+/// cross build (the workload linked with it), members the walks above never read included;
+/// so do the profiler's built-in offsets of the same release.
 #[test]
 fn aarch64_tables_equal_the_builds_dwarf() {
     use heap_walkers::jemalloc::layout::{
         JEMALLOC_5_1_0_AARCH64_64K, JEMALLOC_5_2_1_AARCH64_64K, JEMALLOC_5_3_0_AARCH64_4K,
         JEMALLOC_5_3_0_AARCH64_64K,
     };
+    use heap_walkers::jemalloc::{PROF_5_1_0_X86_64, PROF_5_3_0_X86_64};
     if !crate::aarch64::have_toolchain() || !process::require("gdb-multiarch", "gdb-multiarch") {
         return;
     }
@@ -1511,6 +1593,7 @@ fn aarch64_tables_equal_the_builds_dwarf() {
             version: table.version,
             lg_page,
             dwarf: true,
+            prof: false,
         });
         let mut script = String::from(
             "import gdb\n\
@@ -1521,13 +1604,31 @@ fn aarch64_tables_equal_the_builds_dwarf() {
              \x20       print('ENTRY', key, 'missing')\n",
         );
         let mut expected = Vec::new();
-        for (s, m, offset) in table.members() {
-            script += &format!("show('{s}.{m}', '(unsigned long)&((struct {s} *)0)->{m}')\n");
-            expected.push((format!("{s}.{m}"), offset));
-        }
-        for &(s, size) in table.sizes() {
-            script += &format!("show('sizeof({s})', 'sizeof(struct {s})')\n");
-            expected.push((format!("sizeof({s})"), size));
+        // The profiler's built-in offsets, read on x86_64, hold on aarch64 too (prof.rs);
+        // its structs are declared whether or not the build profiles.
+        let prof = if table.version == "5.3.0" {
+            &PROF_5_3_0_X86_64
+        } else {
+            &PROF_5_1_0_X86_64
+        };
+        // ckh_t and ckhc_t are typedefs of anonymous structs.
+        let ty = |s: &str| {
+            if s.starts_with("ckh") {
+                s.to_string()
+            } else {
+                format!("struct {s}")
+            }
+        };
+        for t in [table, prof] {
+            for (s, m, offset) in t.members() {
+                let ty = ty(s);
+                script += &format!("show('{s}.{m}', '(unsigned long)&(({ty} *)0)->{m}')\n");
+                expected.push((format!("{s}.{m}"), offset));
+            }
+            for &(s, size) in t.sizes() {
+                script += &format!("show('sizeof({s})', 'sizeof({})')\n", ty(s));
+                expected.push((format!("sizeof({s})"), size));
+            }
         }
         let dir = unique_dir("aarch64-table-dwarf");
         let file = dir.join("offsets.py");

@@ -30,8 +30,7 @@
 //! pointer and every offset after the first mutex differs from Linux's. `--list`
 //! ([`Options::allocations`], and so leaks and allocation sites) walks the extent map of
 //! 5.3 (`arena_emap_global`) and of 5.1/5.2 (`extents_rtree`), on x86_64 and aarch64 (the
-//! map's levels and the extent header's bitmap follow the page size). Allocation sites on
-//! aarch64 need jemalloc's DWARF: the profiler's built-in offsets are x86_64's. On
+//! map's levels and the extent header's bitmap follow the page size). On
 //! 5.1/5.2, [`ThreadCache::decay_ticker`]
 //! names the threads that will never trigger decay (the BIND 9 bug).
 //!

@@ -56,7 +56,7 @@ pub struct HeapProfile {
 }
 
 /// `ckh_t`, `ckhc_t` (ckh.h) and `prof_bt_s` (prof_structs.h) on x86_64: the same in
-/// 5.1.0, 5.2.1 and 5.3.0.
+/// 5.1.0, 5.2.1 and 5.3.0, and on aarch64.
 const CKH_AND_BT: &[(&str, &str, u64)] = &[
     ("ckh_t", "count", 8),
     ("ckh_t", "lg_curbuckets", 20),
@@ -69,7 +69,9 @@ const CKH_AND_BT: &[(&str, &str, u64)] = &[
 
 /// Offsets of jemalloc 5.3.0's profiling structs on Linux x86_64 (include/jemalloc/internal/
 /// prof_structs.h: `prof_bt_s`, `prof_cnt_s`, `prof_tctx_s`, `prof_gctx_s`,
-/// `prof_tdata_s`; ckh.h: `ckh_t`, `ckhc_t`).
+/// `prof_tdata_s`; ckh.h: `ckh_t`, `ckhc_t`). The same on aarch64: no mutex inside (only
+/// pointers to one), only LP64 members (`aarch64_tables_equal_the_builds_dwarf`,
+/// tests/heap_jemalloc.rs, checks it against the aarch64 builds' DWARF).
 pub const PROF_5_3_0_X86_64: BuiltIn = BuiltIn::new(
     "5.3.0",
     "Linux x86_64, prof",
@@ -101,6 +103,7 @@ pub const PROF_5_3_0_X86_64: BuiltIn = BuiltIn::new(
 /// counters yet (`curobjs`, `curbytes`, `accumobjs`, `accumbytes`); `prof_tctx_s` is
 /// `tdata`, `thr_uid`, `thr_discrim`, `cnts`, `gctx`, `tctx_uid`, `tctx_link`, `prepared`,
 /// `state`; `prof_gctx_s` is `lock`, `nlimbo`, `tctxs`, `dump_link`, `cnt_summed`, `bt`.
+/// The same on aarch64, as for 5.3.0.
 pub const PROF_5_1_0_X86_64: BuiltIn = BuiltIn::new(
     "5.1.0 / 5.2.1",
     "Linux x86_64, prof",
@@ -123,7 +126,8 @@ pub const PROF_5_1_0_X86_64: BuiltIn = BuiltIn::new(
     &[("ckhc_t", 16)],
 );
 
-/// `LG_CKH_BUCKET_CELLS` (ckh.h): `LG_CACHELINE - LG_SIZEOF_PTR - 1` = 2 on x86_64.
+/// `LG_CKH_BUCKET_CELLS` (ckh.h): `LG_CACHELINE - LG_SIZEOF_PTR - 1` = 2 on x86_64 and
+/// aarch64 (jemalloc_internal_types.h: `LG_CACHELINE` 6 on every platform).
 const LG_BUCKET_CELLS: u32 = 2;
 /// `SC_LG_TINY_MIN` (sc.h): the shift of `*_shifted_unbiased` object counts.
 const LG_TINY_MIN: u32 = 3;
@@ -315,18 +319,8 @@ impl ProfTables {
             &PROF_5_1_0_X86_64
         };
         let dwarf = super::layout::Dwarf { target };
-        // The built-in offsets were read from x86_64 builds only: elsewhere (aarch64) the
-        // profiler's structs are read from jemalloc's DWARF or not at all.
         let layout = ProfLayout::resolve(&dwarf)
-            .or_else(|m| match target.arch() {
-                core_reader::Arch::X86_64 => ProfLayout::resolve(builtin),
-                _ => Err(MissingMember(format!(
-                    "{} (the built-in offsets of the profiler's structs are x86_64's; on {} \
-                     they come from jemalloc's debug info)",
-                    m.0,
-                    target.arch().name()
-                ))),
-            })
+            .or_else(|_| ProfLayout::resolve(builtin))
             .map_err(|m| no_profile(&m.0))?;
         let unbias = unbias.unwrap_or(false) && layout.cnt[1].is_some();
         Ok(Some(ProfTables {
