@@ -264,6 +264,94 @@ fn a_report_of_perf_script_output_shows_the_event() {
     assert!(page.contains("<svg"));
 }
 
+/// `perf report --stdio` on a recording of several events: per event, in file order, its
+/// name, sample count and event count (`# Samples: 45  of event 'cpu-clock'`, `# Event count
+/// (approx.): 45000000`).
+fn perf_report_events(data: &Path) -> Vec<(String, i64, i64)> {
+    let out = check(
+        Command::new("perf")
+            .args(["report", "--stdio", "--no-children", "-g", "none", "-i"])
+            .arg(data),
+    );
+    let mut events: Vec<(String, i64, i64)> = Vec::new();
+    for line in out.stdout_str().lines() {
+        if let Some(rest) = line.strip_prefix("# Samples: ") {
+            let samples = rest.split_whitespace().next().unwrap();
+            // perf shortens large counts: `1K`; this recording is far smaller.
+            let samples: i64 = samples.parse().unwrap_or_else(|_| panic!("{line}"));
+            events.push((rest.split('\'').nth(1).unwrap().to_string(), samples, 0));
+        } else if let Some(n) = line.strip_prefix("# Event count (approx.): ") {
+            events.last_mut().unwrap().2 = n.trim().parse().unwrap();
+        }
+    }
+    events
+}
+
+/// A recording of two events (`perf record -e page-faults,cpu-clock`): inferno keeps one, so
+/// the samples of the other are said to be left out (exit 1), with perf's own count of them;
+/// `perf script --per-event-dump` gives a file per event, each read whole as its event's
+/// profile, with perf report's event count (the periods summed: perf pads `cpu-clock` to the
+/// width of `page-faults`, which must not lose them).
+#[test]
+fn perf_script_of_two_events_says_which_were_left_out() {
+    if !(require("gcc", "gcc") && require("perf", "linux-perf")) {
+        return;
+    }
+    let dir = unique_dir("traces-perf-two");
+    let exe = dir.join("page_faults");
+    check(
+        Command::new("gcc")
+            .args(["-O0", "-g", "-fno-omit-frame-pointer", "-o"])
+            .arg(&exe)
+            .arg(fixture("page_faults.c")),
+    );
+    check(
+        Command::new("perf")
+            .args(["record", "-q", "-g", "-e", "page-faults,cpu-clock", "-o"])
+            .arg(dir.join("perf.data"))
+            .arg(&exe),
+    );
+    let events = perf_report_events(&dir.join("perf.data"));
+    let names: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(names, ["page-faults", "cpu-clock"], "{events:?}");
+    let (faults, clock) = (&events[0], &events[1]);
+    assert!(clock.1 > 0, "no cpu-clock samples: {events:?}");
+
+    let script = dir.join("perf.script");
+    let out = check(
+        Command::new("perf")
+            .args(["script", "-i"])
+            .arg(dir.join("perf.data")),
+    );
+    std::fs::write(&script, &out.stdout).unwrap();
+    let out =
+        crate::harness::cli::heapmortem(["profile", script.to_str().unwrap(), "--format", "json"]);
+    assert_no_panic(&out);
+    assert_exit(&out, 1);
+    let stderr = out.stderr_str();
+    let said = format!(
+        "{} samples of other events left out: cpu-clock ({})",
+        clock.1, clock.1
+    );
+    assert!(stderr.contains(&said), "{stderr}");
+    assert!(stderr.contains("--per-event-dump"), "{stderr}");
+    let ours: Json = parse_json(&out, "profile --format json");
+    assert_eq!(ours.sample_index, "page-faults");
+    assert_eq!(ours.shown_total, faults.2);
+
+    check(
+        Command::new("perf")
+            .args(["script", "--per-event-dump", "-i", "perf.data"])
+            .current_dir(&dir),
+    );
+    for (event, _, count) in &events {
+        let dump = dir.join(format!("perf.data.{event}.dump"));
+        let ours = profile_json(&dump, &[]);
+        assert_eq!(&ours.sample_index, event);
+        assert_eq!(ours.shown_total, *count, "{event}");
+    }
+}
+
 #[test]
 fn bpftrace_maps_give_the_counts_they_hold() {
     let ours = profile_json(&fixture("traces/bpftrace_ustack.txt"), &[]);

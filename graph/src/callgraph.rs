@@ -6,6 +6,7 @@ use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 use profile_import::{InlineNames, View};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// A function in the graph.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,8 +178,8 @@ impl CallGraph {
             .iter()
             .map(|n| index.get(n.as_str()).copied())
             .collect();
-        let mut edges: HashMap<(NodeIndex, NodeIndex), EdgeIndex> = HashMap::new();
-        let mut seen: HashSet<(NodeIndex, NodeIndex)> = HashSet::new();
+        let mut edges: FxHashMap<(NodeIndex, NodeIndex), EdgeIndex> = FxHashMap::default();
+        let mut seen: FxHashSet<(NodeIndex, NodeIndex)> = FxHashSet::default();
         let mut ids: Vec<u32> = Vec::new();
         for stack in &view.stacks {
             let v = stack.values[k];

@@ -1,6 +1,7 @@
 //! Flame graphs and icicles of a profile view, drawn by inferno.
 
 use std::collections::BTreeMap;
+use std::fmt::Write;
 
 use inferno::flamegraph::{self, color, Direction, Options};
 use profile_import::View;
@@ -42,10 +43,14 @@ pub enum FlameError {
 /// A view's stacks as folded lines (`root;…;leaf value`), through the profile crate's own
 /// folded export; stacks whose value is not positive are left out.
 pub fn folded_lines(view: &View<'_>) -> Vec<String> {
-    parse_folded(view)
+    view.folded_stacks()
         .into_iter()
         .filter(|(_, v)| *v > 0)
-        .map(|(s, v)| format!("{s} {v}"))
+        .map(|(mut s, v)| {
+            // Writing to a String cannot fail.
+            let _ = write!(s, " {v}");
+            s
+        })
         .collect()
 }
 
@@ -54,28 +59,15 @@ pub fn folded_lines(view: &View<'_>) -> Vec<String> {
 /// changed since `base` (red grew, blue shrank).
 pub fn diff_folded_lines(base: &View<'_>, current: &View<'_>) -> Vec<String> {
     let mut both: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for (s, v) in parse_folded(base) {
+    for (s, v) in base.folded_stacks() {
         both.entry(s).or_default().0 = v.max(0);
     }
-    for (s, v) in parse_folded(current) {
+    for (s, v) in current.folded_stacks() {
         both.entry(s).or_default().1 = v.max(0);
     }
     both.into_iter()
         .filter(|(_, (a, b))| *a > 0 || *b > 0)
         .map(|(s, (a, b))| format!("{s} {a} {b}"))
-        .collect()
-}
-
-fn parse_folded(view: &View<'_>) -> Vec<(String, i64)> {
-    let mut buf = Vec::new();
-    // Writing to memory cannot fail.
-    let _ = view.write_folded(&mut buf);
-    let text = String::from_utf8_lossy(&buf);
-    text.lines()
-        .filter_map(|l| {
-            let (stack, v) = l.rsplit_once(' ')?;
-            Some((stack.to_string(), v.parse().ok()?))
-        })
         .collect()
 }
 

@@ -37,15 +37,34 @@ fn number(s: &str, signed: bool) -> Option<(f64, &str)> {
 /// Parses a stack: hex addresses separated by blanks, each with or without `0x` (jemalloc and
 /// gperftools write `0x`; jeprof's `HexExtend` accepts both).
 pub(crate) fn parse_stack(s: &str) -> Result<Vec<u64>, String> {
-    s.split_ascii_whitespace()
-        .map(|word| {
-            let digits = word
-                .strip_prefix("0x")
-                .or_else(|| word.strip_prefix("0X"))
-                .unwrap_or(word);
-            u64::from_str_radix(digits, 16).map_err(|_| format!("`{word}` is not a hex address"))
-        })
-        .collect()
+    s.split_ascii_whitespace().map(parse_address).collect()
+}
+
+/// One word of a stack: 1 to 16 hex digits, with or without `0x`. A 250k-stack dump has
+/// millions of them, so the common form is read digit by digit; any other word goes through
+/// `u64::from_str_radix`, whose verdict stands.
+fn parse_address(word: &str) -> Result<u64, String> {
+    let digits = word
+        .strip_prefix("0x")
+        .or_else(|| word.strip_prefix("0X"))
+        .unwrap_or(word);
+    if (1..=16).contains(&digits.len()) {
+        let mut v: u64 = 0;
+        let all_hex = digits.bytes().all(|b| {
+            let d = match b {
+                b'0'..=b'9' => b - b'0',
+                b'a'..=b'f' => b - b'a' + 10,
+                b'A'..=b'F' => b - b'A' + 10,
+                _ => return false,
+            };
+            v = v << 4 | u64::from(d);
+            true
+        });
+        if all_hex {
+            return Ok(v);
+        }
+    }
+    u64::from_str_radix(digits, 16).map_err(|_| format!("`{word}` is not a hex address"))
 }
 
 #[cfg(test)]
@@ -68,5 +87,10 @@ mod tests {
         assert_eq!(parse_stack(" 0x10 ff 0X0 ").unwrap(), vec![0x10, 0xff, 0]);
         assert!(parse_stack("0x10 zz").is_err());
         assert!(parse_stack("0x1ffffffffffffffff").is_err());
+        assert_eq!(
+            parse_stack("0xFFFFFFFFFFFFFFFF 0x00000000000000001 +a").unwrap(),
+            vec![u64::MAX, 1, 10]
+        );
+        assert!(parse_stack("0x 1").is_err());
     }
 }

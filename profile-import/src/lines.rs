@@ -18,10 +18,12 @@ const MAX_PROBLEMS: usize = 20;
 ///
 /// Each problem is a [`Diagnostic`] of kind `bad_line` (a text line, its number in the
 /// message: `line 601: bad stack: …`), `bad_record` (a profile.proto record) or
-/// `read_stopped` (a read error or a damaged gzip stream ended the file early).
+/// `read_stopped` (a read error or a damaged gzip stream ended the file early) or
+/// `other_events` (`perf script` samples of events other than the one read).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Skipped {
-    /// Lines (or, for profile.proto, records) left out.
+    /// Lines (or, for profile.proto, records; for `perf script` output, samples of other
+    /// events) left out.
     pub lines: u64,
     /// The first few problems, in file order.
     pub problems: Vec<Diagnostic>,
@@ -41,6 +43,14 @@ impl Skipped {
     /// Records one skipped record of a binary file.
     pub(crate) fn skip_record(&mut self, message: impl Into<String>) {
         self.push("bad_record", message);
+    }
+
+    /// Records `count` samples left out for one reason (`perf script` samples of events
+    /// other than the one read).
+    pub(crate) fn skip_samples(&mut self, count: u64, message: impl Into<String>) {
+        self.push("other_events", message);
+        // `push` counted one.
+        self.lines += count.saturating_sub(1);
     }
 
     fn push(&mut self, kind: &'static str, message: impl Into<String>) {

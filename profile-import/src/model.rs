@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use rustc_hash::FxHashMap;
+
 /// One of the four values a heap sample carries. Every [`Sample`] has all four, in this order;
 /// a reader whose format lacks some leaves them at zero and says so in
 /// [`Profile::sample_types`].
@@ -318,7 +320,7 @@ impl Profile {
 /// Builds the location table of a profile: one location per distinct lookup address.
 #[derive(Debug, Default)]
 pub(crate) struct LocationTable {
-    by_address: HashMap<u64, u32>,
+    by_address: FxHashMap<u64, u32>,
 }
 
 impl LocationTable {

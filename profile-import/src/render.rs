@@ -1,6 +1,5 @@
 //! Rendering a [`View`]: jeprof's text table, JSON, folded stacks and a dot graph.
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -59,16 +58,25 @@ impl View<'_> {
     /// Folded stacks for flamegraph.pl, inferno and speedscope: `root;…;leaf value`, inlined
     /// functions as frames of their own, identical lines summed, sorted, values truncated.
     pub fn write_folded(&self, out: &mut dyn Write) -> io::Result<()> {
+        for (line, v) in self.folded_stacks() {
+            writeln!(out, "{line} {v}")?;
+        }
+        Ok(())
+    }
+
+    /// The lines of [`View::write_folded`] without their ends, each as its stack
+    /// (`root;…;leaf`) and value: sorted by stack, identical stacks summed, values truncated,
+    /// those that truncate to 0 left out.
+    pub fn folded_stacks(&self) -> Vec<(String, i64)> {
         let k = self.value.index();
         // `;` separates frames and a blank ends the stack in this format. Each name is
         // escaped once: a 250k-stack profile has millions of frames but few names.
         let escape = |n: &str| n.replace(';', ":").replace(' ', "\u{a0}");
         let names = self.names(InlineNames::Plain);
         let escaped: Vec<String> = names.names.iter().map(|n| escape(n)).collect();
-        let mut lines: BTreeMap<String, f64> = BTreeMap::new();
-        let mut line = String::new();
+        let mut lines: Vec<(String, f64)> = Vec::with_capacity(self.stacks.len());
         for s in &self.stacks {
-            line.clear();
+            let mut line = String::new();
             let mut frames = 0;
             for &loc in s.locations.iter().rev() {
                 for &id in names.of_location[loc as usize].iter().rev() {
@@ -80,22 +88,25 @@ impl View<'_> {
                 }
             }
             if frames == 0 {
-                line.push_str(&escape("[unknown stack]"));
+                line = escape("[unknown stack]");
             }
-            match lines.get_mut(&line) {
-                Some(v) => *v += s.values[k],
-                None => {
-                    lines.insert(line.clone(), s.values[k]);
-                }
-            }
+            lines.push((line, s.values[k]));
         }
-        for (line, v) in lines {
+        // A stable sort: the values of identical lines are summed in stack order, so the
+        // sums are the same to the last bit however the lines were ordered before.
+        lines.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut folded: Vec<(String, i64)> = Vec::with_capacity(lines.len());
+        let mut lines = lines.into_iter().peekable();
+        while let Some((line, mut v)) = lines.next() {
+            while let Some((_, more)) = lines.next_if(|(next, _)| *next == line) {
+                v += more;
+            }
             let v = unparse(v);
             if v != 0 {
-                writeln!(out, "{line} {v}")?;
+                folded.push((line, v));
             }
         }
-        Ok(())
+        folded
     }
 
     /// The JSON document of `heapmortem profile --format json` (schema in the crate docs).

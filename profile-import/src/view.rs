@@ -1,9 +1,10 @@
 //! A view of a profile: one value, the allocator's own frames dropped, `--focus`/`--ignore`
 //! applied — and the per-function table jeprof prints from it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use regex::Regex;
+use rustc_hash::FxHashMap;
 
 use crate::model::{Profile, ValueKind, Values};
 
@@ -217,13 +218,13 @@ impl<'a> View<'a> {
                     re.is_match(&f.name) || re.is_match(&format!("{}:{}", f.filename, line.line))
                 })
         };
-        let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
+        let mut index: FxHashMap<Vec<u32>, usize> = FxHashMap::default();
         let mut stacks: Vec<Stack> = Vec::new();
         for s in &profile.samples {
             let first = allocator_frames
                 .as_ref()
                 .map_or(0, |a| a.first_kept(&s.locations));
-            let path = s.locations[first..].to_vec();
+            let path = &s.locations[first..];
             if let Some(re) = &options.focus {
                 if !path.iter().any(|&l| matches(re, l)) {
                     continue;
@@ -234,16 +235,16 @@ impl<'a> View<'a> {
                     continue;
                 }
             }
-            match index.get(&path) {
+            match index.get(path) {
                 Some(&i) => {
                     for (t, v) in stacks[i].values.iter_mut().zip(s.values) {
                         *t += v;
                     }
                 }
                 None => {
-                    index.insert(path.clone(), stacks.len());
+                    index.insert(path.to_vec(), stacks.len());
                     stacks.push(Stack {
-                        locations: path,
+                        locations: path.to_vec(),
                         values: s.values,
                     });
                 }
@@ -312,7 +313,7 @@ impl<'a> View<'a> {
             names: Vec::new(),
             of_location: Vec::with_capacity(self.profile.locations.len()),
         };
-        let mut ids: HashMap<String, u32> = HashMap::new();
+        let mut ids: FxHashMap<String, u32> = FxHashMap::default();
         for loc in 0..self.profile.locations.len() as u32 {
             let frame_ids = self
                 .frame_names(loc, style)

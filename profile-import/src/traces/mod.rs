@@ -75,12 +75,12 @@ pub(crate) fn read<R: BufRead>(format: Format, mut r: R) -> Result<Parsed, Error
             // The event inferno keeps (it keeps only one, the first it meets unless told) is
             // the one named here.
             options.event_filter = event.clone();
-            let folded = collapse(inferno::collapse::perf::Folder::from(options), r)?;
-            folded::read(
-                Format::PerfScript,
-                event.unwrap_or_else(|| "samples".to_string()),
-                &folded[..],
-            )
+            let mut lines = PerfLines::new(r);
+            let folded = collapse(inferno::collapse::perf::Folder::from(options), &mut lines)?;
+            let event = event.unwrap_or_else(|| "samples".to_string());
+            let mut parsed = folded::read(Format::PerfScript, event.clone(), &folded[..])?;
+            lines.note_other_events(&event, &mut parsed.skipped);
+            Ok(parsed)
         }
         Format::Dtrace => {
             let folded = collapse(inferno::collapse::dtrace::Folder::default(), r)?;
@@ -100,39 +100,152 @@ fn collapse<C: Collapse, R: BufRead>(mut folder: C, r: R) -> Result<Vec<u8>, Err
     Ok(folded)
 }
 
-/// The event of the first sample in `perf script` output, as inferno names it: the word
-/// before the first `:` after the time stamp (`cycles` in `… 72.176760: 257597 cycles:uppp:`,
-/// `page-faults` in `pf 21799 21041.921871: 1 page-faults:`). None where the head holds no
-/// sample line with a time stamp.
+/// The event of the first sample in `perf script` output, as inferno names it (see
+/// [`sample_event`]). None where the head holds no sample line with a time stamp.
 fn perf_event(head: &[u8]) -> Option<String> {
     let head = std::str::from_utf8(&head[..head.len().min(HEAD)])
         .or_else(|e| std::str::from_utf8(&head[..e.valid_up_to()]))
         .ok()?;
-    head.lines()
-        .filter(|l| !l.starts_with('#') && !l.starts_with(char::is_whitespace))
-        .find_map(|line| {
-            // The time stamp is the first word that is a number followed by `:` (a comm
-            // such as `kworker/0:1` holds a colon too, but not after digits alone).
-            let mut at = 0;
-            for word in line.split(' ') {
-                let end = at + word.len();
-                at = end + 1;
-                let Some(time) = word.strip_suffix(':') else {
-                    continue;
-                };
-                if time.parse::<f64>().is_err() {
-                    continue;
-                }
-                let rest = line.get(end + 1..)?;
-                let before = rest.split(':').next()?;
-                return before
-                    .split_whitespace()
-                    .last()
-                    .filter(|e| !e.is_empty())
-                    .map(str::to_string);
-            }
-            None
-        })
+    head.lines().find_map(sample_event).map(str::to_string)
+}
+
+/// The event of one line of `perf script` output when it starts a sample: the word before
+/// the first `:` after the time stamp (`cycles` in `… 72.176760: 257597 cycles:uppp:`,
+/// `page-faults` in `pf 21799 21041.921871: 1 page-faults:`).
+fn sample_event(line: &str) -> Option<&str> {
+    if line.starts_with('#') || line.starts_with(char::is_whitespace) {
+        return None;
+    }
+    // The time stamp is the first word that is a number followed by `:` (a comm such as
+    // `kworker/0:1` holds a colon too, but not after digits alone).
+    let mut at = 0;
+    for word in line.split(' ') {
+        let end = at + word.len();
+        at = end + 1;
+        let Some(time) = word.strip_suffix(':') else {
+            continue;
+        };
+        if time.parse::<f64>().is_err() {
+            continue;
+        }
+        let rest = line.get(end + 1..)?;
+        let before = rest.split(':').next()?;
+        return before.split_whitespace().last().filter(|e| !e.is_empty());
+    }
+    None
+}
+
+/// How many distinct events [`PerfLines`] names; samples of any further ones are counted
+/// together (perf records a handful; only a hostile file names thousands).
+const MAX_EVENTS: usize = 32;
+
+/// `perf script` output as inferno's collapser reads it, a line at a time, with two things
+/// done on the way:
+/// - the samples of each event are counted: inferno keeps the samples of one event and
+///   passes over the others without a word (a recording of `perf record -e
+///   page-faults,cpu-clock` holds both);
+/// - in a sample's first line, the blanks between the period and the event are made one:
+///   perf pads shorter event names to the longest one recorded (`250000   cpu-clock:` beside
+///   `1 page-faults:`), and inferno 0.12 then reads no period and counts the sample as 1.
+struct PerfLines<R> {
+    inner: R,
+    /// The line being handed out, and how much of it was.
+    line: Vec<u8>,
+    at: usize,
+    /// Samples per event, in the order first met.
+    events: Vec<(String, u64)>,
+    /// Samples of events beyond the first [`MAX_EVENTS`].
+    more: u64,
+}
+
+impl<R: BufRead> PerfLines<R> {
+    fn new(inner: R) -> Self {
+        PerfLines {
+            inner,
+            line: Vec::new(),
+            at: 0,
+            events: Vec::new(),
+            more: 0,
+        }
+    }
+
+    /// Counts the line just read if it starts a sample, and unpads its event.
+    fn sample_line(&mut self) {
+        let Ok(text) = std::str::from_utf8(&self.line) else {
+            return;
+        };
+        let Some(event) = sample_event(text) else {
+            return;
+        };
+        match self.events.iter().position(|(e, _)| e == event) {
+            Some(i) => self.events[i].1 += 1,
+            None if self.events.len() < MAX_EVENTS => self.events.push((event.to_string(), 1)),
+            None => self.more += 1,
+        }
+        // `sample_event` found the event right after the period and its blanks.
+        let end = event.as_ptr() as usize - text.as_ptr() as usize;
+        let blanks = text[..end].len() - text[..end].trim_end_matches(' ').len();
+        if blanks > 1 && text[..end - blanks].ends_with(|c: char| c.is_ascii_digit()) {
+            self.line.drain(end - blanks + 1..end);
+        }
+    }
+
+    /// Says in `skipped` how many samples of events other than `kept` were left out, of
+    /// which events, and how to read them.
+    fn note_other_events(&self, kept: &str, skipped: &mut Skipped) {
+        let others: Vec<&(String, u64)> = self.events.iter().filter(|(e, _)| e != kept).collect();
+        let count = others.iter().map(|(_, n)| n).sum::<u64>() + self.more;
+        if count == 0 {
+            return;
+        }
+        let named: Vec<String> = others.iter().map(|(e, n)| format!("{e} ({n})")).collect();
+        let more = if self.more > 0 {
+            format!(" and {} of further events", self.more)
+        } else {
+            String::new()
+        };
+        skipped.skip_samples(
+            count,
+            format!(
+                "{count} samples of other events left out: {}{more}; this profile shows \
+                 {kept}, the first event in the file. `perf script --per-event-dump -i \
+                 perf.data` writes each event's samples to a file of its own \
+                 (perf.data.EVENT.dump), which reads as that event's profile",
+                named.join(", ")
+            ),
+        );
+    }
+}
+
+impl<R: BufRead> std::io::Read for PerfLines<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = {
+            let available = self.fill_buf()?;
+            let n = available.len().min(out.len());
+            out[..n].copy_from_slice(&available[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for PerfLines<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.at == self.line.len() {
+            self.line.clear();
+            self.at = 0;
+            // A line longer than this comes in pieces, each handed out as it is.
+            <&mut R as std::io::Read>::take(&mut self.inner, crate::lines::MAX_LINE as u64)
+                .read_until(b'\n', &mut self.line)?;
+            self.sample_line();
+        }
+        Ok(&self.line[self.at..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.at = (self.at + amount).min(self.line.len());
+    }
 }
 
 /// Builds a profile from stacks of function names.
@@ -239,6 +352,42 @@ mod tests {
             Some("cpu-clock")
         );
         assert_eq!(e("no sample here\n"), None);
+    }
+
+    #[test]
+    fn samples_of_other_events_are_counted_and_named() {
+        let text = "pf 1 2.5:          1 page-faults: \n\t4005d6 touch+0x6 (/bin/pf)\n\n\
+                    pf 1 2.6:     250000   cpu-clock: \n\t4005e0 spin+0x2 (/bin/pf)\n\n\
+                    pf 1 2.7:          1 page-faults: \n\t4005d6 touch+0x6 (/bin/pf)\n\n\
+                    pf 1 2.8:     250000   cpu-clock: \n\t4005e0 spin+0x2 (/bin/pf)\n";
+        let parsed = crate::read_bytes(text.as_bytes()).unwrap();
+        assert_eq!(parsed.profile.event.as_deref(), Some("page-faults"));
+        assert_eq!(parsed.profile.total(ValueKind::InuseObjects), 2.0);
+        assert_eq!(parsed.skipped.lines, 2);
+        let p = &parsed.skipped.problems[0];
+        assert_eq!(p.kind, "other_events");
+        assert!(
+            p.message
+                .starts_with("2 samples of other events left out: cpu-clock (2);"),
+            "{}",
+            p.message
+        );
+        // One event: nothing left out.
+        let one = text.split("pf 1 2.6").next().unwrap();
+        assert!(crate::read_bytes(one.as_bytes())
+            .unwrap()
+            .skipped
+            .is_empty());
+        // perf pads `cpu-clock` to the width of `page-faults`: its periods are still read
+        // (`perf script --per-event-dump` keeps the padding).
+        let clock: String = text
+            .split("\n\n")
+            .filter(|s| s.contains("cpu-clock"))
+            .map(|s| format!("{s}\n\n"))
+            .collect();
+        let parsed = crate::read_bytes(clock.as_bytes()).unwrap();
+        assert_eq!(parsed.profile.event.as_deref(), Some("cpu-clock"));
+        assert_eq!(parsed.profile.total(ValueKind::InuseObjects), 500000.0);
     }
 
     #[test]
