@@ -16,6 +16,10 @@
 //!   from the cache without the server being asked;
 //! - with the server stopped: one `debuginfod_unreachable` remark, and `threads` and `heap`
 //!   print what they print without `DEBUGINFOD_URLS`, with the same exit status.
+//!
+//! A heap profile whose mappings name an executable that is not on this machine, by path and
+//! build-id, gets it from the server too: `profile` prints jeprof's table of the same dump
+//! read beside the executable.
 
 use std::ffi::OsStr;
 use std::io::{Read, Write};
@@ -370,4 +374,80 @@ fn files_come_from_a_debuginfod_server() {
         .collect();
     assert_eq!(remarks.len(), 1, "{}", info.describe());
     cli::assert_exit(&info, 0);
+}
+
+/// A jemalloc heap profile whose mapping lines name the executable by a path that does not
+/// exist here and by its build-id (pprof's `START-END PERMS PATH (@OFFSET) BUILD-ID` form):
+/// with a server holding the executable, `profile` names the program's functions with
+/// jeprof's figures for the original dump read beside the executable; without the server it
+/// cannot name them.
+#[test]
+fn a_profiles_executable_comes_from_a_debuginfod_server() {
+    use crate::profile::{assert_same_figures, jemalloc_fixture, jeprof, parse_text, tools, OWN};
+    if !tools(&[("gcc", "gcc"), ("jeprof", "libjemalloc-dev")]) {
+        return;
+    }
+    let fx = jemalloc_fixture();
+    let (_, _, dump) = &fx.dumps[0];
+    let work = unique_dir("debuginfod-profile");
+    let folder = work.join("served");
+    std::fs::create_dir_all(&folder).expect("test folders");
+    let id = serve_copy(&fx.exe, &folder, "jemalloc_workload");
+    objcopy(
+        &["--only-keep-debug"],
+        &fx.exe,
+        &folder.join("jemalloc_workload.debug"),
+    );
+
+    // The dump with the executable's lines rewritten: the same addresses and offsets.
+    let exe_path = fx.exe.to_string_lossy().to_string();
+    let text = std::fs::read_to_string(dump).expect("the dump");
+    let mut moved = String::new();
+    let mut rewritten = 0;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() == 6 && f[5] == exe_path {
+            moved.push_str(&format!(
+                "{} {} /nonexistent/jemalloc_workload (@{}) {id}\n",
+                f[0], f[1], f[2]
+            ));
+            rewritten += 1;
+        } else {
+            moved.push_str(line);
+            moved.push('\n');
+        }
+    }
+    assert!(
+        rewritten > 0,
+        "no mapping of {exe_path} in {}",
+        dump.display()
+    );
+    let profile = work.join("moved.heap");
+    std::fs::write(&profile, moved).expect("the rewritten dump");
+
+    let theirs = jeprof(&[], &[&fx.exe, dump]);
+    let server = Server::start(&folder, &work, std::slice::from_ref(&id));
+    let args = [OsStr::new("profile"), profile.as_os_str()];
+    let fetched = heapmortem(&args, Some(&server.url), &work.join("cache"));
+    cli::assert_exit(&fetched, 0);
+    let ours = parse_text(&fetched.stdout_str());
+    // Every row of the program's own functions equal to jeprof's (other libraries' frames
+    // may be named differently, as beside the executable).
+    assert_same_figures("executable from debuginfod", &theirs, &ours, OWN);
+    assert!(
+        ours.rows
+            .iter()
+            .any(|(_, _, name)| name == "handle_request"),
+        "the program's functions are named\n{}",
+        fetched.describe()
+    );
+    drop(server);
+
+    // Without a server nothing names them: the check above can fail.
+    let alone = heapmortem(&args, None, &work.join("cache-none"));
+    assert!(
+        !alone.stdout_str().contains("handle_request"),
+        "{}",
+        alone.describe()
+    );
 }

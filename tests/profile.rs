@@ -30,7 +30,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// Whether every tool is there; a missing one fails the test naming its Debian package
 /// (the harness's rule: no silent pass), unless HEAPMORTEM_TEST_ALLOW_MISSING_TOOLS is set.
-fn tools(needed: &[(&str, &str)]) -> bool {
+pub(crate) fn tools(needed: &[(&str, &str)]) -> bool {
     needed.iter().all(|(tool, package)| require(tool, package))
 }
 
@@ -60,7 +60,7 @@ pub(crate) struct Table {
     pub(crate) rows: Vec<(i64, i64, String)>,
 }
 
-fn parse_text(text: &str) -> Table {
+pub(crate) fn parse_text(text: &str) -> Table {
     let mut total = None;
     let mut rows = Vec::new();
     for line in text.lines() {
@@ -105,7 +105,12 @@ fn address_of(name: &str) -> Option<u64> {
 ///   show for libraries without a `_fini` symbol.
 ///
 /// `own` lists functions of the workload that must be there by name.
-fn assert_same_figures(what: &str, jeprof: &Table, ours: &Table, own: &[&str]) -> Vec<String> {
+pub(crate) fn assert_same_figures(
+    what: &str,
+    jeprof: &Table,
+    ours: &Table,
+    own: &[&str],
+) -> Vec<String> {
     assert_eq!(jeprof.total, ours.total, "{what}: Total");
     let ours_by_name: HashMap<&str, (i64, i64)> = ours
         .rows
@@ -160,13 +165,13 @@ fn assert_same_figures(what: &str, jeprof: &Table, ours: &Table, own: &[&str]) -
 }
 
 /// The jemalloc fixture, built once, and its dumps for each lg_prof_sample.
-struct Jemalloc {
-    exe: PathBuf,
+pub(crate) struct Jemalloc {
+    pub(crate) exe: PathBuf,
     /// (lg_prof_sample, base dump, final dump)
-    dumps: Vec<(u32, PathBuf, PathBuf)>,
+    pub(crate) dumps: Vec<(u32, PathBuf, PathBuf)>,
 }
 
-fn jemalloc_fixture() -> &'static Jemalloc {
+pub(crate) fn jemalloc_fixture() -> &'static Jemalloc {
     static BUILT: OnceLock<Jemalloc> = OnceLock::new();
     BUILT.get_or_init(|| {
         assert!(
@@ -196,7 +201,7 @@ fn jemalloc_fixture() -> &'static Jemalloc {
     })
 }
 
-const OWN: &[&str] = &[
+pub(crate) const OWN: &[&str] = &[
     "window_alloc",
     "inflate_init",
     "handle_request",

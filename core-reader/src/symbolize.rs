@@ -172,7 +172,26 @@ impl Symbolizer {
             exe,
             search.sysroot.as_deref(),
         );
-        let data = found.as_deref().and_then(|p| cache.get(p));
+        let mut found = found;
+        let mut data = found.as_deref().and_then(|p| cache.get(p));
+        let mut file_id = data.and_then(build_id_of_file);
+        let mut source = FileSource::Local;
+        // No file here, or not the one the profile names: a debuginfod server may have it
+        // (as for a core's modules, `Process::resolve_module`).
+        if let Some(id) = mapping
+            .build_id
+            .as_ref()
+            .filter(|id| file_id.as_ref() != Some(*id))
+        {
+            let fetched = search.debuginfod.as_ref().and_then(|d| {
+                let (path, from) = d.fetch(id, Kind::Executable)?;
+                let bytes = cache.get(&path)?;
+                (build_id_of_file(bytes).as_ref() == Some(id)).then_some((path, bytes, from))
+            });
+            if let Some((path, bytes, from)) = fetched {
+                (found, data, file_id, source) = (Some(path), Some(bytes), Some(id.clone()), from);
+            }
+        }
         let bias = match mapping.placement {
             Placement::Unrelocated => LoadBias(0),
             // Without the file's program headers: as if module addresses equalled file
@@ -187,7 +206,6 @@ impl Symbolizer {
             Placement::Unrelocated => (0, u64::MAX),
             Placement::Mapped { start, end, .. } => (start.0, end.0),
         };
-        let file_id = data.and_then(build_id_of_file);
         let matches = match (&mapping.build_id, &file_id) {
             (Some(a), Some(b)) => Some(a == b),
             _ => None,
@@ -202,7 +220,7 @@ impl Symbolizer {
                 path: p,
                 build_id: file_id,
                 matches,
-                source: FileSource::Local,
+                source,
             }),
             debug_file: None,
             debug_file_source: None,
