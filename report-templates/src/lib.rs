@@ -62,7 +62,8 @@ pub use assemble::Inputs;
 pub use diff::MAX_DIFF_ROWS;
 pub use model::{
     ArenaRow, DiffArenaRow, DiffRow, DiffSection, Finding, HeapSection, InputFile, LeakGroup,
-    LeaksSection, ModuleRow, Provenance, Severity, SizeClassRow, TypeCount, TypesSection,
+    LeaksSection, ModuleRow, OwnFigure, Provenance, Severity, SizeClassRow, TypeCount,
+    TypesSection,
 };
 pub use process::{core_modules, FrameView, ProcessSection, ThreadView};
 pub use profile::{ProfileRow, ProfileSection, ProfileSource, MAX_TABLE_ROWS};
@@ -339,6 +340,7 @@ mod tests {
                 free_bytes: 480,
             }],
             notes: vec!["3 corrupt chunks skipped".into()],
+            own_account: Vec::new(),
         });
         r.leaks.push(LeaksSection {
             input: "core.1".into(),
