@@ -471,9 +471,9 @@ fn explain_says_a_leaked_object_is_anchored_by_nothing_on_jemalloc() {
     explain_leaked_and_bad_addresses(Malloc::Jemalloc);
 }
 
-/// On tcmalloc also a block the program freed last (in its thread's cache) and a global:
-/// one line each, exit 1 (DESIGN.md: the input could be read only in part — here, the
-/// address has no allocation to explain).
+/// On tcmalloc also a block the program freed last (in its thread's cache), a large one it
+/// freed back to the page heap, and a global: one line each, exit 1 (DESIGN.md: the input
+/// could be read only in part — here, the address has no allocation to explain).
 #[test]
 fn explain_says_a_leaked_object_is_anchored_by_nothing_on_tcmalloc() {
     explain_leaked_and_bad_addresses(Malloc::Tcmalloc);
@@ -491,6 +491,26 @@ fn explain_says_a_leaked_object_is_anchored_by_nothing_on_tcmalloc() {
             "is in a tcache block of {} bytes at {freed:#x}",
             run.count("usable_freed")
         )) && said.contains("the program freed it"),
+        "{}",
+        out.describe()
+    );
+    // The large block's span, free in the page heap (merged with its free neighbours, if
+    // any: it starts at or before the block).
+    let large = run.address("freed_large");
+    let out = explain(&run, &format!("{:#x}", large + 4096));
+    cli::assert_exit(&out, 1);
+    cli::assert_one_line_error(&out);
+    let said = out.stderr_str();
+    let start = said
+        .split(" bytes at ")
+        .nth(1)
+        .and_then(|s| s.split(':').next())
+        .and_then(parse_hex)
+        .unwrap_or_else(|| panic!("{}", out.describe()));
+    assert!(
+        said.contains("is in a free block of ")
+            && said.contains("the program freed it")
+            && start <= large,
         "{}",
         out.describe()
     );
