@@ -8,8 +8,10 @@
 //! `phaseN.truth`, then raises SIGSTOP; gdb takes a core of each stop with `gcore`
 //! ([`stop_cores`]). The diff's rows for the class, for the list's nodes and for the holder
 //! must equal the counts the program wrote; gdb says what the example address of the finding
-//! is. Built against glibc malloc and Debian's libjemalloc (5.3). Cores of two builds and of
-//! two programs are compared too: a statement on stderr, no invented growth.
+//! is. Built against glibc malloc, Debian's libjemalloc (5.3) and Debian's libtcmalloc
+//! (gperftools 2.10, whose build also writes `MallocExtension::GetStats()` at each stop: the
+//! allocator rows are checked against it). Cores of two builds and of two programs are
+//! compared too: a statement on stderr, no invented growth.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -28,6 +30,7 @@ use crate::harness::{cli, parse_hex, repo_root, unique_dir, Memo};
 enum Malloc {
     Glibc,
     Jemalloc,
+    Tcmalloc,
 }
 
 /// How the workload is built: its executable's name and extra compiler flags.
@@ -46,11 +49,18 @@ struct Run {
     exe: PathBuf,
     cores: Vec<PathBuf>,
     truth: Vec<HashMap<String, u64>>,
+    /// With tcmalloc: `MallocExtension::GetStats()` at each stop.
+    stats: Vec<String>,
 }
 
 impl Run {
     fn count(&self, stop: usize, key: &str) -> u64 {
         self.truth[stop][key]
+    }
+
+    /// The figure of the "MALLOC:" line labelled `label` in GetStats' text at `stop`.
+    fn malloc_figure(&self, stop: usize, label: &str) -> u64 {
+        crate::heap_tcmalloc::malloc_figure(&self.stats[stop], label)
     }
 }
 
@@ -67,6 +77,9 @@ fn growth(malloc: Malloc, build: Workload) -> Option<Run> {
         {
             return None;
         }
+        if malloc == Malloc::Tcmalloc && !crate::heap_tcmalloc::have_tcmalloc() {
+            return None;
+        }
         let dir = unique_dir(&format!("diff-{malloc:?}-{build:?}"));
         let name = match build {
             Workload::OtherProgram => "other",
@@ -81,8 +94,14 @@ fn growth(malloc: Malloc, build: Workload) -> Option<Run> {
         if build != Workload::Growth {
             cc.arg("-DRING=60");
         }
-        if malloc == Malloc::Jemalloc {
-            cc.args(["-DWITH_JEMALLOC", "-ljemalloc"]);
+        match malloc {
+            Malloc::Glibc => {}
+            Malloc::Jemalloc => {
+                cc.args(["-DWITH_JEMALLOC", "-ljemalloc"]);
+            }
+            Malloc::Tcmalloc => {
+                cc.args(["-DWITH_TCMALLOC", "-ltcmalloc"]);
+            }
         }
         run(&mut cc, Duration::from_secs(180)).expect_success("compiling growth.cpp");
         let cores = stop_cores(&exe, &dir, 3);
@@ -96,7 +115,21 @@ fn growth(malloc: Malloc, build: Workload) -> Option<Run> {
                     .collect()
             })
             .collect();
-        Some(Run { exe, cores, truth })
+        let stats = match malloc {
+            Malloc::Tcmalloc => (1..=3)
+                .map(|k| {
+                    std::fs::read_to_string(dir.join(format!("phase{k}.stats")))
+                        .expect("the workload wrote GetStats' text")
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Some(Run {
+            exe,
+            cores,
+            truth,
+            stats,
+        })
     })
 }
 
@@ -127,6 +160,8 @@ struct Figures {
     free_bytes: u64,
     trimmable_bytes: u64,
     fragmented_bytes: u64,
+    dirty_bytes: Option<u64>,
+    retained_bytes: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -291,6 +326,8 @@ fn growth_by_type(malloc: Malloc) {
     if malloc == Malloc::Glibc {
         assert_eq!(a.arenas[0].name, "main_arena");
         assert_eq!((a.old.cached_bytes, a.new.cached_bytes), (None, None));
+    } else if malloc == Malloc::Tcmalloc {
+        assert_tcmalloc_figures(&run, a, [0, 1]);
     } else {
         // jemalloc's in use counts the regions in thread caches, by its own account at each
         // stop: in use can grow less than what the program holds (the doubt of issue 11's
@@ -368,6 +405,71 @@ fn growth_by_type(malloc: Malloc) {
     assert!(parse_hex(example).is_some());
 }
 
+/// tcmalloc's one arena, the page heap, against GetStats at the stops `stops`: from the
+/// system (the page heap's system_bytes: virtual address space less metadata), in use by
+/// the application, the page heap's resident free spans (dirty, trimmable: what
+/// `ReleaseFreeMemory()` returns), what was released to the system (retained); free is
+/// the free objects of every size class — in the thread caches, the transfer caches and
+/// the central lists, GetStats' per-class table — plus the free spans, resident or
+/// released.
+fn assert_tcmalloc_figures(run: &Run, a: &Holdings, stops: [usize; 2]) {
+    assert_eq!(a.arenas.len(), 1, "{a:#?}");
+    assert_eq!(a.arenas[0].name, "page heap");
+    for (f, stop) in [&a.old, &a.new].into_iter().zip(stops) {
+        let m = |label: &str| run.malloc_figure(stop, label);
+        let system = m("Virtual address space used") - m("Bytes in malloc metadata");
+        assert_eq!(f.system_bytes, system, "stop {stop}: {f:#?}");
+        assert_eq!(
+            f.system_bytes,
+            run.count(stop, "system_bytes"),
+            "stop {stop}"
+        );
+        assert_eq!(
+            f.in_use_bytes,
+            m("Bytes in use by application"),
+            "stop {stop}"
+        );
+        assert_eq!(f.in_use_bytes, run.count(stop, "allocated"), "stop {stop}");
+        assert_eq!(
+            f.dirty_bytes,
+            Some(m("Bytes in page heap freelist")),
+            "stop {stop}"
+        );
+        assert_eq!(
+            f.trimmable_bytes,
+            m("Bytes in page heap freelist"),
+            "stop {stop}"
+        );
+        let released = m("Bytes released to OS (aka unmapped)");
+        assert_eq!(f.retained_bytes, Some(released), "stop {stop}");
+        assert_eq!(f.cached_bytes, None, "tcmalloc counts its caches free");
+        // "class   1 [        8 bytes ] :      961 objs; …": size × objects.
+        let cached: u64 = run.stats[stop]
+            .lines()
+            .filter(|l| l.starts_with("class "))
+            .map(|l| {
+                let number = |s: Option<&str>| -> u64 {
+                    s.and_then(|s| s.split_whitespace().next())
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or_else(|| panic!("cannot read {l:?}"))
+                };
+                number(l.split('[').nth(1)) * number(l.split(':').nth(1))
+            })
+            .sum();
+        assert!(
+            cached >= m("Bytes in thread cache freelists")
+                && m("Bytes in thread cache freelists") > 0,
+            "stop {stop}: {}",
+            run.stats[stop]
+        );
+        assert_eq!(
+            f.free_bytes,
+            cached + m("Bytes in page heap freelist") + released,
+            "stop {stop}: free objects and free spans"
+        );
+    }
+}
+
 /// `+1,200`.
 fn signed(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
@@ -401,6 +503,11 @@ fn growth_by_type_equals_the_workloads_counts_on_glibc() {
 #[test]
 fn growth_by_type_equals_the_workloads_counts_on_jemalloc() {
     growth_by_type(Malloc::Jemalloc);
+}
+
+#[test]
+fn growth_by_type_equals_the_workloads_counts_on_tcmalloc() {
+    growth_by_type(Malloc::Tcmalloc);
 }
 
 /// By size: every block held through the list grew by two a session (the object and its
@@ -522,6 +629,9 @@ fn allocator_growth(malloc: Malloc) {
     let (d, out) = diff_json(&run.cores[1], &run.cores[2], "type");
     cli::assert_exit(&out, 0);
     let a = d.allocator.as_ref().expect("one allocator in both cores");
+    if malloc == Malloc::Tcmalloc {
+        assert_tcmalloc_figures(&run, a, [1, 2]);
+    }
     let system = run.count(2, "system_bytes") as i64 - run.count(1, "system_bytes") as i64;
     assert_eq!(a.delta.system_bytes, system, "{a:#?}");
     assert!(a.new.fragmented_bytes > a.old.fragmented_bytes, "{a:#?}");
@@ -556,6 +666,11 @@ fn allocator_growth_without_the_program_on_glibc() {
 #[test]
 fn allocator_growth_without_the_program_on_jemalloc() {
     allocator_growth(Malloc::Jemalloc);
+}
+
+#[test]
+fn allocator_growth_without_the_program_on_tcmalloc() {
+    allocator_growth(Malloc::Tcmalloc);
 }
 
 /// `report` of the two cores has a growth section: the class's row with the program's count

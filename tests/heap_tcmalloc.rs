@@ -24,7 +24,7 @@ use crate::harness::{publish_dir, repo_root, stable_hash, tmp_root, unique_dir, 
 /// Debian's libtcmalloc (package libgoogle-perftools4, with -dev for the link).
 const LIBTCMALLOC: &str = "/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4";
 
-fn have_tcmalloc() -> bool {
+pub(crate) fn have_tcmalloc() -> bool {
     if Path::new(LIBTCMALLOC).is_file() && Path::new("/usr/include/gperftools").is_dir() {
         return true;
     }
@@ -41,7 +41,7 @@ fn have_tcmalloc() -> bool {
 
 /// How the workload gets tcmalloc.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Linking {
+pub(crate) enum Linking {
     /// `-ltcmalloc`.
     Full,
     /// `-ltcmalloc_minimal`.
@@ -98,12 +98,12 @@ fn workload(linking: Linking) -> PathBuf {
 
 /// One run: its core and what GetStats printed at that instant.
 #[derive(Clone, Debug)]
-struct Run {
-    core: PathBuf,
-    truth: String,
+pub(crate) struct Run {
+    pub(crate) core: PathBuf,
+    pub(crate) truth: String,
 }
 
-fn run_workload(linking: Linking, mode: &'static str) -> Run {
+pub(crate) fn run_workload(linking: Linking, mode: &'static str) -> Run {
     static RUNS: OnceLock<Memo<(Linking, &'static str), Run>> = OnceLock::new();
     RUNS.get_or_init(Memo::new).get(&(linking, mode), || {
         let exe = workload(linking);
@@ -137,7 +137,7 @@ fn heap(core: &Path, extra: &[&str]) -> process::Output {
 }
 
 /// The figure of GetStats' "MALLOC:" line labelled `label`.
-fn malloc_figure(truth: &str, label: &str) -> u64 {
+pub(crate) fn malloc_figure(truth: &str, label: &str) -> u64 {
     let line = truth
         .lines()
         .find(|l| l.starts_with("MALLOC:") && l.ends_with(label))

@@ -142,7 +142,7 @@ fn leaky_jemalloc() -> Option<Run> {
 
 /// The same, linked with Debian's libtcmalloc (gperftools 2.10; valgrind replaces its
 /// `malloc` through `--soname-synonyms=somalloc=*tcmalloc*`).
-fn leaky_tcmalloc() -> Option<Run> {
+pub(crate) fn leaky_tcmalloc() -> Option<Run> {
     static RUN: OnceLock<Option<Run>> = OnceLock::new();
     RUN.get_or_init(|| leaky_on(Some("tcmalloc"))).clone()
 }

@@ -430,6 +430,8 @@ const EXTRACT: &str = r#"(() => {
       count: r.querySelector('.count').textContent, bytes: r.querySelector('.bytes').dataset.v})),
     arenas: [...document.querySelectorAll('#heap table.arenas tbody tr')].map(r =>
       [...r.cells].map(c => c.getAttribute('data-v') || c.textContent)),
+    own_account: [...document.querySelectorAll('#heap table.own-account tbody tr')].map(r =>
+      [r.cells[0].textContent, r.cells[1].getAttribute('data-v')]),
     scripts: document.scripts.length,
     images: document.querySelectorAll('main img').length,
     bytes: document.documentElement.outerHTML.length,
@@ -1343,6 +1345,87 @@ fn report_of_a_cpp_core_counts_its_classes_by_type() {
             "{malloc:?}: largest first: {bytes:?}"
         );
     }
+}
+
+/// A tcmalloc core (gperftools 2.10): the heap section's account equals the "MALLOC:" block
+/// of `MallocExtension::GetStats()` the workload wrote at the same instant
+/// (`tests/fixtures/tcmalloc/workload.c`), and so does the page heap's row; a leaky program
+/// linked with tcmalloc has its leaks section with valgrind memcheck's definitely and
+/// indirectly lost blocks, and a types section.
+#[test]
+fn report_of_a_tcmalloc_core_shows_getstats_figures_leaks_and_types() {
+    use crate::heap_tcmalloc::{malloc_figure, run_workload, Linking};
+    if !crate::heap_tcmalloc::have_tcmalloc() {
+        return;
+    }
+    let run = run_workload(Linking::Full, "plain");
+    let dir = unique_dir("report-tcmalloc");
+    let out = dir.join("tcmalloc-report.html");
+    report(&[run.core.as_os_str()], &out);
+    let mut b = browser();
+    let page = b.load(&out, "tcmalloc-heap", EXTRACT, None);
+    assert_clean(&page, "tcmalloc report");
+    let d = &page.data;
+    for id in ["heap", "leaks", "types"] {
+        assert!(
+            d["sections"].as_array().unwrap().iter().any(|s| s == id),
+            "no {id} section: {}",
+            d["sections"]
+        );
+    }
+    let truth = &run.truth;
+    let own = d["own_account"].as_array().unwrap();
+    let labels: Vec<&str> = truth
+        .lines()
+        .filter(|l| l.starts_with("MALLOC:") && l.contains(" MiB) "))
+        .map(|l| l.split(" MiB) ").nth(1).unwrap())
+        .collect();
+    assert_eq!(labels.len(), 9, "{truth}");
+    assert_eq!(own.len(), labels.len(), "{own:?}");
+    for (row, label) in own.iter().zip(&labels) {
+        assert_eq!(row[0], *label, "{own:?}");
+        assert_eq!(
+            row[1].as_str().and_then(|v| v.parse().ok()),
+            Some(malloc_figure(truth, label)),
+            "{label}"
+        );
+    }
+    // The page heap's row. Columns: arena, address, system, in use, chunks, free, free
+    // chunks, dirty, muzzy, retained, …
+    let arenas = d["arenas"].as_array().unwrap();
+    assert_eq!(arenas.len(), 1, "{arenas:?}");
+    let row = &arenas[0];
+    let cell = |i: usize| row[i].as_str().unwrap().parse::<u64>().unwrap();
+    assert_eq!(row[0], "page heap");
+    let m = |label: &str| malloc_figure(truth, label);
+    assert_eq!(
+        cell(2),
+        m("Virtual address space used") - m("Bytes in malloc metadata"),
+        "system: {row}"
+    );
+    assert_eq!(cell(3), m("Bytes in use by application"), "in use: {row}");
+    assert_eq!(cell(7), m("Bytes in page heap freelist"), "dirty: {row}");
+    assert_eq!(
+        cell(9),
+        m("Bytes released to OS (aka unmapped)"),
+        "retained: {row}"
+    );
+    assert!(!d["types"].as_array().unwrap().is_empty(), "types rows");
+
+    let Some(leaky) = crate::leaks::leaky_tcmalloc() else {
+        return;
+    };
+    let out = dir.join("tcmalloc-leaks-report.html");
+    report(&[leaky.core.as_os_str()], &out);
+    let page = b.load(&out, "tcmalloc-leaks", EXTRACT, None);
+    assert_clean(&page, "tcmalloc leaks report");
+    let l = &page.data["leaks"][0];
+    let n = |k: &str| l[k].as_str().unwrap().parse::<u64>().unwrap();
+    let vg = leaky.valgrind;
+    assert_eq!(n("direct_count"), vg.definitely.1, "{l}");
+    assert_eq!(n("indirect_count"), vg.indirectly.1, "{l}");
+    assert!(n("direct_bytes") >= vg.definitely.0, "{l}");
+    assert!(!page.data["types"].as_array().unwrap().is_empty());
 }
 
 /// `report --sample-index inuse_objects`: the profile section counts objects, with

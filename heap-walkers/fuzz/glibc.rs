@@ -156,6 +156,7 @@ impl Variant {
 }
 
 include!("bytes.rs");
+include!("patches.rs");
 
 impl Bytes {
     fn u32(&mut self, at: u64, v: u32) {
@@ -322,21 +323,11 @@ fn seed_image(variant: Variant) -> MemoryImage {
 /// writing up to 16 bytes into a region of the image. Walking, rendering and the leak check
 /// must not panic, whatever the bytes.
 pub fn exercise(data: &[u8]) {
-    let Some((&pick, mut rest)) = data.split_first() else {
+    let Some((&pick, rest)) = data.split_first() else {
         return;
     };
     let mut image = seed_image(Variant::ALL[pick as usize % Variant::ALL.len()]);
-    let starts: Vec<u64> = image.regions().iter().map(|r| r.0).collect();
-    while let [region, o0, o1, o2, o3, len, tail @ ..] = rest {
-        let start = starts[*region as usize % starts.len()];
-        let n = (*len as usize % 16 + 1).min(tail.len());
-        if let Some(bytes) = image.region_mut(start) {
-            let at = u32::from_le_bytes([*o0, *o1, *o2, *o3]) as usize % bytes.len();
-            let end = (at + n).min(bytes.len());
-            bytes[at..end].copy_from_slice(&tail[..end - at]);
-        }
-        rest = &tail[n..];
-    }
+    apply_patches(&mut image, rest);
     let options = glibc::WalkOptions {
         list: true,
         progress: false,

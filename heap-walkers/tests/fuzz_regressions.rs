@@ -15,6 +15,9 @@ mod jemalloc_body {
 mod cpp_body {
     include!("../fuzz/cpp.rs");
 }
+mod tcmalloc_body {
+    include!("../fuzz/tcmalloc.rs");
+}
 
 /// A hang the fuzzer stopped after its `-timeout` must now finish in well under it, in a
 /// debug build on a loaded machine.
@@ -23,11 +26,12 @@ const BOUND: Duration = Duration::from_secs(20);
 #[test]
 fn fuzz_regressions_replay() {
     type Body = fn(&[u8]);
-    let targets: [(&str, Body); 4] = [
+    let targets: [(&str, Body); 5] = [
         ("glibc", glibc_body::exercise),
         ("jemalloc", jemalloc_body::exercise),
         ("types", cpp_body::exercise_types),
         ("leaks", cpp_body::exercise_leaks),
+        ("tcmalloc", tcmalloc_body::exercise),
     ];
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
     for entry in std::fs::read_dir(&root).expect("tests/fuzz-regressions") {

@@ -7,8 +7,8 @@ use heap_walkers::{Allocator, ArenaDetail, Heap, HeldHeap, WalkedHeap};
 use serde::Serialize;
 
 use crate::model::{
-    ArenaRow, Finding, HeapSection, LeakGroup, LeaksSection, Severity, SizeClassRow, TypeCount,
-    TypesSection,
+    ArenaRow, Finding, HeapSection, LeakGroup, LeaksSection, OwnFigure, Severity, SizeClassRow,
+    TypeCount, TypesSection,
 };
 use crate::{core_modules, ProcessSection, Report, MAX_TYPE_ROWS};
 
@@ -58,7 +58,25 @@ impl Report {
         match &heap {
             WalkedHeap::Glibc(heap) => self.add_heap_section(name, heap),
             WalkedHeap::Jemalloc(heap) => self.add_heap_section(name, &heap.figures()),
-            WalkedHeap::Tcmalloc(heap) => self.add_heap_section(name, heap),
+            WalkedHeap::Tcmalloc(heap) => {
+                self.add_heap_section(name, heap);
+                // The whole heap as GetStats() accounts for it: the caches' and the page
+                // heap's parts, which the one arena's row sums up.
+                if let Some(section) = self.heaps.last_mut() {
+                    section.own_account = heap
+                        .detail
+                        .stats
+                        .malloc_block()
+                        .into_iter()
+                        .filter_map(|(label, bytes)| {
+                            Some(OwnFigure {
+                                label: label.to_string(),
+                                bytes: bytes?,
+                            })
+                        })
+                        .collect();
+                }
+            }
         }
         let held = heap.into_held(process).ok().map(|mut held| {
             // One type inference for the types section and the leak groups.
@@ -188,6 +206,7 @@ impl HeapSection {
                 })
                 .collect(),
             notes,
+            own_account: Vec::new(),
         }
     }
 }

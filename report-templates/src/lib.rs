@@ -7,7 +7,9 @@
 //! - [`ProcessSection`]: a core's command, signal and threads with backtraces, the crashing
 //!   thread first, from core-reader's `InfoReport` and `ThreadsReport`.
 //! - [`HeapSection`] ([`HeapSection::of`] a walked heap of any allocator): the allocator's arenas ([`ArenaRow`]: in use, free, dirty, muzzy,
-//!   retained), drawn as a fragmentation chart, and a size-class histogram ([`SizeClassRow`]).
+//!   retained), drawn as a fragmentation chart, a size-class histogram ([`SizeClassRow`]),
+//!   and where the allocator keeps an account of its own beside the arenas (tcmalloc's
+//!   `GetStats()` "MALLOC:" block), that account figure by figure ([`OwnFigure`]).
 //! - [`TypesSection`] ([`TypesSection::of`] `heap --by type`'s rows): the allocations in use
 //!   by type ([`TypeCount`]: C++ classes from vtables, container patterns, the rest by size),
 //!   largest first, at most [`MAX_TYPE_ROWS`] rows.
@@ -62,7 +64,8 @@ pub use assemble::Inputs;
 pub use diff::MAX_DIFF_ROWS;
 pub use model::{
     ArenaRow, DiffArenaRow, DiffRow, DiffSection, Finding, HeapSection, InputFile, LeakGroup,
-    LeaksSection, ModuleRow, Provenance, Severity, SizeClassRow, TypeCount, TypesSection,
+    LeaksSection, ModuleRow, OwnFigure, Provenance, Severity, SizeClassRow, TypeCount,
+    TypesSection,
 };
 pub use process::{core_modules, FrameView, ProcessSection, ThreadView};
 pub use profile::{ProfileRow, ProfileSection, ProfileSource, MAX_TABLE_ROWS};
@@ -339,6 +342,7 @@ mod tests {
                 free_bytes: 480,
             }],
             notes: vec!["3 corrupt chunks skipped".into()],
+            own_account: Vec::new(),
         });
         r.leaks.push(LeaksSection {
             input: "core.1".into(),

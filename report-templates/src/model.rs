@@ -95,6 +95,19 @@ pub struct HeapSection {
     pub size_classes: Vec<SizeClassRow>,
     /// What the walk had to skip (`3 corrupt chunks skipped`), one line each.
     pub notes: Vec<String>,
+    /// The allocator's own account of the whole heap, figure by figure and labelled as its
+    /// own tool prints it (tcmalloc: the "MALLOC:" block of `MallocExtension::GetStats()`);
+    /// empty where the arenas' figures are the allocator's account.
+    pub own_account: Vec<OwnFigure>,
+}
+
+/// One figure of an allocator's own account, in bytes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OwnFigure {
+    /// The allocator's label (`Bytes in page heap freelist`).
+    pub label: String,
+    /// Bytes.
+    pub bytes: u64,
 }
 
 /// The allocations in use of one type, a row of the types section.

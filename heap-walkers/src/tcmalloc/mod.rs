@@ -579,6 +579,3 @@ fn list(
     out.size_classes = rows;
     out
 }
-
-#[cfg(test)]
-mod tests;

@@ -16,6 +16,49 @@ fn pages_mib(pages: u64) -> f64 {
     mib(pages << PAGE_SHIFT)
 }
 
+impl super::Stats {
+    /// The byte figures of `GetStats()`'s "MALLOC:" block, in its order and with its labels
+    /// (gperftools 2.10 src/tcmalloc.cc `DumpStats`); None where the walk could not find the
+    /// figure.
+    pub fn malloc_block(&self) -> [(&'static str, Option<u64>); 9] {
+        [
+            (
+                "Bytes in use by application",
+                Some(self.bytes_in_use_by_application),
+            ),
+            (
+                "Bytes in page heap freelist",
+                Some(self.page_heap_freelist_bytes),
+            ),
+            (
+                "Bytes in central cache freelist",
+                Some(self.central_cache_freelist_bytes),
+            ),
+            (
+                "Bytes in transfer cache freelist",
+                Some(self.transfer_cache_freelist_bytes),
+            ),
+            (
+                "Bytes in thread cache freelists",
+                Some(self.thread_cache_freelist_bytes),
+            ),
+            ("Bytes in malloc metadata", self.metadata_bytes),
+            (
+                "Actual memory used (physical + swap)",
+                self.actual_memory_used,
+            ),
+            (
+                "Bytes released to OS (aka unmapped)",
+                Some(self.released_to_os_bytes),
+            ),
+            (
+                "Virtual address space used",
+                self.virtual_address_space_used,
+            ),
+        ]
+    }
+}
+
 impl Heap {
     /// Writes what `MallocExtension::GetStats()` writes into a buffer of 10000 bytes or
     /// more: gperftools 2.10 src/tcmalloc.cc `DumpStats` at level 2, line for line. A
@@ -23,51 +66,15 @@ impl Heap {
     /// among the notes.
     pub fn write_stats(&self, w: &mut dyn Write) -> io::Result<()> {
         let s = &self.detail.stats;
-        let metadata = s.metadata_bytes.unwrap_or(0);
-        let physical = s.actual_memory_used.unwrap_or(0);
-        let virt = s.virtual_address_space_used.unwrap_or(0);
         let line = "------------------------------------------------";
         writeln!(w, "{line}")?;
-        let rows: [(&str, u64, &str); 9] = [
-            (
-                "  ",
-                s.bytes_in_use_by_application,
-                "Bytes in use by application",
-            ),
-            (
-                "+ ",
-                s.page_heap_freelist_bytes,
-                "Bytes in page heap freelist",
-            ),
-            (
-                "+ ",
-                s.central_cache_freelist_bytes,
-                "Bytes in central cache freelist",
-            ),
-            (
-                "+ ",
-                s.transfer_cache_freelist_bytes,
-                "Bytes in transfer cache freelist",
-            ),
-            (
-                "+ ",
-                s.thread_cache_freelist_bytes,
-                "Bytes in thread cache freelists",
-            ),
-            ("+ ", metadata, "Bytes in malloc metadata"),
-            ("= ", physical, "Actual memory used (physical + swap)"),
-            (
-                "+ ",
-                s.released_to_os_bytes,
-                "Bytes released to OS (aka unmapped)",
-            ),
-            ("= ", virt, "Virtual address space used"),
-        ];
-        for (i, (sign, v, label)) in rows.iter().enumerate() {
+        let signs = ["  ", "+ ", "+ ", "+ ", "+ ", "+ ", "= ", "+ ", "= "];
+        for (i, ((label, v), sign)) in s.malloc_block().into_iter().zip(signs).enumerate() {
             if i == 6 || i == 8 {
                 writeln!(w, "MALLOC:   ------------")?;
             }
-            writeln!(w, "MALLOC: {sign}{v:>12} ({:>7.1} MiB) {label}", mib(*v))?;
+            let v = v.unwrap_or(0);
+            writeln!(w, "MALLOC: {sign}{v:>12} ({:>7.1} MiB) {label}", mib(v))?;
         }
         writeln!(w, "MALLOC:")?;
         for (v, label) in [

@@ -5,7 +5,7 @@ use core_reader::{Diagnostic, Memory};
 
 use super::discover::Globals;
 use super::layout::{central, page_heap, size_map, span, thread_cache};
-use super::layout::{CLASS_SIZES_MAX, PAGE_NUMBER_BITS, PAGE_SHIFT};
+use super::layout::{CLASS_SIZES_MAX, MAX_PAGES, MAX_SIZE, PAGE_NUMBER_BITS, PAGE_SHIFT};
 
 /// One size class of the size map (src/common.cc `SizeMap::Init`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -78,15 +78,27 @@ const CHAIN_LIMIT: u64 = 1 << 24;
 /// Most thread caches followed.
 const CACHE_LIMIT: usize = 1 << 16;
 
+/// Most pages of a small span believed: gperftools 2.10's largest classes have spans of a
+/// few dozen pages (src/common.cc `SizeMap::Init` grows a span until the leftover is under
+/// 1/8 of it), far below kMaxPages.
+const CLASS_PAGES_MAX: u64 = MAX_PAGES;
+
+/// The size map's classes. A class no 2.10 build makes (no size, over kMaxSize bytes,
+/// spans of no page or of more than kMaxPages) keeps a size of 0, which no span matches:
+/// a damaged entry cannot make a span list more objects than its pages hold at the
+/// smallest size.
 pub(crate) fn read_classes(mem: &dyn Memory, g: &Globals) -> Option<Vec<Class>> {
     let n = mem
         .read_u64(g.sizemap + size_map::NUM_SIZE_CLASSES)?
         .min(CLASS_SIZES_MAX);
     (0..n)
         .map(|cl| {
+            let size = u64::from(mem.read_u32(g.sizemap + size_map::CLASS_TO_SIZE + 4 * cl)?);
+            let pages = mem.read_u64(g.sizemap + size_map::CLASS_TO_PAGES + 8 * cl)?;
+            let sane = size <= MAX_SIZE && (1..=CLASS_PAGES_MAX).contains(&pages);
             Some(Class {
-                size: u64::from(mem.read_u32(g.sizemap + size_map::CLASS_TO_SIZE + 4 * cl)?),
-                pages: mem.read_u64(g.sizemap + size_map::CLASS_TO_PAGES + 8 * cl)?,
+                size: if sane { size } else { 0 },
+                pages,
                 batch: u64::from(mem.read_u32(g.sizemap + size_map::NUM_OBJECTS_TO_MOVE + 4 * cl)?),
             })
         })
@@ -211,6 +223,11 @@ pub(crate) fn read_spans(
         return spans;
     }
     let mut leaf = vec![0u8; (8 * leaf_len) as usize];
+    let leaf_bytes = 8 * leaf_len;
+    // The leaves read so far, by address: each is its own allocation of the metadata
+    // allocator, so two that share a byte are damage — and skipping them bounds what is
+    // read by the core's size (2^17 root entries naming one leaf would be 256 GiB).
+    let mut leaves = std::collections::BTreeSet::new();
     let mut skip_to = 0u64;
     for (i, ptr) in root_bytes.chunks_exact(8).enumerate() {
         let i = i as u64;
@@ -218,6 +235,20 @@ pub(crate) fn read_spans(
         if ptr == 0 {
             continue;
         }
+        let low = ptr.saturating_sub(leaf_bytes - 1);
+        if leaves
+            .range(low..ptr.saturating_add(leaf_bytes))
+            .next()
+            .is_some()
+        {
+            problems.push(Diagnostic::at(
+                "bad_pointer",
+                ptr,
+                format!("page map leaf {i} overlaps another leaf: its spans were skipped"),
+            ));
+            continue;
+        }
+        leaves.insert(ptr);
         if !mem.read_exact(ptr, &mut leaf) {
             problems.push(Diagnostic::at(
                 "unreadable",
