@@ -82,3 +82,10 @@ measure() {
         "$name" "$secs" "$cpu" "$peak" "$(echo "$allocs / $secs" | bc -l)" \
         "$(echo "$allocs / ($cpu + 0.001)" | bc -l)" "$(echo "$peak * 1024 / $allocs" | bc -l)"
 }
+
+# allocations_in_use CORE: the allocations in use in the heap of CORE (`heap --format json`'s
+# in_use_chunks over every arena), what measure divides by.
+allocations_in_use() {
+    "$hm" heap "$1" --format json | python3 -c \
+        'import json,sys; print(sum(a["in_use_chunks"] for a in json.load(sys.stdin)["arenas"]))'
+}

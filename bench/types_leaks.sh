@@ -11,8 +11,7 @@ g++ -O1 -g -o "$work/held" "$here/held_objects.cpp"
 core=$(core_of "$work/held" "$millions")
 echo "core: $(du -h --apparent-size "$core" | cut -f1)"
 
-allocs=$("$hm" heap "$core" --format json | python3 -c \
-    'import json,sys; print(sum(a["in_use_chunks"] for a in json.load(sys.stdin)["arenas"]))')
+allocs=$(allocations_in_use "$core")
 echo "allocations in use: $allocs"
 measure "heap --by type" "$hm" heap "$core" --by type
 measure "leaks" "$hm" leaks "$core"
