@@ -71,3 +71,21 @@ peak_anon() {
     e=$(date +%s.%N)
     echo "$(echo "$e - $s" | bc -l) $peak $(echo "$ticks / $hz" | bc -l)"
 }
+
+# measure NAME CMD...: one run's wall and CPU seconds and peak RssAnon (peak_anon), per
+# allocation of $allocs (set by the script).
+measure() {
+    local name=$1 secs peak cpu
+    shift
+    read -r secs peak cpu < <(peak_anon "$@")
+    printf '%-24s %7.2f s %7.2f s CPU %9d KiB peak anon %10.0f alloc/s %10.0f alloc/CPU-s %6.1f B/alloc\n' \
+        "$name" "$secs" "$cpu" "$peak" "$(echo "$allocs / $secs" | bc -l)" \
+        "$(echo "$allocs / ($cpu + 0.001)" | bc -l)" "$(echo "$peak * 1024 / $allocs" | bc -l)"
+}
+
+# allocations_in_use CORE: the allocations in use in the heap of CORE (`heap --format json`'s
+# in_use_chunks over every arena), what measure divides by.
+allocations_in_use() {
+    "$hm" heap "$1" --format json | python3 -c \
+        'import json,sys; print(sum(a["in_use_chunks"] for a in json.load(sys.stdin)["arenas"]))'
+}

@@ -11,18 +11,7 @@ g++ -O1 -g -o "$work/held" "$here/held_objects.cpp"
 core=$(core_of "$work/held" "$millions")
 echo "core: $(du -h --apparent-size "$core" | cut -f1)"
 
-# measure NAME CMD...: one run's wall and CPU seconds and peak RssAnon (peak_anon), per
-# allocation.
-measure() {
-    local name=$1 secs peak cpu
-    shift
-    read -r secs peak cpu < <(peak_anon "$@")
-    printf '%-24s %7.2f s %7.2f s CPU %9d KiB peak anon %10.0f alloc/s %10.0f alloc/CPU-s %6.1f B/alloc\n' \
-        "$name" "$secs" "$cpu" "$peak" "$(echo "$allocs / $secs" | bc -l)" \
-        "$(echo "$allocs / ($cpu + 0.001)" | bc -l)" "$(echo "$peak * 1024 / $allocs" | bc -l)"
-}
-allocs=$("$hm" heap "$core" --format json | python3 -c \
-    'import json,sys; print(sum(a["in_use_chunks"] for a in json.load(sys.stdin)["arenas"]))')
+allocs=$(allocations_in_use "$core")
 echo "allocations in use: $allocs"
 measure "heap --by type" "$hm" heap "$core" --by type
 measure "leaks" "$hm" leaks "$core"

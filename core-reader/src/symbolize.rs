@@ -117,7 +117,13 @@ struct Symbols {
 pub(crate) struct Loaded {
     /// Call frame information of the file and its debug file, found once.
     pub cfi: CfiTables,
-    dwarf: Option<addr2line::Context<Reader>>,
+    /// The file holding the module's DWARF, and its directory (where a dwz supplementary
+    /// file may be named from): the line-table context is built from them on first use.
+    dwarf_file: Option<(object::File<'static>, Option<PathBuf>)>,
+    /// DWARF for symbolizing code, made on the first lookup: `addr2line` parses every
+    /// unit's abbreviations when made (libc6-dbg's: 30 MB and a fifth of `leaks`' time),
+    /// which the heap commands, asking only for symbols and struct layouts, never need.
+    dwarf: OnceLock<Option<addr2line::Context<Reader>>>,
     /// The same DWARF for type queries (layouts of allocator structs).
     pub types: Option<gimli::Dwarf<Reader>>,
     symbols: Symbols,
@@ -301,7 +307,7 @@ impl Symbolizer {
         };
         let probe = module.bias.to_module(ProcessAddr(addr));
         let mut out = Vec::new();
-        if let Some(ctx) = &loaded.dwarf {
+        if let Some(ctx) = self.context(loaded) {
             if let Ok(mut frames) = ctx.find_frames(probe.0).skip_all_loads() {
                 while let Ok(Some(f)) = frames.next() {
                     let function = f
@@ -355,7 +361,7 @@ impl Symbolizer {
         let probe = module.bias.to_module(ProcessAddr(addr)).0;
         // The innermost frame's line is the line table's; outer (inlining) frames' lines
         // are their call sites'.
-        if let (Some(first), Some(ctx)) = (frames.first_mut(), &loaded.dwarf) {
+        if let (Some(first), Some(ctx)) = (frames.first_mut(), self.context(loaded)) {
             if let Some((file, line)) = statement_line(ctx, probe) {
                 first.file = Some(file);
                 first.line = Some(line);
@@ -375,7 +381,7 @@ impl Symbolizer {
         address: u64,
     ) -> Option<String> {
         let (module, loaded) = self.loaded_at(pc)?;
-        let ctx = loaded.dwarf.as_ref()?;
+        let ctx = self.context(loaded)?;
         let probe = module.bias.to_module(ProcessAddr(pc)).0;
         let unit = ctx.find_dwarf_and_unit(probe).skip_all_loads()?;
         // The outermost frame at the pc is the function the stack frame belongs to; the
@@ -394,6 +400,18 @@ impl Symbolizer {
             register,
         };
         crate::locals::variable_at(unit, function?, &frame, address)
+    }
+
+    /// The line-table context of a loaded module, made on first use.
+    fn context<'l>(&self, loaded: &'l Loaded) -> Option<&'l addr2line::Context<Reader>> {
+        loaded
+            .dwarf
+            .get_or_init(|| {
+                let (file, dir) = loaded.dwarf_file.as_ref()?;
+                let dwarf = load_dwarf(file, dir.as_deref(), self.files, &self.debug_dirs)?;
+                addr2line::Context::from_dwarf(dwarf).ok()
+            })
+            .as_ref()
     }
 
     /// The run-time address of a symbol, searched in every module (DWARF not needed).
@@ -660,21 +678,31 @@ fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Loaded {
     code.dedup_by(|a, b| a.addr == b.addr && a.name == b.name);
     symbols.code = code;
 
-    let dwarf_obj = [&parsed_debug, &parsed_file]
-        .into_iter()
-        .flatten()
-        .find(|o| o.section_by_name(".debug_info").is_some());
+    let has_dwarf = |o: &Option<object::File<'static>>| {
+        o.as_ref()
+            .is_some_and(|o| o.section_by_name(".debug_info").is_some())
+    };
     let dir = module
         .debug_file
         .as_deref()
         .or(module.file.as_ref().map(|f| f.path.as_path()))
         .and_then(Path::parent)
         .map(Path::to_path_buf);
-    let dwarf = dwarf_obj.and_then(|o| load_dwarf(o, dir.as_deref(), files, debug_dirs));
-    let types = dwarf_obj.and_then(|o| load_dwarf(o, dir.as_deref(), files, debug_dirs));
+    let cfi = CfiTables::of([&parsed_file, &parsed_debug].into_iter().flatten());
+    let dwarf_obj = if has_dwarf(&parsed_debug) {
+        parsed_debug
+    } else if has_dwarf(&parsed_file) {
+        parsed_file
+    } else {
+        None
+    };
+    let types = dwarf_obj
+        .as_ref()
+        .and_then(|o| load_dwarf(o, dir.as_deref(), files, debug_dirs));
     Loaded {
-        cfi: CfiTables::of([&parsed_file, &parsed_debug].into_iter().flatten()),
-        dwarf: dwarf.and_then(|d| addr2line::Context::from_dwarf(d).ok()),
+        cfi,
+        dwarf_file: dwarf_obj.map(|o| (o, dir)),
+        dwarf: OnceLock::new(),
         types,
         symbols,
         tail_calls: crate::tailcall::CallSites::new(),

@@ -102,16 +102,17 @@ pub(crate) fn has_cpp_runtime(target: &dyn Target) -> bool {
 }
 
 /// Recognizes container parts among `blocks` (sorted, the program's allocations; `directory`
-/// made of them); `typed[i]` says block `i` already has a type (a vtable), and is set for
-/// every block a pattern claims. Calls `found(i, pattern)` once per claimed block.
+/// made of them); `typed` says which blocks already have a type (a vtable), and is set for
+/// every block a pattern claims. Calls `found(i, pattern)` once per claimed block. A heap of
+/// more blocks than 32-bit indices count has none recognized (it would not fit in memory).
 pub(crate) fn recognize(
     target: &dyn Target,
     blocks: &[Block],
     directory: &Directory,
-    typed: &mut [bool],
+    typed: &mut Typed,
     found: &mut dyn FnMut(usize, Pattern),
 ) {
-    if blocks.is_empty() || !has_cpp_runtime(target) {
+    if blocks.is_empty() || u32::try_from(blocks.len()).is_err() || !has_cpp_runtime(target) {
         return;
     }
     let cursor = scan::Cursor::new(target);
@@ -164,8 +165,31 @@ struct Recognizer<'a> {
     memory: &'a scan::Cursor<'a>,
     blocks: &'a [Block],
     directory: &'a Directory,
-    typed: &'a mut [bool],
+    typed: &'a mut Typed,
     found: &'a mut dyn FnMut(usize, Pattern),
+}
+
+/// Which blocks have a type, one bit a block (a byte each was a twentieth of a leak check's
+/// memory).
+pub(crate) struct Typed(Vec<u64>);
+
+impl Typed {
+    /// `n` blocks, block `i` typed where `typed(i)`.
+    pub(crate) fn new(n: usize, typed: impl Fn(usize) -> bool) -> Typed {
+        let mut bits = Typed(vec![0; n.div_ceil(64)]);
+        for i in (0..n).filter(|&i| typed(i)) {
+            bits.set(i);
+        }
+        bits
+    }
+
+    fn get(&self, i: usize) -> bool {
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    fn set(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
 }
 
 impl Recognizer<'_> {
@@ -186,8 +210,8 @@ impl Recognizer<'_> {
     }
 
     fn claim(&mut self, i: usize, p: Pattern) {
-        if !self.typed[i] {
-            self.typed[i] = true;
+        if !self.typed.get(i) {
+            self.typed.set(i);
             (self.found)(i, p);
         }
     }
@@ -196,7 +220,7 @@ impl Recognizer<'_> {
     /// (or the word before it, for a tree's header) a container owning it?
     fn at(&mut self, at: u64, w: u64) {
         let Some(i) = self.start(w) else { return };
-        if self.typed[i] {
+        if self.typed.get(i) {
             return;
         }
         let _ = self.deque(at, i)
@@ -249,12 +273,14 @@ impl Recognizer<'_> {
         {
             return false;
         }
-        let mut nodes = Vec::new();
+        // Block indices, in 32 bits (as the leak check's work list): a list may hold a
+        // quarter of a heap's blocks.
+        let mut nodes: Vec<u32> = Vec::new();
         let (mut prev, mut node) = (header, self.blocks[first].address);
         while node != header {
             match self.start(node) {
                 Some(n) if nodes.len() < size as usize && self.word(node + 8) == Some(prev) => {
-                    nodes.push(n)
+                    nodes.push(n as u32)
                 }
                 _ => return false,
             }
@@ -268,7 +294,7 @@ impl Recognizer<'_> {
             return false;
         }
         for n in nodes {
-            self.claim(n, Pattern::ListNode);
+            self.claim(n as usize, Pattern::ListNode);
         }
         true
     }
@@ -288,10 +314,11 @@ impl Recognizer<'_> {
         {
             return false;
         }
-        let mut nodes = vec![root];
+        // Block indices in 32 bits, as a list's.
+        let mut nodes: Vec<u32> = vec![root as u32];
         let mut k = 0;
         while k < nodes.len() {
-            let at = self.blocks[nodes[k]].address;
+            let at = self.blocks[nodes[k] as usize].address;
             k += 1;
             if self.word(at).is_none_or(|c| c as u32 > 1) {
                 return false;
@@ -302,7 +329,7 @@ impl Recognizer<'_> {
                     Some(c) => match self.start(c) {
                         // Sizes may differ, as a list's nodes may.
                         Some(n) if nodes.len() < count as usize && self.word(c + 8) == Some(at) => {
-                            nodes.push(n)
+                            nodes.push(n as u32)
                         }
                         _ => return false,
                     },
@@ -314,7 +341,7 @@ impl Recognizer<'_> {
             return false;
         }
         for n in nodes {
-            self.claim(n, Pattern::MapNode);
+            self.claim(n as usize, Pattern::MapNode);
         }
         true
     }
@@ -465,7 +492,7 @@ mod tests {
     /// The blocks claimed and as what, by address.
     fn claims(m: &MemoryImage) -> Vec<(u64, Pattern)> {
         let blocks = BLOCKS.map(|(address, size)| Block { address, size });
-        let mut typed = [false; BLOCKS.len()];
+        let mut typed = Typed::new(BLOCKS.len(), |_| false);
         let mut found = Vec::new();
         let directory = crate::scan::Directory::new(&blocks);
         recognize(m, &blocks, &directory, &mut typed, &mut |i, p| {

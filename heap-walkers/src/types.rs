@@ -19,7 +19,7 @@ use core_reader::Target;
 use serde::Serialize;
 
 use crate::model::Allocations;
-use crate::patterns::{self, Pattern};
+use crate::patterns::{self, Pattern, Typed};
 use crate::scan::{Block, Cursor, Directory};
 use crate::Sites;
 
@@ -89,6 +89,14 @@ impl TypeIndex {
     /// Recognizes the type of every allocation in use.
     pub fn infer(target: &dyn Target, allocations: &Allocations) -> TypeIndex {
         let blocks = crate::leaks::blocks(allocations);
+        let types = Types::infer(target, &blocks);
+        TypeIndex { blocks, types }
+    }
+
+    /// [`TypeIndex::infer`], taking the allocations: their table is freed as the blocks
+    /// are made ([`crate::leaks::take_blocks`]), for a caller that needs the types only.
+    pub fn infer_taking(target: &dyn Target, allocations: Allocations) -> TypeIndex {
+        let blocks = crate::leaks::take_blocks(allocations);
         let types = Types::infer(target, &blocks);
         TypeIndex { blocks, types }
     }
@@ -267,7 +275,8 @@ impl Types {
 
     /// Names the container parts among the blocks no vtable named.
     fn add_patterns(&mut self, target: &dyn Target, blocks: &[Block], directory: &Directory) {
-        let mut typed: Vec<bool> = self.of_block.iter().map(|&t| t != Types::UNKNOWN).collect();
+        let of_block = &self.of_block;
+        let mut typed = Typed::new(of_block.len(), |i| of_block[i] != Types::UNKNOWN);
         let mut ids: HashMap<Pattern, u32> = HashMap::new();
         let Types { names, of_block } = self;
         patterns::recognize(target, blocks, directory, &mut typed, &mut |i, pattern| {

@@ -170,9 +170,10 @@ impl WalkedHeap {
     }
 
     /// Writes the heap as `view` asks (see [`View::refusal`] for the formats an allocator
-    /// does not have).
-    pub fn write(&self, target: &dyn Target, w: &mut dyn Write, view: &View) -> io::Result<()> {
-        match (self, view.format) {
+    /// does not have). A view that groups by type without listing takes the allocations
+    /// (see [`Heap::write_view`]): the heap has none after.
+    pub fn write(&mut self, target: &dyn Target, w: &mut dyn Write, view: &View) -> io::Result<()> {
+        match (&*self, view.format) {
             (WalkedHeap::Glibc(heap), Format::MallocInfo) => heap.write_malloc_info(w)?,
             (WalkedHeap::Glibc(heap), Format::Text) => heap.write_text(w)?,
             (WalkedHeap::Jemalloc(heap), Format::JemallocJson) => {
@@ -214,8 +215,11 @@ fn notes_and_problems(notes: &[String], problems: &[core_reader::Diagnostic]) ->
 impl<D: serde::Serialize, A: ArenaDetail> Heap<D, A> {
     /// The JSON document, the types table, the size classes and the listing `view` asks
     /// for (nothing for the allocators' own formats, which [`WalkedHeap::write`] writes).
+    /// Grouping by type without a listing takes the allocations: their table is freed as
+    /// the type pass makes its blocks (the rows need nothing else), so the two are never
+    /// all held.
     pub fn write_view(
-        &self,
+        &mut self,
         target: &dyn Target,
         w: &mut dyn Write,
         view: &View,
@@ -225,6 +229,10 @@ impl<D: serde::Serialize, A: ArenaDetail> Heap<D, A> {
         let by_type = view.by == Some(GroupBy::Type);
         let typed_list = view.list.is_some_and(|f| f != ListFilter::Free);
         let index = match &self.allocations {
+            Some(_) if by_type && view.list.is_none() => self
+                .allocations
+                .take()
+                .map(|a| types::TypeIndex::infer_taking(target, a)),
             Some(allocations) if by_type || (typed_list && view.format == Format::Json) => {
                 Some(types::TypeIndex::infer(target, allocations))
             }

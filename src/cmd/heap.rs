@@ -11,7 +11,7 @@ pub fn run(args: HeapArgs) -> anyhow::Result<Outcome> {
     if let Some(refusal) = args.view.refusal(allocator) {
         anyhow::bail!(refusal);
     }
-    let heap = match WalkedHeap::walk(&process, allocator, args.view.lists(), true) {
+    let mut heap = match WalkedHeap::walk(&process, allocator, args.view.lists(), true) {
         Ok(heap) => heap,
         // The core lost the heap's memory: the input was read in part (exit 1), and that is
         // all there is to say of the heap.

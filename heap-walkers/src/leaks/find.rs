@@ -30,7 +30,7 @@ const INDIRECT: u8 = 3;
 /// valgrind splits them: walking from each unreached block in address order, every other
 /// unreached block it leads to is indirect; those left are direct.
 pub fn find_leaks(target: &dyn Target, blocks: Vec<Block>, roots: &Roots) -> LeakReport {
-    find_leaks_with_sites(target, blocks, roots, None, None)
+    find(target, blocks, roots, None, None, false)
 }
 
 /// [`find_leaks`], with the leaks grouped by allocation site too where `sites` knows the
@@ -44,6 +44,29 @@ pub fn find_leaks_with_sites(
     roots: &Roots,
     sites: Option<&Sites>,
     types: Option<&TypeIndex>,
+) -> LeakReport {
+    find(target, blocks, roots, sites, types, false)
+}
+
+/// [`find_leaks_with_sites`], showing the marking's progress on a terminal when it takes
+/// more than a second (a heap of a hundred million allocations takes minutes).
+pub fn find_leaks_with_progress(
+    target: &dyn Target,
+    blocks: Vec<Block>,
+    roots: &Roots,
+    sites: Option<&Sites>,
+    types: Option<&TypeIndex>,
+) -> LeakReport {
+    find(target, blocks, roots, sites, types, true)
+}
+
+fn find(
+    target: &dyn Target,
+    blocks: Vec<Block>,
+    roots: &Roots,
+    sites: Option<&Sites>,
+    types: Option<&TypeIndex>,
+    progress: bool,
 ) -> LeakReport {
     let memory: &dyn Memory = target;
     let index = BlockIndex::new(blocks);
@@ -82,6 +105,12 @@ pub fn find_leaks_with_sites(
     }
     let merged = merge_ranges(roots.excluded.clone());
     let cursor = Cursor::new(memory);
+    // Bytes to read at most: the roots, then every block once (a block is read again only
+    // when a definite pointer is found after an interior one: rare, and the bar stops full).
+    let mut bar = core_reader::Progress::new("marking from the roots", progress);
+    let root_bytes = roots.ranges.iter().map(|r| r.end.saturating_sub(r.start));
+    let block_bytes = index.blocks.iter().map(|b| b.size);
+    bar.start(root_bytes.chain(block_bytes).fold(0, u64::saturating_add));
     for range in &roots.ranges {
         for (s, e) in subtract(range.start, range.end, &merged) {
             let (scanned, unreadable) =
@@ -89,7 +118,10 @@ pub fn find_leaks_with_sites(
             report.root_bytes_scanned += scanned;
             report.root_bytes_unreadable += unreadable;
         }
+        bar.advance(range.end.saturating_sub(range.start));
     }
+    // Bytes read since the bar was last moved: moved every few thousand blocks, not each.
+    let (mut unshown, mut popped) = (0u64, 0u32);
     while let Some(i) = work.pop() {
         let b = index.blocks[i as usize];
         let definite = state[i as usize] == REACHABLE;
@@ -99,7 +131,13 @@ pub fn find_leaks_with_sites(
             b.address.saturating_add(b.size),
             |_, w| mark(&mut state, &mut work, w, definite),
         );
+        unshown = unshown.saturating_add(b.size);
+        popped = popped.wrapping_add(1);
+        if popped % 4096 == 0 {
+            bar.advance(std::mem::take(&mut unshown));
+        }
     }
+    bar.finish();
 
     // Cliques: from each still-unreached block in address order, everything unreached it
     // leads to (through start or interior pointers) is indirect. An earlier leader reached
