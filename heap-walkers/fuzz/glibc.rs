@@ -317,6 +317,12 @@ fn seed_image(variant: Variant) -> MemoryImage {
     image
 }
 
+include!("patch.rs");
+
+/// The seed of each variant, built once.
+static SEEDS: LazyLock<[Mutex<MemoryImage>; 3]> =
+    LazyLock::new(|| Variant::ALL.map(|v| Mutex::new(seed_image(v))));
+
 /// Applies the fuzz input to a seed image and walks it: the first byte picks the variant,
 /// the rest is a list of patches `[region, offset (4 bytes LE), length, bytes…]`, each
 /// writing up to 16 bytes into a region of the image. Walking, rendering and the leak check
@@ -325,23 +331,20 @@ pub fn exercise(data: &[u8]) {
     let Some((&pick, mut rest)) = data.split_first() else {
         return;
     };
-    let mut image = seed_image(Variant::ALL[pick as usize % Variant::ALL.len()]);
-    let starts: Vec<u64> = image.regions().iter().map(|r| r.0).collect();
+    let mut image = Patched::new(&SEEDS[pick as usize % Variant::ALL.len()]);
+    let regions = image.regions().len();
     while let [region, o0, o1, o2, o3, len, tail @ ..] = rest {
-        let start = starts[*region as usize % starts.len()];
+        let start = image.regions()[*region as usize % regions].0;
         let n = (*len as usize % 16 + 1).min(tail.len());
-        if let Some(bytes) = image.region_mut(start) {
-            let at = u32::from_le_bytes([*o0, *o1, *o2, *o3]) as usize % bytes.len();
-            let end = (at + n).min(bytes.len());
-            bytes[at..end].copy_from_slice(&tail[..end - at]);
-        }
+        image.write(start, u32::from_le_bytes([*o0, *o1, *o2, *o3]) as usize, &tail[..n]);
         rest = &tail[n..];
     }
+    let image = &*image;
     let options = glibc::WalkOptions {
         list: true,
         progress: false,
     };
-    let Ok(heap) = glibc::walk(&image, &options) else {
+    let Ok(heap) = glibc::walk(image, &options) else {
         return;
     };
     let mut sink = Vec::new();
@@ -356,8 +359,8 @@ pub fn exercise(data: &[u8]) {
             heap.arenas.len()
         );
     }
-    let roots = leaks::glibc_roots(&image, &heap);
-    let report = leaks::find_leaks(&image, leaks::blocks(heap.allocations.iter().flatten()), &roots);
+    let roots = leaks::glibc_roots(image, &heap);
+    let report = leaks::find_leaks(image, leaks::blocks(heap.allocations.iter().flatten()), &roots);
     report.write_text(&mut sink, 10).expect("leak text");
     report.write_json(&mut sink, "glibc").expect("leak json");
 }
