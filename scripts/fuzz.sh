@@ -79,19 +79,24 @@ seed() { # seed CRATE TARGET CORPUS: the first seeds of an empty corpus
         [ -d "$shared/profiles" ] && find "$shared/profiles" -type f ! -name '*.sh' \
             -size -2M -exec cp -t "$corpus" {} + ;;
     core-reader)
-        # The small cores, decompressed; those over 4 MiB are left out.
+        # The cores (and ELF files) of the shared corpus under 4 MiB, decompressed; the
+        # corpus also holds expected outputs named core.PID.*, which the ELF check drops.
         [ -d "$shared/cores" ] || return 0
-        local f
+        local f out
         while IFS= read -r f; do
+            out=$corpus/$(basename "$f")
             case $f in
-            *.bz2) bzip2 -dc "$f" >"$corpus/$(basename "$f" .bz2)" 2>/dev/null || true ;;
-            *.zst) zstd -dcq "$f" >"$corpus/$(basename "$f" .zst)" 2>/dev/null || true ;;
-            *.xz) xz -dc "$f" >"$corpus/$(basename "$f" .xz)" 2>/dev/null || true ;;
-            *) cp "$f" "$corpus/" ;;
+            *.bz2) bzip2 -dc "$f" >"${out%.bz2}" 2>/dev/null || true ;;
+            *.zst) zstd -dcq "$f" >"${out%.zst}" 2>/dev/null || true ;;
+            *.xz) xz -dc "$f" >"${out%.xz}" 2>/dev/null || true ;;
+            *) cp "$f" "$out" ;;
             esac
-        done < <(find "$shared/cores" -type f -size -1M \( -name '*.core' -o -name '*.core.*' \
-            -o -name '*core.bz2' \) | head -40)
-        find "$corpus" -type f -size +4M -delete ;;
+        done < <(find "$shared/cores" -type f -size -4096k -size +0 \( -name '*core*' \
+            -o -name 'testfile*' \) ! -name '*.sh' ! -name '*.py' ! -name '*.c')
+        find "$corpus" -type f -size +4096k -delete
+        for f in "$corpus"/*; do
+            [ "$(head -c 4 "$f" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] || rm -f "$f"
+        done ;;
     esac
 }
 
@@ -112,12 +117,18 @@ run_one() {
     local log
     log=$(mktemp /tmp/fuzz-"$crate"-"$target".XXXXXX)
     local start=$SECONDS
-    # -timeout: a run over 10 s is a hang; -rss_limit_mb: 2 GiB is an out-of-memory (the
+    # heap-walkers' inputs are lists of patches (6 or 8 bytes and up): libFuzzer's length
+    # limit, grown slowly from 4 bytes, kept a slow target on unpatched seeds for minutes.
+    local extra=()
+    [ "$crate" != heap-walkers ] || extra=(-len_control=0)
+    # -timeout: a run over 60 s is a hang (libFuzzer counts wall time: at nice 19 on a
+    # loaded machine a 16 ms input once took 10 s, so a timeout is replayed at normal
+    # priority below before it is kept); -rss_limit_mb: 2 GiB is an out-of-memory (the
     # machine is shared). Leak detection is off: core-reader keeps mapped files for the life
     # of the process on purpose (core-reader/fuzz/fuzz_targets/core.rs).
     (cd "$root/$crate" && nice -n 19 cargo +nightly fuzz run -s none "${target_dir[@]}" \
-        "$target" "$corpus" -- -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-        -detect_leaks=0 -max_len="$(max_len "$spec")" -print_final_stats=1) \
+        "$target" "$corpus" -- -max_total_time="$seconds" -timeout=60 -rss_limit_mb=2048 \
+        -detect_leaks=0 -max_len="$(max_len "$spec")" "${extra[@]}" -print_final_stats=1) \
         >"$log" 2>&1 || true
     local execs found=0 f dir
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
@@ -127,6 +138,13 @@ run_one() {
         [ -e "$f" ] || continue
         local name
         name=$(basename "$f")
+        # A timeout that replays within 10 s at normal priority was the machine's load.
+        if [[ $name == timeout-* ]] && (cd "$root/$crate" && cargo +nightly fuzz run -s none \
+            "${target_dir[@]}" "$target" "$f" -- -timeout=10 -runs=1) >/dev/null 2>&1; then
+            echo "    $name: replays in time at normal priority, not a hang: dropped"
+            rm -f "$f"
+            continue
+        fi
         case $dir in */fuzz-regressions) name=$name.bin ;; esac
         if [ ! -e "$dir/$name" ]; then
             cp "$f" "$dir/$name"

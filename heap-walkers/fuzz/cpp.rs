@@ -247,38 +247,57 @@ fn cpp_roots(image: &MemoryImage) -> Roots {
     }
 }
 
+include!("patch.rs");
+
+/// The seed, built once: its image as it is and with libstdc++'s mapping nameless (flag bit
+/// 0), and its blocks.
+struct CppSeeds {
+    images: [Mutex<MemoryImage>; 2],
+    blocks: Vec<leaks::Block>,
+}
+
+static CPP_SEEDS: LazyLock<CppSeeds> = LazyLock::new(|| {
+    let CppSeed { image, blocks } = cpp_seed();
+    let mut nameless = image.clone();
+    for m in nameless.mappings.iter_mut() {
+        m.path = m.path.take().filter(|p| !p.contains("libstdc++"));
+    }
+    CppSeeds {
+        images: [Mutex::new(image), Mutex::new(nameless)],
+        blocks,
+    }
+});
+
 /// Applies the fuzz input to the seed: the first byte is a set of flags (bit 0: drop the
 /// libstdc++ mapping's name, so the pattern pass must find the runtime otherwise), the rest
 /// a list of patches `[region, offset (4 bytes LE), length, bytes…]`, each writing up to 16
 /// bytes into a memory region of the image or (the region after the last) into the block
 /// table, 16 bytes a block (address, size; LE): the passes get whatever allocations a
-/// damaged walk could list, overlapping, huge or outside memory. Returns the image, its
-/// allocations (sorted, distinct starts, as every walker lists them) and the flags byte.
-fn cpp_patched(data: &[u8]) -> Option<(MemoryImage, Allocations, u8)> {
+/// damaged walk could list, overlapping, huge or outside memory. Returns the image (the
+/// shared seed, patched until it is dropped), its allocations (sorted, distinct starts, as
+/// every walker lists them) and the flags byte.
+fn cpp_patched(data: &[u8]) -> Option<(Patched<'static>, Allocations, u8)> {
     let (&flags, mut rest) = data.split_first()?;
-    let CppSeed { mut image, blocks } = cpp_seed();
-    if flags & 1 != 0 {
-        for m in image.mappings.iter_mut() {
-            m.path = m.path.take().filter(|p| !p.contains("libstdc++"));
-        }
-    }
-    let mut table: Vec<u8> = blocks
+    let seeds = &*CPP_SEEDS;
+    let mut image = Patched::new(&seeds.images[usize::from(flags & 1)]);
+    let mut table: Vec<u8> = seeds
+        .blocks
         .iter()
         .flat_map(|b| [b.address.to_le_bytes(), b.size.to_le_bytes()])
         .flatten()
         .collect();
-    let starts: Vec<u64> = image.regions().iter().map(|r| r.0).collect();
+    let regions = image.regions().len();
     while let [region, o0, o1, o2, o3, len, tail @ ..] = rest {
         let n = (*len as usize % 16 + 1).min(tail.len());
-        let pick = *region as usize % (starts.len() + 1);
-        let bytes = match starts.get(pick) {
-            Some(&start) => image.region_mut(start),
-            None => Some(&mut table),
-        };
-        if let Some(bytes) = bytes {
-            let at = u32::from_le_bytes([*o0, *o1, *o2, *o3]) as usize % bytes.len();
-            let end = (at + n).min(bytes.len());
-            bytes[at..end].copy_from_slice(&tail[..end - at]);
+        let offset = u32::from_le_bytes([*o0, *o1, *o2, *o3]) as usize;
+        let start = image.regions().get(*region as usize % (regions + 1)).map(|r| r.0);
+        match start {
+            Some(start) => image.write(start, offset, &tail[..n]),
+            None => {
+                let at = offset % table.len();
+                let end = (at + n).min(table.len());
+                table[at..end].copy_from_slice(&tail[..end - at]);
+            }
         }
         rest = &tail[n..];
     }
@@ -305,18 +324,19 @@ pub fn exercise_types(data: &[u8]) {
     let Some((image, allocations, _)) = cpp_patched(data) else {
         return;
     };
-    let index = TypeIndex::infer(&image, &allocations);
+    let image = &*image;
+    let index = TypeIndex::infer(image, &allocations);
     let rows = index.rows();
     let mut sink = Vec::new();
     types::write_types_text(&mut sink, &rows, 10).expect("types text");
     serde_json::to_writer(&mut sink, &rows).expect("types json");
-    let refs = References::build(&image, leaks::blocks(&allocations));
+    let refs = References::build(image, leaks::blocks(&allocations));
     let n = refs.blocks().len();
-    let typed = Types::infer(&image, refs.blocks());
+    let typed = Types::infer(image, refs.blocks());
     assert!(typed.recognized() <= n);
-    let roots = cpp_roots(&image);
+    let roots = cpp_roots(image);
     for interior in [false, true] {
-        let anchors = Anchors::build(&image, &refs, &roots, interior);
+        let anchors = Anchors::build(image, &refs, &roots, interior);
         for i in 0..n {
             for e in refs.outgoing(i).iter().chain(refs.incoming(i)) {
                 assert!((e.other as usize) < n, "an edge leaves the graph");
@@ -325,7 +345,7 @@ pub fn exercise_types(data: &[u8]) {
             assert!(chain.len() <= n + 1, "a chain longer than the graph");
         }
     }
-    let explainer = Explainer::new(&image, &allocations, &roots);
+    let explainer = Explainer::new(image, &allocations, &roots);
     for a in allocations.iter().take(64) {
         for at in [a.address, a.address.wrapping_add(a.size / 2), a.end()] {
             if let Ok(e) = explainer.explain(at) {
@@ -342,10 +362,11 @@ pub fn exercise_leaks(data: &[u8]) {
     let Some((image, allocations, flags)) = cpp_patched(data) else {
         return;
     };
-    let roots = cpp_roots(&image);
-    let index = (flags & 2 != 0).then(|| TypeIndex::infer(&image, &allocations));
+    let image = &*image;
+    let roots = cpp_roots(image);
+    let index = (flags & 2 != 0).then(|| TypeIndex::infer(image, &allocations));
     let report = leaks::find_leaks_with_sites(
-        &image,
+        image,
         leaks::blocks(&allocations),
         &roots,
         None,

@@ -156,7 +156,6 @@ impl Variant {
 }
 
 include!("bytes.rs");
-include!("patches.rs");
 
 impl Bytes {
     fn u32(&mut self, at: u64, v: u32) {
@@ -318,6 +317,12 @@ fn seed_image(variant: Variant) -> MemoryImage {
     image
 }
 
+include!("patch.rs");
+
+/// The seed of each variant, built once.
+static SEEDS: LazyLock<[Mutex<MemoryImage>; 3]> =
+    LazyLock::new(|| Variant::ALL.map(|v| Mutex::new(seed_image(v))));
+
 /// Applies the fuzz input to a seed image and walks it: the first byte picks the variant,
 /// the rest is a list of patches `[region, offset (4 bytes LE), length, bytes…]`, each
 /// writing up to 16 bytes into a region of the image. Walking, rendering and the leak check
@@ -326,13 +331,14 @@ pub fn exercise(data: &[u8]) {
     let Some((&pick, rest)) = data.split_first() else {
         return;
     };
-    let mut image = seed_image(Variant::ALL[pick as usize % Variant::ALL.len()]);
-    apply_patches(&mut image, rest);
+    let mut image = Patched::new(&SEEDS[pick as usize % Variant::ALL.len()]);
+    image.apply(rest);
+    let image = &*image;
     let options = glibc::WalkOptions {
         list: true,
         progress: false,
     };
-    let Ok(heap) = glibc::walk(&image, &options) else {
+    let Ok(heap) = glibc::walk(image, &options) else {
         return;
     };
     let mut sink = Vec::new();
@@ -347,8 +353,8 @@ pub fn exercise(data: &[u8]) {
             heap.arenas.len()
         );
     }
-    let roots = leaks::glibc_roots(&image, &heap);
-    let report = leaks::find_leaks(&image, leaks::blocks(heap.allocations.iter().flatten()), &roots);
+    let roots = leaks::glibc_roots(image, &heap);
+    let report = leaks::find_leaks(image, leaks::blocks(heap.allocations.iter().flatten()), &roots);
     report.write_text(&mut sink, 10).expect("leak text");
     report.write_json(&mut sink, "glibc").expect("leak json");
 }

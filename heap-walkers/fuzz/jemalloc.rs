@@ -205,35 +205,33 @@ fn seed_image() -> MemoryImage {
     img
 }
 
+include!("patch.rs");
+
+/// The seed, built once (its extent map is megabytes).
+static SEED: LazyLock<Mutex<MemoryImage>> = LazyLock::new(|| Mutex::new(seed_image()));
+
 /// Mutates the seed with `data` (8-byte patches: where, as a position in the seed's bytes,
 /// then four bytes to write there) and runs every part of the walk: listing allocations,
 /// the neutral summary, the "J" document, the text view and the findings. None may panic.
 pub fn exercise(data: &[u8]) {
-    let mut image = seed_image();
-    let starts: Vec<(u64, usize)> =
-        image.regions().iter().map(|(a, b)| (*a, b.len())).collect();
-    let total: usize = starts.iter().map(|(_, n)| n).sum();
+    let mut image = Patched::new(&SEED);
+    let total: usize = image.regions().iter().map(|(_, b)| b.len()).sum();
     for patch in data.chunks_exact(8) {
         let mut pos = u32::from_le_bytes([patch[0], patch[1], patch[2], patch[3]]) as usize % total;
-        let Some(&(start, _)) = starts.iter().find(|(_, n)| {
-            let here = pos < *n;
+        let Some(start) = image.regions().iter().find_map(|(start, b)| {
+            let here = pos < b.len();
             if !here {
-                pos -= n;
+                pos -= b.len();
             }
-            here
+            here.then_some(*start)
         }) else {
             continue;
         };
-        if let Some(bytes) = image.region_mut(start) {
-            for (k, b) in patch[4..].iter().enumerate() {
-                if let Some(x) = bytes.get_mut(pos + k) {
-                    *x = *b;
-                }
-            }
-        }
+        image.write(start, pos, &patch[4..]);
     }
+    let image = &*image;
     let options = heap_walkers::jemalloc::Options { allocations: true };
-    if let Ok(heap) = heap_walkers::jemalloc::walk_with(&image, &options) {
+    if let Ok(heap) = heap_walkers::jemalloc::walk_with(image, &options) {
         let summary = heap.summary();
         let _ = serde_json::to_string(&summary);
         let _ = serde_json::to_string(&heap.to_stats_json());

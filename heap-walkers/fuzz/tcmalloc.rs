@@ -11,13 +11,10 @@
 // pagemap.h, page_heap_allocator.h, thread_cache.h) — not taken from the walker's tables, so
 // a slip in either shows.
 
-use std::sync::OnceLock;
-
 use core_reader::MemoryImage;
 use heap_walkers::{leaks, tcmalloc};
 
 include!("bytes.rs");
-include!("patches.rs");
 
 /// Where the seed puts things.
 const SIZEMAP: u64 = 0x10_0000;
@@ -146,30 +143,28 @@ fn seed_image() -> MemoryImage {
     img
 }
 
-/// The seed, built once per process (its page map's leaf and page heap are megabytes):
-/// every input patches a copy.
-fn base_image() -> &'static MemoryImage {
-    static BASE: OnceLock<MemoryImage> = OnceLock::new();
-    BASE.get_or_init(seed_image)
-}
+include!("patch.rs");
 
-/// Patches a copy of the seed with `data` (patches.rs: `[region, offset: u32 LE, length,
-/// bytes…]` over and over) and runs
-/// the walk with its allocations listed, GetStats' text, the text and JSON views, and the
-/// leak check on what it listed. None may panic.
+/// The seed, built once per process (its page map's leaf and page heap are megabytes).
+static SEED: LazyLock<Mutex<MemoryImage>> = LazyLock::new(|| Mutex::new(seed_image()));
+
+/// Patches the seed with `data` (patch.rs: `[region, offset: u32 LE, length, bytes…]` over
+/// and over) and runs the walk with its allocations listed, GetStats' text, the text and
+/// JSON views, and the leak check on what it listed. None may panic.
 pub fn exercise(data: &[u8]) {
-    let mut image = base_image().clone();
-    apply_patches(&mut image, data);
+    let mut image = Patched::new(&SEED);
+    image.apply(data);
+    let image = &*image;
     let options = tcmalloc::Options { allocations: true };
-    let Ok(heap) = tcmalloc::walk(&image, &options) else {
+    let Ok(heap) = tcmalloc::walk(image, &options) else {
         return;
     };
     let mut sink = Vec::new();
     heap.write_stats(&mut sink).expect("GetStats text");
     heap.write_text(&mut sink).expect("text");
     serde_json::to_writer(&mut sink, &heap).expect("json");
-    let roots = leaks::tcmalloc_roots(&image, &heap);
-    let report = leaks::find_leaks(&image, leaks::blocks(heap.allocations.iter().flatten()), &roots);
+    let roots = leaks::tcmalloc_roots(image, &heap);
+    let report = leaks::find_leaks(image, leaks::blocks(heap.allocations.iter().flatten()), &roots);
     report.write_text(&mut sink, 10).expect("leak text");
     report.write_json(&mut sink, "tcmalloc").expect("leak json");
 }

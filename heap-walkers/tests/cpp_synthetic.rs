@@ -60,7 +60,7 @@ fn the_seed_names_every_class_and_container_part() {
 fn the_seed_leaks_as_valgrind_would_count_them() {
     for flags in [0u8, 2] {
         let (image, allocations, _) = cpp_patched(&[flags]).expect("a flags byte");
-        let report = leaks::find_leaks(&image, leaks::blocks(&allocations), &cpp_roots(&image));
+        let report = leaks::find_leaks(&*image, leaks::blocks(&allocations), &cpp_roots(&image));
         // Lost: a 2-block cycle (24 + 24), a chain (40 then 88), and a block of 104 the
         // stack points into the middle of.
         let kinds: Vec<(u64, LeakKind)> = report
@@ -92,7 +92,7 @@ fn the_seed_leaks_as_valgrind_would_count_them() {
 fn the_seed_explains_a_list_node_through_its_global() {
     let (image, allocations, _) = cpp_patched(&[0]).expect("a flags byte");
     let roots = cpp_roots(&image);
-    let explainer = Explainer::new(&image, &allocations, &roots);
+    let explainer = Explainer::new(&*image, &allocations, &roots);
     // The third list node: reached from the global header through the first two nodes
     // (breadth-first: the header's `_M_prev` reaches it directly).
     let list = image

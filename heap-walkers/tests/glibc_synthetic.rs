@@ -315,4 +315,21 @@ fn the_fuzz_target_survives_fixed_inputs() {
         }
         exercise(&input);
     }
+    // Each input patches the one shared seed in place and must leave nothing behind, where
+    // its patches overlap too.
+    for v in 0..3u8 {
+        let mut input = vec![v];
+        for (offset, byte) in [(0x2c8u32, 0xff), (0x2cc, 0x11), (0x2c4, 0x22)] {
+            input.extend([0, offset.to_le_bytes()[0], offset.to_le_bytes()[1], 0, 0, 7]);
+            input.extend([byte; 8]);
+        }
+        exercise(&input);
+    }
+    for (v, seed) in Variant::ALL.into_iter().zip(SEEDS.iter()) {
+        let image = seed.lock().expect("no run panicked");
+        assert!(
+            image.regions() == seed_image(v).regions(),
+            "{v:?}: a patch outlived its input"
+        );
+    }
 }

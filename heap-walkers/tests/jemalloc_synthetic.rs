@@ -208,6 +208,24 @@ fn extent_map_leaf_cut_mid_entry_ends() {
     assert_eq!(s.allocations.expect("listed").len(), 128);
 }
 
+#[test]
+fn extent_map_root_cut_mid_entry_is_a_diagnostic_and_its_leaves_are_read() {
+    let mut image = seed_image();
+    // The root (at 120 in `rtree_t`) keeps its first entry, the one leaf, and half of the
+    // next entry.
+    image.region_mut(EMAP).expect("root").truncate(120 + 8 + 4);
+    let heap = walk_with(&image, &Options { allocations: true }).expect("a heap");
+    let s = heap.summary();
+    let cut: Vec<_> = s
+        .problems
+        .iter()
+        .filter(|p| p.kind == "truncated")
+        .collect();
+    assert_eq!(cut.len(), 1, "{:?}", s.problems);
+    assert_eq!(cut[0].address, Some(EMAP + 120));
+    assert_eq!(s.allocations.expect("listed").len(), 128);
+}
+
 /// Inputs that stand for the fuzzer's families, run as plain tests.
 #[test]
 fn fuzz_regressions() {

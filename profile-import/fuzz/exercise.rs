@@ -12,6 +12,7 @@ use profile_import::{
     merge, read_bytes, subtract, symbolize, ModuleRef, Profile, SymbolFrame, Symbolize,
     ValueKind, View, ViewOptions,
 };
+use std::sync::LazyLock;
 
 /// Names every address, some of
 /// them like allocator entry points, with C++-like signatures for the name shortener.
@@ -105,17 +106,28 @@ fn render(data: &[u8], renderer: impl Fn(&Profile)) {
     }
 }
 
+/// The text view's options: every value, with focus and ignore patterns and without.
+/// Compiled once: the patterns do not depend on the input, and compiling them cost more
+/// than rendering a small profile.
+static TEXT_OPTIONS: LazyLock<Vec<(ViewOptions, Option<usize>)>> = LazyLock::new(|| {
+    ValueKind::ALL
+        .into_iter()
+        .flat_map(|value| {
+            [(Some("f|0x"), None), (None, Some("vector")), (None, None)].map(|(focus, ignore)| {
+                let options = ViewOptions::new(value, focus, ignore).expect("valid pattern");
+                (options, focus.or(ignore).map(|_| 20))
+            })
+        })
+        .collect()
+});
+
 /// The text view of every value, with focus and ignore patterns and without.
 fn render_text(profile: &Profile) {
     let mut sink = Vec::new();
-    for value in ValueKind::ALL {
-        for (focus, ignore) in [(Some("f|0x"), None), (None, Some("vector")), (None, None)] {
-            let options = ViewOptions::new(value, focus, ignore).expect("valid pattern");
-            let top = focus.or(ignore).map(|_| 20);
-            View::new(profile, &options)
-                .write_text(&mut sink, top)
-                .expect("text");
-        }
+    for (options, top) in TEXT_OPTIONS.iter() {
+        View::new(profile, options)
+            .write_text(&mut sink, *top)
+            .expect("text");
     }
 }
 
