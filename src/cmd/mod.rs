@@ -98,18 +98,21 @@ fn json(out: &mut dyn Write, report: &impl serde::Serialize) -> std::io::Result<
     writeln!(out)
 }
 
-/// Partial when `partial` says what a walk missed, or else when anything of the core could
-/// not be read; said on stderr in one line (the details are in the output's `not read`
-/// section or `diagnostics` key).
+/// Partial when `partial` says what a walk missed, or when anything of the core could not
+/// be read; each said on stderr in one line (the details are in the output's `not read`
+/// section or `diagnostics` key): what the core lost is said even where the walk noticed
+/// only its effects.
 fn outcome(process: &Process, partial: Option<&str>) -> Outcome {
-    match partial
+    let lines: Vec<String> = partial
         .map(str::to_string)
-        .or_else(|| process.read_in_part())
-    {
-        Some(line) => {
-            say(&line);
-            Outcome::Partial
-        }
-        None => Outcome::Complete,
+        .into_iter()
+        .chain(process.read_in_part())
+        .collect();
+    for line in &lines {
+        say(line);
+    }
+    match lines.is_empty() {
+        true => Outcome::Complete,
+        false => Outcome::Partial,
     }
 }
