@@ -10,9 +10,13 @@
 //! `core.48555` complete, exit 0) are checked the same way.
 //!
 //! The heap fixtures' cores are cut at 1 … 99 % and every subcommand run on each cut: exit
-//! 0, 1 or 2, no panic, in bounded time. A glibc core whose tail (libc's data, so
-//! `main_arena`) was cut still gives its heaps, with the figures malloc_info printed for
-//! the arenas the cut spared; a jemalloc core that lost jemalloc's data says truncation.
+//! 0, 1 or 2, no panic, in bounded time, by the truncation rule of the commands that walk
+//! the heap: a walk that found its allocator's state, even in part, gives what survives and
+//! exits 1 saying what was lost; one that found nothing exits 2 with one line naming the
+//! truncation — the same for `heap`, `leaks` and `explain`. A glibc core whose tail (libc's
+//! data, so `main_arena`) was cut still gives its heaps, with the figures malloc_info
+//! printed for the arenas the cut spared; a jemalloc core that lost jemalloc's data says
+//! truncation.
 
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
@@ -37,6 +41,16 @@ enum Expect {
 
 fn os(s: &str) -> &OsStr {
     OsStr::new(s)
+}
+
+/// The one line of a walk that found no heap in a truncated core must name the truncation.
+fn assert_names_truncation(out: &Output, what: &str) {
+    cli::assert_one_line_error(out);
+    assert!(
+        out.stderr_str().contains("truncated"),
+        "{what}: exit 2 on a truncated core, but the error does not name the truncation\n{}",
+        out.describe()
+    );
 }
 
 /// The lines on stderr must say what was lost.
@@ -318,7 +332,10 @@ const PERCENTS: [u64; 9] = [1, 5, 10, 20, 40, 60, 80, 95, 99];
 /// builds on two CPUs; a hang on what the cut left is what this catches.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 
-/// info, threads, heap, leaks, explain and report on `core` cut at each of [`PERCENTS`].
+/// info, threads, heap, leaks, explain and report on `core` cut at each of [`PERCENTS`]:
+/// every exit 1 says what was lost; `heap`, `leaks` and `explain` follow the truncation
+/// rule (an exit 2 names the truncation, and where `heap` found nothing, the other two
+/// found nothing either).
 fn sweep(core: &Path, label: &str) {
     let len = std::fs::metadata(core).expect("core").len();
     for p in PERCENTS {
@@ -339,15 +356,31 @@ fn sweep(core: &Path, label: &str) {
                 vec!["report".into(), c(), "-o".into(), html.into()],
             ),
         ];
+        let mut heap_found_nothing = false;
         for (sub, args) in runs {
             let what = format!("{label} cut at {p}%: {sub}");
             let out = cli::heapmortem(args);
             let took = out.elapsed;
             cli::assert_no_panic(&out);
+            let walks = ["heap", "leaks", "explain"].contains(&sub);
             match out.code() {
-                Some(0 | 1) => {}
+                Some(0) => {}
+                Some(1) => assert_says_what_was_lost(&out, &what),
+                Some(2) if walks => assert_names_truncation(&out, &what),
                 Some(2) => cli::assert_one_line_error(&out),
                 other => panic!("{what}: exit {other:?}\n{}", out.describe()),
+            }
+            match sub {
+                "heap" => heap_found_nothing = out.code() == Some(2),
+                "leaks" | "explain" if heap_found_nothing => {
+                    assert_eq!(
+                        out.code(),
+                        Some(2),
+                        "{what}: `heap` found no heap in this cut, so {sub} has none either\n{}",
+                        out.describe()
+                    );
+                }
+                _ => {}
             }
             assert!(
                 took < crate::harness::process::timeout(RUN_LIMIT),
@@ -451,7 +484,8 @@ fn glibc_heaps_survive_a_cut_that_takes_main_arena() {
 }
 
 /// Debian's shared libjemalloc keeps its globals in its own data, near the end of the core:
-/// cut there, `heap` and `leaks` say the core is truncated, not that symbols are missing.
+/// cut there, no heap can be found, and `heap`, `leaks` and `explain` fail alike (exit 2)
+/// in one line that says the core is truncated, not that symbols are missing.
 #[test]
 fn jemalloc_data_cut_off_says_truncated() {
     if !crate::heap_jemalloc::have_static_jemalloc()
@@ -476,16 +510,16 @@ fn jemalloc_data_cut_off_says_truncated() {
         .expect("a PT_LOAD holding libjemalloc's data");
     assert!(load.filesz > 0, "libjemalloc's data is dumped: {load:?}");
     let cut = fixture::truncated_copy(&run.core, load.offset, "jemalloc-shared-data");
-    // `heap` reports the core as read in part (there is no heap in it to show); `leaks` has
-    // nothing to check.
-    for (sub, code) in [("heap", 1), ("leaks", 2)] {
-        let out = cli::heapmortem([os(sub), cut.as_os_str()]);
-        cli::assert_exit(&out, code);
-        cli::assert_one_line_error(&out);
-        let stderr = out.stderr_str();
+    for args in [&["heap"][..], &["leaks"], &["explain", "0x1000"]] {
+        let mut argv: Vec<&OsStr> = vec![os(args[0]), cut.as_os_str()];
+        argv.extend(args[1..].iter().map(|a| os(a)));
+        let out = cli::heapmortem(argv);
+        let sub = args[0];
+        cli::assert_exit(&out, 2);
+        assert_names_truncation(&out, sub);
         assert!(
-            stderr.contains("truncated") && !stderr.contains("dbgsym"),
-            "{sub}: the message must name truncation\n{}",
+            !out.stderr_str().contains("dbgsym"),
+            "{sub}: the message must name truncation, not a missing package\n{}",
             out.describe()
         );
     }

@@ -25,9 +25,10 @@ pub enum Error {
     /// jemalloc's arenas could not be read.
     #[error(transparent)]
     Jemalloc(#[from] jemalloc::Error),
-    /// jemalloc's arenas could not be read from a truncated core.
+    /// The heap could not be walked in a truncated core, and the walker's own error does
+    /// not name the truncation ([`Error::in_core`]).
     #[error("{0} (the core is truncated: what is missing was cut off)")]
-    JemallocTruncated(jemalloc::Error),
+    Truncated(Box<Error>),
     /// jemalloc was found but could not list its allocations (its extent map not found).
     #[error("jemalloc's allocations could not be listed: {0}")]
     NotListed(String),
@@ -61,7 +62,9 @@ pub struct HeldHeap {
 impl HeldHeap {
     /// Walks the heap of `target` with every allocation listed, and builds its roots.
     pub fn walk(target: &dyn Target, progress: bool) -> Result<HeldHeap, Error> {
-        WalkedHeap::walk(target, Allocator::detect(target), true, progress)?.into_held(target)
+        WalkedHeap::walk(target, Allocator::detect(target), true, progress)?
+            .into_held(target)
+            .map_err(|e| e.in_core(target))
     }
 
     /// The held heap of a glibc walk made with its allocations listed.
@@ -162,22 +165,37 @@ impl HeldHeap {
 }
 
 impl Error {
-    /// Whether the heap could not be walked because the core lost the memory it lives in
-    /// (cut short, or stripped of everything but its notes): the input was read in part,
-    /// rather than the walk failing on what is there.
+    /// Whether the error names a truncation of the core: the walker found that the memory
+    /// its allocator's state lives in was cut off.
     pub fn is_truncation(&self) -> bool {
         matches!(
             self,
-            Error::Jemalloc(jemalloc::Error::Truncated(_)) | Error::JemallocTruncated(_)
+            Error::Glibc(glibc::Error::Truncated(_))
+                | Error::NoAllocator(glibc::Error::Truncated(_))
+                | Error::Jemalloc(jemalloc::Error::Truncated(_))
+                | Error::Truncated(_)
         )
+    }
+
+    /// The truncation rule, one for every command that walks a core's heap: a walk that
+    /// found its allocator's state, even in part, gives what it found (partial where the
+    /// cut or damage took some: exit 1); a walk that found nothing fails (exit 2), and in a
+    /// truncated core its error names the truncation, whatever the walker said — what it
+    /// lacked may be what was cut off, and a user must not be sent after a debug package.
+    pub fn in_core(self, target: &dyn Target) -> Error {
+        match target.is_truncated() && !self.is_truncation() {
+            true => Error::Truncated(Box::new(self)),
+            false => self,
+        }
     }
 
     /// The allocator whose heap could not be walked, where one was found.
     pub fn allocator(&self) -> Option<Allocator> {
         match self {
             Error::Glibc(_) | Error::NoAllocator(_) => Some(Allocator::Glibc),
-            Error::Jemalloc(_) | Error::JemallocTruncated(_) => Some(Allocator::Jemalloc),
+            Error::Jemalloc(_) => Some(Allocator::Jemalloc),
             Error::Tcmalloc(_) => Some(Allocator::Tcmalloc),
+            Error::Truncated(e) => e.allocator(),
             Error::NotListed(_) => None,
         }
     }

@@ -104,8 +104,17 @@ pub enum WalkedHeap {
 impl WalkedHeap {
     /// Walks the heap of `allocator` ([`Allocator::detect`]; glibc's for an unrecognized
     /// one: a stripped static executable names none), with every allocation listed when
-    /// `list` is set.
+    /// `list` is set. Fails by the truncation rule ([`Error::in_core`]).
     pub fn walk(
+        target: &dyn Target,
+        allocator: Allocator,
+        list: bool,
+        progress: bool,
+    ) -> Result<WalkedHeap, Error> {
+        Self::walk_allocator(target, allocator, list, progress).map_err(|e| e.in_core(target))
+    }
+
+    fn walk_allocator(
         target: &dyn Target,
         allocator: Allocator,
         list: bool,
@@ -125,13 +134,7 @@ impl WalkedHeap {
                 let options = jemalloc::Options { allocations: list };
                 jemalloc::walk_with(target, &options)
                     .map(WalkedHeap::Jemalloc)
-                    // The walker names a truncation that took jemalloc's own data.
-                    .map_err(|e| match target.is_truncated() {
-                        true if !matches!(e, jemalloc::Error::Truncated(_)) => {
-                            Error::JemallocTruncated(e)
-                        }
-                        _ => Error::Jemalloc(e),
-                    })
+                    .map_err(Error::Jemalloc)
             }
             Allocator::Tcmalloc => {
                 let options = tcmalloc::Options { allocations: list };

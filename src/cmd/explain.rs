@@ -16,6 +16,8 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Outcome> {
         Ok(e) => e,
         Err(unexplained) => {
             super::say(&unexplained.to_string());
+            // What the core or the walk lost may be why: said too.
+            super::outcome(&process, held.partial.as_deref());
             return Ok(Outcome::Partial);
         }
     };
@@ -23,5 +25,5 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Outcome> {
         TextOrJson::Text => explanation.write_text(out),
         TextOrJson::Json => explanation.write_json(out),
     })?;
-    Ok(super::outcome(&process, None))
+    Ok(super::outcome(&process, held.partial.as_deref()))
 }

@@ -11,22 +11,17 @@ pub fn run(args: HeapArgs) -> anyhow::Result<Outcome> {
     if let Some(refusal) = args.view.refusal(allocator) {
         anyhow::bail!(refusal);
     }
-    let mut heap = match WalkedHeap::walk(&process, allocator, args.view.lists(), true) {
-        Ok(heap) => heap,
-        // The core lost the heap's memory: the input was read in part (exit 1), and that is
-        // all there is to say of the heap.
-        Err(e) if e.is_truncation() => {
-            super::say(&format!("no {} heap: {e}", allocator.name()));
-            return Ok(Outcome::Partial);
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let mut heap = WalkedHeap::walk(&process, allocator, args.view.lists(), true)
+        .map_err(|e| super::no_heap(e, "to show"))?;
     super::write_out(None, |out| heap.write(&process, out, &args.view))?;
     for remark in heap.remarks() {
         super::say(&remark.to_string());
     }
+    // What the core lost is said too where the walk noticed only its effects (an arena
+    // "not in the core").
+    let read = super::outcome(&process, None);
     match heap.is_partial() {
         true => Ok(Outcome::Partial),
-        false => Ok(super::outcome(&process, None)),
+        false => Ok(read),
     }
 }

@@ -53,15 +53,22 @@ fn open(source: &Source, common: &Options) -> anyhow::Result<Process> {
     Ok(process)
 }
 
-/// The heap `process` holds, walked with its allocations and roots; the error says which
-/// allocator's heap could not be walked, and `what` for.
+/// The heap `process` holds, walked with its allocations and roots; the error as
+/// [`no_heap`] says it.
 fn held(process: &Process, what: &str) -> anyhow::Result<HeldHeap> {
-    HeldHeap::walk(process, true).map_err(|e| match e.allocator() {
+    HeldHeap::walk(process, true).map_err(|e| no_heap(e, what))
+}
+
+/// A walk that found no heap, by heap-walkers' truncation rule (`HeldError::in_core`: it names
+/// a truncation that may have caused it), as every core command fails on it: exit 2 and one
+/// line saying which allocator's heap could not be walked, and `what` for.
+fn no_heap(e: heap_walkers::HeldError, what: &str) -> anyhow::Error {
+    match e.allocator() {
         Some(allocator) => {
             anyhow::Error::new(e).context(format!("no {} heap {what}", allocator.name()))
         }
         None => anyhow::Error::new(e),
-    })
+    }
 }
 
 /// Says a line on stderr.
@@ -91,18 +98,21 @@ fn json(out: &mut dyn Write, report: &impl serde::Serialize) -> std::io::Result<
     writeln!(out)
 }
 
-/// Partial when `partial` says what a walk missed, or else when anything of the core could
-/// not be read; said on stderr in one line (the details are in the output's `not read`
-/// section or `diagnostics` key).
+/// Partial when `partial` says what a walk missed, or when anything of the core could not
+/// be read; each said on stderr in one line (the details are in the output's `not read`
+/// section or `diagnostics` key): what the core lost is said even where the walk noticed
+/// only its effects.
 fn outcome(process: &Process, partial: Option<&str>) -> Outcome {
-    match partial
+    let lines: Vec<String> = partial
         .map(str::to_string)
-        .or_else(|| process.read_in_part())
-    {
-        Some(line) => {
-            say(&line);
-            Outcome::Partial
-        }
-        None => Outcome::Complete,
+        .into_iter()
+        .chain(process.read_in_part())
+        .collect();
+    for line in &lines {
+        say(line);
+    }
+    match lines.is_empty() {
+        true => Outcome::Complete,
+        false => Outcome::Partial,
     }
 }

@@ -49,4 +49,8 @@ pub enum Error {
     /// `main_arena` could not be found.
     #[error("{0}")]
     NotFound(String),
+    /// `main_arena` was cut off with a truncated core's tail, and no heap was found without
+    /// it.
+    #[error("{0}")]
+    Truncated(String),
 }

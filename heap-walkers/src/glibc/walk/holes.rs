@@ -124,10 +124,14 @@ impl Acc {
             self.hole_bytes += bytes;
             self.holes_count += 1;
             let (pa, ps) = pinned.unwrap_or((0, 0));
-            self.holes
-                .push(std::cmp::Reverse((bytes, start, chunks, pa, ps)));
-            if self.holes.len() > TOP_HOLES {
+            let hole = (bytes, start, chunks, pa, ps);
+            // Kept only if it is among the largest so far: most runs are not, and a push
+            // and pop for each cost more than the rest of the chunk pass's arithmetic.
+            if self.holes.len() < TOP_HOLES {
+                self.holes.push(std::cmp::Reverse(hole));
+            } else if self.holes.peek().is_some_and(|smallest| smallest.0 < hole) {
                 self.holes.pop();
+                self.holes.push(std::cmp::Reverse(hole));
             }
         }
     }

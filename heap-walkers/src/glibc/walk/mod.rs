@@ -58,6 +58,28 @@ struct Marks {
     v: Vec<(u64, Mark)>,
 }
 
+impl Marks {
+    /// Sorts the marks from `at` on (the tcaches' few) into the sorted ones before them, in
+    /// place: a chunk named by a list and a tcache gets the tcache's mark after the list's.
+    fn merge_from(&mut self, at: usize) {
+        let v = &mut self.v;
+        let mut tail = v.split_off(at);
+        tail.sort_unstable_by_key(|m| m.0);
+        let (mut i, mut w) = (at, v.len() + tail.len());
+        v.resize(w, (0, Mark::Bin));
+        while let Some(&t) = tail.last() {
+            w -= 1;
+            if i > 0 && v[i - 1].0 > t.0 {
+                i -= 1;
+                v[w] = v[i];
+            } else {
+                v[w] = t;
+                tail.pop();
+            }
+        }
+    }
+}
+
 /// The raw `malloc_state` of one arena.
 struct RawArena {
     addr: u64,
@@ -78,7 +100,7 @@ pub fn walk(target: &dyn Target, options: &WalkOptions) -> Result<GlibcHeap, Err
         Ok(loc) => loc,
         // A truncated core: main_arena, in libc's data near the end, may be what was cut.
         Err(_) if target.is_truncated() => locate_headless(target).map_err(|why| {
-            Error::NotFound(format!(
+            Error::Truncated(format!(
                 "the core is truncated: glibc's main_arena (in libc's data, near the core's \
                  end) was cut off with its tail, {why}"
             ))
@@ -187,8 +209,9 @@ impl<'a> Walker<'a> {
             self.fastbins_in_flight(i, &ranges);
         }
         self.marks.v.sort_unstable_by_key(|m| m.0);
+        let listed = self.marks.v.len();
         self.find_tcaches(&ranges);
-        self.marks.v.sort_unstable_by_key(|m| m.0);
+        self.marks.merge_from(listed);
         self.report_duplicates();
         let total: u64 = self
             .segments
