@@ -962,6 +962,22 @@ struct Listed {
     allocations: Vec<Listed1>,
 }
 
+/// `heap CORE --exe EXE --list WHICH --format json` of a run, which must exit 0.
+fn listed_with_exe(run: &Run, which: &str) -> Listed {
+    let out = cli::heapmortem([
+        OsStr::new("heap"),
+        run.core.as_os_str(),
+        OsStr::new("--exe"),
+        run.exe.as_os_str(),
+        OsStr::new("--list"),
+        OsStr::new(which),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+    ]);
+    assert_exit(&out, 0);
+    cli::parse_json(&out, &format!("heap --list {which} --format json"))
+}
+
 #[derive(Debug, Deserialize)]
 struct ListedArena {
     index: u32,
@@ -1306,12 +1322,7 @@ fn aarch64_heap_profile_and_sites_equal_prof_dump() {
     let run = run_linked(linking, "prof", conf);
     check_profile_equals_dump(&run, conf, 1, Some(&run.exe));
     let exe = [OsStr::new("--exe"), run.exe.as_os_str()];
-    let mut args = vec![OsStr::new("heap"), run.core.as_os_str()];
-    args.extend(exe);
-    args.extend(["--list", "used", "--format", "json"].map(OsStr::new));
-    let out = cli::heapmortem(args);
-    assert_exit(&out, 0);
-    let listed: Listed = cli::parse_json(&out, "heap --list used --format json");
+    let listed = listed_with_exe(&run, "used");
     let block = listed
         .allocations
         .iter()
@@ -1494,12 +1505,7 @@ fn aarch64_listing_and_leaks_equal_the_workloads_account() {
         let ctx = format!("{linking:?}");
         let blocks = held_blocks(&run);
         let exe = [OsStr::new("--exe"), run.exe.as_os_str()];
-        let mut args = vec![OsStr::new("heap"), run.core.as_os_str()];
-        args.extend(exe);
-        args.extend(["--list", "all", "--format", "json"].map(OsStr::new));
-        let out = cli::heapmortem(args);
-        assert_exit(&out, 0);
-        let listed: Listed = cli::parse_json(&out, "heap --list all --format json");
+        let listed = listed_with_exe(&run, "all");
         let by_address: std::collections::HashMap<u64, &Listed1> = listed
             .allocations
             .iter()

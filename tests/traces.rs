@@ -83,6 +83,18 @@ struct Recorded {
     folded: PathBuf,
 }
 
+/// The page-faulting fixture, compiled into `dir` with frame pointers (perf's `-g` walks them).
+fn page_faults(dir: &Path) -> PathBuf {
+    let exe = dir.join("page_faults");
+    check(
+        Command::new("gcc")
+            .args(["-O0", "-g", "-fno-omit-frame-pointer", "-o"])
+            .arg(&exe)
+            .arg(fixture("page_faults.c")),
+    );
+    exe
+}
+
 fn recorded() -> Option<&'static Recorded> {
     static RECORDED: OnceLock<Option<Recorded>> = OnceLock::new();
     RECORDED
@@ -91,13 +103,7 @@ fn recorded() -> Option<&'static Recorded> {
                 return None;
             }
             let dir = unique_dir("traces-perf");
-            let exe = dir.join("page_faults");
-            check(
-                Command::new("gcc")
-                    .args(["-O0", "-g", "-fno-omit-frame-pointer", "-o"])
-                    .arg(&exe)
-                    .arg(fixture("page_faults.c")),
-            );
+            let exe = page_faults(&dir);
             let data = dir.join("perf.data");
             let out = run(
                 Command::new("perf")
@@ -298,13 +304,7 @@ fn perf_script_of_two_events_says_which_were_left_out() {
         return;
     }
     let dir = unique_dir("traces-perf-two");
-    let exe = dir.join("page_faults");
-    check(
-        Command::new("gcc")
-            .args(["-O0", "-g", "-fno-omit-frame-pointer", "-o"])
-            .arg(&exe)
-            .arg(fixture("page_faults.c")),
-    );
+    let exe = page_faults(&dir);
     check(
         Command::new("perf")
             .args(["record", "-q", "-g", "-e", "page-faults,cpu-clock", "-o"])

@@ -371,6 +371,7 @@ pub fn exercise_leaks(data: &[u8]) {
         &roots,
         None,
         index.as_ref(),
+        false,
     );
     let mut sink = Vec::new();
     report.write_text(&mut sink, 10).expect("leak text");

@@ -94,7 +94,8 @@ impl Report {
             }
             self.types.push(section);
             let (blocks, roots) = (held.blocks(), &held.roots);
-            let found = leaks::find_leaks_with_sites(process, blocks, roots, sites, Some(&types));
+            let found =
+                leaks::find_leaks_with_sites(process, blocks, roots, sites, Some(&types), false);
             self.leaks.push(LeaksSection::of(name, &found));
             held
         });

@@ -15,7 +15,7 @@ pub fn run(args: CoreArgs) -> anyhow::Result<Outcome> {
     // Past their blocks the allocations are not needed: freed as the blocks are made.
     let blocks = held.take_blocks();
     let sites = held.sites.as_ref();
-    let report = leaks::find_leaks_with_progress(&process, blocks, &held.roots, sites, None);
+    let report = leaks::find_leaks_with_sites(&process, blocks, &held.roots, sites, None, true);
     super::write_out(None, |out| match args.format {
         TextOrJson::Text => report.write_text(out, TOP_GROUPS),
         TextOrJson::Json => report.write_json(out, held.allocator.name()),

@@ -38,26 +38,17 @@ pub fn find_leaks(target: &dyn Target, blocks: Vec<Block>, roots: &Roots) -> Lea
 /// a group then holds blocks of one site only, says how many of its blocks were sampled, and
 /// what they stand for at the sampling rate ([`Sites::estimate`]). `types`, when the
 /// caller has inferred them already for the same allocations, saves inferring them again.
+/// With `progress`, the marking shows its progress on a terminal when it takes more than a
+/// second (a heap of a hundred million allocations takes minutes).
 pub fn find_leaks_with_sites(
     target: &dyn Target,
     blocks: Vec<Block>,
     roots: &Roots,
     sites: Option<&Sites>,
     types: Option<&TypeIndex>,
+    progress: bool,
 ) -> LeakReport {
-    find(target, blocks, roots, sites, types, false)
-}
-
-/// [`find_leaks_with_sites`], showing the marking's progress on a terminal when it takes
-/// more than a second (a heap of a hundred million allocations takes minutes).
-pub fn find_leaks_with_progress(
-    target: &dyn Target,
-    blocks: Vec<Block>,
-    roots: &Roots,
-    sites: Option<&Sites>,
-    types: Option<&TypeIndex>,
-) -> LeakReport {
-    find(target, blocks, roots, sites, types, true)
+    find(target, blocks, roots, sites, types, progress)
 }
 
 fn find(
@@ -403,7 +394,14 @@ mod tests {
             vec![(0x1000, 0), (0x1020, 0), (0x1040, 1)],
             Vec::new(),
         );
-        let r = find_leaks_with_sites(&memory, blocks, &Roots::default(), Some(&sites), None);
+        let r = find_leaks_with_sites(
+            &memory,
+            blocks,
+            &Roots::default(),
+            Some(&sites),
+            None,
+            false,
+        );
         assert_eq!(r.sample_period, Some(1));
         let mut groups: Vec<_> = r
             .groups

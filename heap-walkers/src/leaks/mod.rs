@@ -54,7 +54,7 @@ mod render;
 mod roots;
 
 pub use crate::scan::Block;
-pub use find::{find_leaks, find_leaks_with_progress, find_leaks_with_sites};
+pub use find::{find_leaks, find_leaks_with_sites};
 pub use model::{Leak, LeakGroup, LeakKind, LeakReport, RootKind, RootRange, Roots};
 pub(crate) use roots::take_blocks;
 pub use roots::{blocks, glibc_roots, jemalloc_roots, tcmalloc_roots};
