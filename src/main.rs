@@ -45,7 +45,8 @@ fn main() -> ExitCode {
                 }
             }
             eprintln!("{msg}");
-            ExitCode::from(2)
+            // A heap the core was cut short before: the input was read in part.
+            ExitCode::from(if cmd::is_truncation(&e) { 1 } else { 2 })
         }
     }
 }

@@ -179,9 +179,10 @@ impl Error {
 
     /// The truncation rule, one for every command that walks a core's heap: a walk that
     /// found its allocator's state, even in part, gives what it found (partial where the
-    /// cut or damage took some: exit 1); a walk that found nothing fails (exit 2), and in a
-    /// truncated core its error names the truncation, whatever the walker said — what it
-    /// lacked may be what was cut off, and a user must not be sent after a debug package.
+    /// cut or damage took some: exit 1); a walk that found nothing fails, and in a truncated
+    /// core its error names the truncation, whatever the walker said — what it lacked may be
+    /// what was cut off, and a user must not be sent after a debug package. The CLI exits 1
+    /// on that error (the core was read in part), 2 on any other.
     pub fn in_core(self, target: &dyn Target) -> Error {
         match target.is_truncated() && !self.is_truncation() {
             true => Error::Truncated(Box::new(self)),

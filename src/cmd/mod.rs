@@ -60,8 +60,9 @@ fn held(process: &Process, what: &str) -> anyhow::Result<HeldHeap> {
 }
 
 /// A walk that found no heap, by heap-walkers' truncation rule (`HeldError::in_core`: it names
-/// a truncation that may have caused it), as every core command fails on it: exit 2 and one
-/// line saying which allocator's heap could not be walked, and `what` for.
+/// a truncation that may have caused it), as every core command fails on it: one line saying
+/// which allocator's heap could not be walked, and `what` for; exit 1 in a truncated core
+/// ([`is_truncation`]), else 2.
 fn no_heap(e: heap_walkers::HeldError, what: &str) -> anyhow::Error {
     match e.allocator() {
         Some(allocator) => {
@@ -69,6 +70,15 @@ fn no_heap(e: heap_walkers::HeldError, what: &str) -> anyhow::Error {
         }
         None => anyhow::Error::new(e),
     }
+}
+
+/// Whether `e` is a walk that found no heap in a core cut short: the contract's exit 1 (the
+/// input read in part, the line saying what was lost), not 2 (unreadable input).
+pub fn is_truncation(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<heap_walkers::HeldError>()
+            .is_some_and(heap_walkers::HeldError::is_truncation)
+    })
 }
 
 /// Says a line on stderr.
