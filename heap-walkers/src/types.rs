@@ -367,7 +367,12 @@ fn demangle_type(mangled: &str) -> Option<String> {
     }
     // `_ZTS<type>` is the symbol of a type_info's name: demangled, "typeinfo name for T".
     let symbol = cpp_demangle::Symbol::new(format!("_ZTS{mangled}")).ok()?;
-    let text = symbol.to_string();
+    // Not `to_string()`: a name that parses can still fail to print (cpp_demangle 0.4.5 gives
+    // up past its recursion limit), and `to_string()` panics on that; the name read from a
+    // damaged core is then no class name.
+    let text = symbol
+        .demangle(&cpp_demangle::DemangleOptions::default())
+        .ok()?;
     text.strip_prefix("typeinfo name for ").map(str::to_string)
 }
 
