@@ -962,6 +962,22 @@ struct Listed {
     allocations: Vec<Listed1>,
 }
 
+/// `explain CORE ADDRESS --exe EXE --format json` of a run, which must exit 0.
+fn explain_with_exe(run: &Run, address: &str) -> (process::Output, Value) {
+    let out = cli::heapmortem([
+        OsStr::new("explain"),
+        run.core.as_os_str(),
+        OsStr::new(address),
+        OsStr::new("--exe"),
+        run.exe.as_os_str(),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+    ]);
+    assert_exit(&out, 0);
+    let json = cli::parse_json(&out, "explain --format json");
+    (out, json)
+}
+
 /// `heap CORE --exe EXE --list WHICH --format json` of a run, which must exit 0.
 fn listed_with_exe(run: &Run, which: &str) -> Listed {
     let out = cli::heapmortem([
@@ -1321,23 +1337,13 @@ fn aarch64_heap_profile_and_sites_equal_prof_dump() {
     let conf = "prof:true,lg_prof_sample:0";
     let run = run_linked(linking, "prof", conf);
     check_profile_equals_dump(&run, conf, 1, Some(&run.exe));
-    let exe = [OsStr::new("--exe"), run.exe.as_os_str()];
     let listed = listed_with_exe(&run, "used");
     let block = listed
         .allocations
         .iter()
         .find(|a| a.size == 32768)
         .expect("a 32 KiB block");
-    let mut args = vec![OsStr::new("explain"), run.core.as_os_str()];
-    args.extend([
-        OsStr::new(&block.address),
-        OsStr::new("--format"),
-        OsStr::new("json"),
-    ]);
-    args.extend(exe);
-    let out = cli::heapmortem(args);
-    assert_exit(&out, 0);
-    let json: Value = cli::parse_json(&out, "explain --format json");
+    let (out, json) = explain_with_exe(&run, &block.address);
     let functions: Vec<&str> = json["site"]["frames"]
         .as_array()
         .map(|f| f.iter().filter_map(|f| f["function"].as_str()).collect())
@@ -1548,17 +1554,7 @@ fn aarch64_listing_and_leaks_equal_the_workloads_account() {
             .take(1)
             .chain(blocks.iter().filter(|b| b.0 == 'l').take(1))
         {
-            let mut args = vec![OsStr::new("explain"), run.core.as_os_str()];
-            let address = format!("{address:#x}");
-            args.extend([
-                OsStr::new(&address),
-                OsStr::new("--format"),
-                OsStr::new("json"),
-            ]);
-            args.extend(exe);
-            let out = cli::heapmortem(args);
-            assert_exit(&out, 0);
-            let json: Value = cli::parse_json(&out, "explain --format json");
+            let (_, json) = explain_with_exe(&run, &format!("{address:#x}"));
             let anchor = json["anchor_chain"][0]["symbol"].as_str().unwrap_or("");
             assert_eq!(
                 (

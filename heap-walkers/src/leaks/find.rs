@@ -30,7 +30,7 @@ const INDIRECT: u8 = 3;
 /// valgrind splits them: walking from each unreached block in address order, every other
 /// unreached block it leads to is indirect; those left are direct.
 pub fn find_leaks(target: &dyn Target, blocks: Vec<Block>, roots: &Roots) -> LeakReport {
-    find(target, blocks, roots, None, None, false)
+    find_leaks_with_sites(target, blocks, roots, None, None, false)
 }
 
 /// [`find_leaks`], with the leaks grouped by allocation site too where `sites` knows the
@@ -41,17 +41,6 @@ pub fn find_leaks(target: &dyn Target, blocks: Vec<Block>, roots: &Roots) -> Lea
 /// With `progress`, the marking shows its progress on a terminal when it takes more than a
 /// second (a heap of a hundred million allocations takes minutes).
 pub fn find_leaks_with_sites(
-    target: &dyn Target,
-    blocks: Vec<Block>,
-    roots: &Roots,
-    sites: Option<&Sites>,
-    types: Option<&TypeIndex>,
-    progress: bool,
-) -> LeakReport {
-    find(target, blocks, roots, sites, types, progress)
-}
-
-fn find(
     target: &dyn Target,
     blocks: Vec<Block>,
     roots: &Roots,
