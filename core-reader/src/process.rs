@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::debuginfod::{Debuginfod, FileSource, Kind};
+use crate::debuginfod::Debuginfod;
 use crate::files::FileCache;
-use crate::modules::{self, build_id_of_file, read_image, Candidate, PT_LOAD};
-use crate::symbolize::{find_debug_file, SearchPaths};
+use crate::modules::{self, read_image, Candidate, PT_LOAD};
+use crate::symbolize::{executable_file, find_debug_file, SearchPaths};
 use crate::types::TypeIndex;
 use crate::{
     Arch, BuildId, CoreFile, Diagnostic, Error, FileOffset, LoadBias, Mapping, Memory, Module,
@@ -249,27 +249,15 @@ impl Process {
     ) -> Option<Module> {
         let image = c.base.and_then(|b| read_image(self, b));
         let mem_id = image.as_ref().and_then(|i| i.build_id.clone());
-        let mut located = modules::locate_file(
+        let located = modules::locate_file(
             &c.path,
             is_main,
             options.exe.as_deref(),
             options.sysroot.as_deref(),
         );
-        let mut data = located.as_deref().and_then(|p| files.get(p));
-        let mut file_id = data.and_then(build_id_of_file);
-        let mut source = FileSource::Local;
         // No file here, or not the one the process ran: a debuginfod server may have it.
-        if let Some(id) = mem_id.as_ref().filter(|id| file_id.as_ref() != Some(*id)) {
-            let fetched = search.debuginfod.as_ref().and_then(|d| {
-                let (path, source) = d.fetch(id, Kind::Executable)?;
-                let bytes = files.get(&path)?;
-                (build_id_of_file(bytes).as_ref() == Some(id)).then_some((path, bytes, source))
-            });
-            if let Some((path, bytes, from)) = fetched {
-                (located, data, file_id, source) =
-                    (Some(path), Some(bytes), Some(id.clone()), from);
-            }
-        }
+        let (located, data, file_id, source) =
+            executable_file(located, mem_id.as_ref(), search, files);
         let is_elf = image.is_some() || data.is_some_and(|d| d.starts_with(b"\x7fELF"));
         if !is_elf && !c.code {
             return None;

@@ -178,26 +178,8 @@ impl Symbolizer {
             exe,
             search.sysroot.as_deref(),
         );
-        let mut found = found;
-        let mut data = found.as_deref().and_then(|p| cache.get(p));
-        let mut file_id = data.and_then(build_id_of_file);
-        let mut source = FileSource::Local;
-        // No file here, or not the one the profile names: a debuginfod server may have it
-        // (as for a core's modules, `Process::resolve_module`).
-        if let Some(id) = mapping
-            .build_id
-            .as_ref()
-            .filter(|id| file_id.as_ref() != Some(*id))
-        {
-            let fetched = search.debuginfod.as_ref().and_then(|d| {
-                let (path, from) = d.fetch(id, Kind::Executable)?;
-                let bytes = cache.get(&path)?;
-                (build_id_of_file(bytes).as_ref() == Some(id)).then_some((path, bytes, from))
-            });
-            if let Some((path, bytes, from)) = fetched {
-                (found, data, file_id, source) = (Some(path), Some(bytes), Some(id.clone()), from);
-            }
-        }
+        let (found, data, file_id, source) =
+            executable_file(found, mapping.build_id.as_ref(), search, cache);
         let bias = match mapping.placement {
             Placement::Unrelocated => LoadBias(0),
             // Without the file's program headers: as if module addresses equalled file
@@ -577,6 +559,36 @@ fn bias_for_offset(data: &[u8], start: ProcessAddr, file_offset: FileOffset) -> 
         .wrapping_sub(seg.p_offset(endian))
         .wrapping_add(file_offset.0);
     Some(LoadBias::between(start, ModuleAddr(vaddr)))
+}
+
+/// The executable or library file for a module: the one `located` here, or, when there is
+/// none or its build-id is not `wanted` (the one the process ran), the file a debuginfod
+/// server has for `wanted` — checked to carry that build-id. Returns the path, its bytes,
+/// its build-id and where it came from.
+pub(crate) fn executable_file(
+    located: Option<PathBuf>,
+    wanted: Option<&BuildId>,
+    search: &SearchPaths,
+    cache: &FileCache,
+) -> (
+    Option<PathBuf>,
+    Option<&'static [u8]>,
+    Option<BuildId>,
+    FileSource,
+) {
+    let data = located.as_deref().and_then(|p| cache.get(p));
+    let file_id = data.and_then(build_id_of_file);
+    let fetched = wanted
+        .filter(|id| file_id.as_ref() != Some(*id))
+        .and_then(|id| {
+            let (path, from) = search.debuginfod.as_ref()?.fetch(id, Kind::Executable)?;
+            let bytes = cache.get(&path)?;
+            (build_id_of_file(bytes).as_ref() == Some(id)).then_some((path, bytes, id, from))
+        });
+    match fetched {
+        Some((path, bytes, id, from)) => (Some(path), Some(bytes), Some(id.clone()), from),
+        None => (located, data, file_id, FileSource::Local),
+    }
 }
 
 /// Finds a separate debug file: by build-id in each debug folder, then by `.gnu_debuglink`
