@@ -599,6 +599,38 @@ fn dwarf_layouts_read_a_32k_page_build_as_getstats_does() {
     listing_agrees(Linking::Dwarf32k);
 }
 
+/// leaky.c linked with the 32 KiB-page library (its DWARF at hand): the leaks found equal
+/// valgrind's, block for block (valgrind replaces tcmalloc's `malloc`, so its run says what
+/// the program leaks whatever the page size).
+#[test]
+fn dwarf_layouts_find_the_leaks_valgrind_finds() {
+    let Some(built) = gperftools_32k() else {
+        return;
+    };
+    let dir = built.join("dwarf");
+    let link = [
+        dir.join("libtcmalloc_minimal.so.4").display().to_string(),
+        format!("-Wl,-rpath,{}", dir.display()),
+    ];
+    let Some(run) = crate::leaks::leaky_linked(Some("tcmalloc"), "tcmalloc-32k", &link) else {
+        return;
+    };
+    let (out, json) = crate::leaks::leaks_json(&run.core, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(json.allocator, "tcmalloc");
+    let vg = run.valgrind;
+    assert!(
+        vg.definitely.1 >= 18 && vg.indirectly.1 == 4,
+        "valgrind: {vg:?}"
+    );
+    assert_eq!(json.direct_count, vg.definitely.1, "definitely lost blocks");
+    assert_eq!(
+        json.indirect_count, vg.indirectly.1,
+        "indirectly lost blocks"
+    );
+    assert!(json.direct_bytes >= vg.definitely.0 && json.indirect_bytes >= vg.indirectly.0);
+}
+
 /// The same library without its DWARF (`strip --strip-debug`, symbols kept): the statics
 /// are found by name, but they do not hold what gperftools 2.10's default build (8 KiB
 /// pages) would; the walk is refused in one line that asks for the DWARF, never read with

@@ -26,11 +26,11 @@ use crate::harness::{cli, corpus, parse_hex, repo_root, unique_dir};
 /// Our JSON, read with the tests' own types (keys from DESIGN.md).
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct LeaksJson {
-    allocator: String,
+    pub(crate) allocator: String,
     pub(crate) direct_count: u64,
     pub(crate) direct_bytes: u64,
     pub(crate) indirect_count: u64,
-    indirect_bytes: u64,
+    pub(crate) indirect_bytes: u64,
     possible_count: u64,
     possible_bytes: u64,
     reachable_count: u64,
@@ -149,11 +149,18 @@ pub(crate) fn leaky_tcmalloc() -> Option<Run> {
 
 /// leaky.c linked with `-l<allocator>` (glibc's malloc when None).
 fn leaky_on(allocator: Option<&str>) -> Option<Run> {
+    let link: Vec<String> = allocator.iter().map(|lib| format!("-l{lib}")).collect();
+    leaky_linked(allocator, allocator.unwrap_or("glibc"), &link)
+}
+
+/// leaky.c linked with `link`; valgrind replaces the `malloc` of the library whose soname
+/// contains `allocator` (glibc's when None). `label` names the run's directory.
+pub(crate) fn leaky_linked(allocator: Option<&str>, label: &str, link: &[String]) -> Option<Run> {
     if !require("gcc", "gcc") || !require("valgrind", "valgrind") {
         return None;
     }
     let dir = unique_dir(&match allocator {
-        Some(lib) => format!("leaks-leaky-{lib}"),
+        Some(_) => format!("leaks-leaky-{label}"),
         None => "leaks-leaky".to_string(),
     });
     let exe = dir.join("leaky");
@@ -163,9 +170,7 @@ fn leaky_on(allocator: Option<&str>) -> Option<Run> {
         .arg(&src)
         .arg("-o")
         .arg(&exe);
-    if let Some(lib) = allocator {
-        cc.arg(format!("-l{lib}"));
-    }
+    cc.args(link);
     run(&mut cc, Duration::from_secs(120)).expect_success("compiling leaky.c");
 
     let mut valgrind = Command::new("valgrind");

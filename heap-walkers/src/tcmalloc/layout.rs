@@ -143,7 +143,7 @@ pub mod thread_cache {
 }
 
 /// Where the walk finds what it reads: the built-in table above or the library's DWARF.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Layout {
     /// Whether the offsets came from DWARF.
     pub dwarf: bool,
@@ -164,7 +164,7 @@ pub(crate) struct Layout {
 }
 
 /// `SizeMap`'s arrays.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SizeMapOffsets {
     pub num_objects_to_move: u64,
     pub class_to_size: u64,
@@ -173,7 +173,7 @@ pub(crate) struct SizeMapOffsets {
 }
 
 /// `Span`'s members.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SpanOffsets {
     pub start: u64,
     pub length: u64,
@@ -186,7 +186,7 @@ pub(crate) struct SpanOffsets {
 }
 
 /// `CentralFreeList`'s members and `CentralFreeListPadded`'s size.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CentralOffsets {
     pub size_class: u64,
     pub num_spans: u64,
@@ -199,7 +199,7 @@ pub(crate) struct CentralOffsets {
 }
 
 /// `PageHeapAllocator<Span>`'s members.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AllocatorOffsets {
     pub free_area: u64,
     pub free_avail: u64,
@@ -207,7 +207,7 @@ pub(crate) struct AllocatorOffsets {
 }
 
 /// `PageHeap`'s members, with its page map's shape.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PageHeapOffsets {
     /// `pagemap_.root_`.
     pub pagemap_root: u64,
@@ -223,7 +223,7 @@ pub(crate) struct PageHeapOffsets {
 }
 
 /// `ThreadCache`'s members and its `FreeList`'s.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ThreadCacheOffsets {
     /// `list_[kClassSizesMax]`.
     pub list: u64,
@@ -489,4 +489,131 @@ pub mod symbols {
     pub const SPAN_ALLOCATOR: &str = "_ZN8tcmalloc6Static15span_allocator_E";
     /// `tcmalloc::metadata_system_bytes_` (file-local in src/common.cc).
     pub const METADATA_SYSTEM_BYTES: &str = "_ZN8tcmallocL22metadata_system_bytes_E";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core_reader::MemoryImage;
+
+    /// What the DWARF of gperftools 2.10's default build says, by the names it gives the
+    /// classes and members (the built-in table's numbers, from the headers).
+    fn default_build() -> MemoryImage {
+        let mut img = MemoryImage::new();
+        let members: &[(&str, &[(&str, u64)])] = &[
+            (
+                "Span",
+                &[("start", 0), ("length", 8), ("next", 16), ("prev", 24)],
+            ),
+            (
+                "SizeMap",
+                &[
+                    ("num_objects_to_move_", 2172),
+                    ("class_to_size_", 2684),
+                    ("class_to_pages_", 3200),
+                    ("num_size_classes", 4224),
+                ],
+            ),
+            (
+                "CentralFreeList",
+                &[
+                    ("size_class_", 8),
+                    ("num_spans_", 112),
+                    ("counter_", 120),
+                    ("tc_slots_", 128),
+                    ("used_slots_", 1152),
+                ],
+            ),
+            (
+                "PageHeapAllocator<tcmalloc::Span>",
+                &[("free_area_", 0), ("free_avail_", 8), ("inuse_", 24)],
+            ),
+            ("PageMap", &[("root_", 0), ("allocator_", 8 << 17)]),
+            (
+                "PageHeap",
+                &[
+                    ("pagemap_", 8 << 16),
+                    ("free_", 0x18_0068),
+                    ("stats_", 0x18_3068),
+                ],
+            ),
+            (
+                "Stats",
+                &[
+                    ("system_bytes", 0),
+                    ("free_bytes", 8),
+                    ("unmapped_bytes", 16),
+                    ("committed_bytes", 24),
+                ],
+            ),
+            (
+                "ThreadCache",
+                &[
+                    ("list_", 0),
+                    ("size_", 4096),
+                    ("max_size_", 4100),
+                    ("tid_", 4128),
+                    ("next_", 4144),
+                ],
+            ),
+            ("FreeList", &[("list_", 0), ("length_", 8)]),
+        ];
+        for (class, list) in members {
+            for (member, at) in *list {
+                img.offsets
+                    .insert((class.to_string(), member.to_string()), *at);
+            }
+        }
+        for (class, size) in [
+            ("PageHeap", 0x18_30d0),
+            ("Span", 48),
+            ("TCEntry", 16),
+            ("CentralFreeListPadded", 1216),
+            ("Leaf", 8 << 18),
+            ("SpanList", 96),
+            ("FreeList", 32),
+        ] {
+            img.sizes.insert(class.to_string(), size);
+        }
+        img
+    }
+
+    #[test]
+    fn the_default_builds_dwarf_gives_the_built_in_table() {
+        let l = Layout::from_dwarf(&default_build(), None).expect("a layout");
+        assert!(l.dwarf);
+        assert_eq!(Layout { dwarf: false, ..l }, Layout::built_in());
+    }
+
+    /// `--with-tcmalloc-pagesize=32`: `TCMalloc_PageMap2<33>` (2^16 leaves of 2^17 pages)
+    /// and 32 free lists; kPageShift 15 follows from either.
+    #[test]
+    fn a_32k_page_build_gives_kpageshift_15() {
+        let mut img = default_build();
+        img.offsets
+            .insert(("PageMap".into(), "allocator_".into()), 8 << 16);
+        img.sizes.insert("Leaf".into(), 8 << 17);
+        img.offsets
+            .insert(("PageHeap".into(), "stats_".into()), 0x18_0068 + 96 * 32);
+        let l = Layout::from_dwarf(&img, None).expect("a layout");
+        assert_eq!((l.page_shift, l.max_pages, l.page_size()), (15, 32, 32768));
+        assert_eq!(
+            (l.page_heap.leaf_bits, l.page_heap.root_length),
+            (17, 1 << 16)
+        );
+    }
+
+    /// A page map and free lists that disagree on kPageShift, or no gperftools class at
+    /// all: no layout (the built-in table is used, and checked).
+    #[test]
+    fn dwarf_that_does_not_hold_together_is_no_layout() {
+        let mut img = default_build();
+        img.offsets
+            .insert(("PageHeap".into(), "stats_".into()), 0x18_0068 + 96 * 32);
+        assert_eq!(Layout::from_dwarf(&img, None), None);
+        let mut img = default_build();
+        img.sizes.insert("Leaf".into(), 8 << 40);
+        assert_eq!(Layout::from_dwarf(&img, None), None);
+        assert_eq!(Layout::from_dwarf(&MemoryImage::new(), None), None);
+    }
 }

@@ -18,9 +18,11 @@
 //! - Findings: memory the thread caches and the page heap hold without returning it to the
 //!   system, with gperftools' remedies.
 //!
-//! Supported: gperftools 2.10 on Linux x86_64 (Debian's libtcmalloc.so.4 and
-//! libtcmalloc_minimal.so.4, both stripped), with the layouts of [`layout`] read from
-//! gperftools' sources and checked against the contents before use.
+//! Supported: gperftools 2.10 on Linux x86_64: with the library's DWARF, any build
+//! configuration its classes describe (another page size, `--with-tcmalloc-pagesize`); without
+//! it (Debian's libtcmalloc.so.4 and libtcmalloc_minimal.so.4, both stripped), the default
+//! build, with the layouts of [`layout`] read from gperftools' sources. Either way the page
+//! heap (and, found by content, the size map) is checked against the contents before use.
 #![doc = include_str!("json-schema.md")]
 
 mod discover;
