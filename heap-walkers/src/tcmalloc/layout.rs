@@ -5,9 +5,10 @@
 //! they are stripped, so these tables stand in for their DWARF. The discovery
 //! ([`super::discover`]) checks every table against the contents before it is used.
 //!
-//! A walk reads through a [`Layout`]: this table ([`Layout::built_in`]), or the same
-//! offsets and constants taken from the library's DWARF ([`Layout::from_dwarf`]), which
-//! also describes builds this table does not (another `kPageShift`, a `-g` build with other
+//! A walk reads through a `Layout`: this table (`Layout::built_in`; for another
+//! `kPageShift`, `Layout::built_in_with_page_shift`, whose page heap the discovery tries
+//! until one fits), or the same offsets and constants taken from the library's DWARF
+//! (`Layout::from_dwarf`), which also describes builds this table does not (other
 //! options).
 
 use core_reader::{Module, Target};
@@ -298,6 +299,34 @@ impl Layout {
         }
     }
 
+    /// The built-in table for a build configured with another `kPageShift`
+    /// (`--with-tcmalloc-pagesize`, 4 to 256 KiB: shifts 12 to 18; Debian's is 13). Only the
+    /// page heap moves: its page map is `TCMalloc_PageMap2<48 - kPageShift>` (src/pagemap.h:
+    /// LEAF_BITS = (BITS + 1) / 2, a root of 1 << (BITS - LEAF_BITS) leaves) after the
+    /// `PackedCache`'s fixed 2^16 entries, and `free_` has kMaxPages = 1 << (20 - kPageShift)
+    /// lists (src/common.h); no other class has a member sized by kPageShift.
+    pub fn built_in_with_page_shift(shift: u32) -> Layout {
+        let bits = ADDRESS_BITS - shift;
+        let leaf_bits = bits.div_ceil(2);
+        let root_length = 1u64 << (bits - leaf_bits);
+        let max_pages = 1u64 << (20 - shift);
+        // `allocator_`, then `large_normal_` and `large_returned_` (std::set, 48 bytes each).
+        let free = page_heap::PAGEMAP_ROOT + 8 * root_length + 8 + 2 * 48;
+        Layout {
+            page_shift: shift,
+            max_pages,
+            page_number_bits: bits,
+            page_heap: PageHeapOffsets {
+                pagemap_root: page_heap::PAGEMAP_ROOT,
+                leaf_bits,
+                root_length,
+                free,
+                stats: free + 2 * span::SIZE * max_pages,
+            },
+            ..Layout::built_in()
+        }
+    }
+
     /// The layout of the process's gperftools from DWARF (a library or executable built
     /// with `-g`), None when no module describes gperftools' classes or what it says does
     /// not hold together. Classes are asked for by the names gperftools 2.10's headers give
@@ -576,6 +605,23 @@ mod tests {
             img.sizes.insert(class.to_string(), size);
         }
         img
+    }
+
+    /// The page heap of `--with-tcmalloc-pagesize=32` as that build's DWARF places it
+    /// (`free_` at 0x100068, `stats_` at 0x100c68); the default build's is the table's.
+    #[test]
+    fn the_built_in_table_follows_the_page_size() {
+        assert_eq!(Layout::built_in_with_page_shift(13), Layout::built_in());
+        let l = Layout::built_in_with_page_shift(15);
+        assert_eq!(
+            (l.page_heap.free, l.page_heap.stats),
+            (0x10_0068, 0x10_0c68)
+        );
+        assert_eq!(
+            (l.page_heap.leaf_bits, l.page_heap.root_length),
+            (17, 1 << 16)
+        );
+        assert_eq!((l.max_pages, l.page_number_bits), (32, 33));
     }
 
     #[test]

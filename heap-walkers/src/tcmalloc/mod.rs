@@ -19,10 +19,12 @@
 //!   system, with gperftools' remedies.
 //!
 //! Supported: gperftools 2.10 on Linux x86_64: with the library's DWARF, any build
-//! configuration its classes describe (another page size, `--with-tcmalloc-pagesize`); without
-//! it (Debian's libtcmalloc.so.4 and libtcmalloc_minimal.so.4, both stripped), the default
-//! build, with the layouts of [`layout`] read from gperftools' sources. Either way the page
-//! heap (and, found by content, the size map) is checked against the contents before use.
+//! configuration its classes describe; without it (Debian's libtcmalloc.so.4 and
+//! libtcmalloc_minimal.so.4, both stripped), the default build with any page size
+//! (`--with-tcmalloc-pagesize`, which only moves the page heap's members), with the layouts
+//! of [`layout`] read from gperftools' sources. Either way the page heap (and, found by
+//! content, the size map) is checked against the contents before use: the page size a
+//! stripped build was made with is the one whose page heap fits.
 #![doc = include_str!("json-schema.md")]
 
 mod discover;
@@ -55,8 +57,8 @@ pub enum Error {
     /// The statics were not recognized with the built-in layout (and no DWARF was at hand).
     #[error(
         "tcmalloc's size map, central cache or page heap in {0} does not match gperftools \
-         2.10's built-in layout (8 KiB pages): a build with another page size \
-         (TCMALLOC_PAGE_SIZE_SHIFT) or with TCMALLOC_SMALL_BUT_SLOW needs gperftools' DWARF \
+         2.10's built-in layout (the default build, with any page size from 4 to 256 KiB): \
+         a build with other options (e.g. TCMALLOC_SMALL_BUT_SLOW) needs gperftools' DWARF \
          (the library built with -g), or the library's data is not in the core"
     )]
     NotRecognized(String),
@@ -233,13 +235,27 @@ pub fn walk(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
     if target.arch() != core_reader::Arch::X86_64 || target.os() != core_reader::Os::Linux {
         return Err(Error::NotRecognized(name.to_string()));
     }
-    // The library's own DWARF where a module has it: it describes this very build.
-    let l = Layout::from_dwarf(target, module).unwrap_or_else(Layout::built_in);
+    // The library's own DWARF where a module has it: it describes this very build. Else the
+    // built-in table, for the default kPageShift first, then for the others the page heap
+    // may have been built with.
+    let (l, g) = match Layout::from_dwarf(target, module) {
+        Some(l) => {
+            let g = discover::find_globals(target, module, &l)
+                .ok_or_else(|| Error::NotRecognizedWithDwarf(name.to_string()))?;
+            (l, g)
+        }
+        None => [13, 12, 14, 15, 16, 17, 18]
+            .into_iter()
+            .find_map(|shift| {
+                let l = Layout::built_in_with_page_shift(shift);
+                discover::find_globals(target, module, &l).map(|g| (l, g))
+            })
+            .ok_or_else(|| Error::NotRecognized(name.to_string()))?,
+    };
     let not_recognized = || match l.dwarf {
         true => Error::NotRecognizedWithDwarf(name.to_string()),
         false => Error::NotRecognized(name.to_string()),
     };
-    let g = discover::find_globals(target, module, &l).ok_or_else(not_recognized)?;
     let mem: &dyn Memory = target;
     let mut problems = Vec::new();
     let mut notes = Vec::new();
@@ -418,7 +434,14 @@ pub fn walk(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
             "{}{}",
             match l.dwarf {
                 true => format!("DWARF (kPageShift {}", l.page_shift),
-                false => "gperftools 2.10, Linux x86_64 (built-in".to_string(),
+                false if l.page_shift == layout::PAGE_SHIFT => {
+                    "gperftools 2.10, Linux x86_64 (built-in".to_string()
+                }
+                false => format!(
+                    "gperftools 2.10, Linux x86_64 (built-in, kPageShift {} recognized by the \
+                     page heap",
+                    l.page_shift
+                ),
             },
             if g.by_content {
                 ", statics found by content)"
