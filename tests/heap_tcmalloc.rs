@@ -7,6 +7,11 @@
 //! print that text byte for byte (every figure, every size class, every free-span line),
 //! with Debian's stripped libtcmalloc.so.4, libtcmalloc_minimal.so.4, and libtcmalloc.so.4
 //! under `LD_PRELOAD`. The neutral JSON and the listing are checked against the same text.
+//!
+//! The same workload linked with gperftools 2.10 built from Debian's source package with
+//! 32 KiB pages and `-g` ([`gperftools_32k`]) is read with the layouts of the library's
+//! DWARF; with its DWARF stripped, the built-in 8 KiB layout does not fit, and the page heap
+//! shows the page size the table is then used with.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -50,6 +55,124 @@ pub(crate) enum Linking {
     Preloaded,
     /// Debian's `libtcmalloc_minimal.a`: the statics' symbols are in the executable.
     Static,
+    /// `-ltcmalloc_minimal` of [`gperftools_32k`], with its DWARF.
+    Dwarf32k,
+    /// The same library with `strip --strip-debug` (symbols kept, DWARF gone).
+    Stripped32k,
+    /// The same library with `strip` (only `.dynsym` kept, as Debian ships it).
+    Bare32k,
+}
+
+/// gperftools 2.10's source, Debian's `google-perftools_2.10.orig.tar.gz` (package
+/// 2.10-1), and its SHA-256 as Debian's `google-perftools_2.10-1.dsc` gives it.
+const GPERFTOOLS_ORIG: &str =
+    "http://deb.debian.org/debian/pool/main/g/google-perftools/google-perftools_2.10.orig.tar.gz";
+const GPERFTOOLS_ORIG_SHA256: &str =
+    "b0dcfe3aca1a8355955f4b415ede43530e3bb91953b6ffdd75c45891070fe0f1";
+
+/// `libtcmalloc_minimal` of gperftools 2.10 configured with `--with-tcmalloc-pagesize=32`
+/// (kPageShift 15, where Debian's build and heapmortem's built-in layout have 13) and built
+/// with `-g -O2`: a directory with `dwarf/` (the library as built, with its DWARF),
+/// `stripped/` (the same after `strip --strip-debug`: symbols, no DWARF), `bare/` (after
+/// `strip`: only the dynamic symbols) and `include/`
+/// (its `gperftools/*.h`). Downloaded and built once per machine under the tests'
+/// temporary directory (autoreconf, configure and `make libtcmalloc_minimal.la`: about a
+/// minute); only the result is kept.
+pub(crate) fn gperftools_32k() -> Option<PathBuf> {
+    static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dest = tmp_root().join("gperftools").join("2.10-32k");
+            if dest.join("bare/libtcmalloc_minimal.so.4").is_file() {
+                return Some(dest);
+            }
+            // What an older test left, without every library: built again.
+            let _ = std::fs::remove_dir_all(&dest);
+            for (program, package) in [
+                ("curl", "curl"),
+                ("autoreconf", "autoconf"),
+                ("automake", "automake"),
+                ("libtoolize", "libtool"),
+                ("make", "make"),
+                ("g++", "g++"),
+                ("strip", "binutils"),
+            ] {
+                if !process::require(program, package) {
+                    return None;
+                }
+            }
+            let tmp = unique_dir("build-gperftools-32k");
+            let tarball = tmp.join("orig.tar.gz");
+            let mut cmd = Command::new("curl");
+            cmd.args(["-sSfL", "--retry", "2", "-o"])
+                .arg(&tarball)
+                .arg(GPERFTOOLS_ORIG);
+            run(&mut cmd, Duration::from_secs(300)).expect_success("downloading gperftools 2.10");
+            let sum = run(
+                Command::new("sha256sum").arg(&tarball),
+                Duration::from_secs(60),
+            )
+            .expect_success("sha256sum");
+            assert!(
+                sum.stdout_str().starts_with(GPERFTOOLS_ORIG_SHA256),
+                "{GPERFTOOLS_ORIG} is not the file Debian's .dsc names: {}",
+                sum.stdout_str()
+            );
+            run(
+                Command::new("tar")
+                    .arg("xzf")
+                    .arg(&tarball)
+                    .current_dir(&tmp),
+                Duration::from_secs(120),
+            )
+            .expect_success("unpacking gperftools 2.10");
+            let src = tmp.join("gperftools-gperftools-2.10");
+            let step = |what: &str, program: &str, args: &[&str]| {
+                let mut cmd = Command::new(program);
+                cmd.args(args).current_dir(&src);
+                run(&mut cmd, Duration::from_secs(900))
+                    .expect_success(&format!("gperftools 2.10: {what}"));
+            };
+            // The tarball has no configure: Debian's build runs autoreconf too.
+            step("autoreconf", "autoreconf", &["-fi"]);
+            step(
+                "configure",
+                "./configure",
+                &[
+                    "--with-tcmalloc-pagesize=32",
+                    "--enable-minimal",
+                    "--disable-static",
+                    "--disable-dependency-tracking",
+                    "CFLAGS=-g -O2",
+                    "CXXFLAGS=-g -O2",
+                ],
+            );
+            step("make", "make", &["-j2", "libtcmalloc_minimal.la"]);
+            let out = tmp.join("out");
+            for dir in ["dwarf", "stripped", "bare", "include"] {
+                std::fs::create_dir_all(out.join(dir)).expect("output directory");
+            }
+            let lib = "libtcmalloc_minimal.so.4";
+            std::fs::copy(src.join(".libs").join(lib), out.join("dwarf").join(lib))
+                .expect("copying the library");
+            for (dir, option) in [("stripped", "--strip-debug"), ("bare", "--strip-all")] {
+                let mut cmd = Command::new("strip");
+                cmd.arg(option)
+                    .arg("-o")
+                    .arg(out.join(dir).join(lib))
+                    .arg(out.join("dwarf").join(lib));
+                run(&mut cmd, Duration::from_secs(60)).expect_success(&format!("strip {option}"));
+            }
+            let mut cmd = Command::new("cp");
+            cmd.arg("-r")
+                .arg(src.join("src/gperftools"))
+                .arg(out.join("include"));
+            run(&mut cmd, Duration::from_secs(60)).expect_success("copying the headers");
+            publish_dir(&out, &dest);
+            let _ = std::fs::remove_dir_all(&tmp);
+            Some(dest)
+        })
+        .clone()
 }
 
 /// The workload, built once per linking (cached across runs by a hash of its source and
@@ -59,11 +182,13 @@ fn workload(linking: Linking) -> PathBuf {
     EXES.get_or_init(Memo::new).get(&linking, || {
         process::require("gcc", "gcc");
         let src = repo_root().join("tests/fixtures/tcmalloc/workload.c");
-        let mut flags: Vec<&str> = vec!["-g", "-O1", "-pthread", "-Wall", "-Wextra"];
-        flags.extend(match linking {
-            Linking::Full => &["-ltcmalloc"][..],
-            Linking::Minimal => &["-ltcmalloc_minimal"][..],
-            Linking::Preloaded => &["-DPRELOADED", "-ldl"][..],
+        let mut flags: Vec<String> = ["-g", "-O1", "-pthread", "-Wall", "-Wextra"]
+            .map(String::from)
+            .to_vec();
+        let libs: &[&str] = match linking {
+            Linking::Full => &["-ltcmalloc"],
+            Linking::Minimal => &["-ltcmalloc_minimal"],
+            Linking::Preloaded => &["-DPRELOADED", "-ldl"],
             // What the static library needs besides itself: the C++ runtime.
             Linking::Static => &[
                 "-Wl,-Bstatic",
@@ -71,8 +196,23 @@ fn workload(linking: Linking) -> PathBuf {
                 "-Wl,-Bdynamic",
                 "-lstdc++",
                 "-lm",
-            ][..],
-        });
+            ],
+            Linking::Dwarf32k | Linking::Stripped32k | Linking::Bare32k => &[],
+        };
+        flags.extend(libs.iter().map(|a| a.to_string()));
+        if let Linking::Dwarf32k | Linking::Stripped32k | Linking::Bare32k = linking {
+            let built = gperftools_32k().expect("gperftools 2.10 with 32 KiB pages");
+            let dir = built.join(match linking {
+                Linking::Dwarf32k => "dwarf",
+                Linking::Stripped32k => "stripped",
+                _ => "bare",
+            });
+            // Its own headers, and the library by its path (its soname, as Debian's, found
+            // through the rpath).
+            flags.push(format!("-I{}", built.join("include").display()));
+            flags.push(dir.join("libtcmalloc_minimal.so.4").display().to_string());
+            flags.push(format!("-Wl,-rpath,{}", dir.display()));
+        }
         let key = stable_hash(&[
             &std::fs::read(&src).expect("workload.c"),
             flags.join(" ").as_bytes(),
@@ -230,7 +370,12 @@ fn json_figures_equal_getstats() {
     if !have_tcmalloc() {
         return;
     }
-    let run = run_workload(Linking::Full, "plain");
+    json_figures_equal(Linking::Full);
+}
+
+/// The heap's JSON, checked against GetStats; returned for more checks.
+fn json_figures_equal(linking: Linking) -> Value {
+    let run = run_workload(linking, "plain");
     let out = cli::json_of("heap", &run.core, &[]);
     assert_exit(&out, 0);
     let v: Value = serde_json::from_str(&out.stdout_str()).expect("heap JSON");
@@ -285,6 +430,7 @@ fn json_figures_equal_getstats() {
         .filter(|c| c["tid"].is_u64())
         .count();
     assert!(tids >= 5, "{}", v["thread_caches"]);
+    v
 }
 
 /// `--list all`: every free object GetStats counts in a cache (its size-class table) and
@@ -295,7 +441,11 @@ fn listing_agrees_with_getstats_tables() {
     if !have_tcmalloc() {
         return;
     }
-    let run = run_workload(Linking::Full, "plain");
+    listing_agrees(Linking::Full);
+}
+
+fn listing_agrees(linking: Linking) {
+    let run = run_workload(linking, "plain");
     let out = cli::json_of(
         "heap",
         &run.core,
@@ -427,6 +577,83 @@ fn other_allocators_formats_are_refused() {
             out.stderr_str().contains("tcmalloc-stats"),
             "{}",
             out.describe()
+        );
+    }
+}
+
+/// gperftools 2.10 built with 32 KiB pages and `-g`: the walk takes its layouts and
+/// kPageShift from the library's DWARF (the built-in table has 8 KiB pages), and
+/// `--format tcmalloc-stats`, the JSON figures and the listing equal GetStats.
+#[test]
+fn dwarf_layouts_read_a_32k_page_build_as_getstats_does() {
+    if gperftools_32k().is_none() {
+        return;
+    }
+    let run = run_workload(Linking::Dwarf32k, "plain");
+    assert_eq!(
+        malloc_figure(&run.truth, "Tcmalloc page size"),
+        32768,
+        "the library was built with its default page size:\n{}",
+        run.truth
+    );
+    stats_equal(Linking::Dwarf32k);
+    let v = json_figures_equal(Linking::Dwarf32k);
+    assert_eq!(v["page_size"].as_u64(), Some(32768));
+    let layout = v["layout"].as_str().unwrap_or_default();
+    assert!(
+        layout.starts_with("DWARF (kPageShift 15") && layout.contains("by symbol"),
+        "{layout}"
+    );
+    listing_agrees(Linking::Dwarf32k);
+}
+
+/// leaky.c linked with the 32 KiB-page library (its DWARF at hand): the leaks found equal
+/// valgrind's, block for block (valgrind replaces tcmalloc's `malloc`, so its run says what
+/// the program leaks whatever the page size).
+#[test]
+fn dwarf_layouts_find_the_leaks_valgrind_finds() {
+    let Some(built) = gperftools_32k() else {
+        return;
+    };
+    let dir = built.join("dwarf");
+    let link = [
+        dir.join("libtcmalloc_minimal.so.4").display().to_string(),
+        format!("-Wl,-rpath,{}", dir.display()),
+    ];
+    let Some(run) = crate::leaks::leaky_linked(Some("tcmalloc"), "tcmalloc-32k", &link) else {
+        return;
+    };
+    let vg = run.valgrind;
+    assert!(
+        vg.definitely.1 >= 18 && vg.indirectly.1 == 4,
+        "valgrind: {vg:?}"
+    );
+    crate::leaks::leaks_agree_with_valgrind(&run, "tcmalloc");
+}
+
+/// The same library without its DWARF, with its symbols (`strip --strip-debug`) or only
+/// its dynamic ones (`strip`, as Debian ships it: the statics are then found by content):
+/// the built-in table's 8 KiB page heap does not fit, the 32 KiB one does, and the walk
+/// equals GetStats as with the DWARF — never read with the wrong page size.
+#[test]
+fn stripped_32k_page_build_is_read_with_the_page_size_its_page_heap_shows() {
+    if gperftools_32k().is_none() {
+        return;
+    }
+    for (linking, statics) in [
+        (Linking::Stripped32k, "by symbol"),
+        (Linking::Bare32k, "found by content"),
+    ] {
+        let run = run_workload(linking, "plain");
+        assert_eq!(malloc_figure(&run.truth, "Tcmalloc page size"), 32768);
+        stats_equal(linking);
+        let v = json_figures_equal(linking);
+        assert_eq!(v["page_size"].as_u64(), Some(32768));
+        let layout = v["layout"].as_str().unwrap_or_default();
+        assert!(
+            layout.contains("built-in, kPageShift 15 recognized by the page heap")
+                && layout.contains(statics),
+            "{linking:?}: {layout}"
         );
     }
 }

@@ -61,6 +61,18 @@ pub trait Target: Memory {
     fn offset_of(&self, name: &str, member: &str) -> Option<u64>;
     /// The size of the C struct `name`, from debug information.
     fn size_of(&self, name: &str) -> Option<u64>;
+    /// [`Target::offset_of`] from the debug information of `module` alone: an allocator's
+    /// library answers for its own classes, and the other modules' DWARF (libc's can be
+    /// large) is not searched for a name it lacks. Without modules, every module's.
+    fn module_offset_of(&self, module: &Module, name: &str, member: &str) -> Option<u64> {
+        let _ = module;
+        self.offset_of(name, member)
+    }
+    /// [`Target::size_of`] from the debug information of `module` alone.
+    fn module_size_of(&self, module: &Module, name: &str) -> Option<u64> {
+        let _ = module;
+        self.size_of(name)
+    }
     /// A value of the auxiliary vector (`AT_PAGESZ` is 6).
     fn auxv_value(&self, key: u64) -> Option<u64>;
     /// Whether part of the process's memory is known to be missing (a truncated core).

@@ -16,10 +16,13 @@ struct Layout {
     members: HashMap<String, u64>,
 }
 
-/// Struct layouts looked up by name, cached.
+/// A query: the module's path when asked of one module's DWARF, and the struct's name.
+type Query = (Option<String>, String);
+
+/// Struct layouts looked up by name (in any module, or in one module's DWARF), cached.
 #[derive(Default)]
 pub(crate) struct TypeIndex {
-    cache: Mutex<HashMap<String, Option<Layout>>>,
+    cache: Mutex<HashMap<Query, Option<Layout>>>,
 }
 
 /// Units and DIEs examined per query at most, so a huge or corrupt DWARF cannot stall us.
@@ -27,20 +30,43 @@ const MAX_DIES: usize = 50_000_000;
 
 impl TypeIndex {
     pub fn offset_of(&self, symbolizer: &Symbolizer, name: &str, member: &str) -> Option<u64> {
-        self.layout(symbolizer, name)?.members.get(member).copied()
+        self.layout(symbolizer, None, name)?
+            .members
+            .get(member)
+            .copied()
     }
 
     pub fn size_of(&self, symbolizer: &Symbolizer, name: &str) -> Option<u64> {
-        self.layout(symbolizer, name)?.size
+        self.layout(symbolizer, None, name)?.size
     }
 
-    fn layout(&self, symbolizer: &Symbolizer, name: &str) -> Option<Layout> {
+    /// `offset_of` in the DWARF of the module at `module` (its path) only.
+    pub fn module_offset_of(
+        &self,
+        symbolizer: &Symbolizer,
+        module: &str,
+        name: &str,
+        member: &str,
+    ) -> Option<u64> {
+        self.layout(symbolizer, Some(module), name)?
+            .members
+            .get(member)
+            .copied()
+    }
+
+    /// `size_of` in the DWARF of the module at `module` (its path) only.
+    pub fn module_size_of(&self, symbolizer: &Symbolizer, module: &str, name: &str) -> Option<u64> {
+        self.layout(symbolizer, Some(module), name)?.size
+    }
+
+    fn layout(&self, symbolizer: &Symbolizer, module: Option<&str>, name: &str) -> Option<Layout> {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache
-            .entry(name.to_string())
+            .entry((module.map(str::to_string), name.to_string()))
             .or_insert_with(|| {
                 symbolizer
                     .loaded()
+                    .filter(|(m, _)| module.is_none_or(|p| m.path == p))
                     .filter_map(|(_, l)| l.types.as_ref())
                     .find_map(|d| find_struct(d, name))
             })
@@ -57,8 +83,8 @@ fn attr_name(
     Some(s.to_string_lossy().into_owned())
 }
 
-/// Finds a complete `struct name` (or a typedef of that name to a struct) and reads its
-/// members' `DW_AT_data_member_location`.
+/// Finds a complete `struct name` or `class name` (or a typedef of that name to one) and
+/// reads its members' `DW_AT_data_member_location`.
 fn find_struct(dwarf: &gimli::Dwarf<Reader>, name: &str) -> Option<Layout> {
     let mut units = dwarf.units();
     let mut budget = MAX_DIES;
@@ -70,7 +96,11 @@ fn find_struct(dwarf: &gimli::Dwarf<Reader>, name: &str) -> Option<Layout> {
         while let Ok(Some((_, die))) = entries.next_dfs() {
             budget = budget.checked_sub(1)?;
             let tag = die.tag();
-            if tag != gimli::DW_TAG_structure_type && tag != gimli::DW_TAG_typedef {
+            // A C++ `class` is a DW_TAG_class_type (gperftools' classes).
+            if tag != gimli::DW_TAG_structure_type
+                && tag != gimli::DW_TAG_class_type
+                && tag != gimli::DW_TAG_typedef
+            {
                 continue;
             }
             let Ok(Some(n)) = die.attr_value(gimli::DW_AT_name) else {
@@ -101,11 +131,26 @@ fn find_struct(dwarf: &gimli::Dwarf<Reader>, name: &str) -> Option<Layout> {
 fn read_struct(
     dwarf: &gimli::Dwarf<Reader>,
     unit: &gimli::Unit<Reader>,
-    offset: gimli::UnitOffset,
+    mut offset: gimli::UnitOffset,
 ) -> Option<Layout> {
+    // A typedef of a typedef (gperftools' `typedef MapSelector<kAddressBits>::Type
+    // PageMap`) is followed to the struct, a few levels at most.
+    for _ in 0..8 {
+        let die = unit.entry(offset).ok()?;
+        if die.tag() != gimli::DW_TAG_typedef {
+            break;
+        }
+        match die.attr_value(gimli::DW_AT_type) {
+            Ok(Some(AttributeValue::UnitRef(o))) => offset = o,
+            _ => return None,
+        }
+    }
     let mut tree = unit.entries_tree(Some(offset)).ok()?;
     let root = tree.root().ok()?;
-    if root.entry().tag() != gimli::DW_TAG_structure_type {
+    if !matches!(
+        root.entry().tag(),
+        gimli::DW_TAG_structure_type | gimli::DW_TAG_class_type
+    ) {
         return None;
     }
     let size = root
