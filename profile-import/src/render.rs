@@ -4,6 +4,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use rustc_hash::FxHashMap;
+
 use crate::model::{Profile, Sampling, ValueKind};
 use crate::view::{InlineNames, View};
 
@@ -58,8 +60,16 @@ impl View<'_> {
     /// Folded stacks for flamegraph.pl, inferno and speedscope: `root;…;leaf value`, inlined
     /// functions as frames of their own, identical lines summed, sorted, values truncated.
     pub fn write_folded(&self, out: &mut dyn Write) -> io::Result<()> {
-        for (line, v) in self.folded_stacks() {
-            writeln!(out, "{line} {v}")?;
+        let folded = self.folded();
+        for i in 0..folded.len() {
+            let (frames, v) = folded.stack(i);
+            for (n, &id) in frames.iter().enumerate() {
+                if n > 0 {
+                    out.write_all(b";")?;
+                }
+                out.write_all(folded.names[id as usize].as_bytes())?;
+            }
+            writeln!(out, " {v}")?;
         }
         Ok(())
     }
@@ -68,44 +78,67 @@ impl View<'_> {
     /// (`root;…;leaf`) and value: sorted by stack, identical stacks summed, values truncated,
     /// those that truncate to 0 left out.
     pub fn folded_stacks(&self) -> Vec<(String, i64)> {
+        let folded = self.folded();
+        (0..folded.len())
+            .map(|i| (folded.line(i), folded.stack(i).1))
+            .collect()
+    }
+
+    /// [`View::folded_stacks`] as name ids: the same stacks in the same order, without a
+    /// string per stack (a 250k-stack profile has millions of frames but few names).
+    pub fn folded(&self) -> Folded {
         let k = self.value.index();
         // `;` separates frames and a blank ends the stack in this format. Each name is
-        // escaped once: a 250k-stack profile has millions of frames but few names.
+        // escaped once; names that escape alike are one name, as their lines are one line.
         let escape = |n: &str| n.replace(';', ":").replace(' ', "\u{a0}");
         let names = self.names(InlineNames::Plain);
-        let escaped: Vec<String> = names.names.iter().map(|n| escape(n)).collect();
-        let mut lines: Vec<(String, f64)> = Vec::with_capacity(self.stacks.len());
+        let mut escaped: Vec<String> = Vec::new();
+        let mut ids: FxHashMap<String, u32> = FxHashMap::default();
+        let mut intern = |n: String| {
+            *ids.entry(n).or_insert_with_key(|n| {
+                escaped.push(n.clone());
+                (escaped.len() - 1) as u32
+            })
+        };
+        let of_name: Vec<u32> = names.names.iter().map(|n| intern(escape(n))).collect();
+        let unknown = intern(escape("[unknown stack]"));
+        let mut frames: Vec<u32> = Vec::new();
+        let mut stacks: Vec<(u32, u32, f64)> = Vec::with_capacity(self.stacks.len());
         for s in &self.stacks {
-            let mut line = String::new();
-            let mut frames = 0;
+            let start = frames.len();
             for &loc in s.locations.iter().rev() {
-                for &id in names.of_location[loc as usize].iter().rev() {
-                    if frames > 0 {
-                        line.push(';');
-                    }
-                    line.push_str(&escaped[id as usize]);
-                    frames += 1;
-                }
+                let of_location = &names.of_location[loc as usize];
+                frames.extend(of_location.iter().rev().map(|&id| of_name[id as usize]));
             }
-            if frames == 0 {
-                line = escape("[unknown stack]");
+            if frames.len() == start {
+                frames.push(unknown);
             }
-            lines.push((line, s.values[k]));
+            stacks.push((start as u32, frames.len() as u32, s.values[k]));
         }
-        // A stable sort: the values of identical lines are summed in stack order, so the
-        // sums are the same to the last bit however the lines were ordered before.
-        lines.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut folded: Vec<(String, i64)> = Vec::with_capacity(lines.len());
-        let mut lines = lines.into_iter().peekable();
-        while let Some((line, mut v)) = lines.next() {
-            while let Some((_, more)) = lines.next_if(|(next, _)| *next == line) {
-                v += more;
+        let line = |&(a, b, _): &(u32, u32, f64)| &frames[a as usize..b as usize];
+        // A stable sort in the lines' text order: the values of identical lines are summed
+        // in stack order, so the sums are the same to the last bit however the lines were
+        // ordered before.
+        stacks.sort_by(|a, b| text_order(&escaped, line(a), line(b)));
+        let mut folded = Folded {
+            names: Vec::new(),
+            frames: Vec::with_capacity(frames.len()),
+            stacks: Vec::with_capacity(stacks.len()),
+        };
+        let mut stacks = stacks.iter().peekable();
+        while let Some(s) = stacks.next() {
+            let mut v = s.2;
+            while let Some(more) = stacks.next_if(|next| line(next) == line(s)) {
+                v += more.2;
             }
             let v = unparse(v);
             if v != 0 {
-                folded.push((line, v));
+                let start = folded.frames.len() as u32;
+                folded.frames.extend_from_slice(line(s));
+                folded.stacks.push((start, folded.frames.len() as u32, v));
             }
         }
+        folded.names = escaped;
         folded
     }
 
@@ -198,6 +231,79 @@ impl View<'_> {
                 }
             })
             .collect()
+    }
+}
+
+/// Folded stacks as ids into a table of escaped names ([`View::folded`]): stacks root
+/// first, in the order of their lines' text, identical ones summed, values truncated and
+/// none zero.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Folded {
+    /// The names as written in folded lines (`;` made `:`, blanks no-break spaces), no two
+    /// alike.
+    pub names: Vec<String>,
+    /// Every stack's frames, one after the other.
+    frames: Vec<u32>,
+    /// Per stack: its frames' range in `frames`, and its value.
+    stacks: Vec<(u32, u32, i64)>,
+}
+
+impl Folded {
+    /// How many stacks.
+    pub fn len(&self) -> usize {
+        self.stacks.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.stacks.is_empty()
+    }
+
+    /// Stack `i`: its frames as name ids, root first, and its value.
+    pub fn stack(&self, i: usize) -> (&[u32], i64) {
+        let (a, b, v) = self.stacks[i];
+        (&self.frames[a as usize..b as usize], v)
+    }
+
+    /// Stack `i` as folded text, `root;…;leaf`, without its value.
+    pub fn line(&self, i: usize) -> String {
+        let (frames, _) = self.stack(i);
+        let mut line = String::new();
+        for (n, &id) in frames.iter().enumerate() {
+            if n > 0 {
+                line.push(';');
+            }
+            line.push_str(&self.names[id as usize]);
+        }
+        line
+    }
+}
+
+/// How two stacks of name ids compare as their folded text (`a;b;c`), without writing it:
+/// the first frames that differ decide by their names' bytes; where one name is the start
+/// of the other, by what follows the shorter one in its line (`;` or the line's end). No
+/// name holds `;` and no two names are alike, so this is the text's order exactly.
+fn text_order(names: &[String], a: &[u32], b: &[u32]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let Some(i) = a.iter().zip(b).position(|(x, y)| x != y) else {
+        return a.len().cmp(&b.len());
+    };
+    let (x, y) = (
+        names[a[i] as usize].as_bytes(),
+        names[b[i] as usize].as_bytes(),
+    );
+    let common = x.len().min(y.len());
+    match x[..common].cmp(&y[..common]) {
+        Ordering::Equal => {}
+        other => return other,
+    }
+    // The byte after the shorter name in its line: `;` when more frames follow, none at the
+    // line's end (which sorts first).
+    let after = |line: &[u32]| (i + 1 < line.len()).then_some(b';');
+    match x.len().cmp(&y.len()) {
+        Ordering::Less => after(a).cmp(&Some(y[common])),
+        Ordering::Greater => Some(x[common]).cmp(&after(b)),
+        Ordering::Equal => Ordering::Equal,
     }
 }
 

@@ -218,7 +218,8 @@ impl<'a> View<'a> {
                     re.is_match(&f.name) || re.is_match(&format!("{}:{}", f.filename, line.line))
                 })
         };
-        let mut index: FxHashMap<Vec<u32>, usize> = FxHashMap::default();
+        // Keyed by the samples' own frames: no copy of a stack to look it up.
+        let mut index: FxHashMap<&[u32], usize> = FxHashMap::default();
         let mut stacks: Vec<Stack> = Vec::new();
         for s in &profile.samples {
             let first = allocator_frames
@@ -242,7 +243,7 @@ impl<'a> View<'a> {
                     }
                 }
                 None => {
-                    index.insert(path.to_vec(), stacks.len());
+                    index.insert(path, stacks.len());
                     stacks.push(Stack {
                         locations: path.to_vec(),
                         values: s.values,

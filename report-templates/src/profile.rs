@@ -1,7 +1,7 @@
 //! The profile section: jeprof's top table, the pruned call graph, flame graph and icicle.
 
 use graph::{
-    diff_folded_lines, flame_graph, folded_lines, format_value, percent, CallGraph, FlameOptions,
+    diff_folded_lines, flame_graph, flame_lines, format_value, percent, CallGraph, FlameOptions,
     PruneOptions,
 };
 use profile_import::{InlineNames, Profile, View};
@@ -236,7 +236,11 @@ fn flame_graphs(src: &ProfileSource<'_>) -> (Option<String>, Option<String>, Opt
                 view.value_name()
             ),
         ),
-        None => (folded_lines(view), view.value_name().to_string()),
+        // Both drawings leave out the same narrow frames (the default width).
+        None => (
+            flame_lines(view, FlameOptions::default().min_width),
+            view.value_name().to_string(),
+        ),
     };
     // inferno's tooltips say "N bytes", "N objects" or "N page-faults".
     let count_name = if view.value.is_space() {
