@@ -37,7 +37,19 @@ fn number(s: &str, signed: bool) -> Option<(f64, &str)> {
 /// Parses a stack: hex addresses separated by blanks, each with or without `0x` (jemalloc and
 /// gperftools write `0x`; jeprof's `HexExtend` accepts both).
 pub(crate) fn parse_stack(s: &str) -> Result<Vec<u64>, String> {
-    s.split_ascii_whitespace().map(parse_address).collect()
+    let mut stack = Vec::new();
+    parse_stack_into(s, &mut stack)?;
+    Ok(stack)
+}
+
+/// [`parse_stack`] into `stack` (cleared first), for a reader that reads many stacks one
+/// after the other.
+pub(crate) fn parse_stack_into(s: &str, stack: &mut Vec<u64>) -> Result<(), String> {
+    stack.clear();
+    for word in s.split_ascii_whitespace() {
+        stack.push(parse_address(word)?);
+    }
+    Ok(())
 }
 
 /// One word of a stack: 1 to 16 hex digits, with or without `0x`. A 250k-stack dump has

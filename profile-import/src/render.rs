@@ -119,7 +119,9 @@ impl View<'_> {
         // A stable sort in the lines' text order: the values of identical lines are summed
         // in stack order, so the sums are the same to the last bit however the lines were
         // ordered before.
-        stacks.sort_by(|a, b| text_order(&escaped, line(a), line(b)));
+        let mut order: Vec<u32> = (0..stacks.len() as u32).collect();
+        sort_lines(&mut order, &|i| line(&stacks[i as usize]), &escaped);
+        let stacks: Vec<(u32, u32, f64)> = order.iter().map(|&i| stacks[i as usize]).collect();
         let mut folded = Folded {
             names: Vec::new(),
             frames: Vec::with_capacity(frames.len()),
@@ -279,32 +281,110 @@ impl Folded {
     }
 }
 
-/// How two stacks of name ids compare as their folded text (`a;b;c`), without writing it:
-/// the first frames that differ decide by their names' bytes; where one name is the start
-/// of the other, by what follows the shorter one in its line (`;` or the line's end). No
-/// name holds `;` and no two names are alike, so this is the text's order exactly.
-fn text_order(names: &[String], a: &[u32], b: &[u32]) -> std::cmp::Ordering {
+/// Sorts `order` (stacks, by index) stably in the text order of their lines ([`text_order`]),
+/// a frame at a time: at each depth the stacks are grouped by their frame there (and by
+/// whether their line goes on after it; the lines that ended come first), the groups put in
+/// order, and each group sorted on from the next frame. Comparing whole lines would compare
+/// their long shared beginnings again and again. Groups of a few stacks are compared whole.
+fn sort_lines<'f>(order: &mut [u32], frames_of: &dyn Fn(u32) -> &'f [u32], names: &[String]) {
+    /// A stack's key at a depth: none when its line ended before it, else its frame there
+    /// and whether the line goes on.
+    type Key = Option<(u32, bool)>;
+    let mut work: Vec<(usize, usize, usize)> = vec![(0, order.len(), 0)];
+    let mut keys: Vec<Key> = Vec::new();
+    let mut index: FxHashMap<Key, u32> = FxHashMap::default();
+    let mut group: Vec<u32> = Vec::new();
+    let mut sorted: Vec<u32> = Vec::new();
+    while let Some((start, end, depth)) = work.pop() {
+        let order = &mut order[start..end];
+        if order.len() <= 32 {
+            order.sort_by(|&a, &b| text_order(names, frames_of(a), frames_of(b)));
+            continue;
+        }
+        keys.clear();
+        index.clear();
+        group.clear();
+        for &i in order.iter() {
+            let frames = frames_of(i);
+            let key = frames.get(depth).map(|&id| (id, frames.len() > depth + 1));
+            group.push(*index.entry(key).or_insert_with(|| {
+                keys.push(key);
+                (keys.len() - 1) as u32
+            }));
+        }
+        // The groups in text order, then the stacks by group, each group in stack order.
+        let mut ranked: Vec<u32> = (0..keys.len() as u32).collect();
+        ranked.sort_by(|&a, &b| key_order(names, keys[a as usize], keys[b as usize]));
+        let mut rank = vec![0u32; keys.len()];
+        for (r, &k) in ranked.iter().enumerate() {
+            rank[k as usize] = r as u32;
+        }
+        let mut next = vec![0usize; keys.len() + 1];
+        for &g in &group {
+            next[rank[g as usize] as usize + 1] += 1;
+        }
+        for r in 1..next.len() {
+            next[r] += next[r - 1];
+        }
+        let bounds = next.clone();
+        sorted.clear();
+        sorted.resize(order.len(), 0);
+        for (&i, &g) in order.iter().zip(&group) {
+            let r = rank[g as usize] as usize;
+            sorted[next[r]] = i;
+            next[r] += 1;
+        }
+        order.copy_from_slice(&sorted);
+        for (r, &k) in ranked.iter().enumerate() {
+            if let Some((_, true)) = keys[k as usize] {
+                work.push((start + bounds[r], start + bounds[r + 1], depth + 1));
+            }
+        }
+    }
+}
+
+/// How two stacks compare at a frame where all before it is the same ([`sort_lines`]' keys):
+/// as [`text_order`] decides there.
+fn key_order(
+    names: &[String],
+    a: Option<(u32, bool)>,
+    b: Option<(u32, bool)>,
+) -> std::cmp::Ordering {
     use std::cmp::Ordering;
-    let Some(i) = a.iter().zip(b).position(|(x, y)| x != y) else {
-        return a.len().cmp(&b.len());
+    let ((x, x_more), (y, y_more)) = match (a, b) {
+        (None, None) => return Ordering::Equal,
+        (None, Some(_)) => return Ordering::Less,
+        (Some(_), None) => return Ordering::Greater,
+        (Some(a), Some(b)) => (a, b),
     };
-    let (x, y) = (
-        names[a[i] as usize].as_bytes(),
-        names[b[i] as usize].as_bytes(),
-    );
+    if x == y {
+        // The line that ends at this frame first.
+        return x_more.cmp(&y_more);
+    }
+    let (x, y) = (names[x as usize].as_bytes(), names[y as usize].as_bytes());
     let common = x.len().min(y.len());
     match x[..common].cmp(&y[..common]) {
         Ordering::Equal => {}
         other => return other,
     }
-    // The byte after the shorter name in its line: `;` when more frames follow, none at the
-    // line's end (which sorts first).
-    let after = |line: &[u32]| (i + 1 < line.len()).then_some(b';');
+    let after = |more: bool| more.then_some(b';');
     match x.len().cmp(&y.len()) {
-        Ordering::Less => after(a).cmp(&Some(y[common])),
-        Ordering::Greater => Some(x[common]).cmp(&after(b)),
+        Ordering::Less => after(x_more).cmp(&Some(y[common])),
+        Ordering::Greater => Some(x[common]).cmp(&after(y_more)),
         Ordering::Equal => Ordering::Equal,
     }
+}
+
+/// How two stacks of name ids compare as their folded text (`a;b;c`), without writing it:
+/// the first frames that differ decide by their names' bytes; where one name is the start
+/// of the other, by what follows the shorter one in its line (`;` or the line's end). No
+/// name holds `;` and no two names are alike, so this is the text's order exactly.
+fn text_order(names: &[String], a: &[u32], b: &[u32]) -> std::cmp::Ordering {
+    let Some(i) = a.iter().zip(b).position(|(x, y)| x != y) else {
+        return a.len().cmp(&b.len());
+    };
+    let key = |line: &[u32]| Some((line[i], i + 1 < line.len()));
+    key_order(names, key(a), key(b))
 }
 
 fn sampling_json(s: Sampling) -> JsonSampling {
@@ -390,4 +470,43 @@ struct JsonFrame<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     line: Option<u32>,
     inlined: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stacks of names that start other names, sorted a frame at a time and as whole lines
+    /// of text, in the same order (identical stacks in their first order).
+    #[test]
+    fn lines_sort_as_their_text() {
+        let names: Vec<String> = ["f", "f0", "f-", "g", "f\u{a0}", "ab", "a", "f00"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let mut seed = 12345u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let stacks: Vec<Vec<u32>> = (0..3000)
+            .map(|_| {
+                let depth = 1 + next(6) as usize;
+                (0..depth)
+                    .map(|_| next(names.len() as u64) as u32)
+                    .collect()
+            })
+            .collect();
+        let text = |s: &[u32]| {
+            let frames: Vec<&str> = s.iter().map(|&i| names[i as usize].as_str()).collect();
+            frames.join(";")
+        };
+        let mut by_text: Vec<u32> = (0..stacks.len() as u32).collect();
+        by_text.sort_by(|&a, &b| text(&stacks[a as usize]).cmp(&text(&stacks[b as usize])));
+        let mut by_frames: Vec<u32> = (0..stacks.len() as u32).collect();
+        sort_lines(&mut by_frames, &|i| &stacks[i as usize], &names);
+        assert_eq!(by_text, by_frames);
+    }
 }

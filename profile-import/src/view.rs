@@ -219,8 +219,9 @@ impl<'a> View<'a> {
                 })
         };
         // Keyed by the samples' own frames: no copy of a stack to look it up.
-        let mut index: FxHashMap<&[u32], usize> = FxHashMap::default();
-        let mut stacks: Vec<Stack> = Vec::new();
+        let mut index: FxHashMap<&[u32], usize> =
+            FxHashMap::with_capacity_and_hasher(profile.samples.len(), Default::default());
+        let mut stacks: Vec<Stack> = Vec::with_capacity(profile.samples.len());
         for s in &profile.samples {
             let first = allocator_frames
                 .as_ref()

@@ -160,8 +160,9 @@ impl ProfileSection {
         let ((table, pruned, callgraph_svg), (flame_svg, icicle_svg, flame_note)) =
             std::thread::scope(|s| {
                 let graphs = s.spawn(|| {
-                    let table = view.functions(InlineNames::Jeprof);
-                    let pruned = CallGraph::from_view(view)
+                    let names = view.names(InlineNames::Jeprof);
+                    let table = view.functions_named(&names);
+                    let pruned = CallGraph::from_table(view, &names, &table)
                         .with_filters(src.focus.as_deref(), src.ignore.as_deref())
                         .with_diff(diff)
                         .with_program(src.program.clone())
