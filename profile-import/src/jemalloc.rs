@@ -48,7 +48,7 @@ struct Sizes {
 }
 
 const SIZES: Sizes = Sizes {
-    batch: 32 << 20,
+    batch: 8 << 20,
     piece: 1 << 20,
 };
 
@@ -65,7 +65,7 @@ struct Pending {
 /// read.
 ///
 /// A dump of a quarter of a million stacks is 90 MB of text: it is read in batches of
-/// 32 MiB, cut into pieces at `@` lines which are read in parallel, each into a
+/// 8 MiB, cut into pieces at `@` lines which are read in parallel, each into a
 /// profile of its own, and joined in file order. Each piece reads as it would as part of
 /// the file, as its first line begins a stack (the stack before ends there); the first line
 /// numbers of the pieces are known only once they are read, so a piece with a problem to
@@ -183,20 +183,9 @@ impl BufRead for Failed {
 /// failed (a read error, a damaged gzip stream), `buf` then cut after its last whole line,
 /// as [`LineReader`] keeps only whole lines.
 fn fill<R: Read>(r: &mut R, buf: &mut Vec<u8>, size: usize) -> Option<String> {
-    let mut at = buf.len();
-    buf.resize(size.max(at), 0);
-    let error = loop {
-        if at == buf.len() {
-            break None;
-        }
-        match r.read(&mut buf[at..]) {
-            Ok(0) => break None,
-            Ok(n) => at += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => break Some(e.to_string()),
-        }
-    };
-    buf.truncate(at);
+    let room = size.saturating_sub(buf.len()) as u64;
+    // `read_to_end` keeps what it read before an error, and reads again when interrupted.
+    let error = r.take(room).read_to_end(buf).err().map(|e| e.to_string());
     if error.is_some() {
         let whole = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         buf.truncate(whole);

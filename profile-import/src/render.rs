@@ -301,6 +301,20 @@ fn sort_lines<'f>(order: &mut [u32], frames_of: &dyn Fn(u32) -> &'f [u32], names
             order.sort_by(|&a, &b| text_order(names, frames_of(a), frames_of(b)));
             continue;
         }
+        // Frames all the group's stacks share decide nothing: go past them at once. (A
+        // line that ends with them is grouped as ended, which sorts first, as it would
+        // have at its last frame.)
+        let first = frames_of(order[0]);
+        let shared = order[1..].iter().fold(first.len(), |shared, &i| {
+            let frames = frames_of(i);
+            let n = shared.min(frames.len());
+            first[..n]
+                .iter()
+                .zip(&frames[..n])
+                .position(|(a, b)| a != b)
+                .unwrap_or(n)
+        });
+        let depth = depth.max(shared);
         keys.clear();
         index.clear();
         group.clear();
