@@ -172,8 +172,10 @@ impl Batch {
     const BYTES: u64 = 1 << 20;
     /// Longest range one thread reads (a vector's body may take most of a heap).
     const PIECE: u64 = 1 << 16;
-    /// Parts a batch is split in, per thread: parts differ in how much they find.
-    const PARTS_PER_THREAD: u64 = 4;
+    /// Parts a batch is split in: several a thread (parts differ in how much they find),
+    /// and as many on every machine (each part reads through a cursor of its own, and a
+    /// damaged core's overlapping pieces read as the cursor last found them).
+    const PARTS: u64 = 8;
 
     /// Reads the batch's words, applies their claims in order, and empties the batch.
     fn run(
@@ -184,8 +186,7 @@ impl Batch {
         typed: &mut Typed,
         found: &mut dyn FnMut(usize, Pattern),
     ) {
-        let parts = rayon::current_num_threads() as u64 * Self::PARTS_PER_THREAD;
-        let share = self.bytes.div_ceil(parts).max(1);
+        let share = self.bytes.div_ceil(Self::PARTS).max(1);
         let mut split: Vec<&[(u64, u64)]> = Vec::new();
         let (mut first, mut bytes) = (0, 0);
         for (k, &(s, e)) in self.pieces.iter().enumerate() {
