@@ -30,6 +30,8 @@
 
 use core_reader::Target;
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+
 use rayon::prelude::*;
 
 use crate::scan::{self, Block, Directory};
@@ -176,6 +178,8 @@ impl Batch {
     /// and as many on every machine (each part reads through a cursor of its own, and a
     /// damaged core's overlapping pieces read as the cursor last found them).
     const PARTS: u64 = 8;
+    /// Claims a batch may hold whatever the heap's size.
+    const LEAST_HELD: usize = 1 << 16;
 
     /// Reads the batch's words, applies their claims in order, and empties the batch.
     fn run(
@@ -197,6 +201,11 @@ impl Batch {
             }
         }
         let snapshot: &Typed = typed;
+        // Claims held by the batch, at most one a block (or a few thousand): past that
+        // (containers sharing their parts, which one pass would claim once and then skip),
+        // the batch is read again one word at a time.
+        let most = blocks.len().max(Self::LEAST_HELD);
+        let (held, over) = (AtomicUsize::new(0), AtomicBool::new(false));
         let claimed: Vec<Vec<u32>> = split
             .into_par_iter()
             .map(|pieces| {
@@ -209,25 +218,78 @@ impl Batch {
                     claims: Vec::new(),
                 };
                 for &(s, e) in pieces {
-                    scan::scan(&cursor, s, e, |at, w| r.at(at, w));
+                    scan::scan(&cursor, s, e, |at, w| {
+                        let before = r.claims.len();
+                        if !over.load(Relaxed) {
+                            r.at(at, w);
+                        }
+                        let added = r.claims.len() - before;
+                        if added > 0 && held.fetch_add(added, Relaxed) + added > most {
+                            over.store(true, Relaxed);
+                        }
+                    });
                 }
                 r.claims
             })
             .collect();
-        let (mut skip, mut pattern) = (false, Pattern::StringData);
-        let mut stream = claimed.iter().flatten().map(|&c| c as usize);
-        while let Some(c) = stream.next() {
-            if c == Claim::OWNER as usize {
-                skip = stream.next().is_none_or(|owner| typed.get(owner));
-            } else if c >= Claim::PATTERN as usize {
-                pattern = Pattern::ALL[c - Claim::PATTERN as usize];
-            } else if !skip && !typed.get(c) {
-                typed.set(c);
-                found(c, pattern);
-            }
+        if over.load(Relaxed) {
+            drop(claimed);
+            self.run_in_order(target, blocks, directory, typed, found);
+        } else {
+            apply(claimed.iter().flatten(), typed, found);
         }
         self.pieces.clear();
         self.bytes = 0;
+    }
+
+    /// [`Batch::run`] one word at a time, each word's claims applied before the next is
+    /// read.
+    fn run_in_order(
+        &self,
+        target: &dyn Target,
+        blocks: &[Block],
+        directory: &Directory,
+        typed: &mut Typed,
+        found: &mut dyn FnMut(usize, Pattern),
+    ) {
+        let cursor = scan::Cursor::new(target);
+        let mut claims = Vec::new();
+        for &(s, e) in &self.pieces {
+            scan::scan(&cursor, s, e, |at, w| {
+                let mut r = Recognizer {
+                    memory: &cursor,
+                    blocks,
+                    directory,
+                    typed,
+                    claims: std::mem::take(&mut claims),
+                };
+                r.at(at, w);
+                claims = r.claims;
+                apply(claims.iter(), typed, found);
+                claims.clear();
+            });
+        }
+    }
+}
+
+/// Applies a stream of claims ([`Claim`]) in order: each container's parts, where its first
+/// part and they are untyped.
+fn apply<'c>(
+    claims: impl Iterator<Item = &'c u32>,
+    typed: &mut Typed,
+    found: &mut dyn FnMut(usize, Pattern),
+) {
+    let (mut skip, mut pattern) = (false, Pattern::StringData);
+    let mut stream = claims.map(|&c| c as usize);
+    while let Some(c) = stream.next() {
+        if c == Claim::OWNER as usize {
+            skip = stream.next().is_none_or(|owner| typed.get(owner));
+        } else if c >= Claim::PATTERN as usize {
+            pattern = Pattern::ALL[c - Claim::PATTERN as usize];
+        } else if !skip && !typed.get(c) {
+            typed.set(c);
+            found(c, pattern);
+        }
     }
 }
 
@@ -277,8 +339,8 @@ fn fits(size: u64, used: u64) -> bool {
 }
 
 /// Finds containers from the words of one part of a batch.
-struct Recognizer<'a> {
-    memory: &'a scan::Cursor<'a>,
+struct Recognizer<'a, 'm> {
+    memory: &'a scan::Cursor<'m>,
     blocks: &'a [Block],
     directory: &'a Directory,
     /// The blocks typed before the batch.
@@ -310,7 +372,7 @@ impl Typed {
     }
 }
 
-impl Recognizer<'_> {
+impl Recognizer<'_, '_> {
     /// The block that starts exactly at `w`.
     fn start(&self, w: u64) -> Option<usize> {
         if w == 0 || !w.is_multiple_of(8) {
@@ -699,6 +761,24 @@ mod tests {
         let mut m = image();
         set(&mut m, MAP_HEADER, &[2]);
         others(&m, &[ROOT, LEFT]);
+    }
+
+    /// Read one word at a time (a batch's claims past its bound), the same claims.
+    #[test]
+    fn read_in_order_the_claims_are_the_same() {
+        let m = image();
+        let blocks = BLOCKS.map(|(address, size)| Block { address, size });
+        let directory = crate::scan::Directory::new(&blocks);
+        let mut typed = Typed::new(BLOCKS.len(), |_| false);
+        let mut batch = Batch::default();
+        containers_ranges(&m, &blocks, |s, e| batch.pieces.push((s, e)));
+        let mut found = Vec::new();
+        batch.run_in_order(&m, &blocks, &directory, &mut typed, &mut |i, p| {
+            found.push((blocks[i].address, p))
+        });
+        found.sort_by_key(|&(a, _)| a);
+        assert_eq!(found, claims(&m));
+        assert_eq!(found.len(), BLOCKS.len());
     }
 
     #[test]
