@@ -43,8 +43,9 @@ pub struct StackSlot {
 }
 
 /// A process as an analysis sees it: memory, threads, mappings, modules, symbols and the
-/// struct layouts its debug information describes.
-pub trait Target: Memory {
+/// struct layouts its debug information describes. Shared between threads: the passes over
+/// its memory split their work with rayon.
+pub trait Target: Memory + Sync {
     /// The operating system.
     fn os(&self) -> Os;
     /// The architecture.
