@@ -63,10 +63,25 @@ pub(crate) enum Linking {
     Stripped32k,
     /// The same library with `strip` (only `.dynsym` kept, as Debian ships it).
     Bare32k,
-    /// [`gperftools_aarch64`] linked statically with `aarch64-linux-gnu-gcc`, run under
-    /// `qemu-aarch64`; `dwarf: false` after `strip --strip-debug` (symbols kept).
-    Aarch64 { dwarf: bool },
+    /// [`gperftools_aarch64`]'s static library linked with `aarch64-linux-gnu-gcc -static`,
+    /// run under `qemu-aarch64`: as built (`Dwarf`), after `strip --strip-debug` (`Stripped`:
+    /// symbols kept), or its shared library after `strip` (`Bare`: only `.dynsym`, as
+    /// Debian's arm64 package ships it), linked dynamically and run with the cross
+    /// toolchain's aarch64 libraries (`QEMU_LD_PREFIX`).
+    Aarch64(Symbols),
 }
+
+/// What an aarch64 build of the workload keeps of tcmalloc's symbols.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Symbols {
+    Dwarf,
+    Stripped,
+    Bare,
+}
+
+/// Where `aarch64-linux-gnu-gcc`'s libraries are (Debian's cross packages): qemu-user's
+/// prefix for a dynamically linked aarch64 program.
+const AARCH64_SYSROOT: &str = "/usr/aarch64-linux-gnu";
 
 /// gperftools 2.10's source, Debian's `google-perftools_2.10.orig.tar.gz` (package
 /// 2.10-1), and its SHA-256 as Debian's `google-perftools_2.10-1.dsc` gives it.
@@ -126,21 +141,24 @@ pub(crate) fn gperftools_32k() -> Option<PathBuf> {
         .clone()
 }
 
-/// `libtcmalloc_minimal.a` of gperftools 2.10 cross-built for Linux aarch64
+/// `libtcmalloc_minimal` of gperftools 2.10 cross-built for Linux aarch64
 /// (`--host=aarch64-linux-gnu`, `aarch64-linux-gnu-g++`) with its default page size (8 KiB,
 /// kPageShift 13: Debian's arm64 package is configured without `--with-tcmalloc-pagesize`,
 /// and the 32 KiB build already covers other page sizes) and `-g -O2`: a directory with
-/// `lib/libtcmalloc_minimal.a` and `include/`. Static, so that the workload runs under
-/// qemu-user without an aarch64 sysroot. Built once per machine ([`build_gperftools`]).
+/// `lib/libtcmalloc_minimal.a` (static, so that the workload runs under qemu-user without
+/// an aarch64 sysroot), `bare/libtcmalloc_minimal.so.4` (after `strip`) and `include/`.
+/// Built once per machine ([`build_gperftools`]).
 fn gperftools_aarch64() -> Option<PathBuf> {
     static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
             let dest = tmp_root().join("gperftools").join("2.10-aarch64");
-            let lib = "libtcmalloc_minimal.a";
-            if dest.join("lib").join(lib).is_file() {
+            let (lib, so) = ("libtcmalloc_minimal.a", "libtcmalloc_minimal.so.4");
+            if dest.join("bare").join(so).is_file() {
                 return Some(dest);
             }
+            // What an older test left, without every library: built again.
+            let _ = std::fs::remove_dir_all(&dest);
             if !crate::aarch64::have_toolchain()
                 || !process::require("aarch64-linux-gnu-g++", "g++-aarch64-linux-gnu")
             {
@@ -152,7 +170,7 @@ fn gperftools_aarch64() -> Option<PathBuf> {
                     "--host=aarch64-linux-gnu",
                     "--build=x86_64-pc-linux-gnu",
                     "--enable-minimal",
-                    "--disable-shared",
+                    "--enable-shared",
                     "--enable-static",
                     "--disable-dependency-tracking",
                     "CFLAGS=-g -O2",
@@ -160,9 +178,17 @@ fn gperftools_aarch64() -> Option<PathBuf> {
                 ],
             )?;
             let out = tmp.join("out");
-            std::fs::create_dir_all(out.join("lib")).expect("output directory");
+            for dir in ["lib", "bare"] {
+                std::fs::create_dir_all(out.join(dir)).expect("output directory");
+            }
             std::fs::copy(src.join(".libs").join(lib), out.join("lib").join(lib))
                 .expect("copying the library");
+            let mut cmd = Command::new("aarch64-linux-gnu-strip");
+            cmd.arg("--strip-all")
+                .arg("-o")
+                .arg(out.join("bare").join(so))
+                .arg(src.join(".libs").join(so));
+            run(&mut cmd, Duration::from_secs(60)).expect_success("strip --strip-all");
             publish_dir(&out, &dest);
             let _ = std::fs::remove_dir_all(&tmp);
             Some(dest)
@@ -236,7 +262,7 @@ fn workload(linking: Linking) -> PathBuf {
     static EXES: OnceLock<Memo<Linking, PathBuf>> = OnceLock::new();
     EXES.get_or_init(Memo::new).get(&linking, || {
         let (gcc, strip) = match linking {
-            Linking::Aarch64 { .. } => ("aarch64-linux-gnu-gcc", "aarch64-linux-gnu-strip"),
+            Linking::Aarch64(_) => ("aarch64-linux-gnu-gcc", "aarch64-linux-gnu-strip"),
             _ => ("gcc", "strip"),
         };
         process::require(gcc, "gcc");
@@ -257,17 +283,25 @@ fn workload(linking: Linking) -> PathBuf {
                 "-lm",
             ],
             Linking::Dwarf32k | Linking::Stripped32k | Linking::Bare32k => &[],
-            Linking::Aarch64 { .. } => {
+            Linking::Aarch64(symbols) => {
                 let built = gperftools_aarch64().expect("gperftools 2.10 for aarch64");
-                flags.push("-static".into());
                 flags.push(format!("-I{}", built.join("include").display()));
-                flags.push(
-                    built
-                        .join("lib/libtcmalloc_minimal.a")
-                        .display()
-                        .to_string(),
-                );
-                &["-lstdc++", "-lm"]
+                if symbols == Symbols::Bare {
+                    // The library by its path, found at run time through the rpath.
+                    let dir = built.join("bare");
+                    flags.push(dir.join("libtcmalloc_minimal.so.4").display().to_string());
+                    flags.push(format!("-Wl,-rpath,{}", dir.display()));
+                    &[]
+                } else {
+                    flags.push("-static".into());
+                    flags.push(
+                        built
+                            .join("lib/libtcmalloc_minimal.a")
+                            .display()
+                            .to_string(),
+                    );
+                    &["-lstdc++", "-lm"]
+                }
             }
         };
         flags.extend(libs.iter().map(|a| a.to_string()));
@@ -303,7 +337,7 @@ fn workload(linking: Linking) -> PathBuf {
             .arg(tmp.join("workload"))
             .args(&flags);
         run(&mut cmd, Duration::from_secs(180)).expect_success("compiling the tcmalloc workload");
-        if let Linking::Aarch64 { dwarf: false } = linking {
+        if linking == Linking::Aarch64(Symbols::Stripped) {
             let mut cmd = Command::new(strip);
             cmd.arg("--strip-debug").arg(tmp.join("workload"));
             run(&mut cmd, Duration::from_secs(60)).expect_success("strip --strip-debug");
@@ -359,7 +393,12 @@ pub(crate) fn run_workload(linking: Linking, mode: &'static str) -> Run {
             env.push(("LD_PRELOAD", LIBTCMALLOC));
         }
         let (core, exe) = match linking {
-            Linking::Aarch64 { .. } => (qemu_abort_core(&exe, &args, &env, &dir), Some(exe)),
+            Linking::Aarch64(symbols) => {
+                if symbols == Symbols::Bare {
+                    env.push(("QEMU_LD_PREFIX", AARCH64_SYSROOT));
+                }
+                (qemu_abort_core(&exe, &args, &env, &dir), Some(exe))
+            }
             _ => (abort_core(&exe, &args, &env, &dir), None),
         };
         let truth = std::fs::read_to_string(&stats)
@@ -522,7 +561,7 @@ fn json_figures_equal(linking: Linking) -> Value {
     );
     // Each worker's cache is tied to its thread, by its thread pointer (qemu's aarch64 cores
     // have no NT_ARM_TLS, so no tpidr_el0 to tie them by).
-    if !matches!(linking, Linking::Aarch64 { .. }) {
+    if !matches!(linking, Linking::Aarch64(_)) {
         let tids = v["thread_caches"]
             .as_array()
             .expect("thread_caches")
@@ -756,8 +795,9 @@ fn stripped_32k_page_build_is_read_with_the_page_size_its_page_heap_shows() {
 }
 
 /// gperftools 2.10 cross-built for Linux aarch64 ([`gperftools_aarch64`]), the workload
-/// linked statically and run under qemu-aarch64: with the DWARF and with it stripped
-/// (symbols kept), so that the built-in table (gperftools' x86_64 and aarch64 builds have
+/// run under qemu-aarch64: linked statically with the DWARF and with it stripped (symbols
+/// kept), and dynamically with the library stripped to its dynamic symbols (statics found
+/// by content), so that the built-in table (gperftools' x86_64 and aarch64 builds have
 /// the same layouts: LP64, kAddressBits 48, 64-byte cache lines) is what is checked;
 /// `--format tcmalloc-stats`, the JSON figures and the listing equal GetStats.
 #[test]
@@ -765,14 +805,18 @@ fn aarch64_build_is_read_as_getstats_does() {
     if gperftools_aarch64().is_none() {
         return;
     }
-    for (dwarf, layout) in [
-        (true, "DWARF (kPageShift 13, statics by symbol)"),
+    for (symbols, layout) in [
+        (Symbols::Dwarf, "DWARF (kPageShift 13, statics by symbol)"),
         (
-            false,
+            Symbols::Stripped,
             "gperftools 2.10, Linux aarch64 (built-in, statics by symbol)",
         ),
+        (
+            Symbols::Bare,
+            "gperftools 2.10, Linux aarch64 (built-in, statics found by content)",
+        ),
     ] {
-        let linking = Linking::Aarch64 { dwarf };
+        let linking = Linking::Aarch64(symbols);
         let run = run_workload(linking, "plain");
         assert_eq!(malloc_figure(&run.truth, "Tcmalloc page size"), 8192);
         stats_equal(linking);
