@@ -15,7 +15,7 @@ packages=(
     zstd xz-utils bzip2 lz4 gzip sqlite3
     libjemalloc-dev google-perftools libgoogle-perftools-dev libtcmalloc-minimal4 golang-go
     curl autoconf automake libtool g++
-    qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross lldb-16
+    qemu-user gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross lldb-16
     chromium
 )
 missing=()

@@ -5,7 +5,7 @@
 //! static `libtcmalloc.a`, a `-g` build) is read by name. Either way the page heap must
 //! hold what the layout says it holds.
 
-use core_reader::{Memory, Module, Target};
+use core_reader::{Arch, Memory, Module, Target};
 
 use super::layout::{page_heap_allocator, symbols, Layout, MAX_SIZE};
 
@@ -111,7 +111,7 @@ pub(crate) fn find_globals(
         // (kPageShift moves `free_` and changes its length).
         return check_pageheap(target, l, pageheap).then_some(g);
     }
-    let ranges = crate::allocator::writable_data(target, &module?.path);
+    let ranges = crate::allocator::writable_data(target, module?);
     let data: Vec<(u64, Vec<u8>)> = ranges
         .iter()
         .map(|&(start, end)| (start, copy(target, start, end)))
@@ -121,8 +121,8 @@ pub(crate) fn find_globals(
     let classes = target.read_u64(g.sizemap + l.size_map.num_size_classes)?;
     g.central_cache = find_central_cache(target, l, &data, g.sizemap, classes)?;
     g.pageheap = find_pageheap(target, l, &data)?;
-    g.span_allocator = find_span_allocator(target, l, g.central_cache);
-    g.metadata_bytes = find_metadata_bytes(target, &data);
+    g.span_allocator = find_span_allocator(target, l, g.central_cache, g.pageheap);
+    g.metadata_bytes = find_metadata_bytes(target, &data, target.arch());
     Some(g)
 }
 
@@ -205,7 +205,9 @@ pub(crate) fn check_sizemap(mem: &dyn Memory, l: &Layout, sizemap: u64) -> bool 
 /// layout), each naming its own
 /// class in `size_class_` (src/central_freelist.cc `Init`). gperftools' static_vars.cc
 /// defines it right after the size map, which GCC places just below it; elsewhere it is
-/// searched for.
+/// searched for. Only 8-byte aligned: `CentralFreeListPadded` pads its size to 64 bytes
+/// but asks for no alignment (src/central_freelist.h), and the aarch64 build puts the
+/// array 8 bytes past a 64-byte boundary.
 fn find_central_cache(
     mem: &dyn Memory,
     l: &Layout,
@@ -224,7 +226,7 @@ fn find_central_cache(
     words(data)
         .filter(|&(_, w)| w == 1)
         .filter_map(|(at, _)| at.checked_sub(c.stride + c.size_class))
-        .find(|&at| at.is_multiple_of(64) && fits(at))
+        .find(|&at| at.is_multiple_of(8) && fits(at))
 }
 
 /// Whether the two words at `head + NEXT`, `head + PREV` make `head` the head of a
@@ -333,30 +335,54 @@ fn is_span_allocator(mem: &dyn Memory, l: &Layout, at: u64) -> bool {
 }
 
 /// `Static::span_allocator_` ("Spans in use"): static_vars.cc defines it right after the
-/// central cache, and GCC places it just below (2.10 on Debian, both libraries). Not
-/// searched for elsewhere: the stack-trace allocator and the `std::set` node allocator
+/// central cache, and GCC places it just below on x86_64 (2.10 on Debian, both libraries);
+/// in the aarch64 build (GCC 12, tests/fixtures/tcmalloc/README.md) it lies before what
+/// static_vars.cc defines next, `stacktrace_allocator_` (32 bytes) and `sampled_objects_`
+/// (a `Span`), and the page heap.
+/// Not searched for elsewhere: the stack-trace allocator and the `std::set` node allocator
 /// look alike.
-fn find_span_allocator(mem: &dyn Memory, l: &Layout, central_cache: u64) -> Option<u64> {
-    let at = central_cache.checked_sub(32)?;
-    is_span_allocator(mem, l, at).then_some(at)
+fn find_span_allocator(
+    mem: &dyn Memory,
+    l: &Layout,
+    central_cache: u64,
+    pageheap: u64,
+) -> Option<u64> {
+    [
+        central_cache.checked_sub(32),
+        pageheap.checked_sub(32 + 32 + l.span.size),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|&at| is_span_allocator(mem, l, at))
 }
 
-/// `metadata_system_bytes_` (src/common.cc `MetaDataAlloc`): GCC places it right after
-/// `metadata_chunk_alloc_` and `metadata_chunk_avail_`, the rest of the current 8 MiB
-/// metadata chunk. Recognized as `avail, alloc, bytes` where the chunk's end
+/// `metadata_system_bytes_` (src/common.cc `MetaDataAlloc`): on x86_64 GCC places it right
+/// after `metadata_chunk_alloc_` and `metadata_chunk_avail_`, the rest of the current 8 MiB
+/// metadata chunk (`avail, alloc, bytes`); in the aarch64 build (GCC 12) as
+/// `bytes, metadata_alloc_lock, alloc, avail`. Recognized where the chunk's end
 /// (`alloc + avail`) is page-aligned, `avail` is under 8 MiB and `bytes` counts at least
-/// the part of the chunk handed out. Exactly one such triple must be found.
-fn find_metadata_bytes(mem: &dyn Memory, data: &[(u64, Vec<u8>)]) -> Option<u64> {
+/// the part of the chunk handed out, and is less than the 48-bit address space (on
+/// aarch64 the `--tcmalloc_release_rate` flag's double, 1.0, with a one-byte guard and an
+/// STL allocator's free area after it, looks alike otherwise); the lock (a `SpinLock`, 32
+/// bits) in between. Exactly one such group must be found.
+fn find_metadata_bytes(mem: &dyn Memory, data: &[(u64, Vec<u8>)], arch: Arch) -> Option<u64> {
     const CHUNK: u64 = 8 << 20;
+    // Word indexes of avail, alloc and bytes in the group.
+    let (avail_at, alloc_at, total_at, len) = match arch {
+        Arch::X86_64 => (0, 1, 2, 3),
+        Arch::Aarch64 => (3, 2, 0, 4),
+    };
     let mut found = None;
     for (start, bytes) in data {
         let w: Vec<u64> = bytes
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
             .collect();
-        for (i, t) in w.windows(3).enumerate() {
-            let (avail, alloc, total) = (t[0], t[1], t[2]);
+        for (i, t) in w.windows(len).enumerate() {
+            let (avail, alloc, total) = (t[avail_at], t[alloc_at], t[total_at]);
             if avail == 0
+                || total >= 1 << 48
+                || (arch == Arch::Aarch64 && t[1] > u64::from(u32::MAX))
                 || avail >= CHUNK
                 || alloc < 4096
                 || total < CHUNK - avail
@@ -371,7 +397,7 @@ fn find_metadata_bytes(mem: &dyn Memory, data: &[(u64, Vec<u8>)]) -> Option<u64>
             if found.is_some() {
                 return None;
             }
-            found = Some(start + 8 * (i as u64 + 2));
+            found = Some(start + 8 * (i + total_at) as u64);
         }
     }
     found

@@ -2,7 +2,10 @@
 //! classes at most, 48 address bits, not `TCMALLOC_SMALL_BUT_SLOW`): offsets and constants
 //! read from the sources of tag `gperftools-2.10`, file by file. Both of Debian's libraries
 //! (`libtcmalloc.so.4`, `libtcmalloc_minimal.so.4`, package 2.10-1) are built this way;
-//! they are stripped, so these tables stand in for their DWARF. The discovery
+//! they are stripped, so these tables stand in for their DWARF. Linux aarch64 builds have
+//! the same layouts: LP64 too, `kAddressBits` 48 (src/common.h: `#if __aarch64__ ||
+//! __x86_64__ …`, so src/page_heap.h's `MapSelector<48>` picks the same two-level
+//! `TCMalloc_PageMap2`), and `CACHELINE_ALIGNED` 64 bytes on both (src/base/basictypes.h). The discovery
 //! ([`super::discover`]) checks every table against the contents before it is used.
 //!
 //! A walk reads through a `Layout`: this table (`Layout::built_in`; for another
@@ -24,7 +27,7 @@ pub const CLASS_SIZES_MAX: u64 = 128;
 pub const MAX_PAGES: u64 = 1 << (20 - PAGE_SHIFT);
 /// src/common.h: `kMaxSize`, the largest size with a size class.
 pub const MAX_SIZE: u64 = 256 * 1024;
-/// src/common.h: `kAddressBits` (48 on x86_64); page numbers have 48 - 13 bits.
+/// src/common.h: `kAddressBits` (48 on x86_64 and aarch64); page numbers have 48 - 13 bits.
 pub const PAGE_NUMBER_BITS: u32 = 48 - PAGE_SHIFT;
 
 /// `class SizeMap` (src/common.h).
@@ -238,12 +241,12 @@ pub(crate) struct ThreadCacheOffsets {
     pub next: u64,
 }
 
-/// x86_64's `kAddressBits` (src/common.h): the page map covers page numbers of
-/// 48 - kPageShift bits.
+/// x86_64's and aarch64's `kAddressBits` (src/common.h): the page map covers page numbers
+/// of 48 - kPageShift bits.
 const ADDRESS_BITS: u32 = 48;
 
 impl Layout {
-    /// The table above: gperftools 2.10's default build on Linux x86_64.
+    /// The table above: gperftools 2.10's default build on Linux x86_64 or aarch64.
     pub fn built_in() -> Layout {
         Layout {
             dwarf: false,

@@ -18,11 +18,11 @@
 //! - Findings: memory the thread caches and the page heap hold without returning it to the
 //!   system, with gperftools' remedies.
 //!
-//! Supported: gperftools 2.10 on Linux x86_64: with the library's DWARF, any build
-//! configuration its classes describe; without it (Debian's libtcmalloc.so.4 and
-//! libtcmalloc_minimal.so.4, both stripped), the default build with any page size
-//! (`--with-tcmalloc-pagesize`, which only moves the page heap's members), with the layouts
-//! of [`layout`] read from gperftools' sources. Either way the page heap (and, found by
+//! Supported: gperftools 2.10 on Linux x86_64 and aarch64 (the same layouts): with the
+//! library's DWARF, any build configuration its classes describe; without it (Debian's
+//! libtcmalloc.so.4 and libtcmalloc_minimal.so.4, both stripped), the default build with any
+//! page size (`--with-tcmalloc-pagesize`, which only moves the page heap's members), with the
+//! layouts of [`layout`] read from gperftools' sources. Either way the page heap (and, found by
 //! content, the size map) is checked against the contents before use: the page size a
 //! stripped build was made with is the one whose page heap fits.
 #![doc = include_str!("json-schema.md")]
@@ -51,7 +51,7 @@ pub enum Error {
     /// A version without a built-in layout.
     #[error(
         "gperftools {0} has no built-in layout in this heapmortem (built in: 2.10 on Linux \
-         x86_64)"
+         x86_64 and aarch64)"
     )]
     UnsupportedVersion(String),
     /// The statics were not recognized with the built-in layout (and no DWARF was at hand).
@@ -232,7 +232,9 @@ pub fn walk(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
     if let Some(v) = version.as_deref().filter(|v| *v != "2.10") {
         return Err(Error::UnsupportedVersion(v.to_string()));
     }
-    if target.arch() != core_reader::Arch::X86_64 || target.os() != core_reader::Os::Linux {
+    // The layouts are Linux x86_64's and aarch64's (the same, see [`layout`]): every arch
+    // a core can have.
+    if target.os() != core_reader::Os::Linux {
         return Err(Error::NotRecognized(name.to_string()));
     }
     // The library's own DWARF where a module has it: it describes this very build. Else the
@@ -429,16 +431,17 @@ pub fn walk(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
         .and_then(|a| mem.read_u64(a))
         .map(f64::from_bits);
     let max_total = g.overall_thread_cache_size.and_then(|a| mem.read_u64(a));
+    let arch = target.arch().name();
     let detail = TcmallocDetail {
         layout: format!(
             "{}{}",
             match l.dwarf {
                 true => format!("DWARF (kPageShift {}", l.page_shift),
                 false if l.page_shift == layout::PAGE_SHIFT => {
-                    "gperftools 2.10, Linux x86_64 (built-in".to_string()
+                    format!("gperftools 2.10, Linux {arch} (built-in")
                 }
                 false => format!(
-                    "gperftools 2.10, Linux x86_64 (built-in, kPageShift {} recognized by the \
+                    "gperftools 2.10, Linux {arch} (built-in, kPageShift {} recognized by the \
                      page heap",
                     l.page_shift
                 ),
