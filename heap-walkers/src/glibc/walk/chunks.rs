@@ -409,16 +409,15 @@ impl Pass<'_> {
     }
 }
 
-impl<'a> Walker<'a> {
-    /// Where the pass over a segment can be split: for each piece after the first, its
+impl Pass<'_> {
+    /// Where the pass can be split into `pieces`: for each piece after the first, its
     /// first chunk and first mark. A piece starts right after a chunk in use that follows
     /// a chunk a free list names near its share of the segment (a chunk start, if the lists
     /// are right); the pass before it stops there only if it gets there, between runs of
     /// freed chunks and with the same marks behind it, and otherwise walks on over the
     /// pieces after it, whose work is then dropped.
-    fn seams(&self, seg: &Segment, pieces: u64) -> Vec<(u64, usize)> {
-        let cur = Cursor::new(self.target);
-        let marks = &self.marks;
+    fn seams(&self, read: impl Fn(u64) -> Option<u64>, pieces: u64) -> Vec<(u64, usize)> {
+        let (seg, marks) = (self.seg, self.marks);
         let limit = seg.top.unwrap_or(seg.end);
         let span = limit.saturating_sub(seg.start);
         let mut seams: Vec<(u64, usize)> = Vec::new();
@@ -428,14 +427,14 @@ impl<'a> Walker<'a> {
                 break;
             };
             for _ in 0..MAX_SEAM_STEPS {
-                let Some(size) = cur.u64(c.wrapping_add(8)) else {
+                let Some(size) = read(c.wrapping_add(8)) else {
                     break;
                 };
                 let next = c.saturating_add(size & !SIZE_BITS);
                 if size & IS_MMAPPED != 0 || size & !SIZE_BITS < MINSIZE || next >= limit {
                     break;
                 }
-                let Some(nf) = cur.u64(next.wrapping_add(8)) else {
+                let Some(nf) = read(next.wrapping_add(8)) else {
                     break;
                 };
                 let first = marks.first_from(c);
@@ -452,6 +451,75 @@ impl<'a> Walker<'a> {
         seams
     }
 
+    /// The pass in pieces split at `seams`: the first here over `read`, the others on
+    /// threads over the segment's `bytes` (`[start, limit + 16)`).
+    fn walk_pieces(
+        &self,
+        read: impl Fn(u64) -> Option<u64>,
+        bytes: &[u8],
+        seams: &[(u64, usize)],
+        progress: Option<&mut core_reader::Progress>,
+    ) -> (Piece, Vec<Piece>) {
+        let start = self.seg.start;
+        std::thread::scope(|s| {
+            let others: Vec<_> = (0..seams.len())
+                .map(|i| {
+                    let (from, stop) = (seams[i], seams.get(i + 1).copied());
+                    s.spawn(move || {
+                        let read = |a: u64| {
+                            let off = usize::try_from(a.wrapping_sub(start)).ok()?;
+                            let w = bytes.get(off..)?.first_chunk::<8>()?;
+                            Some(u64::from_le_bytes(*w))
+                        };
+                        self.walk(read, from.0, from.1, stop, None)
+                    })
+                })
+                .collect();
+            let k = self.marks.first_from(start);
+            let first = self.walk(read, start, k, seams.first().copied(), progress);
+            let others = others
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect();
+            (first, others)
+        })
+    }
+
+    /// The pieces joined into the pass over the whole segment, as far as each piece ended
+    /// where the next began; with the bytes the pieces after the first walked.
+    fn join(&self, first: Piece, others: Vec<Piece>) -> (Piece, u64) {
+        let seg = self.seg;
+        let ends = |p: &mut Piece, from: u64| {
+            p.acc.walked = p.end.saturating_sub(from);
+            if !p.joined {
+                p.acc.walked = p
+                    .acc
+                    .walked
+                    .saturating_add(seg.top.map_or(0, |_| self.top_size));
+            }
+        };
+        let mut whole = first;
+        ends(&mut whole, seg.start);
+        let mut walked = 0u64;
+        for mut piece in others {
+            if !whole.joined {
+                break;
+            }
+            let from = whole.end;
+            ends(&mut piece, from);
+            walked += piece.end.saturating_sub(from);
+            whole.acc.join(piece.acc);
+            whole.problems.append(&mut piece.problems);
+            whole.skipped += piece.skipped;
+            whole.allocations.append(&mut piece.allocations);
+            whole.end = piece.end;
+            whole.joined = piece.joined;
+        }
+        (whole, walked)
+    }
+}
+
+impl<'a> Walker<'a> {
     /// The full pass over one segment: on as many threads as there are processors when
     /// the core holds the segment in one piece (`bytes`) and it is long enough to share.
     pub(super) fn walk_segment(&mut self, seg: &Segment, bytes: Option<&'a [u8]>) {
@@ -461,10 +529,6 @@ impl<'a> Walker<'a> {
         let pieces = threads
             .min(limit.saturating_sub(seg.start) / MIN_PIECE)
             .max(1);
-        let seams = match bytes {
-            Some(_) if pieces > 1 => self.seams(seg, pieces),
-            _ => Vec::new(),
-        };
         let pass = Pass {
             seg,
             marks: &self.marks,
@@ -476,68 +540,176 @@ impl<'a> Walker<'a> {
             list: self.allocations.is_some(),
         };
         let cur = Cursor::new(self.target);
-        let progress = &mut self.progress;
-        let first = (seg.start, pass.marks.first_from(seg.start));
-        let pieces: Vec<Piece> = std::thread::scope(|s| {
-            let pass = &pass;
-            let others: Vec<_> = (0..seams.len())
-                .map(|i| {
-                    let (from, stop) = (seams[i], seams.get(i + 1).copied());
-                    let bytes = bytes.unwrap_or_default();
-                    s.spawn(move || {
-                        let read = |a: u64| {
-                            let off = usize::try_from(a.wrapping_sub(seg.start)).ok()?;
-                            let w = bytes.get(off..)?.first_chunk::<8>()?;
-                            Some(u64::from_le_bytes(*w))
-                        };
-                        pass.walk(read, from.0, from.1, stop, None)
-                    })
-                })
-                .collect();
-            let mut pieces = vec![pass.walk(
-                |a| cur.u64(a),
-                first.0,
-                first.1,
-                seams.first().copied(),
-                Some(progress),
-            )];
-            for h in others {
-                pieces.push(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-            }
-            pieces
-        });
-        let top_size = pass.top_size;
-        let mut from = seg.start;
-        let mut acc: Option<Acc> = None;
-        for mut piece in pieces {
-            self.skipped += piece.skipped;
-            for (kd, a, m) in piece.problems {
-                self.problem(kd, a, m);
-            }
-            if let Some(list) = self.allocations.as_mut() {
-                list.append(&mut piece.allocations);
-            }
-            if from != seg.start {
-                self.progress.advance(piece.end.saturating_sub(from));
-            }
-            piece.acc.walked = piece.end.saturating_sub(from);
-            if !piece.joined {
-                piece.acc.walked = piece
-                    .acc
-                    .walked
-                    .saturating_add(seg.top.map_or(0, |_| top_size));
-            }
-            from = piece.end;
-            match acc.as_mut() {
-                Some(acc) => acc.join(piece.acc),
-                None => acc = Some(piece.acc),
-            }
-            if !piece.joined {
-                break;
-            }
+        let read = |a: u64| cur.u64(a);
+        let seams = match bytes {
+            Some(_) if pieces > 1 => pass.seams(read, pieces),
+            _ => Vec::new(),
+        };
+        let (first, others) = pass.walk_pieces(
+            read,
+            bytes.unwrap_or_default(),
+            &seams,
+            Some(&mut self.progress),
+        );
+        let (mut whole, walked) = pass.join(first, others);
+        self.progress.advance(walked);
+        self.skipped += whole.skipped;
+        for (kd, a, m) in whole.problems {
+            self.problem(kd, a, m);
         }
-        if let Some(acc) = acc {
-            acc.merge_into(&mut self.arenas[idx]);
+        if let Some(list) = self.allocations.as_mut() {
+            list.append(&mut whole.allocations);
+        }
+        whole.acc.merge_into(&mut self.arenas[idx]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core_reader::{Memory, MemoryImage};
+
+    use super::*;
+    use crate::{Arena, ArenaFigures};
+
+    const BASE: u64 = 0x5555_5555_0000;
+    const TOP_SIZE: u64 = 0x1000;
+
+    /// A segment of `n` chunks of assorted sizes ending with its top: some freed and in a
+    /// bin, some in a fastbin or a tcache, in runs of every length the states' dice give.
+    fn heap(n: usize) -> (MemoryImage, Marks, u64) {
+        let mut words: Vec<u64> = Vec::new();
+        let mut marks = Marks::default();
+        let mut rng = 1u32;
+        let mut prev_in_use = true;
+        let mut c = BASE;
+        for _ in 0..n {
+            rng = rng.wrapping_mul(1103515245).wrapping_add(12345);
+            let size = 32 + 16 * u64::from((rng >> 16) % 8);
+            let state = (rng >> 8) % 6;
+            words.push(0); // prev_size: set below after a freed chunk
+            words.push(size | (u64::from(prev_in_use) * PREV_INUSE));
+            words.resize(words.len() + (size as usize - 16) / 8, 0);
+            match state {
+                0 | 1 => marks.v.push(Marks::word(c, Mark::Bin)),
+                2 => marks.v.push(Marks::word(c, Mark::Fast)),
+                3 => marks.v.push(Marks::word(c, Mark::Tcache)),
+                _ => {}
+            }
+            prev_in_use = state > 1;
+            c += size;
+        }
+        let top = c;
+        words.push(0);
+        words.push(TOP_SIZE | (u64::from(prev_in_use) * PREV_INUSE));
+        words.resize(words.len() + (TOP_SIZE as usize - 16) / 8, 0);
+        // Freed chunks' sizes repeated as their successors' prev_size.
+        let mut at = BASE;
+        while at < top {
+            let i = ((at - BASE) / 8) as usize;
+            let size = words[i + 1] & !SIZE_BITS;
+            let next = ((at + size - BASE) / 8) as usize;
+            if words[next + 1] & PREV_INUSE == 0 {
+                words[next] = size;
+            }
+            at += size;
+        }
+        let mut image = MemoryImage::new();
+        let bytes = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        assert!(image.add(BASE, bytes));
+        marks.sort();
+        (image, marks, top)
+    }
+
+    fn pass<'w>(seg: &'w Segment, marks: &'w Marks) -> Pass<'w> {
+        Pass {
+            seg,
+            marks,
+            arena: 0,
+            arena_addr: 0x7f00_0000_0000,
+            top_size: TOP_SIZE,
+            headless_main: false,
+            page: 4096,
+            list: true,
+        }
+    }
+
+    /// Everything a pass files, as text.
+    fn filed(piece: Piece, top: u64) -> String {
+        let mut arena = Arena {
+            index: 0,
+            address: 0,
+            figures: ArenaFigures::default(),
+            detail: Walker::glibc_arena(true, 0, None, top, TOP_SIZE),
+        };
+        piece.acc.merge_into(&mut arena);
+        format!(
+            "{}\n{:?}\n{}\n{:?}\n{:#x}",
+            serde_json::to_string(&arena).unwrap_or_default(),
+            piece.problems,
+            piece.skipped,
+            piece.allocations,
+            piece.end
+        )
+    }
+
+    /// The pass in four pieces files what the pass in one does, on a whole heap and on
+    /// heaps damaged so that a piece cannot join the one before it.
+    #[test]
+    fn pieces_add_up_to_the_whole_pass() {
+        let (image, marks, top) = heap(40_000);
+        let seg = Segment {
+            arena: 0,
+            start: BASE,
+            end: top + TOP_SIZE,
+            top: Some(top),
+        };
+        // (where, the size written there (0: one reaching the top), whether the pieces
+        // join: None when either may be right).
+        let damage = [
+            (None::<(u64, u64)>, Some(true)),
+            // An impossible size: skipped to the next chunk a list names, where the
+            // pass is back on the chunks.
+            (Some((((top - BASE) / 8) & !15, 8)), None),
+            // A size that jumps over the first seam onto no chunk start.
+            (
+                Some((((top - BASE) / 8) & !15, ((top - BASE) / 3) | PREV_INUSE)),
+                Some(false),
+            ),
+            // One that jumps onto the top: the pieces after it are dropped.
+            (Some((0, 0)), Some(false)),
+        ];
+        for (d, joins) in damage {
+            let mut image = image.clone();
+            let at = match d {
+                Some((off, size)) => {
+                    let mut c = BASE;
+                    // The chunk holding `off`.
+                    while c + (image.read_u64(c + 8).unwrap_or(0) & !SIZE_BITS) <= BASE + off {
+                        c += image.read_u64(c + 8).unwrap_or(0) & !SIZE_BITS;
+                    }
+                    let size = if size == 0 {
+                        (top - c) | PREV_INUSE
+                    } else {
+                        size
+                    };
+                    let word = (c + 8 - BASE) as usize;
+                    image.region_mut(BASE).unwrap()[word..word + 8]
+                        .copy_from_slice(&size.to_le_bytes());
+                    Some(c)
+                }
+                None => None,
+            };
+            let p = pass(&seg, &marks);
+            let read = |a: u64| image.read_u64(a);
+            let whole = p.walk(read, BASE, marks.first_from(BASE), None, None);
+            let (whole, _) = p.join(whole, Vec::new());
+            let seams = p.seams(read, 4);
+            assert_eq!(seams.len(), 3, "damage at {at:x?}");
+            let (first, others) = p.walk_pieces(read, image.bytes_at(BASE), &seams, None);
+            let joined = first.joined && others.iter().all(|o| o.joined || o.end == top);
+            assert!(joins.is_none_or(|j| j == joined), "damage at {at:x?}");
+            let (pieces, _) = p.join(first, others);
+            assert_eq!(filed(pieces, top), filed(whole, top), "damage at {at:x?}");
         }
     }
 }
