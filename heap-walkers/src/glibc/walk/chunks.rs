@@ -164,13 +164,14 @@ impl Pass<'_> {
     /// Walks the chunks from `c` (with the marks from index `k` on) to the segment's end,
     /// or to the first chunk of the next piece, `stop`: a chunk address and its first mark,
     /// where the pass stops when it gets there between two runs of freed chunks (so that
-    /// the next piece's figures, begun there, add up to what this pass would find).
+    /// the next piece's figures, begun there, add up to what this pass would find). The
+    /// chunks are listed after `allocations`' when asked to.
     fn walk(
         &self,
         read: impl Fn(u64) -> Option<u64>,
-        mut c: u64,
-        mut k: usize,
+        (mut c, mut k): (u64, usize),
         stop: Option<(u64, usize)>,
+        mut allocations: Vec<Allocation>,
         mut progress: Option<&mut core_reader::Progress>,
     ) -> Piece {
         let (seg, marks, arena_addr) = (self.seg, self.marks, self.arena_addr);
@@ -178,7 +179,6 @@ impl Pass<'_> {
         let limit = seg.top.unwrap_or(seg.end);
         let mut acc = Acc::new(self.page, self.arena == 0);
         let mut problems: Vec<Problem> = Vec::new();
-        let mut allocations = Vec::new();
         let mut skipped = 0u64;
         let mut last_progress = c;
         let mut ended_by_fencepost = false;
@@ -451,13 +451,15 @@ impl Pass<'_> {
         seams
     }
 
-    /// The pass in pieces split at `seams`: the first here over `read`, the others on
-    /// threads over the segment's `bytes` (`[start, limit + 16)`).
+    /// The pass in pieces split at `seams`: the first here over `read`, listing its chunks
+    /// after `list`'s, the others on threads over the segment's `bytes` (`[start, limit +
+    /// 16)`).
     fn walk_pieces(
         &self,
         read: impl Fn(u64) -> Option<u64>,
         bytes: &[u8],
         seams: &[(u64, usize)],
+        list: Vec<Allocation>,
         progress: Option<&mut core_reader::Progress>,
     ) -> (Piece, Vec<Piece>) {
         let start = self.seg.start;
@@ -471,12 +473,12 @@ impl Pass<'_> {
                             let w = bytes.get(off..)?.first_chunk::<8>()?;
                             Some(u64::from_le_bytes(*w))
                         };
-                        self.walk(read, from.0, from.1, stop, None)
+                        self.walk(read, from, stop, Vec::new(), None)
                     })
                 })
                 .collect();
             let k = self.marks.first_from(start);
-            let first = self.walk(read, start, k, seams.first().copied(), progress);
+            let first = self.walk(read, (start, k), seams.first().copied(), list, progress);
             let others = others
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
@@ -545,20 +547,25 @@ impl<'a> Walker<'a> {
             Some(_) if pieces > 1 => pass.seams(read, pieces),
             _ => Vec::new(),
         };
+        // The first piece lists its chunks after the walker's list: the list (24 bytes
+        // a chunk) is not copied whole again.
+        let listing = self.allocations.is_some();
+        let list = self.allocations.take();
         let (first, others) = pass.walk_pieces(
             read,
             bytes.unwrap_or_default(),
             &seams,
+            list.unwrap_or_default(),
             Some(&mut self.progress),
         );
-        let (mut whole, walked) = pass.join(first, others);
+        let (whole, walked) = pass.join(first, others);
         self.progress.advance(walked);
         self.skipped += whole.skipped;
         for (kd, a, m) in whole.problems {
             self.problem(kd, a, m);
         }
-        if let Some(list) = self.allocations.as_mut() {
-            list.append(&mut whole.allocations);
+        if listing {
+            self.allocations = Some(whole.allocations);
         }
         whole.acc.merge_into(&mut self.arenas[idx]);
     }
@@ -701,11 +708,12 @@ mod tests {
             };
             let p = pass(&seg, &marks);
             let read = |a: u64| image.read_u64(a);
-            let whole = p.walk(read, BASE, marks.first_from(BASE), None, None);
+            let whole = p.walk(read, (BASE, marks.first_from(BASE)), None, Vec::new(), None);
             let (whole, _) = p.join(whole, Vec::new());
             let seams = p.seams(read, 4);
             assert_eq!(seams.len(), 3, "damage at {at:x?}");
-            let (first, others) = p.walk_pieces(read, image.bytes_at(BASE), &seams, None);
+            let (first, others) =
+                p.walk_pieces(read, image.bytes_at(BASE), &seams, Vec::new(), None);
             let joined = first.joined && others.iter().all(|o| o.joined || o.end == top);
             assert!(joins.is_none_or(|j| j == joined), "damage at {at:x?}");
             let (pieces, _) = p.join(first, others);
