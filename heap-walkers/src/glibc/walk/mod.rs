@@ -8,7 +8,11 @@
 //! where each chunk's state comes from its neighbour's `PREV_INUSE` bit and the lists that
 //! name it ([`chunks`]), streamed into per-arena figures, holes and the trim estimate
 //! without storing chunks unless a list was asked for ([`holes`]); (6) mmapped chunks from
-//! the anonymous mappings ([`mmapped`]); (7) findings.
+//! the anonymous mappings ([`mmapped`]); (7) findings. Where the core holds each segment in
+//! one piece, (3)'s fastbins and (4) run on threads beside (3)'s bins, and (5), unless
+//! chunks are listed, in one piece per processor: threads read those bytes, not the process
+//! (not shareable between threads), and what they find is filed in the order one thread
+//! would file it.
 
 mod arenas;
 mod chunks;
@@ -74,6 +78,7 @@ impl Marks {
         chunk | mark as u64
     }
 
+    /// Adds the chunks a list of kind `mark` names.
     fn extend(&mut self, chunks: impl IntoIterator<Item = u64>, mark: Mark) {
         self.v
             .extend(chunks.into_iter().map(|c| Marks::word(c, mark)));
