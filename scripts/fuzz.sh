@@ -146,7 +146,12 @@ run_one() {
             continue
         fi
         case $dir in */fuzz-regressions) name=$name.bin ;; esac
-        if [ ! -e "$dir/$name" ]; then
+        # An artifact kept before, and renamed for what it found, is not new.
+        local kept=false g
+        for g in "$dir"/*; do
+            if [ -f "$g" ] && cmp -s "$f" "$g"; then kept=true; fi
+        done
+        if ! $kept && [ ! -e "$dir/$name" ]; then
             cp "$f" "$dir/$name"
             found=$((found + 1))
         fi

@@ -14,7 +14,8 @@ packages=(
     gcc clang gdb gdb-multiarch valgrind libc6-dbg elfutils debuginfod binutils strace bc linux-perf
     zstd xz-utils bzip2 lz4 gzip sqlite3
     libjemalloc-dev google-perftools libgoogle-perftools-dev libtcmalloc-minimal4 golang-go
-    qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross lldb-16
+    curl autoconf automake libtool g++
+    qemu-user gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross lldb-16
     chromium
 )
 missing=()

@@ -149,11 +149,18 @@ pub(crate) fn leaky_tcmalloc() -> Option<Run> {
 
 /// leaky.c linked with `-l<allocator>` (glibc's malloc when None).
 fn leaky_on(allocator: Option<&str>) -> Option<Run> {
+    let link: Vec<String> = allocator.iter().map(|lib| format!("-l{lib}")).collect();
+    leaky_linked(allocator, allocator.unwrap_or("glibc"), &link)
+}
+
+/// leaky.c linked with `link`; valgrind replaces the `malloc` of the library whose soname
+/// contains `allocator` (glibc's when None). `label` names the run's directory.
+pub(crate) fn leaky_linked(allocator: Option<&str>, label: &str, link: &[String]) -> Option<Run> {
     if !require("gcc", "gcc") || !require("valgrind", "valgrind") {
         return None;
     }
     let dir = unique_dir(&match allocator {
-        Some(lib) => format!("leaks-leaky-{lib}"),
+        Some(_) => format!("leaks-leaky-{label}"),
         None => "leaks-leaky".to_string(),
     });
     let exe = dir.join("leaky");
@@ -163,9 +170,7 @@ fn leaky_on(allocator: Option<&str>) -> Option<Run> {
         .arg(&src)
         .arg("-o")
         .arg(&exe);
-    if let Some(lib) = allocator {
-        cc.arg(format!("-l{lib}"));
-    }
+    cc.args(link);
     run(&mut cc, Duration::from_secs(120)).expect_success("compiling leaky.c");
 
     let mut valgrind = Command::new("valgrind");
@@ -240,23 +245,32 @@ pub(crate) fn leaks_json(core: &Path, extra: &[&OsStr]) -> (Output, LeaksJson) {
     (out, json)
 }
 
-/// jemalloc's size classes round the fixture's sizes up (40 to 48, 56 to 64, 104 to 112, 136
-/// to 160), so blocks are compared, not bytes.
-#[test]
-fn jemalloc_direct_and_indirect_blocks_agree_with_valgrind() {
-    let Some(run) = leaky_jemalloc() else { return };
+/// `leaks` on `run`'s core, walked as `allocator`'s heap: the definitely and indirectly lost
+/// blocks equal valgrind's, their bytes at least valgrind's (size classes round sizes up, so
+/// blocks are compared, not bytes). The JSON, for more checks.
+pub(crate) fn leaks_agree_with_valgrind(run: &Run, allocator: &str) -> LeaksJson {
     let (out, json) = leaks_json(&run.core, &[]);
     cli::assert_exit(&out, 0);
-    assert_eq!(json.allocator, "jemalloc");
+    assert_eq!(json.allocator, allocator);
     let vg = run.valgrind;
-    assert_eq!(vg.definitely.1, 18, "valgrind: {vg:?}");
-    assert_eq!(vg.indirectly.1, 4, "valgrind: {vg:?}");
     assert_eq!(json.direct_count, vg.definitely.1, "definitely lost blocks");
     assert_eq!(
         json.indirect_count, vg.indirectly.1,
         "indirectly lost blocks"
     );
     assert!(json.direct_bytes >= vg.definitely.0 && json.indirect_bytes >= vg.indirectly.0);
+    json
+}
+
+/// jemalloc's size classes round the fixture's sizes up (40 to 48, 56 to 64, 104 to 112, 136
+/// to 160).
+#[test]
+fn jemalloc_direct_and_indirect_blocks_agree_with_valgrind() {
+    let Some(run) = leaky_jemalloc() else { return };
+    let vg = run.valgrind;
+    assert_eq!(vg.definitely.1, 18, "valgrind: {vg:?}");
+    assert_eq!(vg.indirectly.1, 4, "valgrind: {vg:?}");
+    leaks_agree_with_valgrind(&run, "jemalloc");
 }
 
 /// tcmalloc's size classes round the sizes up too (40 to 48, 56 to 64, 104 to 112, 136 to
@@ -265,19 +279,11 @@ fn jemalloc_direct_and_indirect_blocks_agree_with_valgrind() {
 #[test]
 fn tcmalloc_direct_and_indirect_blocks_agree_with_valgrind() {
     let Some(run) = leaky_tcmalloc() else { return };
-    let (out, json) = leaks_json(&run.core, &[]);
-    cli::assert_exit(&out, 0);
-    assert_eq!(json.allocator, "tcmalloc");
     let vg = run.valgrind;
     assert_eq!(vg.definitely.1, 19, "valgrind: {vg:?}");
     assert_eq!(vg.indirectly.1, 4, "valgrind: {vg:?}");
-    assert_eq!(json.direct_count, vg.definitely.1, "definitely lost blocks");
-    assert_eq!(
-        json.indirect_count, vg.indirectly.1,
-        "indirectly lost blocks"
-    );
+    let json = leaks_agree_with_valgrind(&run, "tcmalloc");
     assert_eq!(json.possible_count, vg.possibly.1, "possibly lost blocks");
-    assert!(json.direct_bytes >= vg.definitely.0 && json.indirect_bytes >= vg.indirectly.0);
 }
 
 #[test]

@@ -564,6 +564,14 @@ impl Target for Process {
     fn size_of(&self, name: &str) -> Option<u64> {
         Process::size_of(self, name)
     }
+    fn module_offset_of(&self, module: &Module, name: &str, member: &str) -> Option<u64> {
+        self.types
+            .module_offset_of(&self.symbolizer, &module.path, name, member)
+    }
+    fn module_size_of(&self, module: &Module, name: &str) -> Option<u64> {
+        self.types
+            .module_size_of(&self.symbolizer, &module.path, name)
+    }
     fn auxv_value(&self, key: u64) -> Option<u64> {
         self.notes.auxv_value(key)
     }

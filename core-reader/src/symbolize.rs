@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
@@ -123,7 +123,9 @@ pub(crate) struct Loaded {
     /// DWARF for symbolizing code, made on the first lookup: `addr2line` parses every
     /// unit's abbreviations when made (libc6-dbg's: 30 MB and a fifth of `leaks`' time),
     /// which the heap commands, asking only for symbols and struct layouts, never need.
-    dwarf: OnceLock<Option<addr2line::Context<Reader>>>,
+    /// Behind a lock: `addr2line` fills its units lazily through cells that are not `Sync`,
+    /// and a process is read from several threads (the heap passes split their work).
+    dwarf: OnceLock<Option<Mutex<addr2line::Context<Reader>>>>,
     /// The same DWARF for type queries (layouts of allocator structs) and call sites,
     /// made on first use without the sections those never read (see [`Loaded::types`]):
     /// finding `main_arena` asks every module for symbols, and only libc's types are read.
@@ -348,7 +350,7 @@ impl Symbolizer {
         // The innermost frame's line is the line table's; outer (inlining) frames' lines
         // are their call sites'.
         if let (Some(first), Some(ctx)) = (frames.first_mut(), self.context(loaded)) {
-            if let Some((file, line)) = statement_line(ctx, probe) {
+            if let Some((file, line)) = statement_line(&ctx, probe) {
                 first.file = Some(file);
                 first.line = Some(line);
             }
@@ -389,21 +391,29 @@ impl Symbolizer {
     }
 
     /// The line-table context of a loaded module, made on first use.
-    fn context<'l>(&self, loaded: &'l Loaded) -> Option<&'l addr2line::Context<Reader>> {
-        loaded
-            .dwarf
-            .get_or_init(|| {
-                let (file, dir) = loaded.dwarf_file.as_ref()?;
-                let dwarf = load_dwarf(
-                    file,
-                    dir.as_deref(),
-                    self.files,
-                    &self.debug_dirs,
-                    Sections::All,
-                )?;
-                addr2line::Context::from_dwarf(dwarf).ok()
-            })
-            .as_ref()
+    fn context<'l>(
+        &self,
+        loaded: &'l Loaded,
+    ) -> Option<MutexGuard<'l, addr2line::Context<Reader>>> {
+        let context = loaded.dwarf.get_or_init(|| {
+            let (file, dir) = loaded.dwarf_file.as_ref()?;
+            let dwarf = load_dwarf(
+                file,
+                dir.as_deref(),
+                self.files,
+                &self.debug_dirs,
+                Sections::All,
+            )?;
+            addr2line::Context::from_dwarf(dwarf).ok().map(Mutex::new)
+        });
+        // A thread that panicked holding it left the context as usable as before: its
+        // lookups only fill caches.
+        Some(
+            context
+                .as_ref()?
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// The run-time address of a symbol, searched in every module (DWARF not needed).

@@ -43,8 +43,9 @@ pub struct StackSlot {
 }
 
 /// A process as an analysis sees it: memory, threads, mappings, modules, symbols and the
-/// struct layouts its debug information describes.
-pub trait Target: Memory {
+/// struct layouts its debug information describes. Shared between threads: the passes over
+/// its memory split their work with rayon.
+pub trait Target: Memory + Sync {
     /// The operating system.
     fn os(&self) -> Os;
     /// The architecture.
@@ -61,6 +62,18 @@ pub trait Target: Memory {
     fn offset_of(&self, name: &str, member: &str) -> Option<u64>;
     /// The size of the C struct `name`, from debug information.
     fn size_of(&self, name: &str) -> Option<u64>;
+    /// [`Target::offset_of`] from the debug information of `module` alone: an allocator's
+    /// library answers for its own classes, and the other modules' DWARF (libc's can be
+    /// large) is not searched for a name it lacks. Without modules, every module's.
+    fn module_offset_of(&self, module: &Module, name: &str, member: &str) -> Option<u64> {
+        let _ = module;
+        self.offset_of(name, member)
+    }
+    /// [`Target::size_of`] from the debug information of `module` alone.
+    fn module_size_of(&self, module: &Module, name: &str) -> Option<u64> {
+        let _ = module;
+        self.size_of(name)
+    }
     /// A value of the auxiliary vector (`AT_PAGESZ` is 6).
     fn auxv_value(&self, key: u64) -> Option<u64>;
     /// Whether part of the process's memory is known to be missing (a truncated core).

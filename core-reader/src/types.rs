@@ -16,10 +16,13 @@ struct Layout {
     members: HashMap<String, u64>,
 }
 
-/// Struct layouts looked up by name, cached.
+/// A query: the module's path when asked of one module's DWARF, and the struct's name.
+type Query = (Option<String>, String);
+
+/// Struct layouts looked up by name (in any module, or in one module's DWARF), cached.
 #[derive(Default)]
 pub(crate) struct TypeIndex {
-    cache: Mutex<HashMap<String, Option<Layout>>>,
+    cache: Mutex<HashMap<Query, Option<Layout>>>,
     /// The unit of each DWARF (by the address of its `.debug_info`) where the last layout
     /// was found: an allocator's structs are defined together (glibc's `malloc_state`,
     /// `malloc_par`, `_heap_info` and `tcache_perthread_struct` all in malloc.c's unit),
@@ -35,27 +38,50 @@ const MAX_DEPTH: usize = 64;
 
 impl TypeIndex {
     pub fn offset_of(&self, symbolizer: &Symbolizer, name: &str, member: &str) -> Option<u64> {
-        self.layout(symbolizer, name)?.members.get(member).copied()
+        self.layout(symbolizer, None, name)?
+            .members
+            .get(member)
+            .copied()
     }
 
     pub fn size_of(&self, symbolizer: &Symbolizer, name: &str) -> Option<u64> {
-        self.layout(symbolizer, name)?.size
+        self.layout(symbolizer, None, name)?.size
     }
 
-    fn layout(&self, symbolizer: &Symbolizer, name: &str) -> Option<Layout> {
+    /// `offset_of` in the DWARF of the module at `module` (its path) only.
+    pub fn module_offset_of(
+        &self,
+        symbolizer: &Symbolizer,
+        module: &str,
+        name: &str,
+        member: &str,
+    ) -> Option<u64> {
+        self.layout(symbolizer, Some(module), name)?
+            .members
+            .get(member)
+            .copied()
+    }
+
+    /// `size_of` in the DWARF of the module at `module` (its path) only.
+    pub fn module_size_of(&self, symbolizer: &Symbolizer, module: &str, name: &str) -> Option<u64> {
+        self.layout(symbolizer, Some(module), name)?.size
+    }
+
+    fn layout(&self, symbolizer: &Symbolizer, module: Option<&str>, name: &str) -> Option<Layout> {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache
-            .entry(name.to_string())
+            .entry((module.map(str::to_string), name.to_string()))
             .or_insert_with(|| {
                 symbolizer
                     .loaded()
+                    .filter(|(m, _)| module.is_none_or(|p| m.path == p))
                     .filter_map(|(_, l)| l.types())
                     .find_map(|d| self.find_struct(d, name))
             })
             .clone()
     }
 
-    /// Finds a complete `struct name` (or a typedef of that name to a struct) and reads its
+    /// Finds a complete `struct name` or `class name` (or a typedef of that name to one) and reads its
     /// members' `DW_AT_data_member_location`: in the unit of the last layout found first,
     /// then in every unit.
     fn find_struct(&self, dwarf: &gimli::Dwarf<Reader>, name: &str) -> Option<Layout> {
@@ -129,7 +155,9 @@ fn find_in_children(
         *budget = budget.checked_sub(1)?;
         let die = child.entry();
         let tag = die.tag();
-        if tag == gimli::DW_TAG_structure_type || tag == gimli::DW_TAG_typedef {
+        // A C++ `class` is a DW_TAG_class_type (gperftools' classes).
+        let record = tag == gimli::DW_TAG_structure_type || tag == gimli::DW_TAG_class_type;
+        if record || tag == gimli::DW_TAG_typedef {
             let named = die
                 .attr_value(gimli::DW_AT_name)
                 .ok()
@@ -138,9 +166,9 @@ fn find_in_children(
                 .is_some_and(|n| n.slice() == name.as_bytes());
             let declaration = matches!(die.attr_value(gimli::DW_AT_declaration), Ok(Some(_)));
             if named && !declaration {
-                let offset = match (tag, die.attr_value(gimli::DW_AT_type)) {
-                    (gimli::DW_TAG_structure_type, _) => Some(die.offset()),
-                    (_, Ok(Some(AttributeValue::UnitRef(o)))) => Some(o),
+                let offset = match die.attr_value(gimli::DW_AT_type) {
+                    _ if record => Some(die.offset()),
+                    Ok(Some(AttributeValue::UnitRef(o))) => Some(o),
                     _ => None,
                 };
                 if let Some(layout) = offset.and_then(|o| read_struct(dwarf, unit, o)) {
@@ -167,11 +195,26 @@ fn find_in_children(
 fn read_struct(
     dwarf: &gimli::Dwarf<Reader>,
     unit: &gimli::Unit<Reader>,
-    offset: gimli::UnitOffset,
+    mut offset: gimli::UnitOffset,
 ) -> Option<Layout> {
+    // A typedef of a typedef (gperftools' `typedef MapSelector<kAddressBits>::Type
+    // PageMap`) is followed to the struct, a few levels at most.
+    for _ in 0..8 {
+        let die = unit.entry(offset).ok()?;
+        if die.tag() != gimli::DW_TAG_typedef {
+            break;
+        }
+        match die.attr_value(gimli::DW_AT_type) {
+            Ok(Some(AttributeValue::UnitRef(o))) => offset = o,
+            _ => return None,
+        }
+    }
     let mut tree = unit.entries_tree(Some(offset)).ok()?;
     let root = tree.root().ok()?;
-    if root.entry().tag() != gimli::DW_TAG_structure_type {
+    if !matches!(
+        root.entry().tag(),
+        gimli::DW_TAG_structure_type | gimli::DW_TAG_class_type
+    ) {
         return None;
     }
     let size = root

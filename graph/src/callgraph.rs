@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
-use profile_import::{InlineNames, View};
+use profile_import::{FunctionTable, InlineNames, Names, View};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// A function in the graph.
@@ -161,6 +161,13 @@ impl CallGraph {
         // but only thousands of names.
         let names = view.names(InlineNames::Jeprof);
         let table = view.functions_named(&names);
+        CallGraph::from_table(view, &names, &table)
+    }
+
+    /// [`CallGraph::from_view`] from the view's names ([`View::names`] in
+    /// [`InlineNames::Jeprof`] style) and its function table made from them
+    /// ([`View::functions_named`]), where the caller has them already.
+    pub fn from_table(view: &View<'_>, names: &Names, table: &FunctionTable) -> CallGraph {
         let k = view.value.index();
         let mut graph: DiGraph<Node, Edge> = DiGraph::new();
         let mut index: HashMap<&str, NodeIndex> = HashMap::with_capacity(table.rows.len());

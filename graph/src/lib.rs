@@ -8,7 +8,8 @@
 //!   [`CallGraph::to_dot`] writes Graphviz DOT; [`CallGraph::to_svg`] lays the graph out in
 //!   layers (our own layered layout, see the `layout` module) and draws it — no Graphviz needed. A `--base` difference is drawn with
 //!   growth and shrinkage in different colours ([`CallGraph::with_diff`]).
-//! - [`flame_graph`] draws folded stacks ([`folded_lines`], [`diff_folded_lines`]) as an
+//! - [`flame_graph`] draws folded stacks ([`folded_lines`], [`diff_folded_lines`], or
+//!   [`flame_lines`]: a view's lines less the frames too narrow to draw) as an
 //!   interactive flame graph or icicle ([`FlameOptions`]) with inferno.
 //!
 //! ```
@@ -51,4 +52,6 @@ mod svg;
 pub use callgraph::{
     exact_value, format_value, percent, CallGraph, Edge, Legend, Node, PruneOptions,
 };
-pub use flame::{diff_folded_lines, flame_graph, folded_lines, FlameError, FlameOptions};
+pub use flame::{
+    diff_folded_lines, flame_graph, flame_lines, folded_lines, FlameError, FlameOptions,
+};

@@ -1,6 +1,6 @@
 //! Which allocator served `malloc` in a process, judged from its modules and symbols.
 
-use core_reader::{Os, Target};
+use core_reader::{Module, Os, Target};
 use serde::Serialize;
 
 /// The allocator a process used.
@@ -90,14 +90,23 @@ impl Allocator {
     }
 }
 
-/// The writable data of the module at `path` in `target`: its writable mappings (`.data`,
-/// `.bss`), each with the anonymous mapping right after it, where the rest of `.bss` lies.
-/// Where allocators without symbols keep their globals, found by content.
-pub(crate) fn writable_data(target: &dyn Target, path: &str) -> Vec<(u64, u64)> {
+/// The writable data of `module` in `target`: its writable mappings (`.data`, `.bss`), each
+/// with the anonymous mapping right after it, where the rest of `.bss` lies. Where
+/// allocators without symbols keep their globals, found by content. The mappings are the
+/// module's by their path; in a core whose mappings have no paths (qemu-user's have no
+/// NT_FILE), those within the module's address range (which covers its `.bss`).
+pub(crate) fn writable_data(target: &dyn Target, module: &Module) -> Vec<(u64, u64)> {
     let maps = target.mappings();
+    if maps.iter().all(|m| m.path.is_none()) {
+        return maps
+            .iter()
+            .filter(|m| module.start <= m.start && m.end <= module.end && m.perms.contains('w'))
+            .map(|m| (m.start, m.end))
+            .collect();
+    }
     let mut ranges = Vec::new();
     for (i, m) in maps.iter().enumerate() {
-        if m.path.as_deref() == Some(path) && m.perms.contains('w') {
+        if m.path.as_deref() == Some(module.path.as_str()) && m.perms.contains('w') {
             ranges.push((m.start, m.end));
             if let Some(next) = maps
                 .get(i + 1)

@@ -30,6 +30,10 @@
 
 use core_reader::Target;
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+
+use rayon::prelude::*;
+
 use crate::scan::{self, Block, Directory};
 
 /// A container part.
@@ -46,6 +50,23 @@ pub(crate) enum Pattern {
 }
 
 impl Pattern {
+    /// Every pattern, by its [`Pattern::index`].
+    pub(crate) const ALL: [Pattern; 8] = [
+        Pattern::StringData,
+        Pattern::VectorData,
+        Pattern::ListNode,
+        Pattern::MapNode,
+        Pattern::HashNode,
+        Pattern::HashBuckets,
+        Pattern::DequeMap,
+        Pattern::DequeBlock,
+    ];
+
+    /// Its index in [`Pattern::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
     /// The name `heap --by type` shows (DESIGN.md's list).
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -104,7 +125,15 @@ pub(crate) fn has_cpp_runtime(target: &dyn Target) -> bool {
 /// Recognizes container parts among `blocks` (sorted, the program's allocations; `directory`
 /// made of them); `typed` says which blocks already have a type (a vtable), and is set for
 /// every block a pattern claims. Calls `found(i, pattern)` once per claimed block. A heap of
-/// more blocks than 32-bit indices count has none recognized (it would not fit in memory).
+/// more blocks than 32-bit indices count (less [`Claim`]'s markers) has none recognized (it
+/// would not fit in memory).
+///
+/// The words are read in address order, and a block claimed is not claimed again, so the
+/// first container met owns a part. The reading is split between threads in batches: each
+/// batch's words are tried in parallel against the blocks typed before the batch (whether a
+/// container is recognized depends on memory only, never on what is typed), and the claims
+/// found are then applied in address order, each container's only when its first part is
+/// still untyped — what reading every word in turn would have claimed.
 pub(crate) fn recognize(
     target: &dyn Target,
     blocks: &[Block],
@@ -112,20 +141,168 @@ pub(crate) fn recognize(
     typed: &mut Typed,
     found: &mut dyn FnMut(usize, Pattern),
 ) {
-    if blocks.is_empty() || u32::try_from(blocks.len()).is_err() || !has_cpp_runtime(target) {
+    if blocks.is_empty() || blocks.len() > Claim::PATTERN as usize || !has_cpp_runtime(target) {
         return;
     }
-    let cursor = scan::Cursor::new(target);
-    let mut r = Recognizer {
-        memory: &cursor,
-        blocks,
-        directory,
-        typed,
-        found,
-    };
+    let mut batch = Batch::default();
     containers_ranges(target, blocks, |start, end| {
-        scan::scan(&cursor, start, end, |at, w| r.at(at, w));
+        let mut s = start;
+        while s < end {
+            // Pieces end on word boundaries: every word is read in the piece holding it.
+            let e = (s.saturating_add(Batch::PIECE) & !7).min(end).max(s + 1);
+            batch.pieces.push((s, e));
+            batch.bytes += e - s;
+            s = e;
+            if batch.bytes >= Batch::BYTES {
+                batch.run(target, blocks, directory, typed, found);
+            }
+        }
     });
+    batch.run(target, blocks, directory, typed, found);
+}
+
+/// Ranges of words to read, in address order, and how many bytes they span.
+#[derive(Default)]
+struct Batch {
+    pieces: Vec<(u64, u64)>,
+    bytes: u64,
+}
+
+impl Batch {
+    /// Bytes read between two applications of the claims: large enough to keep the threads
+    /// busy, small enough that few parts are claimed twice within one batch.
+    const BYTES: u64 = 1 << 20;
+    /// Longest range one thread reads (a vector's body may take most of a heap).
+    const PIECE: u64 = 1 << 16;
+    /// Parts a batch is split in: several a thread (parts differ in how much they find),
+    /// and as many on every machine (each part reads through a cursor of its own, and a
+    /// damaged core's overlapping pieces read as the cursor last found them).
+    const PARTS: u64 = 8;
+    /// Claims a batch may hold whatever the heap's size.
+    const LEAST_HELD: usize = 1 << 16;
+
+    /// Reads the batch's words, applies their claims in order, and empties the batch.
+    fn run(
+        &mut self,
+        target: &dyn Target,
+        blocks: &[Block],
+        directory: &Directory,
+        typed: &mut Typed,
+        found: &mut dyn FnMut(usize, Pattern),
+    ) {
+        let share = self.bytes.div_ceil(Self::PARTS).max(1);
+        let mut split: Vec<&[(u64, u64)]> = Vec::new();
+        let (mut first, mut bytes) = (0, 0);
+        for (k, &(s, e)) in self.pieces.iter().enumerate() {
+            bytes += e - s;
+            if bytes >= share || k + 1 == self.pieces.len() {
+                split.push(&self.pieces[first..=k]);
+                (first, bytes) = (k + 1, 0);
+            }
+        }
+        let snapshot: &Typed = typed;
+        // Claims held by the batch, at most one a block (or a few thousand): past that
+        // (containers sharing their parts, which one pass would claim once and then skip),
+        // the batch is read again one word at a time.
+        let most = blocks.len().max(Self::LEAST_HELD);
+        let (held, over) = (AtomicUsize::new(0), AtomicBool::new(false));
+        let claimed: Vec<Vec<u32>> = split
+            .into_par_iter()
+            .map(|pieces| {
+                let cursor = scan::Cursor::new(target);
+                let mut r = Recognizer {
+                    memory: &cursor,
+                    blocks,
+                    directory,
+                    typed: snapshot,
+                    claims: Vec::new(),
+                };
+                for &(s, e) in pieces {
+                    scan::scan(&cursor, s, e, |at, w| {
+                        let before = r.claims.len();
+                        if !over.load(Relaxed) {
+                            r.at(at, w);
+                        }
+                        let added = r.claims.len() - before;
+                        if added > 0 && held.fetch_add(added, Relaxed) + added > most {
+                            over.store(true, Relaxed);
+                        }
+                    });
+                }
+                r.claims
+            })
+            .collect();
+        if over.load(Relaxed) {
+            drop(claimed);
+            self.run_in_order(target, blocks, directory, typed, found);
+        } else {
+            apply(claimed.iter().flatten(), typed, found);
+        }
+        self.pieces.clear();
+        self.bytes = 0;
+    }
+
+    /// [`Batch::run`] one word at a time, each word's claims applied before the next is
+    /// read.
+    fn run_in_order(
+        &self,
+        target: &dyn Target,
+        blocks: &[Block],
+        directory: &Directory,
+        typed: &mut Typed,
+        found: &mut dyn FnMut(usize, Pattern),
+    ) {
+        let cursor = scan::Cursor::new(target);
+        let mut claims = Vec::new();
+        for &(s, e) in &self.pieces {
+            scan::scan(&cursor, s, e, |at, w| {
+                let mut r = Recognizer {
+                    memory: &cursor,
+                    blocks,
+                    directory,
+                    typed,
+                    claims: std::mem::take(&mut claims),
+                };
+                r.at(at, w);
+                claims = r.claims;
+                apply(claims.iter(), typed, found);
+                claims.clear();
+            });
+        }
+    }
+}
+
+/// Applies a stream of claims ([`Claim`]) in order: each container's parts, where its first
+/// part and they are untyped.
+fn apply<'c>(
+    claims: impl Iterator<Item = &'c u32>,
+    typed: &mut Typed,
+    found: &mut dyn FnMut(usize, Pattern),
+) {
+    let (mut skip, mut pattern) = (false, Pattern::StringData);
+    let mut stream = claims.map(|&c| c as usize);
+    while let Some(c) = stream.next() {
+        if c == Claim::OWNER as usize {
+            skip = stream.next().is_none_or(|owner| typed.get(owner));
+        } else if c >= Claim::PATTERN as usize {
+            pattern = Pattern::ALL[c - Claim::PATTERN as usize];
+        } else if !skip && !typed.get(c) {
+            typed.set(c);
+            found(c, pattern);
+        }
+    }
+}
+
+/// What reading the words found, as a stream of `u32`s (4 bytes a part: a list may hold a
+/// quarter of a heap's blocks): for each container, [`Claim::OWNER`] and its first part (the
+/// block the word pointed to: its claims apply only while it is untyped), then for each
+/// pattern its marker (`Claim::PATTERN` + its index in [`Pattern::ALL`]) and the blocks it
+/// claims. Block indices stay below the markers.
+struct Claim;
+
+impl Claim {
+    const OWNER: u32 = u32::MAX;
+    const PATTERN: u32 = u32::MAX - Pattern::ALL.len() as u32;
 }
 
 /// Calls `f(start, end)` for every range where container objects may be, in address order:
@@ -161,12 +338,15 @@ fn fits(size: u64, used: u64) -> bool {
     used <= size && size - used < 24u64.max(size / 4 + 8)
 }
 
-struct Recognizer<'a> {
-    memory: &'a scan::Cursor<'a>,
+/// Finds containers from the words of one part of a batch.
+struct Recognizer<'a, 'm> {
+    memory: &'a scan::Cursor<'m>,
     blocks: &'a [Block],
     directory: &'a Directory,
-    typed: &'a mut Typed,
-    found: &'a mut dyn FnMut(usize, Pattern),
+    /// The blocks typed before the batch.
+    typed: &'a Typed,
+    /// What was found, in address order ([`Claim`]).
+    claims: Vec<u32>,
 }
 
 /// Which blocks have a type, one bit a block (a byte each was a twentieth of a leak check's
@@ -192,7 +372,7 @@ impl Typed {
     }
 }
 
-impl Recognizer<'_> {
+impl Recognizer<'_, '_> {
     /// The block that starts exactly at `w`.
     fn start(&self, w: u64) -> Option<usize> {
         if w == 0 || !w.is_multiple_of(8) {
@@ -209,11 +389,25 @@ impl Recognizer<'_> {
         self.memory.bytes_at(a).first().copied()
     }
 
-    fn claim(&mut self, i: usize, p: Pattern) {
-        if !self.typed.get(i) {
-            self.typed.set(i);
-            (self.found)(i, p);
+    /// `n` words from `a`, where all are readable.
+    fn words<const N: usize>(&self, a: u64) -> Option<[u64; N]> {
+        let mut words = [0; N];
+        for (k, w) in words.iter_mut().enumerate() {
+            *w = self.word(a + 8 * k as u64)?;
         }
+        Some(words)
+    }
+
+    /// Claims of pattern `p` follow.
+    fn as_pattern(&mut self, p: Pattern) {
+        self.claims.push(Claim::PATTERN + p.index() as u32);
+    }
+
+    /// Claims `parts` as `p` (those typed already are left as they are when the claims are
+    /// applied).
+    fn claim(&mut self, p: Pattern, parts: impl IntoIterator<Item = usize>) {
+        self.as_pattern(p);
+        self.claims.extend(parts.into_iter().map(|i| i as u32));
     }
 
     /// The word `w` at `at`: when it points at the start of an untyped allocation, is `at`
@@ -223,12 +417,17 @@ impl Recognizer<'_> {
         if self.typed.get(i) {
             return;
         }
-        let _ = self.deque(at, i)
+        let before = self.claims.len();
+        self.claims.extend([Claim::OWNER, i as u32]);
+        let owned = self.deque(at, i)
             || self.hashtable(at, i)
             || at.checked_sub(8).is_some_and(|h| self.tree(h, i))
             || self.list(at, i)
             || self.vector(at, i)
             || self.string(at, i);
+        if !owned {
+            self.claims.truncate(before);
+        }
     }
 
     fn string(&mut self, at: u64, i: usize) -> bool {
@@ -241,7 +440,7 @@ impl Recognizer<'_> {
             && fits(b.size, cap.saturating_add(1))
             && self.byte(b.address + len) == Some(0);
         if ok {
-            self.claim(i, Pattern::StringData);
+            self.claim(Pattern::StringData, [i]);
         }
         ok
     }
@@ -253,7 +452,7 @@ impl Recognizer<'_> {
         };
         let ok = b.address <= end && end <= cap && cap > b.address && fits(b.size, cap - b.address);
         if ok {
-            self.claim(i, Pattern::VectorData);
+            self.claim(Pattern::VectorData, [i]);
         }
         ok
     }
@@ -273,35 +472,43 @@ impl Recognizer<'_> {
         {
             return false;
         }
-        // Block indices, in 32 bits (as the leak check's work list): a list may hold a
-        // quarter of a heap's blocks.
-        let mut nodes: Vec<u32> = Vec::new();
+        // The nodes are claimed as they are found, and the claims taken back if the list
+        // breaks.
+        let before = self.claims.len();
+        self.as_pattern(Pattern::ListNode);
+        let nodes = self.claims.len();
         let (mut prev, mut node) = (header, self.blocks[first].address);
-        while node != header {
+        let complete = loop {
+            if node == header {
+                break self.claims.len() - nodes == size as usize && prev == last;
+            }
             match self.start(node) {
-                Some(n) if nodes.len() < size as usize && self.word(node + 8) == Some(prev) => {
-                    nodes.push(n as u32)
+                Some(n)
+                    if self.claims.len() - nodes < size as usize
+                        && self.word(node + 8) == Some(prev) =>
+                {
+                    self.claims.push(n as u32)
                 }
-                _ => return false,
+                _ => break false,
             }
             prev = node;
             let Some(next) = self.word(node) else {
-                return false;
+                break false;
             };
             node = next;
+        };
+        if !complete {
+            self.claims.truncate(before);
         }
-        if nodes.len() as u64 != size || prev != last {
-            return false;
-        }
-        for n in nodes {
-            self.claim(n as usize, Pattern::ListNode);
-        }
-        true
+        complete
     }
 
     fn tree(&mut self, header: u64, root: usize) -> bool {
-        let words: Option<Vec<u64>> = (0..5).map(|k| self.word(header + 8 * k)).collect();
-        let Some(&[color, _, leftmost, rightmost, count]) = words.as_deref() else {
+        // The colour first: most words are no tree's header, and most fail there.
+        if self.word(header).is_none_or(|color| color as u32 != 0) {
+            return false;
+        }
+        let Some([color, _, leftmost, rightmost, count]) = self.words::<5>(header) else {
             return false;
         };
         let root_at = self.blocks[root].address;
@@ -314,45 +521,58 @@ impl Recognizer<'_> {
         {
             return false;
         }
-        // Block indices in 32 bits, as a list's.
-        let mut nodes: Vec<u32> = vec![root as u32];
-        let mut k = 0;
-        while k < nodes.len() {
-            let at = self.blocks[nodes[k] as usize].address;
-            k += 1;
-            if self.word(at).is_none_or(|c| c as u32 > 1) {
-                return false;
-            }
-            for child in [self.word(at + 16), self.word(at + 24)] {
-                match child {
-                    Some(0) => {}
-                    Some(c) => match self.start(c) {
-                        // Sizes may differ, as a list's nodes may.
-                        Some(n) if nodes.len() < count as usize && self.word(c + 8) == Some(at) => {
-                            nodes.push(n as u32)
-                        }
-                        _ => return false,
-                    },
-                    None => return false,
+        // The nodes are claimed as they are found (the claims are the walk's queue), and the
+        // claims taken back if the tree breaks.
+        let before = self.claims.len();
+        self.as_pattern(Pattern::MapNode);
+        let nodes = self.claims.len();
+        self.claims.push(root as u32);
+        let complete = 'walk: {
+            let mut k = nodes;
+            while k < self.claims.len() {
+                let at = self.blocks[self.claims[k] as usize].address;
+                k += 1;
+                if self.word(at).is_none_or(|c| c as u32 > 1) {
+                    break 'walk false;
+                }
+                for child in [self.word(at + 16), self.word(at + 24)] {
+                    match child {
+                        Some(0) => {}
+                        Some(c) => match self.start(c) {
+                            // Sizes may differ, as a list's nodes may.
+                            Some(n)
+                                if self.claims.len() - nodes < count as usize
+                                    && self.word(c + 8) == Some(at) =>
+                            {
+                                self.claims.push(n as u32)
+                            }
+                            _ => break 'walk false,
+                        },
+                        None => break 'walk false,
+                    }
                 }
             }
+            self.claims.len() - nodes == count as usize
+        };
+        if !complete {
+            self.claims.truncate(before);
         }
-        if nodes.len() as u64 != count {
-            return false;
-        }
-        for n in nodes {
-            self.claim(n as usize, Pattern::MapNode);
-        }
-        true
+        complete
     }
 
     fn hashtable(&mut self, at: u64, buckets: usize) -> bool {
-        let words: Option<Vec<u64>> = (1..5).map(|k| self.word(at + 8 * k)).collect();
-        let Some(&[bucket_count, first, count, policy]) = words.as_deref() else {
+        let b = self.blocks[buckets];
+        // The bucket count first: most words are no hashtable, and most fail there.
+        if self
+            .word(at + 8)
+            .is_none_or(|n| n < 2 || !fits(b.size, n.saturating_mul(8)))
+        {
+            return false;
+        }
+        let Some([bucket_count, first, count, policy]) = self.words::<4>(at + 8) else {
             return false;
         };
         let max_load = f32::from_bits(policy as u32);
-        let b = self.blocks[buckets];
         if bucket_count < 2
             || !fits(b.size, bucket_count.saturating_mul(8))
             || !(max_load > 0.0 && max_load <= 1e6)
@@ -389,21 +609,25 @@ impl Recognizer<'_> {
                 _ => return false,
             }
         }
-        self.claim(buckets, Pattern::HashBuckets);
-        for n in nodes {
-            self.claim(n, Pattern::HashNode);
-        }
+        self.claim(Pattern::HashBuckets, [buckets]);
+        self.claim(Pattern::HashNode, nodes);
         true
     }
 
     fn deque(&mut self, at: u64, map: usize) -> bool {
-        let words: Option<Vec<u64>> = (1..10).map(|k| self.word(at + 8 * k)).collect();
-        let Some(&[map_size, s_cur, s_first, s_last, s_node, f_cur, f_first, f_last, f_node]) =
-            words.as_deref()
+        let m = self.blocks[map];
+        // The map's size first: most words are no deque, and most fail there.
+        if self.word(at + 8).is_none_or(|n| {
+            n < 8
+                || m.address.saturating_add(n.saturating_mul(8)) > m.address.saturating_add(m.size)
+        }) {
+            return false;
+        }
+        let Some([map_size, s_cur, s_first, s_last, s_node, f_cur, f_first, f_last, f_node]) =
+            self.words::<9>(at + 8)
         else {
             return false;
         };
-        let m = self.blocks[map];
         let map_end = m.address.saturating_add(map_size.saturating_mul(8));
         let block = s_last.wrapping_sub(s_first);
         if map_size < 8
@@ -428,10 +652,8 @@ impl Recognizer<'_> {
                 _ => return false,
             }
         }
-        self.claim(map, Pattern::DequeMap);
-        for n in parts {
-            self.claim(n, Pattern::DequeBlock);
-        }
+        self.claim(Pattern::DequeMap, [map]);
+        self.claim(Pattern::DequeBlock, parts);
         true
     }
 }
@@ -539,6 +761,31 @@ mod tests {
         let mut m = image();
         set(&mut m, MAP_HEADER, &[2]);
         others(&m, &[ROOT, LEFT]);
+    }
+
+    /// Read one word at a time (a batch's claims past its bound), the same claims.
+    #[test]
+    fn read_in_order_the_claims_are_the_same() {
+        let m = image();
+        let blocks = BLOCKS.map(|(address, size)| Block { address, size });
+        let directory = crate::scan::Directory::new(&blocks);
+        let mut typed = Typed::new(BLOCKS.len(), |_| false);
+        let mut batch = Batch::default();
+        containers_ranges(&m, &blocks, |s, e| batch.pieces.push((s, e)));
+        let mut found = Vec::new();
+        batch.run_in_order(&m, &blocks, &directory, &mut typed, &mut |i, p| {
+            found.push((blocks[i].address, p))
+        });
+        found.sort_by_key(|&(a, _)| a);
+        assert_eq!(found, claims(&m));
+        assert_eq!(found.len(), BLOCKS.len());
+    }
+
+    #[test]
+    fn patterns_are_indexed_in_order() {
+        for (k, p) in Pattern::ALL.into_iter().enumerate() {
+            assert_eq!(p.index(), k, "{p:?}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 
 use core_reader::Target;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::model::Allocations;
@@ -153,20 +154,30 @@ pub fn by_type(target: &dyn Target, allocations: &Allocations) -> Vec<TypeRow> {
 }
 
 fn by_type_of(blocks: &[Block], types: &Types) -> Vec<TypeRow> {
-    let mut rows: HashMap<(TypeKind, String), TypeRow> = HashMap::new();
+    // Counted by type index, or by size where unknown (one name each: the rows of
+    // `row_key`), and named once a row.
+    let mut typed: Vec<Option<TypeRow>> = vec![None; types.names.len()];
+    let mut unknown: HashMap<u64, TypeRow> = HashMap::new();
     for (i, b) in blocks.iter().enumerate() {
-        let (kind, name) = row_key(types, i, b);
-        let row = rows.entry((kind, name.clone())).or_insert(TypeRow {
-            name,
-            kind,
-            count: 0,
-            bytes: 0,
-            example: b.address,
-        });
+        let new_row = || {
+            let (kind, name) = row_key(types, i, b);
+            TypeRow {
+                name,
+                kind,
+                count: 0,
+                bytes: 0,
+                example: b.address,
+            }
+        };
+        let row = match types.index_of(i) {
+            Some(t) => typed[t as usize].get_or_insert_with(new_row),
+            None => unknown.entry(b.size).or_insert_with(new_row),
+        };
         row.count += 1;
         row.bytes = row.bytes.saturating_add(b.size);
     }
-    let mut rows: Vec<TypeRow> = rows.into_values().collect();
+    let typed = typed.into_iter().flatten();
+    let mut rows: Vec<TypeRow> = typed.chain(unknown.into_values()).collect();
     rows.sort_by(|a, b| {
         b.bytes
             .cmp(&a.bytes)
@@ -234,40 +245,43 @@ impl Types {
     /// [`Types::infer`] with the blocks' directory made already (the leak check's, the
     /// reference graph's): one directory in memory, not two.
     pub(crate) fn infer_in(target: &dyn Target, blocks: &[Block], directory: &Directory) -> Types {
+        // Blocks a thread names at a time.
+        const CHUNK: usize = 1 << 16;
+        let mut of_block = vec![Types::UNKNOWN; blocks.len()];
+        // Each chunk of blocks numbers the classes it meets in the order it meets them; the
+        // chunks' numbers are then made one numbering, chunk by chunk: the order one pass
+        // over all the blocks would have met them in.
+        let met: Vec<Vec<String>> = of_block
+            .par_chunks_mut(CHUNK)
+            .zip(blocks.par_chunks(CHUNK))
+            .map(|(of_block, chunk)| name_vtables(target, blocks, directory, chunk, of_block))
+            .collect();
         let mut names: Vec<TypeName> = Vec::new();
-        let mut by_vtable: HashMap<u64, u32> = HashMap::new();
         let mut by_name: HashMap<String, u32> = HashMap::new();
-        let heap = |w: u64| directory.holding(blocks, w).is_some();
-        let memory = Cursor::new(target);
-        let of_block = blocks
-            .iter()
-            .map(|b| {
-                if b.size < 8 {
-                    return Types::UNKNOWN;
-                }
-                let Some(v) = memory.u64(b.address) else {
-                    return Types::UNKNOWN;
-                };
-                if v % 8 != 0 || v < 16 || heap(v) {
-                    return Types::UNKNOWN;
-                }
-                if let Some(&t) = by_vtable.get(&v) {
-                    return t;
-                }
-                let t = match class_of_vtable(target, v) {
-                    Some(name) => *by_name.entry(name.clone()).or_insert_with(|| {
-                        names.push(TypeName {
-                            name,
-                            kind: TypeKind::Vtable,
-                        });
-                        (names.len() - 1) as u32
-                    }),
-                    None => Types::UNKNOWN,
-                };
-                by_vtable.insert(v, t);
-                t
+        let renumber: Vec<Vec<u32>> = met
+            .into_iter()
+            .map(|met| {
+                met.into_iter()
+                    .map(|name| {
+                        *by_name.entry(name.clone()).or_insert_with(|| {
+                            names.push(TypeName {
+                                name,
+                                kind: TypeKind::Vtable,
+                            });
+                            (names.len() - 1) as u32
+                        })
+                    })
+                    .collect()
             })
             .collect();
+        of_block
+            .par_chunks_mut(CHUNK)
+            .zip(renumber)
+            .for_each(|(of_block, renumber)| {
+                for t in of_block.iter_mut().filter(|t| **t != Types::UNKNOWN) {
+                    *t = renumber[*t as usize];
+                }
+            });
         let mut types = Types { names, of_block };
         types.add_patterns(target, blocks, directory);
         types
@@ -277,10 +291,11 @@ impl Types {
     fn add_patterns(&mut self, target: &dyn Target, blocks: &[Block], directory: &Directory) {
         let of_block = &self.of_block;
         let mut typed = Typed::new(of_block.len(), |i| of_block[i] != Types::UNKNOWN);
-        let mut ids: HashMap<Pattern, u32> = HashMap::new();
+        // Each pattern's index among the names, once it has one.
+        let mut ids = [None; Pattern::ALL.len()];
         let Types { names, of_block } = self;
         patterns::recognize(target, blocks, directory, &mut typed, &mut |i, pattern| {
-            of_block[i] = *ids.entry(pattern).or_insert_with(|| {
+            of_block[i] = *ids[pattern.index()].get_or_insert_with(|| {
                 names.push(TypeName {
                     name: pattern.name().to_string(),
                     kind: TypeKind::Pattern,
@@ -316,6 +331,50 @@ impl Types {
             .filter(|&&t| t != Types::UNKNOWN)
             .count()
     }
+}
+
+/// Names the classes of `chunk` (some of `blocks`, which `directory` was made of) by their
+/// vtables: sets `of_block` (as long as `chunk`) to an index in the names returned, each
+/// class once, in the order met, or leaves it [`Types::UNKNOWN`].
+fn name_vtables(
+    target: &dyn Target,
+    blocks: &[Block],
+    directory: &Directory,
+    chunk: &[Block],
+    of_block: &mut [u32],
+) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut by_name: HashMap<String, u32> = HashMap::new();
+    let mut by_vtable: HashMap<u64, u32> = HashMap::new();
+    let memory = Cursor::new(target);
+    // Neighbours are often of one class: the last vtable's answer, without hashing.
+    let mut last = (0, Types::UNKNOWN);
+    for (b, t) in chunk.iter().zip(of_block) {
+        if b.size < 8 {
+            continue;
+        }
+        let Some(v) = memory.u64(b.address) else {
+            continue;
+        };
+        if v == last.0 {
+            *t = last.1;
+            continue;
+        }
+        if v % 8 != 0 || v < 16 || directory.holding(blocks, v).is_some() {
+            continue;
+        }
+        *t = *by_vtable
+            .entry(v)
+            .or_insert_with(|| match class_of_vtable(target, v) {
+                Some(name) => *by_name.entry(name.clone()).or_insert_with(|| {
+                    names.push(name);
+                    (names.len() - 1) as u32
+                }),
+                None => Types::UNKNOWN,
+            });
+        last = (v, *t);
+    }
+    names
 }
 
 /// The demangled class name for a vtable address point `v`, read through RTTI.

@@ -176,3 +176,20 @@ fn the_fuzz_target_survives_fixed_inputs() {
         exercise(&input);
     }
 }
+
+/// A page heap whose free lists are not where any page size puts them (a free-list head
+/// pointing nowhere): the statics, found by symbol, are not read with a layout that does not
+/// fit; the error asks for gperftools' DWARF.
+#[test]
+fn a_page_heap_no_built_in_layout_fits_is_refused() {
+    let mut image = seed();
+    poke(&mut image, PAGEHEAP + PH_FREE + 48 * 5 + 16, 0x10);
+    let err = walk(&image, &Options::default()).expect_err("refused");
+    assert!(matches!(err, tcmalloc::Error::NotRecognized(_)), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("does not match gperftools 2.10's built-in layout")
+            && message.contains("DWARF"),
+        "{message}"
+    );
+}

@@ -87,6 +87,25 @@ impl ProfileBuilder {
         self.maps.line(line);
     }
 
+    /// Adds the stacks and threads of `part`, a later part of the same file built on its own
+    /// (no mappings yet): its locations are found or added here in the order its samples
+    /// name them, which is where reading the file whole would have added them.
+    pub(crate) fn append(&mut self, part: ProfileBuilder) {
+        let mut here = vec![u32::MAX; part.profile.locations.len()];
+        for mut sample in part.profile.samples {
+            for l in &mut sample.locations {
+                let id = &mut here[*l as usize];
+                if *id == u32::MAX {
+                    let address = part.profile.locations[*l as usize].address;
+                    *id = self.locations.intern(&mut self.profile, address);
+                }
+                *l = *id;
+            }
+            self.profile.samples.push(sample);
+        }
+        self.profile.threads.extend(part.profile.threads);
+    }
+
     /// The profile, each location given the mapping that holds it.
     pub fn build(self) -> Profile {
         let mut profile = self.profile;

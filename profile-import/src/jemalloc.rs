@@ -29,28 +29,61 @@
 //! - jeprof ignores lines it does not recognise; this reader counts them as skipped (with
 //!   their line numbers), so a damaged file is reported as read only in part.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
+
+use rayon::prelude::*;
 
 use crate::builder::ProfileBuilder;
-use crate::legacy::{parse_counts, parse_stack};
-use crate::lines::{Line, LineReader, Skipped};
+use crate::legacy::{parse_counts, parse_stack_into};
+use crate::lines::{Line, LineReader, Skipped, MAX_LINE};
 use crate::model::{Format, ProfileKind, Sampling};
 use crate::{Error, Parsed};
 
-/// The stack being read: its addresses (None: a bad `@` line whose values are skipped) and
-/// whether its `t*` line was seen.
+/// How much of the file is held at once (`batch`), and how large the pieces read in
+/// parallel are (`piece`): each starts at a stack's `@` line, so that each reads alone.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    batch: usize,
+    piece: usize,
+}
+
+const SIZES: Sizes = Sizes {
+    batch: 8 << 20,
+    piece: 1 << 20,
+};
+
+/// The stack being read: whether its addresses could be read (if not, a bad `@` line whose
+/// values are skipped) and whether its `t*` line was seen. The addresses are kept apart, in
+/// one vector for all stacks.
 struct Pending {
-    stack: Option<Vec<u64>>,
+    stack: bool,
     line: u64,
     has_total: bool,
 }
 
 /// Reads a `heap_v2` dump whose header line (`heap_v2/N`, line `header_line`) was already
 /// read.
+///
+/// A dump of a quarter of a million stacks is 90 MB of text: it is read in batches of
+/// 8 MiB, cut into pieces at `@` lines which are read in parallel, each into a
+/// profile of its own, and joined in file order. Each piece reads as it would as part of
+/// the file, as its first line begins a stack (the stack before ends there); the first line
+/// numbers of the pieces are known only once they are read, so a piece with a problem to
+/// report (rare) is read again with them. From the memory map on, the file is read line by
+/// line, as is a batch with no `@` line in it to cut at.
 pub(crate) fn read<R: BufRead>(
-    mut lines: LineReader<R>,
+    lines: LineReader<R>,
     header: &str,
     header_line: u64,
+) -> Result<Parsed, Error> {
+    read_in_pieces(lines, header, header_line, SIZES)
+}
+
+fn read_in_pieces<R: BufRead>(
+    lines: LineReader<R>,
+    header: &str,
+    header_line: u64,
+    sizes: Sizes,
 ) -> Result<Parsed, Error> {
     let period: u64 = header
         .trim()
@@ -63,11 +96,183 @@ pub(crate) fn read<R: BufRead>(
     let sampling = Sampling::Poisson {
         period: period as f64,
     };
-    let mut profile = ProfileBuilder::new(Format::JemallocHeapV2, ProfileKind::Heap, sampling);
+    let new_profile = || ProfileBuilder::new(Format::JemallocHeapV2, ProfileKind::Heap, sampling);
+    let mut profile = new_profile();
     let mut skipped = Skipped::default();
-    let mut pending: Option<Pending> = None;
-    let mut in_maps = false;
+    let (mut r, _) = lines.into_parts();
+    // Lines read so far (the header's included).
+    let mut line = header_line;
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        let stopped = fill(&mut r, &mut buf, sizes.batch);
+        let end = stopped.is_some() || buf.len() < sizes.batch;
+        let starts = piece_starts(&buf, end, sizes.piece);
+        let Some((&last, _)) = starts.split_last() else {
+            // No stack starts in a whole batch: the rest is read line by line.
+            let rest = LineReader::continuing((&buf[..]).chain(r), line);
+            return Ok(sequential(rest, profile, skipped));
+        };
+        let read_to = if end { buf.len() } else { last };
+        let bounds: Vec<(usize, usize)> = starts
+            .iter()
+            .zip(starts.iter().skip(1).chain([&read_to]))
+            .map(|(&a, &b)| (a, b))
+            .filter(|(a, b)| a < b)
+            .collect();
+        let pieces: Vec<Piece> = bounds
+            .par_iter()
+            .map(|&(a, b)| Piece::read(&buf[a..b], new_profile(), 0))
+            .collect();
+        for (piece, &(a, b)) in pieces.into_iter().zip(&bounds) {
+            let piece = if piece.skipped.is_empty() {
+                piece
+            } else {
+                // Read again, its problems numbered by their lines in the file.
+                Piece::read(&buf[a..b], new_profile(), line)
+            };
+            profile.append(piece.profile);
+            skipped.append(piece.skipped);
+            line += piece.lines;
+            if let Some(maps) = piece.maps {
+                // The memory map: the rest of the file, line by line (up to where reading
+                // failed, if it did).
+                let rest: Box<dyn BufRead + '_> = match stopped {
+                    Some(e) => Box::new((&buf[a + maps..]).chain(Failed(e))),
+                    None => Box::new((&buf[a + maps..]).chain(r)),
+                };
+                let mut rest = LineReader::continuing(rest, line);
+                read_maps(&mut rest, &mut profile, &mut skipped);
+                rest.finish(&mut skipped);
+                return Ok(Parsed {
+                    profile: profile.build(),
+                    skipped,
+                });
+            }
+        }
+        if end {
+            if let Some(e) = stopped {
+                skipped.read_stopped(line, &e);
+            }
+            return Ok(Parsed {
+                profile: profile.build(),
+                skipped,
+            });
+        }
+        buf.drain(..read_to);
+    }
+}
 
+/// A reader that fails as the input did, after what was read of it.
+struct Failed(String);
+
+impl Read for Failed {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::other(self.0.clone()))
+    }
+}
+
+impl BufRead for Failed {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        Err(std::io::Error::other(self.0.clone()))
+    }
+
+    fn consume(&mut self, _: usize) {}
+}
+
+/// Reads from `r` until `buf` holds `size` bytes or the input ends; `Some(why)` when reading
+/// failed (a read error, a damaged gzip stream), `buf` then cut after its last whole line,
+/// as [`LineReader`] keeps only whole lines.
+fn fill<R: Read>(r: &mut R, buf: &mut Vec<u8>, size: usize) -> Option<String> {
+    let room = size.saturating_sub(buf.len()) as u64;
+    // `read_to_end` keeps what it read before an error, and reads again when interrupted.
+    let error = r.take(room).read_to_end(buf).err().map(|e| e.to_string());
+    if error.is_some() {
+        let whole = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        buf.truncate(whole);
+    }
+    error
+}
+
+/// Where the pieces of `buf` start: at 0, then at the first stack line at or after every
+/// `piece` bytes. Unless `end`, the last start ends what is read of this batch (the rest
+/// is read with the next), and `buf` must hold one after 0: none when it does not. A piece
+/// starts only at a line that [`LineReader`] reads as a stack line: `@` first, not too long,
+/// text without `\r`.
+fn piece_starts(buf: &[u8], end: bool, piece: usize) -> Vec<usize> {
+    let mut starts = vec![0];
+    let mut from = piece.max(1);
+    while from < buf.len() {
+        let Some(at) = buf[from - 1..]
+            .windows(2)
+            .position(|w| w == b"\n@")
+            .map(|i| from + i)
+        else {
+            break;
+        };
+        let line = &buf[at..];
+        let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+        if line.len() <= MAX_LINE && !line.contains(&b'\r') && std::str::from_utf8(line).is_ok() {
+            starts.push(at);
+            from = at + piece.max(1);
+        } else {
+            from = at + 1;
+        }
+    }
+    if !end && starts.len() == 1 {
+        starts.clear();
+    }
+    starts
+}
+
+/// A piece of the dump read on its own.
+struct Piece {
+    profile: ProfileBuilder,
+    skipped: Skipped,
+    /// How many lines were read.
+    lines: u64,
+    /// Where the memory map starts in the piece, after its header line, if it does.
+    maps: Option<usize>,
+}
+
+impl Piece {
+    fn read(bytes: &[u8], mut profile: ProfileBuilder, first_line: u64) -> Piece {
+        let mut skipped = Skipped::default();
+        let mut lines = LineReader::continuing(bytes, first_line);
+        let maps = read_stacks(&mut lines, &mut profile, &mut skipped);
+        let (rest, last) = lines.into_parts();
+        Piece {
+            profile,
+            skipped,
+            lines: last - first_line,
+            maps: maps.then(|| bytes.len() - rest.len()),
+        }
+    }
+}
+
+/// The dump from `lines` on, line by line.
+fn sequential<R: BufRead>(
+    mut lines: LineReader<R>,
+    mut profile: ProfileBuilder,
+    mut skipped: Skipped,
+) -> Parsed {
+    if read_stacks(&mut lines, &mut profile, &mut skipped) {
+        read_maps(&mut lines, &mut profile, &mut skipped);
+    }
+    lines.finish(&mut skipped);
+    Parsed {
+        profile: profile.build(),
+        skipped,
+    }
+}
+
+/// Reads the stacks up to the memory map's header or the end; whether the map follows.
+fn read_stacks<R: BufRead>(
+    lines: &mut LineReader<R>,
+    profile: &mut ProfileBuilder,
+    skipped: &mut Skipped,
+) -> bool {
+    let mut pending: Option<Pending> = None;
+    let mut stack: Vec<u64> = Vec::new();
     while let Some((n, line)) = lines.next_line() {
         let text = match line {
             Line::Text(t) => t,
@@ -76,28 +281,24 @@ pub(crate) fn read<R: BufRead>(
                 continue;
             }
         };
-        if in_maps {
-            profile.maps_line(text);
-            continue;
-        }
         let t = text.trim();
         if t.is_empty() {
             continue;
         }
         if t.starts_with("MAPPED_LIBRARIES:") || t.starts_with("--- Memory map:") {
-            finish_stack(pending.take(), &mut skipped);
-            in_maps = true;
+            finish_stack(pending.take(), skipped);
+            return true;
         } else if let Some(rest) = t.strip_prefix('@') {
-            finish_stack(pending.take(), &mut skipped);
-            let stack = match parse_stack(rest) {
-                Ok(s) => Some(s),
+            finish_stack(pending.take(), skipped);
+            let read = match parse_stack_into(rest, &mut stack) {
+                Ok(()) => true,
                 Err(e) => {
                     skipped.skip(n, format!("bad stack: {e}"));
-                    None
+                    false
                 }
             };
             pending = Some(Pending {
-                stack,
+                stack: read,
                 line: n,
                 has_total: false,
             });
@@ -129,14 +330,14 @@ pub(crate) fn read<R: BufRead>(
                         continue;
                     }
                     p.has_total = true;
-                    if let Some(stack) = &p.stack {
-                        profile.stack(stack, raw);
+                    if p.stack {
+                        profile.stack(&stack, raw);
                     } else {
                         skipped.lines += 1;
                     }
                 }
                 (Some(p), id) => {
-                    if p.stack.is_none() {
+                    if !p.stack {
                         skipped.lines += 1;
                     } else if id.parse::<u64>().is_err() {
                         skipped.skip(n, format!("bad thread id `{id}`"));
@@ -147,17 +348,27 @@ pub(crate) fn read<R: BufRead>(
             skipped.skip(n, "unrecognised line");
         }
     }
-    finish_stack(pending.take(), &mut skipped);
-    lines.finish(&mut skipped);
-    Ok(Parsed {
-        profile: profile.build(),
-        skipped,
-    })
+    finish_stack(pending.take(), skipped);
+    false
+}
+
+/// Reads the memory map to the end.
+fn read_maps<R: BufRead>(
+    lines: &mut LineReader<R>,
+    profile: &mut ProfileBuilder,
+    skipped: &mut Skipped,
+) {
+    while let Some((n, line)) = lines.next_line() {
+        match line {
+            Line::Text(t) => profile.maps_line(t),
+            Line::Bad(why) => skipped.skip(n, why),
+        }
+    }
 }
 
 fn finish_stack(pending: Option<Pending>, skipped: &mut Skipped) {
     if let Some(p) = pending {
-        if !p.has_total && p.stack.is_some() {
+        if !p.has_total && p.stack {
             skipped.skip(p.line, "stack without a `t*:` line (truncated file?)");
         }
     }
@@ -165,6 +376,7 @@ fn finish_stack(pending: Option<Pending>, skipped: &mut Skipped) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::{read_bytes, ValueKind};
 
     const SMALL: &str = "heap_v2/1
@@ -219,6 +431,128 @@ MAPPED_LIBRARIES:
         assert_eq!(lines, ["line 5", "line 10", "line 11"]);
         assert_eq!(p.skipped.lines, 5, "{:?}", p.skipped);
         assert_eq!(p.profile.samples.len(), 1);
+    }
+
+    /// A dump of `n` stacks with every kind of damage, a stack line after the map header and
+    /// lines the map reader passes over.
+    fn damaged(n: usize) -> Vec<u8> {
+        let mut text = b"heap_v2/524288\n  t*: 9: 900 [0: 0]\n  t0: 9: 900 [0: 0] main\n".to_vec();
+        for i in 0..n {
+            if i % 23 == 13 {
+                text.extend_from_slice(b"@ 0x40 \xff\n  t*: 1: 8 [0: 0]\n garbage\n");
+                continue;
+            }
+            let line = match i % 23 {
+                3 => "@ 0x10 0xZZ\n  t*: 1: 8 [0: 0]\n  t0: 1: 8 [0: 0]\n".to_string(),
+                5 => format!("@ 0x{:x} 0x20\n", 0x1000 + i),
+                7 => format!(
+                    "@ 0x{:x}\n  t*: 1: 8 [0: 0]\n  t*: 1: 8 [0: 0]\n",
+                    0x30 + i % 5
+                ),
+                11 => format!("@ 0x{:x}\r\n  tx: 1: 8 [0: 0]\n  t*: 0: 0 [0: 0]\n", i),
+                17 => "\n@\n  t*: 2: 16 [0: 0]\n  t9: 2: 16\n".to_string(),
+                _ => format!(
+                    "@ 0x{:x} 0x{:x} 0x30\n  t*: {}: {} [0: 0]\n  t0: 1: 8 [0: 0]\n",
+                    0x40 + i % 7,
+                    0x50 + i % 11,
+                    1 + i % 3,
+                    8 * (1 + i % 5)
+                ),
+            };
+            text.extend_from_slice(line.as_bytes());
+        }
+        text.extend_from_slice(
+            b"MAPPED_LIBRARIES:\n@ 0x10\n\xfe\n00000000-00001000 r-xp 00000000 00:00 1 /bin/p\n",
+        );
+        text
+    }
+
+    /// The dump read whole, line by line, and in pieces of these sizes.
+    fn both_ways<R: BufRead>(input: impl Fn() -> R, sizes: Sizes) -> (Parsed, Parsed) {
+        let header = |r: R| {
+            let mut lines = LineReader::new(r);
+            let (n, header) = match lines.next_line() {
+                Some((n, Line::Text(t))) => (n, t.to_string()),
+                _ => panic!("no header"),
+            };
+            (lines, header, n)
+        };
+        let (lines, text, n) = header(input());
+        let period: f64 = text.trim_start_matches("heap_v2/").parse().unwrap();
+        let sampling = Sampling::Poisson { period };
+        let profile = ProfileBuilder::new(Format::JemallocHeapV2, ProfileKind::Heap, sampling);
+        let whole = sequential(lines, profile, Skipped::default());
+        let (lines, text, n2) = header(input());
+        assert_eq!(n, n2);
+        (whole, read_in_pieces(lines, &text, n, sizes).unwrap())
+    }
+
+    #[test]
+    fn pieces_read_as_the_whole_file_reads() {
+        for text in [SMALL.as_bytes().to_vec(), damaged(200)] {
+            for piece in [1, 5, 64, 1 << 20] {
+                for batch in [piece, 3 * piece, 1 << 25] {
+                    let sizes = Sizes { batch, piece };
+                    let (whole, pieces) = both_ways(|| &text[..], sizes);
+                    assert_eq!(whole, pieces, "{sizes:?}");
+                }
+            }
+        }
+        let text = damaged(200);
+        let (whole, _) = both_ways(|| &text[..], SIZES);
+        assert_eq!(whole.skipped.problems.len(), 20);
+        assert!(whole.skipped.lines > 20 && whole.profile.samples.len() > 100);
+    }
+
+    /// A reader that fails after `len` bytes of `text`, a few bytes at a time.
+    struct FailsAfter<'a> {
+        text: &'a [u8],
+        len: usize,
+    }
+
+    impl Read for FailsAfter<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.len == 0 {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let n = buf.len().min(self.len).min(7).min(self.text.len());
+            buf[..n].copy_from_slice(&self.text[..n]);
+            self.text = &self.text[n..];
+            self.len -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn pieces_stop_where_reading_failed_as_lines_do() {
+        let text = damaged(60);
+        for len in (0..text.len()).step_by(97).chain([text.len() - 20]) {
+            for piece in [3, 100, 1 << 20] {
+                let sizes = Sizes {
+                    batch: 4 * piece,
+                    piece,
+                };
+                let input = || {
+                    std::io::BufReader::with_capacity(
+                        16,
+                        FailsAfter {
+                            text: &text,
+                            len: len.max(20),
+                        },
+                    )
+                };
+                let (whole, pieces) = both_ways(input, sizes);
+                assert_eq!(whole, pieces, "{len} {sizes:?}");
+                assert!(
+                    whole
+                        .skipped
+                        .problems
+                        .iter()
+                        .any(|p| p.kind == "read_stopped")
+                        || whole.skipped.problems.len() == 20
+                );
+            }
+        }
     }
 
     #[test]

@@ -37,12 +37,24 @@ fn number(s: &str, signed: bool) -> Option<(f64, &str)> {
 /// Parses a stack: hex addresses separated by blanks, each with or without `0x` (jemalloc and
 /// gperftools write `0x`; jeprof's `HexExtend` accepts both).
 pub(crate) fn parse_stack(s: &str) -> Result<Vec<u64>, String> {
-    s.split_ascii_whitespace().map(parse_address).collect()
+    let mut stack = Vec::new();
+    parse_stack_into(s, &mut stack)?;
+    Ok(stack)
+}
+
+/// [`parse_stack`] into `stack` (cleared first), for a reader that reads many stacks one
+/// after the other.
+pub(crate) fn parse_stack_into(s: &str, stack: &mut Vec<u64>) -> Result<(), String> {
+    stack.clear();
+    for word in s.split_ascii_whitespace() {
+        stack.push(parse_address(word)?);
+    }
+    Ok(())
 }
 
 /// One word of a stack: 1 to 16 hex digits, with or without `0x`. A 250k-stack dump has
-/// millions of them, so the common form is read digit by digit; any other word goes through
-/// `u64::from_str_radix`, whose verdict stands.
+/// millions of them, so the common form is read through a table of digit values, without a
+/// branch per digit; any other word goes through `u64::from_str_radix`, whose verdict stands.
 fn parse_address(word: &str) -> Result<u64, String> {
     let digits = word
         .strip_prefix("0x")
@@ -50,22 +62,35 @@ fn parse_address(word: &str) -> Result<u64, String> {
         .unwrap_or(word);
     if (1..=16).contains(&digits.len()) {
         let mut v: u64 = 0;
-        let all_hex = digits.bytes().all(|b| {
-            let d = match b {
-                b'0'..=b'9' => b - b'0',
-                b'a'..=b'f' => b - b'a' + 10,
-                b'A'..=b'F' => b - b'A' + 10,
-                _ => return false,
-            };
-            v = v << 4 | u64::from(d);
-            true
-        });
-        if all_hex {
+        // Any byte that is no hex digit sets the high bit.
+        let mut not_hex = 0u8;
+        for &b in digits.as_bytes() {
+            let d = HEX_DIGITS[usize::from(b)];
+            not_hex |= d;
+            v = v << 4 | u64::from(d & 0xf);
+        }
+        if not_hex & 0x80 == 0 {
             return Ok(v);
         }
     }
     u64::from_str_radix(digits, 16).map_err(|_| format!("`{word}` is not a hex address"))
 }
+
+/// Each byte's value as a hex digit, or 0x80 for a byte that is none.
+const HEX_DIGITS: [u8; 256] = {
+    let mut table = [0x80u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            c @ b'0'..=b'9' => c - b'0',
+            c @ b'a'..=b'f' => c - b'a' + 10,
+            c @ b'A'..=b'F' => c - b'A' + 10,
+            _ => 0x80,
+        };
+        b += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {

@@ -104,7 +104,7 @@ mod model;
 mod pprof;
 mod proto;
 mod render;
-pub use render::percent;
+pub use render::{percent, Folded};
 mod sampling;
 mod symbolize;
 mod traces;

@@ -45,6 +45,21 @@ impl Skipped {
         self.push("bad_record", message);
     }
 
+    /// Records that reading stopped (`why`) after line `last`: what came before is kept.
+    pub(crate) fn read_stopped(&mut self, last: u64, why: &str) {
+        self.push(
+            "read_stopped",
+            format!("line {}: reading stopped: {why}", last + 1),
+        );
+    }
+
+    /// Adds what another part of the same file skipped, after what this one did.
+    pub(crate) fn append(&mut self, other: Skipped) {
+        self.lines += other.lines;
+        let room = MAX_PROBLEMS.saturating_sub(self.problems.len());
+        self.problems.extend(other.problems.into_iter().take(room));
+    }
+
     /// Records `count` samples left out for one reason (`perf script` samples of events
     /// other than the one read).
     pub(crate) fn skip_samples(&mut self, count: u64, message: impl Into<String>) {
@@ -92,22 +107,30 @@ pub(crate) struct LineReader<R> {
 
 impl<R: BufRead> LineReader<R> {
     pub(crate) fn new(inner: R) -> Self {
+        Self::continuing(inner, 0)
+    }
+
+    /// Reads lines numbered from `number + 1`: the rest of a file whose first `number` lines
+    /// were read already.
+    pub(crate) fn continuing(inner: R, number: u64) -> Self {
         LineReader {
             inner,
             buf: Vec::new(),
-            number: 0,
+            number,
             error: None,
         }
+    }
+
+    /// The reader, at the start of the next line, and the number of the last line read.
+    pub(crate) fn into_parts(self) -> (R, u64) {
+        (self.inner, self.number)
     }
 
     /// Records in `skipped` why reading stopped early, if it did (a read error, a damaged or
     /// truncated gzip stream): what came before is kept, so the file counts as read in part.
     pub(crate) fn finish(&self, skipped: &mut Skipped) {
         if let Some(e) = &self.error {
-            skipped.push(
-                "read_stopped",
-                format!("line {}: reading stopped: {e}", self.number + 1),
-            );
+            skipped.read_stopped(self.number, e);
         }
     }
 

@@ -4,6 +4,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use rustc_hash::FxHashMap;
+
 use crate::model::{Profile, Sampling, ValueKind};
 use crate::view::{InlineNames, View};
 
@@ -58,8 +60,16 @@ impl View<'_> {
     /// Folded stacks for flamegraph.pl, inferno and speedscope: `root;…;leaf value`, inlined
     /// functions as frames of their own, identical lines summed, sorted, values truncated.
     pub fn write_folded(&self, out: &mut dyn Write) -> io::Result<()> {
-        for (line, v) in self.folded_stacks() {
-            writeln!(out, "{line} {v}")?;
+        let folded = self.folded();
+        for i in 0..folded.len() {
+            let (frames, v) = folded.stack(i);
+            for (n, &id) in frames.iter().enumerate() {
+                if n > 0 {
+                    out.write_all(b";")?;
+                }
+                out.write_all(folded.names[id as usize].as_bytes())?;
+            }
+            writeln!(out, " {v}")?;
         }
         Ok(())
     }
@@ -68,44 +78,69 @@ impl View<'_> {
     /// (`root;…;leaf`) and value: sorted by stack, identical stacks summed, values truncated,
     /// those that truncate to 0 left out.
     pub fn folded_stacks(&self) -> Vec<(String, i64)> {
+        let folded = self.folded();
+        (0..folded.len())
+            .map(|i| (folded.line(i), folded.stack(i).1))
+            .collect()
+    }
+
+    /// [`View::folded_stacks`] as name ids: the same stacks in the same order, without a
+    /// string per stack (a 250k-stack profile has millions of frames but few names).
+    pub fn folded(&self) -> Folded {
         let k = self.value.index();
         // `;` separates frames and a blank ends the stack in this format. Each name is
-        // escaped once: a 250k-stack profile has millions of frames but few names.
+        // escaped once; names that escape alike are one name, as their lines are one line.
         let escape = |n: &str| n.replace(';', ":").replace(' ', "\u{a0}");
         let names = self.names(InlineNames::Plain);
-        let escaped: Vec<String> = names.names.iter().map(|n| escape(n)).collect();
-        let mut lines: Vec<(String, f64)> = Vec::with_capacity(self.stacks.len());
+        let mut escaped: Vec<String> = Vec::new();
+        let mut ids: FxHashMap<String, u32> = FxHashMap::default();
+        let mut intern = |n: String| {
+            *ids.entry(n).or_insert_with_key(|n| {
+                escaped.push(n.clone());
+                (escaped.len() - 1) as u32
+            })
+        };
+        let of_name: Vec<u32> = names.names.iter().map(|n| intern(escape(n))).collect();
+        let unknown = intern(escape("[unknown stack]"));
+        let mut frames: Vec<u32> = Vec::new();
+        let mut stacks: Vec<(u32, u32, f64)> = Vec::with_capacity(self.stacks.len());
         for s in &self.stacks {
-            let mut line = String::new();
-            let mut frames = 0;
+            let start = frames.len();
             for &loc in s.locations.iter().rev() {
-                for &id in names.of_location[loc as usize].iter().rev() {
-                    if frames > 0 {
-                        line.push(';');
-                    }
-                    line.push_str(&escaped[id as usize]);
-                    frames += 1;
-                }
+                let of_location = &names.of_location[loc as usize];
+                frames.extend(of_location.iter().rev().map(|&id| of_name[id as usize]));
             }
-            if frames == 0 {
-                line = escape("[unknown stack]");
+            if frames.len() == start {
+                frames.push(unknown);
             }
-            lines.push((line, s.values[k]));
+            stacks.push((start as u32, frames.len() as u32, s.values[k]));
         }
-        // A stable sort: the values of identical lines are summed in stack order, so the
-        // sums are the same to the last bit however the lines were ordered before.
-        lines.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut folded: Vec<(String, i64)> = Vec::with_capacity(lines.len());
-        let mut lines = lines.into_iter().peekable();
-        while let Some((line, mut v)) = lines.next() {
-            while let Some((_, more)) = lines.next_if(|(next, _)| *next == line) {
-                v += more;
+        let line = |&(a, b, _): &(u32, u32, f64)| &frames[a as usize..b as usize];
+        // A stable sort in the lines' text order: the values of identical lines are summed
+        // in stack order, so the sums are the same to the last bit however the lines were
+        // ordered before.
+        let mut order: Vec<u32> = (0..stacks.len() as u32).collect();
+        sort_lines(&mut order, &|i| line(&stacks[i as usize]), &escaped);
+        let stacks: Vec<(u32, u32, f64)> = order.iter().map(|&i| stacks[i as usize]).collect();
+        let mut folded = Folded {
+            names: Vec::new(),
+            frames: Vec::with_capacity(frames.len()),
+            stacks: Vec::with_capacity(stacks.len()),
+        };
+        let mut stacks = stacks.iter().peekable();
+        while let Some(s) = stacks.next() {
+            let mut v = s.2;
+            while let Some(more) = stacks.next_if(|next| line(next) == line(s)) {
+                v += more.2;
             }
             let v = unparse(v);
             if v != 0 {
-                folded.push((line, v));
+                let start = folded.frames.len() as u32;
+                folded.frames.extend_from_slice(line(s));
+                folded.stacks.push((start, folded.frames.len() as u32, v));
             }
         }
+        folded.names = escaped;
         folded
     }
 
@@ -201,6 +236,171 @@ impl View<'_> {
     }
 }
 
+/// Folded stacks as ids into a table of escaped names ([`View::folded`]): stacks root
+/// first, in the order of their lines' text, identical ones summed, values truncated and
+/// none zero.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Folded {
+    /// The names as written in folded lines (`;` made `:`, blanks no-break spaces), no two
+    /// alike.
+    pub names: Vec<String>,
+    /// Every stack's frames, one after the other.
+    frames: Vec<u32>,
+    /// Per stack: its frames' range in `frames`, and its value.
+    stacks: Vec<(u32, u32, i64)>,
+}
+
+impl Folded {
+    /// How many stacks.
+    pub fn len(&self) -> usize {
+        self.stacks.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.stacks.is_empty()
+    }
+
+    /// Stack `i`: its frames as name ids, root first, and its value.
+    pub fn stack(&self, i: usize) -> (&[u32], i64) {
+        let (a, b, v) = self.stacks[i];
+        (&self.frames[a as usize..b as usize], v)
+    }
+
+    /// Stack `i` as folded text, `root;…;leaf`, without its value.
+    pub fn line(&self, i: usize) -> String {
+        let (frames, _) = self.stack(i);
+        let mut line = String::new();
+        for (n, &id) in frames.iter().enumerate() {
+            if n > 0 {
+                line.push(';');
+            }
+            line.push_str(&self.names[id as usize]);
+        }
+        line
+    }
+}
+
+/// Sorts `order` (stacks, by index) stably in the text order of their lines ([`text_order`]),
+/// a frame at a time: at each depth the stacks are grouped by their frame there (and by
+/// whether their line goes on after it; the lines that ended come first), the groups put in
+/// order, and each group sorted on from the next frame. Comparing whole lines would compare
+/// their long shared beginnings again and again. Groups of a few stacks are compared whole.
+fn sort_lines<'f>(order: &mut [u32], frames_of: &dyn Fn(u32) -> &'f [u32], names: &[String]) {
+    /// A stack's key at a depth: none when its line ended before it, else its frame there
+    /// and whether the line goes on.
+    type Key = Option<(u32, bool)>;
+    let mut work: Vec<(usize, usize, usize)> = vec![(0, order.len(), 0)];
+    let mut keys: Vec<Key> = Vec::new();
+    let mut index: FxHashMap<Key, u32> = FxHashMap::default();
+    let mut group: Vec<u32> = Vec::new();
+    let mut sorted: Vec<u32> = Vec::new();
+    while let Some((start, end, depth)) = work.pop() {
+        let order = &mut order[start..end];
+        if order.len() <= 32 {
+            order.sort_by(|&a, &b| text_order(names, frames_of(a), frames_of(b)));
+            continue;
+        }
+        // Frames all the group's stacks share decide nothing: go past them at once. (A
+        // line that ends with them is grouped as ended, which sorts first, as it would
+        // have at its last frame.)
+        let first = frames_of(order[0]);
+        let shared = order[1..].iter().fold(first.len(), |shared, &i| {
+            let frames = frames_of(i);
+            let n = shared.min(frames.len());
+            first[..n]
+                .iter()
+                .zip(&frames[..n])
+                .position(|(a, b)| a != b)
+                .unwrap_or(n)
+        });
+        let depth = depth.max(shared);
+        keys.clear();
+        index.clear();
+        group.clear();
+        for &i in order.iter() {
+            let frames = frames_of(i);
+            let key = frames.get(depth).map(|&id| (id, frames.len() > depth + 1));
+            group.push(*index.entry(key).or_insert_with(|| {
+                keys.push(key);
+                (keys.len() - 1) as u32
+            }));
+        }
+        // The groups in text order, then the stacks by group, each group in stack order.
+        let mut ranked: Vec<u32> = (0..keys.len() as u32).collect();
+        ranked.sort_by(|&a, &b| key_order(names, keys[a as usize], keys[b as usize]));
+        let mut rank = vec![0u32; keys.len()];
+        for (r, &k) in ranked.iter().enumerate() {
+            rank[k as usize] = r as u32;
+        }
+        let mut next = vec![0usize; keys.len() + 1];
+        for &g in &group {
+            next[rank[g as usize] as usize + 1] += 1;
+        }
+        for r in 1..next.len() {
+            next[r] += next[r - 1];
+        }
+        let bounds = next.clone();
+        sorted.clear();
+        sorted.resize(order.len(), 0);
+        for (&i, &g) in order.iter().zip(&group) {
+            let r = rank[g as usize] as usize;
+            sorted[next[r]] = i;
+            next[r] += 1;
+        }
+        order.copy_from_slice(&sorted);
+        for (r, &k) in ranked.iter().enumerate() {
+            if let Some((_, true)) = keys[k as usize] {
+                work.push((start + bounds[r], start + bounds[r + 1], depth + 1));
+            }
+        }
+    }
+}
+
+/// How two stacks compare at a frame where all before it is the same ([`sort_lines`]' keys):
+/// as [`text_order`] decides there.
+fn key_order(
+    names: &[String],
+    a: Option<(u32, bool)>,
+    b: Option<(u32, bool)>,
+) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let ((x, x_more), (y, y_more)) = match (a, b) {
+        (None, None) => return Ordering::Equal,
+        (None, Some(_)) => return Ordering::Less,
+        (Some(_), None) => return Ordering::Greater,
+        (Some(a), Some(b)) => (a, b),
+    };
+    if x == y {
+        // The line that ends at this frame first.
+        return x_more.cmp(&y_more);
+    }
+    let (x, y) = (names[x as usize].as_bytes(), names[y as usize].as_bytes());
+    let common = x.len().min(y.len());
+    match x[..common].cmp(&y[..common]) {
+        Ordering::Equal => {}
+        other => return other,
+    }
+    let after = |more: bool| more.then_some(b';');
+    match x.len().cmp(&y.len()) {
+        Ordering::Less => after(x_more).cmp(&Some(y[common])),
+        Ordering::Greater => Some(x[common]).cmp(&after(y_more)),
+        Ordering::Equal => Ordering::Equal,
+    }
+}
+
+/// How two stacks of name ids compare as their folded text (`a;b;c`), without writing it:
+/// the first frames that differ decide by their names' bytes; where one name is the start
+/// of the other, by what follows the shorter one in its line (`;` or the line's end). No
+/// name holds `;` and no two names are alike, so this is the text's order exactly.
+fn text_order(names: &[String], a: &[u32], b: &[u32]) -> std::cmp::Ordering {
+    let Some(i) = a.iter().zip(b).position(|(x, y)| x != y) else {
+        return a.len().cmp(&b.len());
+    };
+    let key = |line: &[u32]| Some((line[i], i + 1 < line.len()));
+    key_order(names, key(a), key(b))
+}
+
 fn sampling_json(s: Sampling) -> JsonSampling {
     match s {
         Sampling::Unsampled => JsonSampling {
@@ -284,4 +484,43 @@ struct JsonFrame<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     line: Option<u32>,
     inlined: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stacks of names that start other names, sorted a frame at a time and as whole lines
+    /// of text, in the same order (identical stacks in their first order).
+    #[test]
+    fn lines_sort_as_their_text() {
+        let names: Vec<String> = ["f", "f0", "f-", "g", "f\u{a0}", "ab", "a", "f00"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let mut seed = 12345u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let stacks: Vec<Vec<u32>> = (0..3000)
+            .map(|_| {
+                let depth = 1 + next(6) as usize;
+                (0..depth)
+                    .map(|_| next(names.len() as u64) as u32)
+                    .collect()
+            })
+            .collect();
+        let text = |s: &[u32]| {
+            let frames: Vec<&str> = s.iter().map(|&i| names[i as usize].as_str()).collect();
+            frames.join(";")
+        };
+        let mut by_text: Vec<u32> = (0..stacks.len() as u32).collect();
+        by_text.sort_by(|&a, &b| text(&stacks[a as usize]).cmp(&text(&stacks[b as usize])));
+        let mut by_frames: Vec<u32> = (0..stacks.len() as u32).collect();
+        sort_lines(&mut by_frames, &|i| &stacks[i as usize], &names);
+        assert_eq!(by_text, by_frames);
+    }
 }

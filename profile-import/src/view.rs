@@ -218,8 +218,10 @@ impl<'a> View<'a> {
                     re.is_match(&f.name) || re.is_match(&format!("{}:{}", f.filename, line.line))
                 })
         };
-        let mut index: FxHashMap<Vec<u32>, usize> = FxHashMap::default();
-        let mut stacks: Vec<Stack> = Vec::new();
+        // Keyed by the samples' own frames: no copy of a stack to look it up.
+        let mut index: FxHashMap<&[u32], usize> =
+            FxHashMap::with_capacity_and_hasher(profile.samples.len(), Default::default());
+        let mut stacks: Vec<Stack> = Vec::with_capacity(profile.samples.len());
         for s in &profile.samples {
             let first = allocator_frames
                 .as_ref()
@@ -242,7 +244,7 @@ impl<'a> View<'a> {
                     }
                 }
                 None => {
-                    index.insert(path.to_vec(), stacks.len());
+                    index.insert(path, stacks.len());
                     stacks.push(Stack {
                         locations: path.to_vec(),
                         values: s.values,

@@ -64,10 +64,18 @@ impl Report {
                 a.core(display(path), process);
                 hashed.push(hash(path, "core")?);
             } else {
-                let profile = a.profile(path)?;
-                a.profiles.push(profile);
+                // Hashed beside the reading: a 250k-stack dump is 90 MB to hash.
+                let (profile, hashed_file) = std::thread::scope(|s| {
+                    let hashing = s.spawn(|| hash(path, "profile"));
+                    let profile = a.profile(path);
+                    let hashed_file = hashing
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    (profile, hashed_file)
+                });
+                a.profiles.push(profile?);
                 a.profile_names.push(display(path));
-                hashed.push(hash(path, "profile")?);
+                hashed.push(hashed_file?);
             }
         }
         if let Some((process, pause)) = inputs.live {

@@ -1,7 +1,7 @@
 //! The profile section: jeprof's top table, the pruned call graph, flame graph and icicle.
 
 use graph::{
-    diff_folded_lines, flame_graph, folded_lines, format_value, percent, CallGraph, FlameOptions,
+    diff_folded_lines, flame_graph, flame_lines, format_value, percent, CallGraph, FlameOptions,
     PruneOptions,
 };
 use profile_import::{InlineNames, Profile, View};
@@ -160,8 +160,9 @@ impl ProfileSection {
         let ((table, pruned, callgraph_svg), (flame_svg, icicle_svg, flame_note)) =
             std::thread::scope(|s| {
                 let graphs = s.spawn(|| {
-                    let table = view.functions(InlineNames::Jeprof);
-                    let pruned = CallGraph::from_view(view)
+                    let names = view.names(InlineNames::Jeprof);
+                    let table = view.functions_named(&names);
+                    let pruned = CallGraph::from_table(view, &names, &table)
                         .with_filters(src.focus.as_deref(), src.ignore.as_deref())
                         .with_diff(diff)
                         .with_program(src.program.clone())
@@ -236,7 +237,11 @@ fn flame_graphs(src: &ProfileSource<'_>) -> (Option<String>, Option<String>, Opt
                 view.value_name()
             ),
         ),
-        None => (folded_lines(view), view.value_name().to_string()),
+        // Both drawings leave out the same narrow frames (the default width).
+        None => (
+            flame_lines(view, FlameOptions::default().min_width),
+            view.value_name().to_string(),
+        ),
     };
     // inferno's tooltips say "N bytes", "N objects" or "N page-faults".
     let count_name = if view.value.is_space() {

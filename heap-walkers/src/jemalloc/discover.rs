@@ -191,7 +191,7 @@ pub(crate) fn scan_globals(target: &dyn Target, l: &Layout) -> Option<Globals> {
         .modules()
         .into_iter()
         .find(|m| m.name().starts_with("libjemalloc"))?;
-    let ranges = crate::allocator::writable_data(target, &lib.path);
+    let ranges = crate::allocator::writable_data(target, lib);
     let mut index2size = None;
     let mut bin_infos = None;
     let mut arena_slots: Vec<(u64, usize)> = Vec::new();

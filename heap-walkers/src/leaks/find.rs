@@ -2,6 +2,8 @@
 //! indirect leaks the way valgrind memcheck does (its "cliques").
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
 
 use core_reader::{Memory, Target};
 
@@ -50,104 +52,19 @@ pub fn find_leaks_with_sites(
 ) -> LeakReport {
     let memory: &dyn Memory = target;
     let index = BlockIndex::new(blocks);
-    let n = index.blocks.len();
-    let mut state = vec![UNREACHED; n];
-    // Block indices fit in 32 bits (a core of more than 4 billion allocations would not
-    // fit in memory): half the worklist's bytes.
-    let mut work: Vec<u32> = Vec::new();
-    let mut report = LeakReport::default();
-
-    let mark = |state: &mut [u8], work: &mut Vec<u32>, w: u64, definite: bool| {
-        if let Some((i, exact)) = index.find(w) {
-            let new = if definite && exact {
-                REACHABLE
-            } else {
-                POSSIBLE
-            };
-            if new > state[i] {
-                state[i] = new;
-                work.push(i as u32);
-            }
-        }
+    let mut report = LeakReport {
+        notes: roots.notes.clone(),
+        ..LeakReport::default()
     };
-
-    report.notes = roots.notes.clone();
-    for &r in &roots.registers {
-        mark(&mut state, &mut work, r, true);
-    }
-    for &o in &roots.owned {
-        if let Some((i, _)) = index.find(o) {
-            if state[i] < REACHABLE {
-                state[i] = REACHABLE;
-                work.push(i as u32);
-            }
-        }
-    }
-    let merged = merge_ranges(roots.excluded.clone());
-    let cursor = Cursor::new(memory);
-    // Bytes to read at most: the roots, then every block once (a block is read again only
-    // when a definite pointer is found after an interior one: rare, and the bar stops full).
-    let mut bar = core_reader::Progress::new("marking from the roots", progress);
-    let root_bytes = roots.ranges.iter().map(|r| r.end.saturating_sub(r.start));
-    let block_bytes = index.blocks.iter().map(|b| b.size);
-    bar.start(root_bytes.chain(block_bytes).fold(0, u64::saturating_add));
-    for range in &roots.ranges {
-        for (s, e) in subtract(range.start, range.end, &merged) {
-            let (scanned, unreadable) =
-                scan(&cursor, s, e, |_, w| mark(&mut state, &mut work, w, true));
-            report.root_bytes_scanned += scanned;
-            report.root_bytes_unreadable += unreadable;
-        }
-        bar.advance(range.end.saturating_sub(range.start));
-    }
-    // Bytes read since the bar was last moved: moved every few thousand blocks, not each.
-    let (mut unshown, mut popped) = (0u64, 0u32);
-    while let Some(i) = work.pop() {
-        let b = index.blocks[i as usize];
-        let definite = state[i as usize] == REACHABLE;
-        scan_allocation(
-            &cursor,
-            b.address,
-            b.address.saturating_add(b.size),
-            |_, w| mark(&mut state, &mut work, w, definite),
-        );
-        unshown = unshown.saturating_add(b.size);
-        popped = popped.wrapping_add(1);
-        if popped % 4096 == 0 {
-            bar.advance(std::mem::take(&mut unshown));
-        }
-    }
-    bar.finish();
-
-    // Cliques: from each still-unreached block in address order, everything unreached it
-    // leads to (through start or interior pointers) is indirect. An earlier leader reached
-    // from a later one becomes indirect too, so a cycle with no way in keeps one direct.
-    for leader in 0..n {
-        if state[leader] != UNREACHED {
-            continue;
-        }
-        work.push(leader as u32);
-        while let Some(i) = work.pop() {
-            let b = index.blocks[i as usize];
-            scan_allocation(
-                &cursor,
-                b.address,
-                b.address.saturating_add(b.size),
-                |_, w| {
-                    if let Some((j, _)) = index.find(w) {
-                        if j != leader && state[j] == UNREACHED {
-                            state[j] = INDIRECT;
-                            work.push(j as u32);
-                        }
-                    }
-                },
-            );
-        }
-    }
-
-    let inferred = types
-        .is_none()
-        .then(|| Types::infer_in(target, &index.blocks, &index.directory));
+    // The types need no marking, nor the marking the types: each on its own core.
+    let (state, inferred) = rayon::join(
+        || mark_and_split(target, &index, roots, &mut report, progress),
+        || {
+            types
+                .is_none()
+                .then(|| Types::infer_in(target, &index.blocks, &index.directory))
+        },
+    );
     let type_of = |i: usize| match (types, &inferred) {
         (Some(t), _) => t.of(index.blocks[i].address),
         (None, Some(inferred)) => inferred.of(i),
@@ -280,6 +197,169 @@ pub fn find_leaks_with_sites(
         .groups
         .sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.size.cmp(&b.size)));
     report
+}
+
+/// The marking's shared state: what the threads read and raise.
+struct Marking<'a> {
+    target: &'a dyn Target,
+    index: &'a BlockIndex,
+    state: Vec<AtomicU8>,
+    bar: Mutex<core_reader::Progress>,
+}
+
+impl<'a> Marking<'a> {
+    /// A thread keeps at most this many blocks to read before it hands half of them to
+    /// another (a vector's body may point to a million).
+    const SHARE: usize = 1024;
+
+    /// Raises block `i` to `new`; pushes it on `work` (to be read) if it moved up.
+    #[inline]
+    fn raise(&self, work: &mut Vec<u32>, i: usize, new: u8) {
+        let state = &self.state[i];
+        if new > state.load(Relaxed) && new > state.fetch_max(new, Relaxed) {
+            work.push(i as u32);
+        }
+    }
+
+    /// What the word `w` marks: the block it points to, reachable where it points at its
+    /// start from a reachable block (`definite`), else possibly lost.
+    #[inline]
+    fn mark(&self, work: &mut Vec<u32>, w: u64, definite: bool) {
+        if let Some((i, exact)) = self.index.find(w) {
+            self.raise(
+                work,
+                i,
+                if definite && exact {
+                    REACHABLE
+                } else {
+                    POSSIBLE
+                },
+            );
+        }
+    }
+
+    /// Moves the progress bar.
+    fn advance(&self, f: impl FnOnce(&mut core_reader::Progress)) {
+        f(&mut self.bar.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// Reads the blocks of `work` and every block they lead to, handing part of the work to
+    /// other threads of `scope` when it grows.
+    fn mark_from<'s>(&'s self, scope: &rayon::Scope<'s>, mut work: Vec<u32>) {
+        let cursor = Cursor::new(self.target);
+        // Bytes read since the bar was last moved: moved every few thousand blocks, not each.
+        let (mut unshown, mut popped) = (0u64, 0u32);
+        while let Some(i) = work.pop() {
+            let b = self.index.blocks[i as usize];
+            let definite = self.state[i as usize].load(Relaxed) == REACHABLE;
+            scan_allocation(
+                &cursor,
+                b.address,
+                b.address.saturating_add(b.size),
+                |_, w| self.mark(&mut work, w, definite),
+            );
+            unshown = unshown.saturating_add(b.size);
+            popped = popped.wrapping_add(1);
+            if popped % 4096 == 0 {
+                self.advance(|bar| bar.advance(std::mem::take(&mut unshown)));
+            }
+            if work.len() > Self::SHARE {
+                let half = work.split_off(work.len() / 2);
+                scope.spawn(move |scope| self.mark_from(scope, half));
+            }
+        }
+        self.advance(|bar| bar.advance(unshown));
+    }
+}
+
+/// Marks what the roots reach, then splits the rest into cliques; the state of every block
+/// of `index` (`REACHABLE`, `POSSIBLE`, `INDIRECT`, or `UNREACHED`: directly lost), with the
+/// roots' figures added to `report`.
+fn mark_and_split(
+    target: &dyn Target,
+    index: &BlockIndex,
+    roots: &Roots,
+    report: &mut LeakReport,
+    progress: bool,
+) -> Vec<u8> {
+    let memory: &dyn Memory = target;
+    let n = index.blocks.len();
+    let marking = Marking {
+        target,
+        index,
+        // Raised by the threads that mark, each block's state only ever moves up.
+        state: (0..n).map(|_| AtomicU8::new(UNREACHED)).collect(),
+        bar: Mutex::new(core_reader::Progress::new(
+            "marking from the roots",
+            progress,
+        )),
+    };
+    // Block indices fit in 32 bits (a core of more than 4 billion allocations would not
+    // fit in memory): half the worklist's bytes.
+    let mut work: Vec<u32> = Vec::new();
+
+    for &r in &roots.registers {
+        marking.mark(&mut work, r, true);
+    }
+    for &o in &roots.owned {
+        if let Some((i, _)) = index.find(o) {
+            marking.raise(&mut work, i, REACHABLE);
+        }
+    }
+    let merged = merge_ranges(roots.excluded.clone());
+    let cursor = Cursor::new(memory);
+    // Bytes to read at most: the roots, then every block once (a block is read again only
+    // when a definite pointer is found after an interior one: rare, and the bar stops full).
+    let root_bytes = roots.ranges.iter().map(|r| r.end.saturating_sub(r.start));
+    let block_bytes = index.blocks.iter().map(|b| b.size);
+    marking.advance(|bar| bar.start(root_bytes.chain(block_bytes).fold(0, u64::saturating_add)));
+    for range in &roots.ranges {
+        for (s, e) in subtract(range.start, range.end, &merged) {
+            let (scanned, unreadable) =
+                scan(&cursor, s, e, |_, w| marking.mark(&mut work, w, true));
+            report.root_bytes_scanned += scanned;
+            report.root_bytes_unreadable += unreadable;
+        }
+        marking.advance(|bar| bar.advance(range.end.saturating_sub(range.start)));
+    }
+    // What the roots reach is the same whichever thread reads which block first: a block is
+    // read again each time its state moves up, so each is read in its final state.
+    rayon::scope(|scope| marking.mark_from(scope, work));
+    marking.advance(|bar| bar.finish());
+    let mut state: Vec<u8> = marking
+        .state
+        .into_iter()
+        .map(AtomicU8::into_inner)
+        .collect();
+    let mut work: Vec<u32> = Vec::new();
+
+    // Cliques: from each still-unreached block in address order, everything unreached it
+    // leads to (through start or interior pointers) is indirect. An earlier leader reached
+    // from a later one becomes indirect too, so a cycle with no way in keeps one direct.
+    for leader in 0..n {
+        if state[leader] != UNREACHED {
+            continue;
+        }
+        work.push(leader as u32);
+        while let Some(i) = work.pop() {
+            let b = index.blocks[i as usize];
+            scan_allocation(
+                &cursor,
+                b.address,
+                b.address.saturating_add(b.size),
+                |_, w| {
+                    if let Some((j, _)) = index.find(w) {
+                        if j != leader && state[j] == UNREACHED {
+                            state[j] = INDIRECT;
+                            work.push(j as u32);
+                        }
+                    }
+                },
+            );
+        }
+    }
+
+    state
 }
 
 #[cfg(test)]

@@ -18,9 +18,13 @@
 //! - Findings: memory the thread caches and the page heap hold without returning it to the
 //!   system, with gperftools' remedies.
 //!
-//! Supported: gperftools 2.10 on Linux x86_64 (Debian's libtcmalloc.so.4 and
-//! libtcmalloc_minimal.so.4, both stripped), with the layouts of [`layout`] read from
-//! gperftools' sources and checked against the contents before use.
+//! Supported: gperftools 2.10 on Linux x86_64 and aarch64 (the same layouts): with the
+//! library's DWARF, any build configuration its classes describe; without it (Debian's
+//! libtcmalloc.so.4 and libtcmalloc_minimal.so.4, both stripped), the default build with any
+//! page size (`--with-tcmalloc-pagesize`, which only moves the page heap's members), with the
+//! layouts of [`layout`] read from gperftools' sources. Either way the page heap (and, found by
+//! content, the size map) is checked against the contents before use: the page size a
+//! stripped build was made with is the one whose page heap fits.
 #![doc = include_str!("json-schema.md")]
 
 mod discover;
@@ -32,7 +36,7 @@ use core_reader::{Diagnostic, Memory, Target};
 use serde::Serialize;
 
 use crate::{Allocation, AllocationState, Allocations, Arena, ArenaFigures, SizeClass};
-use layout::{span as span_layout, MAX_PAGES, PAGE_SIZE};
+use layout::{span as span_layout, Layout};
 
 /// A walked tcmalloc heap: the neutral model with tcmalloc's own figures.
 pub type Heap = crate::Heap<TcmallocDetail, PageHeapArena>;
@@ -47,16 +51,23 @@ pub enum Error {
     /// A version without a built-in layout.
     #[error(
         "gperftools {0} has no built-in layout in this heapmortem (built in: 2.10 on Linux \
-         x86_64)"
+         x86_64 and aarch64)"
     )]
     UnsupportedVersion(String),
-    /// The statics were not recognized.
+    /// The statics were not recognized with the built-in layout (and no DWARF was at hand).
     #[error(
-        "tcmalloc's size map, central cache or page heap was not recognized in {0} (a \
-         gperftools build other than 2.10's default one, e.g. with TCMALLOC_PAGE_SIZE_SHIFT \
-         or TCMALLOC_SMALL_BUT_SLOW, or the library's data is not in the core)"
+        "tcmalloc's size map, central cache or page heap in {0} does not match gperftools \
+         2.10's built-in layout (the default build, with any page size from 4 to 256 KiB): \
+         a build with other options (e.g. TCMALLOC_SMALL_BUT_SLOW) needs gperftools' DWARF \
+         (the library built with -g), or the library's data is not in the core"
     )]
     NotRecognized(String),
+    /// The statics were not recognized with the layout of the library's DWARF.
+    #[error(
+        "tcmalloc's size map, central cache or page heap was not recognized in {0} with the \
+         layout its DWARF gives (the library's data is not in the core?)"
+    )]
+    NotRecognizedWithDwarf(String),
 }
 
 /// What a walk does beyond the figures.
@@ -221,11 +232,32 @@ pub fn walk(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
     if let Some(v) = version.as_deref().filter(|v| *v != "2.10") {
         return Err(Error::UnsupportedVersion(v.to_string()));
     }
-    let not_recognized = || Error::NotRecognized(name.to_string());
-    if target.arch() != core_reader::Arch::X86_64 || target.os() != core_reader::Os::Linux {
-        return Err(not_recognized());
+    // The layouts are Linux x86_64's and aarch64's (the same, see [`layout`]): every arch
+    // a core can have.
+    if target.os() != core_reader::Os::Linux {
+        return Err(Error::NotRecognized(name.to_string()));
     }
-    let g = discover::find_globals(target, module).ok_or_else(not_recognized)?;
+    // The library's own DWARF where a module has it: it describes this very build. Else the
+    // built-in table, for the default kPageShift first, then for the others the page heap
+    // may have been built with.
+    let (l, g) = match Layout::from_dwarf(target, module) {
+        Some(l) => {
+            let g = discover::find_globals(target, module, &l)
+                .ok_or_else(|| Error::NotRecognizedWithDwarf(name.to_string()))?;
+            (l, g)
+        }
+        None => [13, 12, 14, 15, 16, 17, 18]
+            .into_iter()
+            .find_map(|shift| {
+                let l = Layout::built_in_with_page_shift(shift);
+                discover::find_globals(target, module, &l).map(|g| (l, g))
+            })
+            .ok_or_else(|| Error::NotRecognized(name.to_string()))?,
+    };
+    let not_recognized = || match l.dwarf {
+        true => Error::NotRecognizedWithDwarf(name.to_string()),
+        false => Error::NotRecognized(name.to_string()),
+    };
     let mem: &dyn Memory = target;
     let mut problems = Vec::new();
     let mut notes = Vec::new();
@@ -240,11 +272,11 @@ pub fn walk(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
              page heap were recognized by their contents"
         ));
     }
-    let classes = walk::read_classes(mem, &g).ok_or_else(not_recognized)?;
-    let central = walk::read_central(mem, &g, &classes, &mut problems);
-    let caches = walk::read_caches(mem, &g, classes.len(), &mut problems);
-    let spans = walk::read_spans(mem, &g, &classes, &mut problems);
-    let stat = |i: u64| mem.read_u64(g.pageheap + layout::page_heap::STATS + 8 * i);
+    let classes = walk::read_classes(mem, &l, &g).ok_or_else(not_recognized)?;
+    let central = walk::read_central(mem, &l, &g, &classes, &mut problems);
+    let caches = walk::read_caches(mem, &l, &g, classes.len(), &mut problems);
+    let spans = walk::read_spans(mem, &l, &g, &classes, &mut problems);
+    let stat = |i: u64| mem.read_u64(g.pageheap + l.page_heap.stats + 8 * i);
     let (system, free, unmapped, committed) = (
         stat(0).unwrap_or(0),
         stat(1).unwrap_or(0),
@@ -266,7 +298,7 @@ pub fn walk(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
             (0, _) | (_, 0) => 0,
             _ => c
                 .num_spans
-                .wrapping_mul((class.pages.wrapping_mul(PAGE_SIZE)) % class.size),
+                .wrapping_mul((class.pages.wrapping_mul(l.page_size())) % class.size),
         };
         central_bytes = central_bytes
             .wrapping_add(class.size.wrapping_mul(c.counter))
@@ -296,7 +328,7 @@ pub fn walk(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
         .wrapping_sub(thread_bytes);
     let spans_in_use = g
         .span_allocator
-        .and_then(|a| mem.read_u32(a + layout::page_heap_allocator::INUSE))
+        .and_then(|a| mem.read_u32(a + l.span_allocator.inuse))
         .map(u64::from);
     if spans_in_use.is_none() {
         notes.push("the span allocator was not recognized: spans in use unknown".into());
@@ -322,7 +354,7 @@ pub fn walk(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
     };
 
     // The page heap's free spans by length, from the page map.
-    let mut small = vec![FreeSpans::default(); MAX_PAGES as usize];
+    let mut small = vec![FreeSpans::default(); l.max_pages as usize];
     let mut large = LargeSpans::default();
     let (mut normal_spans, mut returned_spans, mut used_spans) = (0u64, 0u64, 0u64);
     for s in &spans {
@@ -335,7 +367,7 @@ pub fn walk(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
             _ if returned => returned_spans += 1,
             _ => normal_spans += 1,
         }
-        if s.length <= MAX_PAGES {
+        if s.length <= l.max_pages {
             let row = &mut small[(s.length - 1) as usize];
             match returned {
                 true => row.returned += 1,
@@ -399,16 +431,28 @@ pub fn walk(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
         .and_then(|a| mem.read_u64(a))
         .map(f64::from_bits);
     let max_total = g.overall_thread_cache_size.and_then(|a| mem.read_u64(a));
+    let arch = target.arch().name();
     let detail = TcmallocDetail {
         layout: format!(
-            "gperftools 2.10, Linux x86_64 (built-in{})",
+            "{}{}",
+            match l.dwarf {
+                true => format!("DWARF (kPageShift {}", l.page_shift),
+                false if l.page_shift == layout::PAGE_SHIFT => {
+                    format!("gperftools 2.10, Linux {arch} (built-in")
+                }
+                false => format!(
+                    "gperftools 2.10, Linux {arch} (built-in, kPageShift {} recognized by the \
+                     page heap",
+                    l.page_shift
+                ),
+            },
             if g.by_content {
-                ", statics found by content"
+                ", statics found by content)"
             } else {
-                ", statics by symbol"
+                ", statics by symbol)"
             }
         ),
-        page_size: PAGE_SIZE,
+        page_size: l.page_size(),
         stats,
         classes: rows.into_iter().filter(|r| r.objects > 0).collect(),
         free_spans: small,

@@ -2,7 +2,6 @@
 
 use std::io::{self, Write};
 
-use super::layout::{MAX_PAGES, PAGE_SHIFT};
 use super::Heap;
 use crate::{Finding, Severity};
 
@@ -10,10 +9,6 @@ const MIB: f64 = 1048576.0;
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / MIB
-}
-
-fn pages_mib(pages: u64) -> f64 {
-    mib(pages << PAGE_SHIFT)
 }
 
 impl super::Stats {
@@ -66,6 +61,8 @@ impl Heap {
     /// among the notes.
     pub fn write_stats(&self, w: &mut dyn Write) -> io::Result<()> {
         let s = &self.detail.stats;
+        let page_size = self.detail.page_size.max(1);
+        let pages_mib = |pages: u64| mib(pages.wrapping_mul(page_size));
         let line = "------------------------------------------------";
         writeln!(w, "{line}")?;
         let signs = ["  ", "+ ", "+ ", "+ ", "+ ", "+ ", "= ", "+ ", "= "];
@@ -148,7 +145,8 @@ impl Heap {
             w,
             ">{:<5} large * {:>6} spans ~ {:>6.1} MiB; {:>6.1} MiB cum; unmapped: {:>6.1} MiB; \
              {:>6.1} MiB cum",
-            MAX_PAGES,
+            // kMaxPages: 1 MiB of pages (src/common.h).
+            (1 << 20) / page_size,
             l.spans,
             pages_mib(l.normal_pages + l.returned_pages),
             pages_mib(total_normal + total_returned),

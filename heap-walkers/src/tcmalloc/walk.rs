@@ -4,8 +4,7 @@
 use core_reader::{Diagnostic, Memory};
 
 use super::discover::Globals;
-use super::layout::{central, page_heap, size_map, span, thread_cache};
-use super::layout::{CLASS_SIZES_MAX, MAX_PAGES, MAX_SIZE, PAGE_NUMBER_BITS, PAGE_SHIFT};
+use super::layout::{span, Layout, MAX_SIZE};
 
 /// One size class of the size map (src/common.cc `SizeMap::Init`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -60,16 +59,18 @@ pub(crate) struct Span {
     pub location: u32,
     /// `objects`: the span's free objects (small spans).
     pub objects: u64,
+    /// `kPageShift`.
+    pub page_shift: u32,
 }
 
 impl Span {
     /// Its first byte.
     pub fn base(&self) -> u64 {
-        self.start << PAGE_SHIFT
+        self.start << self.page_shift
     }
     /// Its bytes.
     pub fn bytes(&self) -> u64 {
-        self.length << PAGE_SHIFT
+        self.length << self.page_shift
     }
 }
 
@@ -78,28 +79,25 @@ const CHAIN_LIMIT: u64 = 1 << 24;
 /// Most thread caches followed.
 const CACHE_LIMIT: usize = 1 << 16;
 
-/// Most pages of a small span believed: gperftools 2.10's largest classes have spans of a
-/// few dozen pages (src/common.cc `SizeMap::Init` grows a span until the leftover is under
-/// 1/8 of it), far below kMaxPages.
-const CLASS_PAGES_MAX: u64 = MAX_PAGES;
-
 /// The size map's classes. A class no 2.10 build makes (no size, over kMaxSize bytes,
-/// spans of no page or of more than kMaxPages) keeps a size of 0, which no span matches:
-/// a damaged entry cannot make a span list more objects than its pages hold at the
-/// smallest size.
-pub(crate) fn read_classes(mem: &dyn Memory, g: &Globals) -> Option<Vec<Class>> {
+/// spans of no page or of more than kMaxPages — gperftools 2.10's largest classes have
+/// spans of a few dozen pages at most, src/common.cc `SizeMap::Init` growing a span until
+/// the leftover is under 1/8 of it) keeps a size of 0, which no span matches: a damaged
+/// entry cannot make a span list more objects than its pages hold at the smallest size.
+pub(crate) fn read_classes(mem: &dyn Memory, l: &Layout, g: &Globals) -> Option<Vec<Class>> {
+    let m = &l.size_map;
     let n = mem
-        .read_u64(g.sizemap + size_map::NUM_SIZE_CLASSES)?
-        .min(CLASS_SIZES_MAX);
+        .read_u64(g.sizemap + m.num_size_classes)?
+        .min(l.class_sizes_max);
     (0..n)
         .map(|cl| {
-            let size = u64::from(mem.read_u32(g.sizemap + size_map::CLASS_TO_SIZE + 4 * cl)?);
-            let pages = mem.read_u64(g.sizemap + size_map::CLASS_TO_PAGES + 8 * cl)?;
-            let sane = size <= MAX_SIZE && (1..=CLASS_PAGES_MAX).contains(&pages);
+            let size = u64::from(mem.read_u32(g.sizemap + m.class_to_size + 4 * cl)?);
+            let pages = mem.read_u64(g.sizemap + m.class_to_pages + 8 * cl)?;
+            let sane = size <= MAX_SIZE && (1..=l.max_pages).contains(&pages);
             Some(Class {
                 size: if sane { size } else { 0 },
                 pages,
-                batch: u64::from(mem.read_u32(g.sizemap + size_map::NUM_OBJECTS_TO_MOVE + 4 * cl)?),
+                batch: u64::from(mem.read_u32(g.sizemap + m.num_objects_to_move + 4 * cl)?),
             })
         })
         .collect()
@@ -107,21 +105,23 @@ pub(crate) fn read_classes(mem: &dyn Memory, g: &Globals) -> Option<Vec<Class>> 
 
 pub(crate) fn read_central(
     mem: &dyn Memory,
+    l: &Layout,
     g: &Globals,
     classes: &[Class],
     problems: &mut Vec<Diagnostic>,
 ) -> Vec<Central> {
     (0..classes.len() as u64)
         .map(|cl| {
-            let at = g.central_cache + cl * central::STRIDE;
+            let c = &l.central;
+            let at = g.central_cache + cl * c.stride;
             let word = |off| mem.read_u64(at + off);
-            let used = mem.read_u32(at + central::USED_SLOTS).map(u64::from);
-            match (word(central::COUNTER), word(central::NUM_SPANS), used) {
+            let used = mem.read_u32(at + c.used_slots).map(u64::from);
+            match (word(c.counter), word(c.num_spans), used) {
                 (Some(counter), Some(num_spans), Some(used)) => {
-                    let used_slots = used.min(central::TC_SLOTS_MAX);
+                    let used_slots = used.min(c.tc_slots_max);
                     let slots = (0..used_slots)
                         .filter_map(|i| {
-                            let slot = at + central::TC_SLOTS + 16 * i;
+                            let slot = at + c.tc_slots + 16 * i;
                             Some((mem.read_u64(slot)?, mem.read_u64(slot + 8)?))
                         })
                         .collect();
@@ -148,6 +148,7 @@ pub(crate) fn read_central(
 /// Every thread's cache, from `ThreadCache::thread_heaps_` along `next_`.
 pub(crate) fn read_caches(
     mem: &dyn Memory,
+    l: &Layout,
     g: &Globals,
     classes: usize,
     problems: &mut Vec<Diagnostic>,
@@ -155,6 +156,7 @@ pub(crate) fn read_caches(
     let Some(head) = g.thread_heaps.and_then(|a| mem.read_u64(a)) else {
         return Vec::new();
     };
+    let t = &l.thread_cache;
     let mut caches: Vec<Cache> = Vec::new();
     let mut at = head;
     while at != 0 {
@@ -167,10 +169,10 @@ pub(crate) fn read_caches(
             break;
         }
         let (Some(size), Some(max_size), Some(pthread), Some(next)) = (
-            mem.read_u32(at.wrapping_add(thread_cache::SIZE)),
-            mem.read_u32(at.wrapping_add(thread_cache::MAX_SIZE)),
-            mem.read_u64(at.wrapping_add(thread_cache::TID)),
-            mem.read_u64(at.wrapping_add(thread_cache::NEXT)),
+            mem.read_u32(at.wrapping_add(t.size)),
+            mem.read_u32(at.wrapping_add(t.max_size)),
+            mem.read_u64(at.wrapping_add(t.tid)),
+            mem.read_u64(at.wrapping_add(t.next)),
         ) else {
             problems.push(Diagnostic::at(
                 "unreadable",
@@ -181,10 +183,10 @@ pub(crate) fn read_caches(
         };
         let lists = (0..classes as u64)
             .map(|cl| {
-                let l = at.wrapping_add(cl * thread_cache::LIST_STRIDE);
+                let list = at.wrapping_add(t.list + cl * t.list_stride);
                 (
-                    mem.read_u64(l).unwrap_or(0),
-                    mem.read_u32(l.wrapping_add(thread_cache::LIST_LENGTH))
+                    mem.read_u64(list).unwrap_or(0),
+                    mem.read_u32(list.wrapping_add(t.list_length))
                         .map_or(0, u64::from),
                 )
             })
@@ -206,14 +208,16 @@ pub(crate) fn read_caches(
 /// first page maps to it (interior pages may still map to spans since merged away).
 pub(crate) fn read_spans(
     mem: &dyn Memory,
+    l: &Layout,
     g: &Globals,
     classes: &[Class],
     problems: &mut Vec<Diagnostic>,
 ) -> Vec<Span> {
-    let root = g.pageheap + page_heap::PAGEMAP_ROOT;
-    let leaf_len = 1u64 << page_heap::LEAF_BITS;
+    let p = &l.page_heap;
+    let root = g.pageheap + p.pagemap_root;
+    let leaf_len = 1u64 << p.leaf_bits;
     let mut spans = Vec::new();
-    let mut root_bytes = vec![0u8; (8 * page_heap::ROOT_LENGTH) as usize];
+    let mut root_bytes = vec![0u8; (8 * p.root_length) as usize];
     if !mem.read_exact(root, &mut root_bytes) {
         problems.push(Diagnostic::at(
             "unreadable",
@@ -258,12 +262,12 @@ pub(crate) fn read_spans(
             continue;
         }
         for (k, entry) in leaf.chunks_exact(8).enumerate() {
-            let page = (i << page_heap::LEAF_BITS) + k as u64;
+            let page = (i << p.leaf_bits) + k as u64;
             let s = u64::from_le_bytes(entry.try_into().unwrap_or_default());
             if s == 0 || page < skip_to {
                 continue;
             }
-            let Some(span) = read_span(mem, s, classes) else {
+            let Some(span) = read_span(mem, l, s, classes) else {
                 continue;
             };
             if span.start != page {
@@ -278,14 +282,15 @@ pub(crate) fn read_spans(
 
 /// The span at `at`, if it looks like one: a small span is as long as its class's spans
 /// and its class has a size (which bounds the objects listed from it).
-fn read_span(mem: &dyn Memory, at: u64, classes: &[Class]) -> Option<Span> {
-    let start = mem.read_u64(at.wrapping_add(span::START))?;
-    let length = mem.read_u64(at.wrapping_add(span::LENGTH))?;
-    let bits = mem.read_u32(at.wrapping_add(span::BITS))?;
+fn read_span(mem: &dyn Memory, l: &Layout, at: u64, classes: &[Class]) -> Option<Span> {
+    let o = &l.span;
+    let start = mem.read_u64(at.wrapping_add(o.start))?;
+    let length = mem.read_u64(at.wrapping_add(o.length))?;
+    let bits = mem.read_u32(at.wrapping_add(o.bits))?;
     let sizeclass = (bits >> 16) & 0xff;
     let location = (bits >> 24) & 3;
     let valid = length > 0
-        && start.checked_add(length)? <= 1 << PAGE_NUMBER_BITS
+        && start.checked_add(length)? <= 1 << l.page_number_bits
         && location <= span::ON_RETURNED_FREELIST
         && (sizeclass == 0
             || (location == span::IN_USE
@@ -298,7 +303,8 @@ fn read_span(mem: &dyn Memory, at: u64, classes: &[Class]) -> Option<Span> {
         length,
         sizeclass,
         location,
-        objects: mem.read_u64(at.wrapping_add(span::OBJECTS)).unwrap_or(0),
+        objects: mem.read_u64(at.wrapping_add(o.objects)).unwrap_or(0),
+        page_shift: l.page_shift,
     })
 }
 
