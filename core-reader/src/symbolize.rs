@@ -126,8 +126,12 @@ pub(crate) struct Loaded {
     /// Behind a lock: `addr2line` fills its units lazily through cells that are not `Sync`,
     /// and a process is read from several threads (the heap passes split their work).
     dwarf: OnceLock<Option<Mutex<addr2line::Context<Reader>>>>,
-    /// The same DWARF for type queries (layouts of allocator structs).
-    pub types: Option<gimli::Dwarf<Reader>>,
+    /// The same DWARF for type queries (layouts of allocator structs) and call sites,
+    /// made on first use without the sections those never read (see [`Loaded::types`]):
+    /// finding `main_arena` asks every module for symbols, and only libc's types are read.
+    types: OnceLock<Option<gimli::Dwarf<Reader>>>,
+    /// The debug folders, where a dwz supplementary file of the DWARF may be.
+    debug_dirs: Vec<PathBuf>,
     symbols: Symbols,
     tail_calls: crate::tailcall::CallSites,
 }
@@ -393,7 +397,13 @@ impl Symbolizer {
     ) -> Option<MutexGuard<'l, addr2line::Context<Reader>>> {
         let context = loaded.dwarf.get_or_init(|| {
             let (file, dir) = loaded.dwarf_file.as_ref()?;
-            let dwarf = load_dwarf(file, dir.as_deref(), self.files, &self.debug_dirs)?;
+            let dwarf = load_dwarf(
+                file,
+                dir.as_deref(),
+                self.files,
+                &self.debug_dirs,
+                Sections::All,
+            )?;
             addr2line::Context::from_dwarf(dwarf).ok().map(Mutex::new)
         });
         // A thread that panicked holding it left the context as usable as before: its
@@ -422,6 +432,22 @@ impl Symbolizer {
 }
 
 impl Loaded {
+    /// The module's DWARF for struct layouts and call sites, loaded on first use.
+    pub(crate) fn types(&self) -> Option<&gimli::Dwarf<Reader>> {
+        self.types
+            .get_or_init(|| {
+                let (file, dir) = self.dwarf_file.as_ref()?;
+                load_dwarf(
+                    file,
+                    dir.as_deref(),
+                    FileCache::global(),
+                    &self.debug_dirs,
+                    Sections::TypesAndCallSites,
+                )
+            })
+            .as_ref()
+    }
+
     /// The start and name of the function symbol containing `probe`.
     pub(crate) fn function_at(&self, probe: ModuleAddr) -> Option<(ModuleAddr, &'static str)> {
         let code = &self.symbols.code;
@@ -437,7 +463,7 @@ impl Loaded {
         ret: ModuleAddr,
         callee: &crate::tailcall::Callee<'_>,
     ) -> Vec<ModuleAddr> {
-        let Some(dwarf) = &self.types else {
+        let Some(dwarf) = self.types() else {
             return Vec::new();
         };
         // Call sites are DWARF's, in module addresses throughout.
@@ -718,14 +744,12 @@ fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Loaded {
     } else {
         None
     };
-    let types = dwarf_obj
-        .as_ref()
-        .and_then(|o| load_dwarf(o, dir.as_deref(), files, debug_dirs));
     Loaded {
         cfi,
         dwarf_file: dwarf_obj.map(|o| (o, dir)),
         dwarf: OnceLock::new(),
-        types,
+        types: OnceLock::new(),
+        debug_dirs: debug_dirs.to_vec(),
         symbols,
         tail_calls: crate::tailcall::CallSites::new(),
     }
@@ -783,11 +807,36 @@ fn section_data(obj: &object::File<'static>, name: &str) -> &'static [u8] {
         .map_or(&[][..], |s| FileCache::global().section(&s))
 }
 
+/// Which DWARF sections a reader needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sections {
+    /// Everything: line tables, inlined frames and variables' locations.
+    All,
+    /// What struct layouts and call sites read: the DIEs, their strings, unit ranges and
+    /// line-table headers (gimli reads a unit's line program header when it opens the
+    /// unit). Location lists, the address-range index and macros are left out: libc6-dbg
+    /// stores its sections compressed, and inflating those cost the heap commands time
+    /// and memory for nothing.
+    TypesAndCallSites,
+}
+
+impl Sections {
+    fn wants(self, id: gimli::SectionId) -> bool {
+        use gimli::SectionId::*;
+        self == Sections::All
+            || !matches!(
+                id,
+                DebugLoc | DebugLocLists | DebugAranges | DebugMacinfo | DebugMacro
+            )
+    }
+}
+
 fn load_dwarf(
     obj: &object::File<'static>,
     dir: Option<&Path>,
     files: &FileCache,
     debug_dirs: &[PathBuf],
+    sections: Sections,
 ) -> Option<gimli::Dwarf<Reader>> {
     let endian = if obj.is_little_endian() {
         gimli::RunTimeEndian::Little
@@ -796,7 +845,11 @@ fn load_dwarf(
     };
     let load = |o: &object::File<'static>| {
         gimli::Dwarf::load(|id| -> Result<Reader, gimli::Error> {
-            Ok(gimli::EndianSlice::new(section_data(o, id.name()), endian))
+            let data = match sections.wants(id) {
+                true => section_data(o, id.name()),
+                false => &[],
+            };
+            Ok(gimli::EndianSlice::new(data, endian))
         })
         .ok()
     };

@@ -152,7 +152,7 @@ impl Walker<'_> {
     }
 
     /// glibc's own figures of an arena before the walk adds to them.
-    fn glibc_arena(
+    pub(super) fn glibc_arena(
         main: bool,
         max_system_bytes: u64,
         attached_threads: Option<u64>,

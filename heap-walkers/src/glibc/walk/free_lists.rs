@@ -9,9 +9,9 @@ use super::super::layout::{
     bin_index, fastbin_chunk_size, IS_MMAPPED, MINSIZE, NBINS, NFASTBINS, NON_MAIN_ARENA,
     SIZE_BITS, TCACHE_MAX_BINS,
 };
-use super::super::mem::{block, word};
+use super::super::mem::{block, word, AsMemory};
 use super::super::model::{BinFigures, FastbinFigures};
-use super::{Mark, Range, Walker};
+use super::{reveal, Mark, Marks, Range, Walker};
 use crate::cycle::{first_repeat, Brent};
 use crate::scan::Cursor;
 
@@ -19,7 +19,7 @@ use crate::scan::Cursor;
 type Problem = (&'static str, u64, String);
 
 /// One fastbin's walk under way: where it is, what it found.
-struct FastbinWalk {
+pub(super) struct FastbinWalk {
     figures: FastbinFigures,
     /// The chunk to look at next (0: the list's end).
     p: u64,
@@ -45,6 +45,13 @@ fn prefetch(bytes: &[u8]) {
     let _ = bytes;
 }
 
+/// What the walk of an arena's bins found, before it is filed.
+pub(super) struct BinsFound {
+    figures: Vec<BinFigures>,
+    marks: Vec<u64>,
+    problems: Vec<Problem>,
+}
+
 /// One bin's walk: its header, its name in messages, the longest list its heaps allow, and
 /// where damage goes.
 struct BinWalk<'p> {
@@ -52,6 +59,103 @@ struct BinWalk<'p> {
     name: String,
     limit: u64,
     problems: &'p mut Vec<Problem>,
+}
+
+/// The walk of one arena's fastbins: what it reads besides the walks themselves, shareable
+/// with another thread when `mem` is.
+pub(super) struct FastbinPass<'p, M: ?Sized> {
+    mem: &'p M,
+    idx: usize,
+    ranges: &'p [Range],
+    limit: u64,
+    arena: u64,
+    safe_linking: bool,
+}
+
+impl<M: AsMemory + ?Sized> FastbinPass<'_, M> {
+    /// Walks the fastbins. The lists are followed side by side, a link of each in turn,
+    /// and each next chunk's header is fetched ahead: a list's chunks lie anywhere in the
+    /// heap, so following one list alone waits on memory at every link (most of the walk's
+    /// time on a heap of millions of freed chunks), where the lists' reads can overlap.
+    pub(super) fn walk(&self, walks: &mut [FastbinWalk]) {
+        let cur = Cursor::new(self.mem.memory());
+        let mut active = walks.len();
+        while active > 0 {
+            active = 0;
+            for w in walks.iter_mut().filter(|w| !w.done) {
+                self.step(w, &cur);
+                active += usize::from(!w.done);
+            }
+        }
+    }
+
+    /// One link of a fastbin's walk: checks the chunk at `w.p` and moves to the next.
+    fn step(&self, w: &mut FastbinWalk, cur: &Cursor) {
+        let (i, p, prev, addr) = (w.figures.index, w.p, w.prev, self.arena);
+        let (idx, ranges, limit) = (self.idx, self.ranges, self.limit);
+        w.done = true;
+        if p == 0 {
+            return;
+        }
+        if !Walker::chunk_ok(ranges, idx, p) {
+            w.problems.push((
+                "bad_link",
+                prev,
+                format!(
+                    "fastbin {i} of arena {addr:#x}: {prev:#x} links to {p:#x}, outside the arena's heaps or misaligned; the rest of the list is skipped"
+                ),
+            ));
+            return;
+        }
+        let chunks = &mut w.chunks;
+        if w.guard.looped(p) || chunks.len() as u64 > limit {
+            // A chunk freed twice (free (a), free (b), free (a) passes glibc's check, which
+            // compares with the top of the list only) or a link overwritten: the list is a
+            // ring. Each chunk counts once.
+            chunks.push(p);
+            let at = first_repeat(chunks).unwrap_or(chunks.len() - 1);
+            let again = chunks[at];
+            chunks.truncate(at);
+            w.problems.push((
+                "loop",
+                again,
+                format!(
+                    "fastbin {i} of arena {addr:#x} loops: the chunk at {:#x} links back to {again:#x} (freed twice?); each chunk counted once",
+                    chunks.last().copied().unwrap_or(addr)
+                ),
+            ));
+            return;
+        }
+        let here = cur.bytes_at(p);
+        let Some(b) = here
+            .get(..24)
+            .map(Cow::Borrowed)
+            .or_else(|| block(self.mem.memory(), p, 24))
+        else {
+            w.problems.push((
+                "unreadable",
+                p,
+                format!("fastbin {i}: chunk {p:#x} is not in the core"),
+            ));
+            return;
+        };
+        let size = word(&b, 8) & !SIZE_BITS;
+        if size != fastbin_chunk_size(i) {
+            w.problems.push((
+                "bad_size",
+                p,
+                format!(
+                    "fastbin {i} of arena {addr:#x} holds chunk {p:#x} of size {size:#x}, not {:#x}",
+                    fastbin_chunk_size(i)
+                ),
+            ));
+        }
+        chunks.push(p);
+        w.prev = p;
+        w.p = reveal(self.safe_linking, p.wrapping_add(16), word(&b, 16));
+        w.done = false;
+        prefetch(cur.bytes_at(w.p));
+    }
 }
 
 impl Walker<'_> {
@@ -106,10 +210,10 @@ impl Walker<'_> {
     /// Walks every regular bin of arena `idx` forward (`fd`); where a link is broken, walks
     /// back from the bin's `bk` to the break, so one overwritten chunk costs the bin nothing
     /// but that chunk's report (a bin is a doubly linked ring, malloc/malloc.c).
-    pub(super) fn walk_bins(&mut self, idx: usize, ranges: &[Range]) {
+    pub(super) fn bins_of(&self, idx: usize, ranges: &[Range]) -> BinsFound {
         let st = &self.loc.layout.state;
         let addr = self.raw[idx].addr;
-        let limit = self.chunk_limit(idx, ranges);
+        let limit = chunk_limit(idx, ranges);
         let mut figures = Vec::new();
         let mut marks = Vec::new();
         let mut problems = Vec::new();
@@ -151,15 +255,24 @@ impl Walker<'_> {
                 f.total = f.total.wrapping_add(size);
                 f.from = f.from.min(size);
                 f.to = f.to.max(size);
-                marks.push((r, Mark::Bin));
+                marks.push(Marks::word(r, Mark::Bin));
             }
             if f.count > 0 {
                 figures.push(f);
             }
         }
-        self.arenas[idx].detail.bins = figures;
-        self.marks.v.extend(marks);
-        for (k, a, m) in problems {
+        BinsFound {
+            figures,
+            marks,
+            problems,
+        }
+    }
+
+    /// Files what the walk of arena `idx`'s bins found.
+    pub(super) fn file_bins(&mut self, idx: usize, found: BinsFound) {
+        self.arenas[idx].detail.bins = found.figures;
+        self.marks.v.extend(found.marks);
+        for (k, a, m) in found.problems {
             self.problem(k, a, m);
         }
     }
@@ -313,26 +426,9 @@ impl Walker<'_> {
         chunks
     }
 
-    /// More chunks than this in one list means the list loops.
-    fn chunk_limit(&self, idx: usize, ranges: &[Range]) -> u64 {
-        ranges
-            .iter()
-            .filter(|r| r.2 == idx)
-            .map(|r| r.1.saturating_sub(r.0) / MINSIZE)
-            .sum::<u64>()
-            + 1
-    }
-
-    /// Walks every fastbin of arena `idx`. The lists are followed side by side, a link of
-    /// each in turn, and each next chunk's header is fetched ahead: a list's chunks lie
-    /// anywhere in the heap, so following one list alone waits on memory at every link
-    /// (most of the walk's time on a heap of millions of freed chunks), where the lists'
-    /// reads can overlap. Each list's damage and chunks are filed in list order, as one
-    /// list after another would file them.
-    pub(super) fn walk_fastbins(&mut self, idx: usize, ranges: &[Range]) {
-        let limit = self.chunk_limit(idx, ranges);
-        let cur = Cursor::new(self.target);
-        let mut walks: Vec<FastbinWalk> = (0..NFASTBINS)
+    /// The fastbins of arena `idx`, their walks not yet begun (see [`FastbinPass`]).
+    pub(super) fn fastbin_walks(&self, idx: usize) -> Vec<FastbinWalk> {
+        (0..NFASTBINS)
             .filter(|&i| self.raw[idx].fastbins[i] != 0)
             .map(|i| {
                 let p = self.raw[idx].fastbins[i];
@@ -351,101 +447,39 @@ impl Walker<'_> {
                     problems: Vec::new(),
                 }
             })
-            .collect();
-        let mut active = walks.len();
-        while active > 0 {
-            active = 0;
-            for w in walks.iter_mut().filter(|w| !w.done) {
-                self.fastbin_step(w, idx, ranges, limit, &cur);
-                active += usize::from(!w.done);
-            }
+            .collect()
+    }
+
+    /// The walk of arena `idx`'s fastbins over `mem`.
+    pub(super) fn fastbin_pass<'p, M: ?Sized>(
+        &self,
+        mem: &'p M,
+        idx: usize,
+        ranges: &'p [Range],
+    ) -> FastbinPass<'p, M> {
+        FastbinPass {
+            mem,
+            idx,
+            ranges,
+            limit: chunk_limit(idx, ranges),
+            arena: self.raw[idx].addr,
+            safe_linking: self.safe_linking == Some(true),
         }
+    }
+
+    /// Files what the walks of arena `idx`'s fastbins found: each list's damage and chunks
+    /// in list order, as one list after another would file them.
+    pub(super) fn file_fastbins(&mut self, idx: usize, walks: Vec<FastbinWalk>) {
         let mut figures = Vec::with_capacity(walks.len());
         for mut w in walks {
             for (k, a, m) in w.problems {
                 self.problem(k, a, m);
             }
             w.figures.count = w.chunks.len() as u64;
-            self.marks
-                .v
-                .extend(w.chunks.into_iter().map(|c| (c, Mark::Fast)));
+            self.marks.extend(w.chunks, Mark::Fast);
             figures.push(w.figures);
         }
         self.arenas[idx].detail.fastbins = figures;
-    }
-
-    /// One link of a fastbin's walk: checks the chunk at `w.p` and moves to the next.
-    fn fastbin_step(
-        &self,
-        w: &mut FastbinWalk,
-        idx: usize,
-        ranges: &[Range],
-        limit: u64,
-        cur: &Cursor,
-    ) {
-        let (i, p, prev, addr) = (w.figures.index, w.p, w.prev, self.raw[idx].addr);
-        w.done = true;
-        if p == 0 {
-            return;
-        }
-        if !Self::chunk_ok(ranges, idx, p) {
-            w.problems.push((
-                "bad_link",
-                prev,
-                format!(
-                    "fastbin {i} of arena {addr:#x}: {prev:#x} links to {p:#x}, outside the arena's heaps or misaligned; the rest of the list is skipped"
-                ),
-            ));
-            return;
-        }
-        let chunks = &mut w.chunks;
-        if w.guard.looped(p) || chunks.len() as u64 > limit {
-            // A chunk freed twice (free (a), free (b), free (a) passes glibc's check, which
-            // compares with the top of the list only) or a link overwritten: the list is a
-            // ring. Each chunk counts once.
-            chunks.push(p);
-            let at = first_repeat(chunks).unwrap_or(chunks.len() - 1);
-            let again = chunks[at];
-            chunks.truncate(at);
-            w.problems.push((
-                "loop",
-                again,
-                format!(
-                    "fastbin {i} of arena {addr:#x} loops: the chunk at {:#x} links back to {again:#x} (freed twice?); each chunk counted once",
-                    chunks.last().copied().unwrap_or(addr)
-                ),
-            ));
-            return;
-        }
-        let here = cur.bytes_at(p);
-        let Some(b) = here
-            .get(..24)
-            .map(Cow::Borrowed)
-            .or_else(|| block(self.target, p, 24))
-        else {
-            w.problems.push((
-                "unreadable",
-                p,
-                format!("fastbin {i}: chunk {p:#x} is not in the core"),
-            ));
-            return;
-        };
-        let size = word(&b, 8) & !SIZE_BITS;
-        if size != fastbin_chunk_size(i) {
-            w.problems.push((
-                "bad_size",
-                p,
-                format!(
-                    "fastbin {i} of arena {addr:#x} holds chunk {p:#x} of size {size:#x}, not {:#x}",
-                    fastbin_chunk_size(i)
-                ),
-            ));
-        }
-        chunks.push(p);
-        w.prev = p;
-        w.p = self.reveal(p.wrapping_add(16), word(&b, 16));
-        w.done = false;
-        prefetch(cur.bytes_at(w.p));
     }
 
     /// Fastbin chunks a thread has taken out of the lists but not yet put back.
@@ -507,7 +541,7 @@ impl Walker<'_> {
                         || size > fastbin_chunk_size(NFASTBINS - 1)
                         || !c.is_multiple_of(16)
                         || !Self::in_ranges(ranges, Some(idx), c)
-                        || self.marks.v.iter().any(|m| m.0 == c)
+                        || self.marks.v.iter().any(|&m| m & !15 == c)
                         || chain.contains(&c)
                     {
                         break;
@@ -531,9 +565,7 @@ impl Walker<'_> {
                 if best.len() == 1 { "" } else { "s" },
                 best[0]
             ));
-            self.marks
-                .v
-                .extend(best.into_iter().map(|c| (c, Mark::Fast)));
+            self.marks.extend(best, Mark::Fast);
         }
     }
 
@@ -542,8 +574,8 @@ impl Walker<'_> {
             .marks
             .v
             .windows(2)
-            .filter(|w| w[0].0 == w[1].0)
-            .map(|w| w[0].0)
+            .filter(|w| w[0] & !15 == w[1] & !15)
+            .map(|w| w[0] & !15)
             .collect();
         dups.dedup(); // a chunk in three lists is one problem
         for d in dups {
@@ -554,4 +586,14 @@ impl Walker<'_> {
             );
         }
     }
+}
+
+/// More chunks than this in one list of arena `idx` means the list loops.
+fn chunk_limit(idx: usize, ranges: &[Range]) -> u64 {
+    ranges
+        .iter()
+        .filter(|r| r.2 == idx)
+        .map(|r| r.1.saturating_sub(r.0) / MINSIZE)
+        .sum::<u64>()
+        + 1
 }

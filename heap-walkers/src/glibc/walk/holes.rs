@@ -97,6 +97,12 @@ impl Acc {
         }
     }
 
+    /// Whether no run of freed chunks is open: the next chunk's figures do not depend on
+    /// the chunks before it.
+    pub(super) fn between_runs(&self) -> bool {
+        self.run.is_none() && self.trim_run.is_none()
+    }
+
     /// `mtrim`'s arithmetic for one consolidated free chunk (malloc/malloc.c at
     /// glibc-2.36): the whole pages after its `struct malloc_chunk` header.
     fn madvisable(&self, p: u64, size: u64) -> u64 {
@@ -124,16 +130,45 @@ impl Acc {
             self.hole_bytes += bytes;
             self.holes_count += 1;
             let (pa, ps) = pinned.unwrap_or((0, 0));
-            let hole = (bytes, start, chunks, pa, ps);
-            // Kept only if it is among the largest so far: most runs are not, and a push
-            // and pop for each cost more than the rest of the chunk pass's arithmetic.
-            if self.holes.len() < TOP_HOLES {
-                self.holes.push(std::cmp::Reverse(hole));
-            } else if self.holes.peek().is_some_and(|smallest| smallest.0 < hole) {
-                self.holes.pop();
-                self.holes.push(std::cmp::Reverse(hole));
-            }
+            self.keep_hole((bytes, start, chunks, pa, ps));
         }
+    }
+
+    /// Keeps a hole if it is among the largest so far: most runs are not, and a push and
+    /// pop for each cost more than the rest of the chunk pass's arithmetic.
+    fn keep_hole(&mut self, hole: HoleKey) {
+        if self.holes.len() < TOP_HOLES {
+            self.holes.push(std::cmp::Reverse(hole));
+        } else if self.holes.peek().is_some_and(|smallest| smallest.0 < hole) {
+            self.holes.pop();
+            self.holes.push(std::cmp::Reverse(hole));
+        }
+    }
+
+    /// Adds the figures of the pass over the next piece of the segment, which began where
+    /// this one ended, between runs of freed chunks.
+    pub(super) fn join(&mut self, next: Acc) {
+        for (a, b) in [
+            (&mut self.used, next.used),
+            (&mut self.bin, next.bin),
+            (&mut self.fast, next.fast),
+            (&mut self.tcache, next.tcache),
+        ] {
+            a.0 += b.0;
+            a.1 += b.1;
+        }
+        self.largest = self.largest.max(next.largest);
+        self.run = next.run;
+        self.trim_run = next.trim_run;
+        self.trimmable += next.trimmable;
+        for std::cmp::Reverse(hole) in next.holes {
+            self.keep_hole(hole);
+        }
+        self.hole_bytes += next.hole_bytes;
+        self.holes_count += next.holes_count;
+        self.free_at_top += next.free_at_top;
+        self.walked += next.walked;
+        self.hist.add(&next.hist);
     }
 
     /// The segment ends with the top: freed chunks right below it are not holes, and

@@ -8,7 +8,11 @@
 //! where each chunk's state comes from its neighbour's `PREV_INUSE` bit and the lists that
 //! name it ([`chunks`]), streamed into per-arena figures, holes and the trim estimate
 //! without storing chunks unless a list was asked for ([`holes`]); (6) mmapped chunks from
-//! the anonymous mappings ([`mmapped`]); (7) findings.
+//! the anonymous mappings ([`mmapped`]); (7) findings. Where the core holds each segment in
+//! one piece, (3)'s fastbins and (4) run on threads beside (3)'s bins, and (5), unless
+//! chunks are listed, in one piece per processor: threads read those bytes, not the process
+//! (not shareable between threads), and what they find is filed in the order one thread
+//! would file it.
 
 mod arenas;
 mod chunks;
@@ -21,9 +25,11 @@ use core_reader::{Diagnostic, Target};
 
 use super::layout::NFASTBINS;
 use super::locate::{locate, locate_headless, Located};
+use super::mem::Pieces;
 use super::model::{GlibcArena, GlibcDetail, GlibcHeap, Histogram, Params, Tcache};
 use super::Error;
 use crate::{Allocation, Allocations, Allocator, Arena, Heap};
+use tcaches::Candidates;
 
 /// What to do besides the figures.
 #[derive(Debug, Clone, Default)]
@@ -44,32 +50,99 @@ struct Segment {
     top: Option<u64>,
 }
 
-/// Which free list names a chunk.
+/// Which free list names a chunk: the order is the precedence when two lists name one
+/// chunk (a double free), the last kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mark {
-    Bin,
-    Fast,
-    Tcache,
+    Bin = 0,
+    Fast = 1,
+    Tcache = 2,
 }
 
-/// Chunks named by a free list, sorted by address once the lists are walked.
+/// Chunks named by a free list, sorted by address once the lists are walked. Each is one
+/// word, the chunk's address with its [`Mark`] in the low bits (every list walk takes only
+/// 16-byte aligned chunks), so sorting the words sorts by address and puts a chunk's marks
+/// in [`Mark`]'s order: millions of fastbin chunks are sorted, and words sort fastest.
 #[derive(Default)]
 struct Marks {
-    v: Vec<(u64, Mark)>,
+    v: Vec<u64>,
 }
 
+/// Marks below this many are sorted on one thread.
+const PARALLEL_SORT: usize = 1 << 16;
+
 impl Marks {
+    /// The word of chunk `chunk` named by a list of kind `mark`.
+    #[inline]
+    fn word(chunk: u64, mark: Mark) -> u64 {
+        chunk | mark as u64
+    }
+
+    /// Adds the chunks a list of kind `mark` names.
+    fn extend(&mut self, chunks: impl IntoIterator<Item = u64>, mark: Mark) {
+        self.v
+            .extend(chunks.into_iter().map(|c| Marks::word(c, mark)));
+    }
+
+    /// The chunk and mark at `i`.
+    #[inline]
+    fn get(&self, i: usize) -> Option<(u64, Mark)> {
+        self.v.get(i).map(|&w| {
+            let mark = match w & 15 {
+                0 => Mark::Bin,
+                1 => Mark::Fast,
+                _ => Mark::Tcache,
+            };
+            (w & !15, mark)
+        })
+    }
+
+    /// The index of the first mark of a chunk at or after `c` (of the sorted marks).
+    #[inline]
+    fn first_from(&self, c: u64) -> usize {
+        self.v.partition_point(|&w| w & !15 < c)
+    }
+
+    /// Sorts the marks: two halves side by side, then merged.
+    fn sort(&mut self) {
+        let v = &mut self.v;
+        if v.len() < PARALLEL_SORT {
+            v.sort_unstable();
+            return;
+        }
+        let n = v.len();
+        let (a, b) = v.split_at_mut(n / 2);
+        std::thread::scope(|s| {
+            s.spawn(|| a.sort_unstable());
+            b.sort_unstable();
+        });
+        let mut out = Vec::with_capacity(n);
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            if a[i] <= b[j] {
+                out.push(a[i]);
+                i += 1;
+            } else {
+                out.push(b[j]);
+                j += 1;
+            }
+        }
+        out.extend_from_slice(&a[i..]);
+        out.extend_from_slice(&b[j..]);
+        *v = out;
+    }
+
     /// Sorts the marks from `at` on (the tcaches' few) into the sorted ones before them, in
-    /// place: a chunk named by a list and a tcache gets the tcache's mark after the list's.
+    /// place.
     fn merge_from(&mut self, at: usize) {
         let v = &mut self.v;
         let mut tail = v.split_off(at);
-        tail.sort_unstable_by_key(|m| m.0);
+        tail.sort_unstable();
         let (mut i, mut w) = (at, v.len() + tail.len());
-        v.resize(w, (0, Mark::Bin));
+        v.resize(w, 0);
         while let Some(&t) = tail.last() {
             w -= 1;
-            if i > 0 && v[i - 1].0 > t.0 {
+            if i > 0 && v[i - 1] > t {
                 i -= 1;
                 v[w] = v[i];
             } else {
@@ -203,14 +276,60 @@ impl<'a> Walker<'a> {
         if self.safe_linking.is_none() {
             self.safe_linking = self.detect_safe_linking(&ranges);
         }
-        for i in 0..self.raw.len() {
-            self.walk_bins(i, &ranges);
-            self.walk_fastbins(i, &ranges);
-            self.fastbins_in_flight(i, &ranges);
-        }
-        self.marks.v.sort_unstable_by_key(|m| m.0);
+        // The skim for tcaches reads the segments in address order, the list walks jump
+        // about the heap: another thread skims meanwhile where it needs no lists.
+        let bytes = self.segment_bytes();
+        let skimmable: Option<Vec<chunks::SegmentBytes>> = (self.segments.iter().zip(&bytes))
+            .map(|(seg, b)| Some((seg.start, seg.top.unwrap_or(seg.end), (*b)?)))
+            .collect();
+        // The fastbins (millions of chunks, each a jump in the heap) on a thread of their
+        // own where the segments' bytes are all they read; the bins here.
+        let pieces = self.list_pieces(&ranges);
+        let mut fastbins: Vec<_> = (0..self.raw.len()).map(|i| self.fastbin_walks(i)).collect();
+        let skimmed = std::thread::scope(|s| {
+            let skim = skimmable.map(|bytes| {
+                let mut candidates = Candidates::new(&self.tcache_layouts());
+                s.spawn(move || {
+                    chunks::skim_bytes(&bytes, |c, size, in_use| candidates.add(c, size, in_use))
+                        .map(|()| candidates)
+                })
+            });
+            let fast_thread = pieces.as_ref().map(|pieces| {
+                let passes: Vec<_> = (0..self.raw.len())
+                    .map(|i| self.fastbin_pass(pieces, i, &ranges))
+                    .collect();
+                let mut fastbins = std::mem::take(&mut fastbins);
+                s.spawn(move || {
+                    for (pass, walks) in passes.iter().zip(fastbins.iter_mut()) {
+                        pass.walk(walks);
+                    }
+                    fastbins
+                })
+            });
+            let bins: Vec<_> = (0..self.raw.len())
+                .map(|i| self.bins_of(i, &ranges))
+                .collect();
+            let fastbins = match fast_thread {
+                Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                None => {
+                    for (i, walks) in fastbins.iter_mut().enumerate() {
+                        self.fastbin_pass(self.target, i, &ranges).walk(walks);
+                    }
+                    std::mem::take(&mut fastbins)
+                }
+            };
+            // Filed as one arena after another, bins then fastbins, would file them.
+            for (i, (bins, fastbins)) in bins.into_iter().zip(fastbins).enumerate() {
+                self.file_bins(i, bins);
+                self.file_fastbins(i, fastbins);
+                self.fastbins_in_flight(i, &ranges);
+            }
+            skim.and_then(|h| h.join().ok().flatten())
+        });
+        self.marks.sort();
+        let candidates = skimmed.unwrap_or_else(|| self.skim_candidates());
         let listed = self.marks.v.len();
-        self.find_tcaches(&ranges);
+        self.find_tcaches(&ranges, candidates);
         self.marks.merge_from(listed);
         self.report_duplicates();
         let total: u64 = self
@@ -219,12 +338,33 @@ impl<'a> Walker<'a> {
             .map(|s| s.top.map_or(s.end, |t| t).saturating_sub(s.start))
             .sum();
         self.progress.start(total);
-        for i in 0..self.segments.len() {
-            let seg = self.segments[i].clone();
-            self.walk_segment(&seg);
+        for (seg, bytes) in self.segments.clone().iter().zip(bytes) {
+            self.walk_segment(seg, bytes);
         }
         self.progress.finish();
         self.scan_mmapped();
+    }
+
+    /// The segments' bytes as [`Pieces`], when the core holds each segment in one piece
+    /// with room for a list walk's reads: a chunk a list names lies in a segment (up to
+    /// its top's header), and 32 bytes of it are read.
+    fn list_pieces(&self, ranges: &[Range]) -> Option<Pieces<'a>> {
+        let target: &'a dyn Target = self.target;
+        let pieces = ranges
+            .iter()
+            .map(|&(start, end, _)| {
+                let bytes = target.bytes_at(start);
+                let len = end.checked_sub(start)?.checked_add(32)?;
+                (bytes.len() as u64 >= len).then_some((start, bytes))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        // Heaps never overlap; hostile segment bounds may.
+        let mut sorted: Vec<(u64, u64)> = ranges.iter().map(|r| (r.0, r.1)).collect();
+        sorted.sort_unstable();
+        sorted
+            .windows(2)
+            .all(|w| w[0].1 <= w[1].0)
+            .then(|| Pieces::new(pieces))
     }
 
     /// `heap_max_size ()` for this process.
@@ -244,15 +384,10 @@ impl<'a> Walker<'a> {
             .any(|&(s, e, a)| c >= s && c < e && arena.is_none_or(|x| x == a))
     }
 
-    /// Decodes a fastbin or tcache link stored at `at` (`REVEAL_PTR`, malloc/malloc.c 2.32+:
-    /// the pointer XORed with the link's own address shifted right by 12).
+    /// Decodes a fastbin or tcache link stored at `at` (see [`reveal`]).
     #[inline]
     fn reveal(&self, at: u64, raw: u64) -> u64 {
-        if self.safe_linking == Some(true) {
-            raw ^ (at >> 12)
-        } else {
-            raw
-        }
+        reveal(self.safe_linking == Some(true), at, raw)
     }
 
     fn finish(mut self) -> GlibcHeap {
@@ -301,6 +436,18 @@ impl<'a> Walker<'a> {
         heap.size_classes = heap.detail.histogram.size_classes();
         heap.findings = super::findings::findings(&heap);
         heap
+    }
+}
+
+/// Decodes a fastbin or tcache link stored at `at`, when links are mangled (`REVEAL_PTR`,
+/// malloc/malloc.c 2.32+: the pointer XORed with the link's own address shifted right by
+/// 12).
+#[inline]
+fn reveal(mangled: bool, at: u64, raw: u64) -> u64 {
+    if mangled {
+        raw ^ (at >> 12)
+    } else {
+        raw
     }
 }
 

@@ -15,27 +15,60 @@ type Problem = (&'static str, u64, String);
 /// A tcache's non-empty `(bin, count)`s and the chunks its lists hold.
 type TcacheContents = (Vec<(usize, u64)>, Vec<u64>);
 
+/// Chunks in use of a tcache's size, `(chunk, size)`, kept at most.
+const MAX_CANDIDATES: usize = 100_000;
+
+/// The chunks that may be tcaches, as a skim of the segments finds them.
+pub(super) struct Candidates {
+    sizes: Vec<u64>,
+    v: Vec<(u64, u64)>,
+}
+
+impl Candidates {
+    /// Candidates of the chunk sizes of `layouts`.
+    pub(super) fn new(layouts: &[TcacheLayout]) -> Candidates {
+        Candidates {
+            sizes: layouts.iter().map(|l| l.chunk_size()).collect(),
+            v: Vec::new(),
+        }
+    }
+
+    /// One chunk of the skim.
+    #[inline]
+    pub(super) fn add(&mut self, c: u64, size: u64, in_use: bool) {
+        if in_use && self.sizes.contains(&size) && self.v.len() < MAX_CANDIDATES {
+            self.v.push((c, size));
+        }
+    }
+}
+
 impl Walker<'_> {
-    /// Finds the tcaches: chunks of `tcache_perthread_struct`'s size, in use, whose lists
-    /// hold exactly `counts[i]` chunks of bin `i`'s size each.
-    pub(super) fn find_tcaches(&mut self, ranges: &[Range]) {
-        let layouts: Vec<TcacheLayout> = match &self.loc.layout.tcache {
+    /// The tcache layouts to look for.
+    pub(super) fn tcache_layouts(&self) -> Vec<TcacheLayout> {
+        match &self.loc.layout.tcache {
             Some(t) => vec![t.clone()],
             None if self.loc.tcache_unknown => vec![TcacheLayout::new(2), TcacheLayout::new(1)],
             None => {
                 // Before 2.27 (no have_fastchunks): only 2.26 has a tcache, with byte counts.
                 vec![TcacheLayout::new(1)]
             }
-        };
-        let sizes: Vec<u64> = layouts.iter().map(|l| l.chunk_size()).collect();
-        let mut candidates = Vec::new();
-        for seg in self.segments.clone() {
-            self.skim_segment(&seg, |c, size, in_use| {
-                if in_use && sizes.contains(&size) && candidates.len() < 100_000 {
-                    candidates.push((c, size));
-                }
-            });
         }
+    }
+
+    /// Skims every segment for [`Candidates`].
+    pub(super) fn skim_candidates(&self) -> Candidates {
+        let mut candidates = Candidates::new(&self.tcache_layouts());
+        for seg in &self.segments {
+            self.skim_segment(seg, |c, size, in_use| candidates.add(c, size, in_use));
+        }
+        candidates
+    }
+
+    /// Finds the tcaches among the candidates: chunks of `tcache_perthread_struct`'s size,
+    /// in use, whose lists hold exactly `counts[i]` chunks of bin `i`'s size each.
+    pub(super) fn find_tcaches(&mut self, ranges: &[Range], candidates: Candidates) {
+        let layouts = self.tcache_layouts();
+        let candidates = candidates.v;
         let modes: Vec<bool> = match self.safe_linking {
             Some(m) => vec![m],
             None => vec![false, true],
@@ -147,9 +180,7 @@ impl Walker<'_> {
                 full_bins: counts.iter().filter(|c| c.1 >= full_at).count() as u64,
                 counts,
             });
-            self.marks
-                .v
-                .extend(chunks.into_iter().map(|c| (c, Mark::Tcache)));
+            self.marks.extend(chunks, Mark::Tcache);
             for (kind, at, message) in problems {
                 let whose = thread.map_or(String::new(), |t| format!(" (thread {t})"));
                 self.problem(kind, at, format!("tcache at {addr:#x}{whose}, {message}"));
