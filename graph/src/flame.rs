@@ -113,8 +113,10 @@ pub fn flame_lines(view: &View<'_>, min_width: f64) -> Vec<String> {
     let mut open: Vec<(u64, usize)> = Vec::new();
     let mut close = |open: &mut Vec<(u64, usize)>, depth: usize, time: u64, line: usize| {
         while open.len() > depth {
-            let (start, first) = open.pop().expect("open frame");
-            if ((time - start) as f64) < cut {
+            let Some((start, first)) = open.pop() else {
+                break;
+            };
+            if (time.saturating_sub(start) as f64) < cut {
                 continue;
             }
             // Frames above this one closed first and set the lines they hold.
