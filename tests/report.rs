@@ -235,6 +235,24 @@ impl Browser {
         while self.next_message(deadline).is_some() {}
     }
 
+    /// Evaluates `expression` until `done` holds for its value or `limit` runs out (the page
+    /// reacts to events asynchronously, later on a loaded machine); returns the last value.
+    fn eval_until(
+        &mut self,
+        expression: &str,
+        done: impl Fn(&Value) -> bool,
+        limit: Duration,
+    ) -> Value {
+        let deadline = Instant::now() + process::timeout(limit);
+        loop {
+            let v = self.eval(expression);
+            if done(&v) || Instant::now() >= deadline {
+                return v;
+            }
+            self.settle(Duration::from_millis(100));
+        }
+    }
+
     fn eval(&mut self, expression: &str) -> Value {
         let s = self.session.clone();
         let r = self.call(
@@ -1494,8 +1512,12 @@ fn report_links_leaks_and_types_to_their_call_paths() {
     let mut follow = |href: &str| -> Value {
         let click = format!("document.querySelector('a.graph-link[href=\"{href}\"]').click()");
         b.eval(&click);
-        b.settle(Duration::from_millis(500));
-        b.eval(LANDED)
+        // The click lands through a `hashchange` event, then a scroll: wait for both.
+        b.eval_until(
+            LANDED,
+            |v| v["hash"] == href && v["on_screen"] == true,
+            Duration::from_secs(10),
+        )
     };
     let leaks = page.data["leaks"].as_array().expect("leak rows");
     for function in ["leak_pages", "leak_records"] {
