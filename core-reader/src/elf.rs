@@ -414,6 +414,7 @@ impl CoreFile {
         }
         // Sorted by address so that lookups can binary-search.
         segments.sort_by_key(|s| s.vaddr);
+        clip_overlaps(&mut segments, &mut diagnostics);
 
         let os_abi = header.e_ident().os_abi;
         let mut core = CoreFile {
@@ -508,6 +509,33 @@ impl CoreFile {
     }
 }
 
+/// A damaged core can have `PT_LOAD` segments that overlap (the kernel never writes them).
+/// An address must read the same bytes whichever way it is reached (a lookup, a cursor going
+/// forward through one segment, a thread given a segment's slice), so each segment is cut
+/// where the next one (by address) starts: the later segment owns the overlap, as a lookup
+/// by address already chose, and what lay past it is named as lost.
+fn clip_overlaps(segments: &mut [Segment], diagnostics: &mut Vec<Diagnostic>) {
+    for i in 1..segments.len() {
+        let next = segments[i].vaddr;
+        let seg = &mut segments[i - 1];
+        if seg.end() <= next {
+            continue;
+        }
+        let keep = next - seg.vaddr;
+        diagnostics.push(Diagnostic::at(
+            "overlapping_segments",
+            next,
+            format!(
+                "the segment at {:#x} ({} bytes) overlaps the next one; read up to {next:#x} only",
+                seg.vaddr, seg.memsz
+            ),
+        ));
+        seg.memsz = keep;
+        seg.filesz = seg.filesz.min(keep);
+        seg.present = seg.present.min(keep);
+    }
+}
+
 /// Frames `Elf64_Nhdr` records; stops at the first record that does not fit.
 struct NoteIter<'a> {
     data: &'a [u8],
@@ -542,5 +570,70 @@ impl<'a> Iterator for NoteIter<'a> {
         let desc = &d[desc_start..desc_end];
         self.data = d.get(align4(desc_end)..).unwrap_or(&[]);
         Some(RawNote { name, kind, desc })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An x86_64 `ET_CORE` header and `PT_LOAD` headers for `(vaddr, bytes)` segments, the
+    /// bytes placed after the headers in order (ELF-64 layouts from the System V gABI).
+    fn image(segments: &[(u64, &[u8])]) -> Vec<u8> {
+        let phoff = 64u64;
+        let mut data_at = phoff + 56 * segments.len() as u64;
+        let mut out = vec![0u8; 64];
+        out[..4].copy_from_slice(b"\x7fELF");
+        out[4] = elf::ELFCLASS64;
+        out[5] = elf::ELFDATA2LSB;
+        out[6] = 1;
+        out[16..18].copy_from_slice(&elf::ET_CORE.to_le_bytes());
+        out[18..20].copy_from_slice(&elf::EM_X86_64.to_le_bytes());
+        out[20..24].copy_from_slice(&1u32.to_le_bytes());
+        out[32..40].copy_from_slice(&phoff.to_le_bytes());
+        out[52..54].copy_from_slice(&64u16.to_le_bytes());
+        out[54..56].copy_from_slice(&56u16.to_le_bytes());
+        out[56..58].copy_from_slice(&(segments.len() as u16).to_le_bytes());
+        for (vaddr, bytes) in segments {
+            let len = bytes.len() as u64;
+            let mut ph = Vec::new();
+            ph.extend_from_slice(&elf::PT_LOAD.to_le_bytes());
+            ph.extend_from_slice(&(elf::PF_R | elf::PF_W).to_le_bytes());
+            for v in [data_at, *vaddr, 0, len, len, 0x1000] {
+                ph.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(&ph);
+            data_at += len;
+        }
+        for (_, bytes) in segments {
+            out.extend_from_slice(bytes);
+        }
+        out
+    }
+
+    #[test]
+    fn overlapping_segments_are_cut_where_the_next_starts() {
+        let a = [0xaau8; 0x30];
+        let b = [0xbbu8; 0x10];
+        let c = image(&[(0x1000, &a), (0x1020, &b)]);
+        let core = CoreFile::from_bytes("overlap", c).expect("a core");
+        // One answer per address, whichever way it is asked: the first segment's bytes stop
+        // where the second starts, and nothing is read past the second's end.
+        assert_eq!(core.bytes_at(0x1000), &a[..0x20]);
+        assert_eq!(core.bytes_at(0x1018), &a[..8]);
+        assert_eq!(core.bytes_at(0x1020), &b[..]);
+        assert_eq!(core.bytes_at(0x1030), &[] as &[u8]);
+        assert_eq!(core.segments()[0].end(), 0x1020);
+        let d: Vec<_> = core
+            .diagnostics()
+            .iter()
+            .map(|d| (d.kind, d.address))
+            .collect();
+        assert_eq!(d, [("overlapping_segments", Some(0x1020))]);
+        // Segments that only touch are left alone.
+        let c = image(&[(0x1000, &[1u8; 0x20]), (0x1020, &[2u8; 0x20])]);
+        let core = CoreFile::from_bytes("touching", c).expect("a core");
+        assert!(core.diagnostics().is_empty());
+        assert_eq!(core.bytes_at(0x1000).len(), 0x20);
     }
 }
