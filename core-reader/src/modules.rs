@@ -453,8 +453,10 @@ pub(crate) fn load_range(phdrs: &[Phdr], bias: LoadBias) -> (u64, u64) {
     )
 }
 
-/// Where to look for a module's file: `--exe` for the main program; else the recorded path
-/// under `--sysroot`, else the recorded path itself; else, like gdb's solib-search-path, a
+/// Where to look for a module's file: `--exe` for the main program; else the recorded path,
+/// under `--sysroot` when one is given (never the host's file then: it may be built for
+/// another architecture, and a core without its modules' headers has no build-id to tell);
+/// else, like gdb's solib-search-path, a
 /// file of the same name beside `--exe` (artifacts copied off a production host usually sit
 /// together). Callers check the build-id before trusting what is found.
 pub(crate) fn locate_file(
