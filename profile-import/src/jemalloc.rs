@@ -69,9 +69,10 @@ struct Pending {
 /// profile of its own, and joined in file order. Each piece reads as it would as part of
 /// the file, as its first line begins a stack (the stack before ends there); the first line
 /// numbers of the pieces are known only once they are read, so a piece with a problem to
-/// report (rare) is read again with them. From the memory map on, the file is read line by
-/// line, as is a batch with no `@` line in it to cut at.
-pub(crate) fn read<R: BufRead>(
+/// report (rare) is read again with them. The next batch is read from the file while the
+/// pieces of this one are parsed. From the memory map on, the file is read line by line, as
+/// is a batch with no `@` line in it to cut at.
+pub(crate) fn read<R: BufRead + Send>(
     lines: LineReader<R>,
     header: &str,
     header_line: u64,
@@ -79,7 +80,7 @@ pub(crate) fn read<R: BufRead>(
     read_in_pieces(lines, header, header_line, SIZES)
 }
 
-fn read_in_pieces<R: BufRead>(
+fn read_in_pieces<R: BufRead + Send>(
     lines: LineReader<R>,
     header: &str,
     header_line: u64,
@@ -103,8 +104,11 @@ fn read_in_pieces<R: BufRead>(
     // Lines read so far (the header's included).
     let mut line = header_line;
     let mut buf: Vec<u8> = Vec::new();
+    // The next batch: what follows the last piece of this one, then the file read on
+    // while this one's pieces are parsed.
+    let mut next: Vec<u8> = Vec::new();
+    let mut stopped = fill(&mut r, &mut buf, sizes.batch);
     loop {
-        let stopped = fill(&mut r, &mut buf, sizes.batch);
         let end = stopped.is_some() || buf.len() < sizes.batch;
         let starts = piece_starts(&buf, end, sizes.piece);
         let Some((&last, _)) = starts.split_last() else {
@@ -119,10 +123,19 @@ fn read_in_pieces<R: BufRead>(
             .map(|(&a, &b)| (a, b))
             .filter(|(a, b)| a < b)
             .collect();
-        let pieces: Vec<Piece> = bounds
-            .par_iter()
-            .map(|&(a, b)| Piece::read(&buf[a..b], new_profile(), 0))
-            .collect();
+        let read_pieces = || -> Vec<Piece> {
+            bounds
+                .par_iter()
+                .map(|&(a, b)| Piece::read(&buf[a..b], new_profile(), 0))
+                .collect()
+        };
+        next.clear();
+        let (pieces, next_stopped) = if end {
+            (read_pieces(), None)
+        } else {
+            next.extend_from_slice(&buf[read_to..]);
+            rayon::join(read_pieces, || fill(&mut r, &mut next, sizes.batch))
+        };
         for (piece, &(a, b)) in pieces.into_iter().zip(&bounds) {
             let piece = if piece.skipped.is_empty() {
                 piece
@@ -135,10 +148,17 @@ fn read_in_pieces<R: BufRead>(
             line += piece.lines;
             if let Some(maps) = piece.maps {
                 // The memory map: the rest of the file, line by line (up to where reading
-                // failed, if it did).
+                // failed, if it did). The next batch, when read, begins with this one's
+                // bytes after `read_to`.
+                let (read, stopped) = if end {
+                    (&buf[a + maps..], stopped)
+                } else {
+                    (&buf[a + maps..read_to], next_stopped)
+                };
+                let read = read.chain(&next[..]);
                 let rest: Box<dyn BufRead + '_> = match stopped {
-                    Some(e) => Box::new((&buf[a + maps..]).chain(Failed(e))),
-                    None => Box::new((&buf[a + maps..]).chain(r)),
+                    Some(e) => Box::new(read.chain(Failed(e))),
+                    None => Box::new(read.chain(r)),
                 };
                 let mut rest = LineReader::continuing(rest, line);
                 read_maps(&mut rest, &mut profile, &mut skipped);
@@ -158,7 +178,8 @@ fn read_in_pieces<R: BufRead>(
                 skipped,
             });
         }
-        buf.drain(..read_to);
+        std::mem::swap(&mut buf, &mut next);
+        stopped = next_stopped;
     }
 }
 
@@ -468,7 +489,7 @@ MAPPED_LIBRARIES:
     }
 
     /// The dump read whole, line by line, and in pieces of these sizes.
-    fn both_ways<R: BufRead>(input: impl Fn() -> R, sizes: Sizes) -> (Parsed, Parsed) {
+    fn both_ways<R: BufRead + Send>(input: impl Fn() -> R, sizes: Sizes) -> (Parsed, Parsed) {
         let header = |r: R| {
             let mut lines = LineReader::new(r);
             let (n, header) = match lines.next_line() {

@@ -191,7 +191,7 @@ fn io_error(e: std::io::Error) -> Error {
     }
 }
 
-fn read_buffered<R: BufRead>(mut r: R) -> Result<Parsed, Error> {
+fn read_buffered<R: BufRead + Send>(mut r: R) -> Result<Parsed, Error> {
     let head = r.fill_buf().map_err(io_error)?;
     if head.starts_with(&[0x1f, 0x8b]) {
         return read_plain(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(r)));
@@ -199,7 +199,7 @@ fn read_buffered<R: BufRead>(mut r: R) -> Result<Parsed, Error> {
     read_plain(r)
 }
 
-fn read_plain<R: BufRead>(mut r: R) -> Result<Parsed, Error> {
+fn read_plain<R: BufRead + Send>(mut r: R) -> Result<Parsed, Error> {
     let head = r.fill_buf().map_err(io_error)?;
     let Some(&first) = head.first() else {
         return Err(Error::UnknownFormat {
@@ -250,7 +250,7 @@ fn read_plain<R: BufRead>(mut r: R) -> Result<Parsed, Error> {
 /// The first meaningful line decides: `%` command lines (jeprof's `%warn`) and blank lines
 /// are passed over; a `--- heap…`/`--- growth…` line is a page header that may precede the
 /// real one (jeprof skips it) or begin a Java heapz profile.
-fn read_text<R: BufRead>(mut lines: lines::LineReader<R>) -> Result<Parsed, Error> {
+fn read_text<R: BufRead + Send>(mut lines: lines::LineReader<R>) -> Result<Parsed, Error> {
     let mut page_header = false;
     loop {
         let Some((n, line)) = lines.next_line() else {

@@ -281,22 +281,51 @@ impl Folded {
     }
 }
 
+/// Groups of at least this many stacks are sorted on other threads ([`sort_lines`]): a
+/// 250k-stack profile splits into groups this large a few frames in.
+const SORT_ON_THREADS: usize = 8192;
+
+/// The frames of a stack, by its index.
+type FramesOf<'a, 'f> = &'a (dyn Fn(u32) -> &'f [u32] + Sync);
+
 /// Sorts `order` (stacks, by index) stably in the text order of their lines ([`text_order`]),
 /// a frame at a time: at each depth the stacks are grouped by their frame there (and by
 /// whether their line goes on after it; the lines that ended come first), the groups put in
 /// order, and each group sorted on from the next frame. Comparing whole lines would compare
-/// their long shared beginnings again and again. Groups of a few stacks are compared whole.
-fn sort_lines<'f>(order: &mut [u32], frames_of: &dyn Fn(u32) -> &'f [u32], names: &[String]) {
+/// their long shared beginnings again and again. Groups of a few stacks are compared whole;
+/// large ones are sorted on rayon's threads (each group alone, so in the same order).
+fn sort_lines<'f>(order: &mut [u32], frames_of: FramesOf<'_, 'f>, names: &[String]) {
+    sort_lines_with(order, frames_of, names, SORT_ON_THREADS);
+}
+
+/// [`sort_lines`], with groups of at least `on_threads` stacks sorted on other threads.
+fn sort_lines_with<'f>(
+    order: &mut [u32],
+    frames_of: FramesOf<'_, 'f>,
+    names: &[String],
+    on_threads: usize,
+) {
+    rayon::scope(|scope| sort_groups(scope, order, 0, frames_of, names, on_threads));
+}
+
+/// Sorts the stacks of `order`, all alike before `depth`, from `depth` on ([`sort_lines`]).
+fn sort_groups<'s, 'f: 's>(
+    scope: &rayon::Scope<'s>,
+    order: &'s mut [u32],
+    depth: usize,
+    frames_of: FramesOf<'s, 'f>,
+    names: &'s [String],
+    on_threads: usize,
+) {
     /// A stack's key at a depth: none when its line ended before it, else its frame there
     /// and whether the line goes on.
     type Key = Option<(u32, bool)>;
-    let mut work: Vec<(usize, usize, usize)> = vec![(0, order.len(), 0)];
+    let mut work: Vec<(&'s mut [u32], usize)> = vec![(order, depth)];
     let mut keys: Vec<Key> = Vec::new();
     let mut index: FxHashMap<Key, u32> = FxHashMap::default();
     let mut group: Vec<u32> = Vec::new();
     let mut sorted: Vec<u32> = Vec::new();
-    while let Some((start, end, depth)) = work.pop() {
-        let order = &mut order[start..end];
+    while let Some((order, depth)) = work.pop() {
         if order.len() <= 32 {
             order.sort_by(|&a, &b| text_order(names, frames_of(a), frames_of(b)));
             continue;
@@ -349,9 +378,19 @@ fn sort_lines<'f>(order: &mut [u32], frames_of: &dyn Fn(u32) -> &'f [u32], names
             next[r] += 1;
         }
         order.copy_from_slice(&sorted);
+        // Each group that goes on, sorted from the next frame: here, or on another thread.
+        let mut rest = order;
         for (r, &k) in ranked.iter().enumerate() {
+            let (this, after) = std::mem::take(&mut rest).split_at_mut(bounds[r + 1] - bounds[r]);
+            rest = after;
             if let Some((_, true)) = keys[k as usize] {
-                work.push((start + bounds[r], start + bounds[r + 1], depth + 1));
+                if this.len() >= on_threads {
+                    scope.spawn(move |scope| {
+                        sort_groups(scope, this, depth + 1, frames_of, names, on_threads)
+                    });
+                } else {
+                    work.push((this, depth + 1));
+                }
             }
         }
     }
@@ -519,8 +558,10 @@ mod tests {
         };
         let mut by_text: Vec<u32> = (0..stacks.len() as u32).collect();
         by_text.sort_by(|&a, &b| text(&stacks[a as usize]).cmp(&text(&stacks[b as usize])));
-        let mut by_frames: Vec<u32> = (0..stacks.len() as u32).collect();
-        sort_lines(&mut by_frames, &|i| &stacks[i as usize], &names);
-        assert_eq!(by_text, by_frames);
+        for on_threads in [2, 100, usize::MAX] {
+            let mut by_frames: Vec<u32> = (0..stacks.len() as u32).collect();
+            sort_lines_with(&mut by_frames, &|i| &stacks[i as usize], &names, on_threads);
+            assert_eq!(by_text, by_frames);
+        }
     }
 }
