@@ -4,7 +4,7 @@
 # and CPU) with its peak anonymous memory (RssAnon sampled every 20 ms from /proc: the
 # mapped core's pages are not ours), as allocations per second and bytes per allocation.
 # Issue 10's goal: at least 5 M allocations/s on 2 cores and at most 32 bytes per
-# allocation. Not a test: run it by hand (`bench/types_leaks.sh [MILLIONS]`); needs g++.
+# allocation; issue 14's for `leaks`: at most 24 bytes per allocation. Not a test: run it by hand (`bench/types_leaks.sh [MILLIONS]`); needs g++.
 source "$(dirname "$0")/common.sh"
 millions=${1:-4}
 g++ -O1 -g -o "$work/held" "$here/held_objects.cpp"

@@ -354,13 +354,9 @@ struct Recognizer<'a, 'm> {
 pub(crate) struct Typed(Vec<u64>);
 
 impl Typed {
-    /// `n` blocks, block `i` typed where `typed(i)`.
-    pub(crate) fn new(n: usize, typed: impl Fn(usize) -> bool) -> Typed {
-        let mut bits = Typed(vec![0; n.div_ceil(64)]);
-        for i in (0..n).filter(|&i| typed(i)) {
-            bits.set(i);
-        }
-        bits
+    /// The bits of blocks `64 k` to `64 k + 63` in word `k` of `words`.
+    pub(crate) fn from_words(words: Vec<u64>) -> Typed {
+        Typed(words)
     }
 
     fn get(&self, i: usize) -> bool {
@@ -714,7 +710,7 @@ mod tests {
     /// The blocks claimed and as what, by address.
     fn claims(m: &MemoryImage) -> Vec<(u64, Pattern)> {
         let blocks = BLOCKS.map(|(address, size)| Block { address, size });
-        let mut typed = Typed::new(BLOCKS.len(), |_| false);
+        let mut typed = Typed::from_words(vec![0; BLOCKS.len().div_ceil(64)]);
         let mut found = Vec::new();
         let directory = crate::scan::Directory::new(&blocks);
         recognize(m, &blocks, &directory, &mut typed, &mut |i, p| {
@@ -769,7 +765,7 @@ mod tests {
         let m = image();
         let blocks = BLOCKS.map(|(address, size)| Block { address, size });
         let directory = crate::scan::Directory::new(&blocks);
-        let mut typed = Typed::new(BLOCKS.len(), |_| false);
+        let mut typed = Typed::from_words(vec![0; BLOCKS.len().div_ceil(64)]);
         let mut batch = Batch::default();
         containers_ranges(&m, &blocks, |s, e| batch.pieces.push((s, e)));
         let mut found = Vec::new();

@@ -60,8 +60,137 @@ pub struct TypeName {
 #[derive(Debug, Clone, Default)]
 pub struct Types {
     names: Vec<TypeName>,
-    /// Per block: an index into `names`, or [`Types::UNKNOWN`].
-    of_block: Vec<u32>,
+    /// The blocks whose types are kept.
+    kept: Kept,
+    /// Per block kept, at its [`Kept::slot`]: an index into `names`, if recognized.
+    of_block: TypeIds,
+}
+
+/// Which blocks a [`Types`] keeps the type of: all, or those set in a bitmap, one bit a
+/// block, with per 64 bits how many are kept before them (a kept block's place among them).
+#[derive(Debug, Clone, Default)]
+enum Kept {
+    #[default]
+    All,
+    Some {
+        bits: Vec<u64>,
+        before: Vec<u32>,
+    },
+}
+
+impl Kept {
+    /// The blocks of `n` that `keep` names.
+    fn of(n: usize, keep: impl Fn(usize) -> bool) -> Kept {
+        let mut bits = vec![0u64; n.div_ceil(64)];
+        for i in (0..n).filter(|&i| keep(i)) {
+            bits[i / 64] |= 1 << (i % 64);
+        }
+        let mut count = 0u32;
+        let before = bits
+            .iter()
+            .map(|w| {
+                let b = count;
+                count += w.count_ones();
+                b
+            })
+            .collect();
+        Kept::Some { bits, before }
+    }
+
+    /// How many blocks before block `i` are kept.
+    fn place(&self, i: usize) -> usize {
+        match self {
+            Kept::All => i,
+            Kept::Some { bits, before } => match (bits.get(i / 64), before.get(i / 64)) {
+                (Some(w), Some(&b)) => {
+                    b as usize + (w & ((1u64 << (i % 64)) - 1)).count_ones() as usize
+                }
+                // Past the last block: all of them.
+                _ => {
+                    before.last().map_or(0, |&b| b as usize)
+                        + bits.last().map_or(0, |w| w.count_ones() as usize)
+                }
+            },
+        }
+    }
+
+    /// `table` (a place per block kept of `n`) cut in the places of each `chunk` blocks.
+    fn places<'t>(&self, table: &'t mut [u16], n: usize, chunk: usize) -> Vec<&'t mut [u16]> {
+        let mut rest = table;
+        (0..n.div_ceil(chunk))
+            .map(|k| {
+                let (from, to) = (self.place(k * chunk), self.place(n.min((k + 1) * chunk)));
+                let (places, after) = std::mem::take(&mut rest).split_at_mut(to - from);
+                rest = after;
+                places
+            })
+            .collect()
+    }
+
+    /// Block `i`'s place in the table, if kept.
+    #[inline]
+    fn slot(&self, i: usize) -> Option<usize> {
+        match self {
+            Kept::All => Some(i),
+            Kept::Some { bits, .. } => {
+                (bits.get(i / 64)? & (1 << (i % 64)) != 0).then(|| self.place(i))
+            }
+        }
+    }
+}
+
+/// Per block: an index into a [`Types`]' names, or none: two bytes a block while the names
+/// are fewer than [`TypeIds::NARROW`] (four bytes a block were a sixth of a leak check's
+/// peak memory), four past that.
+#[derive(Debug, Clone)]
+enum TypeIds {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
+}
+
+impl Default for TypeIds {
+    fn default() -> TypeIds {
+        TypeIds::Narrow(Vec::new())
+    }
+}
+
+impl TypeIds {
+    /// A narrow table's "none".
+    const NARROW: u16 = u16::MAX;
+
+    /// The index of block `i`'s type, if recognized.
+    #[inline]
+    fn get(&self, i: usize) -> Option<u32> {
+        match self {
+            TypeIds::Narrow(ids) => ids
+                .get(i)
+                .filter(|&&t| t != Self::NARROW)
+                .map(|&t| t.into()),
+            TypeIds::Wide(ids) => ids.get(i).copied().filter(|&t| t != Types::UNKNOWN),
+        }
+    }
+
+    /// Gives block `i` the type at `id`, widening the table first if `id` does not fit.
+    fn set(&mut self, i: usize, id: u32) {
+        if let TypeIds::Narrow(ids) = self {
+            match u16::try_from(id).ok().filter(|&t| t != Self::NARROW) {
+                Some(t) => {
+                    ids[i] = t;
+                    return;
+                }
+                None => {
+                    let wide = ids.iter().map(|&t| match t {
+                        Self::NARROW => Types::UNKNOWN,
+                        t => t.into(),
+                    });
+                    *self = TypeIds::Wide(wide.collect());
+                }
+            }
+        }
+        if let TypeIds::Wide(ids) = self {
+            ids[i] = id;
+        }
+    }
 }
 
 /// The allocations of one type (or, unrecognized, of one size): `heap --by type`.
@@ -245,22 +374,53 @@ impl Types {
     /// [`Types::infer`] with the blocks' directory made already (the leak check's, the
     /// reference graph's): one directory in memory, not two.
     pub(crate) fn infer_in(target: &dyn Target, blocks: &[Block], directory: &Directory) -> Types {
-        // Blocks a thread names at a time.
-        const CHUNK: usize = 1 << 16;
-        let mut of_block = vec![Types::UNKNOWN; blocks.len()];
+        Types::infer_kept(target, blocks, directory, Kept::All)
+    }
+
+    /// [`Types::infer_in`] keeping the types of the blocks `keep` names only (the leak
+    /// check names only the leaked ones): every block's is recognized, for a container's
+    /// part is known by the parts typed before it, but the table has a place only for
+    /// those kept.
+    pub(crate) fn infer_some(
+        target: &dyn Target,
+        blocks: &[Block],
+        directory: &Directory,
+        keep: impl Fn(usize) -> bool,
+    ) -> Types {
+        Types::infer_kept(target, blocks, directory, Kept::of(blocks.len(), keep))
+    }
+
+    fn infer_kept(
+        target: &dyn Target,
+        blocks: &[Block],
+        directory: &Directory,
+        kept: Kept,
+    ) -> Types {
+        // Blocks a thread names at a time: fewer than a narrow table counts, so that each
+        // chunk's own numbering fits in it, and whole words of [`Typed`]'s bits.
+        const CHUNK: usize = 1 << 15;
+        let n = blocks.len();
+        let mut of_block = vec![TypeIds::NARROW; kept.place(n)];
         // Each chunk of blocks numbers the classes it meets in the order it meets them; the
         // chunks' numbers are then made one numbering, chunk by chunk: the order one pass
         // over all the blocks would have met them in.
-        let met: Vec<Vec<String>> = of_block
-            .par_chunks_mut(CHUNK)
+        let met: Vec<(Vec<String>, Vec<u64>)> = kept
+            .places(&mut of_block, n, CHUNK)
+            .into_par_iter()
             .zip(blocks.par_chunks(CHUNK))
-            .map(|(of_block, chunk)| name_vtables(target, blocks, directory, chunk, of_block))
+            .enumerate()
+            .map(|(k, (places, chunk))| {
+                let at = |j: usize| kept.slot(k * CHUNK + j).map(|s| s - kept.place(k * CHUNK));
+                name_vtables(target, blocks, directory, chunk, places, at)
+            })
             .collect();
         let mut names: Vec<TypeName> = Vec::new();
         let mut by_name: HashMap<String, u32> = HashMap::new();
+        let mut typed = Vec::with_capacity(n.div_ceil(64));
         let renumber: Vec<Vec<u32>> = met
             .into_iter()
-            .map(|met| {
+            .map(|(met, bits)| {
+                typed.extend(bits);
                 met.into_iter()
                     .map(|name| {
                         *by_name.entry(name.clone()).or_insert_with(|| {
@@ -274,34 +434,67 @@ impl Types {
                     .collect()
             })
             .collect();
-        of_block
-            .par_chunks_mut(CHUNK)
-            .zip(renumber)
-            .for_each(|(of_block, renumber)| {
-                for t in of_block.iter_mut().filter(|t| **t != Types::UNKNOWN) {
-                    *t = renumber[*t as usize];
-                }
-            });
-        let mut types = Types { names, of_block };
-        types.add_patterns(target, blocks, directory);
+        // Room for the patterns' names too in a narrow table, where they fit.
+        let of_block = if names.len() + Pattern::ALL.len() < usize::from(TypeIds::NARROW) {
+            kept.places(&mut of_block, n, CHUNK)
+                .into_par_iter()
+                .zip(renumber)
+                .for_each(|(of_block, renumber)| {
+                    for t in of_block.iter_mut().filter(|t| **t != TypeIds::NARROW) {
+                        // Below NARROW: checked above.
+                        *t = renumber[usize::from(*t)] as u16;
+                    }
+                });
+            TypeIds::Narrow(of_block)
+        } else {
+            let wide = kept
+                .places(&mut of_block, n, CHUNK)
+                .into_par_iter()
+                .zip(renumber)
+                .flat_map_iter(|(of_block, renumber)| {
+                    of_block.iter().map(move |&t| match t {
+                        TypeIds::NARROW => Types::UNKNOWN,
+                        t => renumber[usize::from(t)],
+                    })
+                })
+                .collect::<Vec<u32>>();
+            TypeIds::Wide(wide)
+        };
+        let mut types = Types {
+            names,
+            kept,
+            of_block,
+        };
+        types.add_patterns(target, blocks, directory, Typed::from_words(typed));
         types
     }
 
-    /// Names the container parts among the blocks no vtable named.
-    fn add_patterns(&mut self, target: &dyn Target, blocks: &[Block], directory: &Directory) {
-        let of_block = &self.of_block;
-        let mut typed = Typed::new(of_block.len(), |i| of_block[i] != Types::UNKNOWN);
+    /// Names the container parts among the blocks no vtable named (`typed`).
+    fn add_patterns(
+        &mut self,
+        target: &dyn Target,
+        blocks: &[Block],
+        directory: &Directory,
+        mut typed: Typed,
+    ) {
         // Each pattern's index among the names, once it has one.
         let mut ids = [None; Pattern::ALL.len()];
-        let Types { names, of_block } = self;
+        let Types {
+            names,
+            kept,
+            of_block,
+        } = self;
         patterns::recognize(target, blocks, directory, &mut typed, &mut |i, pattern| {
-            of_block[i] = *ids[pattern.index()].get_or_insert_with(|| {
+            let id = *ids[pattern.index()].get_or_insert_with(|| {
                 names.push(TypeName {
                     name: pattern.name().to_string(),
                     kind: TypeKind::Pattern,
                 });
                 (names.len() - 1) as u32
             });
+            if let Some(s) = kept.slot(i) {
+                of_block.set(s, id);
+            }
         });
     }
 
@@ -313,10 +506,7 @@ impl Types {
     /// The index of block `i`'s type among [`Types::name`]'s, if recognized: a cheap key
     /// for grouping blocks by type.
     pub fn index_of(&self, i: usize) -> Option<u32> {
-        self.of_block
-            .get(i)
-            .copied()
-            .filter(|&t| t != Types::UNKNOWN)
+        self.of_block.get(self.kept.slot(i)?)
     }
 
     /// The type at `index` (from [`Types::index_of`]).
@@ -326,55 +516,66 @@ impl Types {
 
     /// How many blocks have a recognized type.
     pub fn recognized(&self) -> usize {
-        self.of_block
-            .iter()
-            .filter(|&&t| t != Types::UNKNOWN)
-            .count()
+        match &self.of_block {
+            TypeIds::Narrow(ids) => ids.iter().filter(|&&t| t != TypeIds::NARROW).count(),
+            TypeIds::Wide(ids) => ids.iter().filter(|&&t| t != Types::UNKNOWN).count(),
+        }
     }
 }
 
 /// Names the classes of `chunk` (some of `blocks`, which `directory` was made of) by their
-/// vtables: sets `of_block` (as long as `chunk`) to an index in the names returned, each
-/// class once, in the order met, or leaves it [`Types::UNKNOWN`].
+/// vtables: sets the place `at(j)` of its block `j` in `places` (where it has one) to an
+/// index in the names returned, each class once, in the order met, or leaves it
+/// [`TypeIds::NARROW`]; returns the names and the chunk's bits of [`Typed`] (the chunk
+/// shorter than [`TypeIds::NARROW`], its start a multiple of 64).
 fn name_vtables(
     target: &dyn Target,
     blocks: &[Block],
     directory: &Directory,
     chunk: &[Block],
-    of_block: &mut [u32],
-) -> Vec<String> {
+    places: &mut [u16],
+    at: impl Fn(usize) -> Option<usize>,
+) -> (Vec<String>, Vec<u64>) {
     let mut names: Vec<String> = Vec::new();
-    let mut by_name: HashMap<String, u32> = HashMap::new();
-    let mut by_vtable: HashMap<u64, u32> = HashMap::new();
+    let mut bits = vec![0u64; chunk.len().div_ceil(64)];
+    let mut by_name: HashMap<String, u16> = HashMap::new();
+    let mut by_vtable: HashMap<u64, u16> = HashMap::new();
     let memory = Cursor::new(target);
     // Neighbours are often of one class: the last vtable's answer, without hashing.
-    let mut last = (0, Types::UNKNOWN);
-    for (b, t) in chunk.iter().zip(of_block) {
+    let mut last = (0, TypeIds::NARROW);
+    for (j, b) in chunk.iter().enumerate() {
         if b.size < 8 {
             continue;
         }
         let Some(v) = memory.u64(b.address) else {
             continue;
         };
-        if v == last.0 {
-            *t = last.1;
+        let t = if v == last.0 {
+            last.1
+        } else if v % 8 != 0 || v < 16 || directory.holding(blocks, v).is_some() {
             continue;
+        } else {
+            let t = *by_vtable
+                .entry(v)
+                .or_insert_with(|| match class_of_vtable(target, v) {
+                    Some(name) => *by_name.entry(name.clone()).or_insert_with(|| {
+                        names.push(name);
+                        // Fewer names than the chunk's blocks.
+                        (names.len() - 1) as u16
+                    }),
+                    None => TypeIds::NARROW,
+                });
+            last = (v, t);
+            t
+        };
+        if t != TypeIds::NARROW {
+            bits[j / 64] |= 1 << (j % 64);
+            if let Some(place) = at(j) {
+                places[place] = t;
+            }
         }
-        if v % 8 != 0 || v < 16 || directory.holding(blocks, v).is_some() {
-            continue;
-        }
-        *t = *by_vtable
-            .entry(v)
-            .or_insert_with(|| match class_of_vtable(target, v) {
-                Some(name) => *by_name.entry(name.clone()).or_insert_with(|| {
-                    names.push(name);
-                    (names.len() - 1) as u32
-                }),
-                None => Types::UNKNOWN,
-            });
-        last = (v, *t);
     }
-    names
+    (names, bits)
 }
 
 /// The demangled class name for a vtable address point `v`, read through RTTI.

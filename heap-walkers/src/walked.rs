@@ -125,10 +125,7 @@ impl WalkedHeap {
                 let options = glibc::WalkOptions { list, progress };
                 glibc::walk(target, &options)
                     .map(WalkedHeap::Glibc)
-                    .map_err(|e| match allocator {
-                        Allocator::Unknown => Error::NoAllocator(e),
-                        _ => Error::Glibc(e),
-                    })
+                    .map_err(|e| Error::of_glibc(allocator, e))
             }
             Allocator::Jemalloc => {
                 let options = jemalloc::Options { allocations: list };

@@ -1,6 +1,6 @@
 //! `heapmortem leaks`: walk the heap, mark what the roots reach, report the rest.
 
-use heap_walkers::leaks;
+use heap_walkers::{leaks, HeldHeap};
 
 use crate::args::{CoreArgs, TextOrJson};
 use crate::Outcome;
@@ -10,10 +10,10 @@ const TOP_GROUPS: usize = 10;
 
 pub fn run(args: CoreArgs) -> anyhow::Result<Outcome> {
     let process = super::open(&args.input, &args.common)?;
-    let mut held = super::held(&process, "to check for leaks")?;
+    // The blocks the program holds, not the allocations: all the leak check reads.
+    let (mut held, blocks) = HeldHeap::walk_blocks(&process, true)
+        .map_err(|e| super::no_heap(e, "to check for leaks"))?;
     profile_import::name_held_sites(&process, &mut held, &args.common);
-    // Past their blocks the allocations are not needed: freed as the blocks are made.
-    let blocks = held.take_blocks();
     let sites = held.sites.as_ref();
     let report = leaks::find_leaks_with_sites(&process, blocks, &held.roots, sites, None, true);
     super::write_out(None, |out| match args.format {

@@ -40,6 +40,7 @@ pub use model::{
     SubHeap, Tcache,
 };
 pub use version::{GlibcVersion, VersionSource};
+pub(crate) use walk::walk_held;
 pub use walk::{walk, WalkOptions};
 
 /// Why glibc's heap could not be walked at all.

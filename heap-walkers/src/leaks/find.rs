@@ -56,15 +56,14 @@ pub fn find_leaks_with_sites(
         notes: roots.notes.clone(),
         ..LeakReport::default()
     };
-    // The types need no marking, nor the marking the types: each on its own core.
-    let (state, inferred) = rayon::join(
-        || mark_and_split(target, &index, roots, &mut report, progress),
-        || {
-            types
-                .is_none()
-                .then(|| Types::infer_in(target, &index.blocks, &index.directory))
-        },
-    );
+    let state = mark_and_split(target, &index, roots, &mut report, progress);
+    // Only the leaked blocks' types are named (each pass on every core in turn: the types'
+    // table has room for the leaked blocks only, where it would need two bytes a block
+    // while the marking ran).
+    let inferred = types.is_none().then(|| {
+        let leaked = |i: usize| matches!(state.get(i), UNREACHED | INDIRECT);
+        Types::infer_some(target, &index.blocks, &index.directory, leaked)
+    });
     let type_of = |i: usize| match (types, &inferred) {
         (Some(t), _) => t.of(index.blocks[i].address),
         (None, Some(inferred)) => inferred.of(i),
@@ -80,7 +79,7 @@ pub fn find_leaks_with_sites(
     type Key = (u64, String, Option<String>, Option<usize>);
     let mut groups: BTreeMap<Key, LeakGroup> = BTreeMap::new();
     for (i, b) in index.blocks.iter().enumerate() {
-        let kind = match state[i] {
+        let kind = match state.get(i) {
             REACHABLE => {
                 report.reachable_count += 1;
                 report.reachable_bytes = report.reachable_bytes.saturating_add(b.size);
@@ -252,20 +251,24 @@ impl<'a> Marking<'a> {
         while let Some(i) = work.pop() {
             let b = self.index.blocks[i as usize];
             let definite = self.state[i as usize].load(Relaxed) == REACHABLE;
+            // Shared as it grows, within a block too: a vector's body of a million pointers
+            // would otherwise push them all first (4 MB a list, each kept at its longest).
             scan_allocation(
                 &cursor,
                 b.address,
                 b.address.saturating_add(b.size),
-                |_, w| self.mark(&mut work, w, definite),
+                |_, w| {
+                    self.mark(&mut work, w, definite);
+                    if work.len() > Self::SHARE {
+                        let half = work.split_off(work.len() / 2);
+                        scope.spawn(move |scope| self.mark_from(scope, half));
+                    }
+                },
             );
             unshown = unshown.saturating_add(b.size);
             popped = popped.wrapping_add(1);
             if popped % 4096 == 0 {
                 self.advance(|bar| bar.advance(std::mem::take(&mut unshown)));
-            }
-            if work.len() > Self::SHARE {
-                let half = work.split_off(work.len() / 2);
-                scope.spawn(move |scope| self.mark_from(scope, half));
             }
         }
         self.advance(|bar| bar.advance(unshown));
@@ -281,7 +284,7 @@ fn mark_and_split(
     roots: &Roots,
     report: &mut LeakReport,
     progress: bool,
-) -> Vec<u8> {
+) -> States {
     let memory: &dyn Memory = target;
     let n = index.blocks.len();
     let marking = Marking {
@@ -359,7 +362,28 @@ fn mark_and_split(
         }
     }
 
-    state
+    States::pack(&state)
+}
+
+/// Every block's state after marking, four to a byte: the marking's byte a block, a
+/// twenty-fourth of a leak check's memory, is freed before the types are named.
+struct States(Vec<u8>);
+
+impl States {
+    fn pack(state: &[u8]) -> States {
+        let packed = state.chunks(4).map(|four| {
+            four.iter()
+                .enumerate()
+                .fold(0u8, |byte, (k, &s)| byte | (s & 3) << (2 * k))
+        });
+        States(packed.collect())
+    }
+
+    /// Block `i`'s state.
+    #[inline]
+    fn get(&self, i: usize) -> u8 {
+        (self.0[i / 4] >> (2 * (i % 4))) & 3
+    }
 }
 
 #[cfg(test)]

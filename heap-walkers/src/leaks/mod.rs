@@ -56,5 +56,5 @@ mod roots;
 pub use crate::scan::Block;
 pub use find::{find_leaks, find_leaks_with_sites};
 pub use model::{Leak, LeakGroup, LeakKind, LeakReport, RootKind, RootRange, Roots};
-pub(crate) use roots::take_blocks;
 pub use roots::{blocks, glibc_roots, jemalloc_roots, tcmalloc_roots};
+pub(crate) use roots::{chunk_span, take_blocks};

@@ -68,13 +68,11 @@ pub(crate) fn take_blocks(allocations: Allocations) -> Vec<Block> {
 ///   like any writable mapping, which can hide leaks, and a note says so.
 pub fn glibc_roots(process: &dyn Target, heap: &GlibcHeap) -> Roots {
     let mut roots = process_roots(process);
-    // The heap: every chunk (header to the next chunk's header) …
+    // The heap: every chunk (header to the next chunk's header; a walk for the leak check
+    // lists these spans itself, [`crate::held::Listing`]) …
     for a in heap.allocations.iter().flatten() {
-        push_merged(
-            &mut roots.excluded,
-            a.address.saturating_sub(16),
-            a.address.saturating_add(a.size).saturating_add(8),
-        );
+        let (start, end) = chunk_span(a);
+        push_merged(&mut roots.excluded, start, end);
     }
     // … thread arenas' heaps (heap_info and the arena's own malloc_state live there) …
     for arena in &heap.arenas {
@@ -107,6 +105,15 @@ pub fn glibc_roots(process: &dyn Target, heap: &GlibcHeap) -> Roots {
             .push((p.address, p.address.saturating_add(size)));
     }
     roots
+}
+
+/// The memory of glibc chunk `a` the roots leave out: from its header to the next chunk's
+/// header (where its last usable word ends).
+pub(crate) fn chunk_span(a: &Allocation) -> (u64, u64) {
+    (
+        a.address.saturating_sub(16),
+        a.address.saturating_add(a.size).saturating_add(8),
+    )
 }
 
 /// The roots of a jemalloc process: those of any process (see [`glibc_roots`]: registers,

@@ -6,6 +6,7 @@
 use super::super::layout::{ALIGNMENT, IS_MMAPPED, MINSIZE, PREV_INUSE, SIZE_BITS, SIZE_SZ};
 use super::holes::Acc;
 use super::{Mark, Marks, Segment, Walker};
+use crate::held::Listing;
 use crate::scan::Cursor;
 use crate::{Allocation, AllocationState};
 
@@ -153,7 +154,7 @@ struct Piece {
     acc: Acc,
     problems: Vec<Problem>,
     skipped: u64,
-    allocations: Vec<Allocation>,
+    allocations: Listing,
     /// Where the pass ended.
     end: u64,
     /// Whether it ended where the next piece starts (else it went on to the segment's end).
@@ -171,7 +172,7 @@ impl Pass<'_> {
         read: impl Fn(u64) -> Option<u64>,
         (mut c, mut k): (u64, usize),
         stop: Option<(u64, usize)>,
-        mut allocations: Vec<Allocation>,
+        mut allocations: Listing,
         mut progress: Option<&mut core_reader::Progress>,
     ) -> Piece {
         let (seg, marks, arena_addr) = (self.seg, self.marks, self.arena_addr);
@@ -459,7 +460,7 @@ impl Pass<'_> {
         read: impl Fn(u64) -> Option<u64>,
         bytes: &[u8],
         seams: &[(u64, usize)],
-        list: Vec<Allocation>,
+        list: Listing,
         progress: Option<&mut core_reader::Progress>,
     ) -> (Piece, Vec<Piece>) {
         let start = self.seg.start;
@@ -467,13 +468,14 @@ impl Pass<'_> {
             let others: Vec<_> = (0..seams.len())
                 .map(|i| {
                     let (from, stop) = (seams[i], seams.get(i + 1).copied());
+                    let blank = list.empty_like();
                     s.spawn(move || {
                         let read = |a: u64| {
                             let off = usize::try_from(a.wrapping_sub(start)).ok()?;
                             let w = bytes.get(off..)?.first_chunk::<8>()?;
                             Some(u64::from_le_bytes(*w))
                         };
-                        self.walk(read, from, stop, Vec::new(), None)
+                        self.walk(read, from, stop, blank, None)
                     })
                 })
                 .collect();
@@ -714,12 +716,18 @@ mod tests {
             };
             let p = pass(&seg, &marks);
             let read = |a: u64| image.read_u64(a);
-            let whole = p.walk(read, (BASE, marks.first_from(BASE)), None, Vec::new(), None);
+            let whole = p.walk(
+                read,
+                (BASE, marks.first_from(BASE)),
+                None,
+                Listing::all(),
+                None,
+            );
             let (whole, _) = p.join(whole, Vec::new());
             let seams = p.seams(read, 4);
             assert_eq!(seams.len(), 3, "damage at {at:x?}");
             let (first, others) =
-                p.walk_pieces(read, image.bytes_at(BASE), &seams, Vec::new(), None);
+                p.walk_pieces(read, image.bytes_at(BASE), &seams, Listing::all(), None);
             let joined = first.joined && others.iter().all(|o| o.joined || o.end == top);
             assert!(joins.is_none_or(|j| j == joined), "damage at {at:x?}");
             let (pieces, _) = p.join(first, others);

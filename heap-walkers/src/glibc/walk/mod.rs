@@ -28,7 +28,8 @@ use super::locate::{locate, locate_headless, Located};
 use super::mem::Pieces;
 use super::model::{GlibcArena, GlibcDetail, GlibcHeap, Histogram, Params, Tcache};
 use super::Error;
-use crate::{Allocation, Allocations, Allocator, Arena, Heap};
+use crate::held::Listing;
+use crate::{Allocations, Allocator, Arena, Heap};
 use tcaches::Candidates;
 
 /// What to do besides the figures.
@@ -169,6 +170,27 @@ const MAX_PROBLEMS: usize = 1000;
 
 /// Walks glibc malloc's heap in a process.
 pub fn walk(target: &dyn Target, options: &WalkOptions) -> Result<GlibcHeap, Error> {
+    let listing = options.list.then(Listing::all);
+    walk_listing(target, options.progress, listing).map(|(heap, _)| heap)
+}
+
+/// [`walk`] for the leak check: the heap without its allocations, and the list of what the
+/// leak check reads of them ([`Listing::held_only`]).
+pub(crate) fn walk_held(
+    target: &dyn Target,
+    progress: bool,
+) -> Result<(GlibcHeap, Listing), Error> {
+    let (heap, listing) = walk_listing(target, progress, Some(Listing::held_only()))?;
+    Ok((heap, listing.unwrap_or_default()))
+}
+
+/// [`walk`] listing the chunks in `listing`: the heap, with its allocations where the
+/// listing keeps them all, else the listing.
+fn walk_listing(
+    target: &dyn Target,
+    progress: bool,
+    listing: Option<Listing>,
+) -> Result<(GlibcHeap, Option<Listing>), Error> {
     let loc = match locate(target) {
         Ok(loc) => loc,
         // A truncated core: main_arena, in libc's data near the end, may be what was cut.
@@ -180,7 +202,7 @@ pub fn walk(target: &dyn Target, options: &WalkOptions) -> Result<GlibcHeap, Err
         })?,
         Err(e) => return Err(Error::NotFound(e)),
     };
-    let mut w = Walker::new(target, loc, options);
+    let mut w = Walker::new(target, loc, progress, listing);
     w.run();
     Ok(w.finish())
 }
@@ -199,13 +221,18 @@ struct Walker<'a> {
     problems: Vec<Diagnostic>,
     notes: Vec<String>,
     skipped: u64,
-    allocations: Option<Vec<Allocation>>,
+    allocations: Option<Listing>,
     mmapped: (u64, u64),
     progress: core_reader::Progress,
 }
 
 impl<'a> Walker<'a> {
-    fn new(target: &'a dyn Target, loc: Located, options: &WalkOptions) -> Walker<'a> {
+    fn new(
+        target: &'a dyn Target,
+        loc: Located,
+        progress: bool,
+        listing: Option<Listing>,
+    ) -> Walker<'a> {
         let page = target
             .auxv_value(6) // AT_PAGESZ (linux include/uapi/linux/auxvec.h)
             .filter(|p| p.is_power_of_two() && *p >= 4096)
@@ -224,9 +251,9 @@ impl<'a> Walker<'a> {
             problems: Vec::new(),
             notes: Vec::new(),
             skipped: 0,
-            allocations: options.list.then(Vec::new),
+            allocations: listing,
             mmapped: (0, 0),
-            progress: core_reader::Progress::new("walking the heap", options.progress),
+            progress: core_reader::Progress::new("walking the heap", progress),
         }
     }
 
@@ -390,7 +417,7 @@ impl<'a> Walker<'a> {
         reveal(self.safe_linking == Some(true), at, raw)
     }
 
-    fn finish(mut self) -> GlibcHeap {
+    fn finish(mut self) -> (GlibcHeap, Option<Listing>) {
         let mut histogram = Histogram::new();
         for a in &self.arenas {
             histogram.add(&a.detail.histogram);
@@ -431,11 +458,17 @@ impl<'a> Walker<'a> {
             findings: Vec::new(),
             problems: self.problems,
             notes: self.notes,
-            allocations: self.allocations.map(Allocations::new),
+            allocations: None,
         };
         heap.size_classes = heap.detail.histogram.size_classes();
         heap.findings = super::findings::findings(&heap);
-        heap
+        match self.allocations {
+            Some(listing) if listing.is_held_only() => (heap, Some(listing)),
+            listing => {
+                heap.allocations = listing.map(|l| Allocations::new(l.all));
+                (heap, None)
+            }
+        }
     }
 }
 
