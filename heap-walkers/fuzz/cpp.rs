@@ -16,7 +16,7 @@
 use core_reader::{Arch, MemoryImage, Registers, ThreadNote};
 use heap_walkers::explain::Explainer;
 use heap_walkers::leaks::{self, RootKind, RootRange, Roots};
-use heap_walkers::refs::{Anchors, References};
+use heap_walkers::refs::{Anchors, References, Via};
 use heap_walkers::types::{self, TypeIndex, Types};
 use heap_walkers::{Allocation, AllocationState, Allocations};
 
@@ -345,6 +345,11 @@ pub fn exercise_types(data: &[u8]) {
             }
             if let Some(chain) = anchors.chain(image, &refs, i) {
                 assert!(chain.links.len() <= n, "a chain longer than the graph");
+            }
+            if count == 0 {
+                let root = Anchors::root_of(image, &refs, &roots, interior, i);
+                let via = Some(anchors.via(i)).filter(|&v| v != Via::Unreached);
+                assert_eq!(root, via, "the root of an allocation nothing points into");
             }
         }
     }

@@ -221,7 +221,16 @@ impl<'a> Explainer<'a> {
             })
             .collect();
         let anchored = self.anchored[i / 64] & (1 << (i % 64)) != 0;
-        let chain = self.chain(i, !anchored);
+        let chain = if !anchored && incoming_count == 0 {
+            // Nothing points into it: only a root can reach it, and the walk through any
+            // pointer would take the first root word pointing into it.
+            Anchors::root_of(self.target, &self.refs, self.roots, true, i).map(|root| Chain {
+                root,
+                links: vec![(i, None)],
+            })
+        } else {
+            self.chain(i, !anchored)
+        };
         let possibly_anchored = !anchored && chain.is_some();
         let mut links = Vec::new();
         if let Some(chain) = chain {

@@ -167,23 +167,44 @@ pub enum Via {
     },
 }
 
-/// [`Anchors::build`]'s state while the roots are read.
-struct Walk {
-    from: Vec<u32>,
-    rooted: Vec<(u32, Via)>,
-    /// Block indices are u32: half the queue's bytes.
-    queue: VecDeque<u32>,
-}
-
-impl Walk {
-    /// Allocation `i` reached by a root, `how`, unless it was already.
-    fn root(&mut self, i: usize, how: Via) {
-        if self.from.get(i) == Some(&Anchors::UNREACHED) {
-            self.from[i] = Anchors::ROOTED;
-            self.rooted.push((i as u32, how));
-            self.queue.push_back(i as u32);
+/// Calls `f(i, exact, how)` for every root that points into allocation `i`, in the order
+/// the anchors' walk takes them: registers, the allocations the allocator's own structures
+/// own (always `exact`), then root memory, word by word; returns (bytes scanned, bytes
+/// unreadable) of root memory.
+fn each_root(
+    memory: &Cursor,
+    refs: &References,
+    roots: &Roots,
+    mut f: impl FnMut(usize, bool, Via),
+) -> (u64, u64) {
+    for &value in &roots.registers {
+        if let Some((i, exact)) = refs.index.find(value) {
+            f(i, exact, Via::Register { value });
         }
     }
+    for &o in &roots.owned {
+        if let Some((i, _)) = refs.index.find(o) {
+            f(i, true, Via::Register { value: o });
+        }
+    }
+    let excluded = merge_ranges(roots.excluded.clone());
+    let (mut scanned, mut unreadable) = (0, 0);
+    for range in &roots.ranges {
+        for (s, e) in subtract(range.start, range.end, &excluded) {
+            let (a, b) = scan(memory, s, e, |at, w| {
+                if let Some((i, exact)) = refs.index.find(w) {
+                    let how = Via::Root {
+                        address: at,
+                        kind: range.kind,
+                    };
+                    f(i, exact, how);
+                }
+            });
+            scanned += a;
+            unreadable += b;
+        }
+    }
+    (scanned, unreadable)
 }
 
 /// One shortest chain of pointers from a root to an allocation.
@@ -222,47 +243,18 @@ impl Anchors {
         // Indices from ROOTED up are marks: allocations past them are not walked (four
         // billion allocations would not fit in memory anyway).
         let n = refs.blocks().len().min(Self::ROOTED as usize);
-        let mut walk = Walk {
-            from: vec![Self::UNREACHED; n],
-            rooted: Vec::new(),
-            queue: VecDeque::new(),
-        };
-        let reach_word = |walk: &mut Walk, w: u64, how: Via| {
-            if let Some((i, exact)) = refs.index.find(w) {
-                if exact || interior {
-                    walk.root(i, how);
-                }
-            }
-        };
-        for &value in &roots.registers {
-            reach_word(&mut walk, value, Via::Register { value });
-        }
-        for &o in &roots.owned {
-            if let Some((i, _)) = refs.index.find(o) {
-                walk.root(i, Via::Register { value: o });
-            }
-        }
-        let excluded = merge_ranges(roots.excluded.clone());
+        let mut from = vec![Self::UNREACHED; n];
+        let mut rooted = Vec::new();
+        // Block indices are u32: half the queue's bytes.
+        let mut queue: VecDeque<u32> = VecDeque::new();
         let memory = Cursor::new(memory);
-        let (mut scanned, mut unreadable) = (0, 0);
-        for range in &roots.ranges {
-            for (s, e) in subtract(range.start, range.end, &excluded) {
-                let (a, b) = scan(&memory, s, e, |at, w| {
-                    let how = Via::Root {
-                        address: at,
-                        kind: range.kind,
-                    };
-                    reach_word(&mut walk, w, how)
-                });
-                scanned += a;
-                unreadable += b;
+        let (scanned, unreadable) = each_root(&memory, refs, roots, |i, exact, how| {
+            if (exact || interior) && from.get(i) == Some(&Self::UNREACHED) {
+                from[i] = Self::ROOTED;
+                rooted.push((i as u32, how));
+                queue.push_back(i as u32);
             }
-        }
-        let Walk {
-            mut from,
-            mut rooted,
-            mut queue,
-        } = walk;
+        });
         while let Some(i) = queue.pop_front() {
             refs.each_outgoing(&memory, i as usize, |t, _, exact| {
                 if (exact || interior) && from.get(t) == Some(&Self::UNREACHED) {
@@ -279,6 +271,27 @@ impl Anchors {
             root_bytes_scanned: scanned,
             root_bytes_unreadable: unreadable,
         }
+    }
+
+    /// The root a walk reaches allocation `i` from, for an allocation no allocation points
+    /// into (only a root can reach it then, and the walk takes the first root word that
+    /// does): [`Anchors::build`]'s answer without the walk.
+    pub fn root_of(
+        memory: &dyn Memory,
+        refs: &References,
+        roots: &Roots,
+        interior: bool,
+        i: usize,
+    ) -> Option<Via> {
+        let mut first = None;
+        if i < Self::ROOTED as usize {
+            each_root(&Cursor::new(memory), refs, roots, |j, exact, how| {
+                if j == i && (exact || interior) && first.is_none() {
+                    first = Some(how);
+                }
+            });
+        }
+        first
     }
 
     /// Whether pointers into the middle of allocations reached them too.
@@ -487,6 +500,9 @@ mod tests {
             let anchors = Anchors::build(&m, &refs, &no_register, interior);
             let chain = anchors.chain(&m, &refs, 1).expect("B through A");
             assert_eq!(chain.links, vec![(0, Some(offset)), (1, None)]);
+            // A, which no allocation points into: its root found without the walk.
+            let root = Anchors::root_of(&m, &refs, &no_register, interior, 0);
+            assert_eq!(root, Some(anchors.via(0)));
         }
     }
 }
