@@ -16,7 +16,7 @@
 use core_reader::{Arch, MemoryImage, Registers, ThreadNote};
 use heap_walkers::explain::Explainer;
 use heap_walkers::leaks::{self, RootKind, RootRange, Roots};
-use heap_walkers::refs::{Anchors, References};
+use heap_walkers::refs::{Anchors, References, Via};
 use heap_walkers::types::{self, TypeIndex, Types};
 use heap_walkers::{Allocation, AllocationState, Allocations};
 
@@ -317,7 +317,7 @@ fn cpp_patched(data: &[u8]) -> Option<(Patched<'static>, Allocations, u8)> {
 }
 
 /// The type and reference passes: types by vtable and pattern, `heap --by type` rendered,
-/// the reference graph both ways, anchors with and without interior pointers and every
+/// the references both ways, anchors with and without interior pointers and every
 /// block's chain, and `explain` of every block and of addresses around them. None may
 /// panic, whatever the bytes.
 pub fn exercise_types(data: &[u8]) {
@@ -330,7 +330,7 @@ pub fn exercise_types(data: &[u8]) {
     let mut sink = Vec::new();
     types::write_types_text(&mut sink, &rows, 10).expect("types text");
     serde_json::to_writer(&mut sink, &rows).expect("types json");
-    let refs = References::build(image, leaks::blocks(&allocations));
+    let refs = References::new(leaks::blocks(&allocations));
     let n = refs.blocks().len();
     let typed = Types::infer(image, refs.blocks());
     assert!(typed.recognized() <= n);
@@ -338,14 +338,22 @@ pub fn exercise_types(data: &[u8]) {
     for interior in [false, true] {
         let anchors = Anchors::build(image, &refs, &roots, interior);
         for i in 0..n {
-            for e in refs.outgoing(i).iter().chain(refs.incoming(i)) {
+            let (count, incoming) = refs.incoming(image, i, 4);
+            assert!(incoming.len() <= count.min(4), "more pointers listed than counted");
+            for e in refs.outgoing(image, i).iter().chain(&incoming) {
                 assert!((e.other as usize) < n, "an edge leaves the graph");
             }
-            let chain = anchors.chain(i);
-            assert!(chain.len() <= n + 1, "a chain longer than the graph");
+            if let Some(chain) = anchors.chain(image, &refs, i) {
+                assert!(chain.links.len() <= n, "a chain longer than the graph");
+            }
+            if count == 0 {
+                let root = Anchors::root_of(image, &refs, &roots, interior, i);
+                let via = Some(anchors.via(i)).filter(|&v| v != Via::Unreached);
+                assert_eq!(root, via, "the root of an allocation nothing points into");
+            }
         }
     }
-    let explainer = Explainer::new(image, &allocations, &roots);
+    let explainer = Explainer::new(image, allocations.clone(), &roots);
     for a in allocations.iter().take(64) {
         for at in [a.address, a.address.wrapping_add(a.size / 2), a.end()] {
             if let Ok(e) = explainer.explain(at) {

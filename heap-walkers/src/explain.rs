@@ -1,6 +1,7 @@
 //! `heapmortem explain`: what the allocation at an address is, who points into it, and one
 //! shortest chain of pointers from a root that keeps it alive.
 
+use std::cell::RefCell;
 use std::io::{self, Write};
 
 use core_reader::{hex, Target};
@@ -8,7 +9,7 @@ use serde::Serialize;
 
 use crate::leaks::{RootKind, Roots};
 use crate::model::{Allocation, AllocationState, Allocations};
-use crate::refs::{Anchors, References, Via};
+use crate::refs::{Anchors, Chain, References, Via};
 use crate::sites::{Site, Sites};
 use crate::types::{TypeKind, Types};
 
@@ -142,35 +143,49 @@ pub struct Explanation {
     pub site: Option<Site>,
 }
 
-/// Answers `explain` for any address of one process: the references between its held
-/// allocations, their types and their anchors, built once.
+/// Answers `explain` for any address of one process: the held allocations, their types and
+/// their anchors, built once; the pointers into an allocation are looked for when it is
+/// asked about.
 pub struct Explainer<'a> {
     target: &'a dyn Target,
-    allocations: &'a Allocations,
+    /// The allocations the walk listed that the program does not hold (free, glibc's top
+    /// chunk, the allocator's own), by address: what an address in no held allocation is
+    /// in. Those the program holds are the blocks of `refs`; the walk's table is not kept.
+    others: Vec<Allocation>,
     refs: References,
     types: Types,
-    anchors: Anchors,
+    /// Which allocations a root reaches through pointers to their starts, a bit each.
+    anchored: Vec<u64>,
+    /// The anchors last walked: through pointers to starts, or through any pointer (walked
+    /// only when an allocation the first do not reach is asked about), each walked again
+    /// when the other is asked for. One at a time: each takes 4 bytes an allocation.
+    anchors: RefCell<Option<Anchors>>,
     roots: &'a Roots,
-    /// Anchors through any pointer, built only for an allocation `anchors` does not reach.
-    loose_anchors: std::cell::OnceCell<Anchors>,
     sites: Option<&'a Sites>,
 }
 
 impl<'a> Explainer<'a> {
-    /// Builds the graph over the allocations the program holds (`allocations`: every one the
-    /// walker listed, free ones too) and walks it from `roots`.
-    pub fn new(target: &'a dyn Target, allocations: &'a Allocations, roots: &'a Roots) -> Self {
-        let refs = References::build(target, crate::leaks::blocks(allocations));
+    /// Builds the types and anchors of the allocations the program holds (`allocations`:
+    /// every one the walker listed, free ones too; the table is freed as they are taken
+    /// from it) and walks them from `roots`.
+    pub fn new(target: &'a dyn Target, allocations: Allocations, roots: &'a Roots) -> Self {
+        let others = others(&allocations);
+        let refs = References::new(crate::leaks::take_blocks(allocations));
         let types = Types::infer_in(target, refs.blocks(), refs.directory());
         let anchors = Anchors::build(target, &refs, roots, false);
+        let n = refs.blocks().len();
+        let mut anchored = vec![0u64; n.div_ceil(64)];
+        for i in (0..n).filter(|&i| anchors.reaches(i)) {
+            anchored[i / 64] |= 1 << (i % 64);
+        }
         Explainer {
             target,
-            allocations,
+            others,
             refs,
             types,
-            anchors,
+            anchored,
+            anchors: RefCell::new(Some(anchors)),
             roots,
-            loose_anchors: std::cell::OnceCell::new(),
             sites: None,
         }
     }
@@ -188,13 +203,11 @@ impl<'a> Explainer<'a> {
         };
         let block = self.refs.blocks()[i];
         let state = self
-            .allocations
             .containing(block.address)
             .map_or(AllocationState::Used, |a| a.state);
         let type_of = |j: usize| self.types.of(j).map(|t| t.name.clone());
-        let incoming: Vec<Incoming> = self
-            .refs
-            .incoming(i)
+        let (incoming_count, edges) = self.refs.incoming(self.target, i, MAX_INCOMING);
+        let incoming: Vec<Incoming> = edges
             .iter()
             .map(|e| {
                 let holder = self.refs.blocks()[e.other as usize].address;
@@ -207,37 +220,37 @@ impl<'a> Explainer<'a> {
                 }
             })
             .collect();
-        let mut chain = self.anchors.chain(i);
-        let anchored = !chain.is_empty();
-        if chain.is_empty() {
-            chain = self
-                .loose_anchors
-                .get_or_init(|| Anchors::build(self.target, &self.refs, self.roots, true))
-                .chain(i);
-        }
-        let possibly_anchored = !anchored && !chain.is_empty();
-        let mut links = Vec::with_capacity(chain.len() + 1);
-        for (k, &(j, via)) in chain.iter().enumerate() {
-            if k == 0 {
-                links.push(self.root_link(via));
+        let anchored = self.anchored[i / 64] & (1 << (i % 64)) != 0;
+        let chain = if !anchored && incoming_count == 0 {
+            // Nothing points into it: only a root can reach it, and the walk through any
+            // pointer would take the first root word pointing into it.
+            Anchors::root_of(self.target, &self.refs, self.roots, true, i).map(|root| Chain {
+                root,
+                links: vec![(i, None)],
+            })
+        } else {
+            self.chain(i, !anchored)
+        };
+        let possibly_anchored = !anchored && chain.is_some();
+        let mut links = Vec::new();
+        if let Some(chain) = chain {
+            links.reserve(chain.links.len() + 1);
+            links.push(self.root_link(chain.root));
+            for (j, offset) in chain.links {
+                let b = self.refs.blocks()[j];
+                links.push(Link {
+                    kind: "allocation",
+                    address: Some(b.address),
+                    // The pointer this allocation holds to the next one.
+                    offset: offset.map(u64::from),
+                    size: Some(b.size),
+                    type_name: type_of(j),
+                    thread: None,
+                    frame: None,
+                    variable: None,
+                    symbol: None,
+                });
             }
-            // The pointer this allocation holds to the next one.
-            let offset = chain.get(k + 1).and_then(|&(_, next)| match next {
-                Via::Block { offset, .. } => Some(u64::from(offset)),
-                _ => None,
-            });
-            let b = self.refs.blocks()[j];
-            links.push(Link {
-                kind: "allocation",
-                address: Some(b.address),
-                offset,
-                size: Some(b.size),
-                type_name: type_of(j),
-                thread: None,
-                frame: None,
-                variable: None,
-                symbol: None,
-            });
         }
         Ok(Explanation {
             address,
@@ -248,8 +261,8 @@ impl<'a> Explainer<'a> {
                 type_name: type_of(i),
                 type_kind: self.types.of(i).map_or(TypeKind::Unknown, |t| t.kind),
             },
-            incoming_count: incoming.len(),
-            incoming: incoming.into_iter().take(MAX_INCOMING).collect(),
+            incoming_count,
+            incoming,
             anchored,
             possibly_anchored,
             anchor_chain: links,
@@ -257,8 +270,43 @@ impl<'a> Explainer<'a> {
         })
     }
 
+    /// The chain to allocation `i` in the anchors through any pointer (`interior`) or
+    /// through pointers to starts, walked first if they are not the last walked.
+    fn chain(&self, i: usize, interior: bool) -> Option<Chain> {
+        let mut anchors = self.anchors.borrow_mut();
+        if anchors.as_ref().is_none_or(|a| a.interior() != interior) {
+            // The other walk's table is freed before this one's is made.
+            *anchors = None;
+            *anchors = Some(Anchors::build(
+                self.target,
+                &self.refs,
+                self.roots,
+                interior,
+            ));
+        }
+        anchors.as_ref()?.chain(self.target, &self.refs, i)
+    }
+
+    /// What [`Allocations::containing`] finds in the walk's table, where it is an
+    /// allocation the program does not hold; `None` where it is one it holds, or none.
+    fn containing(&self, address: u64) -> Option<&Allocation> {
+        let k = self.others.partition_point(|a| a.address <= address);
+        let a = self.others.get(k.checked_sub(1)?)?;
+        // The table's search takes the last allocation starting at or below the address: a
+        // held one past `a` is it.
+        let blocks = self.refs.blocks();
+        let (held, _) = self.refs.directory().count_and_start(blocks, address);
+        if held
+            .checked_sub(1)
+            .is_some_and(|h| blocks[h].address > a.address)
+        {
+            return None;
+        }
+        (address < a.end() || address == a.address).then_some(a)
+    }
+
     fn unexplained(&self, address: u64) -> Unexplained {
-        if let Some(a) = self.allocations.containing(address) {
+        if let Some(a) = self.containing(address) {
             if a.state != AllocationState::Used || a.is_top() {
                 return free(address, a);
             }
@@ -330,6 +378,22 @@ impl<'a> Explainer<'a> {
         }
         link
     }
+}
+
+/// The allocations of `allocations` the program does not hold, but for those a held one
+/// hides: of allocations sharing a start, [`Allocations::containing`] finds the last in
+/// the table.
+fn others(allocations: &Allocations) -> Vec<Allocation> {
+    let mut others: Vec<Allocation> = Vec::new();
+    for a in allocations {
+        if others.last().is_some_and(|o| o.address == a.address) {
+            others.pop();
+        }
+        if !a.is_held() {
+            others.push(*a);
+        }
+    }
+    others
 }
 
 fn free(address: u64, a: &Allocation) -> Unexplained {

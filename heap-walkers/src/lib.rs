@@ -19,7 +19,7 @@
 //!   [`HeldHeap::walk`] walks it with every allocation listed and builds the roots.
 //! - [`leaks`]: which allocations the program can no longer reach (valgrind memcheck's
 //!   definitely, indirectly and possibly lost), grouped by type and size.
-//! - [`refs`]: the references between held allocations (compressed rows both ways) and the
+//! - [`refs`]: the references between held allocations (read from memory when asked) and the
 //!   anchors (shortest chains from the roots); [`types`]: C++ objects named by their vtables;
 //!   [`explain`]: one allocation, who points into it and what keeps it alive.
 //! - [`Sites`]: the call path that made each sampled allocation (jemalloc `prof:true`), for

@@ -1,16 +1,23 @@
 //! Who points to what: the references between allocations, and the anchors that keep each
 //! allocation alive.
 //!
-//! - [`References`] is built in one pass over every allocation the program holds: each
-//!   aligned word that points into another held allocation is an edge. Edges are kept in
-//!   compressed sparse rows both ways (outgoing sorted by source, incoming by target), 8 bytes
-//!   an edge and a direction, never as per-allocation vectors or hash maps.
+//! - [`References`] holds the allocations the program holds, sorted, and answers which one a
+//!   word points into. The references themselves (every aligned word that points into a
+//!   held allocation) are read from memory when asked, never stored: the pointers into one
+//!   allocation ([`References::incoming`]) by one scan over all of them, on every core; the
+//!   pointers one holds ([`References::outgoing`]) by reading it. Stored both ways, the
+//!   edges of a C++ heap took 40 bytes an allocation, more than the allocations themselves.
 //! - [`Anchors`] is a breadth-first walk from the roots (registers, stacks, static data; see
-//!   [`crate::leaks::Roots`]) along those edges: for every allocation reached, the root or
-//!   allocation it was first reached from, so the chain back to a root is a shortest one. An
-//!   allocation it does not reach is what [`crate::leaks`] calls lost.
+//!   [`crate::leaks::Roots`]) that reads each allocation's words as it reaches it, as the
+//!   leak marking does: for every allocation reached, the allocation it was first reached
+//!   from (4 bytes; the few a root reached name it in a side table), so the chain back to a
+//!   root is a shortest one. An allocation it does not reach is what [`crate::leaks`] calls
+//!   lost.
 
-use core_reader::Memory;
+use std::collections::VecDeque;
+
+use core_reader::{Memory, Target};
+use rayon::prelude::*;
 
 use crate::leaks::{RootKind, Roots};
 use crate::scan::{merge_ranges, scan, scan_allocation, subtract, Block, BlockIndex, Cursor};
@@ -26,77 +33,23 @@ pub struct Edge {
     pub exact: bool,
 }
 
-/// Every reference between held allocations, both ways.
+/// The allocations the program holds, and the references between them, read on demand.
 pub struct References {
     index: BlockIndex,
-    out_start: Vec<usize>,
-    out: Vec<Edge>,
-    in_start: Vec<usize>,
-    incoming: Vec<Edge>,
 }
 
 /// Allocations larger than this have pointers past it left out of the graph (an offset is
 /// kept in 32 bits); such buffers hold data, not object graphs.
 const MAX_SCANNED: u64 = u32::MAX as u64;
 
+/// Allocations a thread reads at a time when looking for the pointers into one.
+const CHUNK: usize = 1 << 14;
+
 impl References {
-    /// Scans every block in `blocks` for pointers into the others.
-    pub fn build(memory: &dyn Memory, blocks: Vec<Block>) -> References {
-        let index = BlockIndex::new(blocks);
-        let n = index.blocks.len();
-        let memory = Cursor::new(memory);
-        let mut out_start = Vec::with_capacity(n + 1);
-        // (source, edge) pairs are produced in source order: the outgoing rows directly.
-        let mut out: Vec<Edge> = Vec::new();
-        // Per target, its incoming count; then (below) where its row ends, then starts.
-        let mut in_start = vec![0usize; n + 1];
-        for b in &index.blocks {
-            out_start.push(out.len());
-            let end = b.address.saturating_add(b.size.min(MAX_SCANNED));
-            scan_allocation(&memory, b.address, end, |at, w| {
-                if let Some((j, exact)) = index.find(w) {
-                    out.push(Edge {
-                        other: j as u32,
-                        offset: (at - b.address) as u32,
-                        exact,
-                    });
-                    in_start[j] += 1;
-                }
-            });
-        }
-        out_start.push(out.len());
-        // Incoming rows by counting sort on the target, in place: the counts become where
-        // each row ends, and filling each row from its end, sources taken last first, leaves
-        // them where it starts (no second table of n entries).
-        let mut total = 0;
-        for c in in_start.iter_mut() {
-            total += *c;
-            *c = total;
-        }
-        let mut incoming = vec![
-            Edge {
-                other: 0,
-                offset: 0,
-                exact: false
-            };
-            total
-        ];
-        for source in (0..n).rev() {
-            for e in out[out_start[source]..out_start[source + 1]].iter().rev() {
-                let t = e.other as usize;
-                in_start[t] -= 1;
-                incoming[in_start[t]] = Edge {
-                    other: source as u32,
-                    ..*e
-                };
-            }
-        }
+    /// The graph over `blocks` (sorted by address here, one per address).
+    pub fn new(blocks: Vec<Block>) -> References {
         References {
-            index,
-            out_start,
-            out,
-            in_start,
-            incoming,
+            index: BlockIndex::new(blocks),
         }
     }
 
@@ -115,30 +68,78 @@ impl References {
         self.index.find(address).map(|(i, _)| i)
     }
 
-    /// The pointers allocation `i` holds to others (`other` is the target).
-    pub fn outgoing(&self, i: usize) -> &[Edge] {
-        match (self.out_start.get(i), self.out_start.get(i + 1)) {
-            (Some(&s), Some(&e)) => &self.out[s..e],
-            _ => &[],
+    /// Calls `f(target, offset, exact)` for every pointer allocation `i` holds into a held
+    /// allocation, in the order of its words.
+    fn each_outgoing(&self, memory: &Cursor, i: usize, mut f: impl FnMut(usize, u32, bool)) {
+        let Some(&b) = self.index.blocks.get(i) else {
+            return;
+        };
+        let end = b.address.saturating_add(b.size.min(MAX_SCANNED));
+        scan_allocation(memory, b.address, end, |at, w| {
+            if let Some((j, exact)) = self.index.find(w) {
+                f(j, (at - b.address) as u32, exact);
+            }
+        });
+    }
+
+    /// The pointers allocation `i` holds to others (`other` is the target), in the order of
+    /// its words.
+    pub fn outgoing(&self, memory: &dyn Memory, i: usize) -> Vec<Edge> {
+        let mut out = Vec::new();
+        self.each_outgoing(&Cursor::new(memory), i, |j, offset, exact| {
+            out.push(Edge {
+                other: j as u32,
+                offset,
+                exact,
+            })
+        });
+        out
+    }
+
+    /// How many pointers held allocations (`i` itself too) hold into allocation `i`, and the
+    /// first `keep` of them (`other` is the holder), by holder then offset: one scan over
+    /// every held allocation, on every core.
+    pub fn incoming(&self, target: &dyn Target, i: usize, keep: usize) -> (usize, Vec<Edge>) {
+        let Some(&b) = self.index.blocks.get(i) else {
+            return (0, Vec::new());
+        };
+        let (lo, hi) = (b.address, b.address.saturating_add(b.size.max(1)));
+        let parts: Vec<(usize, Vec<Edge>)> = self
+            .index
+            .blocks
+            .par_chunks(CHUNK)
+            .enumerate()
+            .map(|(c, chunk)| {
+                let memory = Cursor::new(target);
+                let (mut count, mut first) = (0, Vec::new());
+                for (k, h) in chunk.iter().enumerate() {
+                    let end = h.address.saturating_add(h.size.min(MAX_SCANNED));
+                    scan_allocation(&memory, h.address, end, |at, w| {
+                        // Inside `i`'s bytes, and `i` is the allocation the index names
+                        // (blocks overlap in a damaged heap: the later one is named).
+                        if lo <= w && w < hi && self.index.find(w).map(|(j, _)| j) == Some(i) {
+                            count += 1;
+                            if first.len() < keep {
+                                first.push(Edge {
+                                    other: (c * CHUNK + k) as u32,
+                                    offset: (at - h.address) as u32,
+                                    exact: w == lo,
+                                });
+                            }
+                        }
+                    });
+                }
+                (count, first)
+            })
+            .collect();
+        let mut count = 0;
+        let mut first = Vec::new();
+        for (n, edges) in parts {
+            count += n;
+            let room = keep.saturating_sub(first.len());
+            first.extend(edges.into_iter().take(room));
         }
-    }
-
-    /// The pointers other allocations hold to allocation `i` (`other` is the holder).
-    pub fn incoming(&self, i: usize) -> &[Edge] {
-        match (self.in_start.get(i), self.in_start.get(i + 1)) {
-            (Some(&s), Some(&e)) => &self.incoming[s..e],
-            _ => &[],
-        }
-    }
-
-    /// How many references there are.
-    pub fn len(&self) -> usize {
-        self.out.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.out.is_empty()
+        (count, first)
     }
 }
 
@@ -159,18 +160,72 @@ pub enum Via {
         /// What kind of root memory it is.
         kind: RootKind,
     },
-    /// Another allocation held its address.
+    /// Another allocation held its address ([`Anchors::chain`] finds where).
     Block {
         /// The holder (an index into [`References::blocks`]).
         from: u32,
-        /// Where the pointer is inside the holder.
-        offset: u32,
     },
+}
+
+/// Calls `f(i, exact, how)` for every root that points into allocation `i`, in the order
+/// the anchors' walk takes them: registers, the allocations the allocator's own structures
+/// own (always `exact`), then root memory, word by word; returns (bytes scanned, bytes
+/// unreadable) of root memory.
+fn each_root(
+    memory: &Cursor,
+    refs: &References,
+    roots: &Roots,
+    mut f: impl FnMut(usize, bool, Via),
+) -> (u64, u64) {
+    for &value in &roots.registers {
+        if let Some((i, exact)) = refs.index.find(value) {
+            f(i, exact, Via::Register { value });
+        }
+    }
+    for &o in &roots.owned {
+        if let Some((i, _)) = refs.index.find(o) {
+            f(i, true, Via::Register { value: o });
+        }
+    }
+    let excluded = merge_ranges(roots.excluded.clone());
+    let (mut scanned, mut unreadable) = (0, 0);
+    for range in &roots.ranges {
+        for (s, e) in subtract(range.start, range.end, &excluded) {
+            let (a, b) = scan(memory, s, e, |at, w| {
+                if let Some((i, exact)) = refs.index.find(w) {
+                    let how = Via::Root {
+                        address: at,
+                        kind: range.kind,
+                    };
+                    f(i, exact, how);
+                }
+            });
+            scanned += a;
+            unreadable += b;
+        }
+    }
+    (scanned, unreadable)
+}
+
+/// One shortest chain of pointers from a root to an allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    /// The root that reached the first allocation ([`Via::Register`] or [`Via::Root`]).
+    pub root: Via,
+    /// Each allocation on the way (an index into [`References::blocks`]), with the offset of
+    /// the pointer it holds to the next; the last, the allocation asked about, with none.
+    pub links: Vec<(usize, Option<u32>)>,
 }
 
 /// For every allocation, how it was first reached from the roots (breadth-first).
 pub struct Anchors {
-    via: Vec<Via>,
+    /// Per allocation: the allocation it was first reached from, or [`Anchors::ROOTED`], or
+    /// [`Anchors::UNREACHED`].
+    from: Vec<u32>,
+    /// The allocations a root reached, by index, and the root.
+    rooted: Vec<(u32, Via)>,
+    /// Whether pointers into the middle of allocations reached them too.
+    interior: bool,
     /// Root bytes scanned.
     pub root_bytes_scanned: u64,
     /// Root bytes the process image lacks.
@@ -178,96 +233,127 @@ pub struct Anchors {
 }
 
 impl Anchors {
-    /// Walks from `roots` along `refs`. With `interior`, a pointer into an allocation's
-    /// middle reaches it too (valgrind's "possibly"); without, only pointers to its start
-    /// do (valgrind's "still reachable").
+    const UNREACHED: u32 = u32::MAX;
+    const ROOTED: u32 = u32::MAX - 1;
+
+    /// Walks from `roots`, reading each allocation reached for the pointers it holds. With
+    /// `interior`, a pointer into an allocation's middle reaches it too (valgrind's
+    /// "possibly"); without, only pointers to its start do (valgrind's "still reachable").
     pub fn build(memory: &dyn Memory, refs: &References, roots: &Roots, interior: bool) -> Anchors {
-        let n = refs.blocks().len();
-        let mut via = vec![Via::Unreached; n];
-        // Block indices are u32 (as in [`Edge`]): half the queue's bytes.
-        let mut queue: std::collections::VecDeque<u32> = std::collections::VecDeque::new();
-        let reach =
-            |via: &mut [Via], queue: &mut std::collections::VecDeque<u32>, w: u64, how: Via| {
-                if let Some((i, exact)) = refs.index.find(w) {
-                    if (exact || interior) && via[i] == Via::Unreached {
-                        via[i] = how;
-                        queue.push_back(i as u32);
-                    }
-                }
-            };
-        for &value in &roots.registers {
-            reach(&mut via, &mut queue, value, Via::Register { value });
-        }
-        for &o in &roots.owned {
-            if let Some((i, _)) = refs.index.find(o) {
-                if via[i] == Via::Unreached {
-                    via[i] = Via::Register { value: o };
-                    queue.push_back(i as u32);
-                }
-            }
-        }
-        let excluded = merge_ranges(roots.excluded.clone());
+        // Indices from ROOTED up are marks: allocations past them are not walked (four
+        // billion allocations would not fit in memory anyway).
+        let n = refs.blocks().len().min(Self::ROOTED as usize);
+        let mut from = vec![Self::UNREACHED; n];
+        let mut rooted = Vec::new();
+        // Block indices are u32: half the queue's bytes.
+        let mut queue: VecDeque<u32> = VecDeque::new();
         let memory = Cursor::new(memory);
-        let (mut scanned, mut unreadable) = (0, 0);
-        for range in &roots.ranges {
-            for (s, e) in subtract(range.start, range.end, &excluded) {
-                let (a, b) = scan(&memory, s, e, |at, w| {
-                    reach(
-                        &mut via,
-                        &mut queue,
-                        w,
-                        Via::Root {
-                            address: at,
-                            kind: range.kind,
-                        },
-                    )
-                });
-                scanned += a;
-                unreadable += b;
+        let (scanned, unreadable) = each_root(&memory, refs, roots, |i, exact, how| {
+            if (exact || interior) && from.get(i) == Some(&Self::UNREACHED) {
+                from[i] = Self::ROOTED;
+                rooted.push((i as u32, how));
+                queue.push_back(i as u32);
             }
-        }
+        });
         while let Some(i) = queue.pop_front() {
-            for e in refs.outgoing(i as usize) {
-                let t = e.other as usize;
-                if (e.exact || interior) && via[t] == Via::Unreached {
-                    via[t] = Via::Block {
-                        from: i,
-                        offset: e.offset,
-                    };
-                    queue.push_back(e.other);
+            refs.each_outgoing(&memory, i as usize, |t, _, exact| {
+                if (exact || interior) && from.get(t) == Some(&Self::UNREACHED) {
+                    from[t] = i;
+                    queue.push_back(t as u32);
                 }
-            }
+            });
         }
+        rooted.sort_unstable_by_key(|&(i, _)| i);
         Anchors {
-            via,
+            from,
+            rooted,
+            interior,
             root_bytes_scanned: scanned,
             root_bytes_unreadable: unreadable,
         }
     }
 
-    /// How allocation `i` was first reached.
-    pub fn via(&self, i: usize) -> Via {
-        self.via.get(i).copied().unwrap_or(Via::Unreached)
+    /// The root a walk reaches allocation `i` from, for an allocation no allocation points
+    /// into (only a root can reach it then, and the walk takes the first root word that
+    /// does): [`Anchors::build`]'s answer without the walk.
+    pub fn root_of(
+        memory: &dyn Memory,
+        refs: &References,
+        roots: &Roots,
+        interior: bool,
+        i: usize,
+    ) -> Option<Via> {
+        let mut first = None;
+        if i < Self::ROOTED as usize {
+            each_root(&Cursor::new(memory), refs, roots, |j, exact, how| {
+                if j == i && (exact || interior) && first.is_none() {
+                    first = Some(how);
+                }
+            });
+        }
+        first
     }
 
-    /// The chain from a root to allocation `i`: the root's [`Via`] first, then each
-    /// allocation on the way with the offset of the pointer it holds, ending at `i`. Empty
-    /// when `i` is not reached.
-    pub fn chain(&self, i: usize) -> Vec<(usize, Via)> {
-        let mut chain = Vec::new();
+    /// Whether pointers into the middle of allocations reached them too.
+    pub fn interior(&self) -> bool {
+        self.interior
+    }
+
+    /// Whether a root reaches allocation `i`.
+    pub fn reaches(&self, i: usize) -> bool {
+        self.from.get(i).is_some_and(|&f| f != Self::UNREACHED)
+    }
+
+    /// How allocation `i` was first reached.
+    pub fn via(&self, i: usize) -> Via {
+        match self.from.get(i).copied() {
+            None | Some(Self::UNREACHED) => Via::Unreached,
+            Some(Self::ROOTED) => self
+                .rooted
+                .binary_search_by_key(&(i as u32), |&(j, _)| j)
+                .map_or(Via::Unreached, |k| self.rooted[k].1),
+            Some(from) => Via::Block { from },
+        }
+    }
+
+    /// The chain from a root to allocation `i` (`None` when `i` is not reached), with the
+    /// offset of each pointer on the way read again from `memory`: the first word of the
+    /// holder pointing into the next allocation as the walk counted it, the one the walk
+    /// was reached through.
+    pub fn chain(&self, memory: &dyn Memory, refs: &References, i: usize) -> Option<Chain> {
+        let mut path = vec![i];
         let mut at = i;
         // A breadth-first tree has no cycles; the bound only guards against a bug.
-        for _ in 0..=self.via.len() {
-            let v = self.via(at);
-            chain.push((at, v));
-            match v {
-                Via::Block { from, .. } => at = from as usize,
-                Via::Unreached => return Vec::new(),
-                _ => break,
+        let root = loop {
+            match self.via(at) {
+                Via::Block { from } if path.len() <= self.from.len() => {
+                    at = from as usize;
+                    path.push(at);
+                }
+                Via::Block { .. } | Via::Unreached => return None,
+                root => break root,
             }
-        }
-        chain.reverse();
-        chain
+        };
+        path.reverse();
+        let memory = Cursor::new(memory);
+        let links = path
+            .iter()
+            .enumerate()
+            .map(|(k, &j)| {
+                let next = path.get(k + 1)?;
+                let mut offset = None;
+                refs.each_outgoing(&memory, j, |t, o, exact| {
+                    if offset.is_none() && t == *next && (exact || self.interior) {
+                        offset = Some(o);
+                    }
+                });
+                offset
+            })
+            .collect::<Vec<_>>();
+        Some(Chain {
+            root,
+            links: path.into_iter().zip(links).collect(),
+        })
     }
 }
 
@@ -317,11 +403,9 @@ mod tests {
     #[test]
     fn edges_both_ways() {
         let (m, blocks) = image();
-        let refs = References::build(&m, blocks);
-        assert_eq!(refs.len(), 4);
-        let out: Vec<_> = refs.outgoing(0).to_vec();
+        let refs = References::new(blocks);
         assert_eq!(
-            out,
+            refs.outgoing(&m, 0),
             vec![Edge {
                 other: 1,
                 offset: 8,
@@ -329,48 +413,96 @@ mod tests {
             }]
         );
         assert_eq!(
-            refs.outgoing(1),
-            &[Edge {
+            refs.outgoing(&m, 1),
+            vec![Edge {
                 other: 2,
                 offset: 0,
                 exact: false
             }]
         );
-        let into_a: Vec<_> = refs
-            .incoming(0)
-            .iter()
-            .map(|e| (e.other, e.offset))
-            .collect();
-        assert_eq!(into_a, vec![(3, 0), (3, 8)]);
-        assert!(refs.incoming(3).is_empty());
+        let (count, into_a) = refs.incoming(&m, 0, 8);
+        let into_a: Vec<_> = into_a.iter().map(|e| (e.other, e.offset)).collect();
+        assert_eq!((count, into_a), (2, vec![(3, 0), (3, 8)]));
+        // Counted all, listed the first.
+        let (count, first) = refs.incoming(&m, 0, 1);
+        assert_eq!((count, first.len(), first[0].offset), (2, 1, 0));
+        assert!(!refs.incoming(&m, 2, 8).1[0].exact);
+        assert_eq!(refs.incoming(&m, 3, 8), (0, Vec::new()));
         assert_eq!(refs.block_at(0x1047), Some(2));
     }
 
     #[test]
     fn shortest_chain_from_the_root() {
         let (m, blocks) = image();
-        let refs = References::build(&m, blocks);
+        let refs = References::new(blocks);
         let strict = Anchors::build(&m, &refs, &roots(), false);
-        let chain = strict.chain(1);
         assert_eq!(
-            chain,
-            vec![
-                (
-                    0,
-                    Via::Root {
-                        address: 0x9008,
-                        kind: RootKind::Static
-                    }
-                ),
-                (1, Via::Block { from: 0, offset: 8 }),
-            ]
+            strict.chain(&m, &refs, 1),
+            Some(Chain {
+                root: Via::Root {
+                    address: 0x9008,
+                    kind: RootKind::Static
+                },
+                links: vec![(0, Some(8)), (1, None)],
+            })
         );
+        assert_eq!(strict.via(1), Via::Block { from: 0 });
         // C is reached only through a pointer into its middle; D by nothing.
-        assert!(strict.chain(2).is_empty());
-        assert!(strict.chain(3).is_empty());
+        assert_eq!(strict.chain(&m, &refs, 2), None);
+        assert_eq!(strict.chain(&m, &refs, 3), None);
+        assert_eq!(strict.via(3), Via::Unreached);
         let loose = Anchors::build(&m, &refs, &roots(), true);
-        assert_eq!(loose.chain(2).len(), 3);
-        assert!(loose.chain(3).is_empty());
+        let chain = loose
+            .chain(&m, &refs, 2)
+            .expect("reached through B's middle pointer");
+        assert_eq!(chain.links, vec![(0, Some(8)), (1, Some(0)), (2, None)]);
+        assert_eq!(loose.chain(&m, &refs, 3), None);
         assert_eq!(strict.root_bytes_scanned, 16);
+    }
+
+    /// The offset of a link is that of the first pointer the walk could take: a pointer
+    /// into the middle comes first in A but reaches B only with `interior`.
+    #[test]
+    fn a_link_is_the_first_pointer_the_walk_could_take() {
+        let mut m = MemoryImage::new();
+        m.add(
+            0x1000,
+            words(&[
+                0x1028, 0x1020, 0, 0, // A at 0x1000: into B's middle, then B's start
+                0, 0, 0, 0, // B at 0x1020
+            ]),
+        );
+        m.add(0x9000, words(&[0x1000]));
+        let blocks = (0..2)
+            .map(|i| Block {
+                address: 0x1000 + 0x20 * i,
+                size: 0x20,
+            })
+            .collect();
+        let refs = References::new(blocks);
+        let roots = Roots {
+            ranges: vec![RootRange {
+                start: 0x9000,
+                end: 0x9008,
+                kind: RootKind::Static,
+            }],
+            registers: vec![0x1020],
+            ..Roots::default()
+        };
+        let strict = Anchors::build(&m, &refs, &roots, false);
+        let chain = strict.chain(&m, &refs, 1).expect("B by a register");
+        assert_eq!(chain.root, Via::Register { value: 0x1020 });
+        let no_register = Roots {
+            registers: Vec::new(),
+            ..roots
+        };
+        for (interior, offset) in [(false, 8), (true, 0)] {
+            let anchors = Anchors::build(&m, &refs, &no_register, interior);
+            let chain = anchors.chain(&m, &refs, 1).expect("B through A");
+            assert_eq!(chain.links, vec![(0, Some(offset)), (1, None)]);
+            // A, which no allocation points into: its root found without the walk.
+            let root = Anchors::root_of(&m, &refs, &no_register, interior, 0);
+            assert_eq!(root, Some(anchors.via(0)));
+        }
     }
 }

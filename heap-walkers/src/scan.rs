@@ -170,7 +170,7 @@ impl Directory {
     /// most of those a scan finds, costs no read of the blocks, a cache miss in a table
     /// of sixteen bytes a block).
     #[inline]
-    fn count_and_start(&self, blocks: &[Block], w: u64) -> (usize, bool) {
+    pub(crate) fn count_and_start(&self, blocks: &[Block], w: u64) -> (usize, bool) {
         if self.runs.is_empty() {
             return (blocks.partition_point(|b| b.address <= w), false);
         }

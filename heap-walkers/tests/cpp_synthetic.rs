@@ -92,7 +92,7 @@ fn the_seed_leaks_as_valgrind_would_count_them() {
 fn the_seed_explains_a_list_node_through_its_global() {
     let (image, allocations, _) = cpp_patched(&[0]).expect("a flags byte");
     let roots = cpp_roots(&image);
-    let explainer = Explainer::new(&*image, &allocations, &roots);
+    let explainer = Explainer::new(&*image, allocations, &roots);
     // The third list node: reached from the global header through the first two nodes
     // (breadth-first: the header's `_M_prev` reaches it directly).
     let list = image

@@ -112,6 +112,7 @@ impl Report {
                     label,
                     target,
                     heap,
+                    blocks: HeldHeap::blocks(heap),
                 };
                 let d = diff(
                     side(old_name, old, old_heap),

@@ -1,6 +1,7 @@
 //! `heapmortem diff`: walk both cores' heaps, compare them, print the answer.
 
 use heap_walkers::diff::{self, Grouping, Side};
+use heap_walkers::leaks::Block;
 
 use crate::args::{DiffArgs, TextOrJson};
 use crate::Outcome::{self, Complete, Partial};
@@ -12,7 +13,8 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
         super::open_core(&args.new, &args.common)?,
     ];
     let mut heaps = Vec::with_capacity(2);
-    for (core, label) in cores.iter().zip(&labels) {
+    let mut blocks: [Vec<Block>; 2] = Default::default();
+    for ((core, label), blocks) in cores.iter().zip(&labels).zip(&mut blocks) {
         let mut heap = super::held(core, &format!("to compare in {label}"))?;
         if let Some(refusal) = args.by.refusal(&heap, label) {
             anyhow::bail!(refusal);
@@ -20,14 +22,18 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
         if args.by == Grouping::Site {
             profile_import::name_held_sites(core, &mut heap, &args.common);
         }
+        // The walk's table freed before the next walk: the diff reads the blocks only.
+        *blocks = heap.take_blocks();
         heaps.push(heap);
     }
-    let side = |i: usize| Side {
+    let [old_blocks, new_blocks] = blocks;
+    let side = |i: usize, blocks| Side {
         label: &labels[i],
         target: &cores[i],
         heap: &heaps[i],
+        blocks,
     };
-    let d = diff::diff(side(0), side(1), args.by);
+    let d = diff::diff(side(0, old_blocks), side(1, new_blocks), args.by);
     // Said before the output, so that it is seen even when the output is piped away.
     if let Some(statement) = d.statement() {
         super::say(statement);

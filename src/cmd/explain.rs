@@ -10,8 +10,10 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Outcome> {
     let process = super::open(&source, &args.common)?;
     let mut held = super::held(&process, "to look in")?;
     profile_import::name_held_sites(&process, &mut held, &args.common);
+    // The explainer keeps what it needs of the walk's table, and frees it.
+    let allocations = std::mem::take(&mut held.allocations);
     let explainer =
-        Explainer::new(&process, &held.allocations, &held.roots).with_sites(held.sites.as_ref());
+        Explainer::new(&process, allocations, &held.roots).with_sites(held.sites.as_ref());
     let explanation = match explainer.explain(address) {
         Ok(e) => e,
         Err(unexplained) => {

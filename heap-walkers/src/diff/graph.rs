@@ -3,9 +3,12 @@
 
 use std::collections::HashMap;
 
+use core_reader::Target;
+
 use crate::leaks::RootKind;
 use crate::refs::{Anchors, References, Via};
 use crate::types::{TypeKind, Types};
+use crate::HeldHeap;
 
 use super::{Grouping, HolderKind, Side, Tally};
 
@@ -34,12 +37,13 @@ pub(super) const NONE: u32 = u32::MAX;
 /// The holder of allocations no root reaches.
 const UNREACHED: &str = "nothing (unreachable)";
 
-/// One core's graph: references, types, anchors, and each block's group.
+/// One core's graph: its blocks, their types, and each block's group. The anchors are
+/// walked when the holders are asked for, one walk at a time.
 pub(super) struct Graph<'a> {
-    side: Side<'a>,
+    target: &'a dyn Target,
+    heap: &'a HeldHeap,
     pub(super) refs: References,
     types: Types,
-    anchors: Anchors,
     pub(super) group: Vec<u32>,
 }
 
@@ -69,10 +73,14 @@ impl<K: Clone + Eq + std::hash::Hash> Interner<K> {
 }
 
 impl<'a> Graph<'a> {
-    pub(super) fn build(side: Side<'a>, by: Grouping, groups: &mut Interner<Key>) -> Graph<'a> {
-        let refs = References::build(side.target, side.heap.blocks());
+    /// The graph of `side`, taking its blocks.
+    pub(super) fn build(
+        side: &mut Side<'a>,
+        by: Grouping,
+        groups: &mut Interner<Key>,
+    ) -> Graph<'a> {
+        let refs = References::new(std::mem::take(&mut side.blocks));
         let types = Types::infer_in(side.target, refs.blocks(), refs.directory());
-        let anchors = Anchors::build(side.target, &refs, &side.heap.roots, false);
         // Type names are looked up once per type, not once per block.
         let mut class_group: HashMap<u32, u32> = HashMap::new();
         let group = refs
@@ -95,10 +103,10 @@ impl<'a> Graph<'a> {
             })
             .collect();
         Graph {
-            side,
+            target: side.target,
+            heap: side.heap,
             refs,
             types,
-            anchors,
             group,
         }
     }
@@ -124,13 +132,16 @@ impl<'a> Graph<'a> {
     ) -> Vec<u32> {
         let mut roots = HashMap::new();
         let all = |_: usize| true;
-        let mut memo = self.resolve(&self.anchors, changed, all, holders, examples, &mut roots);
+        let strict = Anchors::build(self.target, &self.refs, &self.heap.roots, false);
+        let mut memo = self.resolve(&strict, changed, all, holders, examples, &mut roots);
+        // Freed before the other walk is made: 4 bytes an allocation each.
+        drop(strict);
         let unreached = holders.id(HolderKey {
             name: UNREACHED.into(),
             kind: HolderKind::Unreached,
         });
         if memo.contains(&unreached) {
-            let loose = Anchors::build(self.side.target, &self.refs, &self.side.heap.roots, true);
+            let loose = Anchors::build(self.target, &self.refs, &self.heap.roots, true);
             let lost = |i: usize| memo[i] == unreached;
             let again = self.resolve(&loose, changed, lost, holders, examples, &mut roots);
             for (m, a) in memo.iter_mut().zip(again) {
@@ -170,11 +181,11 @@ impl<'a> Graph<'a> {
                 }
                 path.push(at);
                 let (id, example) = match anchors.via(at) {
-                    Via::Block { from, .. } if changed[self.group[from as usize] as usize] => {
+                    Via::Block { from } if changed[self.group[from as usize] as usize] => {
                         at = from as usize;
                         continue;
                     }
-                    Via::Block { from, .. } => {
+                    Via::Block { from } => {
                         let b = self.refs.blocks()[from as usize];
                         let name = match self.types.of(from as usize) {
                             Some(t) => t.name.clone(),
@@ -222,7 +233,7 @@ impl<'a> Graph<'a> {
 
     /// A root word named without addresses, so that it matches across processes.
     fn root_holder(&self, address: u64, kind: RootKind) -> HolderKey {
-        let target = self.side.target;
+        let target = self.target;
         match kind {
             RootKind::Stack => {
                 let slot = target.stack_frame(address);

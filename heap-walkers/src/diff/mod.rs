@@ -90,11 +90,11 @@ impl Diff {
 }
 
 /// Compares the heaps of two cores, grouping allocations `by` type or size.
-pub fn diff(old: Side, new: Side, by: Grouping) -> Diff {
+pub fn diff(mut old: Side, mut new: Side, by: Grouping) -> Diff {
     let mut groups = Interner::new();
     let graphs = [
-        Graph::build(old, by, &mut groups),
-        Graph::build(new, by, &mut groups),
+        Graph::build(&mut old, by, &mut groups),
+        Graph::build(&mut new, by, &mut groups),
     ];
     let n = groups.keys.len();
     let [t_old, t_new] = [graphs[0].tallies(n), graphs[1].tallies(n)];

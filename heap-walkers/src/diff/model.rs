@@ -37,7 +37,6 @@ impl Grouping {
 }
 
 /// One core as the diff takes it.
-#[derive(Clone, Copy)]
 pub struct Side<'a> {
     /// How the output names it (the path given on the command line).
     pub label: &'a str,
@@ -45,6 +44,9 @@ pub struct Side<'a> {
     pub target: &'a dyn Target,
     /// Its heap, walked with every allocation listed.
     pub heap: &'a HeldHeap,
+    /// The allocations its program holds ([`HeldHeap::blocks`]; [`HeldHeap::take_blocks`]
+    /// frees the walk's table as it makes them, which the diff does not read).
+    pub blocks: Vec<crate::leaks::Block>,
 }
 
 /// Which program a core is of, and what its heap is.

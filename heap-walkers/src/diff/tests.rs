@@ -105,6 +105,7 @@ fn side<'a>(label: &'a str, p: &'a (MemoryImage, HeldHeap)) -> Side<'a> {
         label,
         target: &p.0,
         heap: &p.1,
+        blocks: p.1.blocks(),
     }
 }
 
