@@ -231,9 +231,11 @@ impl CoreFile {
         };
         // SAFETY: forwarded to the caller, see above. A decompressed core's temporary file
         // is already unlinked: the mapping keeps it alive, and it vanishes with the mapping.
+        // The kernel's read-ahead is left on: heap walks and scans read the heap's segments
+        // front to back, and with `MADV_RANDOM` a core not in the page cache was read a page
+        // a fault (the 548 MB core of bench/glibc_walk.sh: 24.5 s of wall time against 0.65
+        // s cached).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-        #[cfg(unix)]
-        let _ = map.advise(memmap2::Advice::Random);
         let parsed = Self::parse(path.to_path_buf(), Backing::Mapped(map));
         let mut core = match (parsed, &stream_problem) {
             // Too little was decompressed to hold even an ELF header: the stream is why.
