@@ -166,9 +166,9 @@ impl Directory {
 
     /// How many of `blocks` (those the directory was made of) start at or below `w`
     /// (`blocks.partition_point(|b| b.address <= w)`, found in a few steps), and whether a
-    /// block is known to start at `w` without reading it: its bit is set in a bitmap (where a pointer to a block's start,
-    /// most of those a scan finds, costs no read of the blocks, a cache miss in a table
-    /// of sixteen bytes a block).
+    /// block is known to start at `w` without reading it: its bit is set in a bitmap run
+    /// (there a pointer to a block's start, most of those a scan finds, costs no read of the
+    /// blocks, a cache miss in a table of sixteen bytes a block).
     #[inline]
     pub(crate) fn count_and_start(&self, blocks: &[Block], w: u64) -> (usize, bool) {
         if self.runs.is_empty() {
