@@ -173,11 +173,7 @@ impl<'a> Explainer<'a> {
         let refs = References::new(crate::leaks::take_blocks(allocations));
         let types = Types::infer_in(target, refs.blocks(), refs.directory());
         let anchors = Anchors::build(target, &refs, roots, false);
-        let n = refs.blocks().len();
-        let mut anchored = vec![0u64; n.div_ceil(64)];
-        for i in (0..n).filter(|&i| anchors.reaches(i)) {
-            anchored[i / 64] |= 1 << (i % 64);
-        }
+        let anchored = crate::scan::bits_where(refs.blocks().len(), |i| anchors.reaches(i));
         Explainer {
             target,
             others,

@@ -368,6 +368,16 @@ fn scan_words(
     (scanned, unreadable)
 }
 
+/// One bit for each of `n` blocks, set where `f` holds: block `i` is bit `i % 64` of word
+/// `i / 64`.
+pub(crate) fn bits_where(n: usize, f: impl Fn(usize) -> bool) -> Vec<u64> {
+    let mut bits = vec![0u64; n.div_ceil(64)];
+    for i in (0..n).filter(|&i| f(i)) {
+        bits[i / 64] |= 1 << (i % 64);
+    }
+    bits
+}
+
 /// `[start, end)` ranges sorted and merged where they overlap or touch.
 pub(crate) fn merge_ranges(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     ranges.sort_unstable();

@@ -81,10 +81,7 @@ enum Kept {
 impl Kept {
     /// The blocks of `n` that `keep` names.
     fn of(n: usize, keep: impl Fn(usize) -> bool) -> Kept {
-        let mut bits = vec![0u64; n.div_ceil(64)];
-        for i in (0..n).filter(|&i| keep(i)) {
-            bits[i / 64] |= 1 << (i % 64);
-        }
+        let bits = crate::scan::bits_where(n, keep);
         let mut count = 0u32;
         let before = bits
             .iter()
