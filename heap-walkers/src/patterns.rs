@@ -126,7 +126,8 @@ pub(crate) fn has_cpp_runtime(target: &dyn Target) -> bool {
 /// made of them); `typed` says which blocks already have a type (a vtable), and is set for
 /// every block a pattern claims. Calls `found(i, pattern)` once per claimed block. A heap of
 /// more blocks than 32-bit indices count (less [`Claim`]'s markers) has none recognized (it
-/// would not fit in memory).
+/// would not fit in memory). With `only`, the words read are those of the blocks it names
+/// (see [`Types::infer_some`](crate::types::Types) for when that finds the same parts).
 ///
 /// The words are read in address order, and a block claimed is not claimed again, so the
 /// first container met owns a part. The reading is split between threads in batches: each
@@ -138,6 +139,7 @@ pub(crate) fn recognize(
     target: &dyn Target,
     blocks: &[Block],
     directory: &Directory,
+    only: Option<&dyn Fn(usize) -> bool>,
     typed: &mut Typed,
     found: &mut dyn FnMut(usize, Pattern),
 ) {
@@ -145,7 +147,7 @@ pub(crate) fn recognize(
         return;
     }
     let mut batch = Batch::default();
-    containers_ranges(target, blocks, |start, end| {
+    containers_ranges(target, blocks, only, |start, end| {
         let mut s = start;
         while s < end {
             // Pieces end on word boundaries: every word is read in the piece holding it.
@@ -308,8 +310,14 @@ impl Claim {
 /// Calls `f(start, end)` for every range where container objects may be, in address order:
 /// every writable mapping, less the C library's own data; in a mapping that holds
 /// allocations, only the allocations (what lies between them is free memory or the
-/// allocator's). One range a block: never gathered in a list (16 bytes a block).
-fn containers_ranges(target: &dyn Target, blocks: &[Block], mut f: impl FnMut(u64, u64)) {
+/// allocator's). One range a block: never gathered in a list (16 bytes a block). With
+/// `only`, the blocks it names and nothing else.
+fn containers_ranges(
+    target: &dyn Target,
+    blocks: &[Block],
+    only: Option<&dyn Fn(usize) -> bool>,
+    mut f: impl FnMut(u64, u64),
+) {
     for m in target.mappings() {
         let libc = m
             .path
@@ -321,11 +329,13 @@ fn containers_ranges(target: &dyn Target, blocks: &[Block], mut f: impl FnMut(u6
         let first = blocks.partition_point(|b| b.address < m.start);
         let inside = blocks[first..].iter().take_while(|b| b.address < m.end);
         let mut any = false;
-        for b in inside {
+        for (i, b) in inside.enumerate() {
             any = true;
-            f(b.address, b.address.saturating_add(b.size).min(m.end));
+            if only.is_none_or(|keep| keep(first + i)) {
+                f(b.address, b.address.saturating_add(b.size).min(m.end));
+            }
         }
-        if !any {
+        if !any && only.is_none() {
             f(m.start, m.end);
         }
     }
@@ -709,11 +719,18 @@ mod tests {
 
     /// The blocks claimed and as what, by address.
     fn claims(m: &MemoryImage) -> Vec<(u64, Pattern)> {
+        claims_reading(m, None)
+    }
+
+    /// [`claims`], reading the words of the blocks `only` names where it is given.
+    fn claims_reading(m: &MemoryImage, only: Option<&dyn Fn(u64) -> bool>) -> Vec<(u64, Pattern)> {
         let blocks = BLOCKS.map(|(address, size)| Block { address, size });
         let mut typed = Typed::from_words(vec![0; BLOCKS.len().div_ceil(64)]);
         let mut found = Vec::new();
         let directory = crate::scan::Directory::new(&blocks);
-        recognize(m, &blocks, &directory, &mut typed, &mut |i, p| {
+        let only = only.map(|only| move |i: usize| only(blocks[i].address));
+        let only = only.as_ref().map(|f| f as &dyn Fn(usize) -> bool);
+        recognize(m, &blocks, &directory, only, &mut typed, &mut |i, p| {
             found.push((blocks[i].address, p))
         });
         found.sort_by_key(|&(a, _)| a);
@@ -759,6 +776,30 @@ mod tests {
         others(&m, &[ROOT, LEFT]);
     }
 
+    /// With `only`, the words of the blocks it names are read and no others: a string whose
+    /// object is in a block is found from it, the containers in the globals are not.
+    #[test]
+    fn only_the_blocks_named_are_read() {
+        let mut m = image();
+        set(&mut m, N1, &[TEXT, 20, 30]);
+        let in_n1 = |a: u64| a == N1;
+        assert_eq!(
+            claims_reading(&m, Some(&in_n1)),
+            [(TEXT, Pattern::StringData)]
+        );
+        let others = |a: u64| a != N1;
+        assert_eq!(claims_reading(&m, Some(&others)), []);
+        // The whole pass finds the string and the map (the list is broken).
+        assert_eq!(
+            claims(&m),
+            [
+                (TEXT, Pattern::StringData),
+                (ROOT, Pattern::MapNode),
+                (LEFT, Pattern::MapNode)
+            ]
+        );
+    }
+
     /// Read one word at a time (a batch's claims past its bound), the same claims.
     #[test]
     fn read_in_order_the_claims_are_the_same() {
@@ -767,7 +808,7 @@ mod tests {
         let directory = crate::scan::Directory::new(&blocks);
         let mut typed = Typed::from_words(vec![0; BLOCKS.len().div_ceil(64)]);
         let mut batch = Batch::default();
-        containers_ranges(&m, &blocks, |s, e| batch.pieces.push((s, e)));
+        containers_ranges(&m, &blocks, None, |s, e| batch.pieces.push((s, e)));
         let mut found = Vec::new();
         batch.run_in_order(&m, &blocks, &directory, &mut typed, &mut |i, p| {
             found.push((blocks[i].address, p))

@@ -124,15 +124,19 @@ impl Kept {
             .collect()
     }
 
+    /// Whether block `i` is kept.
+    #[inline]
+    fn keeps(&self, i: usize) -> bool {
+        match self {
+            Kept::All => true,
+            Kept::Some { bits, .. } => bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0),
+        }
+    }
+
     /// Block `i`'s place in the table, if kept.
     #[inline]
     fn slot(&self, i: usize) -> Option<usize> {
-        match self {
-            Kept::All => Some(i),
-            Kept::Some { bits, .. } => {
-                (bits.get(i / 64)? & (1 << (i % 64)) != 0).then(|| self.place(i))
-            }
-        }
+        self.keeps(i).then(|| self.place(i))
     }
 }
 
@@ -374,10 +378,17 @@ impl Types {
         Types::infer_kept(target, blocks, directory, Kept::All)
     }
 
-    /// [`Types::infer_in`] keeping the types of the blocks `keep` names only (the leak
-    /// check names only the leaked ones): every block's is recognized, for a container's
-    /// part is known by the parts typed before it, but the table has a place only for
-    /// those kept.
+    /// [`Types::infer_in`] for the blocks `keep` names only, the leak check's leaked blocks
+    /// (no word of the roots or of a block they reach points into them): only their vtables
+    /// are read, and only their words for the containers owning them, a leak check's few
+    /// kilobytes rather than the whole heap. On a whole core that names them as the whole
+    /// pass does: a container claims the blocks its object points to the start of and
+    /// those they point to the start of in turn (a list's or a tree's nodes, a deque's
+    /// blocks), so a leaked part's container, and any container that could have claimed
+    /// the part before it, lie in leaked memory too. Save for one case: the nodes of a
+    /// leaked unordered map whose bucket array something reachable points to are named hash
+    /// nodes here, where the whole pass names them only if no container in reachable memory
+    /// claimed the bucket array first.
     pub(crate) fn infer_some(
         target: &dyn Target,
         blocks: &[Block],
@@ -481,18 +492,30 @@ impl Types {
             kept,
             of_block,
         } = self;
-        patterns::recognize(target, blocks, directory, &mut typed, &mut |i, pattern| {
-            let id = *ids[pattern.index()].get_or_insert_with(|| {
-                names.push(TypeName {
-                    name: pattern.name().to_string(),
-                    kind: TypeKind::Pattern,
+        let only = |i: usize| kept.keeps(i);
+        let only: Option<&dyn Fn(usize) -> bool> = match kept {
+            Kept::All => None,
+            Kept::Some { .. } => Some(&only),
+        };
+        patterns::recognize(
+            target,
+            blocks,
+            directory,
+            only,
+            &mut typed,
+            &mut |i, pattern| {
+                let id = *ids[pattern.index()].get_or_insert_with(|| {
+                    names.push(TypeName {
+                        name: pattern.name().to_string(),
+                        kind: TypeKind::Pattern,
+                    });
+                    (names.len() - 1) as u32
                 });
-                (names.len() - 1) as u32
-            });
-            if let Some(s) = kept.slot(i) {
-                of_block.set(s, id);
-            }
-        });
+                if let Some(s) = kept.slot(i) {
+                    of_block.set(s, id);
+                }
+            },
+        );
     }
 
     /// The type of block `i`, if recognized.
@@ -521,9 +544,9 @@ impl Types {
 }
 
 /// Names the classes of `chunk` (some of `blocks`, which `directory` was made of) by their
-/// vtables: sets the place `at(j)` of its block `j` in `places` (where it has one) to an
-/// index in the names returned, each class once, in the order met, or leaves it
-/// [`TypeIds::NARROW`]; returns the names and the chunk's bits of [`Typed`] (the chunk
+/// vtables: sets the place `at(j)` of its block `j` in `places` to an index in the names
+/// returned, each class once, in the order met, or leaves it [`TypeIds::NARROW`] (a block
+/// with no place is not read); returns the names and the chunk's bits of [`Typed`] (the chunk
 /// shorter than [`TypeIds::NARROW`], its start a multiple of 64).
 fn name_vtables(
     target: &dyn Target,
@@ -541,6 +564,9 @@ fn name_vtables(
     // Neighbours are often of one class: the last vtable's answer, without hashing.
     let mut last = (0, TypeIds::NARROW);
     for (j, b) in chunk.iter().enumerate() {
+        let Some(place) = at(j) else {
+            continue;
+        };
         if b.size < 8 {
             continue;
         }
@@ -567,9 +593,7 @@ fn name_vtables(
         };
         if t != TypeIds::NARROW {
             bits[j / 64] |= 1 << (j % 64);
-            if let Some(place) = at(j) {
-                places[place] = t;
-            }
+            places[place] = t;
         }
     }
     (names, bits)
