@@ -2,7 +2,7 @@
 //! indirect leaks the way valgrind memcheck does (its "cliques").
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 
 use core_reader::{Memory, Target};
@@ -204,6 +204,10 @@ struct Marking<'a> {
     index: &'a BlockIndex,
     state: Vec<AtomicU8>,
     bar: Mutex<core_reader::Progress>,
+    /// Lists of blocks to read handed to a thread and not yet all read.
+    tasks: AtomicUsize,
+    /// The threads that mark.
+    threads: usize,
 }
 
 impl<'a> Marking<'a> {
@@ -242,13 +246,27 @@ impl<'a> Marking<'a> {
         f(&mut self.bar.lock().unwrap_or_else(PoisonError::into_inner));
     }
 
+    /// Hands `work` to another thread of `scope`.
+    fn hand_over<'s>(&'s self, scope: &rayon::Scope<'s>, work: Vec<u32>) {
+        self.tasks.fetch_add(1, Relaxed);
+        scope.spawn(move |scope| self.mark_from(scope, work));
+    }
+
     /// Reads the blocks of `work` and every block they lead to, handing part of the work to
-    /// other threads of `scope` when it grows.
+    /// other threads of `scope` when it grows, or when a thread has none. Called once for
+    /// each [`Marking::hand_over`] (or first with `tasks` at 1).
     fn mark_from<'s>(&'s self, scope: &rayon::Scope<'s>, mut work: Vec<u32>) {
         let cursor = Cursor::new(self.target);
         // Bytes read since the bar was last moved: moved every few thousand blocks, not each.
         let (mut unshown, mut popped) = (0u64, 0u32);
         while let Some(i) = work.pop() {
+            // A thread has nothing to read: it takes the oldest half of the blocks waiting.
+            // A long list is read from both its ends (its header points to both), a tree
+            // from more than one branch, where one thread would read them alone.
+            if !work.is_empty() && self.tasks.load(Relaxed) < self.threads {
+                let oldest = work.drain(..work.len().div_ceil(2)).collect();
+                self.hand_over(scope, oldest);
+            }
             let b = self.index.blocks[i as usize];
             let definite = self.state[i as usize].load(Relaxed) == REACHABLE;
             // Shared as it grows, within a block too: a vector's body of a million pointers
@@ -261,7 +279,7 @@ impl<'a> Marking<'a> {
                     self.mark(&mut work, w, definite);
                     if work.len() > Self::SHARE {
                         let half = work.split_off(work.len() / 2);
-                        scope.spawn(move |scope| self.mark_from(scope, half));
+                        self.hand_over(scope, half);
                     }
                 },
             );
@@ -272,6 +290,7 @@ impl<'a> Marking<'a> {
             }
         }
         self.advance(|bar| bar.advance(unshown));
+        self.tasks.fetch_sub(1, Relaxed);
     }
 }
 
@@ -296,6 +315,8 @@ fn mark_and_split(
             "marking from the roots",
             progress,
         )),
+        tasks: AtomicUsize::new(1),
+        threads: rayon::current_num_threads(),
     };
     // Block indices fit in 32 bits (a core of more than 4 billion allocations would not
     // fit in memory): half the worklist's bytes.
