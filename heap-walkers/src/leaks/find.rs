@@ -8,7 +8,9 @@ use std::sync::{Mutex, PoisonError};
 use core_reader::{Memory, Target};
 
 use super::model::{Leak, LeakGroup, LeakKind, LeakReport, Roots};
-use crate::scan::{merge_ranges, scan, scan_allocation, subtract, Block, BlockIndex, Cursor};
+use crate::scan::{
+    merge_ranges, prefetch, scan, scan_allocation, subtract, Block, BlockIndex, Cursor,
+};
 use crate::sites::Sites;
 use crate::types::{TypeIndex, Types};
 
@@ -214,31 +216,34 @@ impl<'a> Marking<'a> {
     /// A thread keeps at most this many blocks to read before it hands half of them to
     /// another (a vector's body may point to a million).
     const SHARE: usize = 1024;
+    /// How far down its list a thread asks for the next blocks to read.
+    const AHEAD: usize = 6;
 
-    /// Raises block `i` to `new`; pushes it on `work` (to be read) if it moved up.
+    /// Raises block `i` to `new`; pushes it on `work` (to be read) if it moved up, and says
+    /// so.
     #[inline]
-    fn raise(&self, work: &mut Vec<u32>, i: usize, new: u8) {
+    fn raise(&self, work: &mut Vec<u32>, i: usize, new: u8) -> bool {
         let state = &self.state[i];
-        if new > state.load(Relaxed) && new > state.fetch_max(new, Relaxed) {
+        let up = new > state.load(Relaxed) && new > state.fetch_max(new, Relaxed);
+        if up {
             work.push(i as u32);
         }
+        up
     }
 
     /// What the word `w` marks: the block it points to, reachable where it points at its
-    /// start from a reachable block (`definite`), else possibly lost.
+    /// start from a reachable block (`definite`), else possibly lost. Whether a block was
+    /// pushed on `work`.
     #[inline]
-    fn mark(&self, work: &mut Vec<u32>, w: u64, definite: bool) {
-        if let Some((i, exact)) = self.index.find(w) {
-            self.raise(
-                work,
-                i,
-                if definite && exact {
-                    REACHABLE
-                } else {
-                    POSSIBLE
-                },
-            );
-        }
+    fn mark(&self, work: &mut Vec<u32>, w: u64, definite: bool) -> bool {
+        self.index.find(w).is_some_and(|(i, exact)| {
+            let new = if definite && exact {
+                REACHABLE
+            } else {
+                POSSIBLE
+            };
+            self.raise(work, i, new)
+        })
     }
 
     /// Moves the progress bar.
@@ -260,6 +265,15 @@ impl<'a> Marking<'a> {
         // Bytes read since the bar was last moved: moved every few thousand blocks, not each.
         let (mut unshown, mut popped) = (0u64, 0u32);
         while let Some(i) = work.pop() {
+            // The blocks are read as the pointers lead, each a wait on memory: the block
+            // a few places down the list is asked for while this one is read.
+            if let Some(&ahead) = work
+                .len()
+                .checked_sub(Self::AHEAD)
+                .and_then(|k| work.get(k))
+            {
+                prefetch(cursor.bytes_at(self.index.blocks[ahead as usize].address));
+            }
             // A thread has nothing to read: it takes the oldest half of the blocks waiting.
             // A long list is read from both its ends (its header points to both), a tree
             // from more than one branch, where one thread would read them alone.
@@ -276,7 +290,10 @@ impl<'a> Marking<'a> {
                 b.address,
                 b.address.saturating_add(b.size),
                 |_, w| {
-                    self.mark(&mut work, w, definite);
+                    // A block pushed is often the next one read (a list's next node).
+                    if self.mark(&mut work, w, definite) {
+                        prefetch(cursor.bytes_at(w));
+                    }
                     if work.len() > Self::SHARE {
                         let half = work.split_off(work.len() / 2);
                         self.hand_over(scope, half);
@@ -339,8 +356,9 @@ fn mark_and_split(
     marking.advance(|bar| bar.start(root_bytes.chain(block_bytes).fold(0, u64::saturating_add)));
     for range in &roots.ranges {
         for (s, e) in subtract(range.start, range.end, &merged) {
-            let (scanned, unreadable) =
-                scan(&cursor, s, e, |_, w| marking.mark(&mut work, w, true));
+            let (scanned, unreadable) = scan(&cursor, s, e, |_, w| {
+                marking.mark(&mut work, w, true);
+            });
             report.root_bytes_scanned += scanned;
             report.root_bytes_unreadable += unreadable;
         }
