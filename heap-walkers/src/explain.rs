@@ -171,8 +171,12 @@ impl<'a> Explainer<'a> {
     pub fn new(target: &'a dyn Target, allocations: Allocations, roots: &'a Roots) -> Self {
         let others = others(&allocations);
         let refs = References::new(crate::leaks::take_blocks(allocations));
-        let types = Types::infer_in(target, refs.blocks(), refs.directory());
-        let anchors = Anchors::build(target, &refs, roots, false);
+        // The walk from the roots reads one allocation after another on one thread: the
+        // types are named on the others meanwhile.
+        let (types, anchors) = rayon::join(
+            || Types::infer_in(target, refs.blocks(), refs.directory()),
+            || Anchors::build(target, &refs, roots, false),
+        );
         let anchored = crate::scan::bits_where(refs.blocks().len(), |i| anchors.reaches(i));
         Explainer {
             target,

@@ -20,7 +20,9 @@ use core_reader::{Memory, Target};
 use rayon::prelude::*;
 
 use crate::leaks::{RootKind, Roots};
-use crate::scan::{merge_ranges, scan, scan_allocation, subtract, Block, BlockIndex, Cursor};
+use crate::scan::{
+    merge_ranges, prefetch, scan, scan_allocation, subtract, Block, BlockIndex, Cursor,
+};
 
 /// One reference, seen from one end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,6 +237,8 @@ pub struct Anchors {
 impl Anchors {
     const UNREACHED: u32 = u32::MAX;
     const ROOTED: u32 = u32::MAX - 1;
+    /// How far on in its queue the walk asks for the allocations to read.
+    const AHEAD: usize = 8;
 
     /// Walks from `roots`, reading each allocation reached for the pointers it holds. With
     /// `interior`, a pointer into an allocation's middle reaches it too (valgrind's
@@ -256,6 +260,11 @@ impl Anchors {
             }
         });
         while let Some(i) = queue.pop_front() {
+            // Each allocation read is a wait on memory: the one a few places on in the queue
+            // is asked for meanwhile.
+            if let Some(&ahead) = queue.get(Self::AHEAD) {
+                prefetch(memory.bytes_at(refs.blocks()[ahead as usize].address));
+            }
             refs.each_outgoing(&memory, i as usize, |t, _, exact| {
                 if (exact || interior) && from.get(t) == Some(&Self::UNREACHED) {
                     from[t] = i;
