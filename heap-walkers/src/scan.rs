@@ -6,6 +6,7 @@
 use std::cell::Cell;
 
 use core_reader::Memory;
+use rayon::prelude::*;
 
 /// An allocation as the scans see it: where it starts and how many bytes it has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -80,48 +81,65 @@ impl Directory {
         if blocks.len() < 64 || u32::try_from(blocks.len()).is_err() {
             return dir;
         }
-        let mut first = 0;
+        // One pass finds the runs and whether a run's starts are 8-aligned and distinct
+        // (what a bitmap needs): each pass over the blocks, 16 bytes each, reads memory.
+        let (mut first, mut aligned, mut distinct) = (0, blocks[0].address.is_multiple_of(8), true);
         for i in 1..=blocks.len() {
             let split = i == blocks.len()
                 || blocks[i].address.saturating_sub(blocks[i - 1].address) > Self::GAP;
-            if split {
-                dir.add_run(blocks, first, i);
-                first = i;
-                // Runs of a block or two each: no directory (they would cost more than they
-                // save).
-                if dir.runs.len() > 64 && dir.runs.len() * 16 > i {
-                    dir.runs = Vec::new();
-                    dir.slots = Vec::new();
-                    dir.bits = Vec::new();
-                    dir.counts = Vec::new();
-                    return dir;
-                }
+            if !split {
+                aligned &= blocks[i].address.is_multiple_of(8);
+                distinct &= blocks[i - 1].address < blocks[i].address;
+                continue;
+            }
+            dir.add_run(blocks, first, i, aligned && distinct);
+            if let Some(b) = blocks.get(i) {
+                (first, aligned, distinct) = (i, b.address.is_multiple_of(8), true);
+            }
+            // Runs of a block or two each: no directory (they would cost more than they
+            // save).
+            if dir.runs.len() > 64 && dir.runs.len() * 16 > i {
+                dir.runs = Vec::new();
+                dir.slots = Vec::new();
+                dir.bits = Vec::new();
+                dir.counts = Vec::new();
+                return dir;
             }
         }
         dir
     }
 
-    fn add_run(&mut self, blocks: &[Block], first: usize, end: usize) {
+    /// Adds the run of `blocks[first..end]`; `bitmap_ok` when its starts are 8-aligned and
+    /// distinct (every block has a bit of its own).
+    fn add_run(&mut self, blocks: &[Block], first: usize, end: usize, bitmap_ok: bool) {
         let (start, last) = (blocks[first].address, blocks[end - 1].address);
         let count = (end - first) as u64;
         let span = last.saturating_sub(start);
-        // A bitmap where it takes no more than slots would (12 bytes a 64-bit word), and
-        // every block has a bit of its own (starts 8-aligned, none shared).
+        // A bitmap where it takes no more than slots would (12 bytes a 64-bit word).
         let words = (span >> 9) + 1;
         let run = &blocks[first..end];
-        let aligned = run.iter().all(|b| b.address.is_multiple_of(8));
-        let distinct = run.windows(2).all(|w| w[0].address < w[1].address);
         if words.saturating_mul(12) <= count.saturating_mul(4)
-            && aligned
-            && distinct
+            && bitmap_ok
             && u32::try_from(self.bits.len() as u64 + words).is_ok()
         {
             let bits0 = self.bits.len();
             self.bits.resize(bits0 + words as usize, 0);
-            for b in run {
-                let bit = (b.address - start) >> 3;
-                self.bits[bits0 + (bit >> 6) as usize] |= 1 << (bit & 63);
-            }
+            // Set on the threads, each for the blocks of a stretch of the words (a heap of
+            // millions of blocks in one run).
+            const WORDS: usize = 1 << 14;
+            self.bits[bits0..]
+                .par_chunks_mut(WORDS)
+                .enumerate()
+                .for_each(|(k, words)| {
+                    // Each word covers 512 bytes (64 bits, 8 bytes a bit).
+                    let from = start + (k * WORDS) as u64 * 512;
+                    let to = from.saturating_add(words.len() as u64 * 512);
+                    let skip = run.partition_point(|b| b.address < from);
+                    for b in run[skip..].iter().take_while(|b| b.address < to) {
+                        let bit = (b.address - from) >> 3;
+                        words[(bit >> 6) as usize] |= 1 << (bit & 63);
+                    }
+                });
             let mut before = 0u32;
             for word in &self.bits[bits0..] {
                 self.counts.push(before);
@@ -220,16 +238,23 @@ impl Directory {
 
 impl BlockIndex {
     pub(crate) fn new(mut blocks: Vec<Block>) -> BlockIndex {
-        if !blocks.is_sorted() {
-            blocks.sort_unstable();
+        // One pass over the blocks (the walkers list them sorted, one a start) where it
+        // finds them so: each pass reads 16 bytes a block from memory.
+        let (mut ordered, mut hi) = (true, 0);
+        for (k, b) in blocks.iter().enumerate() {
+            ordered &= k == 0 || blocks[k - 1].address < b.address;
+            hi = hi.max(b.address.saturating_add(b.size.max(1)));
         }
-        blocks.dedup_by_key(|b| b.address);
+        if !ordered {
+            blocks.sort_unstable();
+            blocks.dedup_by_key(|b| b.address);
+            hi = blocks
+                .iter()
+                .map(|b| b.address.saturating_add(b.size.max(1)))
+                .max()
+                .unwrap_or(0);
+        }
         let lo = blocks.first().map_or(0, |b| b.address);
-        let hi = blocks
-            .iter()
-            .map(|b| b.address.saturating_add(b.size.max(1)))
-            .max()
-            .unwrap_or(0);
         let directory = Directory::new(&blocks);
         BlockIndex {
             blocks,
