@@ -9,7 +9,7 @@ use super::super::layout::{
     bin_index, fastbin_chunk_size, IS_MMAPPED, MINSIZE, NBINS, NFASTBINS, NON_MAIN_ARENA,
     SIZE_BITS, TCACHE_MAX_BINS,
 };
-use super::super::mem::{block, word, AsMemory};
+use super::super::mem::{block, prefetch, word, AsMemory};
 use super::super::model::{BinFigures, FastbinFigures};
 use super::{reveal, Mark, Marks, Range, Walker};
 use crate::cycle::{first_repeat, Brent};
@@ -29,20 +29,6 @@ pub(super) struct FastbinWalk {
     guard: Brent,
     done: bool,
     problems: Vec<Problem>,
-}
-
-/// Asks the processor to fetch the cache line `bytes` starts with, without waiting for it.
-#[inline]
-fn prefetch(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if !bytes.is_empty() {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: SSE is part of x86_64 (every x86_64 processor has it), and a prefetch is
-        // a hint: it reads nothing into the program and never faults.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().cast()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
 }
 
 /// What the walk of an arena's bins found, before it is filed.

@@ -23,11 +23,11 @@ mod tcaches;
 
 use core_reader::{Diagnostic, Target};
 
-use super::layout::NFASTBINS;
-use super::locate::{locate, locate_headless, Located};
+use super::layout::{Layout, LayoutSource, NFASTBINS};
+use super::locate::{dwarf_layout, locate, locate_headless, Located};
 use super::mem::Pieces;
 use super::model::{GlibcArena, GlibcDetail, GlibcHeap, Histogram, Params, Tcache};
-use super::Error;
+use super::{version, Error};
 use crate::held::Listing;
 use crate::{Allocations, Allocator, Arena, Heap};
 use tcaches::Candidates;
@@ -124,14 +124,13 @@ impl Marks {
         });
         let mut out = Vec::with_capacity(n);
         let (mut i, mut j) = (0, 0);
-        while i < a.len() && j < b.len() {
-            if a[i] <= b[j] {
-                out.push(a[i]);
-                i += 1;
-            } else {
-                out.push(b[j]);
-                j += 1;
-            }
+        // Without a branch on which half gives the next mark: the fastbins' marks
+        // interleave, and a mispredicted branch a mark cost more than the rest.
+        while let (Some(&x), Some(&y)) = (a.get(i), b.get(j)) {
+            let first = x <= y;
+            out.push(if first { x } else { y });
+            i += usize::from(first);
+            j += usize::from(!first);
         }
         out.extend_from_slice(&a[i..]);
         out.extend_from_slice(&b[j..]);
@@ -196,7 +195,52 @@ fn walk_listing(
     progress: bool,
     listing: Option<Listing>,
 ) -> Result<(GlibcHeap, Option<Listing>), Error> {
-    let loc = match locate(target) {
+    let version = version::detect(target);
+    // Inflating and searching libc's DWARF (libc6-dbg's sections are compressed) takes
+    // longer than anything the walk does before its list walks, and for a glibc in the
+    // built-in table it gives the table's offsets: the walk starts with the table's
+    // layout while another thread reads the DWARF, and is done again with the DWARF's
+    // only where the two differ.
+    let builtin = version.and_then(|(v, _)| Layout::builtin(v));
+    let (guess, dwarf) = std::thread::scope(|s| {
+        let dwarf = s.spawn(|| dwarf_layout(target, version.map(|v| v.0)));
+        let guess = builtin
+            .as_ref()
+            .and_then(|_| locate(target, version, None).ok())
+            .map(|loc| {
+                let mut w = Walker::new(target, loc, progress, listing.clone());
+                w.run();
+                w
+            });
+        let dwarf = dwarf
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (guess, dwarf)
+    });
+    if let Some(mut w) = guess {
+        // `locate` tries the DWARF's layout first, then the table's: where they are the
+        // same offsets, it finds what it found without the DWARF, but for the layout's
+        // source when that is the table's and `main_arena` was found by its symbol (the
+        // scan does not look at the DWARF).
+        let same = |d: &Layout| {
+            builtin.as_ref().is_some_and(|b| {
+                *d == Layout {
+                    source: LayoutSource::Dwarf,
+                    ..b.clone()
+                }
+            })
+        };
+        if dwarf.as_ref().is_none_or(same) {
+            if dwarf.is_some()
+                && w.loc.arena_found_by == "symbol"
+                && w.loc.layout.source == LayoutSource::BuiltIn
+            {
+                w.loc.layout.source = LayoutSource::Dwarf;
+            }
+            return Ok(w.finish());
+        }
+    }
+    let loc = match locate(target, version, dwarf) {
         Ok(loc) => loc,
         // A truncated core: main_arena, in libc's data near the end, may be what was cut.
         Err(_) if target.is_truncated() => locate_headless(target).map_err(|why| {
