@@ -547,19 +547,14 @@ mod tests {
     /// first, last, between and equal to the others.
     #[test]
     fn marks_sort_and_merge_as_one_sort() {
-        let mut rng = 7u64;
-        let mut next = |n: u64| {
-            rng = rng
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (rng >> 33) % n
-        };
+        // Addresses in no order: Fibonacci hashing of the index.
+        let scatter = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44;
         for (n, late) in [(10, 3), (PARALLEL_SORT + 999, 50), (200_000, 0), (3, 40)] {
             let mut v: Vec<u64> = Vec::new();
             for i in 0..n as u64 {
                 v.push(match i % 3 {
                     0 => ((n as u64 - i) << 4) | 1, // a descending run
-                    1 => next(1 << 20) << 4,
+                    1 => scatter(i) << 4,
                     _ => v.last().copied().unwrap_or(0), // a repeat
                 });
             }
@@ -567,8 +562,8 @@ mod tests {
                 .map(|i| match i % 4 {
                     0 => 0,
                     1 => !15,
-                    2 => v.get(next(n as u64) as usize).copied().unwrap_or(16),
-                    _ => (next(1 << 20) << 4) | 2,
+                    2 => v.get(scatter(i) as usize % v.len()).copied().unwrap_or(16),
+                    _ => (scatter(i + 1) << 4) | 2,
                 })
                 .collect();
             let mut all: Vec<u64> = v.iter().chain(&tail).copied().collect();
