@@ -61,11 +61,15 @@ pub(crate) const MAX_ARENAS: usize = 4096;
 /// libc (its `.data` is small; big anonymous mappings are heaps and stacks).
 const MAX_SCAN_MAPPING: u64 = 4 << 20;
 
-/// Finds the allocator's state, or says why it cannot.
-pub(crate) fn locate(target: &dyn Target) -> Result<Located, String> {
-    let version = version::detect(target);
+/// Finds the allocator's state, or says why it cannot, given glibc's `version`
+/// ([`version::detect`]) and the layout libc's DWARF gives ([`dwarf_layout`]; the first
+/// choice when it fits the memory at `main_arena`).
+pub(crate) fn locate(
+    target: &dyn Target,
+    version: Option<(GlibcVersion, VersionSource)>,
+    dwarf: Option<Layout>,
+) -> Result<Located, String> {
     let builtin = version.and_then(|(v, _)| Layout::builtin(v));
-    let dwarf = dwarf_layout(target, version.map(|v| v.0));
 
     if let Some(addr) = target.find_symbol("main_arena") {
         // The symbol is trusted for the address; the layout must still fit the memory.
@@ -232,7 +236,7 @@ fn brk_heap(mem: &dyn Memory, start: u64, end: u64) -> Option<(u64, u64, u64)> {
 
 /// The layout from libc's DWARF (`struct malloc_state`, `struct malloc_par`, `heap_info`,
 /// `tcache_perthread_struct`), when its debug file was found.
-fn dwarf_layout(target: &dyn Target, version: Option<GlibcVersion>) -> Option<Layout> {
+pub(crate) fn dwarf_layout(target: &dyn Target, version: Option<GlibcVersion>) -> Option<Layout> {
     let ms = |m: &str| target.offset_of("malloc_state", m);
     let state = StateLayout {
         flags: ms("flags")?,

@@ -4,19 +4,40 @@
 //! a list names.
 
 use super::super::layout::{ALIGNMENT, IS_MMAPPED, MINSIZE, PREV_INUSE, SIZE_BITS, SIZE_SZ};
+use super::super::mem::prefetch;
 use super::holes::Acc;
 use super::{Mark, Marks, Segment, Walker};
 use crate::held::Listing;
 use crate::scan::Cursor;
 use crate::{Allocation, AllocationState};
 
+/// How far ahead of the chunk it is at a pass over a segment's bytes asks for them
+/// ([`prefetch`]): each chunk's address comes from the size before it, so the processor
+/// cannot run ahead, and its own prefetcher stops at every page's end. Walking the 6 M
+/// chunks of `bench/glibc_walk_6m.c`'s core (pages already mapped) took 100–130 ms without,
+/// 65–85 ms with 1–2 KiB, and 115 ms with 8 KiB.
+const AHEAD: u64 = 2048;
+
+/// Asks for the bytes at `a` of a segment's `bytes`, which start at `start`.
+#[inline]
+fn ahead(bytes: &[u8], start: u64, a: u64) {
+    if let Some(b) = usize::try_from(a.wrapping_sub(start))
+        .ok()
+        .and_then(|off| bytes.get(off..))
+    {
+        prefetch(b);
+    }
+}
+
 /// A quick pass over the chunks of `[start, limit)`: `f` gets each chunk's address, size,
-/// and whether it is in use. `read` gives the word at an address; at a fencepost or damage
-/// the pass picks up at `anchor`'s answer (the next chunk a free list names), or stops.
+/// and whether it is in use. `read` gives the word at an address, `fetch` asks for one
+/// [`AHEAD`]; at a fencepost or damage the pass picks up at `anchor`'s answer (the next
+/// chunk a free list names), or stops.
 pub(super) fn skim(
     start: u64,
     limit: u64,
     read: impl Fn(u64) -> Option<u64>,
+    fetch: impl Fn(u64),
     mut anchor: impl FnMut(u64) -> Option<u64>,
     mut f: impl FnMut(u64, u64, bool),
 ) {
@@ -24,6 +45,7 @@ pub(super) fn skim(
     let mut steps = 0u64;
     while c < limit && steps < 1 << 40 {
         steps += 1;
+        fetch(c.wrapping_add(AHEAD));
         let Some(sf) = read(c.wrapping_add(8)) else {
             break;
         };
@@ -68,6 +90,7 @@ pub(super) fn skim_bytes(
             start,
             limit,
             read,
+            |a| ahead(bytes, start, a),
             |_| {
                 damaged = true;
                 None
@@ -91,6 +114,7 @@ impl Walker<'_> {
             seg.start,
             limit,
             |a| cur.u64(a),
+            |_| {},
             |c| self.marks.next_after(c, limit),
             f,
         );
@@ -166,10 +190,12 @@ impl Pass<'_> {
     /// or to the first chunk of the next piece, `stop`: a chunk address and its first mark,
     /// where the pass stops when it gets there between two runs of freed chunks (so that
     /// the next piece's figures, begun there, add up to what this pass would find). The
-    /// chunks are listed after `allocations`' when asked to.
+    /// chunks are listed after `allocations`' when asked to. `fetch` asks for the word at
+    /// an address [`AHEAD`].
     fn walk(
         &self,
         read: impl Fn(u64) -> Option<u64>,
+        fetch: impl Fn(u64),
         (mut c, mut k): (u64, usize),
         stop: Option<(u64, usize)>,
         mut allocations: Listing,
@@ -208,6 +234,7 @@ impl Pass<'_> {
                 }
                 break;
             }
+            fetch(c.wrapping_add(AHEAD));
             if c - last_progress > (1 << 24) {
                 if let Some(p) = progress.as_mut() {
                     p.advance(c - last_progress);
@@ -475,12 +502,19 @@ impl Pass<'_> {
                             let w = bytes.get(off..)?.first_chunk::<8>()?;
                             Some(u64::from_le_bytes(*w))
                         };
-                        self.walk(read, from, stop, blank, None)
+                        self.walk(read, |a| ahead(bytes, start, a), from, stop, blank, None)
                     })
                 })
                 .collect();
             let k = self.marks.first_from(start);
-            let first = self.walk(read, (start, k), seams.first().copied(), list, progress);
+            let first = self.walk(
+                read,
+                |a| ahead(bytes, start, a),
+                (start, k),
+                seams.first().copied(),
+                list,
+                progress,
+            );
             let others = others
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
@@ -718,6 +752,7 @@ mod tests {
             let read = |a: u64| image.read_u64(a);
             let whole = p.walk(
                 read,
+                |_| {},
                 (BASE, marks.first_from(BASE)),
                 None,
                 Listing::all(),

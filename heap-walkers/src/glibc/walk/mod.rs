@@ -23,11 +23,11 @@ mod tcaches;
 
 use core_reader::{Diagnostic, Target};
 
-use super::layout::NFASTBINS;
-use super::locate::{locate, locate_headless, Located};
+use super::layout::{Layout, LayoutSource, NFASTBINS};
+use super::locate::{dwarf_layout, locate, locate_headless, Located};
 use super::mem::Pieces;
 use super::model::{GlibcArena, GlibcDetail, GlibcHeap, Histogram, Params, Tcache};
-use super::Error;
+use super::{version, Error};
 use crate::held::Listing;
 use crate::{Allocations, Allocator, Arena, Heap};
 use tcaches::Candidates;
@@ -124,14 +124,13 @@ impl Marks {
         });
         let mut out = Vec::with_capacity(n);
         let (mut i, mut j) = (0, 0);
-        while i < a.len() && j < b.len() {
-            if a[i] <= b[j] {
-                out.push(a[i]);
-                i += 1;
-            } else {
-                out.push(b[j]);
-                j += 1;
-            }
+        // Without a branch on which half gives the next mark: the fastbins' marks
+        // interleave, and a mispredicted branch a mark cost more than the rest.
+        while let (Some(&x), Some(&y)) = (a.get(i), b.get(j)) {
+            let first = x <= y;
+            out.push(if first { x } else { y });
+            i += usize::from(first);
+            j += usize::from(!first);
         }
         out.extend_from_slice(&a[i..]);
         out.extend_from_slice(&b[j..]);
@@ -139,22 +138,21 @@ impl Marks {
     }
 
     /// Sorts the marks from `at` on (the tcaches' few) into the sorted ones before them, in
-    /// place.
+    /// place: from the last, each goes after the sorted marks up to it, and the marks
+    /// between it and the one after it move up by as many as are left to place, a block
+    /// at a time (a tcache near the heap's start moves millions of fastbin marks).
     fn merge_from(&mut self, at: usize) {
         let v = &mut self.v;
         let mut tail = v.split_off(at);
         tail.sort_unstable();
-        let (mut i, mut w) = (at, v.len() + tail.len());
-        v.resize(w, 0);
-        while let Some(&t) = tail.last() {
-            w -= 1;
-            if i > 0 && v[i - 1] > t {
-                i -= 1;
-                v[w] = v[i];
-            } else {
-                v[w] = t;
-                tail.pop();
-            }
+        let mut end = v.len();
+        v.resize(end + tail.len(), 0);
+        while let Some(t) = tail.pop() {
+            let pos = v[..end].partition_point(|&m| m <= t);
+            let to = pos + tail.len() + 1;
+            v.copy_within(pos..end, to);
+            v[to - 1] = t;
+            end = pos;
         }
     }
 }
@@ -196,7 +194,52 @@ fn walk_listing(
     progress: bool,
     listing: Option<Listing>,
 ) -> Result<(GlibcHeap, Option<Listing>), Error> {
-    let loc = match locate(target) {
+    let version = version::detect(target);
+    // Inflating and searching libc's DWARF (libc6-dbg's sections are compressed) takes
+    // longer than anything the walk does before its list walks, and for a glibc in the
+    // built-in table it gives the table's offsets: the walk starts with the table's
+    // layout while another thread reads the DWARF, and is done again with the DWARF's
+    // only where the two differ.
+    let builtin = version.and_then(|(v, _)| Layout::builtin(v));
+    let (guess, dwarf) = std::thread::scope(|s| {
+        let dwarf = s.spawn(|| dwarf_layout(target, version.map(|v| v.0)));
+        let guess = builtin
+            .as_ref()
+            .and_then(|_| locate(target, version, None).ok())
+            .map(|loc| {
+                let mut w = Walker::new(target, loc, progress, listing.clone());
+                w.run();
+                w
+            });
+        let dwarf = dwarf
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (guess, dwarf)
+    });
+    if let Some(mut w) = guess {
+        // `locate` tries the DWARF's layout first, then the table's: where they are the
+        // same offsets, it finds what it found without the DWARF, but for the layout's
+        // source when that is the table's and `main_arena` was found by its symbol (the
+        // scan does not look at the DWARF).
+        let same = |d: &Layout| {
+            builtin.as_ref().is_some_and(|b| {
+                *d == Layout {
+                    source: LayoutSource::Dwarf,
+                    ..b.clone()
+                }
+            })
+        };
+        if dwarf.as_ref().is_none_or(same) {
+            if dwarf.is_some()
+                && w.loc.arena_found_by == "symbol"
+                && w.loc.layout.source == LayoutSource::BuiltIn
+            {
+                w.loc.layout.source = LayoutSource::Dwarf;
+            }
+            return Ok(w.finish());
+        }
+    }
+    let loc = match locate(target, version, dwarf) {
         Ok(loc) => loc,
         // A truncated core: main_arena, in libc's data near the end, may be what was cut.
         Err(_) if target.is_truncated() => locate_headless(target).map_err(|why| {
@@ -492,4 +535,45 @@ fn reveal(mangled: bool, at: u64, raw: u64) -> u64 {
 #[inline]
 fn align16(a: u64) -> u64 {
     (a + 15) & !15
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sorting the marks in halves and merging, then sorting a few more into them in place,
+    /// gives what one sort of them all gives: on marks in runs (fastbins freed in address
+    /// order), in no order, with repeats (a chunk in two lists), and with the late ones
+    /// first, last, between and equal to the others.
+    #[test]
+    fn marks_sort_and_merge_as_one_sort() {
+        // Addresses in no order: Fibonacci hashing of the index.
+        let scatter = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44;
+        for (n, late) in [(10, 3), (PARALLEL_SORT + 999, 50), (200_000, 0), (3, 40)] {
+            let mut v: Vec<u64> = Vec::new();
+            for i in 0..n as u64 {
+                v.push(match i % 3 {
+                    0 => ((n as u64 - i) << 4) | 1, // a descending run
+                    1 => scatter(i) << 4,
+                    _ => v.last().copied().unwrap_or(0), // a repeat
+                });
+            }
+            let tail: Vec<u64> = (0..late)
+                .map(|i| match i % 4 {
+                    0 => 0,
+                    1 => !15,
+                    2 => v.get(scatter(i) as usize % v.len()).copied().unwrap_or(16),
+                    _ => (scatter(i + 1) << 4) | 2,
+                })
+                .collect();
+            let mut all: Vec<u64> = v.iter().chain(&tail).copied().collect();
+            all.sort_unstable();
+            let mut marks = Marks { v };
+            marks.sort();
+            let at = marks.v.len();
+            marks.v.extend(&tail);
+            marks.merge_from(at);
+            assert_eq!(marks.v, all, "{n} marks, {late} late");
+        }
+    }
 }
