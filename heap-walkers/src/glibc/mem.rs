@@ -34,20 +34,6 @@ pub(crate) fn word32(b: &[u8], off: u64) -> u32 {
     }
 }
 
-/// Asks the processor to fetch the cache line `bytes` starts with, without waiting for it.
-#[inline]
-pub(crate) fn prefetch(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if !bytes.is_empty() {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: SSE is part of x86_64 (every x86_64 processor has it), and a prefetch is
-        // a hint: it reads nothing into the program and never faults.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().cast()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
-}
-
 /// Pieces of a process's memory borrowed from its mapped core, by address: reading them
 /// needs nothing of the process, so threads can share them (a process's own memory access
 /// is not shareable). Addresses outside every piece are not readable.

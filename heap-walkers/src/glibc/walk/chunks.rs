@@ -4,11 +4,10 @@
 //! a list names.
 
 use super::super::layout::{ALIGNMENT, IS_MMAPPED, MINSIZE, PREV_INUSE, SIZE_BITS, SIZE_SZ};
-use super::super::mem::prefetch;
 use super::holes::Acc;
 use super::{Mark, Marks, Segment, Walker};
 use crate::held::Listing;
-use crate::scan::Cursor;
+use crate::scan::{prefetch, Cursor};
 use crate::{Allocation, AllocationState};
 
 /// How far ahead of the chunk it is at a pass over a segment's bytes asks for them

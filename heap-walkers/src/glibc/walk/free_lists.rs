@@ -9,7 +9,7 @@ use super::super::layout::{
     bin_index, fastbin_chunk_size, IS_MMAPPED, MINSIZE, NBINS, NFASTBINS, NON_MAIN_ARENA,
     SIZE_BITS, TCACHE_MAX_BINS,
 };
-use super::super::mem::{block, prefetch, word, AsMemory};
+use super::super::mem::{block, word, AsMemory};
 use super::super::model::{BinFigures, FastbinFigures};
 use super::{reveal, Mark, Marks, Range, Walker};
 use crate::cycle::{first_repeat, Brent};
