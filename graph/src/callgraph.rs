@@ -1,12 +1,13 @@
 //! The call graph of a profile view, and its pruning by jeprof's rules.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 use profile_import::{FunctionTable, InlineNames, Names, View};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 /// A function in the graph.
 #[derive(Debug, Clone, PartialEq)]
@@ -185,39 +186,50 @@ impl CallGraph {
             .iter()
             .map(|n| index.get(n.as_str()).copied())
             .collect();
-        let mut edges: FxHashMap<(NodeIndex, NodeIndex), EdgeIndex> = FxHashMap::default();
-        let mut seen: FxHashSet<(NodeIndex, NodeIndex)> = FxHashSet::default();
+        // Per pair of adjacent frames' names (callee, caller): their edge, or none (a name
+        // without a node, or a call to itself). A 250k-stack profile has millions of frames
+        // but few such pairs: one look-up a pair of frames.
+        let mut edge_of: FxHashMap<(u32, u32), Option<EdgeIndex>> = FxHashMap::default();
+        // Per edge: the last stack that added its value (a stack adds to an edge once).
+        let mut counted: Vec<usize> = Vec::new();
         let mut ids: Vec<u32> = Vec::new();
-        for stack in &view.stacks {
+        for (i, stack) in view.stacks.iter().enumerate() {
             let v = stack.values[k];
             ids.clear();
             for &loc in &stack.locations {
                 ids.extend(&names.of_location[loc as usize]);
             }
-            seen.clear();
             // Leaf first: frame i is called by frame i + 1.
             for w in ids.windows(2) {
-                let (Some(callee), Some(caller)) = (node_of[w[0] as usize], node_of[w[1] as usize])
-                else {
+                let edge = match edge_of.entry((w[0], w[1])) {
+                    Entry::Occupied(e) => *e.get(),
+                    Entry::Vacant(slot) => {
+                        let (callee, caller) = (node_of[w[0] as usize], node_of[w[1] as usize]);
+                        let edge = match (callee, caller) {
+                            (Some(callee), Some(caller)) if callee != caller => {
+                                counted.push(i);
+                                Some(graph.add_edge(
+                                    caller,
+                                    callee,
+                                    Edge {
+                                        weight: v,
+                                        inline: names.names[w[0] as usize].ends_with(" (inline)"),
+                                        hot: false,
+                                    },
+                                ))
+                            }
+                            _ => None,
+                        };
+                        slot.insert(edge);
+                        continue;
+                    }
+                };
+                let Some(e) = edge else {
                     continue;
                 };
-                if callee == caller || !seen.insert((caller, callee)) {
-                    continue;
-                }
-                match edges.get(&(caller, callee)) {
-                    Some(&e) => graph[e].weight += v,
-                    None => {
-                        let e = graph.add_edge(
-                            caller,
-                            callee,
-                            Edge {
-                                weight: v,
-                                inline: names.names[w[0] as usize].ends_with(" (inline)"),
-                                hot: false,
-                            },
-                        );
-                        edges.insert((caller, callee), e);
-                    }
+                if counted[e.index()] != i {
+                    counted[e.index()] = i;
+                    graph[e].weight += v;
                 }
             }
         }

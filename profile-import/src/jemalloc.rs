@@ -35,7 +35,7 @@ use rayon::prelude::*;
 
 use crate::builder::ProfileBuilder;
 use crate::legacy::{parse_counts, parse_stack_into};
-use crate::lines::{Line, LineReader, Skipped, MAX_LINE};
+use crate::lines::{trim, Line, LineReader, Skipped, MAX_LINE};
 use crate::model::{Format, ProfileKind, Sampling};
 use crate::{Error, Parsed};
 
@@ -302,7 +302,7 @@ fn read_stacks<R: BufRead>(
                 continue;
             }
         };
-        let t = text.trim();
+        let t = trim(text);
         if t.is_empty() {
             continue;
         }

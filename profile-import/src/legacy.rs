@@ -29,7 +29,10 @@ fn number(s: &str, signed: bool) -> Option<(f64, &str)> {
     if end == 0 {
         return None;
     }
-    let v: u64 = digits[..end].parse().ok()?;
+    // `str::parse::<u64>` of the digits, without its checks for signs: `None` past u64::MAX.
+    let v = digits.as_bytes()[..end].iter().try_fold(0u64, |v, &d| {
+        v.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })?;
     let v = v as f64;
     Some((if negative { -v } else { v }, &digits[end..]))
 }
@@ -46,10 +49,43 @@ pub(crate) fn parse_stack(s: &str) -> Result<Vec<u64>, String> {
 /// after the other.
 pub(crate) fn parse_stack_into(s: &str, stack: &mut Vec<u64>) -> Result<(), String> {
     stack.clear();
+    if plain_stack(s.as_bytes(), stack) {
+        return Ok(());
+    }
+    stack.clear();
     for word in s.split_ascii_whitespace() {
         stack.push(parse_address(word)?);
     }
     Ok(())
+}
+
+/// Reads the form jemalloc and gperftools write, ` 0x…` a word (1 to 16 hex digits after
+/// one blank), in one pass over the bytes; false, with `stack` holding anything, for any
+/// other. Those words are read as [`parse_address`] reads them.
+fn plain_stack(s: &[u8], stack: &mut Vec<u64>) -> bool {
+    let mut i = 0;
+    while i < s.len() {
+        // A pattern, not a slice comparison: no call to `memcmp` a word.
+        if !matches!(s.get(i..i + 3), Some([b' ', b'0', b'x'])) {
+            return false;
+        }
+        i += 3;
+        let start = i;
+        let mut v: u64 = 0;
+        while let Some(&b) = s.get(i) {
+            let d = HEX_DIGITS[usize::from(b)];
+            if d & 0x80 != 0 {
+                break;
+            }
+            v = v << 4 | u64::from(d);
+            i += 1;
+        }
+        if !(1..=16).contains(&(i - start)) {
+            return false;
+        }
+        stack.push(v);
+    }
+    true
 }
 
 /// One word of a stack: 1 to 16 hex digits, with or without `0x`. A 250k-stack dump has
@@ -110,6 +146,14 @@ mod tests {
     #[test]
     fn stacks() {
         assert_eq!(parse_stack(" 0x10 ff 0X0 ").unwrap(), vec![0x10, 0xff, 0]);
+        // The form dumps are written in, read in one pass.
+        assert_eq!(
+            parse_stack(" 0x7fe995ea2630 0x0 0xffffffffffffffff").unwrap(),
+            vec![0x7fe995ea2630, 0, u64::MAX]
+        );
+        assert_eq!(parse_stack("").unwrap(), Vec::<u64>::new());
+        assert!(parse_stack(" 0x1 0x").is_err());
+        assert!(parse_stack(" 0x1 0x2g").is_err());
         assert!(parse_stack("0x10 zz").is_err());
         assert!(parse_stack("0x1ffffffffffffffff").is_err());
         assert_eq!(

@@ -89,6 +89,27 @@ impl fmt::Display for Skipped {
     }
 }
 
+/// `str::trim`, a byte at a time over the blanks and tabs that indent and end a profile's
+/// lines; `str::trim` (Unicode white space) is asked only where what is left starts or ends
+/// with other white space or a byte that is not ASCII.
+pub(crate) fn trim(s: &str) -> &str {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let bytes = s.as_bytes();
+    let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |i| i + 1);
+    // Both ends are at ASCII bytes (or the string's ends): char boundaries.
+    let t = &s[start..end];
+    let plain = |b: Option<&u8>| b.is_none_or(|&b| b.is_ascii_graphic());
+    if plain(t.as_bytes().first()) && plain(t.as_bytes().last()) {
+        t
+    } else {
+        t.trim()
+    }
+}
+
 /// One line as read.
 pub(crate) enum Line<'a> {
     /// The text, without its line end (`\n`, `\r\n`; a stray `\r` is dropped as jeprof does).
@@ -97,12 +118,25 @@ pub(crate) enum Line<'a> {
     Bad(&'static str),
 }
 
+impl Line<'_> {
+    /// A line's bytes, without its end: text if they are UTF-8.
+    fn of(bytes: &[u8]) -> Line<'_> {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Line::Text(s),
+            Err(_) => Line::Bad("line is not text (UTF-8)"),
+        }
+    }
+}
+
 /// Reads lines of at most [`MAX_LINE`] bytes, numbering them.
 pub(crate) struct LineReader<R> {
     inner: R,
     buf: Vec<u8>,
     number: u64,
     error: Option<String>,
+    /// The length of the last line read in place, in the reader's buffer, with its `\n`:
+    /// consumed when the next line is read.
+    in_place: usize,
 }
 
 impl<R: BufRead> LineReader<R> {
@@ -118,11 +152,13 @@ impl<R: BufRead> LineReader<R> {
             buf: Vec::new(),
             number,
             error: None,
+            in_place: 0,
         }
     }
 
     /// The reader, at the start of the next line, and the number of the last line read.
-    pub(crate) fn into_parts(self) -> (R, u64) {
+    pub(crate) fn into_parts(mut self) -> (R, u64) {
+        self.inner.consume(std::mem::take(&mut self.in_place));
         (self.inner, self.number)
     }
 
@@ -142,6 +178,35 @@ impl<R: BufRead> LineReader<R> {
     /// The next line with its number, or `None` at the end (or at a read error, kept for
     /// [`Self::finish`]).
     pub(crate) fn next_line(&mut self) -> Option<(u64, Line<'_>)> {
+        self.inner.consume(std::mem::take(&mut self.in_place));
+        // A line whole in the reader's buffer, not too long and without `\r`, is read where
+        // it is (most are: a 250k-stack dump is 90 MB of lines to copy otherwise).
+        if self.error.is_none() {
+            let whole = match self.inner.fill_buf() {
+                Ok(available) => memchr::memchr(b'\n', available).filter(|&end| {
+                    end <= MAX_LINE && memchr::memchr(b'\r', &available[..end]).is_none()
+                }),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
+                Err(e) => {
+                    self.error = Some(e.to_string());
+                    return None;
+                }
+            };
+            if let Some(end) = whole {
+                // A buffer not consumed is given again as it was (`BufRead::fill_buf`).
+                return match self.inner.fill_buf() {
+                    Ok(available) if available.len() > end => {
+                        self.in_place = end + 1;
+                        self.number += 1;
+                        Some((self.number, Line::of(&available[..end])))
+                    }
+                    _ => {
+                        self.error = Some("the input changed as it was read".to_string());
+                        None
+                    }
+                };
+            }
+        }
         let status = match self.read_line() {
             Ok(Some(status)) => status,
             Ok(None) => return None,
@@ -153,10 +218,7 @@ impl<R: BufRead> LineReader<R> {
         self.number += 1;
         let line = match status {
             Err(why) => Line::Bad(why),
-            Ok(()) => match std::str::from_utf8(&self.buf) {
-                Ok(s) => Line::Text(s),
-                Err(_) => Line::Bad("line is not text (UTF-8)"),
-            },
+            Ok(()) => Line::of(&self.buf),
         };
         Some((self.number, line))
     }
@@ -225,6 +287,23 @@ mod tests {
             });
         }
         out
+    }
+
+    #[test]
+    fn trims_as_str_trims() {
+        for s in [
+            "",
+            " ",
+            "\t a b \t",
+            "a",
+            "\u{a0}x ",
+            " x\u{85}",
+            "\x0bx\x0c",
+            " \r\n",
+            "é ",
+        ] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
     }
 
     #[test]

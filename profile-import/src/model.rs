@@ -318,15 +318,34 @@ impl Profile {
 }
 
 /// Builds the location table of a profile: one location per distinct lookup address.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct LocationTable {
     by_address: FxHashMap<u64, u32>,
+    /// The last locations found, by their address's low bits (`u32::MAX`: none): a stack
+    /// repeats the few addresses of its callers, and a 250k-stack dump has millions of
+    /// frames to look up.
+    recent: [(u64, u32); RECENT],
+}
+
+const RECENT: usize = 64;
+
+impl Default for LocationTable {
+    fn default() -> Self {
+        LocationTable {
+            by_address: FxHashMap::default(),
+            recent: [(0, u32::MAX); RECENT],
+        }
+    }
 }
 
 impl LocationTable {
     /// The location for a lookup address, created (unsymbolized) if new.
     pub(crate) fn intern(&mut self, profile: &mut Profile, address: u64) -> u32 {
-        *self.by_address.entry(address).or_insert_with(|| {
+        let recent = &mut self.recent[(address ^ address >> 6) as usize % RECENT];
+        if recent.1 != u32::MAX && recent.0 == address {
+            return recent.1;
+        }
+        let id = *self.by_address.entry(address).or_insert_with(|| {
             let id = profile.locations.len() as u32;
             profile.locations.push(Location {
                 address,
@@ -334,7 +353,9 @@ impl LocationTable {
                 lines: Vec::new(),
             });
             id
-        })
+        });
+        *recent = (address, id);
+        id
     }
 }
 

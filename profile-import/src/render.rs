@@ -102,13 +102,27 @@ impl View<'_> {
         };
         let of_name: Vec<u32> = names.names.iter().map(|n| intern(escape(n))).collect();
         let unknown = intern(escape("[unknown stack]"));
-        let mut frames: Vec<u32> = Vec::new();
+        // A name a frame, but for inlined frames.
+        let mut frames: Vec<u32> =
+            Vec::with_capacity(self.stacks.iter().map(|s| s.locations.len()).sum());
         let mut stacks: Vec<(u32, u32, f64)> = Vec::with_capacity(self.stacks.len());
+        // Per location, its frames' escaped names root first, one after the other: a
+        // location's are `by_location[at[loc]..at[loc + 1]]`.
+        let mut by_location: Vec<u32> = Vec::new();
+        let mut at: Vec<usize> = vec![0];
+        for of_location in &names.of_location {
+            by_location.extend(of_location.iter().rev().map(|&id| of_name[id as usize]));
+            at.push(by_location.len());
+        }
         for s in &self.stacks {
             let start = frames.len();
             for &loc in s.locations.iter().rev() {
-                let of_location = &names.of_location[loc as usize];
-                frames.extend(of_location.iter().rev().map(|&id| of_name[id as usize]));
+                let loc = loc as usize;
+                match &by_location[at[loc]..at[loc + 1]] {
+                    // Most locations are one frame: no copy of a slice (a call) for it.
+                    &[one] => frames.push(one),
+                    more => frames.extend_from_slice(more),
+                }
             }
             if frames.len() == start {
                 frames.push(unknown);
@@ -121,16 +135,15 @@ impl View<'_> {
         // ordered before.
         let mut order: Vec<u32> = (0..stacks.len() as u32).collect();
         sort_lines(&mut order, &|i| line(&stacks[i as usize]), &escaped);
-        let stacks: Vec<(u32, u32, f64)> = order.iter().map(|&i| stacks[i as usize]).collect();
         let mut folded = Folded {
             names: Vec::new(),
             frames: Vec::with_capacity(frames.len()),
             stacks: Vec::with_capacity(stacks.len()),
         };
-        let mut stacks = stacks.iter().peekable();
-        while let Some(s) = stacks.next() {
+        let mut sorted = order.iter().map(|&i| &stacks[i as usize]).peekable();
+        while let Some(s) = sorted.next() {
             let mut v = s.2;
-            while let Some(more) = stacks.next_if(|next| line(next) == line(s)) {
+            while let Some(more) = sorted.next_if(|next| line(next) == line(s)) {
                 v += more.2;
             }
             let v = unparse(v);
@@ -322,20 +335,25 @@ fn sort_groups<'s, 'f: 's>(
     type Key = Option<(u32, bool)>;
     let mut work: Vec<(&'s mut [u32], usize)> = vec![(order, depth)];
     let mut keys: Vec<Key> = Vec::new();
-    let mut index: FxHashMap<Key, u32> = FxHashMap::default();
+    // Per key, its group in the stacks being grouped (`u32::MAX`: none yet): keys are frame
+    // ids, fewer than the names, so a table, not a hash map, finds them.
+    let slot_of = |key: Key| key.map_or(0, |(id, more)| 1 + 2 * id as usize + usize::from(more));
+    let mut slots: Vec<u32> = vec![u32::MAX; 1 + 2 * names.len()];
     let mut group: Vec<u32> = Vec::new();
     let mut sorted: Vec<u32> = Vec::new();
     while let Some((order, depth)) = work.pop() {
+        // The stacks' frames from `depth` on: those before are alike, and decide nothing.
+        let from_depth = |i: u32| frames_of(i).get(depth..).unwrap_or_default();
         if order.len() <= 32 {
-            order.sort_by(|&a, &b| text_order(names, frames_of(a), frames_of(b)));
+            order.sort_by(|&a, &b| text_order(names, from_depth(a), from_depth(b)));
             continue;
         }
-        // Frames all the group's stacks share decide nothing: go past them at once. (A
-        // line that ends with them is grouped as ended, which sorts first, as it would
+        // Frames all the group's stacks share decide nothing either: go past them at once.
+        // (A line that ends with them is grouped as ended, which sorts first, as it would
         // have at its last frame.)
-        let first = frames_of(order[0]);
+        let first = from_depth(order[0]);
         let shared = order[1..].iter().fold(first.len(), |shared, &i| {
-            let frames = frames_of(i);
+            let frames = from_depth(i);
             let n = shared.min(frames.len());
             first[..n]
                 .iter()
@@ -343,17 +361,21 @@ fn sort_groups<'s, 'f: 's>(
                 .position(|(a, b)| a != b)
                 .unwrap_or(n)
         });
-        let depth = depth.max(shared);
+        let depth = depth + shared;
         keys.clear();
-        index.clear();
         group.clear();
         for &i in order.iter() {
             let frames = frames_of(i);
             let key = frames.get(depth).map(|&id| (id, frames.len() > depth + 1));
-            group.push(*index.entry(key).or_insert_with(|| {
+            let slot = &mut slots[slot_of(key)];
+            if *slot == u32::MAX {
+                *slot = keys.len() as u32;
                 keys.push(key);
-                (keys.len() - 1) as u32
-            }));
+            }
+            group.push(*slot);
+        }
+        for &key in &keys {
+            slots[slot_of(key)] = u32::MAX;
         }
         // The groups in text order, then the stacks by group, each group in stack order.
         let mut ranked: Vec<u32> = (0..keys.len() as u32).collect();

@@ -2,9 +2,11 @@
 //! applied — and the per-function table jeprof prints from it.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasher, Hash, Hasher};
 
+use rayon::prelude::*;
 use regex::Regex;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::model::{Profile, ValueKind, Values};
 
@@ -218,37 +220,78 @@ impl<'a> View<'a> {
                     re.is_match(&f.name) || re.is_match(&format!("{}:{}", f.filename, line.line))
                 })
         };
-        // Keyed by the samples' own frames: no copy of a stack to look it up.
-        let mut index: FxHashMap<&[u32], usize> =
-            FxHashMap::with_capacity_and_hasher(profile.samples.len(), Default::default());
-        let mut stacks: Vec<Stack> = Vec::with_capacity(profile.samples.len());
-        for s in &profile.samples {
-            let first = allocator_frames
-                .as_ref()
-                .map_or(0, |a| a.first_kept(&s.locations));
-            let path = &s.locations[first..];
-            if let Some(re) = &options.focus {
-                if !path.iter().any(|&l| matches(re, l)) {
-                    continue;
-                }
-            }
-            if let Some(re) = &options.ignore {
-                if path.iter().any(|&l| matches(re, l)) {
-                    continue;
-                }
-            }
-            match index.get(path) {
-                Some(&i) => {
-                    for (t, v) in stacks[i].values.iter_mut().zip(s.values) {
-                        *t += v;
+        // Each sample's frames, less the allocator's, or none where the filters drop it; with
+        // their hash. Computed on rayon's threads: a 250k-stack profile has millions of frames.
+        let paths: Vec<Option<Path>> = profile
+            .samples
+            .par_iter()
+            .map(|s| {
+                let first = allocator_frames
+                    .as_ref()
+                    .map_or(0, |a| a.first_kept(&s.locations));
+                let path = &s.locations[first..];
+                if let Some(re) = &options.focus {
+                    if !path.iter().any(|&l| matches(re, l)) {
+                        return None;
                     }
                 }
-                None => {
-                    index.insert(path, stacks.len());
-                    stacks.push(Stack {
-                        locations: path.to_vec(),
-                        values: s.values,
-                    });
+                if let Some(re) = &options.ignore {
+                    if path.iter().any(|&l| matches(re, l)) {
+                        return None;
+                    }
+                }
+                Some(Path::new(path))
+            })
+            .collect();
+        // Identical paths are merged into the first: each sample's first alike, found by
+        // groups of hashes on rayon's threads (identical paths are in one group), for the
+        // samples that have one.
+        let groups = rayon::current_num_threads().max(1) as u64;
+        let alike: Vec<Vec<(u32, u32)>> = (0..groups)
+            .into_par_iter()
+            .map(|group| {
+                let mut first: FxHashMap<Path, u32> = FxHashMap::default();
+                let mut alike = Vec::new();
+                for (i, path) in paths.iter().enumerate() {
+                    let Some(path) = path.filter(|p| p.hash % groups == group) else {
+                        continue;
+                    };
+                    let f = *first.entry(path).or_insert(i as u32);
+                    if f != i as u32 {
+                        alike.push((i as u32, f));
+                    }
+                }
+                alike
+            })
+            .collect();
+        let mut first_alike: Vec<u32> = (0..paths.len() as u32).collect();
+        for (i, f) in alike.into_iter().flatten() {
+            first_alike[i as usize] = f;
+        }
+        // The stacks in first-seen order, each the sum of its samples' values in sample order.
+        let mut stacks: Vec<Stack> = paths
+            .par_iter()
+            .zip(&profile.samples)
+            .enumerate()
+            .filter(|&(i, (path, _))| path.is_some() && first_alike[i] == i as u32)
+            .map(|(_, (path, s))| Stack {
+                locations: path.map_or_else(Vec::new, |p| p.frames.to_vec()),
+                values: s.values,
+            })
+            .collect();
+        let mut stack_of = vec![u32::MAX; paths.len()];
+        let mut next = 0;
+        for (i, (path, s)) in paths.iter().zip(&profile.samples).enumerate() {
+            if path.is_none() {
+                continue;
+            }
+            let f = first_alike[i] as usize;
+            if f == i {
+                stack_of[i] = next;
+                next += 1;
+            } else if let Some(stack) = stacks.get_mut(stack_of[f] as usize) {
+                for (t, v) in stack.values.iter_mut().zip(s.values) {
+                    *t += v;
                 }
             }
         }
@@ -393,6 +436,37 @@ fn descending(a: f64, b: f64) -> std::cmp::Ordering {
         (true, true) => Ordering::Equal,
         (true, false) => Ordering::Greater,
         (false, true) => Ordering::Less,
+    }
+}
+
+/// A view's stack before identical ones are merged: a sample's frames, with their hash
+/// computed once, so that the merge's tables hash a word.
+#[derive(Clone, Copy)]
+struct Path<'a> {
+    hash: u64,
+    frames: &'a [u32],
+}
+
+impl<'a> Path<'a> {
+    fn new(frames: &'a [u32]) -> Path<'a> {
+        Path {
+            hash: FxBuildHasher.hash_one(frames),
+            frames,
+        }
+    }
+}
+
+impl PartialEq for Path<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.frames == other.frames
+    }
+}
+
+impl Eq for Path<'_> {}
+
+impl Hash for Path<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
     }
 }
 

@@ -36,8 +36,8 @@ impl Report {
     /// # Safety
     ///
     /// Cores are memory-mapped: see [`core_reader::Process::open`].
-    pub unsafe fn assemble(
-        inputs: Inputs<'_>,
+    pub unsafe fn assemble<'a>(
+        inputs: Inputs<'a>,
         say: &mut dyn FnMut(&str),
     ) -> Result<(Report, bool), Error> {
         let mut names: Vec<String> = inputs.paths.iter().map(|p| file_name(p)).collect();
@@ -51,68 +51,78 @@ impl Report {
             options: inputs.options,
             say,
         };
-        let mut hashed = Vec::new();
-        for path in inputs.paths {
-            if is_core(path)? {
-                // SAFETY: forwarded to the caller.
-                let process = unsafe { Process::open(path, inputs.options) }.map_err(|source| {
-                    Error::Core {
-                        name: display(path),
-                        source,
-                    }
-                })?;
-                a.core(display(path), process);
-                hashed.push(hash(path, "core")?);
-            } else {
-                // Hashed beside the reading: a 250k-stack dump is 90 MB to hash.
-                let (profile, hashed_file) = std::thread::scope(|s| {
-                    let hashing = s.spawn(|| hash(path, "profile"));
-                    let profile = a.profile(path);
-                    let hashed_file = hashing
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                    (profile, hashed_file)
-                });
-                a.profiles.push(profile?);
-                a.profile_names.push(display(path));
-                hashed.push(hashed_file?);
-            }
-        }
-        if let Some((process, pause)) = inputs.live {
-            a.report.notes.push(pause.to_string());
-            a.core(display(process.core().path()), process);
-        }
-        a.report.add_growth(&a.walked);
-
-        let base = match inputs.base {
-            Some(path) => {
+        // Each input is hashed (SHA-256, its provenance) on a thread of its own, started
+        // once the input is read: a 250k-stack dump is 90 MB to hash, which would compete
+        // with the dump's parse for the cores, while symbolization and the view that follow
+        // leave one idle. The hashes are joined last, in input order.
+        std::thread::scope(|s| {
+            let mut hashing = Vec::new();
+            let mut hash_later = |path: &'a Path, role: &'static str| {
+                hashing.push(s.spawn(move || hash(path, role)));
+            };
+            for path in inputs.paths {
                 if is_core(path)? {
-                    return Err(Error::Input(format!(
-                        "--base {} is a core; --base takes a heap profile",
-                        path.display()
-                    )));
+                    // SAFETY: forwarded to the caller.
+                    let process =
+                        unsafe { Process::open(path, inputs.options) }.map_err(|source| {
+                            Error::Core {
+                                name: display(path),
+                                source,
+                            }
+                        })?;
+                    a.core(display(path), process);
+                    hash_later(path, "core");
+                } else {
+                    let profile = a.profile(path)?;
+                    a.profiles.push(profile);
+                    a.profile_names.push(display(path));
+                    hash_later(path, "profile");
                 }
-                hashed.push(hash(path, "base profile")?);
-                Some((a.profile(path)?, display(path)))
             }
-            None => None,
-        };
-        if base.is_some() && a.profiles.is_empty() {
-            return Err(Error::Input(
-                "--base needs a profile among the inputs to subtract it from".into(),
-            ));
-        }
-        let mut symbolizer = CoreSymbolizer::new(inputs.options);
-        let mut report = a.report;
-        report.profile = ProfileSection::of_profiles(
-            a.profiles,
-            a.profile_names,
-            base,
-            &mut symbolizer,
-            inputs.value,
-        );
-        report.provenance = Provenance::of_this_run(inputs.tool, hashed);
-        Ok((report, a.partial))
+            if let Some((process, pause)) = inputs.live {
+                a.report.notes.push(pause.to_string());
+                a.core(display(process.core().path()), process);
+            }
+            a.report.add_growth(&a.walked);
+
+            let base = match inputs.base {
+                Some(path) => {
+                    if is_core(path)? {
+                        return Err(Error::Input(format!(
+                            "--base {} is a core; --base takes a heap profile",
+                            path.display()
+                        )));
+                    }
+                    let base = a.profile(path)?;
+                    hash_later(path, "base profile");
+                    Some((base, display(path)))
+                }
+                None => None,
+            };
+            if base.is_some() && a.profiles.is_empty() {
+                return Err(Error::Input(
+                    "--base needs a profile among the inputs to subtract it from".into(),
+                ));
+            }
+            let mut symbolizer = CoreSymbolizer::new(inputs.options);
+            let mut report = a.report;
+            report.profile = ProfileSection::of_profiles(
+                a.profiles,
+                a.profile_names,
+                base,
+                &mut symbolizer,
+                inputs.value,
+            );
+            let hashed = hashing
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            report.provenance = Provenance::of_this_run(inputs.tool, hashed);
+            Ok((report, a.partial))
+        })
     }
 }
 
