@@ -379,6 +379,9 @@ impl Typed {
 }
 
 impl Recognizer<'_, '_> {
+    /// How far on in a tree's queue of nodes the walk asks for the nodes to read.
+    const AHEAD: usize = 8;
+
     /// The block that starts exactly at `w`.
     fn start(&self, w: u64) -> Option<usize> {
         if w == 0 || !w.is_multiple_of(8) {
@@ -537,6 +540,11 @@ impl Recognizer<'_, '_> {
             let mut k = nodes;
             while k < self.claims.len() {
                 let at = self.blocks[self.claims[k] as usize].address;
+                // The nodes are read breadth first, each a wait on memory: the one a few
+                // places on in the queue is asked for meanwhile.
+                if let Some(&ahead) = self.claims.get(k + Self::AHEAD) {
+                    scan::prefetch(self.memory.bytes_at(self.blocks[ahead as usize].address));
+                }
                 k += 1;
                 if self.word(at).is_none_or(|c| c as u32 > 1) {
                     break 'walk false;

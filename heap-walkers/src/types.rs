@@ -274,8 +274,13 @@ impl TypeIndex {
 fn row_key(types: &Types, i: usize, b: &Block) -> (TypeKind, String) {
     match types.of(i) {
         Some(t) => (t.kind, t.name.clone()),
-        None => (TypeKind::Unknown, format!("unknown ({} bytes)", b.size)),
+        None => (TypeKind::Unknown, unknown_name(b.size)),
     }
+}
+
+/// The row of unrecognized allocations of usable size `size`.
+fn unknown_name(size: u64) -> String {
+    format!("unknown ({size} bytes)")
 }
 
 /// The allocations the program holds, counted by type, most bytes first.
@@ -284,30 +289,83 @@ pub fn by_type(target: &dyn Target, allocations: &Allocations) -> Vec<TypeRow> {
 }
 
 fn by_type_of(blocks: &[Block], types: &Types) -> Vec<TypeRow> {
-    // Counted by type index, or by size where unknown (one name each: the rows of
-    // `row_key`), and named once a row.
-    let mut typed: Vec<Option<TypeRow>> = vec![None; types.names.len()];
-    let mut unknown: HashMap<u64, TypeRow> = HashMap::new();
-    for (i, b) in blocks.iter().enumerate() {
-        let new_row = || {
-            let (kind, name) = row_key(types, i, b);
-            TypeRow {
-                name,
-                kind,
-                count: 0,
-                bytes: 0,
-                example: b.address,
-            }
-        };
-        let row = match types.index_of(i) {
-            Some(t) => typed[t as usize].get_or_insert_with(new_row),
-            None => unknown.entry(b.size).or_insert_with(new_row),
-        };
-        row.count += 1;
-        row.bytes = row.bytes.saturating_add(b.size);
+    /// How many blocks of a row, their bytes, the lowest one's address.
+    #[derive(Clone, Copy)]
+    struct Tally {
+        count: u64,
+        bytes: u64,
+        example: u64,
     }
-    let typed = typed.into_iter().flatten();
-    let mut rows: Vec<TypeRow> = typed.chain(unknown.into_values()).collect();
+    impl Tally {
+        fn add(&mut self, other: Tally) {
+            self.count += other.count;
+            self.bytes = self.bytes.saturating_add(other.bytes);
+            self.example = self.example.min(other.example);
+        }
+    }
+    // Counted on the threads, a stretch of blocks each, by type index, or by size where
+    // unknown (one name each: the rows of `row_key`), and named once a row.
+    const CHUNK: usize = 1 << 16;
+    let none = || {
+        (
+            vec![None::<Tally>; types.names.len()],
+            HashMap::<u64, Tally>::new(),
+        )
+    };
+    let (typed, unknown) = blocks
+        .par_chunks(CHUNK)
+        .enumerate()
+        .map(|(k, chunk)| {
+            let (mut typed, mut unknown) = none();
+            for (j, b) in chunk.iter().enumerate() {
+                let first = Tally {
+                    count: 0,
+                    bytes: 0,
+                    example: b.address,
+                };
+                let tally = match types.index_of(k * CHUNK + j) {
+                    Some(t) => typed[t as usize].get_or_insert(first),
+                    None => unknown.entry(b.size).or_insert(first),
+                };
+                tally.count += 1;
+                tally.bytes = tally.bytes.saturating_add(b.size);
+            }
+            (typed, unknown)
+        })
+        .reduce(
+            none,
+            |(mut typed, mut unknown), (more_typed, more_unknown)| {
+                for (tally, more) in typed.iter_mut().zip(more_typed) {
+                    match (tally.as_mut(), more) {
+                        (Some(tally), Some(more)) => tally.add(more),
+                        (None, more) => *tally = more,
+                        (Some(_), None) => {}
+                    }
+                }
+                for (size, more) in more_unknown {
+                    unknown
+                        .entry(size)
+                        .and_modify(|tally| tally.add(more))
+                        .or_insert(more);
+                }
+                (typed, unknown)
+            },
+        );
+    let row = |name: String, kind: TypeKind, t: Tally| TypeRow {
+        name,
+        kind,
+        count: t.count,
+        bytes: t.bytes,
+        example: t.example,
+    };
+    let typed = typed
+        .into_iter()
+        .zip(&types.names)
+        .filter_map(|(t, name)| t.map(|t| row(name.name.clone(), name.kind, t)));
+    let unknown = unknown
+        .into_iter()
+        .map(|(size, t)| row(unknown_name(size), TypeKind::Unknown, t));
+    let mut rows: Vec<TypeRow> = typed.chain(unknown).collect();
     rows.sort_by(|a, b| {
         b.bytes
             .cmp(&a.bytes)
