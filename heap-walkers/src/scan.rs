@@ -556,6 +556,45 @@ mod tests {
         assert_eq!(directory.count_and_start(&scattered, (7 << 30) + 3).0, 8);
     }
 
+    /// A bitmap run longer than the stretch of words one thread sets (its blocks set by
+    /// several threads), with blocks on and beside the stretches' edges.
+    #[test]
+    fn a_long_bitmap_run_counts_as_a_binary_search() {
+        let start = 0x56_0000_0000u64;
+        let edge = 1u64 << 23; // A stretch of 16,384 words, 512 bytes each.
+        let mut starts: Vec<u64> = (0..500_000u64)
+            .scan(start, |a, i| {
+                *a += 8 * (i % 13 + 1);
+                Some(*a)
+            })
+            .collect();
+        for k in 1..4 {
+            starts.extend([start + k * edge - 8, start + k * edge, start + k * edge + 8]);
+        }
+        starts.sort_unstable();
+        starts.dedup();
+        let blocks: Vec<Block> = starts
+            .iter()
+            .map(|&address| Block { address, size: 8 })
+            .collect();
+        assert!(blocks[blocks.len() - 1].address - start > 3 * edge);
+        let directory = Directory::new(&blocks);
+        assert_eq!(directory.runs.len(), 1);
+        assert!(directory.runs[0].bitmap);
+        let probes = blocks
+            .iter()
+            .flat_map(|b| [b.address - 8, b.address, b.address + 4]);
+        for w in probes {
+            let count = blocks.partition_point(|b| b.address <= w);
+            let starts = count > 0 && blocks[count - 1].address == w;
+            let (got, known) = directory.count_and_start(&blocks, w);
+            assert_eq!(got, count, "{w:#x}");
+            // Known from the bit for every start but the run's last (read to be sure).
+            let last = w == blocks[blocks.len() - 1].address;
+            assert_eq!(known, starts && !last, "{w:#x}");
+        }
+    }
+
     #[test]
     fn ranges_merge_and_subtract() {
         let merged = merge_ranges(vec![(10, 20), (0, 5), (15, 30), (30, 31)]);

@@ -483,6 +483,57 @@ mod tests {
         assert_eq!(r.root_bytes_scanned, 24);
     }
 
+    /// A long doubly linked list, a vector of pointers and lost blocks: with two threads or
+    /// more, the vector (the oldest root pushed) is handed over while the list is read, and
+    /// the vector's pointers as they are read.
+    #[test]
+    fn long_lists_and_vectors_are_marked_whole() {
+        const NODES: u64 = 20_000;
+        const HEAP: u64 = 0x10_0000;
+        // Node k at HEAP + 32 k: next, prev (the root's address at the ends), two zeros.
+        let node = |k: u64| HEAP + 32 * k;
+        let vector = node(NODES);
+        let mut heap = Vec::new();
+        for k in 0..NODES {
+            let next = if k + 1 < NODES { node(k + 1) } else { 0x9000 };
+            let prev = if k > 0 { node(k - 1) } else { 0x9000 };
+            heap.extend([next, prev, 0, 0]);
+        }
+        // The vector's body points to the objects after it, but for every fifth.
+        let objects = vector + 8 * NODES;
+        heap.extend((0..NODES).map(|k| if k % 5 == 0 { 0 } else { objects + 16 * k }));
+        heap.extend((0..NODES).flat_map(|_| [7, 7]));
+        let mut memory = MemoryImage::new();
+        memory.add(HEAP, words(&heap));
+        memory.add(0x9000, words(&[vector, node(0), node(NODES - 1)]));
+        let mut blocks: Vec<Block> = (0..NODES)
+            .map(|k| Block {
+                address: node(k),
+                size: 32,
+            })
+            .collect();
+        blocks.push(Block {
+            address: vector,
+            size: 8 * NODES,
+        });
+        blocks.extend((0..NODES).map(|k| Block {
+            address: objects + 16 * k,
+            size: 16,
+        }));
+        let roots = Roots {
+            ranges: vec![RootRange {
+                start: 0x9000,
+                end: 0x9018,
+                kind: RootKind::Static,
+            }],
+            ..Roots::default()
+        };
+        let r = find_leaks(&memory, blocks, &roots);
+        let lost = NODES / 5;
+        assert_eq!(r.reachable_count, 2 * NODES + 1 - lost);
+        assert_eq!((r.direct_count, r.possible_count), (lost, 0));
+    }
+
     #[test]
     fn excluded_ranges_are_not_roots() {
         let mut memory = MemoryImage::new();
