@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::leaks::{RootKind, Roots};
 use crate::model::{Allocation, AllocationState, Allocations};
 use crate::refs::{Anchors, Chain, References, Via};
+use crate::scan::Bits;
 use crate::sites::{Site, Sites};
 use crate::types::{TypeKind, Types};
 
@@ -155,7 +156,7 @@ pub struct Explainer<'a> {
     refs: References,
     types: Types,
     /// Which allocations a root reaches through pointers to their starts, a bit each.
-    anchored: Vec<u64>,
+    anchored: Bits,
     /// The anchors last walked: through pointers to starts, or through any pointer (walked
     /// only when an allocation the first do not reach is asked about), each walked again
     /// when the other is asked for. One at a time: each takes 4 bytes an allocation.
@@ -177,7 +178,7 @@ impl<'a> Explainer<'a> {
             || Types::infer_in(target, refs.blocks(), refs.directory()),
             || Anchors::build(target, &refs, roots, false),
         );
-        let anchored = crate::scan::bits_where(refs.blocks().len(), |i| anchors.reaches(i));
+        let anchored = Bits::where_true(refs.blocks().len(), |i| anchors.reaches(i));
         Explainer {
             target,
             others,
@@ -220,7 +221,7 @@ impl<'a> Explainer<'a> {
                 }
             })
             .collect();
-        let anchored = self.anchored[i / 64] & (1 << (i % 64)) != 0;
+        let anchored = self.anchored.get(i);
         let chain = if !anchored && incoming_count == 0 {
             // Nothing points into it: only a root can reach it, and the walk through any
             // pointer would take the first root word pointing into it.

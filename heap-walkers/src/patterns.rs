@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
 use rayon::prelude::*;
 
-use crate::scan::{self, Block, Directory};
+use crate::scan::{self, Bits, Block, Directory};
 
 /// A container part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -140,7 +140,7 @@ pub(crate) fn recognize(
     blocks: &[Block],
     directory: &Directory,
     only: Option<&dyn Fn(usize) -> bool>,
-    typed: &mut Typed,
+    typed: &mut Bits,
     found: &mut dyn FnMut(usize, Pattern),
 ) {
     if blocks.is_empty() || blocks.len() > Claim::PATTERN as usize || !has_cpp_runtime(target) {
@@ -189,7 +189,7 @@ impl Batch {
         target: &dyn Target,
         blocks: &[Block],
         directory: &Directory,
-        typed: &mut Typed,
+        typed: &mut Bits,
         found: &mut dyn FnMut(usize, Pattern),
     ) {
         let share = self.bytes.div_ceil(Self::PARTS).max(1);
@@ -202,7 +202,7 @@ impl Batch {
                 (first, bytes) = (k + 1, 0);
             }
         }
-        let snapshot: &Typed = typed;
+        let snapshot: &Bits = typed;
         // Claims held by the batch, at most one a block (or a few thousand): past that
         // (containers sharing their parts, which one pass would claim once and then skip),
         // the batch is read again one word at a time.
@@ -251,7 +251,7 @@ impl Batch {
         target: &dyn Target,
         blocks: &[Block],
         directory: &Directory,
-        typed: &mut Typed,
+        typed: &mut Bits,
         found: &mut dyn FnMut(usize, Pattern),
     ) {
         let cursor = scan::Cursor::new(target);
@@ -278,7 +278,7 @@ impl Batch {
 /// part and they are untyped.
 fn apply<'c>(
     claims: impl Iterator<Item = &'c u32>,
-    typed: &mut Typed,
+    typed: &mut Bits,
     found: &mut dyn FnMut(usize, Pattern),
 ) {
     let (mut skip, mut pattern) = (false, Pattern::StringData);
@@ -354,28 +354,9 @@ struct Recognizer<'a, 'm> {
     blocks: &'a [Block],
     directory: &'a Directory,
     /// The blocks typed before the batch.
-    typed: &'a Typed,
+    typed: &'a Bits,
     /// What was found, in address order ([`Claim`]).
     claims: Vec<u32>,
-}
-
-/// Which blocks have a type, one bit a block (a byte each was a twentieth of a leak check's
-/// memory).
-pub(crate) struct Typed(Vec<u64>);
-
-impl Typed {
-    /// The bits of blocks `64 k` to `64 k + 63` in word `k` of `words`.
-    pub(crate) fn from_words(words: Vec<u64>) -> Typed {
-        Typed(words)
-    }
-
-    fn get(&self, i: usize) -> bool {
-        self.0[i / 64] & (1 << (i % 64)) != 0
-    }
-
-    fn set(&mut self, i: usize) {
-        self.0[i / 64] |= 1 << (i % 64);
-    }
 }
 
 impl Recognizer<'_, '_> {
@@ -733,7 +714,7 @@ mod tests {
     /// [`claims`], reading the words of the blocks `only` names where it is given.
     fn claims_reading(m: &MemoryImage, only: Option<&dyn Fn(u64) -> bool>) -> Vec<(u64, Pattern)> {
         let blocks = BLOCKS.map(|(address, size)| Block { address, size });
-        let mut typed = Typed::from_words(vec![0; BLOCKS.len().div_ceil(64)]);
+        let mut typed = Bits::new(BLOCKS.len());
         let mut found = Vec::new();
         let directory = crate::scan::Directory::new(&blocks);
         let only = only.map(|only| move |i: usize| only(blocks[i].address));
@@ -814,7 +795,7 @@ mod tests {
         let m = image();
         let blocks = BLOCKS.map(|(address, size)| Block { address, size });
         let directory = crate::scan::Directory::new(&blocks);
-        let mut typed = Typed::from_words(vec![0; BLOCKS.len().div_ceil(64)]);
+        let mut typed = Bits::new(BLOCKS.len());
         let mut batch = Batch::default();
         containers_ranges(&m, &blocks, None, |s, e| batch.pieces.push((s, e)));
         let mut found = Vec::new();

@@ -408,14 +408,52 @@ pub(crate) fn prefetch(bytes: &[u8]) {
     let _ = bytes;
 }
 
-/// One bit for each of `n` blocks, set where `f` holds: block `i` is bit `i % 64` of word
-/// `i / 64`.
-pub(crate) fn bits_where(n: usize, f: impl Fn(usize) -> bool) -> Vec<u64> {
-    let mut bits = vec![0u64; n.div_ceil(64)];
-    for i in (0..n).filter(|&i| f(i)) {
-        bits[i / 64] |= 1 << (i % 64);
+/// One bit a block (block `i` is bit `i % 64` of word `i / 64`): which blocks are typed,
+/// kept, anchored — a byte a block would be a twentieth of a leak check's memory.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Bits(Vec<u64>);
+
+impl Bits {
+    /// `n` bits, all clear.
+    pub(crate) fn new(n: usize) -> Bits {
+        Bits(vec![0; n.div_ceil(64)])
     }
-    bits
+
+    /// `n` bits, set where `f` holds.
+    pub(crate) fn where_true(n: usize, f: impl Fn(usize) -> bool) -> Bits {
+        let mut bits = Bits::new(n);
+        for i in (0..n).filter(|&i| f(i)) {
+            bits.set(i);
+        }
+        bits
+    }
+
+    /// The bits of `words`: blocks `64 k` to `64 k + 63` in word `k`.
+    pub(crate) fn from_words(words: Vec<u64>) -> Bits {
+        Bits(words)
+    }
+
+    /// Whether block `i`'s bit is set (not, past the end).
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    /// Sets block `i`'s bit.
+    #[inline]
+    pub(crate) fn set(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+
+    /// The words, block `64 k` to `64 k + 63` in word `k`.
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.0
+    }
+
+    /// [`Bits::words`], taken.
+    pub(crate) fn into_words(self) -> Vec<u64> {
+        self.0
+    }
 }
 
 /// `[start, end)` ranges sorted and merged where they overlap or touch.

@@ -20,8 +20,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::model::Allocations;
-use crate::patterns::{self, Pattern, Typed};
-use crate::scan::{Block, Cursor, Directory};
+use crate::patterns::{self, Pattern};
+use crate::scan::{Bits, Block, Cursor, Directory};
 use crate::Sites;
 
 /// How a type was recognized.
@@ -73,7 +73,7 @@ enum Kept {
     #[default]
     All,
     Some {
-        bits: Vec<u64>,
+        bits: Bits,
         before: Vec<u32>,
     },
 }
@@ -81,9 +81,10 @@ enum Kept {
 impl Kept {
     /// The blocks of `n` that `keep` names.
     fn of(n: usize, keep: impl Fn(usize) -> bool) -> Kept {
-        let bits = crate::scan::bits_where(n, keep);
+        let bits = Bits::where_true(n, keep);
         let mut count = 0u32;
         let before = bits
+            .words()
             .iter()
             .map(|w| {
                 let b = count;
@@ -98,14 +99,14 @@ impl Kept {
     fn place(&self, i: usize) -> usize {
         match self {
             Kept::All => i,
-            Kept::Some { bits, before } => match (bits.get(i / 64), before.get(i / 64)) {
+            Kept::Some { bits, before } => match (bits.words().get(i / 64), before.get(i / 64)) {
                 (Some(w), Some(&b)) => {
                     b as usize + (w & ((1u64 << (i % 64)) - 1)).count_ones() as usize
                 }
                 // Past the last block: all of them.
                 _ => {
                     before.last().map_or(0, |&b| b as usize)
-                        + bits.last().map_or(0, |w| w.count_ones() as usize)
+                        + bits.words().last().map_or(0, |w| w.count_ones() as usize)
                 }
             },
         }
@@ -129,7 +130,7 @@ impl Kept {
     fn keeps(&self, i: usize) -> bool {
         match self {
             Kept::All => true,
-            Kept::Some { bits, .. } => bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0),
+            Kept::Some { bits, .. } => bits.get(i),
         }
     }
 
@@ -463,7 +464,7 @@ impl Types {
         kept: Kept,
     ) -> Types {
         // Blocks a thread names at a time: fewer than a narrow table counts, so that each
-        // chunk's own numbering fits in it, and whole words of [`Typed`]'s bits.
+        // chunk's own numbering fits in it, and whole words of the typed blocks' [`Bits`].
         const CHUNK: usize = 1 << 15;
         let n = blocks.len();
         let mut of_block = vec![TypeIds::NARROW; kept.place(n)];
@@ -531,7 +532,7 @@ impl Types {
             kept,
             of_block,
         };
-        types.add_patterns(target, blocks, directory, Typed::from_words(typed));
+        types.add_patterns(target, blocks, directory, Bits::from_words(typed));
         types
     }
 
@@ -541,7 +542,7 @@ impl Types {
         target: &dyn Target,
         blocks: &[Block],
         directory: &Directory,
-        mut typed: Typed,
+        mut typed: Bits,
     ) {
         // Each pattern's index among the names, once it has one.
         let mut ids = [None; Pattern::ALL.len()];
@@ -604,7 +605,7 @@ impl Types {
 /// Names the classes of `chunk` (some of `blocks`, which `directory` was made of) by their
 /// vtables: sets the place `at(j)` of its block `j` in `places` to an index in the names
 /// returned, each class once, in the order met, or leaves it [`TypeIds::NARROW`] (a block
-/// with no place is not read); returns the names and the chunk's bits of [`Typed`] (the chunk
+/// with no place is not read); returns the names and the chunk's words of typed blocks' [`Bits`] (the chunk
 /// shorter than [`TypeIds::NARROW`], its start a multiple of 64).
 fn name_vtables(
     target: &dyn Target,
@@ -615,7 +616,7 @@ fn name_vtables(
     at: impl Fn(usize) -> Option<usize>,
 ) -> (Vec<String>, Vec<u64>) {
     let mut names: Vec<String> = Vec::new();
-    let mut bits = vec![0u64; chunk.len().div_ceil(64)];
+    let mut bits = Bits::new(chunk.len());
     let mut by_name: HashMap<String, u16> = HashMap::new();
     let mut by_vtable: HashMap<u64, u16> = HashMap::new();
     let memory = Cursor::new(target);
@@ -650,11 +651,11 @@ fn name_vtables(
             t
         };
         if t != TypeIds::NARROW {
-            bits[j / 64] |= 1 << (j % 64);
+            bits.set(j);
             places[place] = t;
         }
     }
-    (names, bits)
+    (names, bits.into_words())
 }
 
 /// The demangled class name for a vtable address point `v`, read through RTTI.
