@@ -462,32 +462,51 @@ impl Recognizer<'_, '_> {
         {
             return false;
         }
-        // The nodes are claimed as they are found, and the claims taken back if the list
-        // breaks.
+        // The list is walked from both ends at once, forward from the first node and
+        // backward from the last, to its middle: each step waits on memory, and the two
+        // walks wait side by side. It is whole when every node links back to the one before
+        // it and the two halves link to each other where they meet — what a walk from the
+        // first node to the header finds. The nodes are claimed in the list's order, and the
+        // claims taken back if it breaks.
+        let size = size as usize;
+        let (half, rest) = (size.div_ceil(2), size / 2);
         let before = self.claims.len();
         self.as_pattern(Pattern::ListNode);
-        let nodes = self.claims.len();
+        let mut back: Vec<u32> = Vec::new();
         let (mut prev, mut node) = (header, self.blocks[first].address);
-        let complete = loop {
-            if node == header {
-                break self.claims.len() - nodes == size as usize && prev == last;
-            }
+        let (mut next, mut back_node) = (header, last);
+        let walked = (0..half).all(|k| {
             match self.start(node) {
-                Some(n)
-                    if self.claims.len() - nodes < size as usize
-                        && self.word(node + 8) == Some(prev) =>
-                {
+                Some(n) if node != header && self.word(node.saturating_add(8)) == Some(prev) => {
                     self.claims.push(n as u32)
                 }
-                _ => break false,
+                _ => return false,
             }
-            prev = node;
-            let Some(next) = self.word(node) else {
-                break false;
+            let Some(after) = self.word(node) else {
+                return false;
             };
-            node = next;
-        };
-        if !complete {
+            (prev, node) = (node, after);
+            if k >= rest {
+                return true;
+            }
+            match self.start(back_node) {
+                Some(n) if back_node != header && self.word(back_node) == Some(next) => {
+                    back.push(n as u32)
+                }
+                _ => return false,
+            }
+            let Some(before) = self.word(back_node.saturating_add(8)) else {
+                return false;
+            };
+            (next, back_node) = (back_node, before);
+            true
+        });
+        // Where the halves meet: the forward walk's next node is the backward walk's last,
+        // and that node's previous one the forward walk's last.
+        let complete = walked && node == next && back_node == prev;
+        if complete {
+            self.claims.extend(back.iter().rev());
+        } else {
             self.claims.truncate(before);
         }
         complete
