@@ -136,25 +136,6 @@ impl Marks {
         out.extend_from_slice(&b[j..]);
         *v = out;
     }
-
-    /// Sorts the marks from `at` on (the tcaches' few) into the sorted ones before them, in
-    /// place: from the last, each goes after the sorted marks up to it, and the marks
-    /// between it and the one after it move up by as many as are left to place, a block
-    /// at a time (a tcache near the heap's start moves millions of fastbin marks).
-    fn merge_from(&mut self, at: usize) {
-        let v = &mut self.v;
-        let mut tail = v.split_off(at);
-        tail.sort_unstable();
-        let mut end = v.len();
-        v.resize(end + tail.len(), 0);
-        while let Some(t) = tail.pop() {
-            let pos = v[..end].partition_point(|&m| m <= t);
-            let to = pos + tail.len() + 1;
-            v.copy_within(pos..end, to);
-            v[to - 1] = t;
-            end = pos;
-        }
-    }
 }
 
 /// The raw `malloc_state` of one arena.
@@ -401,11 +382,12 @@ impl<'a> Walker<'a> {
             }
             skim.and_then(|h| h.join().ok().flatten())
         });
-        self.marks.sort();
+        // The tcaches' marks join the lists' before the one sort: finding the tcaches reads
+        // no marks, and sorting them in after moved every mark above a tcache (one at the
+        // heap's start moves them all) into a fresh, larger vector.
         let candidates = skimmed.unwrap_or_else(|| self.skim_candidates());
-        let listed = self.marks.v.len();
         self.find_tcaches(&ranges, candidates);
-        self.marks.merge_from(listed);
+        self.marks.sort();
         self.report_duplicates();
         let total: u64 = self
             .segments
@@ -541,12 +523,12 @@ fn align16(a: u64) -> u64 {
 mod tests {
     use super::*;
 
-    /// Sorting the marks in halves and merging, then sorting a few more into them in place,
-    /// gives what one sort of them all gives: on marks in runs (fastbins freed in address
-    /// order), in no order, with repeats (a chunk in two lists), and with the late ones
-    /// first, last, between and equal to the others.
+    /// Sorting the marks in halves and merging gives what one sort of them all gives: on
+    /// marks in runs (fastbins freed in address order), in no order, with repeats (a chunk
+    /// in two lists), and with a few late ones (a tcache's) after them, lower than, higher
+    /// than, between and equal to the others.
     #[test]
-    fn marks_sort_and_merge_as_one_sort() {
+    fn marks_sorted_in_halves_as_one_sort() {
         // Addresses in no order: Fibonacci hashing of the index.
         let scatter = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44;
         for (n, late) in [(10, 3), (PARALLEL_SORT + 999, 50), (200_000, 0), (3, 40)] {
@@ -569,10 +551,8 @@ mod tests {
             let mut all: Vec<u64> = v.iter().chain(&tail).copied().collect();
             all.sort_unstable();
             let mut marks = Marks { v };
-            marks.sort();
-            let at = marks.v.len();
             marks.v.extend(&tail);
-            marks.merge_from(at);
+            marks.sort();
             assert_eq!(marks.v, all, "{n} marks, {late} late");
         }
     }
