@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::model::{Profile, Sampling, ValueKind};
@@ -135,25 +136,65 @@ impl View<'_> {
         // ordered before.
         let mut order: Vec<u32> = (0..stacks.len() as u32).collect();
         sort_lines(&mut order, &|i| line(&stacks[i as usize]), &escaped);
-        let mut folded = Folded {
-            names: Vec::new(),
-            frames: Vec::with_capacity(frames.len()),
-            stacks: Vec::with_capacity(stacks.len()),
-        };
-        let mut sorted = order.iter().map(|&i| &stacks[i as usize]).peekable();
-        while let Some(s) = sorted.next() {
-            let mut v = s.2;
-            while let Some(more) = sorted.next_if(|next| line(next) == line(s)) {
-                v += more.2;
+        // Read in text order, the stacks and their frames are scattered over megabytes: a
+        // cache miss or more a line, each waited for where one thread compared and copied
+        // them a line at a time. The stacks in text order with whether each line repeats
+        // the one before, and the copies of the lines' frames, are made on rayon's threads;
+        // only the values are summed on this one, in order.
+        let sorted: Vec<((u32, u32, f64), bool)> = (0..order.len())
+            .into_par_iter()
+            .map(|j| {
+                let s = &stacks[order[j] as usize];
+                let repeats = j > 0 && line(s) == line(&stacks[order[j - 1] as usize]);
+                (*s, repeats)
+            })
+            .collect();
+        // Each line's first stack's frames, and the line's value.
+        let mut kept: Vec<(u32, u32, i64)> = Vec::new();
+        let mut j = 0;
+        while j < sorted.len() {
+            let ((a, b, mut v), _) = sorted[j];
+            j += 1;
+            while let Some(&((_, _, more), true)) = sorted.get(j) {
+                v += more;
+                j += 1;
             }
             let v = unparse(v);
             if v != 0 {
-                let start = folded.frames.len() as u32;
-                folded.frames.extend_from_slice(line(s));
-                folded.stacks.push((start, folded.frames.len() as u32, v));
+                kept.push((a, b, v));
             }
         }
-        folded.names = escaped;
+        let mut folded = Folded {
+            names: escaped,
+            frames: Vec::new(),
+            stacks: Vec::with_capacity(kept.len()),
+        };
+        let mut end = 0u32;
+        for &(a, b, v) in &kept {
+            folded.stacks.push((end, end + (b - a), v));
+            end += b - a;
+        }
+        folded.frames = vec![0; end as usize];
+        // The copies in blocks of consecutive lines, each block's frames one slice.
+        let mut blocks = Vec::new();
+        let mut rest = folded.frames.as_mut_slice();
+        for (block, to) in kept
+            .chunks(COPY_BLOCK)
+            .zip(folded.stacks.chunks(COPY_BLOCK))
+        {
+            let len = (to[to.len() - 1].1 - to[0].0) as usize;
+            let (this, after) = std::mem::take(&mut rest).split_at_mut(len);
+            blocks.push((block, this));
+            rest = after;
+        }
+        blocks.into_par_iter().for_each(|(block, mut to)| {
+            for &(a, b, _) in block {
+                let from = &frames[a as usize..b as usize];
+                let (this, after) = std::mem::take(&mut to).split_at_mut(from.len());
+                this.copy_from_slice(from);
+                to = after;
+            }
+        });
         folded
     }
 
@@ -293,6 +334,9 @@ impl Folded {
         line
     }
 }
+
+/// How many lines [`View::folded`] copies in one piece of work on rayon's threads.
+const COPY_BLOCK: usize = 4096;
 
 /// Groups of at least this many stacks are sorted on other threads ([`sort_lines`]): a
 /// 250k-stack profile splits into groups this large a few frames in.
@@ -551,6 +595,17 @@ struct JsonFrame<'a> {
 mod tests {
     use super::*;
 
+    /// Pseudo-random numbers below `n`, the same ones for a seed (a linear congruential
+    /// generator: the tests need variety, not quality).
+    fn numbers(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        }
+    }
+
     /// Stacks of names that start other names, sorted a frame at a time and as whole lines
     /// of text, in the same order (identical stacks in their first order).
     #[test]
@@ -559,13 +614,7 @@ mod tests {
             .iter()
             .map(|n| n.to_string())
             .collect();
-        let mut seed = 12345u64;
-        let mut next = |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut next = numbers(12345);
         let stacks: Vec<Vec<u32>> = (0..3000)
             .map(|_| {
                 let depth = 1 + next(6) as usize;
@@ -585,5 +634,74 @@ mod tests {
             sort_lines_with(&mut by_frames, &|i| &stacks[i as usize], &names, on_threads);
             assert_eq!(by_text, by_frames);
         }
+    }
+
+    /// Folded stacks over several blocks of copies, with many stacks of one line (locations
+    /// that share a function) and lines whose value truncates to zero: as the lines sorted
+    /// as text, identical ones summed in order, none zero.
+    #[test]
+    fn folded_lines_summed_in_text_order() {
+        use crate::{Format, Function, Line, ProfileBuilder, ProfileKind, ViewOptions};
+        let mut next = numbers(777);
+        let mut b = ProfileBuilder::new(
+            Format::JemallocHeapV2,
+            ProfileKind::Heap,
+            Sampling::Unsampled,
+        );
+        for _ in 0..30_000 {
+            let frames: Vec<u64> = (0..1 + next(7)).map(|_| 0x1000 + next(60)).collect();
+            b.stack(&frames, [1.0, next(4) as f64 * 0.5, 0.0, 0.0]);
+        }
+        let mut profile = b.build();
+        let names = ["main", "step", "walk", "run", "grow", "emit", "f", "f0"];
+        profile.functions = names
+            .iter()
+            .map(|&n| Function {
+                name: n.to_string(),
+                system_name: n.to_string(),
+                filename: String::new(),
+            })
+            .collect();
+        for loc in &mut profile.locations {
+            let function = (loc.address % names.len() as u64) as u32;
+            loc.lines = vec![Line { function, line: 0 }];
+        }
+        let options = ViewOptions {
+            value: ValueKind::InuseSpace,
+            focus: None,
+            ignore: None,
+        };
+        let view = View::new(&profile, &options);
+        let mut lines: Vec<(String, f64)> = view
+            .stacks
+            .iter()
+            .map(|s| {
+                let frames: Vec<&str> = s
+                    .locations
+                    .iter()
+                    .rev()
+                    .map(|&l| {
+                        let f = profile.locations[l as usize].lines[0].function;
+                        names[f as usize]
+                    })
+                    .collect();
+                (frames.join(";"), s.values[ValueKind::InuseSpace.index()])
+            })
+            .collect();
+        lines.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut expected: Vec<(String, i64)> = Vec::new();
+        let mut sum = 0.0;
+        for (i, (line, v)) in lines.iter().enumerate() {
+            sum += v;
+            if lines.get(i + 1).is_none_or(|n| &n.0 != line) {
+                if sum.trunc() != 0.0 {
+                    expected.push((line.clone(), sum.trunc() as i64));
+                }
+                sum = 0.0;
+            }
+        }
+        assert!(expected.len() > 2 * COPY_BLOCK);
+        assert!(expected.len() < view.stacks.len());
+        assert_eq!(view.folded_stacks(), expected);
     }
 }
