@@ -784,6 +784,59 @@ mod tests {
         others(&m, &[ROOT, LEFT]);
     }
 
+    /// Lists of one to seven nodes, walked from both ends: whole, each node claimed; with any
+    /// one link broken (a node's next or previous, or the header's count or last node), no
+    /// node claimed — a `std::list` as libstdc++ lays it out links both ways throughout.
+    #[test]
+    fn lists_of_every_length_and_every_broken_link() {
+        let claimed = |n: u64, damage: &dyn Fn(&mut MemoryImage)| {
+            let node = |k: u64| HEAP + 0x20 * k;
+            let mut m = MemoryImage::new();
+            m.add(HEAP, vec![0u8; 0x20 * n as usize]);
+            m.add(GLOBALS, vec![0u8; 0x300]);
+            m.symbols.insert("_Znwm".into(), 0x401000);
+            set(&mut m, LIST, &[node(0), node(n - 1), n]);
+            for k in 0..n {
+                let next = if k + 1 < n { node(k + 1) } else { LIST };
+                let prev = if k > 0 { node(k - 1) } else { LIST };
+                set(&mut m, node(k), &[next, prev]);
+            }
+            damage(&mut m);
+            let blocks: Vec<Block> = (0..n)
+                .map(|k| Block {
+                    address: node(k),
+                    size: 0x20,
+                })
+                .collect();
+            let directory = crate::scan::Directory::new(&blocks);
+            let mut typed = Bits::new(blocks.len());
+            let mut found = Vec::new();
+            recognize(&m, &blocks, &directory, None, &mut typed, &mut |i, p| {
+                found.push((i, p))
+            });
+            found.sort_by_key(|&(i, _)| i);
+            found
+        };
+        for n in 1..=7u64 {
+            let whole: Vec<(usize, Pattern)> =
+                (0..n as usize).map(|i| (i, Pattern::ListNode)).collect();
+            assert_eq!(claimed(n, &|_| {}), whole, "{n} nodes");
+            for k in 0..n {
+                let at = HEAP + 0x20 * k;
+                for (word, what) in [(0, "next"), (8, "previous")] {
+                    let broken = |m: &mut MemoryImage| set(m, at + word, &[0]);
+                    assert_eq!(claimed(n, &broken), [], "{n} nodes, node {k}'s {what}");
+                }
+            }
+            for (word, value) in [(8, HEAP), (16, n + 1), (16, n.saturating_sub(1))] {
+                let broken = |m: &mut MemoryImage| set(m, LIST + word, &[value]);
+                let whole_again = word == 8 && n == 1;
+                let expected = if whole_again { whole.clone() } else { vec![] };
+                assert_eq!(claimed(n, &broken), expected, "{n} nodes, header +{word}");
+            }
+        }
+    }
+
     /// With `only`, the words of the blocks it names are read and no others: a string whose
     /// object is in a block is found from it, the containers in the globals are not.
     #[test]
