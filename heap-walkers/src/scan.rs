@@ -240,19 +240,16 @@ impl BlockIndex {
     pub(crate) fn new(mut blocks: Vec<Block>) -> BlockIndex {
         // One pass over the blocks (the walkers list them sorted, one a start) where it
         // finds them so: each pass reads 16 bytes a block from memory.
+        let end = |b: &Block| b.address.saturating_add(b.size.max(1));
         let (mut ordered, mut hi) = (true, 0);
         for (k, b) in blocks.iter().enumerate() {
             ordered &= k == 0 || blocks[k - 1].address < b.address;
-            hi = hi.max(b.address.saturating_add(b.size.max(1)));
+            hi = hi.max(end(b));
         }
         if !ordered {
             blocks.sort_unstable();
             blocks.dedup_by_key(|b| b.address);
-            hi = blocks
-                .iter()
-                .map(|b| b.address.saturating_add(b.size.max(1)))
-                .max()
-                .unwrap_or(0);
+            hi = blocks.iter().map(end).max().unwrap_or(0);
         }
         let lo = blocks.first().map_or(0, |b| b.address);
         let directory = Directory::new(&blocks);

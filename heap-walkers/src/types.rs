@@ -297,39 +297,38 @@ fn by_type_of(blocks: &[Block], types: &Types) -> Vec<TypeRow> {
         bytes: u64,
         example: u64,
     }
-    impl Tally {
-        fn add(&mut self, other: Tally) {
-            self.count += other.count;
-            self.bytes = self.bytes.saturating_add(other.bytes);
-            self.example = self.example.min(other.example);
+    /// Adds `more` to the row's tally, its first where it has none.
+    fn add(tally: &mut Option<Tally>, more: Tally) {
+        match tally {
+            Some(t) => {
+                t.count += more.count;
+                t.bytes = t.bytes.saturating_add(more.bytes);
+                t.example = t.example.min(more.example);
+            }
+            None => *tally = Some(more),
         }
     }
     // Counted on the threads, a stretch of blocks each, by type index, or by size where
     // unknown (one name each: the rows of `row_key`), and named once a row.
     const CHUNK: usize = 1 << 16;
-    let none = || {
-        (
-            vec![None::<Tally>; types.names.len()],
-            HashMap::<u64, Tally>::new(),
-        )
-    };
+    type Tallies = (Vec<Option<Tally>>, HashMap<u64, Option<Tally>>);
+    let none = || -> Tallies { (vec![None; types.names.len()], HashMap::new()) };
     let (typed, unknown) = blocks
         .par_chunks(CHUNK)
         .enumerate()
         .map(|(k, chunk)| {
             let (mut typed, mut unknown) = none();
             for (j, b) in chunk.iter().enumerate() {
-                let first = Tally {
-                    count: 0,
-                    bytes: 0,
+                let tally = match types.index_of(k * CHUNK + j) {
+                    Some(t) => &mut typed[t as usize],
+                    None => unknown.entry(b.size).or_default(),
+                };
+                let one = Tally {
+                    count: 1,
+                    bytes: b.size,
                     example: b.address,
                 };
-                let tally = match types.index_of(k * CHUNK + j) {
-                    Some(t) => typed[t as usize].get_or_insert(first),
-                    None => unknown.entry(b.size).or_insert(first),
-                };
-                tally.count += 1;
-                tally.bytes = tally.bytes.saturating_add(b.size);
+                add(tally, one);
             }
             (typed, unknown)
         })
@@ -337,17 +336,14 @@ fn by_type_of(blocks: &[Block], types: &Types) -> Vec<TypeRow> {
             none,
             |(mut typed, mut unknown), (more_typed, more_unknown)| {
                 for (tally, more) in typed.iter_mut().zip(more_typed) {
-                    match (tally.as_mut(), more) {
-                        (Some(tally), Some(more)) => tally.add(more),
-                        (None, more) => *tally = more,
-                        (Some(_), None) => {}
+                    if let Some(more) = more {
+                        add(tally, more);
                     }
                 }
                 for (size, more) in more_unknown {
-                    unknown
-                        .entry(size)
-                        .and_modify(|tally| tally.add(more))
-                        .or_insert(more);
+                    if let Some(more) = more {
+                        add(unknown.entry(size).or_default(), more);
+                    }
                 }
                 (typed, unknown)
             },
@@ -365,7 +361,7 @@ fn by_type_of(blocks: &[Block], types: &Types) -> Vec<TypeRow> {
         .filter_map(|(t, name)| t.map(|t| row(name.name.clone(), name.kind, t)));
     let unknown = unknown
         .into_iter()
-        .map(|(size, t)| row(unknown_name(size), TypeKind::Unknown, t));
+        .filter_map(|(size, t)| Some(row(unknown_name(size), TypeKind::Unknown, t?)));
     let mut rows: Vec<TypeRow> = typed.chain(unknown).collect();
     rows.sort_by(|a, b| {
         b.bytes
@@ -605,8 +601,8 @@ impl Types {
 /// Names the classes of `chunk` (some of `blocks`, which `directory` was made of) by their
 /// vtables: sets the place `at(j)` of its block `j` in `places` to an index in the names
 /// returned, each class once, in the order met, or leaves it [`TypeIds::NARROW`] (a block
-/// with no place is not read); returns the names and the chunk's words of typed blocks' [`Bits`] (the chunk
-/// shorter than [`TypeIds::NARROW`], its start a multiple of 64).
+/// with no place is not read); returns the names and the words of the chunk's typed blocks'
+/// [`Bits`] (the chunk shorter than [`TypeIds::NARROW`], its start a multiple of 64).
 fn name_vtables(
     target: &dyn Target,
     blocks: &[Block],
