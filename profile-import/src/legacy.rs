@@ -70,44 +70,42 @@ fn plain_stack(s: &[u8], stack: &mut Vec<u64>) -> bool {
             return false;
         }
         i += 3;
-        let start = i;
-        let mut v: u64 = 0;
-        while let Some(&b) = s.get(i) {
-            let d = HEX_DIGITS[usize::from(b)];
-            if d & 0x80 != 0 {
-                break;
-            }
-            v = v << 4 | u64::from(d);
-            i += 1;
-        }
-        if !(1..=16).contains(&(i - start)) {
+        let (v, digits) = hex_prefix(&s[i..]);
+        if !(1..=16).contains(&digits) {
             return false;
         }
+        i += digits;
         stack.push(v);
     }
     true
 }
 
-/// One word of a stack: 1 to 16 hex digits, with or without `0x`. A 250k-stack dump has
-/// millions of them, so the common form is read through a table of digit values, without a
-/// branch per digit; any other word goes through `u64::from_str_radix`, whose verdict stands.
+/// The hex digits `bytes` starts with, read through a table of digit values (a 250k-stack
+/// dump has millions of words): their value (its low 64 bits) and how many there are.
+fn hex_prefix(bytes: &[u8]) -> (u64, usize) {
+    let mut v: u64 = 0;
+    let mut n = 0;
+    while let Some(&b) = bytes.get(n) {
+        let d = HEX_DIGITS[usize::from(b)];
+        if d & 0x80 != 0 {
+            break;
+        }
+        v = v << 4 | u64::from(d);
+        n += 1;
+    }
+    (v, n)
+}
+
+/// One word of a stack: 1 to 16 hex digits, with or without `0x`, read as [`hex_prefix`]
+/// reads them; any other word goes through `u64::from_str_radix`, whose verdict stands.
 fn parse_address(word: &str) -> Result<u64, String> {
     let digits = word
         .strip_prefix("0x")
         .or_else(|| word.strip_prefix("0X"))
         .unwrap_or(word);
-    if (1..=16).contains(&digits.len()) {
-        let mut v: u64 = 0;
-        // Any byte that is no hex digit sets the high bit.
-        let mut not_hex = 0u8;
-        for &b in digits.as_bytes() {
-            let d = HEX_DIGITS[usize::from(b)];
-            not_hex |= d;
-            v = v << 4 | u64::from(d & 0xf);
-        }
-        if not_hex & 0x80 == 0 {
-            return Ok(v);
-        }
+    let (v, n) = hex_prefix(digits.as_bytes());
+    if n == digits.len() && (1..=16).contains(&n) {
+        return Ok(v);
     }
     u64::from_str_radix(digits, 16).map_err(|_| format!("`{word}` is not a hex address"))
 }
