@@ -34,19 +34,23 @@ best() {
     echo "$best"
 }
 
-# median_of RUNS CMD...: the median wall seconds and peak RSS (KiB) of RUNS runs, from GNU
-# time, as "SECONDS KIB" (each the median of its own column).
+# median_of RUNS CMD...: the median wall seconds (bash's microsecond clock around each run:
+# GNU time's %e has 10 ms steps, and `info` on a small core takes less) and peak RSS (KiB,
+# from GNU time) of RUNS runs, as "SECONDS KIB" (each the median of its own column).
 median_of() {
-    local n=$1 times
+    local n=$1 times s e
     shift
     times=$(mktemp "$work/times.XXXXXX")
     for ((i = 0; i < n; i++)); do
-        /usr/bin/time -f '%e %M' -a -o "$times" "$@" >/dev/null 2>&1 || true
+        s=$EPOCHREALTIME
+        /usr/bin/time -f '%M' -a -o "$times" "$@" >/dev/null 2>&1 || true
+        e=$EPOCHREALTIME
+        echo "$s $e" >>"$times.wall"
     done
     # GNU time writes "Command terminated by signal N" first for a command that aborts.
-    grep -E '^[0-9.]+ [0-9]+$' "$times" >"$times.ok" || true
+    grep -E '^[0-9]+$' "$times" >"$times.ok" || true
     local mid=$(((n + 1) / 2))
-    echo "$(cut -d' ' -f1 "$times.ok" | sort -n | sed -n "${mid}p") $(cut -d' ' -f2 "$times.ok" | sort -n | sed -n "${mid}p")"
+    echo "$(awk '{ printf "%.3f\n", $2 - $1 }' "$times.wall" | sort -n | sed -n "${mid}p") $(sort -n "$times.ok" | sed -n "${mid}p")"
 }
 
 # peak_anon CMD...: one run's wall seconds, peak anonymous memory (RssAnon, KiB, sampled
