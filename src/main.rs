@@ -8,6 +8,7 @@
 mod args;
 mod cmd;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -44,7 +45,8 @@ fn main() -> ExitCode {
                     msg.push_str(&format!(": {cause}"));
                 }
             }
-            eprintln!("{msg}");
+            // Not eprintln!, which panics when stderr is a pipe closed early.
+            let _ = writeln!(std::io::stderr(), "{msg}");
             // A heap the core was cut short before: the input was read in part.
             ExitCode::from(if cmd::is_truncation(&e) { 1 } else { 2 })
         }

@@ -81,9 +81,10 @@ pub fn is_truncation(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Says a line on stderr.
+/// Says a line on stderr; a closed stderr (`2>&1 | head` that has stopped reading) is not
+/// an error, where `eprintln!` would panic.
 fn say(line: &str) {
-    eprintln!("heapmortem: {line}");
+    let _ = writeln!(std::io::stderr(), "heapmortem: {line}");
 }
 
 /// Writes the file at `path`, or standard output, through a buffer.
