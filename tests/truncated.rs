@@ -325,6 +325,32 @@ fn unreadable_inputs() {
     }
 }
 
+/// `heapmortem … 2>&1 | head` where head has stopped reading: the lines on stderr meet a
+/// closed pipe. The exit code stays the contract's (1: read in part; 2: not a core), not a
+/// panic's 101. The pipe's reading end is closed before the run, so every write fails.
+#[test]
+fn a_closed_stderr_is_not_a_panic() {
+    let cut = corpus::path("cores/chap/Truncated/core.48555.1M");
+    let dir = crate::harness::unique_dir("closed-stderr");
+    for (path, code) in [(cut.as_path(), 1), (dir.as_path(), 2)] {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let status = std::process::Command::new(cli::exe())
+            .arg("info")
+            .arg(path)
+            .stdout(std::process::Stdio::null())
+            .stderr(writer)
+            .status()
+            .expect("heapmortem runs");
+        assert_eq!(
+            status.code(),
+            Some(code),
+            "info {} with stderr closed",
+            path.display()
+        );
+    }
+}
+
 /// Where each fixture core is cut, in percent of its length.
 const PERCENTS: [u64; 9] = [1, 5, 10, 20, 40, 60, 80, 95, 99];
 
@@ -431,6 +457,9 @@ struct HeapJson {
     main_arena_found_by: String,
     arenas: Vec<ArenaJson>,
     problems: Vec<ProblemJson>,
+    /// With `--list all`.
+    #[serde(default)]
+    allocations: Vec<AllocationJson>,
 }
 
 #[derive(serde::Deserialize)]
@@ -438,11 +467,82 @@ struct ArenaJson {
     system_bytes: u64,
     fastbin_chunks: u64,
     bin_chunks: u64,
+    top: String,
 }
 
 #[derive(serde::Deserialize)]
 struct ProblemJson {
     kind: String,
+    message: String,
+}
+
+#[derive(serde::Deserialize)]
+struct AllocationJson {
+    address: String,
+    size: u64,
+}
+
+/// A core cut inside the brk heap itself, as an OOM kill's core is when the heap is most of
+/// it: `main_arena` is lost with the tail, and the brk heap is walked from its start to the
+/// cut (before, nothing was walked: "no heap is left"). Exit 1 naming the cut; the brk
+/// heap's size is malloc_info's; the blocks listed are those of the whole core (whose walk
+/// equals malloc_info, heap_glibc.rs) whose chunk and the next chunk's header lie before
+/// the cut, and no others.
+#[test]
+fn glibc_brk_heap_cut_in_its_middle() {
+    let run = crate::heap_glibc::fixture("threads");
+    let list = [os("--list"), os("all")];
+    let whole: HeapJson = cli::parse_json(&cli::json_of("heap", &run.core, &list), "whole");
+    // Only where to cut comes from our own reading of the whole core.
+    let top = crate::harness::parse_hex(&whole.arenas[0].top).expect("an address");
+    let seg = readelf::program_headers(&run.core)
+        .into_iter()
+        .find(|p| p.kind == "LOAD" && p.vaddr <= top && top < p.vaddr + p.memsz)
+        .expect("the brk heap's segment");
+    // Half way to the top chunk: chunks in use on both sides.
+    let cut_addr = seg.vaddr + (top - seg.vaddr) / 2;
+    let cut = fixture::truncated_copy(
+        &run.core,
+        seg.offset + (cut_addr - seg.vaddr),
+        "glibc-brk-cut",
+    );
+    let out = cli::json_of("heap", &cut, &list);
+    cli::assert_exit(&out, 1);
+    let json: HeapJson = cli::parse_json(&out, "cut");
+    assert_eq!(json.main_arena_found_by, "lost");
+    assert!(
+        json.problems
+            .iter()
+            .any(|p| p.kind == "truncated" && p.message.contains("brk heap")),
+        "the cut through the brk heap is named\n{}",
+        out.describe()
+    );
+    let xml = crate::heap_glibc::xml_heaps(&run.xml);
+    assert_eq!(
+        json.arenas[0].system_bytes, xml[0].system,
+        "the brk heap's size"
+    );
+    let in_brk = |list: &[AllocationJson]| -> Vec<(u64, u64)> {
+        list.iter()
+            .map(|a| (crate::harness::parse_hex(&a.address).expect("hex"), a.size))
+            .filter(|&(a, _)| seg.vaddr <= a && a < seg.vaddr + seg.memsz)
+            .collect()
+    };
+    // A block's chunk starts 16 bytes before it and ends 8 bytes after its usable size;
+    // the next chunk's size field ends 16 bytes later.
+    let before_cut: Vec<(u64, u64)> = in_brk(&whole.allocations)
+        .into_iter()
+        .filter(|&(a, size)| a + size + 8 <= cut_addr)
+        .collect();
+    assert!(
+        before_cut.len() > 1,
+        "the cut leaves chunks of the brk heap"
+    );
+    assert_eq!(
+        in_brk(&json.allocations),
+        before_cut,
+        "the blocks before the cut"
+    );
 }
 
 /// The threads fixture's core cut where the segment holding `main_arena` begins: libc's

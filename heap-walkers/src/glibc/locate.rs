@@ -45,11 +45,26 @@ pub(crate) struct Located {
 /// `malloc_state` lives in its first heap, malloc/arena.c `_int_new_arena`).
 #[derive(Debug, Clone)]
 pub(crate) struct Headless {
-    /// `[start, end)` of the brk heap and its top chunk, when a mapping's chunks chain from
-    /// its start to its end.
-    pub brk: Option<(u64, u64, u64)>,
+    /// The brk heap, when a mapping's chunks chain from its start to its end, or to where
+    /// the core was cut inside it.
+    pub brk: Option<BrkHeap>,
     /// The thread arenas, by address.
     pub arenas: Vec<u64>,
+}
+
+/// The brk heap of a core that lost `main_arena`, found by its mapping.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BrkHeap {
+    /// The mapping's start, where sysmalloc put the first chunk.
+    pub start: u64,
+    /// The mapping's end, where the top chunk ends.
+    pub end: u64,
+    /// The top chunk; `None` when the core was cut inside the heap (an OOM kill's core
+    /// whose heap is most of it): the chunks from `dumped_end` on, the top among them, are
+    /// not in the core.
+    pub top: Option<u64>,
+    /// Where the core's bytes of the mapping end.
+    pub dumped_end: u64,
 }
 
 /// Chunks followed when checking a mapping is the brk heap.
@@ -191,7 +206,7 @@ pub(crate) fn locate_headless(target: &dyn Target) -> Result<Located, String> {
                 && m.start >= main_end
                 && !thread_heaps.contains(&m.start)
         })
-        .find_map(|m| brk_heap(target, m.start, m.end));
+        .find_map(|m| brk_heap(target, m.start, m.end, m.start.saturating_add(m.dumped)));
     if brk.is_none() && arenas.is_empty() {
         return Err("and no heap is left in what remains of it".into());
     }
@@ -208,11 +223,22 @@ pub(crate) fn locate_headless(target: &dyn Target) -> Result<Located, String> {
     })
 }
 
-/// `(start, end, top)` when the chunks of `[start, end)` chain from its start (the first
-/// chunk's `PREV_INUSE` set, as sysmalloc leaves it) to a top chunk that ends the mapping.
-fn brk_heap(mem: &dyn Memory, start: u64, end: u64) -> Option<(u64, u64, u64)> {
+/// The brk heap in `[start, end)`, when its chunks chain from its start (the first chunk's
+/// `PREV_INUSE` set, as sysmalloc leaves it) to a top chunk that ends the mapping, or, in a
+/// mapping the core holds only up to `dumped_end`, from its start to that cut.
+fn brk_heap(mem: &dyn Memory, start: u64, end: u64, dumped_end: u64) -> Option<BrkHeap> {
+    let heap = |top| BrkHeap {
+        start,
+        end,
+        top,
+        dumped_end,
+    };
     let mut c = start;
     for _ in 0..MAX_BRK_CHUNKS {
+        if c > start && dumped_end < end && c.saturating_add(16) > dumped_end {
+            // The next chunk's header is past the cut: what came before chained.
+            return Some(heap(None));
+        }
         let sf = mem.read_u64(c.checked_add(8)?)?;
         let size = sf & !SIZE_BITS;
         if size < MINSIZE
@@ -224,7 +250,7 @@ fn brk_heap(mem: &dyn Memory, start: u64, end: u64) -> Option<(u64, u64, u64)> {
         }
         let next = c.checked_add(size)?;
         if next == end {
-            return Some((start, end, c));
+            return Some(heap(Some(c)));
         }
         if next > end {
             return None;

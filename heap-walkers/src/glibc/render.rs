@@ -125,9 +125,12 @@ impl GlibcHeap {
         );
         writeln!(
             w,
-            "{version} malloc: main_arena {:#x} (by {}), layout from {}{}",
+            "{version} malloc: main_arena {:#x} ({}), layout from {}{}",
             self.detail.main_arena,
-            self.detail.main_arena_found_by,
+            match self.detail.main_arena_found_by {
+                "lost" => "lost: not in the core".to_string(),
+                by => format!("by {by}"),
+            },
             match self.detail.layout_source {
                 super::LayoutSource::Dwarf => "DWARF",
                 super::LayoutSource::BuiltIn => "the built-in table",

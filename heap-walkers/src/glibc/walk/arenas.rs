@@ -2,7 +2,7 @@
 //! consecutive chunks).
 
 use super::super::layout::{NBINS, NFASTBINS, SIZE_BITS};
-use super::super::locate::MAX_ARENAS;
+use super::super::locate::{BrkHeap, MAX_ARENAS};
 use super::super::mem::{block, word, word32};
 use super::super::model::{GlibcArena, Histogram, Params, SubHeap};
 use super::{align16, RawArena, Segment, Walker};
@@ -75,16 +75,38 @@ impl Walker<'_> {
     }
 
     /// `main_arena` in a core that lost it: no bins, no fastbins; the brk heap's top, and
-    /// its mapping's size as the system bytes.
-    fn stand_in_main(&mut self, brk: Option<(u64, u64, u64)>) {
+    /// its mapping's size as the system bytes. A brk heap the cut went through is walked
+    /// to the cut, as a segment without a top.
+    fn stand_in_main(&mut self, brk: Option<BrkHeap>) {
         let st = &self.loc.layout.state;
         let addr = self.loc.main_arena;
-        let (system, top) = match brk {
-            Some((start, end, top)) => (end - start, top),
-            // No brk heap: a top that find_segments takes for an arena never used.
-            None => (0, st.bin_at(addr, 1)),
+        // No top: a top that find_segments takes for an arena never used.
+        let never_used = st.bin_at(addr, 1);
+        let (system, top, top_size) = match brk {
+            Some(h) => (
+                h.end - h.start,
+                h.top.unwrap_or(never_used),
+                h.top.map_or(0, |t| h.end - t),
+            ),
+            None => (0, never_used, 0),
         };
-        let top_size = brk.map_or(0, |(_, end, top)| end - top);
+        if let Some(h) = brk.filter(|h| h.top.is_none()) {
+            self.problem(
+                "truncated",
+                h.dumped_end,
+                format!(
+                    "the brk heap {:#x}..{:#x} is cut at {:#x}: its chunks from there to its \
+                     end, its top chunk among them, are not in the core",
+                    h.start, h.end, h.dumped_end
+                ),
+            );
+            self.segments.push(Segment {
+                arena: 0,
+                start: align16(h.start),
+                end: h.end,
+                top: None,
+            });
+        }
         self.arenas.push(Arena {
             index: 0,
             address: addr,

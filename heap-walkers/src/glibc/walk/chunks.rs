@@ -208,6 +208,8 @@ impl Pass<'_> {
         let mut skipped = 0u64;
         let mut last_progress = c;
         let mut ended_by_fencepost = false;
+        // Whether the walk stopped at memory the core does not hold (a cut core).
+        let mut cut_short = false;
         loop {
             if stop.is_some_and(|(t, kt)| c == t && k == kt && acc.between_runs()) {
                 // The next piece starts here, as this pass would go on.
@@ -316,6 +318,7 @@ impl Pass<'_> {
                         format!("chunk header at {next:#x} is not in the core"),
                     ));
                     skipped += limit.saturating_sub(c);
+                    cut_short = true;
                     break;
                 }
             };
@@ -415,7 +418,7 @@ impl Pass<'_> {
             }
         } else {
             acc.break_run(c, None);
-            if seg.top.is_none() && !ended_by_fencepost && c < seg.end {
+            if seg.top.is_none() && !ended_by_fencepost && !cut_short && c < seg.end {
                 problems.push((
                     "bad_size",
                     c,
