@@ -56,9 +56,14 @@ impl LeakReport {
         }
         writeln!(
             w,
-            "   roots scanned: {} ({} not in the core)",
+            "   roots scanned: {} ({} not in the core{})",
             human_bytes(self.root_bytes_scanned),
-            human_bytes(self.root_bytes_unreadable)
+            human_bytes(self.root_bytes_unreadable),
+            if self.root_bytes_unreadable > 0 {
+                ": a block only they point to is called lost here"
+            } else {
+                ""
+            }
         )?;
         for note in &self.notes {
             writeln!(w, "   note: {note}")?;

@@ -267,10 +267,14 @@ fn stack_cache(process: &dyn Target, roots: &mut Roots) {
         at = process.read_u64(e);
     };
     if !closed {
+        let why = if process.is_truncated() {
+            "the core is truncated: part of it may be lost"
+        } else {
+            "libc's debug info from another build?"
+        };
         roots.notes.push(format!(
-            "glibc's stack cache at {head:#x} could not be followed (libc's debug info from \
-             another build?): stacks of exited threads, if any, were scanned as roots, which \
-             can hide leaks"
+            "glibc's stack cache at {head:#x} could not be followed ({why}): stacks of \
+             exited threads, if any, were scanned as roots, which can hide leaks"
         ));
         return;
     }
