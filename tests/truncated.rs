@@ -457,6 +457,8 @@ struct HeapJson {
     main_arena_found_by: String,
     arenas: Vec<ArenaJson>,
     problems: Vec<ProblemJson>,
+    #[serde(default)]
+    notes: Vec<String>,
     /// With `--list all`.
     #[serde(default)]
     allocations: Vec<AllocationJson>,
@@ -601,6 +603,77 @@ fn glibc_heaps_survive_a_cut_that_takes_main_arena() {
     ours.sort_unstable();
     glibcs.sort_unstable();
     assert_eq!(ours, glibcs, "thread arenas against malloc_info");
+}
+
+/// The threads fixture's core cut half way through the last thread heap the file holds:
+/// that arena's bins and fastbins run into the lost half, so free chunks no surviving list
+/// names are not damage (before, each was reported `not_in_bin`), and a note says why. The
+/// other thread arenas, whole, keep malloc_info's figures; every thread arena keeps its
+/// system bytes (its `malloc_state`, at its heap's start, survives).
+#[test]
+fn glibc_thread_heap_cut_in_its_middle() {
+    let run = crate::heap_glibc::fixture("threads");
+    let whole: HeapJson = cli::parse_json(&cli::json_of("heap", &run.core, &[]), "whole");
+    let headers = readelf::program_headers(&run.core);
+    let segment_of = |a: u64| {
+        headers
+            .iter()
+            .find(|p| p.kind == "LOAD" && p.vaddr <= a && a < p.vaddr + p.memsz)
+            .expect("a top's segment")
+    };
+    // Only where to cut comes from our own reading of the whole core.
+    let (cut_arena, seg) = whole.arenas[1..]
+        .iter()
+        .map(|a| {
+            let top = crate::harness::parse_hex(&a.top).expect("an address");
+            (a.system_bytes, segment_of(top))
+        })
+        .max_by_key(|(_, seg)| seg.offset)
+        .expect("thread arenas");
+    let cut = fixture::truncated_copy(
+        &run.core,
+        seg.offset + seg.filesz / 2,
+        "glibc-thread-heap-cut",
+    );
+    let out = cli::json_of("heap", &cut, &[]);
+    cli::assert_exit(&out, 1);
+    let json: HeapJson = cli::parse_json(&out, "cut");
+    assert!(
+        !json.problems.iter().any(|p| p.kind == "not_in_bin"),
+        "free chunks the lost half's lists would name are not damage\n{}",
+        out.describe()
+    );
+    assert!(
+        json.notes
+            .iter()
+            .any(|n| n.contains("runs into memory the core lacks")),
+        "the note says why\n{}",
+        out.describe()
+    );
+    let xml = crate::heap_glibc::xml_heaps(&run.xml);
+    let sorted = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(
+        sorted(json.arenas[1..].iter().map(|a| a.system_bytes).collect()),
+        sorted(xml[1..].iter().map(|x| x.system).collect()),
+        "thread arenas' system bytes against malloc_info"
+    );
+    let mut ours: Vec<(u64, u64, u64)> = json.arenas[1..]
+        .iter()
+        .filter(|a| a.system_bytes != cut_arena)
+        .map(|a| (a.system_bytes, a.fastbin_chunks, a.bin_chunks + 1))
+        .collect();
+    let mut glibcs: Vec<(u64, u64, u64)> = xml[1..]
+        .iter()
+        .filter(|x| x.system != cut_arena)
+        .map(|x| (x.system, x.fast_count, x.rest_count))
+        .collect();
+    ours.sort_unstable();
+    glibcs.sort_unstable();
+    assert!(!ours.is_empty(), "whole thread arenas are left");
+    assert_eq!(ours, glibcs, "the whole thread arenas against malloc_info");
 }
 
 /// Debian's shared libjemalloc keeps its globals in its own data, near the end of the core:

@@ -121,6 +121,7 @@ impl Walker<'_> {
             fastbins: [0; NFASTBINS],
             top,
             bins: vec![(0, 0); NBINS - 1],
+            lists_cut: true,
         });
     }
 
@@ -169,6 +170,7 @@ impl Walker<'_> {
             fastbins,
             top,
             bins,
+            lists_cut: false,
         });
         Some(word(&b, st.next))
     }

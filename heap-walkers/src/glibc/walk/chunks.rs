@@ -166,7 +166,10 @@ struct Pass<'w> {
     arena_addr: u64,
     /// The arena's top chunk size, main_arena's lost with a truncated core's tail.
     top_size: u64,
-    headless_main: bool,
+    /// Whether the arena's lists are known only in part (main_arena lost with a truncated
+    /// core's tail, or a list that ran into memory the core lacks): a free chunk in no
+    /// list is then not damage.
+    lists_cut: bool,
     page: u64,
     /// Whether to list every chunk.
     list: bool,
@@ -201,7 +204,7 @@ impl Pass<'_> {
         mut progress: Option<&mut core_reader::Progress>,
     ) -> Piece {
         let (seg, marks, arena_addr) = (self.seg, self.marks, self.arena_addr);
-        let headless_main = self.headless_main;
+        let lists_cut = self.lists_cut;
         let limit = seg.top.unwrap_or(seg.end);
         let mut acc = Acc::new(self.page, self.arena == 0);
         let mut problems: Vec<Problem> = Vec::new();
@@ -354,8 +357,8 @@ impl Pass<'_> {
                 }
                 (false, m) => {
                     match m {
-                        // main_arena's bins were lost with a truncated core's tail.
-                        None if headless_main => {}
+                        // The lists that could name it are not all in the core.
+                        None if lists_cut => {}
                         None => problems.push((
                             "not_in_bin",
                             c,
@@ -581,7 +584,7 @@ impl<'a> Walker<'a> {
             arena: idx as u32,
             arena_addr: self.raw[idx].addr,
             top_size: self.arenas[idx].detail.top_size,
-            headless_main: idx == 0 && self.loc.headless.is_some(),
+            lists_cut: self.raw[idx].lists_cut,
             page: self.page,
             list: self.allocations.is_some(),
         };
@@ -678,7 +681,7 @@ mod tests {
             arena: 0,
             arena_addr: 0x7f00_0000_0000,
             top_size: TOP_SIZE,
-            headless_main: false,
+            lists_cut: false,
             page: 4096,
             list: true,
         }

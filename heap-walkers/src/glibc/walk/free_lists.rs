@@ -259,8 +259,31 @@ impl Walker<'_> {
         self.arenas[idx].detail.bins = found.figures;
         self.marks.v.extend(found.marks);
         for (k, a, m) in found.problems {
-            self.problem(k, a, m);
+            self.list_problem(idx, k, a, m);
         }
+    }
+
+    /// Notes a problem of one of arena `idx`'s lists; one that ran into memory a truncated
+    /// core lacks (a mapping the cut took part of, not a wild link) leaves the arena's free
+    /// chunks in no bin unexplained rather than damaged.
+    fn list_problem(&mut self, idx: usize, kind: &'static str, address: u64, message: String) {
+        let lost = || {
+            self.target.is_truncated()
+                && self.target.mappings().iter().any(|m| {
+                    m.start <= address
+                        && address < m.end
+                        && address >= m.start.saturating_add(m.dumped)
+                })
+        };
+        if kind == "unreadable" && !self.raw[idx].lists_cut && lost() {
+            self.raw[idx].lists_cut = true;
+            self.notes.push(format!(
+                "a free list of arena {:#x} runs into memory the core lacks: its free chunks \
+                 that no list names may be on the lost part, and are not called damage",
+                self.raw[idx].addr
+            ));
+        }
+        self.problem(kind, address, message);
     }
 
     /// Whether `c` may be a chunk of arena `idx`'s lists.
@@ -459,7 +482,7 @@ impl Walker<'_> {
         let mut figures = Vec::with_capacity(walks.len());
         for mut w in walks {
             for (k, a, m) in w.problems {
-                self.problem(k, a, m);
+                self.list_problem(idx, k, a, m);
             }
             w.figures.count = w.chunks.len() as u64;
             self.marks.extend(w.chunks, Mark::Fast);

@@ -144,6 +144,9 @@ struct RawArena {
     fastbins: [u64; NFASTBINS],
     top: u64,
     bins: Vec<(u64, u64)>,
+    /// Whether a list of the arena (a bin, a fastbin) ran into memory the core lacks: a
+    /// free chunk no list names may then be on the part of a list that was lost.
+    lists_cut: bool,
 }
 
 /// `[start, end)` of a segment's chunks (its top's header included) and its arena.
