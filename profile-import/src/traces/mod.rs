@@ -75,17 +75,20 @@ pub(crate) fn read<R: BufRead>(format: Format, mut r: R) -> Result<Parsed, Error
             // The event inferno keeps (it keeps only one, the first it meets unless told) is
             // the one named here.
             options.event_filter = event.clone();
-            let mut lines = PerfLines::new(r);
+            let mut lines = EditedLines::new(r, PerfEvents::default());
             let folded = collapse(inferno::collapse::perf::Folder::from(options), &mut lines)?;
             let event = event.unwrap_or_else(|| "samples".to_string());
             let mut parsed = folded::read(Format::PerfScript, event.clone(), &folded[..])?;
-            lines.note_other_events(&event, &mut parsed.skipped);
+            lines.edit.note_other_events(&event, &mut parsed.skipped);
             Ok(parsed)
         }
         Format::Dtrace => {
-            let folded = collapse(inferno::collapse::dtrace::Folder::default(), r)?;
+            let mut lines = EditedLines::new(r, DtraceCounts::default());
+            let folded = collapse(inferno::collapse::dtrace::Folder::default(), &mut lines)?;
             // A DTrace aggregation prints no name; `@[ustack()] = count()` counts calls.
-            folded::read(Format::Dtrace, "count".to_string(), &folded[..])
+            let mut parsed = folded::read(Format::Dtrace, "count".to_string(), &folded[..])?;
+            parsed.skipped.append(lines.edit.skipped);
+            Ok(parsed)
         }
         Format::Folded => folded::read(Format::Folded, "samples".to_string(), r),
         Format::Bpftrace => bpftrace::read(r),
@@ -135,47 +138,93 @@ fn sample_event(line: &str) -> Option<&str> {
     None
 }
 
-/// How many distinct events [`PerfLines`] names; samples of any further ones are counted
+/// How many distinct events [`PerfEvents`] names; samples of any further ones are counted
 /// together (perf records a handful; only a hostile file names thousands).
 const MAX_EVENTS: usize = 32;
 
-/// `perf script` output as inferno's collapser reads it, a line at a time, with two things
-/// done on the way:
+/// A text as one of inferno's collapsers reads it, a line at a time, each line seen (and
+/// perhaps changed or dropped) by `edit` on the way.
+struct EditedLines<R, E> {
+    inner: R,
+    /// The line being handed out, and how much of it was.
+    line: Vec<u8>,
+    at: usize,
+    edit: E,
+}
+
+/// What [`EditedLines`] does to each line: changes it in place, and says whether to keep it.
+trait LineEdit {
+    fn edit(&mut self, line: &mut Vec<u8>) -> bool;
+}
+
+impl<R: BufRead, E: LineEdit> EditedLines<R, E> {
+    fn new(inner: R, edit: E) -> Self {
+        EditedLines {
+            inner,
+            line: Vec::new(),
+            at: 0,
+            edit,
+        }
+    }
+}
+
+impl<R: BufRead, E: LineEdit> std::io::Read for EditedLines<R, E> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = {
+            let available = self.fill_buf()?;
+            let n = available.len().min(out.len());
+            out[..n].copy_from_slice(&available[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead, E: LineEdit> BufRead for EditedLines<R, E> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        while self.at == self.line.len() {
+            self.line.clear();
+            self.at = 0;
+            // A line longer than this comes in pieces, each handed out as it is.
+            <&mut R as std::io::Read>::take(&mut self.inner, crate::lines::MAX_LINE as u64)
+                .read_until(b'\n', &mut self.line)?;
+            if self.line.is_empty() || self.edit.edit(&mut self.line) {
+                break;
+            }
+            self.line.clear();
+        }
+        Ok(&self.line[self.at..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.at = (self.at + amount).min(self.line.len());
+    }
+}
+
+/// What is done to `perf script` output on its way to inferno:
 /// - the samples of each event are counted: inferno keeps the samples of one event and
 ///   passes over the others without a word (a recording of `perf record -e
 ///   page-faults,cpu-clock` holds both);
 /// - in a sample's first line, the blanks between the period and the event are made one:
 ///   perf pads shorter event names to the longest one recorded (`250000   cpu-clock:` beside
 ///   `1 page-faults:`), and inferno 0.12 then reads no period and counts the sample as 1.
-struct PerfLines<R> {
-    inner: R,
-    /// The line being handed out, and how much of it was.
-    line: Vec<u8>,
-    at: usize,
+#[derive(Default)]
+struct PerfEvents {
     /// Samples per event, in the order first met.
     events: Vec<(String, u64)>,
     /// Samples of events beyond the first [`MAX_EVENTS`].
     more: u64,
 }
 
-impl<R: BufRead> PerfLines<R> {
-    fn new(inner: R) -> Self {
-        PerfLines {
-            inner,
-            line: Vec::new(),
-            at: 0,
-            events: Vec::new(),
-            more: 0,
-        }
-    }
-
-    /// Counts the line just read if it starts a sample, and unpads its event.
-    fn sample_line(&mut self) {
-        let Ok(text) = std::str::from_utf8(&self.line) else {
-            return;
+impl LineEdit for PerfEvents {
+    /// Counts the line if it starts a sample, and unpads its event.
+    fn edit(&mut self, line: &mut Vec<u8>) -> bool {
+        let Ok(text) = std::str::from_utf8(line) else {
+            return true;
         };
         let Some(event) = sample_event(text) else {
-            return;
+            return true;
         };
         match self.events.iter().position(|(e, _)| e == event) {
             Some(i) => self.events[i].1 += 1,
@@ -186,10 +235,13 @@ impl<R: BufRead> PerfLines<R> {
         let end = event.as_ptr() as usize - text.as_ptr() as usize;
         let blanks = text[..end].len() - text[..end].trim_end_matches(' ').len();
         if blanks > 1 && text[..end - blanks].ends_with(|c: char| c.is_ascii_digit()) {
-            self.line.drain(end - blanks + 1..end);
+            line.drain(end - blanks + 1..end);
         }
+        true
     }
+}
 
+impl PerfEvents {
     /// Says in `skipped` how many samples of events other than `kept` were left out, of
     /// which events, and how to read them.
     fn note_other_events(&self, kept: &str, skipped: &mut Skipped) {
@@ -217,34 +269,39 @@ impl<R: BufRead> PerfLines<R> {
     }
 }
 
-impl<R: BufRead> std::io::Read for PerfLines<R> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let n = {
-            let available = self.fill_buf()?;
-            let n = available.len().min(out.len());
-            out[..n].copy_from_slice(&available[..n]);
-            n
-        };
-        self.consume(n);
-        Ok(n)
-    }
+/// What is done to a DTrace aggregation on its way to inferno: a count with no frame
+/// before it (since the last count) is dropped and noted. inferno 0.12's collapser takes
+/// one for the end of an empty stack and subtracts 1 from its length (a panic where
+/// overflow is checked; found by the `pprof` fuzz target). Lines are told apart as
+/// inferno tells them: trimmed, blank, a count (a `u64`), or a frame.
+#[derive(Default)]
+struct DtraceCounts {
+    /// Whether a frame came since the last count.
+    in_stack: bool,
+    /// Lines (or pieces of long lines) read.
+    lines: u64,
+    /// The counts dropped.
+    skipped: Skipped,
 }
 
-impl<R: BufRead> BufRead for PerfLines<R> {
-    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        if self.at == self.line.len() {
-            self.line.clear();
-            self.at = 0;
-            // A line longer than this comes in pieces, each handed out as it is.
-            <&mut R as std::io::Read>::take(&mut self.inner, crate::lines::MAX_LINE as u64)
-                .read_until(b'\n', &mut self.line)?;
-            self.sample_line();
+impl LineEdit for DtraceCounts {
+    fn edit(&mut self, line: &mut Vec<u8>) -> bool {
+        self.lines += 1;
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim();
+        if text.is_empty() {
+            true
+        } else if text.parse::<u64>().is_ok() {
+            let keep = std::mem::take(&mut self.in_stack);
+            if !keep {
+                self.skipped
+                    .skip(self.lines, "a count with no stack before it");
+            }
+            keep
+        } else {
+            self.in_stack = true;
+            true
         }
-        Ok(&self.line[self.at..])
-    }
-
-    fn consume(&mut self, amount: usize) {
-        self.at = (self.at + amount).min(self.line.len());
     }
 }
 
@@ -388,6 +445,29 @@ mod tests {
         let parsed = crate::read_bytes(clock.as_bytes()).unwrap();
         assert_eq!(parsed.profile.event.as_deref(), Some("cpu-clock"));
         assert_eq!(parsed.profile.total(ValueKind::InuseObjects), 500000.0);
+    }
+
+    #[test]
+    fn a_dtrace_count_with_no_stack_is_dropped_and_said() {
+        // Two stacks (3 and 4 calls); a stray count (line 5) between them, and one more
+        // (line 9) right after a stack's own count.
+        let text = "\n  prog`grow+0x12\n  prog`main+0x1d\n  3\n  5\n  prog`main+0x1d\n  4\n\n  7\n";
+        let parsed = crate::read_bytes(text.as_bytes()).unwrap();
+        assert_eq!(parsed.profile.total(ValueKind::InuseObjects), 7.0);
+        assert_eq!(parsed.profile.samples.len(), 2);
+        let lines: Vec<&str> = parsed
+            .skipped
+            .problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "line 5: a count with no stack before it",
+                "line 9: a count with no stack before it"
+            ]
+        );
     }
 
     #[test]
