@@ -142,8 +142,8 @@ fn sample_event(line: &str) -> Option<&str> {
 /// together (perf records a handful; only a hostile file names thousands).
 const MAX_EVENTS: usize = 32;
 
-/// A text as one of inferno's collapsers reads it, a line at a time, each line seen (and
-/// perhaps changed or dropped) by `edit` on the way.
+/// A text as one of inferno's collapsers reads it, a line at a time, made ASCII
+/// ([`escape_non_ascii`]) and then seen (and perhaps changed or dropped) by `edit` on the way.
 struct EditedLines<R, E> {
     inner: R,
     /// The line being handed out, and how much of it was.
@@ -181,6 +181,27 @@ impl<R: BufRead, E: LineEdit> std::io::Read for EditedLines<R, E> {
     }
 }
 
+/// Makes `line` ASCII, each other character (an invalid byte read as U+FFFD) written as its
+/// `\u{…}` escape. inferno 0.12's collapsers take a symbol's last 17 bytes for a Rust hash by
+/// slicing the string there (`fix_partially_demangled_rust_symbol`), which panics when that
+/// cuts a multi-byte character (found by the `pprof` fuzz target on DTrace text). Symbol
+/// names in perf and DTrace output come from symbol tables and are ASCII; a name that is not
+/// keeps its characters readable.
+fn escape_non_ascii(line: &mut Vec<u8>) {
+    if line.is_ascii() {
+        return;
+    }
+    let mut ascii = String::with_capacity(line.len() * 2);
+    for c in String::from_utf8_lossy(line).chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            ascii.extend(c.escape_unicode());
+        }
+    }
+    *line = ascii.into_bytes();
+}
+
 impl<R: BufRead, E: LineEdit> BufRead for EditedLines<R, E> {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         while self.at == self.line.len() {
@@ -189,7 +210,11 @@ impl<R: BufRead, E: LineEdit> BufRead for EditedLines<R, E> {
             // A line longer than this comes in pieces, each handed out as it is.
             <&mut R as std::io::Read>::take(&mut self.inner, crate::lines::MAX_LINE as u64)
                 .read_until(b'\n', &mut self.line)?;
-            if self.line.is_empty() || self.edit.edit(&mut self.line) {
+            if self.line.is_empty() {
+                break;
+            }
+            escape_non_ascii(&mut self.line);
+            if self.edit.edit(&mut self.line) {
                 break;
             }
             self.line.clear();
@@ -467,6 +492,25 @@ mod tests {
                 "line 5: a count with no stack before it",
                 "line 9: a count with no stack before it"
             ]
+        );
+    }
+
+    #[test]
+    fn names_that_are_not_ascii_are_escaped() {
+        // `é` (2 bytes) 17 bytes before the end of the name: inferno sliced through it.
+        let name = format!("prog`caf\u{e9}{}", "x".repeat(16));
+        let text = format!("\n  {name}+0x12\n  prog`main+0x1d\n  3\n");
+        let parsed = crate::read_bytes(text.as_bytes()).unwrap();
+        assert_eq!(parsed.profile.total(ValueKind::InuseObjects), 3.0);
+        let names: Vec<&str> = parsed
+            .profile
+            .functions
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        assert!(
+            names.contains(&format!("prog`caf\\u{{e9}}{}", "x".repeat(16)).as_str()),
+            "{names:?}"
         );
     }
 
