@@ -70,14 +70,25 @@ pub(crate) fn detect(head: &[u8]) -> Option<Format> {
 pub(crate) fn read<R: BufRead>(format: Format, mut r: R) -> Result<Parsed, Error> {
     match format {
         Format::PerfScript => {
-            let event = perf_event(r.fill_buf().map_err(crate::io_error)?);
-            let mut options = inferno::collapse::perf::Options::default();
             // The event inferno keeps (it keeps only one, the first it meets unless told) is
-            // the one named here.
-            options.event_filter = event.clone();
+            // the one named here. Told none, inferno 0.12 looks for it in the first sample
+            // and asserts that it found one (a panic in every build; found by the `pprof`
+            // fuzz target): a text whose head names no event is refused here instead.
+            let event = perf_event(r.fill_buf().map_err(crate::io_error)?).ok_or_else(|| {
+                Error::BadHeader {
+                    line: 1,
+                    message: format!(
+                        "perf script output, but no sample line in its first {} KiB names an \
+                         event (`COMM PID TIME: PERIOD EVENT:`, as `perf script` prints by \
+                         default)",
+                        HEAD >> 10
+                    ),
+                }
+            })?;
+            let mut options = inferno::collapse::perf::Options::default();
+            options.event_filter = Some(event.clone());
             let mut lines = EditedLines::new(r, PerfEvents::default());
             let folded = collapse(inferno::collapse::perf::Folder::from(options), &mut lines)?;
-            let event = event.unwrap_or_else(|| "samples".to_string());
             let mut parsed = folded::read(Format::PerfScript, event.clone(), &folded[..])?;
             lines.edit.note_other_events(&event, &mut parsed.skipped);
             Ok(parsed)
@@ -512,6 +523,22 @@ mod tests {
             names.contains(&format!("prog`caf\\u{{e9}}{}", "x".repeat(16)).as_str()),
             "{names:?}"
         );
+    }
+
+    #[test]
+    fn perf_output_naming_no_event_is_refused() {
+        // The `pprof` fuzz target's input: read as perf script output (inferno's test), with
+        // no sample line that names an event.
+        let text = include_bytes!(
+            "../../tests/fuzz-regressions/pprof/perf-with-no-event-in-its-first-sample.bin"
+        );
+        assert_eq!(detect(text), Some(Format::PerfScript));
+        match crate::read_bytes(text) {
+            Err(Error::BadHeader { line: 1, message }) => {
+                assert!(message.contains("names an event"), "{message}")
+            }
+            other => panic!("{:?}", other.map(|p| p.skipped)),
+        }
     }
 
     #[test]
