@@ -244,13 +244,15 @@ impl<R: BufRead, E: LineEdit> BufRead for EditedLines<R, E> {
 ///   page-faults,cpu-clock` holds both);
 /// - in a sample's first line, the blanks between the period and the event are made one:
 ///   perf pads shorter event names to the longest one recorded (`250000   cpu-clock:` beside
-///   `1 page-faults:`), and inferno 0.12 then reads no period and counts the sample as 1.
+///   `1 page-faults:`), and inferno 0.12 then reads no period and counts the sample as 1;
+/// - a period that would take the sum past 2^64 is handed over as 0 ([`Total`]).
 #[derive(Default)]
 struct PerfEvents {
     /// Samples per event, in the order first met.
     events: Vec<(String, u64)>,
     /// Samples of events beyond the first [`MAX_EVENTS`].
     more: u64,
+    total: Total,
 }
 
 impl LineEdit for PerfEvents {
@@ -270,17 +272,58 @@ impl LineEdit for PerfEvents {
         // `sample_event` found the event right after the period and its blanks.
         let end = event.as_ptr() as usize - text.as_ptr() as usize;
         let blanks = text[..end].len() - text[..end].trim_end_matches(' ').len();
-        if blanks > 1 && text[..end - blanks].ends_with(|c: char| c.is_ascii_digit()) {
-            line.drain(end - blanks + 1..end);
+        let digits_end = end - blanks;
+        let digits_start = text[..digits_end]
+            .trim_end_matches(|c: char| c.is_ascii_digit())
+            .len();
+        let too_much = text[digits_start..digits_end]
+            .parse::<u64>()
+            .is_ok_and(|period| !self.total.add(period));
+        // The edits from the line's end backwards, so that each position still holds.
+        if blanks > 1 && digits_end > digits_start {
+            line.drain(digits_end + 1..end);
+        }
+        if too_much {
+            line.splice(digits_start..digits_end, *b"0");
+            self.total.zeroed += 1;
         }
         true
     }
 }
 
+/// The sum of the counts (DTrace) or periods (perf) handed to inferno, which adds a stack's
+/// with `+=` on `u64` (a panic with overflow checks, a wrapped sum without; found by the
+/// `pprof` fuzz target): one that would take the sum past 2^64 is handed over as 0.
+#[derive(Default)]
+struct Total {
+    sum: u64,
+    /// How many were handed over as 0.
+    zeroed: u64,
+}
+
+impl Total {
+    /// Adds `count`; false (and nothing added) when the sum would pass 2^64.
+    fn add(&mut self, count: u64) -> bool {
+        match self.sum.checked_add(count) {
+            Some(sum) => {
+                self.sum = sum;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 impl PerfEvents {
     /// Says in `skipped` how many samples of events other than `kept` were left out, of
-    /// which events, and how to read them.
+    /// which events, and how to read them; and how many periods were read as 0.
     fn note_other_events(&self, kept: &str, skipped: &mut Skipped) {
+        if self.total.zeroed > 0 {
+            skipped.skip_record(format!(
+                "{} samples whose periods would take the sum past 2^64 were read as 0",
+                self.total.zeroed
+            ));
+        }
         let others: Vec<&(String, u64)> = self.events.iter().filter(|(e, _)| e != kept).collect();
         let count = others.iter().map(|(_, n)| n).sum::<u64>() + self.more;
         if count == 0 {
@@ -308,7 +351,8 @@ impl PerfEvents {
 /// What is done to a DTrace aggregation on its way to inferno: a count with no frame
 /// before it (since the last count) is dropped and noted. inferno 0.12's collapser takes
 /// one for the end of an empty stack and subtracts 1 from its length (a panic where
-/// overflow is checked; found by the `pprof` fuzz target). Lines are told apart as
+/// overflow is checked; found by the `pprof` fuzz target). A count that would take the
+/// sum past 2^64 is handed over as 0 ([`Total`]), and noted. Lines are told apart as
 /// inferno tells them: trimmed, blank, a count (a `u64`), or a frame.
 #[derive(Default)]
 struct DtraceCounts {
@@ -318,6 +362,7 @@ struct DtraceCounts {
     lines: u64,
     /// The counts dropped.
     skipped: Skipped,
+    total: Total,
 }
 
 impl LineEdit for DtraceCounts {
@@ -327,11 +372,17 @@ impl LineEdit for DtraceCounts {
         let text = text.trim();
         if text.is_empty() {
             true
-        } else if text.parse::<u64>().is_ok() {
+        } else if let Ok(count) = text.parse::<u64>() {
             let keep = std::mem::take(&mut self.in_stack);
             if !keep {
                 self.skipped
                     .skip(self.lines, "a count with no stack before it");
+            } else if !self.total.add(count) {
+                self.skipped.skip(
+                    self.lines,
+                    "a count that would take the sum past 2^64, read as 0",
+                );
+                *line = b"0\n".to_vec();
             }
             keep
         } else {
@@ -539,6 +590,30 @@ mod tests {
             }
             other => panic!("{:?}", other.map(|p| p.skipped)),
         }
+    }
+
+    #[test]
+    fn counts_past_two_to_the_64_are_read_as_zero() {
+        let max = u64::MAX;
+        // DTrace: one stack counted twice; the second count would overflow the sum.
+        let text = format!("\n  prog`grow+0x12\n  {max}\n  prog`grow+0x12\n  5\n");
+        let parsed = crate::read_bytes(text.as_bytes()).unwrap();
+        assert_eq!(parsed.profile.total(ValueKind::InuseObjects), max as f64);
+        assert_eq!(
+            parsed.skipped.problems[0].message,
+            "line 5: a count that would take the sum past 2^64, read as 0"
+        );
+        // perf script: the same with periods.
+        let text = format!(
+            "pf 1 2.5: {max} cycles: \n\t4005d6 touch+0x6 (/bin/pf)\n\n\
+             pf 1 2.6: 7 cycles: \n\t4005d6 touch+0x6 (/bin/pf)\n"
+        );
+        let parsed = crate::read_bytes(text.as_bytes()).unwrap();
+        assert_eq!(parsed.profile.total(ValueKind::InuseObjects), max as f64);
+        assert_eq!(
+            parsed.skipped.problems[0].message,
+            "1 samples whose periods would take the sum past 2^64 were read as 0"
+        );
     }
 
     #[test]
