@@ -353,9 +353,12 @@ impl PerfEvents {
 /// one for the end of an empty stack and subtracts 1 from its length (a panic where
 /// overflow is checked; found by the `pprof` fuzz target). A count that would take the
 /// sum past 2^64 is handed over as 0 ([`Total`]), and noted. Lines are told apart as
-/// inferno tells them: trimmed, blank, a count (a `u64`), or a frame.
+/// inferno tells them: the header up to the first blank line, then trimmed, blank, a count
+/// (a `u64`), or a frame.
 #[derive(Default)]
 struct DtraceCounts {
+    /// Whether the header, which inferno passes over up to the first blank line, is over.
+    past_header: bool,
     /// Whether a frame came since the last count.
     in_stack: bool,
     /// Lines (or pieces of long lines) read.
@@ -370,7 +373,10 @@ impl LineEdit for DtraceCounts {
         self.lines += 1;
         let text = String::from_utf8_lossy(line);
         let text = text.trim();
-        if text.is_empty() {
+        if !self.past_header {
+            self.past_header = text.is_empty();
+            true
+        } else if text.is_empty() {
             true
         } else if let Ok(count) = text.parse::<u64>() {
             let keep = std::mem::take(&mut self.in_stack);
@@ -554,6 +560,26 @@ mod tests {
                 "line 5: a count with no stack before it",
                 "line 9: a count with no stack before it"
             ]
+        );
+    }
+
+    #[test]
+    fn a_dtrace_count_right_after_the_header_is_dropped() {
+        // The `pprof` fuzz target's input: five header lines (inferno passes over them up to
+        // the first blank line), then a count (line 7) with no frame after the header.
+        let text = include_bytes!(
+            "../../tests/fuzz-regressions/pprof/dtrace-count-right-after-the-header.bin"
+        );
+        assert_eq!(detect(text), Some(Format::Dtrace));
+        let Err(Error::Io { message, .. }) = crate::read_bytes(text) else {
+            panic!("the last stack has no count: inferno says the input ends inside it");
+        };
+        assert!(message.contains("middle of a stack"), "{message}");
+        let parsed = crate::read_bytes(&[&text[..], b"  9\n"].concat()).unwrap();
+        assert_eq!(parsed.profile.total(ValueKind::InuseObjects), 9.0);
+        assert_eq!(
+            parsed.skipped.problems[0].message,
+            "line 7: a count with no stack before it"
         );
     }
 
