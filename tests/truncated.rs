@@ -15,8 +15,8 @@
 //! exits 1 saying what was lost; one that found nothing exits 2 with one line naming the
 //! truncation — the same for `heap`, `leaks` and `explain`. A glibc core whose tail (libc's
 //! data, so `main_arena`) was cut still gives its heaps, with the figures malloc_info
-//! printed for the arenas the cut spared; a jemalloc core that lost jemalloc's data says
-//! truncation.
+//! printed for the arenas the cut spared; a jemalloc core that lost jemalloc's data (its
+//! globals) still gives its arenas, with the figures malloc_stats_print printed.
 
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
@@ -677,10 +677,15 @@ fn glibc_thread_heap_cut_in_its_middle() {
 }
 
 /// Debian's shared libjemalloc keeps its globals in its own data, near the end of the core:
-/// cut there, no heap can be found, and `heap`, `leaks` and `explain` say so alike (exit 1: the
-/// core was read in part) in one line that names the truncation, not missing symbols.
+/// cut there, the `arenas` array and the size-class tables are gone, but the arenas
+/// themselves (in jemalloc's own mappings) survive. `heap` finds them by their contents and
+/// gives every figure malloc_stats_print printed at the same instant — all but the thread
+/// caches' bytes, held in the threads' TLS that the cut took too (the walk names each cache
+/// it could not read) — and the size classes jemalloc computed at start-up; `leaks` and
+/// `explain`, which need the extent map (in the lost data), say so. All exit 1 and name
+/// the truncation, not missing symbols.
 #[test]
-fn jemalloc_data_cut_off_says_truncated() {
+fn jemalloc_data_cut_off_walks_what_survives() {
     if !crate::heap_jemalloc::have_static_jemalloc()
         || !Path::new("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2").is_file()
     {
@@ -703,13 +708,50 @@ fn jemalloc_data_cut_off_says_truncated() {
         .expect("a PT_LOAD holding libjemalloc's data");
     assert!(load.filesz > 0, "libjemalloc's data is dumped: {load:?}");
     let cut = fixture::truncated_copy(&run.core, load.offset, "jemalloc-shared-data");
-    for args in [&["heap"][..], &["leaks"], &["explain", "0x1000"]] {
+
+    let out = cli::heapmortem([
+        os("heap"),
+        cut.as_os_str(),
+        os("--format"),
+        os("jemalloc-json"),
+    ]);
+    cli::assert_exit(&out, 1);
+    assert!(
+        out.stderr_str().contains("truncated"),
+        "heap: names the truncation\n{}",
+        out.describe()
+    );
+    let mut ours: serde_json::Value = cli::parse_json(&out, "heap --format jemalloc-json");
+    let problems = out.stderr_str();
+    for (i, arena) in ours["jemalloc"]["stats.arenas"]
+        .as_object_mut()
+        .expect("stats.arenas")
+    {
+        let truth = run.truth["jemalloc"]["stats.arenas"][i.as_str()]["tcache_bytes"].as_u64();
+        let cached = arena
+            .as_object_mut()
+            .and_then(|a| a.remove("tcache_bytes"))
+            .and_then(|b| b.as_u64());
+        assert!(
+            cached == truth || problems.contains("thread cache"),
+            "arena {i}: {cached:?} bytes in thread caches, malloc_stats_print {truth:?}, and \
+             no thread cache named unreadable\n{}",
+            out.describe()
+        );
+    }
+    crate::heap_jemalloc::compare_json_with_stats_print(&run, &ours, 1, &["tcache_bytes"]);
+
+    for args in [&["leaks"][..], &["explain", "0x1000"]] {
         let mut argv: Vec<&OsStr> = vec![os(args[0]), cut.as_os_str()];
         argv.extend(args[1..].iter().map(|a| os(a)));
         let out = cli::heapmortem(argv);
         let sub = args[0];
         cli::assert_exit(&out, 1);
-        assert_names_truncation(&out, sub);
+        assert!(
+            out.stderr_str().contains("truncated") && out.stderr_str().contains("extent map"),
+            "{sub}: says the truncation took the extent map\n{}",
+            out.describe()
+        );
         assert!(
             !out.stderr_str().contains("dbgsym"),
             "{sub}: the message must name truncation, not a missing package\n{}",

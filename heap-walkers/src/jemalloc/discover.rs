@@ -1,6 +1,6 @@
 //! Finding jemalloc in a process: its symbols, their prefix, its version string.
 
-use core_reader::{Memory, Target};
+use core_reader::{Diagnostic, Memory, Target};
 
 use super::globals::{Globals, ARENA_LIMIT};
 use super::layout::Layout;
@@ -268,6 +268,69 @@ fn arena_array(mem: &dyn Memory, l: &Layout, at: u64) -> Option<usize> {
         n += 1;
     }
     Some(n)
+}
+
+/// jemalloc maps each base block 2 MiB-aligned (5.3 base.c `base_block_alloc` → `base_map`,
+/// alignment `HUGEPAGE`).
+const HUGEPAGE: u64 = 2 << 20;
+
+/// How far into a base block an `arena_t` is looked for: an arena is among the first things
+/// its base allocates (5.3 arena.c `arena_new`: arena 0 from `b0`, at 0x10c0 in Debian's
+/// build; every other arena right after the `base_t` of a base made for it).
+const ARENA_WINDOW: u64 = 64 << 10;
+
+/// `CACHELINE` (jemalloc_internal_types.h): `arena_new` allocates `arena_t` cache-line aligned.
+const CACHELINE: u64 = 64;
+
+/// For a truncated core that lost jemalloc's globals (the `arenas` array is in its data):
+/// the arenas, recognized in the anonymous memory that survives. Each `arena_t` lies near
+/// the start of a 2 MiB-aligned base block ([`HUGEPAGE`], [`ARENA_WINDOW`]) and passes the
+/// layout's self-checks for the index it holds. Returns `(index, address)` by index, and a
+/// problem for each index two structures claim (the first found is kept).
+pub(crate) fn scan_arenas(target: &dyn Target, l: &Layout) -> (Vec<(u32, u64)>, Vec<Diagnostic>) {
+    let mut arenas: std::collections::BTreeMap<u32, u64> = Default::default();
+    let mut problems = Vec::new();
+    let Some(&ind) = l.arena.ind.first() else {
+        return (Vec::new(), problems);
+    };
+    let anonymous = target
+        .mappings()
+        .iter()
+        .filter(|m| m.path.is_none() && m.perms.contains('w'))
+        .map(|m| (m.start, m.end))
+        .collect::<Vec<_>>();
+    for (start, end) in anonymous {
+        let mut block = start.checked_next_multiple_of(HUGEPAGE);
+        while let Some(b) = block.filter(|&b| b < end) {
+            if !target.bytes_at(b).is_empty() {
+                for a in (b..b.saturating_add(ARENA_WINDOW).min(end)).step_by(CACHELINE as usize) {
+                    let Some(index) = target.read_u32(a.wrapping_add(ind)) else {
+                        break;
+                    };
+                    if u64::from(index) >= ARENA_LIMIT
+                        || super::walk::check_arena(target, l, index, a).is_err()
+                    {
+                        continue;
+                    }
+                    match arenas.get(&index) {
+                        None => {
+                            arenas.insert(index, a);
+                        }
+                        Some(&first) => problems.push(Diagnostic::at(
+                            "arena_duplicate",
+                            a,
+                            format!(
+                                "a second arena_t calling itself arena {index} at {a:#x} (the \
+                                 first at {first:#x} kept)"
+                            ),
+                        )),
+                    }
+                }
+            }
+            block = b.checked_add(HUGEPAGE);
+        }
+    }
+    (arenas.into_iter().collect(), problems)
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ mod model;
 mod prof;
 pub(crate) use prof::{sites_unavailable, unbiased_printed};
 mod render;
+mod sizes;
 mod tables;
 mod threads;
 mod walk;
@@ -67,6 +68,7 @@ use core_reader::{Diagnostic, Memory, Target};
 
 use globals::{Globals, ARENA_LIMIT};
 use layout::Layout;
+use walk::Classes;
 
 pub use model::{
     Arena, BinClass, BinStats, ClassTotals, DecayCounters, ExtentStats, Features, Heap,
@@ -129,12 +131,17 @@ pub fn walk(target: &dyn Target) -> Result<Heap, Error> {
 ///
 /// Arenas that cannot be read or that fail the layout self-checks are left out and named in
 /// [`Heap::problems`]; the walk fails only when nothing can be said (no symbols, no layout,
-/// size-class tables unreadable, or no arena passed the checks — or, in a truncated core,
-/// [`Error::Truncated`] when jemalloc's data was cut off, whatever else went wrong then).
+/// size-class tables unreadable, or no arena passed the checks). A truncated core that
+/// lost jemalloc's data (its globals) is walked from what survives: the arenas recognized
+/// by their contents, the size classes computed (jemalloc 5.3 on x86_64), what was lost
+/// said in [`Heap::notes`] and [`Heap::problems`]; [`Error::Truncated`] when even that
+/// finds nothing.
 pub fn walk_with(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
-    walk_found(target, options).map_err(|e| match lost_data(target) {
-        Some(module) => Error::Truncated(module),
-        None => e,
+    walk_found(target, options).or_else(|e| match lost_data(target) {
+        Some(module) => {
+            recognize_arenas(target, &module, options).ok_or(Error::Truncated(module.path))
+        }
+        None => Err(e),
     })
 }
 
@@ -142,7 +149,7 @@ pub fn walk_with(target: &dyn Target, options: &Options) -> Result<Heap, Error> 
 /// truncated and lacks part of its writable data (its own mappings or the anonymous one
 /// after them, its `.bss`): the kernel dumps writable mappings whole, so what is missing
 /// was cut off.
-fn lost_data(target: &dyn Target) -> Option<String> {
+fn lost_data(target: &dyn Target) -> Option<core_reader::Module> {
     if !target.is_truncated() {
         return None;
     }
@@ -165,7 +172,7 @@ fn lost_data(target: &dyn Target) -> Option<String> {
             && (ours(i) || (m.path.is_none() && i > 0 && ours(i - 1)))
             && m.dumped < m.end - m.start
     });
-    lost.then(|| module.path.clone())
+    lost.then(|| core_reader::Module::clone(module))
 }
 
 fn walk_found(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
@@ -178,7 +185,11 @@ fn walk_found(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
         let version = discover::find_version(target, &near);
         let arena0 = target.read_u64(globals.arenas).filter(|&a| a != 0);
         let layout = choose_layout(target, version.as_deref(), arena0)?;
-        return walk_arenas(target, &globals, &layout, version, Vec::new(), options);
+        return walk_arenas(
+            target,
+            read_globals(target, globals, layout, version, Vec::new())?,
+            options,
+        );
     }
     // No symbols: a stripped shared library. Its version string is still in its
     // read-only data, and with a layout for that version its globals can be recognized
@@ -205,7 +216,145 @@ fn walk_found(target: &dyn Target, options: &Options) -> Result<Heap, Error> {
          read by name)",
         lib.path
     );
-    walk_arenas(target, &globals, &layout, version, vec![note], options)
+    walk_arenas(
+        target,
+        read_globals(target, globals, layout, version, vec![note])?,
+        options,
+    )
+}
+
+/// For a truncated core that lost jemalloc's data: what survives, walked without its
+/// globals. Built for jemalloc 5.3 on x86_64 (4 KiB pages; on aarch64 the page size a build
+/// chose is among what was lost): its arenas recognized by their contents
+/// ([`discover::scan_arenas`]), the size classes computed as its start-up computes them
+/// ([`sizes::default_classes`]). `None` when no arena is found.
+fn recognize_arenas(
+    target: &dyn Target,
+    module: &core_reader::Module,
+    options: &Options,
+) -> Option<Heap> {
+    if target.arch() != core_reader::Arch::X86_64 {
+        return None;
+    }
+    const LG_PAGE: u32 = 12;
+    let version = discover::find_version(target, &[module.start]);
+    let (layout, (arenas, mut problems)) = layouts(target, version.as_deref())
+        .ok()?
+        .into_iter()
+        .filter(Layout::has_page_allocator)
+        .map(|l| {
+            let found = discover::scan_arenas(target, &l);
+            (l, found)
+        })
+        .find(|(_, (arenas, _))| !arenas.is_empty())?;
+    let globals = Globals::default();
+    let (index2size, bins) = sizes::default_classes(LG_PAGE);
+    let classes = walk::complete_classes(
+        target,
+        &globals,
+        &layout,
+        (1 << LG_PAGE, index2size, bins),
+        &mut problems,
+    )
+    .ok()?;
+    problems.push(Diagnostic::new(
+        "truncated",
+        format!(
+            "the core is truncated: the data of {} (jemalloc's globals) was cut off with its \
+             tail: opt.*, the number of arena slots, and the extent map that lists the \
+             allocations are lost",
+            module.path
+        ),
+    ));
+    let note = format!(
+        "the core is truncated and lost jemalloc's data: {} recognized by their contents in \
+         the memory that survives, and the size classes computed as \
+         jemalloc {} computes them at start-up for 4 KiB pages with the default slab sizes \
+         and one shard per bin (a process run with opt.slab_sizes or opt.bin_shards had \
+         others)",
+        match arenas.len() {
+            1 => "its arena was".to_string(),
+            n => format!("its {n} arenas were"),
+        },
+        version
+            .as_deref()
+            .and_then(|v| v.split('-').next())
+            .unwrap_or("5.3")
+    );
+    let found = Found {
+        globals,
+        layout,
+        version,
+        notes: vec![note],
+        classes,
+        arenas,
+        problems,
+        unlisted: Some(format!(
+            "allocations not listed: the core is truncated, and the extent map \
+             (arena_emap_global, in the data of {}) was cut off with its tail",
+            module.path
+        )),
+    };
+    walk_arenas(target, found, options).ok()
+}
+
+/// What a walk starts from: jemalloc's globals (or, for a truncated core, what stands in
+/// for them), the layout, and the arenas and size classes found through them.
+struct Found {
+    globals: Globals,
+    layout: Layout,
+    version: Option<String>,
+    notes: Vec<String>,
+    classes: Classes,
+    /// `(index, arena_t address)` of every arena found.
+    arenas: Vec<(u32, u64)>,
+    problems: Vec<Diagnostic>,
+    /// Why allocations cannot be listed, when that is known before the walk.
+    unlisted: Option<String>,
+}
+
+/// The size classes and the arenas of the `arenas` array, read through jemalloc's globals.
+fn read_globals(
+    target: &dyn Target,
+    globals: Globals,
+    layout: Layout,
+    version: Option<String>,
+    notes: Vec<String>,
+) -> Result<Found, Error> {
+    let mem: &dyn Memory = target;
+    let mut problems = Vec::new();
+    let classes =
+        walk::read_classes(mem, &globals, &layout, &mut problems).map_err(Error::LayoutMismatch)?;
+    let narenas_total = globals.narenas_total.and_then(|a| mem.read_u32(a));
+    let slots = narenas_total.map_or(ARENA_LIMIT, |n| u64::from(n).min(ARENA_LIMIT));
+    let mut arenas = Vec::new();
+    for i in 0..slots {
+        let slot = globals.arenas + 8 * i;
+        let Some(a) = mem.read_u64(slot) else {
+            problems.push(Diagnostic::at(
+                "truncated",
+                slot,
+                format!(
+                    "the arenas array at {:#x} is not in the core past slot {i}",
+                    globals.arenas
+                ),
+            ));
+            break;
+        };
+        if a != 0 {
+            arenas.push((i as u32, a));
+        }
+    }
+    Ok(Found {
+        globals,
+        layout,
+        version,
+        notes,
+        classes,
+        arenas,
+        problems,
+        unlisted: None,
+    })
 }
 
 /// The layouts that may describe this jemalloc, best first: DWARF alone where it has
@@ -266,44 +415,29 @@ fn version_note(version: Option<&str>, layout: &str) -> Option<String> {
     }
 }
 
-/// Every arena of the `arenas` array, their thread caches, and (when asked and the version
-/// allows) every allocation.
-fn walk_arenas(
-    target: &dyn Target,
-    globals: &Globals,
-    layout: &Layout,
-    version: Option<String>,
-    mut notes: Vec<String>,
-    options: &Options,
-) -> Result<Heap, Error> {
+/// Every arena found, their thread caches, and (when asked and the version allows) every
+/// allocation.
+fn walk_arenas(target: &dyn Target, found: Found, options: &Options) -> Result<Heap, Error> {
+    let Found {
+        globals,
+        layout,
+        version,
+        mut notes,
+        classes,
+        arenas: slots,
+        mut problems,
+        unlisted,
+    } = found;
+    let (globals, layout) = (&globals, &layout);
     let mem: &dyn Memory = target;
-    let mut problems = Vec::new();
     notes.extend(version_note(version.as_deref(), &layout.source));
-    let classes =
-        walk::read_classes(mem, globals, layout, &mut problems).map_err(Error::LayoutMismatch)?;
     let opts = walk::read_opts(mem, globals);
     let narenas_total = globals.narenas_total.and_then(|a| mem.read_u32(a));
-    let slots = narenas_total.map_or(ARENA_LIMIT, |n| u64::from(n).min(ARENA_LIMIT));
     let mut arenas = Vec::new();
     let mut caches = Vec::new();
     let mut rejected: Vec<Diagnostic> = Vec::new();
-    for i in 0..slots {
-        let slot = globals.arenas + 8 * i;
-        let Some(a) = mem.read_u64(slot) else {
-            problems.push(Diagnostic::at(
-                "truncated",
-                slot,
-                format!(
-                    "the arenas array at {:#x} is not in the core past slot {i}",
-                    globals.arenas
-                ),
-            ));
-            break;
-        };
-        if a == 0 {
-            continue;
-        }
-        match walk::read_arena(mem, layout, &classes, i as u32, a, &mut problems) {
+    for (i, a) in slots {
+        match walk::read_arena(mem, layout, &classes, i, a, &mut problems) {
             Ok((arena, seen)) => {
                 caches.extend(seen.into_iter().map(|c| (arena.index, c)));
                 arenas.push(arena);
@@ -321,6 +455,9 @@ fn walk_arenas(
     let mut metadata = Vec::new();
     let mut large_tctx = Vec::new();
     let allocations = if !options.allocations {
+        None
+    } else if let Some(why) = unlisted {
+        problems.push(Diagnostic::new("not_listed", why));
         None
     } else {
         // The extent map: 5.3's by symbol, or through any arena's pa_shard.emap (stripped

@@ -162,6 +162,20 @@ pub(crate) fn read_classes(
     problems: &mut Vec<Diagnostic>,
 ) -> Result<Classes, String> {
     let (page, index2size, bins) = read_size_classes(mem, g, &l.bin_info)?;
+    complete_classes(mem, g, l, (page, index2size, bins), problems)
+}
+
+/// The classes of `sizes` (the page, every size class, the small classes' bins), with where
+/// each bin sits in `arena_t` and the thread-cache bin table (read from the globals that
+/// `g` names, computed from the layout where it names none).
+pub(crate) fn complete_classes(
+    mem: &dyn Memory,
+    g: &Globals,
+    l: &Layout,
+    sizes: (u64, Vec<u64>, Vec<BinClass>),
+    problems: &mut Vec<Diagnostic>,
+) -> Result<Classes, String> {
+    let (page, index2size, bins) = sizes;
     let npsizes = index2size.iter().filter(|&&s| s % page == 0).count();
     let nbins = bins.len();
     let mut bin_offsets = Vec::with_capacity(nbins);
