@@ -732,10 +732,11 @@ fn jemalloc_data_cut_off_walks_what_survives() {
             .as_object_mut()
             .and_then(|a| a.remove("tcache_bytes"))
             .and_then(|b| b.as_u64());
+        // Unknown (and the lost cache named), or right: never the part that was read.
         assert!(
-            cached == truth || problems.contains("thread cache"),
-            "arena {i}: {cached:?} bytes in thread caches, malloc_stats_print {truth:?}, and \
-             no thread cache named unreadable\n{}",
+            cached == truth || (cached.is_none() && problems.contains("thread cache")),
+            "arena {i}: {cached:?} bytes in thread caches, malloc_stats_print {truth:?} (an \
+             unknown figure must name the cache that could not be read)\n{}",
             out.describe()
         );
     }

@@ -443,16 +443,25 @@ fn scan_for_main_arena(target: &dyn Target) -> Option<(u64, StateLayout)> {
     for (start, end, _) in regions {
         let mut best: Option<(u32, u64, StateLayout)> = None;
         // An arena's 126 empty bins name the same candidates over and over: score each
-        // (address, shape) once (a score never changes, and only a higher one wins).
-        let mut tried = HashSet::new();
+        // (address, shape) once (a score never changes, and only a higher one wins). The
+        // links come in address order, so the candidates of a link that an earlier link of
+        // the same shape and 16-byte phase named are the ones at or below the highest that
+        // link named: `tried[shape][phase]`.
+        let mut tried = vec![[None::<u64>; 2]; shapes.len()];
         for p in self_links(target, start, end) {
             // p is an empty bin's fd: bins + 16 * (i - 1) for some bin i.
             for (k, st) in shapes.iter().enumerate() {
+                let highest = &mut tried[k][((p >> 3) & 1) as usize];
+                let done = *highest;
+                *highest = p.checked_sub(st.bins).or(done);
                 for i in 1..NBINS as u64 {
                     let Some(a) = p.checked_sub(st.bins + 16 * (i - 1)) else {
                         break;
                     };
-                    if best.as_ref().is_some_and(|b| b.1 == a) || !tried.insert((a, k)) {
+                    if done.is_some_and(|d| a <= d) {
+                        break;
+                    }
+                    if best.as_ref().is_some_and(|b| b.1 == a) {
                         continue;
                     }
                     if let Some(s) = score_arena(target, a, st) {

@@ -245,7 +245,7 @@ impl Heap {
         let cached: u64 = if self.threads.is_empty() {
             self.arenas
                 .iter()
-                .map(|a| a.tcache_bytes)
+                .map(|a| a.tcache_bytes.unwrap_or(0))
                 .fold(0, u64::saturating_add)
         } else {
             self.threads

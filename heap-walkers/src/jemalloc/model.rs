@@ -294,8 +294,9 @@ pub struct Arena {
     pub abandoned_vm: u64,
     /// Extent structures cached for reuse.
     pub extent_avail: u64,
-    /// Bytes of small and large regions sitting in thread caches bound to this arena.
-    pub tcache_bytes: u64,
+    /// Bytes of small and large regions sitting in thread caches bound to this arena;
+    /// unknown when one of its caches could not be read.
+    pub tcache_bytes: Option<u64>,
     /// Bytes stashed by thread caches for use-after-free checks; unknown when the
     /// thread-cache bin table (`tcache_bin_info`) was not found.
     pub tcache_stashed_bytes: Option<u64>,

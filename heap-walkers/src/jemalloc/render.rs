@@ -132,7 +132,8 @@ struct ArenaJson<'a> {
     base: u64,
     internal: u64,
     metadata_thp: u64,
-    tcache_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcache_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tcache_stashed_bytes: Option<u64>,
     resident: u64,
@@ -193,7 +194,7 @@ impl Arena {
             base: 0,
             internal: 0,
             metadata_thp: 0,
-            tcache_bytes: 0,
+            tcache_bytes: Some(0),
             tcache_stashed_bytes: Some(0),
             resident: 0,
             abandoned_vm: 0,
@@ -217,7 +218,10 @@ impl Arena {
             m.base = m.base.wrapping_add(a.base);
             m.internal = m.internal.wrapping_add(a.internal);
             m.metadata_thp = m.metadata_thp.wrapping_add(a.metadata_thp);
-            m.tcache_bytes = m.tcache_bytes.wrapping_add(a.tcache_bytes);
+            m.tcache_bytes = m
+                .tcache_bytes
+                .zip(a.tcache_bytes)
+                .map(|(x, y)| x.wrapping_add(y));
             m.tcache_stashed_bytes = m
                 .tcache_stashed_bytes
                 .zip(a.tcache_stashed_bytes)
@@ -572,7 +576,7 @@ impl Heap {
                 human(a.retained),
                 human(a.resident),
                 human(a.mapped),
-                human(a.tcache_bytes),
+                a.tcache_bytes.map_or_else(|| "?".to_string(), human),
                 a.dirty_decay_ms,
                 a.dirty.npurge,
                 a.dirty.purged,
@@ -786,8 +790,8 @@ pub struct JemallocArena {
     pub small_allocated: u64,
     /// Bytes in large extents.
     pub large_allocated: u64,
-    /// Bytes in thread caches.
-    pub tcache_bytes: u64,
+    /// Bytes in thread caches (null when a cache could not be read).
+    pub tcache_bytes: Option<u64>,
     /// Metadata bytes (base and internal).
     pub metadata_bytes: u64,
 }
@@ -803,6 +807,6 @@ impl crate::ArenaDetail for JemallocArena {
         Some(self.retained)
     }
     fn cached_bytes(&self) -> Option<u64> {
-        Some(self.tcache_bytes)
+        self.tcache_bytes
     }
 }

@@ -461,10 +461,18 @@ pub(crate) fn read_arena(
         _ => None,
     };
 
+    let before = problems.len();
     let caches = read_tcaches(mem, l, c, a, index, problems);
-    let tcache_bytes = caches
+    // Unknown when a cache could not be read (a truncated core that lost the threads' TLS):
+    // the caches read are a part, not the figure.
+    let all_read = !problems[before..]
         .iter()
-        .fold(0u64, |n, t| n.wrapping_add(t.as_jemalloc));
+        .any(|p| p.kind.starts_with("tcache_"));
+    let tcache_bytes = all_read.then(|| {
+        caches
+            .iter()
+            .fold(0u64, |n, t| n.wrapping_add(t.as_jemalloc))
+    });
     let tcache_stashed_bytes = if l.features.tcache_stashed {
         caches
             .iter()
