@@ -359,7 +359,8 @@ const PERCENTS: [u64; 9] = [1, 5, 10, 20, 40, 60, 80, 95, 99];
 /// builds on two CPUs; a hang on what the cut left is what this catches.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 
-/// info, threads, heap, leaks, explain and report on `core` cut at each of [`PERCENTS`]:
+/// info, threads, heap, leaks, explain, diff (from the whole core to the cut one) and report
+/// on `core` cut at each of [`PERCENTS`]:
 /// every exit 1 says what was lost; `heap`, `leaks` and `explain` follow the truncation
 /// rule (a heap not found in the cut core is exit 1 with one line naming the truncation and
 /// nothing on stdout, and where `heap` found nothing, the other two found nothing either).
@@ -369,7 +370,7 @@ fn sweep(core: &Path, label: &str) {
         let cut = fixture::truncated_copy(core, len * p / 100, &format!("{label}-{p}"));
         let html = cut.with_extension("html");
         let c = || OsString::from(&cut);
-        let runs: [(&str, Vec<OsString>); 6] = [
+        let runs: [(&str, Vec<OsString>); 7] = [
             ("info", vec!["info".into(), c()]),
             ("threads", vec!["threads".into(), c()]),
             (
@@ -378,6 +379,7 @@ fn sweep(core: &Path, label: &str) {
             ),
             ("leaks", vec!["leaks".into(), c()]),
             ("explain", vec!["explain".into(), c(), "0x1000".into()]),
+            ("diff", vec!["diff".into(), core.into(), c()]),
             (
                 "report",
                 vec!["report".into(), c(), "-o".into(), html.into()],
@@ -448,6 +450,23 @@ fn jemalloc_shared_core_cut_anywhere() {
             &crate::heap_jemalloc::run_shared("bind", "narenas:1").core,
             "jemalloc-shared",
         );
+    }
+}
+
+#[test]
+fn tcmalloc_core_cut_anywhere() {
+    use crate::heap_tcmalloc::{have_tcmalloc, run_workload, Linking};
+    if have_tcmalloc() {
+        sweep(&run_workload(Linking::Full, "plain").core, "tcmalloc");
+    }
+}
+
+/// The C++ fixture of the type pass (objects.cpp on glibc): `explain` and `leaks` run the
+/// type and reference passes over what the cut leaves.
+#[test]
+fn cpp_objects_core_cut_anywhere() {
+    if let Some(run) = crate::types::objects(crate::types::Malloc::Glibc) {
+        sweep(&run.core, "cpp-objects");
     }
 }
 
