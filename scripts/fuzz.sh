@@ -12,8 +12,10 @@
 #
 # Builds: `cargo +nightly fuzz build -s none` — optimized, with debug assertions and overflow
 # checks, without AddressSanitizer (safe Rust needs none; about 3x the executions per second).
-# Each fuzz package has its own target dir (<crate>/fuzz/target, ~1-2 GB each), or all share
-# FUZZ_TARGET_DIR when it is set (core-reader and its dependencies are then built once).
+# Each fuzz package has its own target dir (<crate>/fuzz/target, ~1-2 GB each), or
+# $FUZZ_TARGET_DIR/<crate> when FUZZ_TARGET_DIR is set (outside the checkout). Not one folder
+# for all: heap-walkers and profile-import both have a target named `jemalloc`, and their
+# binaries would overwrite each other.
 #
 # Corpus: $FUZZ_CORPUS/<crate>/<target> (default <crate>/fuzz/corpus/<target>, ignored by git:
 # it grows to thousands of files). Set FUZZ_CORPUS to a folder outside the checkout to keep it
@@ -107,8 +109,15 @@ regression_dir() { # where a finding of CRATE/TARGET is kept
     esac
 }
 
+set_target_dir() { # target_dir=(the --target-dir arguments for CRATE), see the header
+    target_dir=()
+    [ -z "${FUZZ_TARGET_DIR:-}" ] || target_dir=(--target-dir "$FUZZ_TARGET_DIR/$1")
+}
+
 run_one() {
     local spec=$1 crate=${1%%/*} target=${1#*/}
+    local target_dir
+    set_target_dir "$crate"
     local corpus=$root/$crate/fuzz/corpus/$target
     [ -z "${FUZZ_CORPUS:-}" ] || corpus=$FUZZ_CORPUS/$crate/$target
     local artifacts=$root/$crate/fuzz/artifacts/$target
@@ -170,10 +179,9 @@ run_one() {
     fi
 }
 
-target_dir=()
-[ -z "${FUZZ_TARGET_DIR:-}" ] || target_dir=(--target-dir "$FUZZ_TARGET_DIR")
 # Build each package once, before runs start side by side.
 for crate in $(printf '%s\n' "${targets[@]}" | cut -d/ -f1 | sort -u); do
+    set_target_dir "$crate"
     (cd "$root/$crate" && nice -n 19 cargo +nightly fuzz build -s none "${target_dir[@]}")
 done
 
