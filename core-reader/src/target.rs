@@ -131,6 +131,10 @@ pub struct MemoryImage {
     pub sizes: HashMap<String, u64>,
     /// Auxiliary vector.
     pub auxv: Vec<(u64, u64)>,
+    /// Loaded objects.
+    pub modules: Vec<Module>,
+    /// Whether it claims to be a truncated core's (part of its memory known to be missing).
+    pub truncated: bool,
 }
 
 impl MemoryImage {
@@ -211,7 +215,7 @@ impl Target for MemoryImage {
         &self.mappings
     }
     fn modules(&self) -> Vec<&Module> {
-        Vec::new()
+        self.modules.iter().collect()
     }
     fn find_symbol(&self, name: &str) -> Option<u64> {
         self.symbols.get(name).copied()
@@ -228,7 +232,7 @@ impl Target for MemoryImage {
         self.auxv.iter().find(|(k, _)| *k == key).map(|&(_, v)| v)
     }
     fn is_truncated(&self) -> bool {
-        false
+        self.truncated
     }
 }
 

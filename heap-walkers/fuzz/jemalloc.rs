@@ -78,6 +78,26 @@ fn put32(bytes: &mut [u8], at: u64, v: u32) {
 
 /// The seed heap.
 fn seed_image() -> MemoryImage {
+    seed_heap(Globals::Kept)
+}
+
+/// Where jemalloc's globals (its `.data` and `.bss`: the arenas array, the size-class
+/// tables, the extent map's root) are in a seed.
+#[derive(Clone, Copy, PartialEq)]
+enum Globals {
+    /// In memory, found by symbol.
+    Kept,
+    /// Lost with a truncated core's tail: no symbols, and the library's writable mapping
+    /// (at [`LIB_DATA`]) not in the core. The arenas, its base and the extent map's leaves
+    /// (jemalloc's own mappings) are still there.
+    Lost,
+}
+
+/// Where the seed of [`Globals::Lost`] maps libjemalloc's writable data.
+const LIB_DATA: u64 = 0x7000_0000;
+
+/// The seed heap, with its globals or without.
+fn seed_heap(globals: Globals) -> MemoryImage {
     let mut img = MemoryImage::new();
     let off = |s: &str, m: &str| -> u64 {
         OFFSETS_5_3_0
@@ -103,14 +123,44 @@ fn seed_image() -> MemoryImage {
             }
         }
     }
+    let kept = globals == Globals::Kept;
     for (name, at) in [
         ("je_arenas", ARENAS),
         ("je_bin_infos", BIN_INFOS),
         ("je_sz_index2size_tab", INDEX2SIZE),
         ("je_arena_emap_global", EMAP),
         ("narenas_total", NARENAS_TOTAL),
-    ] {
+    ]
+    .into_iter()
+    .filter(|_| kept)
+    {
         img.symbols.insert(name.to_string(), at);
+    }
+    if !kept {
+        let path = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2".to_string();
+        img.mappings.push(core_reader::Mapping {
+            start: LIB_DATA,
+            end: LIB_DATA + 0x1000,
+            perms: "rw-p".into(),
+            offset: 0,
+            path: Some(path.clone()),
+            build_id: None,
+            dumped: 0,
+        });
+        img.modules.push(core_reader::Module {
+            path,
+            start: LIB_DATA,
+            end: LIB_DATA + 0x1000,
+            bias: core_reader::LoadBias(LIB_DATA),
+            build_id: None,
+            file: None,
+            debug_file: None,
+            debug_file_source: None,
+            is_main: false,
+            memory_image: None,
+            data_segments: Vec::new(),
+        });
+        img.truncated = true;
     }
 
     let classes = size_classes();
@@ -118,7 +168,9 @@ fn seed_image() -> MemoryImage {
     for (i, s) in classes.iter().enumerate() {
         put(&mut table, i as u64 * 8, *s);
     }
-    img.add(INDEX2SIZE, table);
+    if kept {
+        img.add(INDEX2SIZE, table);
+    }
     // The 36 small classes (up to 14 KiB), each in one shard, slabs of at least a page.
     let nbins = 36;
     let mut infos = vec![0u8; nbins * 40];
@@ -130,11 +182,13 @@ fn seed_image() -> MemoryImage {
         put32(&mut infos, at + 16, (slab / size) as u32);
         put32(&mut infos, at + 20, 1);
     }
-    img.add(BIN_INFOS, infos);
     let mut arenas = vec![0u8; 2 * 8];
     put(&mut arenas, 0, ARENA);
-    img.add(ARENAS, arenas);
-    img.add(NARENAS_TOTAL, 2u32.to_le_bytes().to_vec());
+    if kept {
+        img.add(BIN_INFOS, infos);
+        img.add(ARENAS, arenas);
+        img.add(NARENAS_TOTAL, 2u32.to_le_bytes().to_vec());
+    }
     let mut base = vec![0u8; 4096];
     put(&mut base, off("base_s", "allocated"), 8192);
     put(&mut base, off("base_s", "resident"), 8192);
@@ -189,7 +243,9 @@ fn seed_image() -> MemoryImage {
     // Two levels of 2^18 entries (rtree.h, LG_VADDR 48 and 4 KiB pages), all in memory.
     let mut root = vec![0u8; 120 + (8 << 18)];
     put(&mut root, 120, LEAF);
-    img.add(EMAP, root);
+    if kept {
+        img.add(EMAP, root);
+    }
     let mut leaf = vec![0u8; 8 << 18];
     put(&mut leaf, (SLAB >> 12) * 8, EDATA);
     img.add(LEAF, leaf);
@@ -207,14 +263,19 @@ fn seed_image() -> MemoryImage {
 
 include!("patch.rs");
 
-/// The seed, built once (its extent map is megabytes).
+/// The seeds, each built once (the extent map is megabytes).
 static SEED: LazyLock<Mutex<MemoryImage>> = LazyLock::new(|| Mutex::new(seed_image()));
+static SEED_LOST: LazyLock<Mutex<MemoryImage>> =
+    LazyLock::new(|| Mutex::new(seed_heap(Globals::Lost)));
 
-/// Mutates the seed with `data` (8-byte patches: where, as a position in the seed's bytes,
+/// Mutates a seed with `data` (8-byte patches: where, as a position in the seed's bytes,
 /// then four bytes to write there) and runs every part of the walk: listing allocations,
 /// the neutral summary, the "J" document, the text view and the findings. None may panic.
+/// An input whose length is a multiple of 8 patches the seed with jemalloc's globals; any
+/// other, the seed that lost them (a truncated core's: the arenas found by content).
 pub fn exercise(data: &[u8]) {
-    let mut image = Patched::new(&SEED);
+    let seed = if data.len().is_multiple_of(8) { &SEED } else { &SEED_LOST };
+    let mut image = Patched::new(seed);
     let total: usize = image.regions().iter().map(|(_, b)| b.len()).sum();
     for patch in data.chunks_exact(8) {
         let mut pos = u32::from_le_bytes([patch[0], patch[1], patch[2], patch[3]]) as usize % total;

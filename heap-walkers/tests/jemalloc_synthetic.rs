@@ -241,3 +241,51 @@ fn fuzz_regressions() {
         exercise(&data);
     }
 }
+
+/// The heap of a truncated core that lost jemalloc's data (no symbols, no size-class tables,
+/// no arenas array, no extent map root; the arena, its base and the map's leaves are in
+/// jemalloc's own mappings and survive): the arena is found by its contents, with the
+/// figures of the whole seed, the size classes are the ones jemalloc 5.3 computes (sc.c),
+/// and listing allocations fails saying why.
+#[test]
+fn a_heap_that_lost_jemallocs_data_is_found_by_content() {
+    let whole = walk(&seed_image()).expect("a heap");
+    let lost = walk_with(&seed_heap(Globals::Lost), &Options { allocations: true })
+        .expect("a heap from what survives");
+    assert_eq!(lost.arenas.len(), 1);
+    let (a, b) = (&whole.arenas[0], &lost.arenas[0]);
+    assert_eq!((b.index, b.address), (0, ARENA));
+    assert_eq!(
+        (
+            b.pactive,
+            b.pdirty,
+            b.mapped,
+            b.resident,
+            b.small.allocated,
+            b.large.allocated
+        ),
+        (
+            a.pactive,
+            a.pdirty,
+            a.mapped,
+            a.resident,
+            a.small.allocated,
+            a.large.allocated
+        )
+    );
+    assert_eq!(lost.bin_classes.len(), 36);
+    assert_eq!(
+        lost.bin_classes[35].slab_size,
+        7 * 4096,
+        "sc.c's slab, not the seed's"
+    );
+    assert_eq!(lost.narenas, None);
+    assert!(lost.allocations.is_none());
+    let kinds: Vec<&str> = lost.problems.iter().map(|p| p.kind).collect();
+    assert!(
+        kinds.contains(&"truncated") && kinds.contains(&"not_listed"),
+        "{kinds:?}"
+    );
+    // And the fuzz body runs on that seed: an input of a length not a multiple of 8.
+    exercise(&[0]);
+}
