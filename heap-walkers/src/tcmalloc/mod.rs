@@ -490,6 +490,44 @@ struct Listing {
     free_bytes: u64,
 }
 
+/// The diagnostic for a free list (`list`, whose head is held at `head_at`) that breaks:
+/// kind `loop` or `bad_link` at the object holding the bad link, as the glibc walker names
+/// the same damage; `bad_list` at the head when the list only runs past its length.
+fn list_damage(damage: walk::Break, head_at: u64, list: &str) -> Diagnostic {
+    let rest = "the objects after it count as in use";
+    match damage {
+        walk::Break::Loop { holder } => Diagnostic::at(
+            "loop",
+            holder,
+            format!(
+                "{list}: the link of the free object at {holder:#x} points back into the list \
+                 (a loop: a double free or a use-after-free write); {rest}"
+            ),
+        ),
+        walk::Break::BadLink {
+            holder: Some(holder),
+            link,
+        } => Diagnostic::at(
+            "bad_link",
+            holder,
+            format!(
+                "{list}: the link of the free object at {holder:#x} is {link:#x}, which is not \
+                 in the core (a use-after-free write?); {rest}"
+            ),
+        ),
+        walk::Break::BadLink { holder: None, link } => Diagnostic::at(
+            "bad_link",
+            head_at,
+            format!("{list}: its first object, {link:#x}, is not in the core; {rest}"),
+        ),
+        walk::Break::TooLong => Diagnostic::at(
+            "bad_list",
+            head_at,
+            format!("{list} runs past the objects it can hold; {rest}"),
+        ),
+    }
+}
+
 /// Objects of small spans are in use unless found on a free list: a thread cache's
 /// (state `tcache`), a transfer-cache slot or their span's own (state `free`).
 fn list(
@@ -501,47 +539,55 @@ fn list(
     problems: &mut Vec<Diagnostic>,
 ) -> Listing {
     let mut free: Vec<(u64, AllocationState)> = Vec::new();
+    // Each list's objects, as far as they can be followed; where one breaks, the damage
+    // named once at the object holding the bad link, and the objects before it kept as free
+    // (the rest count as in use).
+    let mut follow = |list: Result<Vec<u64>, (Vec<u64>, walk::Break)>,
+                      state: AllocationState,
+                      head_at: u64,
+                      what: &dyn Fn() -> String| {
+        let objects = match list {
+            Ok(objects) => objects,
+            Err((objects, damage)) => {
+                problems.push(list_damage(damage, head_at, &what()));
+                objects
+            }
+        };
+        free.extend(objects.into_iter().map(|a| (a, state)));
+    };
     for c in caches {
         for (cl, &(head, length)) in c.lists.iter().enumerate() {
-            match walk::chain(mem, head, None, length.saturating_add(1)) {
-                Some(list) => free.extend(list.into_iter().map(|a| (a, AllocationState::Tcache))),
-                None => problems.push(Diagnostic::at(
-                    "bad_list",
-                    c.address,
+            follow(
+                walk::chain(mem, head, None, length.saturating_add(1)),
+                AllocationState::Tcache,
+                c.address,
+                &|| {
                     format!(
-                        "the free list of class {cl} in the thread cache at {:#x} leaves the \
-                         core or runs past its length {length}: its objects count as in use",
+                        "the free list of class {cl} in the thread cache at {:#x}",
                         c.address
-                    ),
-                )),
-            }
+                    )
+                },
+            );
         }
     }
     for (cl, (c, class)) in central.iter().zip(classes).enumerate() {
         for &(head, tail) in &c.slots {
-            match walk::chain(mem, head, Some(tail), class.batch.max(1)) {
-                Some(list) => free.extend(list.into_iter().map(|a| (a, AllocationState::Free))),
-                None => problems.push(Diagnostic::at(
-                    "bad_list",
-                    head,
-                    format!("a transfer-cache slot of class {cl} could not be followed"),
-                )),
-            }
+            follow(
+                walk::chain(mem, head, Some(tail), class.batch.max(1)),
+                AllocationState::Free,
+                head,
+                &|| format!("a transfer-cache slot of class {cl}"),
+            );
         }
     }
     for s in spans.iter().filter(|s| s.sizeclass != 0) {
         let size = classes[s.sizeclass as usize].size.max(1);
-        match walk::chain(mem, s.objects, None, s.bytes() / size + 1) {
-            Some(list) => free.extend(list.into_iter().map(|a| (a, AllocationState::Free))),
-            None => problems.push(Diagnostic::at(
-                "bad_list",
-                s.address,
-                format!(
-                    "the free objects of the span at {:#x} could not be followed",
-                    s.base()
-                ),
-            )),
-        }
+        follow(
+            walk::chain(mem, s.objects, None, s.bytes() / size + 1),
+            AllocationState::Free,
+            s.address,
+            &|| format!("the free objects of the span at {:#x}", s.base()),
+        );
     }
     free.sort_unstable();
     free.dedup_by_key(|f| f.0);

@@ -308,21 +308,68 @@ fn read_span(mem: &dyn Memory, l: &Layout, at: u64, classes: &[Class]) -> Option
     })
 }
 
+/// Where a free list linked through its objects' first words went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Break {
+    /// The link of the free object at `holder` points back to an object of the list
+    /// already passed: a loop (a double free, or a use-after-free write).
+    Loop { holder: u64 },
+    /// The link of the free object at `holder` (`None`: the list's head itself) is `link`,
+    /// which is not in the core.
+    BadLink { holder: Option<u64>, link: u64 },
+    /// More objects than the list can hold, with no loop among the first ones.
+    TooLong,
+}
+
 /// The objects of a chain linked through their first words, from `head`, at most `max`,
-/// stopping after `tail` when given. None when the chain leaves the core or runs past `max`.
-pub(crate) fn chain(mem: &dyn Memory, head: u64, tail: Option<u64>, max: u64) -> Option<Vec<u64>> {
+/// stopping after `tail` when given. When it breaks, the objects before the break (free
+/// for sure: they were reached) and where it broke.
+pub(crate) fn chain(
+    mem: &dyn Memory,
+    head: u64,
+    tail: Option<u64>,
+    max: u64,
+) -> Result<Vec<u64>, (Vec<u64>, Break)> {
     let mut out = Vec::new();
     let mut at = head;
     let max = max.min(CHAIN_LIMIT);
     while at != 0 {
         if out.len() as u64 >= max {
-            return None;
+            return Err(match closing_link(mem, head, max) {
+                Some(holder) => {
+                    let kept = out.iter().position(|&o| o == holder).map_or(0, |i| i + 1);
+                    out.truncate(kept);
+                    (out, Break::Loop { holder })
+                }
+                None => (out, Break::TooLong),
+            });
         }
+        let Some(next) = mem.read_u64(at) else {
+            let holder = out.last().copied();
+            return Err((out, Break::BadLink { holder, link: at }));
+        };
         out.push(at);
         if Some(at) == tail {
             break;
         }
-        at = mem.read_u64(at)?;
+        at = next;
     }
-    Some(out)
+    Ok(out)
+}
+
+/// The first object, from `head`, whose link points to an object already passed: where a
+/// list that ran past `max` objects closes its loop (`None` when it has no loop among its
+/// first `max`). Only run on a list already found broken, so a set costs nothing otherwise.
+fn closing_link(mem: &dyn Memory, head: u64, max: u64) -> Option<u64> {
+    let mut seen = std::collections::HashSet::new();
+    let mut at = head;
+    while at != 0 && (seen.len() as u64) < max {
+        seen.insert(at);
+        let next = mem.read_u64(at)?;
+        if seen.contains(&next) {
+            return Some(at);
+        }
+        at = next;
+    }
+    None
 }
