@@ -507,6 +507,15 @@ fn damaged_free_lists_are_named_once_and_the_rest_is_read() {
         "each damage, once and alone\n{}",
         out.describe()
     );
+    assert!(
+        json["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["code"] == "corruption"),
+        "a corruption finding\n{}",
+        out.describe()
+    );
     // The loop's object and the bad link's holder were reached: they are listed as cached.
     let listed: Vec<u64> = json["allocations"]
         .as_array()
