@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::LazyLock;
 
 use rayon::prelude::*;
 use regex::Regex;
@@ -225,6 +226,7 @@ impl<'a> View<'a> {
         let paths: Vec<Option<Path>> = profile
             .samples
             .par_iter()
+            .with_min_len(SAMPLES_PER_TASK)
             .map(|s| {
                 let first = allocator_frames
                     .as_ref()
@@ -246,7 +248,11 @@ impl<'a> View<'a> {
         // Identical paths are merged into the first: each sample's first alike, found by
         // groups of hashes on rayon's threads (identical paths are in one group), for the
         // samples that have one.
-        let groups = rayon::current_num_threads().max(1) as u64;
+        let groups = if paths.len() < SAMPLES_PER_TASK {
+            1
+        } else {
+            rayon::current_num_threads().max(1) as u64
+        };
         let alike: Vec<Vec<(u32, u32)>> = (0..groups)
             .into_par_iter()
             .map(|group| {
@@ -271,6 +277,7 @@ impl<'a> View<'a> {
         // The stacks in first-seen order, each the sum of its samples' values in sample order.
         let mut stacks: Vec<Stack> = paths
             .par_iter()
+            .with_min_len(SAMPLES_PER_TASK)
             .zip(&profile.samples)
             .enumerate()
             .filter(|&(i, (path, _))| path.is_some() && first_alike[i] == i as u32)
@@ -487,10 +494,19 @@ pub(crate) struct AllocatorFrames {
     dropped: Vec<bool>,
 }
 
+/// Samples a piece of work on rayon's threads takes at least: a small profile is viewed on
+/// the calling thread (handing a few samples to other threads costs more than it saves).
+const SAMPLES_PER_TASK: usize = 4096;
+
+/// The allocator-frame rule's patterns, compiled once: a view is made per value shown (and
+/// a report makes several), and compiling them cost more than viewing a small profile.
+static ALLOCATOR: LazyLock<Allocator> = LazyLock::new(Allocator::new);
+static ALLOCATOR_LIBRARY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(ALLOCATOR_LIBRARIES).expect("valid regex"));
+
 impl AllocatorFrames {
     pub(crate) fn new(profile: &Profile) -> AllocatorFrames {
-        let allocator = Allocator::new();
-        let allocator_library = Regex::new(ALLOCATOR_LIBRARIES).expect("valid regex");
+        let (allocator, allocator_library) = (&*ALLOCATOR, &*ALLOCATOR_LIBRARY);
         let in_allocator = profile
             .locations
             .iter()
