@@ -276,6 +276,31 @@ pub struct Finding {
     pub message: String,
 }
 
+impl Finding {
+    /// The `corruption` finding of a walk whose `problems` include damage (what a truncated
+    /// core lacks is not damage: its problems say so), naming the first; `then` follows
+    /// that sentence (what could not be walked, how to catch the bug in the act). `None`
+    /// for an undamaged heap.
+    pub(crate) fn corruption(problems: &[core_reader::Diagnostic], then: &str) -> Option<Finding> {
+        let damage: Vec<_> = problems
+            .iter()
+            .filter(|p| !matches!(p.kind, "truncated" | "unreadable"))
+            .collect();
+        let first = damage.first()?;
+        Some(Finding {
+            severity: Severity::Warning,
+            code: "corruption",
+            arena: None,
+            message: format!(
+                "the heap is damaged: {} problem{} (first: {}){then}",
+                damage.len(),
+                if damage.len() == 1 { "" } else { "s" },
+                first.message,
+            ),
+        })
+    }
+}
+
 /// Allocations of one size class (or size range), in use and free.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct SizeClass {

@@ -13,28 +13,15 @@ pub(crate) fn findings(h: &GlibcHeap) -> Vec<Finding> {
     if let Some(f) = fragmentation(h) {
         out.push(f);
     }
-    // Damage, not memory the core lacks (a truncated core says so in its problems).
-    let damage: Vec<_> = h
-        .problems
-        .iter()
-        .filter(|p| !matches!(p.kind, "truncated" | "unreadable"))
-        .collect();
-    if let Some(first) = damage.first() {
-        out.push(Finding {
-            severity: Severity::Warning,
-            code: "corruption",
-            arena: None,
-            message: format!(
-                "the heap is damaged: {} problem{} (first: {}); {} bytes could not be walked. \
-                 Something wrote past an allocation or freed one twice: run the workload under \
-                 valgrind, or with GLIBC_TUNABLES=glibc.malloc.check=3, to catch it in the act",
-                damage.len(),
-                if damage.len() == 1 { "" } else { "s" },
-                first.message,
-                h.detail.skipped_bytes
-            ),
-        });
-    }
+    out.extend(Finding::corruption(
+        &h.problems,
+        &format!(
+            "; {} bytes could not be walked. Something wrote past an allocation or freed one \
+             twice: run the workload under valgrind, or with \
+             GLIBC_TUNABLES=glibc.malloc.check=3, to catch it in the act",
+            h.detail.skipped_bytes
+        ),
+    ));
     out
 }
 

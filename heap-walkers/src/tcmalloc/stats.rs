@@ -284,26 +284,11 @@ pub(super) fn findings(heap: &Heap) -> Vec<Finding> {
             ),
         });
     }
-    // Damage, not memory the core lacks (a truncated core says so in its problems).
-    let damage: Vec<_> = heap
-        .problems
-        .iter()
-        .filter(|p| !matches!(p.kind, "truncated" | "unreadable"))
-        .collect();
-    if let Some(first) = damage.first() {
-        out.push(Finding {
-            severity: Severity::Warning,
-            code: "corruption",
-            arena: None,
-            message: format!(
-                "the heap is damaged: {} problem{} (first: {}). Something wrote over a freed \
-                 object or freed one twice: run the workload under valgrind, or linked with \
-                 gperftools' checking build (-ltcmalloc_debug), to catch it in the act",
-                damage.len(),
-                if damage.len() == 1 { "" } else { "s" },
-                first.message
-            ),
-        });
-    }
+    out.extend(Finding::corruption(
+        &heap.problems,
+        ". Something wrote over a freed object or freed one twice: run the workload under \
+         valgrind, or linked with gperftools' checking build (-ltcmalloc_debug), to catch it \
+         in the act",
+    ));
     out
 }
