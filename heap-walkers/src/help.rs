@@ -20,7 +20,13 @@ tcmalloc-stats prints what MallocExtension::GetStats() would have printed.
 Findings name the likely cause and the next step: fragmentation that is not a leak, dirty \
 pages an arena never purges, threads whose decay never starts (jemalloc < 5.3), retained \
 address space, oversized thread caches, a tcmalloc page heap that never releases free \
-spans, a damaged heap.";
+spans, a damaged heap.
+
+A damaged heap (the bug that crashed the process) is walked around the damage: each broken \
+chunk, link or list is named once, with its address, and exit status 1. A truncated core (an \
+OOM kill, a full disk) gives what survives, exit 1, saying what was lost: glibc's heaps even \
+when main_arena went with the core's tail, jemalloc's arenas even when its globals did \
+(found by their contents; the size classes computed as jemalloc 5.3 computes them).";
 
 /// `leaks`: the roots, valgrind memcheck's categories, the sizes.
 pub const LEAKS_HELP: &str = "Roots are the threads' registers and stacks and every writable \
