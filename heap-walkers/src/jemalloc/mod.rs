@@ -267,7 +267,7 @@ fn recognize_arenas(
         ),
     ));
     let note = format!(
-        "the core is truncated and lost jemalloc's data: {} recognized by their contents in \
+        "the core is truncated and lost jemalloc's data: {} recognized by content in \
          the memory that survives, and the size classes computed as \
          jemalloc {} computes them at start-up for 4 KiB pages with the default slab sizes \
          and one shard per bin (a process run with opt.slab_sizes or opt.bin_shards had \
