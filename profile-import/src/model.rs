@@ -300,6 +300,12 @@ impl Profile {
         }
     }
 
+    /// Whether it counts events at stacks (a trace, or one read back from the pprof this
+    /// crate wrote for it), not memory.
+    pub fn is_trace(&self) -> bool {
+        self.format.is_trace() || self.event.is_some()
+    }
+
     /// The value shown when none is asked for: a trace's event counts, otherwise
     /// `inuse_space` (jeprof's default).
     pub fn default_value(&self) -> ValueKind {

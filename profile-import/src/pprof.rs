@@ -2,7 +2,10 @@
 //! [`crate::View::to_pprof`].)
 //!
 //! What is taken from the file: the four heap sample types by name (`inuse_objects`,
-//! `inuse_space`, `alloc_objects`, `alloc_space`, and the legacy `objects`/`space`), mappings,
+//! `inuse_space`, `alloc_objects`, `alloc_space`, and the legacy `objects`/`space`) — or, in
+//! a file with no heap type, one counted sample type (`samples/count`: what
+//! [`crate::View::to_pprof`] writes for a trace, and other tools for stack counts), read as a
+//! trace of that event — mappings,
 //! locations with their addresses and (if symbolized) lines, and functions. Values are taken
 //! as they are: pprof writers (Go's runtime, pprof's own converters) un-sample before they
 //! write. Location addresses are taken as lookup addresses, as pprof takes them.
@@ -35,11 +38,21 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Parsed, Error> {
             .map_or("", String::as_str)
     };
 
-    let kinds: Vec<Option<ValueKind>> = p
+    let mut kinds: Vec<Option<ValueKind>> = p
         .sample_type
         .iter()
         .map(|t| ValueKind::from_name(string(t.r#type)))
         .collect();
+    // A trace (perf, DTrace, folded stacks) written out carries one type, its event counted
+    // (export.rs): read back as that trace. A CPU profile (`samples/count` and
+    // `cpu/nanoseconds`) is no heap profile and no such trace.
+    let event = match &p.sample_type[..] {
+        [only] if kinds == [None] && string(only.unit) == "count" => {
+            kinds = vec![Some(ValueKind::InuseObjects)];
+            Some(string(only.r#type).to_string())
+        }
+        _ => None,
+    };
     if kinds.iter().all(Option::is_none) {
         let types: Vec<String> = p
             .sample_type
@@ -56,6 +69,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Parsed, Error> {
     }
 
     let mut profile = Profile::new(Format::Pprof, ProfileKind::Heap, Sampling::Unsampled);
+    profile.event = event;
     profile.sample_types = {
         let mut k: Vec<ValueKind> = kinds.iter().flatten().copied().collect();
         k.sort();

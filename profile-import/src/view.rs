@@ -212,7 +212,7 @@ impl<'a> View<'a> {
             }
         }
         // A trace is shown as the tracer recorded it ([`crate::Format::is_trace`]).
-        let allocator_frames = (!profile.format.is_trace()).then(|| AllocatorFrames::new(profile));
+        let allocator_frames = (!profile.is_trace()).then(|| AllocatorFrames::new(profile));
         let matches = |re: &Regex, loc: u32| -> bool {
             let loc = &profile.locations[loc as usize];
             re.is_match(&format!("{:016x}", loc.address))
