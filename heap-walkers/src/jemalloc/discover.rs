@@ -312,18 +312,16 @@ pub(crate) fn scan_arenas(target: &dyn Target, l: &Layout) -> (Vec<(u32, u64)>, 
                     {
                         continue;
                     }
-                    match arenas.get(&index) {
-                        None => {
-                            arenas.insert(index, a);
-                        }
-                        Some(&first) => problems.push(Diagnostic::at(
+                    let first = *arenas.entry(index).or_insert(a);
+                    if first != a {
+                        problems.push(Diagnostic::at(
                             "arena_duplicate",
                             a,
                             format!(
                                 "a second arena_t calling itself arena {index} at {a:#x} (the \
                                  first at {first:#x} kept)"
                             ),
-                        )),
+                        ));
                     }
                 }
             }

@@ -288,6 +288,7 @@ fn recognize_arenas(
         notes: vec![note],
         classes,
         arenas,
+        narenas: None,
         problems,
         unlisted: Some(format!(
             "allocations not listed: the core is truncated, and the extent map \
@@ -308,6 +309,8 @@ struct Found {
     classes: Classes,
     /// `(index, arena_t address)` of every arena found.
     arenas: Vec<(u32, u64)>,
+    /// Arena slots in use (`narenas_total`), when known.
+    narenas: Option<u32>,
     problems: Vec<Diagnostic>,
     /// Why allocations cannot be listed, when that is known before the walk.
     unlisted: Option<String>,
@@ -352,6 +355,7 @@ fn read_globals(
         notes,
         classes,
         arenas,
+        narenas: narenas_total,
         problems,
         unlisted: None,
     })
@@ -425,6 +429,7 @@ fn walk_arenas(target: &dyn Target, found: Found, options: &Options) -> Result<H
         mut notes,
         classes,
         arenas: slots,
+        narenas: narenas_total,
         mut problems,
         unlisted,
     } = found;
@@ -432,7 +437,6 @@ fn walk_arenas(target: &dyn Target, found: Found, options: &Options) -> Result<H
     let mem: &dyn Memory = target;
     notes.extend(version_note(version.as_deref(), &layout.source));
     let opts = walk::read_opts(mem, globals);
-    let narenas_total = globals.narenas_total.and_then(|a| mem.read_u32(a));
     let mut arenas = Vec::new();
     let mut caches = Vec::new();
     let mut rejected: Vec<Diagnostic> = Vec::new();

@@ -15,62 +15,44 @@ use super::model::BinClass;
 const LG_QUANTUM: u32 = 4;
 /// `SC_LG_TINY_MIN` (sc.h).
 const LG_TINY_MIN: u32 = 3;
-/// `SC_LG_NGROUP` (sc.h).
-const LG_NGROUP: u32 = 2;
+/// `SC_LG_NGROUP` (sc.h): classes per doubling, and the large classes start at
+/// `page << SC_LG_NGROUP`.
+pub(crate) const LG_NGROUP: u32 = 2;
 /// Pointer bits: the classes stop below `2^63`.
 const PTR_BITS: u32 = 64;
+/// The largest size class on 64-bit targets, `2^62 + 3 * 2^60` (sc.h: the last group has
+/// lg_base `SC_PTR_BITS - 2` and a class fewer), which ends `sz_index2size_tab`.
+pub(crate) const LARGEST_CLASS: u64 = 0x7000_0000_0000_0000;
 
 /// Every size class (`sz_index2size_tab`) and the small ones' bins (`bin_infos`) of a
 /// jemalloc with `2^lg_page`-byte pages and the default options: `opt.slab_sizes` and
 /// `opt.bin_shards` change slabs and shards at start-up, and a process run with them has
 /// others.
 pub(crate) fn default_classes(lg_page: u32) -> (Vec<u64>, Vec<BinClass>) {
-    let ngroup = 1u32 << LG_NGROUP;
-    let mut sizes = Vec::new();
-    let mut push = |lg_base: u32, lg_delta: u32, ndelta: u32| {
-        sizes.push((1u64 << lg_base) + (u64::from(ndelta) << lg_delta));
-    };
-    // Tiny classes.
-    let (mut lg_base, mut lg_delta, mut ndelta) = (LG_TINY_MIN, LG_TINY_MIN, 0);
-    let mut ntiny = 0;
-    while lg_base < LG_QUANTUM {
-        push(lg_base, lg_delta, ndelta);
-        ntiny += 1;
-        lg_delta = lg_base;
-        lg_base += 1;
-    }
-    // The first non-tiny group, whose first class sc.c encodes unusually.
-    if ntiny != 0 {
-        lg_base -= 1;
-        ndelta = 1;
-        push(lg_base, lg_delta, ndelta);
-        lg_base += 1;
-        lg_delta += 1;
-    }
-    while ndelta < ngroup {
-        push(lg_base, lg_delta, ndelta);
-        ndelta += 1;
-    }
-    // Every other group; the last one stops a class short of 2^63.
-    lg_base += LG_NGROUP;
-    while lg_base < PTR_BITS - 1 {
-        let limit = if lg_base == PTR_BITS - 2 {
+    let ngroup = 1u64 << LG_NGROUP;
+    // The one tiny class, then a first group of quantum multiples (sc.c writes its first
+    // class, 16, as 8 + 8).
+    let mut sizes = vec![1u64 << LG_TINY_MIN];
+    sizes.extend((1..=ngroup).map(|k| k << LG_QUANTUM));
+    // Then each doubling in `ngroup` steps: `2^lg_base + k * 2^(lg_base - SC_LG_NGROUP)`;
+    // the last group stops a class short of 2^63.
+    for lg_base in LG_QUANTUM + LG_NGROUP..PTR_BITS - 1 {
+        let n = if lg_base == PTR_BITS - 2 {
             ngroup - 1
         } else {
             ngroup
         };
-        for ndelta in 1..=limit {
-            push(lg_base, lg_delta, ndelta);
-        }
-        lg_base += 1;
-        lg_delta += 1;
+        sizes.extend((1..=n).map(|k| (1u64 << lg_base) + (k << (lg_base - LG_NGROUP))));
     }
     let page = 1u64 << lg_page;
     let bins = sizes
         .iter()
         .take_while(|&&size| size < page << LG_NGROUP)
         .map(|&size| {
-            let slab = slab_pages(page, size) * page;
+            // sc.c `slab_size`: the fewest pages that `size`-byte regions fill exactly,
+            // `lcm(page, size) / page`, which for a power-of-two page is `size` over the
+            // largest power of two dividing both.
+            let slab = (size >> size.trailing_zeros().min(lg_page)) * page;
             BinClass {
                 size,
                 nregs: (slab / size) as u32,
@@ -80,15 +62,6 @@ pub(crate) fn default_classes(lg_page: u32) -> (Vec<u64>, Vec<BinClass>) {
         })
         .collect();
     (sizes, bins)
-}
-
-/// sc.c `slab_size`: the fewest pages that `size`-byte regions fill exactly (the least
-/// common multiple of the page and the class, at most `2 * ngroup - 1` pages for a small
-/// class).
-fn slab_pages(page: u64, size: u64) -> u64 {
-    (1..=2 * (1 << LG_NGROUP))
-        .find(|pages| (pages * page).is_multiple_of(size))
-        .unwrap_or(2 * (1 << LG_NGROUP) - 1)
 }
 
 #[cfg(test)]
@@ -106,7 +79,7 @@ mod tests {
             sizes[..13],
             [8, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256]
         );
-        assert_eq!(sizes.last(), Some(&0x7000_0000_0000_0000));
+        assert_eq!(sizes.last(), Some(&LARGEST_CLASS));
         assert_eq!(bins.len(), 36);
         let last = bins.last().unwrap();
         assert_eq!(

@@ -13,17 +13,11 @@ use super::layout::{BinInfoOffsets, CacheBins, Layout};
 use super::model::{
     Arena, BinClass, BinStats, ClassTotals, DecayCounters, ExtentStats, LextentStats, Opts,
 };
-
-/// The largest size class on 64-bit targets, `2^62 + 3 * 2^60` (sc.h: the last group
-/// has lg_base `SC_PTR_BITS - 2`), which ends `sz_index2size_tab`.
-const LARGEST_CLASS: u64 = 0x7000_0000_0000_0000;
+use super::sizes::{LARGEST_CLASS, LG_NGROUP};
 
 /// Bound on a small class's slab: jemalloc 5.3 slabs are a few pages (sc.c `slab_size`: the
 /// fewest pages that waste little), so 16 MiB is generous for any page size up to 64 KiB.
 const MAX_SLAB: u64 = 16 << 20;
-
-/// `SC_LG_NGROUP` (sc.h): the large classes start at `page << SC_LG_NGROUP`.
-const LG_NGROUP: u32 = 2;
 
 /// `extent_state_t` (5.3 edata.h, 5.1/5.2 extent_structs.h): the states the three extent
 /// caches hold.

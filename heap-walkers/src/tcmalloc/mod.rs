@@ -496,12 +496,12 @@ struct Listing {
 fn list_damage(damage: walk::Break, head_at: u64, list: &str) -> Diagnostic {
     let rest = "the objects after it count as in use";
     match damage {
-        walk::Break::Loop { holder } => Diagnostic::at(
+        walk::Break::Loop { holder, again } => Diagnostic::at(
             "loop",
             holder,
             format!(
-                "{list}: the link of the free object at {holder:#x} points back into the list \
-                 (a loop: a double free or a use-after-free write); {rest}"
+                "{list}: the link of the free object at {holder:#x} points back to {again:#x}, \
+                 earlier in the list (a loop: a double free or a use-after-free write); {rest}"
             ),
         ),
         walk::Break::BadLink {

@@ -3,6 +3,8 @@
 
 use core_reader::{Diagnostic, Memory};
 
+use crate::cycle::{first_repeat, Brent};
+
 use super::discover::Globals;
 use super::layout::{span, Layout, MAX_SIZE};
 
@@ -311,19 +313,20 @@ fn read_span(mem: &dyn Memory, l: &Layout, at: u64, classes: &[Class]) -> Option
 /// Where a free list linked through its objects' first words went wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Break {
-    /// The link of the free object at `holder` points back to an object of the list
-    /// already passed: a loop (a double free, or a use-after-free write).
-    Loop { holder: u64 },
+    /// The link of the free object at `holder` points back to `again`, an object of the
+    /// list already passed: a loop (a double free, or a use-after-free write).
+    Loop { holder: u64, again: u64 },
     /// The link of the free object at `holder` (`None`: the list's head itself) is `link`,
     /// which is not in the core.
     BadLink { holder: Option<u64>, link: u64 },
-    /// More objects than the list can hold, with no loop among the first ones.
+    /// More objects than the list can hold, with no loop among them.
     TooLong,
 }
 
 /// The objects of a chain linked through their first words, from `head`, at most `max`,
 /// stopping after `tail` when given. When it breaks, the objects before the break (free
-/// for sure: they were reached) and where it broke.
+/// for sure: they were reached, each once) and where it broke. A ring is noticed within a
+/// few laps ([`Brent`]), or at `max` among the objects read.
 pub(crate) fn chain(
     mem: &dyn Memory,
     head: u64,
@@ -333,13 +336,19 @@ pub(crate) fn chain(
     let mut out = Vec::new();
     let mut at = head;
     let max = max.min(CHAIN_LIMIT);
+    let mut guard = Brent::new();
     while at != 0 {
-        if out.len() as u64 >= max {
-            return Err(match closing_link(mem, head, max) {
-                Some(holder) => {
-                    let kept = out.iter().position(|&o| o == holder).map_or(0, |i| i + 1);
-                    out.truncate(kept);
-                    (out, Break::Loop { holder })
+        let looped = guard.looped(at);
+        if looped || out.len() as u64 >= max {
+            if looped {
+                out.push(at);
+            }
+            return Err(match first_repeat(&out) {
+                // A repeat has an earlier object, so `r` is at least 1.
+                Some(r) => {
+                    let (holder, again) = (out[r - 1], out[r]);
+                    out.truncate(r);
+                    (out, Break::Loop { holder, again })
                 }
                 None => (out, Break::TooLong),
             });
@@ -357,19 +366,64 @@ pub(crate) fn chain(
     Ok(out)
 }
 
-/// The first object, from `head`, whose link points to an object already passed: where a
-/// list that ran past `max` objects closes its loop (`None` when it has no loop among its
-/// first `max`). Only run on a list already found broken, so a set costs nothing otherwise.
-fn closing_link(mem: &dyn Memory, head: u64, max: u64) -> Option<u64> {
-    let mut seen = std::collections::HashSet::new();
-    let mut at = head;
-    while at != 0 && (seen.len() as u64) < max {
-        seen.insert(at);
-        let next = mem.read_u64(at)?;
-        if seen.contains(&next) {
-            return Some(at);
-        }
-        at = next;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core_reader::MemoryImage;
+
+    /// Objects at 0x1000, 0x1010, … whose first words are `links`.
+    fn list(links: &[u64]) -> MemoryImage {
+        let mut image = MemoryImage::new();
+        let bytes = links
+            .iter()
+            .flat_map(|l| [l.to_le_bytes(), [0; 8]])
+            .flatten();
+        image.add(0x1000, bytes.collect());
+        image
     }
-    None
+
+    #[test]
+    fn a_list_ends_breaks_or_loops_where_it_does() {
+        let at = |i: u64| 0x1000 + 16 * i;
+        // 0 -> 1 -> 2 -> end.
+        let whole = list(&[at(1), at(2), 0]);
+        assert_eq!(
+            chain(&whole, at(0), None, 10),
+            Ok(vec![at(0), at(1), at(2)])
+        );
+        // Stopping at the tail, whatever its link says.
+        assert_eq!(
+            chain(&whole, at(0), Some(at(1)), 10),
+            Ok(vec![at(0), at(1)])
+        );
+        // 0 -> 1 -> 2 -> 3 -> 1: a ring of three after a tail, found by Brent's detector
+        // with room to spare, and at the bound with none.
+        let ring = list(&[at(1), at(2), at(3), at(1)]);
+        let looped = Err((
+            vec![at(0), at(1), at(2), at(3)],
+            Break::Loop {
+                holder: at(3),
+                again: at(1),
+            },
+        ));
+        assert_eq!(chain(&ring, at(0), None, 1000), looped);
+        assert_eq!(chain(&ring, at(0), None, 5), looped);
+        // 0 -> 1 -> a word in no memory.
+        let wild = list(&[at(1), 0x4141_4141_4141_4140]);
+        assert_eq!(
+            chain(&wild, at(0), None, 10),
+            Err((
+                vec![at(0), at(1)],
+                Break::BadLink {
+                    holder: Some(at(1)),
+                    link: 0x4141_4141_4141_4140
+                }
+            ))
+        );
+        // More objects than the bound, no ring.
+        assert_eq!(
+            chain(&whole, at(0), None, 2),
+            Err((vec![at(0), at(1)], Break::TooLong))
+        );
+    }
 }
