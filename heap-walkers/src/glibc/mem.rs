@@ -1,18 +1,8 @@
 //! Small helpers over [`Memory`]: blocks borrowed from the core where possible, words.
 
-use std::borrow::Cow;
-
 use core_reader::Memory;
 
-/// `len` bytes at `addr`, borrowed from the mapped core when one segment holds them all.
-pub(crate) fn block(mem: &dyn Memory, addr: u64, len: usize) -> Option<Cow<'_, [u8]>> {
-    let b = mem.bytes_at(addr);
-    if b.len() >= len {
-        return Some(Cow::Borrowed(&b[..len]));
-    }
-    let mut v = vec![0u8; len];
-    mem.read_exact(addr, &mut v).then_some(Cow::Owned(v))
-}
+pub(crate) use crate::scan::block;
 
 /// The little-endian u64 at byte `off` of `b` (0 when out of range).
 #[inline]

@@ -16,6 +16,7 @@ use core_reader::{Diagnostic, Memory};
 
 use super::layout::{CacheBins, Layout};
 use super::walk::{read_u16, Classes, MAX_TCACHES};
+use crate::scan::nonzero_words;
 use crate::{Allocation, AllocationState as State};
 
 /// `extent_state_t` (5.3 edata.h, 5.1/5.2 extent_structs.h).
@@ -375,25 +376,6 @@ fn root_entries(mem: &dyn Memory, root: u64, root_bits: u32) -> (Vec<(u64, u64)>
     (entries, false)
 }
 
-/// The non-zero little-endian words of `bytes` (whole words; a partial last one is left
-/// out), each with its index. The extent map is nearly all zeros (its root and each leaf
-/// 2 MiB with 4 KiB pages): eight words at a time are OR-ed together and passed over when
-/// that is zero, one test for 64 bytes instead of one a word.
-fn nonzero_words(bytes: &[u8]) -> impl Iterator<Item = (usize, u64)> + '_ {
-    let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or_default());
-    bytes
-        .chunks(64)
-        .enumerate()
-        .filter(move |(_, block)| block.chunks_exact(8).fold(0, |any, w| any | word(w)) != 0)
-        .flat_map(move |(b, block)| {
-            block
-                .chunks_exact(8)
-                .enumerate()
-                .map(move |(k, w)| (8 * b + k, word(w)))
-                .filter(|&(_, w)| w != 0)
-        })
-}
-
 /// The listing, sorted, with the allocations that hold thread-cache stacks marked as
 /// jemalloc's own ([`Allocation::INTERNAL`]): 5.3 allocates each thread's cache-bin stacks
 /// from an arena like any allocation (tcache.c `tsd_tcache_data_init`), and their slots keep
@@ -678,31 +660,6 @@ fn tcached_pointers(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nonzero_words_skip_zeros_and_keep_every_other_word() {
-        // Every single non-zero word of a 1,000-word run (and a partial word at its end),
-        // at each position in and across the 8-word blocks, against a word-by-word reading.
-        for at in 0..1000 {
-            for value in [1u64, 1 << 63, u64::MAX] {
-                let mut bytes = vec![0u8; 8 * 1000 + 5];
-                bytes[8 * at..8 * at + 8].copy_from_slice(&value.to_le_bytes());
-                *bytes.last_mut().unwrap() = 0xff;
-                let found: Vec<(usize, u64)> = nonzero_words(&bytes).collect();
-                assert_eq!(found, [(at, value)], "word {at} = {value:#x}");
-            }
-        }
-        let bytes: Vec<u8> = (0..4096u32)
-            .map(|i| (i % 7 == 0) as u8 * (i as u8))
-            .collect();
-        let by_word: Vec<(usize, u64)> = bytes
-            .chunks_exact(8)
-            .enumerate()
-            .map(|(k, w)| (k, u64::from_le_bytes(w.try_into().unwrap())))
-            .filter(|&(_, w)| w != 0)
-            .collect();
-        assert_eq!(nonzero_words(&bytes).collect::<Vec<_>>(), by_word);
-    }
 
     /// The shapes rtree.h's `rtree_levels` and bitmap.h's `BITMAP_GROUPS_MAX` give, as gdb
     /// reads them from the DWARF of the aarch64 builds (tests/heap_jemalloc.rs): `rtree_s.root`

@@ -4,6 +4,7 @@
 use core_reader::{Diagnostic, Memory};
 
 use crate::cycle::{first_repeat, Brent};
+use crate::scan::{block, nonzero_words};
 
 use super::discover::Globals;
 use super::layout::{span, Layout, MAX_SIZE};
@@ -219,28 +220,24 @@ pub(crate) fn read_spans(
     let root = g.pageheap + p.pagemap_root;
     let leaf_len = 1u64 << p.leaf_bits;
     let mut spans = Vec::new();
-    let mut root_bytes = vec![0u8; (8 * p.root_length) as usize];
-    if !mem.read_exact(root, &mut root_bytes) {
+    // The root and each leaf are megabytes, nearly all zeros: borrowed from the core, not
+    // copied, and read by their non-zero words.
+    let Some(root_bytes) = block(mem, root, (8 * p.root_length) as usize) else {
         problems.push(Diagnostic::at(
             "unreadable",
             root,
             "the page map's root is not in the core: no span could be found",
         ));
         return spans;
-    }
-    let mut leaf = vec![0u8; (8 * leaf_len) as usize];
+    };
     let leaf_bytes = 8 * leaf_len;
     // The leaves read so far, by address: each is its own allocation of the metadata
     // allocator, so two that share a byte are damage — and skipping them bounds what is
     // read by the core's size (2^17 root entries naming one leaf would be 256 GiB).
     let mut leaves = std::collections::BTreeSet::new();
     let mut skip_to = 0u64;
-    for (i, ptr) in root_bytes.chunks_exact(8).enumerate() {
+    for (i, ptr) in nonzero_words(&root_bytes) {
         let i = i as u64;
-        let ptr = u64::from_le_bytes(ptr.try_into().unwrap_or_default());
-        if ptr == 0 {
-            continue;
-        }
         let low = ptr.saturating_sub(leaf_bytes - 1);
         if leaves
             .range(low..ptr.saturating_add(leaf_bytes))
@@ -255,18 +252,17 @@ pub(crate) fn read_spans(
             continue;
         }
         leaves.insert(ptr);
-        if !mem.read_exact(ptr, &mut leaf) {
+        let Some(leaf) = block(mem, ptr, leaf_bytes as usize) else {
             problems.push(Diagnostic::at(
                 "unreadable",
                 ptr,
                 format!("page map leaf {i} is not in the core: its spans were skipped"),
             ));
             continue;
-        }
-        for (k, entry) in leaf.chunks_exact(8).enumerate() {
+        };
+        for (k, s) in nonzero_words(&leaf) {
             let page = (i << p.leaf_bits) + k as u64;
-            let s = u64::from_le_bytes(entry.try_into().unwrap_or_default());
-            if s == 0 || page < skip_to {
+            if page < skip_to {
                 continue;
             }
             let Some(span) = read_span(mem, l, s, classes) else {
