@@ -130,6 +130,9 @@ run_one() {
     # limit, grown slowly from 4 bytes, kept a slow target on unpatched seeds for minutes.
     local extra=()
     [ "$crate" != heap-walkers ] || extra=(-len_control=0)
+    # One thread for rayon's work: an input takes a millisecond, which rayon's threads
+    # handing it among themselves cost more than they save, and runs go side by side (-j).
+    local -x RAYON_NUM_THREADS=${RAYON_NUM_THREADS:-1}
     # -timeout: a run over 60 s is a hang (libFuzzer counts wall time: at nice 19 on a
     # loaded machine a 16 ms input once took 10 s, so a timeout is replayed at normal
     # priority below before it is kept); -rss_limit_mb: 2 GiB is an out-of-memory (the

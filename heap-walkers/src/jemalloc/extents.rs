@@ -187,6 +187,11 @@ fn base_blocks(mem: &dyn Memory, headers: &[u64], edata_size: u64) -> Vec<(u64, 
     };
     let mut found: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
     let mut loose = Vec::new();
+    // The headers come sorted. When one's block was not found, no start from its own down
+    // to the bottom of its search holds a block reaching past it, so none reaching past a
+    // later (higher) header either, whose search ends no lower: a damaged heap's thousands
+    // of loose headers would otherwise each read 512 starts.
+    let mut no_block_to: Option<u64> = None;
     for &h in headers {
         if found
             .range(..=h)
@@ -195,14 +200,21 @@ fn base_blocks(mem: &dyn Memory, headers: &[u64], edata_size: u64) -> Vec<(u64, 
         {
             continue;
         }
-        let mut start = h & !(BASE_BLOCK_ALIGN - 1);
+        let top = h & !(BASE_BLOCK_ALIGN - 1);
+        let mut start = top;
         let block = loop {
+            if no_block_to.is_some_and(|to| start <= to) {
+                break None;
+            }
             match block_at(start) {
                 Some((s, e)) if h < e => break Some((s, e)),
                 _ if h - start >= MAX_BASE_BLOCK || start < BASE_BLOCK_ALIGN => break None,
                 _ => start -= BASE_BLOCK_ALIGN,
             }
         };
+        if block.is_none() {
+            no_block_to = Some(top);
+        }
         match block {
             Some((s, e)) => {
                 found.insert(s, e);
@@ -671,5 +683,31 @@ mod tests {
         assert_eq!(rtree_levels(16), (16, 16));
         assert_eq!(edata_size(12), 128);
         assert_eq!(edata_size(16), 1112);
+    }
+
+    /// Headers in no block are their own ranges; one that follows them in a block above is
+    /// still found in it (the search that failed below does not hide it), and so is one in a
+    /// block that spans several 2 MiB steps under a loose header's.
+    #[test]
+    fn base_blocks_found_past_loose_headers() {
+        const MIB: u64 = 1 << 20;
+        let mut image = core_reader::MemoryImage::new();
+        // base_block_t { size, next }: a 2 MiB block at 4 MiB and a 6 MiB one at 16 MiB.
+        let mut small = vec![0u8; (3 * MIB) as usize];
+        small[MIB as usize..MIB as usize + 8].copy_from_slice(&(2 * MIB).to_le_bytes());
+        assert!(image.add(3 * MIB, small));
+        let mut big = vec![0u8; (7 * MIB) as usize];
+        big[MIB as usize..MIB as usize + 8].copy_from_slice(&(6 * MIB).to_le_bytes());
+        assert!(image.add(15 * MIB, big));
+        let headers = [3 * MIB + 64, 4 * MIB + 64, 15 * MIB + 64, 21 * MIB + 64];
+        assert_eq!(
+            base_blocks(&image, &headers, 128),
+            [
+                (4 * MIB, 6 * MIB),
+                (16 * MIB, 22 * MIB),
+                (3 * MIB + 64, 3 * MIB + 192),
+                (15 * MIB + 64, 15 * MIB + 192),
+            ]
+        );
     }
 }
