@@ -3,10 +3,12 @@
 //
 // `read` runs everything on one input (every parser by what the input looks like, every view
 // and renderer, merge and subtract): thorough but slow on big inputs (~14 executions/s on
-// megabyte profiles). The others each run one parser or one renderer on inputs cut to
-// `MAX_INPUT` bytes, so each runs thousands of times a second: a parser target puts its
-// format's header before the input (so every mutation reaches that parser), a renderer
-// target reads the input as any profile, names its addresses, and runs one renderer.
+// megabyte profiles; the fuzz script's -max_len cuts them to 64 KiB). The others each run
+// one parser or one renderer on inputs cut to `MAX_INPUT` bytes, so each runs thousands of
+// times a second: a parser target puts its format's header before the input (so every
+// mutation reaches that parser), a renderer target reads the input as any profile, names
+// its addresses, and runs one renderer. A renderer renders one value of the profile, picked
+// by the input's length ([`pick`]).
 
 use profile_import::{
     merge, read_bytes, subtract, symbolize, ModuleRef, Profile, SymbolFrame, Symbolize,
@@ -42,17 +44,25 @@ impl Symbolize for Names {
     }
 }
 
-/// Reads `data` as a profile and runs everything on it: symbolize, every view and renderer,
-/// the pprof read-back, merge and subtract.
+/// Reads `data` as a profile and runs everything on it: symbolize, every view and renderer
+/// (of the value [`pick`] names), the pprof read-back, merge and subtract.
 pub fn exercise(data: &[u8]) {
     let Some(profile) = parse(data) else {
         return;
     };
-    render_text(&profile);
-    render_json(&profile);
-    render_folded(&profile);
-    render_pprof(&profile);
+    let k = pick(data);
+    render_text(&profile, k);
+    render_json(&profile, k);
+    render_folded(&profile, k);
+    render_pprof(&profile, k);
     merge_subtract(profile);
+}
+
+/// Which value a run renders (and with which text options): the input's length picks it, so
+/// inputs take each in turn. Every value on every input cost four times as much (twelve for
+/// the text view's options) for paths that differ only in the column summed.
+fn pick(data: &[u8]) -> usize {
+    data.len()
 }
 
 /// The most of its input a one-parser or one-renderer target reads: profiles of a few
@@ -72,7 +82,7 @@ pub const TARGETS: [(&str, Body); 9] = [
     ("json", |d| render(d, render_json)),
     ("folded", |d| render(d, render_folded)),
     ("pprof_out", |d| render(d, render_pprof)),
-    ("merge", |d| render(d, |p| merge_subtract(p.clone()))),
+    ("merge", |d| render(d, |p, _| merge_subtract(p.clone()))),
 ];
 
 /// The input read as a profile, its addresses named.
@@ -100,9 +110,10 @@ fn parse_proto(data: &[u8]) {
 }
 
 /// One renderer on the (cut) input read as any profile.
-fn render(data: &[u8], renderer: impl Fn(&Profile)) {
-    if let Some(profile) = parse(&data[..data.len().min(MAX_INPUT)]) {
-        renderer(&profile);
+fn render(data: &[u8], renderer: impl Fn(&Profile, usize)) {
+    let data = &data[..data.len().min(MAX_INPUT)];
+    if let Some(profile) = parse(data) {
+        renderer(&profile, pick(data));
     }
 }
 
@@ -121,50 +132,41 @@ static TEXT_OPTIONS: LazyLock<Vec<(ViewOptions, Option<usize>)>> = LazyLock::new
         .collect()
 });
 
-/// The text view of every value, with focus and ignore patterns and without.
-fn render_text(profile: &Profile) {
-    let mut sink = Vec::new();
-    for (options, top) in TEXT_OPTIONS.iter() {
-        View::new(profile, options)
-            .write_text(&mut sink, *top)
-            .expect("text");
-    }
+/// The text view of the `k`th value and options ([`TEXT_OPTIONS`]: every value, with focus
+/// and ignore patterns and without).
+fn render_text(profile: &Profile, k: usize) {
+    let (options, top) = &TEXT_OPTIONS[k % TEXT_OPTIONS.len()];
+    View::new(profile, options)
+        .write_text(&mut Vec::new(), *top)
+        .expect("text");
 }
 
-fn view_all(profile: &Profile, value: ValueKind) -> View<'_> {
+/// The view of the `k`th value, every sample kept.
+fn view_all(profile: &Profile, k: usize) -> View<'_> {
+    let value = ValueKind::ALL[k % ValueKind::ALL.len()];
     let options = ViewOptions::new(value, None, None).expect("no pattern");
     View::new(profile, &options)
 }
 
-/// The JSON view of every value.
-fn render_json(profile: &Profile) {
-    let mut sink = Vec::new();
-    for value in ValueKind::ALL {
-        view_all(profile, value)
-            .write_json(&mut sink, Some(20))
-            .expect("json");
-    }
+/// The JSON view of the `k`th value.
+fn render_json(profile: &Profile, k: usize) {
+    view_all(profile, k)
+        .write_json(&mut Vec::new(), Some(20))
+        .expect("json");
 }
 
-/// The folded stacks of every value.
-fn render_folded(profile: &Profile) {
-    let mut sink = Vec::new();
-    for value in ValueKind::ALL {
-        view_all(profile, value)
-            .write_folded(&mut sink)
-            .expect("folded");
-    }
+/// The folded stacks of the `k`th value.
+fn render_folded(profile: &Profile, k: usize) {
+    view_all(profile, k)
+        .write_folded(&mut Vec::new())
+        .expect("folded");
 }
 
-/// The pprof of every value, which must read back.
-fn render_pprof(profile: &Profile) {
-    for value in ValueKind::ALL {
-        let mut pprof = Vec::new();
-        view_all(profile, value)
-            .write_pprof(&mut pprof)
-            .expect("pprof");
-        read_bytes(&pprof).expect("our own pprof reads back");
-    }
+/// The pprof of the `k`th value, which must read back.
+fn render_pprof(profile: &Profile, k: usize) {
+    let mut pprof = Vec::new();
+    view_all(profile, k).write_pprof(&mut pprof).expect("pprof");
+    read_bytes(&pprof).expect("our own pprof reads back");
 }
 
 /// Two copies merged, one subtracted again.
