@@ -37,13 +37,14 @@ fn a_hand_built_heap_is_walked() {
     let heap = walk(&seed(), &Options { allocations: true }).expect("walked");
     assert!(heap.problems.is_empty(), "{:?}", heap.problems);
     let s = &heap.detail.stats;
-    assert_eq!(s.thread_cache_freelist_bytes, 16);
-    assert_eq!(s.central_cache_freelist_bytes, 2 * 16);
+    assert_eq!(s.thread_cache_freelist_bytes, 256);
+    assert_eq!(s.central_cache_freelist_bytes, 2 * 256);
     // used_slots_ × num_objects_to_move × size, as GetStats counts it.
-    assert_eq!(s.transfer_cache_freelist_bytes, 32 * 16);
+    assert_eq!(s.transfer_cache_freelist_bytes, 32 * 256);
+    // The system's bytes less the page heap's free ones and the caches'.
     assert_eq!(
         s.bytes_in_use_by_application,
-        4 * 8192 - 8192 - 32 - 512 - 16
+        4 * 8192 - 8192 - 2 * 256 - 32 * 256 - 256
     );
     assert_eq!(heap.detail.free_spans.len(), 1);
     assert_eq!(heap.detail.free_spans[0].normal, 1);
@@ -52,16 +53,17 @@ fn a_hand_built_heap_is_walked() {
     assert_eq!(count(AllocationState::Tcache), 1);
     // Two on the span, two in the transfer slot, and the free span.
     assert_eq!(count(AllocationState::Free), 5);
-    assert_eq!(count(AllocationState::Used), 512 - 5 + 1);
+    // The span's 32 objects, less those five free; and the large allocation.
+    assert_eq!(count(AllocationState::Used), 32 - 5 + 1);
     let arena = &heap.arenas[0].figures;
-    assert_eq!(arena.in_use_bytes, (512 - 5) * 16 + 2 * 8192);
+    assert_eq!(arena.in_use_bytes, (32 - 5) * 256 + 2 * 8192);
     assert_eq!(arena.largest_free, 8192);
     let mut text = Vec::new();
     heap.write_stats(&mut text).expect("text");
     let text = String::from_utf8(text).expect("utf-8");
-    assert!(text.contains("MALLOC: +          512 (    0.0 MiB) Bytes in transfer cache freelist"));
+    assert!(text.contains("MALLOC: +         8192 (    0.0 MiB) Bytes in transfer cache freelist"));
     assert!(
-        text.contains("class   1 [       16 bytes ] :       35 objs;"),
+        text.contains("class   1 [      256 bytes ] :       35 objs;"),
         "{text}"
     );
 }
@@ -83,11 +85,11 @@ fn damaged_heaps_do_not_panic() {
         CACHE + 32,
         CACHE + 40,
         CACHE + 4144,
-        HEAP + 16 * 3,
-        HEAP + 16 * 10,
+        HEAP + OBJECT * 3,
+        HEAP + OBJECT * 10,
     ];
     for at in targets {
-        for v in [0, 1, u64::MAX, at, SPANS, HEAP + 16 * 3, 1 << 40] {
+        for v in [0, 1, u64::MAX, at, SPANS, HEAP + OBJECT * 3, 1 << 40] {
             let mut img = seed();
             poke(&mut img, at, v);
             if let Ok(heap) = walk(&img, &Options { allocations: true }) {
@@ -119,7 +121,7 @@ fn page_map_leaves_that_overlap_are_skipped() {
         .count();
     assert_eq!(overlaps, 4095);
     let list = heap.allocations.as_ref().expect("listed");
-    assert_eq!(list.len(), 512 + 2, "the seed's objects and spans, once");
+    assert_eq!(list.len(), 32 + 2, "the seed's objects and spans, once");
 }
 
 /// A size class whose spans are longer than any 2.10 class's matches no span: a span of
