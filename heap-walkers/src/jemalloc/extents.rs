@@ -203,7 +203,11 @@ fn base_blocks(mem: &dyn Memory, headers: &[u64], edata_size: u64) -> Vec<(u64, 
         let top = h & !(BASE_BLOCK_ALIGN - 1);
         let mut start = top;
         let block = loop {
-            if no_block_to.is_some_and(|to| start <= to) {
+            // A base block is one mapping, and a core keeps a prefix of each (a cut core
+            // loses its tail): no block starting below a start that is not in the core
+            // reaches `h`, which is. Without that, a loose header far from any block read
+            // 512 starts.
+            if no_block_to.is_some_and(|to| start <= to) || mem.bytes_at(start).is_empty() {
                 break None;
             }
             match block_at(start) {
