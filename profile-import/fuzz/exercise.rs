@@ -3,7 +3,7 @@
 //
 // `read` runs everything on one input (every parser by what the input looks like, every view
 // and renderer, merge and subtract): thorough but slow on big inputs (~14 executions/s on
-// megabyte profiles; the fuzz script's -max_len cuts them to 64 KiB). The others each run
+// megabyte profiles; the fuzz script's -max_len cuts them to 8 KiB). The others each run
 // one parser or one renderer on inputs cut to `MAX_INPUT` bytes, so each runs thousands of
 // times a second: a parser target puts its format's header before the input (so every
 // mutation reaches that parser), a renderer target reads the input as any profile, names
