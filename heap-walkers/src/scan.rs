@@ -542,7 +542,8 @@ mod tests {
     #[test]
     fn nonzero_words_skip_zeros_and_keep_every_other_word() {
         // Every single non-zero word of a 1,000-word run (and a partial word at its end),
-        // at each position in and across the 8-word blocks, against a word-by-word reading.
+        // at each position in and across the blocks tested as one, against a word-by-word
+        // reading.
         for at in 0..1000 {
             for value in [1u64, 1 << 63, u64::MAX] {
                 let mut bytes = vec![0u8; 8 * 1000 + 5];
