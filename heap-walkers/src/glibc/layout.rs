@@ -340,9 +340,10 @@ impl Layout {
     }
 
     /// The heap size limit (`heap_max_size ()`): 64 MiB, or four huge pages when
-    /// `mp_.hp_pagesize` is set (malloc/arena.c at glibc-2.35).
+    /// `mp_.hp_pagesize` is set (malloc/arena.c at glibc-2.35). A page size no machine has
+    /// (over 16 GiB, the largest huge page Linux offers) is a damaged `mp_`: ignored.
     pub fn heap_max_size(&self, hp_pagesize: u64) -> u64 {
-        if hp_pagesize != 0 && hp_pagesize.is_power_of_two() {
+        if hp_pagesize.is_power_of_two() && hp_pagesize <= 1 << 34 {
             hp_pagesize * 4
         } else {
             HEAP_MAX_SIZE

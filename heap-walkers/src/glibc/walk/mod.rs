@@ -330,7 +330,13 @@ impl<'a> Walker<'a> {
         let ranges: Vec<Range> = self
             .segments
             .iter()
-            .map(|s| (s.start, s.top.map_or(s.end, |t| t + 16), s.arena))
+            .map(|s| {
+                (
+                    s.start,
+                    s.top.map_or(s.end, |t| t.saturating_add(16)),
+                    s.arena,
+                )
+            })
             .collect();
         if self.safe_linking.is_none() {
             self.safe_linking = self.detect_safe_linking(&ranges);
