@@ -155,6 +155,38 @@ type Range = (u64, u64, usize);
 /// Problems kept at most: a badly broken heap must not drown the output.
 const MAX_PROBLEMS: usize = 1000;
 
+/// Segments of fewer bytes in all have their tcache skim and fastbin walks done on the
+/// walk's own thread: two thread starts cost more than the work on a heap this small (a
+/// test's, a fuzz input's: a quarter of the glibc fuzz target's time went to them).
+const BESIDE_MIN_BYTES: u64 = 1 << 20;
+
+/// Work started on a thread of its own, or done already where a thread would not pay.
+enum Beside<'scope, T> {
+    Thread(std::thread::ScopedJoinHandle<'scope, T>),
+    Done(T),
+}
+
+impl<'scope, T: Send + 'scope> Beside<'scope, T> {
+    fn start<'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        thread: bool,
+        work: impl FnOnce() -> T + Send + 'scope,
+    ) -> Self {
+        if thread {
+            Beside::Thread(scope.spawn(work))
+        } else {
+            Beside::Done(work())
+        }
+    }
+
+    fn join(self) -> std::thread::Result<T> {
+        match self {
+            Beside::Thread(h) => h.join(),
+            Beside::Done(t) => Ok(t),
+        }
+    }
+}
+
 /// Walks glibc malloc's heap in a process.
 pub fn walk(target: &dyn Target, options: &WalkOptions) -> Result<GlibcHeap, Error> {
     let listing = options.list.then(Listing::all);
@@ -351,10 +383,16 @@ impl<'a> Walker<'a> {
         // own where the segments' bytes are all they read; the bins here.
         let pieces = self.list_pieces(&ranges);
         let mut fastbins: Vec<_> = (0..self.raw.len()).map(|i| self.fastbin_walks(i)).collect();
+        let total: u64 = self
+            .segments
+            .iter()
+            .map(|s| s.top.map_or(s.end, |t| t).saturating_sub(s.start))
+            .fold(0, u64::saturating_add);
+        let beside = total >= BESIDE_MIN_BYTES;
         let skimmed = std::thread::scope(|s| {
             let skim = skimmable.map(|bytes| {
                 let mut candidates = Candidates::new(&self.tcache_layouts());
-                s.spawn(move || {
+                Beside::start(s, beside, move || {
                     chunks::skim_bytes(&bytes, |c, size, in_use| candidates.add(c, size, in_use))
                         .map(|()| candidates)
                 })
@@ -364,7 +402,7 @@ impl<'a> Walker<'a> {
                     .map(|i| self.fastbin_pass(pieces, i, &ranges))
                     .collect();
                 let mut fastbins = std::mem::take(&mut fastbins);
-                s.spawn(move || {
+                Beside::start(s, beside, move || {
                     for (pass, walks) in passes.iter().zip(fastbins.iter_mut()) {
                         pass.walk(walks);
                     }
@@ -398,11 +436,6 @@ impl<'a> Walker<'a> {
         self.find_tcaches(&ranges, candidates);
         self.marks.sort();
         self.report_duplicates();
-        let total: u64 = self
-            .segments
-            .iter()
-            .map(|s| s.top.map_or(s.end, |t| t).saturating_sub(s.start))
-            .sum();
         self.progress.start(total);
         for (seg, bytes) in self.segments.clone().iter().zip(bytes) {
             self.walk_segment(seg, bytes);
