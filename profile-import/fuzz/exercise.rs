@@ -1,9 +1,10 @@
 // The bodies of the profile-import fuzz targets, shared with tests/robustness.rs (both
 // `include!` this file, so the regression tests run exactly what the fuzzer runs).
 //
-// `read` runs everything on one input (every parser by what the input looks like, every view
-// and renderer, merge and subtract): thorough but slow on big inputs (~14 executions/s on
-// megabyte profiles; the fuzz script's -max_len cuts them to 8 KiB). The others each run
+// `read` reads any bytes (every parser by what the input looks like, gzipped or not) and runs
+// one stage of five on it, picked by the input's length ([`exercise_one`]); the tests run
+// every stage on each input ([`exercise`]). Everything on every input was thorough but slow
+// (~14 executions/s on megabyte profiles; the fuzz script's -max_len cuts them to 8 KiB). The others each run
 // one parser or one renderer on inputs cut to `MAX_INPUT` bytes, so each runs thousands of
 // times a second: a parser target puts its format's header before the input (so every
 // mutation reaches that parser), a renderer target reads the input as any profile, names
@@ -56,6 +57,25 @@ pub fn exercise(data: &[u8]) {
     render_folded(&profile, k);
     render_pprof(&profile, k);
     merge_subtract(profile);
+}
+
+/// [`exercise`] as the `read` target runs it: one stage of the five per input, picked by
+/// its length as the value is, after the same reading and symbolizing. The other targets
+/// cover each stage on its own; what only `read` reaches is the reading of any bytes (gzip,
+/// every format's sniffing), and all five stages on every input cost it three times as
+/// much. The tests run [`exercise`], every stage on each input.
+pub fn exercise_one(data: &[u8]) {
+    let Some(profile) = parse(data) else {
+        return;
+    };
+    let k = pick(data);
+    match k % 5 {
+        0 => render_text(&profile, k / 5),
+        1 => render_json(&profile, k / 5),
+        2 => render_folded(&profile, k / 5),
+        3 => render_pprof(&profile, k / 5),
+        _ => merge_subtract(profile),
+    }
 }
 
 /// Which value a run renders (and with which text options): the input's length picks it, so

@@ -60,7 +60,7 @@ fn fuzz_regressions_do_not_panic() {
     );
 }
 
-/// Each one-part target on the start of every corpus profile.
+/// Each one-part target (on the start of every corpus profile) and `read`'s body (on all of it).
 #[test]
 fn split_targets_read_corpus_profiles() {
     for name in [
@@ -73,6 +73,7 @@ fn split_targets_read_corpus_profiles() {
         for (_, body) in TARGETS {
             body(&bytes);
         }
+        exercise_one(&bytes);
     }
 }
 
