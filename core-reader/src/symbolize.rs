@@ -295,7 +295,7 @@ impl Symbolizer {
         };
         let probe = module.bias.to_module(ProcessAddr(addr));
         let mut out = Vec::new();
-        if let Some(ctx) = self.context(loaded) {
+        if let Some(ctx) = self.context(loaded, probe.0) {
             if let Ok(mut frames) = ctx.find_frames(probe.0).skip_all_loads() {
                 while let Ok(Some(f)) = frames.next() {
                     let function = f
@@ -349,7 +349,7 @@ impl Symbolizer {
         let probe = module.bias.to_module(ProcessAddr(addr)).0;
         // The innermost frame's line is the line table's; outer (inlining) frames' lines
         // are their call sites'.
-        if let (Some(first), Some(ctx)) = (frames.first_mut(), self.context(loaded)) {
+        if let (Some(first), Some(ctx)) = (frames.first_mut(), self.context(loaded, probe)) {
             if let Some((file, line)) = statement_line(&ctx, probe) {
                 first.file = Some(file);
                 first.line = Some(line);
@@ -369,8 +369,8 @@ impl Symbolizer {
         address: u64,
     ) -> Option<String> {
         let (module, loaded) = self.loaded_at(pc)?;
-        let ctx = self.context(loaded)?;
         let probe = module.bias.to_module(ProcessAddr(pc)).0;
+        let ctx = self.context(loaded, probe)?;
         let unit = ctx.find_dwarf_and_unit(probe).skip_all_loads()?;
         // The outermost frame at the pc is the function the stack frame belongs to; the
         // inlined ones are scopes inside it.
@@ -390,11 +390,19 @@ impl Symbolizer {
         crate::locals::variable_at(unit, function?, &frame, address)
     }
 
-    /// The line-table context of a loaded module, made on first use.
+    /// The line-table context of a loaded module, made on first use, for a lookup at `probe`
+    /// (a module address). None at the last address of all: addr2line 0.25 looks units up
+    /// by the range `[probe, probe + 1)` (src/unit.rs, `find`), which overflows there, and no
+    /// code lives there (found by the core fuzz target: a load bias, from mutated headers,
+    /// one above a frame's address puts that frame at module address 2^64 - 1).
     fn context<'l>(
         &self,
         loaded: &'l Loaded,
+        probe: u64,
     ) -> Option<MutexGuard<'l, addr2line::Context<Reader>>> {
+        if probe == u64::MAX {
+            return None;
+        }
         let context = loaded.dwarf.get_or_init(|| {
             let (file, dir) = loaded.dwarf_file.as_ref()?;
             let dwarf = load_dwarf(
