@@ -6,8 +6,9 @@
 //! given and in `/usr/lib/debug` (under the sysroot when one is given).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
@@ -110,7 +111,7 @@ struct Symbols {
     /// Data objects with a size (globals, statics, vtables), by address.
     data: Vec<Symbol>,
     /// Every defined symbol, by name.
-    by_name: std::collections::HashMap<&'static str, ModuleAddr>,
+    by_name: HashMap<&'static str, ModuleAddr>,
 }
 
 /// Everything loaded for one module, lazily.
@@ -138,7 +139,7 @@ pub(crate) struct Loaded {
 
 struct Entry {
     module: Module,
-    loaded: OnceLock<Loaded>,
+    loaded: OnceLock<Arc<Loaded>>,
 }
 
 /// Symbolizes addresses of a set of modules.
@@ -250,7 +251,7 @@ impl Symbolizer {
         self.entries.iter().map(|e| {
             (
                 &e.module,
-                e.loaded
+                &**e.loaded
                     .get_or_init(|| load(&e.module, self.files, &self.debug_dirs)),
             )
         })
@@ -260,7 +261,7 @@ impl Symbolizer {
         let e = self.entry_at(addr)?;
         Some((
             &e.module,
-            e.loaded
+            &**e.loaded
                 .get_or_init(|| load(&e.module, self.files, &self.debug_dirs)),
         ))
     }
@@ -700,14 +701,67 @@ fn find_local_debug_file(
     })
 }
 
-fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Loaded {
-    let file = module
+/// What a [`Loaded`] is made from: the bytes of a module's file and debug file (each mapped
+/// once per program by the [`FileCache`], so equal slices are the same file), the folder a
+/// dwz file is named from, and the debug folders.
+#[derive(PartialEq, Eq, Hash)]
+struct LoadKey {
+    file: Option<(usize, usize)>,
+    debug: Option<(usize, usize)>,
+    dir: Option<PathBuf>,
+    debug_dirs: Vec<PathBuf>,
+}
+
+/// Modules loaded from files, shared by every symbolizer of the program: two cores of one
+/// program (`diff`), a core and its heap profile (`report`), or the core fuzz target's
+/// inputs read the same libraries, and their symbol tables, CFI and DWARF (libc6-dbg's:
+/// 30 MB) need parsing once. Each cell is filled outside the map's lock, so modules load
+/// side by side.
+type SharedModules = Mutex<HashMap<LoadKey, Arc<OnceLock<Arc<Loaded>>>>>;
+
+/// A module's loaded data: shared (see [`SharedModules`]) unless its code was read from the
+/// core's memory (the vDSO), whose bytes are that core's.
+fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Arc<Loaded> {
+    static SHARED: LazyLock<SharedModules> = LazyLock::new(SharedModules::default);
+    let from_file = module
         .file
         .as_ref()
         .filter(|f| f.usable())
-        .and_then(|f| files.get(&f.path))
-        .or(module.memory_image);
+        .and_then(|f| files.get(&f.path));
     let debug = module.debug_file.as_deref().and_then(|p| files.get(p));
+    let dir = module
+        .debug_file
+        .as_deref()
+        .or(module.file.as_ref().map(|f| f.path.as_path()))
+        .and_then(Path::parent)
+        .map(Path::to_path_buf);
+    if from_file.is_none() && module.memory_image.is_some() {
+        return Arc::new(parse_module(module.memory_image, debug, dir, debug_dirs));
+    }
+    let span = |b: &[u8]| (b.as_ptr() as usize, b.len());
+    let key = LoadKey {
+        file: from_file.map(span),
+        debug: debug.map(span),
+        dir: dir.clone(),
+        debug_dirs: debug_dirs.to_vec(),
+    };
+    let cell = SHARED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(key)
+        .or_default()
+        .clone();
+    cell.get_or_init(|| Arc::new(parse_module(from_file, debug, dir, debug_dirs)))
+        .clone()
+}
+
+/// Parses a module's file (or memory image) and debug file: symbols now, DWARF on first use.
+fn parse_module(
+    file: Option<&'static [u8]>,
+    debug: Option<&'static [u8]>,
+    dir: Option<PathBuf>,
+    debug_dirs: &[PathBuf],
+) -> Loaded {
     let parsed_file = file.and_then(|d| object::File::parse(d).ok());
     let parsed_debug = debug.and_then(|d| object::File::parse(d).ok());
 
@@ -738,12 +792,6 @@ fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Loaded {
         o.as_ref()
             .is_some_and(|o| o.section_by_name(".debug_info").is_some())
     };
-    let dir = module
-        .debug_file
-        .as_deref()
-        .or(module.file.as_ref().map(|f| f.path.as_path()))
-        .and_then(Path::parent)
-        .map(Path::to_path_buf);
     let cfi = CfiTables::of([&parsed_file, &parsed_debug].into_iter().flatten());
     let dwarf_obj = if has_dwarf(&parsed_debug) {
         parsed_debug
@@ -767,7 +815,7 @@ fn collect_symbols(
     obj: &object::File<'static>,
     out: &mut Vec<Symbol>,
     data: &mut Vec<Symbol>,
-    by_name: &mut std::collections::HashMap<&'static str, ModuleAddr>,
+    by_name: &mut HashMap<&'static str, ModuleAddr>,
 ) {
     for sym in obj.symbols().chain(obj.dynamic_symbols()) {
         if sym.is_undefined() || sym.address() == 0 || sym.kind() == SymbolKind::Tls {
