@@ -1,9 +1,11 @@
-//! Files opened on the side of a core: executables, libraries and debug files.
+//! Files opened on the side of a core: executables, libraries and debug files, and the
+//! images of modules read from a core's memory (the vDSO).
 //!
-//! Each is mapped once and kept for the life of the program: symbol tables, DWARF and CFI
-//! borrow from the mapping for as long as heapmortem runs, and a command runs over one core.
+//! Each is mapped (or copied) once and kept for the life of the program: symbol tables,
+//! DWARF and CFI borrow from it for as long as heapmortem runs, and a command runs over one
+//! core or two.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -12,9 +14,13 @@ use std::sync::{Mutex, OnceLock};
 /// sections of them, each inflated at most once.
 #[derive(Default)]
 pub(crate) struct FileCache {
-    files: Mutex<HashMap<PathBuf, Option<&'static [u8]>>>,
+    /// Files opened, by path (a path that could not be opened is tried again when asked:
+    /// a damaged core names any number of them).
+    files: Mutex<HashMap<PathBuf, &'static [u8]>>,
     /// Inflated sections by the address and length of their compressed bytes.
     inflated: Mutex<HashMap<(usize, usize), &'static [u8]>>,
+    /// Module images copied out of cores, by their bytes.
+    images: Mutex<HashSet<&'static [u8]>>,
 }
 
 impl FileCache {
@@ -52,10 +58,28 @@ impl FileCache {
         bytes
     }
 
+    /// A module image read from a core (the vDSO), kept once per distinct content: the
+    /// cores of one machine share their vDSO, and the core fuzz target's inputs, most of
+    /// which leave it as it was, would otherwise keep a copy each.
+    pub fn image(&self, bytes: Vec<u8>) -> &'static [u8] {
+        let mut images = self.images.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&kept) = images.get(&bytes[..]) {
+            return kept;
+        }
+        let kept: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        images.insert(kept);
+        kept
+    }
+
     /// The bytes of a file, or `None` when it cannot be opened.
     pub fn get(&self, path: &Path) -> Option<&'static [u8]> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        *files.entry(path.to_path_buf()).or_insert_with(|| map(path))
+        if let Some(&bytes) = files.get(path) {
+            return Some(bytes);
+        }
+        let bytes = map(path)?;
+        files.insert(path.to_path_buf(), bytes);
+        Some(bytes)
     }
 }
 

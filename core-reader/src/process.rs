@@ -219,7 +219,8 @@ impl Process {
         let bias = LoadBias::between(ProcessAddr(base), low);
         let seg = self.core.segment_at(base)?;
         let end = seg.end();
-        // A few pages at most; copied once so symbol tables and CFI can borrow it.
+        // A few pages at most; copied once (per content: see `FileCache::image`) so symbol
+        // tables and CFI can borrow it.
         let len = usize::try_from(end - base).ok().filter(|&l| l <= 1 << 20)?;
         let mut bytes = vec![0u8; len];
         let n = self.read(base, &mut bytes);
@@ -235,7 +236,7 @@ impl Process {
             debug_file: None,
             debug_file_source: None,
             is_main: false,
-            memory_image: Some(Box::leak(bytes.into_boxed_slice())),
+            memory_image: Some(FileCache::global().image(bytes)),
         })
     }
 

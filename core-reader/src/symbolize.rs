@@ -701,9 +701,9 @@ fn find_local_debug_file(
     })
 }
 
-/// What a [`Loaded`] is made from: the bytes of a module's file and debug file (each mapped
-/// once per program by the [`FileCache`], so equal slices are the same file), the folder a
-/// dwz file is named from, and the debug folders.
+/// What a [`Loaded`] is made from: the bytes of a module's file (or of its image in a core)
+/// and debug file (each kept once per program by the [`FileCache`], so equal slices are the
+/// same file), the folder a dwz file is named from, and the debug folders.
 #[derive(PartialEq, Eq, Hash)]
 struct LoadKey {
     file: Option<(usize, usize)>,
@@ -712,22 +712,21 @@ struct LoadKey {
     debug_dirs: Vec<PathBuf>,
 }
 
-/// Modules loaded from files, shared by every symbolizer of the program: two cores of one
-/// program (`diff`), a core and its heap profile (`report`), or the core fuzz target's
-/// inputs read the same libraries, and their symbol tables, CFI and DWARF (libc6-dbg's:
-/// 30 MB) need parsing once. Each cell is filled outside the map's lock, so modules load
-/// side by side.
+/// Loaded modules, shared by every symbolizer of the program: two cores of one program
+/// (`diff`), a core and its heap profile (`report`), or the core fuzz target's inputs read
+/// the same libraries, and their symbol tables, CFI and DWARF (libc6-dbg's: 30 MB) need
+/// parsing once. Each cell is filled outside the map's lock, so modules load side by side.
 type SharedModules = Mutex<HashMap<LoadKey, Arc<OnceLock<Arc<Loaded>>>>>;
 
-/// A module's loaded data: shared (see [`SharedModules`]) unless its code was read from the
-/// core's memory (the vDSO), whose bytes are that core's.
+/// A module's loaded data, shared (see [`SharedModules`]).
 fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Arc<Loaded> {
     static SHARED: LazyLock<SharedModules> = LazyLock::new(SharedModules::default);
-    let from_file = module
+    let file = module
         .file
         .as_ref()
         .filter(|f| f.usable())
-        .and_then(|f| files.get(&f.path));
+        .and_then(|f| files.get(&f.path))
+        .or(module.memory_image);
     let debug = module.debug_file.as_deref().and_then(|p| files.get(p));
     let dir = module
         .debug_file
@@ -735,12 +734,13 @@ fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Arc<Loade
         .or(module.file.as_ref().map(|f| f.path.as_path()))
         .and_then(Path::parent)
         .map(Path::to_path_buf);
-    if from_file.is_none() && module.memory_image.is_some() {
-        return Arc::new(parse_module(module.memory_image, debug, dir, debug_dirs));
+    if file.is_none() && debug.is_none() {
+        // Nothing to parse, and a damaged core names any number of such modules.
+        return Arc::new(parse_module(None, None, dir, debug_dirs));
     }
     let span = |b: &[u8]| (b.as_ptr() as usize, b.len());
     let key = LoadKey {
-        file: from_file.map(span),
+        file: file.map(span),
         debug: debug.map(span),
         dir: dir.clone(),
         debug_dirs: debug_dirs.to_vec(),
@@ -751,7 +751,7 @@ fn load(module: &Module, files: &FileCache, debug_dirs: &[PathBuf]) -> Arc<Loade
         .entry(key)
         .or_default()
         .clone();
-    cell.get_or_init(|| Arc::new(parse_module(from_file, debug, dir, debug_dirs)))
+    cell.get_or_init(|| Arc::new(parse_module(file, debug, dir, debug_dirs)))
         .clone()
 }
 
