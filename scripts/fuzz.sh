@@ -148,7 +148,9 @@ run_one() {
     dir=$(regression_dir "$spec")
     mkdir -p "$dir"
     for f in "$artifacts"/crash-* "$artifacts"/timeout-* "$artifacts"/oom-*; do
-        [ -e "$f" ] || continue
+        # Only this run's: an earlier run's artifact was copied then, or dropped on purpose
+        # (a second input of a fault already kept).
+        [ -e "$f" ] && [ "$f" -nt "$log" ] || continue
         local name
         name=$(basename "$f")
         # A timeout that replays within 10 s at normal priority was the machine's load.
