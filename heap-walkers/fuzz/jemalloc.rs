@@ -295,7 +295,9 @@ pub fn exercise(data: &[u8]) {
     if let Ok(heap) = heap_walkers::jemalloc::walk_with(image, &options) {
         let summary = heap.summary();
         let _ = serde_json::to_string(&summary);
-        let _ = serde_json::to_string(&heap.to_stats_json());
+        // Building the document runs every serializer of ours; writing the finished
+        // `Value` out is serde_json's alone and cost a fifth of each input.
+        let _ = heap.to_stats_json();
         let _ = heap.write_text(&mut std::io::sink());
         let _ = heap.findings();
     }

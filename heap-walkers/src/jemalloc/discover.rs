@@ -219,8 +219,7 @@ pub(crate) fn scan_globals(target: &dyn Target, l: &Layout) -> Option<Globals> {
                     {
                         bin_infos = Some(at);
                     }
-                } else if w != 0 && w % 64 == 0 && super::walk::check_arena(target, l, 0, w).is_ok()
-                {
+                } else if w != 0 && w % 64 == 0 && super::walk::arena_fits(target, l, 0, w) {
                     if let Some(n) = arena_array(target, l, at) {
                         arena_slots.push((at, n));
                     }
@@ -264,7 +263,9 @@ fn arena_array(mem: &dyn Memory, l: &Layout, at: u64) -> Option<usize> {
         if p == 0 {
             continue;
         }
-        super::walk::check_arena(mem, l, slot as u32, p).ok()?;
+        if !super::walk::arena_fits(mem, l, slot as u32, p) {
+            return None;
+        }
         n += 1;
     }
     Some(n)
@@ -308,7 +309,7 @@ pub(crate) fn scan_arenas(target: &dyn Target, l: &Layout) -> (Vec<(u32, u64)>, 
                         break;
                     };
                     if u64::from(index) >= ARENA_LIMIT
-                        || super::walk::check_arena(target, l, index, a).is_err()
+                        || !super::walk::arena_fits(target, l, index, a)
                     {
                         continue;
                     }

@@ -400,7 +400,7 @@ fn choose_layout(
     arena0: Option<u64>,
 ) -> Result<Layout, Error> {
     let mut candidates = layouts(target, version)?;
-    let fits = |l: &Layout| arena0.is_some_and(|a| walk::check_arena(target, l, 0, a).is_ok());
+    let fits = |l: &Layout| arena0.is_some_and(|a| walk::arena_fits(target, l, 0, a));
     let chosen = candidates.iter().position(fits).unwrap_or(0);
     Ok(candidates.swap_remove(chosen))
 }

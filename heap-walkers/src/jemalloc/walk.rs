@@ -6,6 +6,8 @@
 //! from the same fields, so that a core and a `malloc_stats_print` taken at the same instant
 //! agree exactly. Where the versions differ, the layout's optional members say which way.
 
+use std::borrow::Cow;
+
 use core_reader::{Diagnostic, Memory};
 
 use super::globals::Globals;
@@ -14,10 +16,15 @@ use super::model::{
     Arena, BinClass, BinStats, ClassTotals, DecayCounters, ExtentStats, LextentStats, Opts,
 };
 use super::sizes::{LARGEST_CLASS, LG_NGROUP};
+use crate::scan;
 
 /// Bound on a small class's slab: jemalloc 5.3 slabs are a few pages (sc.c `slab_size`: the
 /// fewest pages that waste little), so 16 MiB is generous for any page size up to 64 KiB.
 const MAX_SLAB: u64 = 16 << 20;
+
+/// Bound on the bytes of one extent set's per-size counts read as a run: 5.3 has ~200
+/// page-size classes of 16 bytes; a layout that asks for more is read count by count.
+const MAX_ESET_RUN: usize = 64 << 10;
 
 /// `extent_state_t` (5.3 edata.h, 5.1/5.2 extent_structs.h): the states the three extent
 /// caches hold.
@@ -424,19 +431,55 @@ pub(crate) fn read_arena(
     // Free extents per page-size class (5.3 pa_shard_stats_merge; 5.2 arena_stats_merge).
     let mut extents = Vec::new();
     if let Some(ps) = &l.ecache.per_size {
-        for p in 0..c.npsizes as u64 {
-            let count = |r: &mut Reader, ecache: u64| -> (u64, u64) {
-                l.ecache.esets.iter().fold((0, 0), |(n, b), e| {
+        // Each set's counts are one run of bytes (npsizes entries, ~3 KiB): read once per
+        // set rather than twice per class and set.
+        let lo = ps.nextents.min(ps.nbytes);
+        let len = (ps.nextents.max(ps.nbytes) - lo)
+            .saturating_add(
+                (c.npsizes as u64)
+                    .saturating_sub(1)
+                    .saturating_mul(ps.stride),
+            )
+            .saturating_add(8);
+        let tables = |ecache: u64| -> Vec<(u64, Option<Cow<'_, [u8]>>)> {
+            l.ecache
+                .esets
+                .iter()
+                .map(|e| {
                     let set = a.wrapping_add(ecache + e);
+                    let run = usize::try_from(len)
+                        .ok()
+                        .filter(|&n| n <= MAX_ESET_RUN)
+                        .and_then(|n| scan::block(mem, set.wrapping_add(lo), n));
+                    (set, run)
+                })
+                .collect()
+        };
+        let (dirty, muzzy, retained) = (
+            tables(o.ecache_dirty),
+            tables(o.ecache_muzzy),
+            tables(o.ecache_retained),
+        );
+        for p in 0..c.npsizes as u64 {
+            let count = |r: &mut Reader, sets: &[(u64, Option<Cow<'_, [u8]>>)]| -> (u64, u64) {
+                let mut read = |set: u64, run: &Option<Cow<'_, [u8]>>, off: u64| {
+                    let at = off.wrapping_add(p.wrapping_mul(ps.stride));
+                    let i = at.wrapping_sub(lo) as usize;
+                    run.as_ref()
+                        .and_then(|b| b.get(i..i.checked_add(8)?))
+                        .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+                        .unwrap_or_else(|| r.u64("eset bin_stats", set.wrapping_add(at)))
+                };
+                sets.iter().fold((0, 0), |(n, b), (set, run)| {
                     (
-                        n.wrapping_add(r.u64("eset bin_stats", set + ps.nextents + p * ps.stride)),
-                        b.wrapping_add(r.u64("eset bin_stats", set + ps.nbytes + p * ps.stride)),
+                        n.wrapping_add(read(*set, run, ps.nextents)),
+                        b.wrapping_add(read(*set, run, ps.nbytes)),
                     )
                 })
             };
-            let (ndirty, dirty_bytes) = count(&mut r, o.ecache_dirty);
-            let (nmuzzy, muzzy_bytes) = count(&mut r, o.ecache_muzzy);
-            let (nretained, retained_bytes) = count(&mut r, o.ecache_retained);
+            let (ndirty, dirty_bytes) = count(&mut r, &dirty);
+            let (nmuzzy, muzzy_bytes) = count(&mut r, &muzzy);
+            let (nretained, retained_bytes) = count(&mut r, &retained);
             extents.push(ExtentStats {
                 ndirty,
                 nmuzzy,
@@ -534,39 +577,80 @@ pub(crate) fn read_arena(
 /// and each `ecache_t`; 5.1/5.2: in its base), each extent cache and set its state, and
 /// pointers into the arena's own stats point there (5.3 `pac.stats`, 5.1/5.2 each decay's
 /// `stats`). A wrong layout (or a pointer that is not an arena) fails them.
-pub(crate) fn check_arena(
-    mem: &dyn Memory,
-    l: &Layout,
-    index: u32,
-    a: u64,
-) -> Result<(), Diagnostic> {
-    let o = &l.arena;
-    let mismatch = |what: String| {
-        Diagnostic::at(
-            "layout_mismatch",
-            a,
-            format!(
-                "arena {index} at {a:#x} {what}: the layout ({}) does not fit this jemalloc \
-                 build",
-                l.source
-            ),
-        )
+fn check_arena(mem: &dyn Memory, l: &Layout, index: u32, a: u64) -> Result<(), Diagnostic> {
+    let misfit = match arena_misfit(mem, l, index, a) {
+        None => return Ok(()),
+        Some(m) => m,
     };
-    let base = mem.read_u64(a.wrapping_add(o.base)).ok_or_else(|| {
-        Diagnostic::at(
-            "arena_unreadable",
-            a,
-            format!("arena {index}: arena_t (not in the core?) at {a:#x} unreadable"),
-        )
-    })?;
-    let mut inds: Vec<Option<u32>> = o
-        .ind
-        .iter()
-        .map(|off| mem.read_u32(a.wrapping_add(*off)))
-        .collect();
-    inds.extend(l.base.ind.map(|off| mem.read_u32(base.wrapping_add(off))));
-    if inds.iter().any(|&i| i != Some(index)) {
-        return Err(mismatch(format!("calls itself {inds:?}")));
+    let what = match misfit {
+        Misfit::Unreadable => {
+            return Err(Diagnostic::at(
+                "arena_unreadable",
+                a,
+                format!("arena {index}: arena_t (not in the core?) at {a:#x} unreadable"),
+            ));
+        }
+        Misfit::NoBase => "has no base".to_string(),
+        Misfit::Index(inds) => format!("calls itself {inds:?}"),
+        Misfit::Cache { name, state, ind } => {
+            format!("has a {name} extent cache that says state {state:?}, arena {ind:?}")
+        }
+        Misfit::Stats { points, own } => {
+            format!("points at stats {points:x?}, not its own at {own:#x}")
+        }
+    };
+    Err(Diagnostic::at(
+        "layout_mismatch",
+        a,
+        format!(
+            "arena {index} at {a:#x} {what}: the layout ({}) does not fit this jemalloc build",
+            l.source
+        ),
+    ))
+}
+
+/// Whether an `arena_t` at `a` passes [`check_arena`]'s self-checks, without saying why
+/// not: the searches for arenas by content ask it of every aligned word they meet, and
+/// building a message for each miss cost more than the checks.
+pub(crate) fn arena_fits(mem: &dyn Memory, l: &Layout, index: u32, a: u64) -> bool {
+    arena_misfit(mem, l, index, a).is_none()
+}
+
+/// What an `arena_t` at `a` contradicts, if anything.
+enum Misfit {
+    Unreadable,
+    NoBase,
+    /// The indexes it and its base give itself.
+    Index(Vec<Option<u32>>),
+    Cache {
+        name: &'static str,
+        state: Option<u32>,
+        ind: Option<Option<u32>>,
+    },
+    Stats {
+        points: Option<u64>,
+        own: u64,
+    },
+}
+
+fn arena_misfit(mem: &dyn Memory, l: &Layout, index: u32, a: u64) -> Option<Misfit> {
+    let o = &l.arena;
+    let Some(base) = mem.read_u64(a.wrapping_add(o.base)) else {
+        return Some(Misfit::Unreadable);
+    };
+    // Every arena has its base (5.3 arena.c `arena_new`; 5.1/5.2 alike): this one test
+    // turns away the zeros a search by content mostly meets.
+    if base == 0 {
+        return Some(Misfit::NoBase);
+    }
+    let inds = || {
+        o.ind
+            .iter()
+            .map(|off| mem.read_u32(a.wrapping_add(*off)))
+            .chain(l.base.ind.map(|off| mem.read_u32(base.wrapping_add(off))))
+    };
+    if inds().any(|i| i != Some(index)) {
+        return Some(Misfit::Index(inds().collect()));
     }
     for (off, state, name) in [
         (o.ecache_dirty, STATE_DIRTY, "dirty"),
@@ -580,21 +664,23 @@ pub(crate) fn check_arena(
                 mem.read_u32(a.wrapping_add(off + e + l.ecache.eset_state)) == Some(state)
             });
         if s != Some(state) || i.is_some_and(|i| i != Some(index)) || !set_states_ok {
-            return Err(mismatch(format!(
-                "has a {name} extent cache that says state {s:?}, arena {i:?}"
-            )));
+            return Some(Misfit::Cache {
+                name,
+                state: s,
+                ind: i,
+            });
         }
     }
     for &(at, own) in &o.own_stats {
         let p = mem.read_u64(a.wrapping_add(at));
         if p != Some(a.wrapping_add(own)) {
-            return Err(mismatch(format!(
-                "points at stats {p:x?}, not its own at {:#x}",
-                a.wrapping_add(own)
-            )));
+            return Some(Misfit::Stats {
+                points: p,
+                own: a.wrapping_add(own),
+            });
         }
     }
-    Ok(())
+    None
 }
 
 /// One thread cache bound to an arena, as its descriptor shows it.
