@@ -424,6 +424,26 @@ pub(crate) fn nonzero_words(bytes: &[u8]) -> impl Iterator<Item = (usize, u64)> 
 /// How many words [`nonzero_words`] tests as one.
 const ZERO_RUN: usize = 32;
 
+/// The little-endian u64 at byte `off` of `b` (0 when out of range).
+#[inline]
+pub(crate) fn word(b: &[u8], off: u64) -> u64 {
+    let off = off as usize;
+    match b.get(off..off + 8) {
+        Some(s) => u64::from_le_bytes(s.try_into().unwrap_or([0; 8])),
+        None => 0,
+    }
+}
+
+/// The little-endian u32 at byte `off` of `b` (0 when out of range).
+#[inline]
+pub(crate) fn word32(b: &[u8], off: u64) -> u32 {
+    let off = off as usize;
+    match b.get(off..off + 4) {
+        Some(s) => u32::from_le_bytes(s.try_into().unwrap_or([0; 4])),
+        None => 0,
+    }
+}
+
 /// `len` bytes at `addr`, borrowed from the mapped core when one segment holds them all
 /// (copied when they straddle two), `None` when some are not in the core.
 pub(crate) fn block(mem: &dyn Memory, addr: u64, len: usize) -> Option<Cow<'_, [u8]>> {

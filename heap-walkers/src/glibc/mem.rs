@@ -2,27 +2,7 @@
 
 use core_reader::Memory;
 
-pub(crate) use crate::scan::block;
-
-/// The little-endian u64 at byte `off` of `b` (0 when out of range).
-#[inline]
-pub(crate) fn word(b: &[u8], off: u64) -> u64 {
-    let off = off as usize;
-    match b.get(off..off + 8) {
-        Some(s) => u64::from_le_bytes(s.try_into().unwrap_or([0; 8])),
-        None => 0,
-    }
-}
-
-/// The little-endian u32 at byte `off` of `b` (0 when out of range).
-#[inline]
-pub(crate) fn word32(b: &[u8], off: u64) -> u32 {
-    let off = off as usize;
-    match b.get(off..off + 4) {
-        Some(s) => u32::from_le_bytes(s.try_into().unwrap_or([0; 4])),
-        None => 0,
-    }
-}
+pub(crate) use crate::scan::{block, word, word32};
 
 /// Pieces of a process's memory borrowed from its mapped core, by address: reading them
 /// needs nothing of the process, so threads can share them (a process's own memory access

@@ -26,6 +26,10 @@ const MAX_SLAB: u64 = 16 << 20;
 /// page-size classes of 16 bytes; a layout that asks for more is read count by count.
 const MAX_ESET_RUN: usize = 64 << 10;
 
+/// One extent set's address and its per-size counts read as one run (`None` where that run
+/// is not all in the core: then they are read one by one).
+type EsetRun<'m> = (u64, Option<Cow<'m, [u8]>>);
+
 /// `extent_state_t` (5.3 edata.h, 5.1/5.2 extent_structs.h): the states the three extent
 /// caches hold.
 const STATE_DIRTY: u32 = 1;
@@ -441,7 +445,7 @@ pub(crate) fn read_arena(
                     .saturating_mul(ps.stride),
             )
             .saturating_add(8);
-        let tables = |ecache: u64| -> Vec<(u64, Option<Cow<'_, [u8]>>)> {
+        let tables = |ecache: u64| -> Vec<EsetRun<'_>> {
             l.ecache
                 .esets
                 .iter()
@@ -461,19 +465,19 @@ pub(crate) fn read_arena(
             tables(o.ecache_retained),
         );
         for p in 0..c.npsizes as u64 {
-            let count = |r: &mut Reader, sets: &[(u64, Option<Cow<'_, [u8]>>)]| -> (u64, u64) {
-                let mut read = |set: u64, run: &Option<Cow<'_, [u8]>>, off: u64| {
+            let count = |r: &mut Reader, sets: &[EsetRun<'_>]| -> (u64, u64) {
+                let mut read = |(set, run): &EsetRun<'_>, off: u64| {
                     let at = off.wrapping_add(p.wrapping_mul(ps.stride));
-                    let i = at.wrapping_sub(lo) as usize;
-                    run.as_ref()
-                        .and_then(|b| b.get(i..i.checked_add(8)?))
-                        .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
-                        .unwrap_or_else(|| r.u64("eset bin_stats", set.wrapping_add(at)))
+                    match run {
+                        // The run holds every count of the set: `at - lo` is within it.
+                        Some(b) => scan::word(b, at.wrapping_sub(lo)),
+                        None => r.u64("eset bin_stats", set.wrapping_add(at)),
+                    }
                 };
-                sets.iter().fold((0, 0), |(n, b), (set, run)| {
+                sets.iter().fold((0, 0), |(n, b), set| {
                     (
-                        n.wrapping_add(read(*set, run, ps.nextents)),
-                        b.wrapping_add(read(*set, run, ps.nbytes)),
+                        n.wrapping_add(read(set, ps.nextents)),
+                        b.wrapping_add(read(set, ps.nbytes)),
                     )
                 })
             };
@@ -578,9 +582,8 @@ pub(crate) fn read_arena(
 /// pointers into the arena's own stats point there (5.3 `pac.stats`, 5.1/5.2 each decay's
 /// `stats`). A wrong layout (or a pointer that is not an arena) fails them.
 fn check_arena(mem: &dyn Memory, l: &Layout, index: u32, a: u64) -> Result<(), Diagnostic> {
-    let misfit = match arena_misfit(mem, l, index, a) {
-        None => return Ok(()),
-        Some(m) => m,
+    let Some(misfit) = arena_misfit(mem, l, index, a) else {
+        return Ok(());
     };
     let what = match misfit {
         Misfit::Unreadable => {
