@@ -427,21 +427,23 @@ const ZERO_RUN: usize = 32;
 /// The little-endian u64 at byte `off` of `b` (0 when out of range).
 #[inline]
 pub(crate) fn word(b: &[u8], off: u64) -> u64 {
-    let off = off as usize;
-    match b.get(off..off + 8) {
-        Some(s) => u64::from_le_bytes(s.try_into().unwrap_or([0; 8])),
-        None => 0,
-    }
+    u64::from_le_bytes(le_bytes(b, off))
 }
 
 /// The little-endian u32 at byte `off` of `b` (0 when out of range).
 #[inline]
 pub(crate) fn word32(b: &[u8], off: u64) -> u32 {
-    let off = off as usize;
-    match b.get(off..off + 4) {
-        Some(s) => u32::from_le_bytes(s.try_into().unwrap_or([0; 4])),
-        None => 0,
-    }
+    u32::from_le_bytes(le_bytes(b, off))
+}
+
+/// The `N` bytes at byte `off` of `b`, zeros when they are not all in it.
+#[inline]
+fn le_bytes<const N: usize>(b: &[u8], off: u64) -> [u8; N] {
+    usize::try_from(off)
+        .ok()
+        .and_then(|off| b.get(off..off.checked_add(N)?))
+        .and_then(|s| s.try_into().ok())
+        .unwrap_or([0; N])
 }
 
 /// `len` bytes at `addr`, borrowed from the mapped core when one segment holds them all
@@ -565,6 +567,21 @@ pub(crate) fn subtract(start: u64, end: u64, excluded: &[(u64, u64)]) -> Vec<(u6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_read_in_range_and_zero_past_it() {
+        let b: Vec<u8> = (1..=12).collect();
+        assert_eq!(word(&b, 0), 0x0807_0605_0403_0201);
+        assert_eq!(word(&b, 4), 0x0c0b_0a09_0807_0605);
+        assert_eq!(word32(&b, 8), 0x0c0b_0a09);
+        // Past the end, partly or wholly, and at offsets whose end overflows.
+        for off in [5, 9, 12, 1 << 40, u64::MAX - 3, u64::MAX] {
+            assert_eq!(word(&b, off), 0, "word at {off:#x}");
+        }
+        for off in [9, 12, u64::MAX - 1] {
+            assert_eq!(word32(&b, off), 0, "word32 at {off:#x}");
+        }
+    }
 
     #[test]
     fn nonzero_words_skip_zeros_and_keep_every_other_word() {
